@@ -1,0 +1,90 @@
+//! The pluggable bulk cipher: per-frame AES-256-GCM behind a trait, with the `aes-gcm` default.
+//!
+//! Core keeps framing, IVs, AADs, key derivation, commitment, header tag and signature; only the
+//! bulk encryption of frame bodies goes through [`FrameCipher`]. A synchronous outside cipher
+//! implements the trait; an asynchronous one (WebCrypto) drives [`crate::FrameEncoder`] and
+//! [`crate::MessageDecoder`] directly, which hand out the IV and AAD of every frame.
+
+use aes_gcm::aead::inout::InOutBuf;
+use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
+
+use crate::error::{Error, Result};
+use crate::keys::FrameKey;
+
+/// AES-GCM IV length used by the v2 suites.
+pub const IV_LEN: usize = 12;
+/// AES-GCM tag length used by the v2 suites.
+pub const TAG_LEN: usize = 16;
+
+/// AES-256-GCM over one frame, with a detached tag.
+pub trait FrameCipher {
+    /// Builds the cipher for a frame key.
+    fn new(key: &FrameKey) -> Self
+    where
+        Self: Sized;
+
+    /// Encrypts `input` into `output` (same length) and returns the tag.
+    fn seal(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]>;
+
+    /// Decrypts `input` into `output` (same length) if `tag` verifies, else [`Error::Authentication`].
+    /// On failure the content of `output` is unspecified and must be discarded.
+    fn open(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()>;
+}
+
+/// The built-in cipher: RustCrypto `aes-gcm` (AES-NI and CLMUL where the CPU has them).
+pub struct AesGcmCipher(Aes256Gcm);
+
+impl FrameCipher for AesGcmCipher {
+    fn new(key: &FrameKey) -> Self {
+        Self(Aes256Gcm::new(key.as_bytes().into()))
+    }
+
+    fn seal(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let buf = InOutBuf::new(input, output)
+            .map_err(|_| Error::InvalidArgument("input and output lengths differ"))?;
+        let tag = self
+            .0
+            .encrypt_inout_detached(iv.into(), aad, buf)
+            .map_err(|_| Error::InvalidArgument("frame too long for AES-GCM"))?;
+        Ok(tag.into())
+    }
+
+    fn open(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        input: &[u8],
+        output: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        let buf = InOutBuf::new(input, output)
+            .map_err(|_| Error::InvalidArgument("input and output lengths differ"))?;
+        self.0
+            .decrypt_inout_detached(iv.into(), aad, buf, tag.into())
+            .map_err(|_| Error::Authentication)
+    }
+}
+
+/// The v2 header authentication tag: AES-GCM with a zero IV over an empty plaintext, AAD = header body.
+pub(crate) fn header_tag(key: &FrameKey, header_body: &[u8]) -> Result<[u8; TAG_LEN]> {
+    AesGcmCipher::new(key).seal(&[0u8; IV_LEN], header_body, &[], &mut [])
+}

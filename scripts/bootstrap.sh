@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+#! Idempotent bootstrap: installs everything the build and the tests need on a fresh Debian 12 machine.
+# Safe to run again: every step checks first and does nothing when the tool is already there.
+# Tools land in ~/.cargo/bin (cargo installs) and .tools/ in the repo (npm wasm-opt, Python venv).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="$ROOT/.tools"
+mkdir -p "$TOOLS"
+log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
+
+# Pinned versions. wasm-bindgen-cli must equal the wasm-bindgen in Cargo.lock (checked below).
+TRUNK_VERSION=0.22.1
+BINARYEN_VERSION=132.0.0
+CARGO_FUZZ_VERSION=0.13.2
+ESDK_PY_VERSION=4.0.7
+ESDK_CLI_VERSION=4.3.0
+export CARGO_NET_RETRY=5
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO="sudo"
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "apt-get install ${missing[*]}"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# 1. Debian packages: Chromium + driver for browser tests, pkg-config for -sys crates.
+apt_install chromium chromium-driver pkg-config
+
+# 2. The wasm32 standard library: rustup first (with a timeout), else Debian's build-std toolchain.
+if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+  :
+elif timeout 180 rustup target add wasm32-unknown-unknown >&2 \
+  && rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "wasm32 target installed via rustup"
+else
+  log "rustup could not add wasm32; using Debian's rustc-web with build-std"
+  apt_install rustc-web cargo-web rust-web-src rust-web-llvm lld-22
+  touch "$TOOLS/wasm-build-std"
+fi
+
+# 3. Cargo-installed host tools (installed from / so no project config applies).
+have_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -q "$2"; }
+WB_VERSION="$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/"/,"",$3); print $3}' "$ROOT/Cargo.lock")"
+if [ -n "$WB_VERSION" ] && ! have_version wasm-bindgen "$WB_VERSION"; then
+  log "cargo install wasm-bindgen-cli $WB_VERSION"
+  (cd / && cargo install -q wasm-bindgen-cli --version "$WB_VERSION" --force)
+fi
+if ! have_version trunk "$TRUNK_VERSION"; then
+  log "cargo install trunk $TRUNK_VERSION"
+  (cd / && cargo install -q trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version)
+fi
+if ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
+  log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
+  (cd / && cargo install -q cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked)
+fi
+rustup toolchain list | grep -q '^nightly' || { log "no nightly toolchain: fuzzing needs one"; }
+
+# 4. wasm-opt from npm (Debian's binaryen is too old for current wasm-bindgen output).
+if ! "$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
+  log "npm install binaryen@$BINARYEN_VERSION"
+  npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+
+# 5. Python venv with the official AWS Encryption SDK (interop tests) and the CLI.
+VENV="$TOOLS/venv"
+if ! "$VENV/bin/python" -c "import aws_encryption_sdk, sys; sys.exit(aws_encryption_sdk.__version__ != '$ESDK_PY_VERSION')" 2>/dev/null; then
+  log "python venv with aws-encryption-sdk $ESDK_PY_VERSION"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check \
+    "aws-encryption-sdk==$ESDK_PY_VERSION" "aws-encryption-sdk-cli==$ESDK_CLI_VERSION"
+fi
+
+log "ready"
