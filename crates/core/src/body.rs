@@ -32,7 +32,12 @@ pub struct FrameAad {
 
 impl FrameAad {
     #[allow(clippy::indexing_slicing)] // fixed-size parts that sum to at most MAX_AAD_LEN
-    pub(crate) fn new(message_id: &[u8; MESSAGE_ID_LEN], kind: BlockKind, seq: u32, len: u64) -> Self {
+    pub(crate) fn new(
+        message_id: &[u8; MESSAGE_ID_LEN],
+        kind: BlockKind,
+        seq: u32,
+        len: u64,
+    ) -> Self {
         let label = match kind {
             BlockKind::Regular => REGULAR_LABEL,
             BlockKind::Final => FINAL_LABEL,
@@ -40,7 +45,12 @@ impl FrameAad {
         };
         let mut buf = [0u8; MAX_AAD_LEN];
         let mut n = 0;
-        for part in [&message_id[..], label, &seq.to_be_bytes(), &len.to_be_bytes()] {
+        for part in [
+            &message_id[..],
+            label,
+            &seq.to_be_bytes(),
+            &len.to_be_bytes(),
+        ] {
             buf[n..n + part.len()].copy_from_slice(part);
             n += part.len();
         }

@@ -37,9 +37,12 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn take(&mut self, n: usize) -> ReadResult<&'a [u8]> {
-        let end = self.pos.checked_add(n).ok_or(ReadError::Invalid(
-            crate::Error::Malformed("length overflows the address space"),
-        ))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(ReadError::Invalid(crate::Error::Malformed(
+                "length overflows the address space",
+            )))?;
         match self.buf.get(self.pos..end) {
             Some(s) => {
                 self.pos = end;

@@ -126,7 +126,11 @@ fn utf8(bytes: &[u8]) -> ReadResult<String> {
 
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContext {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
-        Self(iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect())
+        Self(
+            iter.into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        )
     }
 }
 
@@ -158,7 +162,10 @@ mod tests {
     #[test]
     fn reserved_prefix_is_refused() {
         let ctx: EncryptionContext = [("aws-crypto-public-key", "x")].into_iter().collect();
-        assert!(matches!(ctx.check_no_reserved_keys(), Err(Error::InvalidContext(_))));
+        assert!(matches!(
+            ctx.check_no_reserved_keys(),
+            Err(Error::InvalidContext(_))
+        ));
     }
 
     #[test]

@@ -148,7 +148,9 @@ impl MessageDecoder {
     /// A wrong key leaves the decoder waiting for another one.
     pub fn set_data_key(&mut self, data_key: &DataKey) -> Result<()> {
         let (State::NeedKey, Some(header)) = (&self.state, &self.header) else {
-            return Err(Error::InvalidArgument("the decoder is not waiting for a data key"));
+            return Err(Error::InvalidArgument(
+                "the decoder is not waiting for a data key",
+            ));
         };
         let (key, commitment) = derive(header.suite, &header.message_id, data_key);
         if !commitment_matches(&commitment, &header.commitment) {
@@ -320,9 +322,10 @@ impl MessageDecoder {
                     _ => {
                         let len = r.u32()?;
                         if len > header.frame_length {
-                            return Err(
-                                Error::Malformed("final frame longer than the frame length").into()
-                            );
+                            return Err(Error::Malformed(
+                                "final frame longer than the frame length",
+                            )
+                            .into());
                         }
                         len
                     }
@@ -417,7 +420,8 @@ impl<K: KeyProvider, C: FrameCipher> Decryptor<K, C> {
                     let start = out.len();
                     out.resize(start + frame.ciphertext.len(), 0);
                     let dst = out.get_mut(start..).unwrap_or_default();
-                    let opened = cipher.open(&frame.iv, frame.aad(), frame.ciphertext, dst, &frame.tag);
+                    let opened =
+                        cipher.open(&frame.iv, frame.aad(), frame.ciphertext, dst, &frame.tag);
                     if let Err(e) = opened {
                         out.truncate(start);
                         return Err(self.decoder.fail(e));
@@ -434,7 +438,11 @@ impl<K: KeyProvider, C: FrameCipher> Decryptor<K, C> {
 }
 
 /// Decrypts a whole message in memory; returns the plaintext and the header.
-pub fn decrypt<K: KeyProvider>(keys: K, message: &[u8], limits: DecryptLimits) -> Result<(Vec<u8>, Header)> {
+pub fn decrypt<K: KeyProvider>(
+    keys: K,
+    message: &[u8],
+    limits: DecryptLimits,
+) -> Result<(Vec<u8>, Header)> {
     let mut d = Decryptor::<K, AesGcmCipher>::new(keys, limits);
     let mut out = Vec::with_capacity(message.len());
     d.push(message, &mut out)?;

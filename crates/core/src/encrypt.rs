@@ -67,7 +67,9 @@ impl FrameEncoder {
         rng: &mut R,
     ) -> Result<Self> {
         if frame_length == 0 || frame_length > MAX_ENCRYPT_FRAME_LEN {
-            return Err(Error::InvalidArgument("frame length must be 1 ..= 2^31-1 bytes"));
+            return Err(Error::InvalidArgument(
+                "frame length must be 1 ..= 2^31-1 bytes",
+            ));
         }
         let EncryptionMaterials {
             suite,
@@ -127,11 +129,15 @@ impl FrameEncoder {
     /// holds 0 ..= frame length bytes.
     pub fn begin_frame(&mut self, len: usize, is_final: bool) -> Result<FrameSpec> {
         if self.final_written || self.open_seq.is_some() {
-            return Err(Error::InvalidArgument("frames must be begun and ended in order"));
+            return Err(Error::InvalidArgument(
+                "frames must be begun and ended in order",
+            ));
         }
         let frame_len = self.frame_len as usize;
         if (is_final && len > frame_len) || (!is_final && len != frame_len) {
-            return Err(Error::InvalidArgument("frame length does not match the header"));
+            return Err(Error::InvalidArgument(
+                "frame length does not match the header",
+            ));
         }
         if !is_final && self.next_seq == u32::MAX {
             return Err(Error::LimitExceeded {
@@ -142,7 +148,11 @@ impl FrameEncoder {
         }
         let seq = self.next_seq;
         self.open_seq = Some(seq);
-        let kind = if is_final { BlockKind::Final } else { BlockKind::Regular };
+        let kind = if is_final {
+            BlockKind::Final
+        } else {
+            BlockKind::Regular
+        };
         Ok(FrameSpec {
             seq,
             iv: canonical_iv(seq),
@@ -230,7 +240,9 @@ impl FrameEncoder {
     /// Ends the message: returns the footer (the signature for 0x0578, empty for 0x0478).
     pub fn finish(self) -> Result<Vec<u8>> {
         if !self.final_written {
-            return Err(Error::InvalidArgument("the final frame has not been written"));
+            return Err(Error::InvalidArgument(
+                "the final frame has not been written",
+            ));
         }
         let Some(signer) = self.signer else {
             return Ok(Vec::new());
@@ -301,7 +313,8 @@ impl<C: FrameCipher> Encryptor<C> {
         }
         while input.len() >= frame_len {
             let (frame, rest) = input.split_at(frame_len);
-            self.encoder.seal_frame(&mut self.cipher, frame, false, out)?;
+            self.encoder
+                .seal_frame(&mut self.cipher, frame, false, out)?;
             input = rest;
         }
         self.pending.extend_from_slice(input);

@@ -30,7 +30,8 @@ impl EncryptedDataKey {
     /// An EDK made by AWS KMS (`GenerateDataKey` or `Encrypt`): provider info is the key ARN.
     pub fn aws_kms(key_arn: &str, ciphertext_blob: Vec<u8>) -> Result<Self> {
         let parts: Vec<&str> = key_arn.splitn(6, ':').collect();
-        let valid = matches!(parts.as_slice(), ["arn", _, "kms", _, _, res] if res.starts_with("key/"));
+        let valid =
+            matches!(parts.as_slice(), ["arn", _, "kms", _, _, res] if res.starts_with("key/"));
         if !valid {
             return Err(Error::InvalidArgument(
                 "an aws-kms EDK needs a key ARN (arn:aws:kms:REGION:ACCOUNT:key/ID)",
@@ -94,7 +95,9 @@ impl Header {
         let count = u16::try_from(self.encrypted_data_keys.len())
             .map_err(|_| Error::InvalidArgument("more than 65535 encrypted data keys"))?;
         if count == 0 {
-            return Err(Error::InvalidArgument("a message needs at least one encrypted data key"));
+            return Err(Error::InvalidArgument(
+                "a message needs at least one encrypted data key",
+            ));
         }
         out.extend_from_slice(&count.to_be_bytes());
         for edk in &self.encrypted_data_keys {
@@ -123,22 +126,27 @@ impl Header {
     }
 }
 
-/// Incremental parse: `Short(n)` means at least `n` bytes are needed.
+/// Incremental parse: `Short(n)` means at least `n` bytes are needed. A header longer than the
+/// limit is refused as soon as a length field implies it, so a hostile length field can never
+/// make the caller buffer more than `max_header_len`.
 pub(crate) fn parse(bytes: &[u8], limits: &DecryptLimits) -> ReadResult<(Header, usize)> {
-    // Lengths are checked against the header limit before we ask for more bytes, so a hostile
-    // length field can never make the caller buffer more than `max_header_len`.
-    let bounded = |r: ReadResult<()>| -> ReadResult<()> {
-        match r {
-            Err(ReadError::Short(n)) if n > limits.max_header_len => {
-                Err(ReadError::Invalid(Error::LimitExceeded {
-                    what: "header length",
-                    limit: limits.max_header_len as u64,
-                    actual: n as u64,
-                }))
-            }
-            other => other,
-        }
+    let too_long = |n: usize| {
+        ReadError::Invalid(Error::LimitExceeded {
+            what: "header length",
+            limit: limits.max_header_len as u64,
+            actual: n as u64,
+        })
     };
+    match parse_unbounded(bytes, limits) {
+        Err(ReadError::Short(n)) if n > limits.max_header_len => Err(too_long(n)),
+        Ok((_, body_len)) if body_len + TAG_LEN > limits.max_header_len => {
+            Err(too_long(body_len + TAG_LEN))
+        }
+        other => other,
+    }
+}
+
+fn parse_unbounded(bytes: &[u8], limits: &DecryptLimits) -> ReadResult<(Header, usize)> {
     let mut r = Reader::new(bytes);
     let version = r.u8()?;
     if version != VERSION_2 {
@@ -151,9 +159,7 @@ pub(crate) fn parse(bytes: &[u8], limits: &DecryptLimits) -> ReadResult<(Header,
     }
     let suite = Suite::from_id(AlgorithmSuiteId(r.u16()?))?;
     let message_id = r.array::<MESSAGE_ID_LEN>()?;
-    let mut ctx_bytes = &[][..];
-    bounded(r.u16_prefixed().map(|b| ctx_bytes = b))?;
-    let encryption_context = EncryptionContext::parse(ctx_bytes)?;
+    let encryption_context = EncryptionContext::parse(r.u16_prefixed()?)?;
     let edk_count = r.u16()?;
     if edk_count == 0 {
         return Err(Error::Malformed("encrypted data key count is 0").into());
@@ -168,11 +174,7 @@ pub(crate) fn parse(bytes: &[u8], limits: &DecryptLimits) -> ReadResult<(Header,
     }
     let mut encrypted_data_keys = Vec::with_capacity(usize::from(edk_count).min(16));
     for _ in 0..edk_count {
-        let mut fields = [&[][..]; 3];
-        for f in &mut fields {
-            bounded(r.u16_prefixed().map(|b| *f = b))?;
-        }
-        let [pid, info, ct] = fields;
+        let (pid, info, ct) = (r.u16_prefixed()?, r.u16_prefixed()?, r.u16_prefixed()?);
         let provider_id = String::from_utf8(pid.to_vec())
             .map_err(|_| Error::Malformed("EDK provider id is not UTF-8"))?;
         encrypted_data_keys.push(EncryptedDataKey {
@@ -206,7 +208,7 @@ pub(crate) fn parse(bytes: &[u8], limits: &DecryptLimits) -> ReadResult<(Header,
     }
     let commitment = r.array::<COMMITMENT_LEN>()?;
     let body_len = r.position();
-    bounded(r.take(TAG_LEN).map(|_| ()))?;
+    r.take(TAG_LEN)?;
     Ok((
         Header {
             suite,

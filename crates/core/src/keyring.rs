@@ -39,10 +39,14 @@ impl RawAesKeyring {
     /// A keyring for `key` (16, 24 or 32 bytes) named `namespace`/`name`.
     pub fn new(namespace: &str, name: &str, key: &[u8]) -> Result<Self> {
         if !matches!(key.len(), 16 | 24 | 32) {
-            return Err(Error::InvalidArgument("a raw AES wrapping key is 16, 24 or 32 bytes"));
+            return Err(Error::InvalidArgument(
+                "a raw AES wrapping key is 16, 24 or 32 bytes",
+            ));
         }
         if namespace.starts_with(AWS_KMS_PROVIDER_ID) {
-            return Err(Error::InvalidArgument("a raw keyring namespace may not start with aws-kms"));
+            return Err(Error::InvalidArgument(
+                "a raw keyring namespace may not start with aws-kms",
+            ));
         }
         Ok(Self {
             namespace: namespace.to_owned(),
@@ -104,9 +108,15 @@ impl RawAesKeyring {
     fn seal(&self, iv: &[u8; 12], aad: &[u8], input: &[u8], out: &mut [u8]) -> Result<[u8; 16]> {
         let buf = InOutBuf::new(input, out).map_err(|_| Error::InvalidArgument("length"))?;
         let tag = match self.key.len() {
-            16 => Aes128Gcm::new_from_slice(&self.key).ok().map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key).ok().map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
-            _ => Aes256Gcm::new_from_slice(&self.key).ok().map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
+            16 => Aes128Gcm::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
+            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
+            _ => Aes256Gcm::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
         };
         match tag {
             Some(Ok(t)) => Ok(t.into()),
@@ -114,14 +124,27 @@ impl RawAesKeyring {
         }
     }
 
-    fn open(&self, iv: &[u8; 12], aad: &[u8], input: &[u8], out: &mut [u8], tag: &[u8; 16]) -> bool {
+    fn open(
+        &self,
+        iv: &[u8; 12],
+        aad: &[u8],
+        input: &[u8],
+        out: &mut [u8],
+        tag: &[u8; 16],
+    ) -> bool {
         let Ok(buf) = InOutBuf::new(input, out) else {
             return false;
         };
         let res = match self.key.len() {
-            16 => Aes128Gcm::new_from_slice(&self.key).ok().map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key).ok().map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
-            _ => Aes256Gcm::new_from_slice(&self.key).ok().map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
+            16 => Aes128Gcm::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
+            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
+            _ => Aes256Gcm::new_from_slice(&self.key)
+                .ok()
+                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
         };
         matches!(res, Some(Ok(())))
     }
@@ -142,14 +165,22 @@ impl KeyProvider for RawAesKeyring {
         for edk in &header.encrypted_data_keys {
             let Some(iv) = self.iv_for(edk) else { continue };
             matched = true;
-            let Some((ct, tag)) = edk.ciphertext.split_at_checked(KEY_LEN) else { continue };
-            let Ok(tag) = <[u8; TAG_LEN]>::try_from(tag) else { continue };
+            let Some((ct, tag)) = edk.ciphertext.split_at_checked(KEY_LEN) else {
+                continue;
+            };
+            let Ok(tag) = <[u8; TAG_LEN]>::try_from(tag) else {
+                continue;
+            };
             let mut key = Zeroizing::new([0u8; KEY_LEN]);
             if self.open(&iv, &aad, ct, &mut key[..], &tag) {
                 return DataKey::from_bytes(&key[..]);
             }
         }
-        Err(if matched { Error::Authentication } else { Error::NoMatchingKey })
+        Err(if matched {
+            Error::Authentication
+        } else {
+            Error::NoMatchingKey
+        })
     }
 }
 
@@ -190,7 +221,9 @@ pub fn message_context(
         (true, Some(key)) => ctx.insert(PUBLIC_KEY_FIELD, key.public_key_base64()),
         (true, None) => return Err(Error::InvalidArgument("suite 0x0578 needs a signing key")),
         (false, Some(_)) => {
-            return Err(Error::InvalidArgument("suite 0x0478 is unsigned: no signing key"));
+            return Err(Error::InvalidArgument(
+                "suite 0x0478 is unsigned: no signing key",
+            ));
         }
         (false, None) => {}
     }
@@ -219,18 +252,25 @@ impl EncryptionMaterials {
         signing_key: Option<SigningKey>,
     ) -> Result<Self> {
         if edks.is_empty() {
-            return Err(Error::InvalidArgument("at least one encrypted data key is needed"));
+            return Err(Error::InvalidArgument(
+                "at least one encrypted data key is needed",
+            ));
         }
         if edks.len() > usize::from(u16::MAX) {
-            return Err(Error::InvalidArgument("more than 65535 encrypted data keys"));
+            return Err(Error::InvalidArgument(
+                "more than 65535 encrypted data keys",
+            ));
         }
         let mut caller = context.clone();
         let public = caller.remove(PUBLIC_KEY_FIELD);
         if caller.iter().any(|(k, _)| k.starts_with(RESERVED_PREFIX)) {
-            return Err(Error::InvalidContext("keys starting with \"aws-crypto-\" are reserved"));
+            return Err(Error::InvalidContext(
+                "keys starting with \"aws-crypto-\" are reserved",
+            ));
         }
         match (&signing_key, public) {
-            (Some(key), Some(public)) if suite.is_signed() && key.public_key_base64() == public => {}
+            (Some(key), Some(public)) if suite.is_signed() && key.public_key_base64() == public => {
+            }
             (None, None) if !suite.is_signed() => {}
             _ => {
                 return Err(Error::InvalidContext(

@@ -39,7 +39,9 @@ mod suite;
 
 pub use aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN};
 pub use body::{FINAL_FRAME_OVERHEAD, FrameAad, REGULAR_FRAME_OVERHEAD, canonical_iv};
-pub use context::{EncryptionContext, MAX_SERIALIZED_CONTEXT_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
+pub use context::{
+    EncryptionContext, MAX_SERIALIZED_CONTEXT_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX,
+};
 pub use decrypt::{Decryptor, Event, MessageDecoder, SealedFrame, decrypt};
 pub use encrypt::{Encryptor, FrameEncoder, FrameSpec, encrypt};
 pub use error::{Error, Result};

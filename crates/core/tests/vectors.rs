@@ -27,10 +27,11 @@ fn esdk_js_v2_vectors() {
     assert_eq!(tests.len(), 46);
     let (mut ok, mut refused) = (0, 0);
     for (i, t) in tests.iter().enumerate() {
-        let must_pass = matches!(&t["status"], Value::Bool(true))
-            || t["status"].as_str() == Some("true");
+        let must_pass =
+            matches!(&t["status"], Value::Bool(true)) || t["status"].as_str() == Some("true");
         let comment = t["comment"].as_str().unwrap_or("");
-        let key = DataKey::from_bytes(&B64.decode(t["decrypted-dek"].as_str().unwrap()).unwrap()).unwrap();
+        let key = DataKey::from_bytes(&B64.decode(t["decrypted-dek"].as_str().unwrap()).unwrap())
+            .unwrap();
         // Failing vectors carry no full ciphertext: assemble header, frames and footer.
         let message = match t["ciphertext"].as_str() {
             Some(ct) => B64.decode(ct).unwrap(),
@@ -102,7 +103,11 @@ fn esdk_python_raw_manifest() {
             &material,
         )
         .unwrap();
-        let result = decrypt(&keyring, &file(t["ciphertext"].as_str().unwrap()), DecryptLimits::default());
+        let result = decrypt(
+            &keyring,
+            &file(t["ciphertext"].as_str().unwrap()),
+            DecryptLimits::default(),
+        );
         match t["result"]["output"]["plaintext"].as_str() {
             Some(pt) => {
                 let (got, _) = result.unwrap_or_else(|e| panic!("{id}: {e}"));
@@ -138,10 +143,15 @@ fn known_answer_message() {
     .unwrap();
     let ctx: EncryptionContext = [("purpose", "kat"), ("a", "b")].into_iter().collect();
     let mut script = Scripted(
-        [hex("606162636465666768696a6b"), hex("202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f")].concat(),
+        [
+            hex("606162636465666768696a6b"),
+            hex("202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f"),
+        ]
+        .concat(),
     );
     let edk = keyring.wrap(&data_key, &ctx, &mut script).unwrap();
-    let materials = EncryptionMaterials::new(Suite::CommitKey, ctx, data_key, vec![edk], None).unwrap();
+    let materials =
+        EncryptionMaterials::new(Suite::CommitKey, ctx, data_key, vec![edk], None).unwrap();
     let ours = encrypt(materials, 4096, &plaintext, &mut script).unwrap();
     assert_eq!(ours, kat);
 }
@@ -150,7 +160,13 @@ fn known_answer_message() {
 fn wrong_raw_key_is_an_authentication_error() {
     let kat = std::fs::read(vectors_dir().join("kat/kat_0478.esdk")).unwrap();
     let wrong = RawAesKeyring::new("ns", "kat-key", &[0u8; 32]).unwrap();
-    assert_eq!(decrypt(&wrong, &kat, DecryptLimits::default()).unwrap_err(), Error::Authentication);
+    assert_eq!(
+        decrypt(&wrong, &kat, DecryptLimits::default()).unwrap_err(),
+        Error::Authentication
+    );
     let other_name = RawAesKeyring::new("ns", "other", &[0u8; 32]).unwrap();
-    assert_eq!(decrypt(&other_name, &kat, DecryptLimits::default()).unwrap_err(), Error::NoMatchingKey);
+    assert_eq!(
+        decrypt(&other_name, &kat, DecryptLimits::default()).unwrap_err(),
+        Error::NoMatchingKey
+    );
 }

@@ -43,7 +43,9 @@ pub fn keyring() -> RawAesKeyring {
 }
 
 pub fn context() -> EncryptionContext {
-    [("purpose", "test"), ("tenant", "ü-42")].into_iter().collect()
+    [("purpose", "test"), ("tenant", "ü-42")]
+        .into_iter()
+        .collect()
 }
 
 pub fn materials(suite: Suite, rng: &mut StdRng) -> EncryptionMaterials {
