@@ -14,7 +14,6 @@ TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132.0.0
 CARGO_FUZZ_VERSION=0.13.2
 ESDK_PY_VERSION=4.0.7
-ESDK_CLI_VERSION=4.3.0
 export CARGO_NET_RETRY=5
 
 SUDO=""
@@ -67,13 +66,13 @@ if ! "$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "versio
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION" >/dev/null
 fi
 
-# 5. Python venv with the official AWS Encryption SDK (interop tests) and the CLI.
+# 5. Python venv with the official AWS Encryption SDK (interop tests).
 VENV="$TOOLS/venv"
 if ! "$VENV/bin/python" -c "import aws_encryption_sdk, sys; sys.exit(aws_encryption_sdk.__version__ != '$ESDK_PY_VERSION')" 2>/dev/null; then
   log "python venv with aws-encryption-sdk $ESDK_PY_VERSION"
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
-    "aws-encryption-sdk==$ESDK_PY_VERSION" "aws-encryption-sdk-cli==$ESDK_CLI_VERSION"
+    "aws-encryption-sdk==$ESDK_PY_VERSION"
 fi
 
 log "ready"

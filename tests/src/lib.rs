@@ -1,1 +1,60 @@
-//! x
+//! Shared harness for the end-to-end and interop tests: paths, the official-SDK Python, data.
+#![allow(clippy::unwrap_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python interpreter of the bootstrap venv (with the official `aws-encryption-sdk`), or
+/// `$CIPHERDROP_PYTHON`. Panics with a clear message when it is missing: these tests must run.
+pub fn python() -> PathBuf {
+    let p = std::env::var_os("CIPHERDROP_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/venv/bin/python"));
+    let ok = Command::new(&p)
+        .args(["-c", "import aws_encryption_sdk"])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "{} cannot import aws_encryption_sdk: run scripts/bootstrap.sh",
+        p.display()
+    );
+    p
+}
+
+/// Runs `tests/py/esdk_batch.py` on a job list; returns its stdout lines.
+pub fn run_python_batch(jobs: &serde_json::Value, dir: &Path) -> Vec<String> {
+    let jobs_path = dir.join(format!("jobs-{}.json", rand::random::<u64>()));
+    std::fs::write(&jobs_path, serde_json::to_vec(jobs).unwrap()).unwrap();
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/py/esdk_batch.py"))
+        .arg(&jobs_path)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "official ESDK batch failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout.lines().map(str::to_owned).collect()
+}
+
+/// Deterministic pseudo-random bytes.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    use rand::{Rng as _, SeedableRng as _};
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,2 +1,152 @@
-//! x
-fn main() {}
+//! The `cipherdrop` command: encrypt and decrypt files in the ESDK v2 format, run test vectors.
+
+mod crypt;
+mod vectors;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result, bail};
+use cipherdrop_core::{DEFAULT_FRAME_LEN, DecryptLimits, EncryptionContext, Suite};
+use clap::{Args, Parser, Subcommand};
+
+/// Client-side envelope encryption in the AWS Encryption SDK message format v2.
+#[derive(Parser, Debug)]
+#[command(name = "cipherdrop", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Encrypt a file (or stdin) with a raw AES key.
+    Encrypt(EncryptArgs),
+    /// Decrypt a file (or stdin) with a raw AES key. Output appears only if the whole message verifies.
+    Decrypt(DecryptArgs),
+    /// Run an `awses-decrypt` test-vector manifest (version 2 or 1, keys manifest version 3).
+    Vectors {
+        /// Path to manifest.json.
+        manifest: PathBuf,
+    },
+}
+
+/// The raw AES wrapping key: a file holding 16, 24 or 32 raw bytes or their base64.
+#[derive(Args, Debug)]
+struct KeyArgs {
+    /// File with the wrapping key (16/24/32 raw bytes, or base64 of them).
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+    /// Key namespace (the EDK provider id).
+    #[arg(long, default_value = "cipherdrop")]
+    key_namespace: String,
+    /// Key name (part of the EDK provider info).
+    #[arg(long, default_value = "default")]
+    key_name: String,
+}
+
+#[derive(Args, Debug)]
+struct IoArgs {
+    /// Input file, or `-` for stdin.
+    #[arg(short, long, default_value = "-")]
+    input: PathBuf,
+    /// Output file, or `-` for stdout.
+    #[arg(short, long, default_value = "-")]
+    output: PathBuf,
+}
+
+#[derive(Args, Debug)]
+struct EncryptArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    io: IoArgs,
+    /// Algorithm suite: 0x0478 (committing) or 0x0578 (committing, ECDSA P-384 signed).
+    #[arg(long, default_value = "0x0478")]
+    suite: Suite,
+    /// Plaintext bytes per frame.
+    #[arg(long, default_value_t = DEFAULT_FRAME_LEN)]
+    frame_length: u32,
+    /// Encryption context pair, `key=value` (repeatable).
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    context: Vec<(String, String)>,
+}
+
+#[derive(Args, Debug)]
+struct DecryptArgs {
+    #[command(flatten)]
+    key: KeyArgs,
+    #[command(flatten)]
+    io: IoArgs,
+    /// Require these context pairs in the message (repeatable).
+    #[arg(long = "context", value_name = "KEY=VALUE", value_parser = parse_pair)]
+    context: Vec<(String, String)>,
+    /// Largest number of encrypted data keys accepted.
+    #[arg(long, default_value_t = DecryptLimits::default().max_encrypted_data_keys)]
+    max_encrypted_data_keys: u16,
+    /// Largest frame length accepted, in bytes (decrypt memory is about this).
+    #[arg(long, default_value_t = DecryptLimits::default().max_frame_len)]
+    max_frame_length: u64,
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("cipherdrop: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Encrypt(a) => {
+            let keyring =
+                crypt::load_keyring(&a.key.key_file, &a.key.key_namespace, &a.key.key_name)?;
+            let context: EncryptionContext = a.context.into_iter().collect();
+            crypt::encrypt(
+                &keyring,
+                a.suite,
+                a.frame_length,
+                &context,
+                &a.io.input,
+                &a.io.output,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Decrypt(a) => {
+            let keyring =
+                crypt::load_keyring(&a.key.key_file, &a.key.key_namespace, &a.key.key_name)?;
+            let limits = DecryptLimits {
+                max_encrypted_data_keys: a.max_encrypted_data_keys,
+                max_frame_len: a.max_frame_length,
+                ..DecryptLimits::default()
+            };
+            let expected: EncryptionContext = a.context.into_iter().collect();
+            crypt::decrypt(&keyring, limits, &expected, &a.io.input, &a.io.output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Vectors { manifest } => {
+            let summary = vectors::run(&manifest)
+                .with_context(|| format!("running {}", manifest.display()))?;
+            println!(
+                "{} passed, {} failed, {} skipped",
+                summary.passed, summary.failed, summary.skipped
+            );
+            if summary.failed > 0 {
+                return Ok(ExitCode::FAILURE);
+            }
+            if summary.passed == 0 {
+                bail!("no vector was run");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
