@@ -3,7 +3,12 @@
 //! Matrix: suites 0x0478 and 0x0578; frame lengths 128 B to 1 MiB; plaintexts from 0 B to several
 //! MiB including exact multiples of the frame length; empty, ASCII and non-ASCII contexts;
 //! messages with one and with two EDKs (the reader holding only the second key).
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use cipherdrop_core::{
     DecryptLimits, EncryptionContext, EncryptionMaterials, RawAesKeyring, Suite, decrypt, encrypt,

@@ -91,7 +91,11 @@ pub fn app() -> Html {
     let on_encrypt = {
         let (text, signed, result) = (text.clone(), signed.clone(), result.clone());
         Callback::from(move |_| {
-            let suite = if *signed { Suite::CommitKeyEcdsaP384 } else { Suite::CommitKey };
+            let suite = if *signed {
+                Suite::CommitKeyEcdsaP384
+            } else {
+                Suite::CommitKey
+            };
             result.set(Some(demo(&text, suite).map_err(|e| e.to_string())));
         })
     };
@@ -128,7 +132,9 @@ pub fn app() -> Html {
 fn render_result(result: Option<&Result<DemoResult, String>>) -> Html {
     match result {
         None => html! {},
-        Some(Err(e)) => html! { <p class="error" role="alert">{ format!("Encryption failed: {e}") }</p> },
+        Some(Err(e)) => {
+            html! { <p class="error" role="alert">{ format!("Encryption failed: {e}") }</p> }
+        }
         Some(Ok(r)) => html! {
             <dl class="result">
                 <dt>{ "Plaintext" }</dt><dd>{ format!("{} bytes", r.plaintext_len) }</dd>

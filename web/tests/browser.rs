@@ -1,5 +1,10 @@
 //! Runs `cipherdrop-core` inside headless Chromium: the wasm build encrypts and decrypts correctly.
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use cipherdrop_core::{
     DecryptLimits, EncryptionContext, EncryptionMaterials, RawAesKeyring, Suite, decrypt, encrypt,

@@ -1,5 +1,10 @@
 //! The `cipherdrop` binary: round trips, atomic output, bad input, vectors, constant memory.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 use std::io::Write as _;
 use std::path::Path;

@@ -135,6 +135,7 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for EncryptionContex
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

@@ -191,7 +191,7 @@ impl MessageDecoder {
                 State::Header | State::Body => {}
             }
             let from_buf = !self.buf.is_empty();
-            let data: &[u8] = if from_buf { &self.buf } else { *input };
+            let data: &[u8] = if from_buf { &self.buf } else { input };
             let parsed = match self.state {
                 State::Header => header::parse(data, &self.limits).map(Err),
                 _ => self.parse_body(data).map(Ok),
@@ -209,7 +209,7 @@ impl MessageDecoder {
                     }
                 }
                 Ok(Err((header, body_len))) => {
-                    let data: &[u8] = if from_buf { &self.buf } else { *input };
+                    let data: &[u8] = if from_buf { &self.buf } else { input };
                     let total = body_len + TAG_LEN;
                     let (Some(body), Some(tag)) = (data.get(..body_len), data.get(body_len..total))
                     else {

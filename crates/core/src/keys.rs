@@ -76,8 +76,9 @@ pub(crate) fn derive(
 ) -> (FrameKey, [u8; COMMITMENT_LEN]) {
     let hk = Hkdf::<Sha512>::new(Some(message_id), data_key.as_bytes());
     let mut info = Zeroizing::new([0u8; 2 + 9]);
-    info[..2].copy_from_slice(&suite.id().0.to_be_bytes());
-    info[2..].copy_from_slice(b"DERIVEKEY");
+    let (id, label) = info.split_at_mut(2);
+    id.copy_from_slice(&suite.id().0.to_be_bytes());
+    label.copy_from_slice(b"DERIVEKEY");
     let mut enc = [0u8; KEY_LEN];
     let mut commit = [0u8; COMMITMENT_LEN];
     // Both lengths are far below HKDF-SHA512's 255 * 64 byte maximum, so expand cannot fail.

@@ -1,5 +1,10 @@
 //! Streaming behaviour: round trips, chunking independence, bounded buffering, limits, refusals.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
 
 mod common;
 

@@ -1,0 +1,14 @@
+# Cipherdrop: the two commands a newcomer needs, plus a few conveniences.
+.PHONY: test run bootstrap bench fuzz-smoke
+
+test:        ## set up everything and run every test
+	bash scripts/test.sh
+
+run:         ## set up everything and run the app on http://127.0.0.1:8080
+	bash scripts/run.sh
+
+bootstrap:   ## install the toolchain pieces the build and the tests need (idempotent)
+	bash scripts/bootstrap.sh
+
+bench:       ## native throughput benchmark against raw aes-gcm and the official Python ESDK
+	bash scripts/bench.sh
