@@ -5,6 +5,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/env.sh"
 cd "$ROOT"
 
 step() { printf '\n\033[1m==> %s\033[0m (%s)\n' "$*" "$(date +%T)"; }
+LOG="$(mktemp)"
+trap 'rm -f "$LOG"' EXIT
+# Runs a test command, keeping its output for the closing count.
+counted() { "$@" 2>&1 | tee -a "$LOG"; }
 
 step "bootstrap"
 bash scripts/bootstrap.sh
@@ -17,16 +21,17 @@ step "cipherdrop-core builds alone for wasm32-unknown-unknown"
 wasm_env cargo build --locked -p cipherdrop-core --target wasm32-unknown-unknown
 
 step "native tests: core, CLI, official vectors, interop with the official Python ESDK"
-cargo test --workspace --locked
+counted cargo test --workspace --locked
 
 step "browser tests: core and the web app in headless Chromium"
 (cd web && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  wasm_env cargo test --locked --target wasm32-unknown-unknown -p cipherdrop-web)
+  counted wasm_env cargo test --locked --target wasm32-unknown-unknown -p cipherdrop-web)
 
 step "web bundle builds with Trunk"
 wasm_env trunk build
 
 step "fuzz smoke run (${FUZZ_SECONDS:=10} s per target)"
+rustup toolchain list | grep -q '^nightly' || { echo "no nightly toolchain: cargo fuzz needs one" >&2; exit 1; }
 for target in header decrypt_stream tamper_roundtrip; do
   seeds="fuzz/seeds/$target"
   corpus="$(mktemp -d)"
@@ -36,3 +41,6 @@ for target in header decrypt_stream tamper_roundtrip; do
 done
 
 step "all tests passed"
+# One closing line for the whole run, summed over every cargo test binary above.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i; if ($(i+1) ~ /^ignored/) s += $i } }
+     END { printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$LOG"

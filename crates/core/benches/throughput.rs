@@ -2,7 +2,7 @@
 //! beside the official Python ESDK (figures read from `bench/esdk_python.py`'s JSON output).
 //!
 //! `cargo bench -p cipherdrop-core --bench throughput -- DATA_FILE [PYTHON_JSON]`
-//! (`make bench` does all of it). Medians of 3 runs after one warm-up; MB/s = 10^6 bytes/s.
+//! (`make bench` does all of it). Medians of 5 interleaved runs after one warm-up; MB/s = 10^6 bytes/s.
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
@@ -20,19 +20,32 @@ use cipherdrop_core::{
 };
 
 const PUSH: usize = 1 << 20;
-const RUNS: usize = 3;
+const RUNS: usize = 5;
 
-fn median_mbps(bytes: usize, mut f: impl FnMut()) -> f64 {
-    f(); // warm-up
-    let mut v: Vec<f64> = (0..RUNS)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            bytes as f64 / t.elapsed().as_secs_f64() / 1e6
-        })
-        .collect();
+fn mbps(bytes: usize, f: &mut dyn FnMut()) -> f64 {
+    let t = Instant::now();
+    f();
+    bytes as f64 / t.elapsed().as_secs_f64() / 1e6
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    v[RUNS / 2]
+    v[v.len() / 2]
+}
+
+/// Runs the contenders round-robin (one warm-up round, then `RUNS` rounds), so that drift in the
+/// machine's speed (a shared 2-core VM) hits all of them alike; returns each one's median.
+fn interleaved<const N: usize>(bytes: usize, fs: &mut [&mut dyn FnMut(); N]) -> [f64; N] {
+    let mut samples: [Vec<f64>; N] = std::array::from_fn(|_| Vec::new());
+    for round in 0..=RUNS {
+        for (i, f) in fs.iter_mut().enumerate() {
+            let v = mbps(bytes, *f);
+            if round > 0 {
+                samples[i].push(v);
+            }
+        }
+    }
+    samples.map(median)
 }
 
 fn raw_aes_gcm(buf: &mut [u8], chunk: usize) {
@@ -113,12 +126,17 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|");
     for frame in [4096u32, 65536, 1 << 20] {
         let mut buf = data.clone();
-        let raw = median_mbps(n, || raw_aes_gcm(&mut buf, frame as usize));
-        let enc = median_mbps(n, || {
-            std::hint::black_box(encrypt_stream(&ring, frame, &data));
-        });
         let msg = encrypt_whole(&ring, frame, &data);
-        let dec = median_mbps(n, || assert_eq!(decrypt_stream(&ring, &msg), n));
+        let [raw, enc, dec] = interleaved(
+            n,
+            &mut [
+                &mut || raw_aes_gcm(&mut buf, frame as usize),
+                &mut || {
+                    std::hint::black_box(encrypt_stream(&ring, frame, &data));
+                },
+                &mut || assert_eq!(decrypt_stream(&ring, &msg), n),
+            ],
+        );
         let py = python.as_ref().and_then(|p| {
             let e = p[frame.to_string()]["encrypt"].as_f64()?;
             let d = p[frame.to_string()]["decrypt"].as_f64()?;

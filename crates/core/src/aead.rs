@@ -42,6 +42,30 @@ pub trait FrameCipher {
         output: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<()>;
+
+    /// [`FrameCipher::seal`] with one buffer for input and output. The default copies the input;
+    /// implementations that can work in place should override it.
+    fn seal_in_place(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let input = buf.to_vec();
+        self.seal(iv, aad, &input, buf)
+    }
+
+    /// [`FrameCipher::open`] with one buffer for input and output (see [`FrameCipher::seal_in_place`]).
+    fn open_in_place(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        let input = buf.to_vec();
+        self.open(iv, aad, &input, buf, tag)
+    }
 }
 
 /// The built-in cipher: RustCrypto `aes-gcm` (AES-NI and CLMUL where the CPU has them).
@@ -80,6 +104,31 @@ impl FrameCipher for AesGcmCipher {
             .map_err(|_| Error::InvalidArgument("input and output lengths differ"))?;
         self.0
             .decrypt_inout_detached(iv.into(), aad, buf, tag.into())
+            .map_err(|_| Error::Authentication)
+    }
+
+    fn seal_in_place(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+    ) -> Result<[u8; TAG_LEN]> {
+        let tag = self
+            .0
+            .encrypt_inout_detached(iv.into(), aad, buf.into())
+            .map_err(|_| Error::InvalidArgument("frame too long for AES-GCM"))?;
+        Ok(tag.into())
+    }
+
+    fn open_in_place(
+        &mut self,
+        iv: &[u8; IV_LEN],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<()> {
+        self.0
+            .decrypt_inout_detached(iv.into(), aad, buf.into(), tag.into())
             .map_err(|_| Error::Authentication)
     }
 }

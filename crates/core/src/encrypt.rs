@@ -217,9 +217,10 @@ impl FrameEncoder {
         let start = out.len();
         Self::write_prefix(&spec, out);
         let body = out.len();
-        out.resize(body + plaintext.len(), 0);
+        // Copy, then seal in place: cheaper than zero-filling the output and sealing across.
+        out.extend_from_slice(plaintext);
         let sealed = match out.get_mut(body..) {
-            Some(dst) => cipher.seal(&spec.iv, spec.aad(), plaintext, dst),
+            Some(buf) => cipher.seal_in_place(&spec.iv, spec.aad(), buf),
             None => Err(Error::InvalidArgument("output buffer")),
         };
         match sealed {
