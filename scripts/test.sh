@@ -21,7 +21,7 @@ step "cipherdrop-core builds alone for wasm32-unknown-unknown"
 wasm_env cargo build --locked -p cipherdrop-core --target wasm32-unknown-unknown
 
 step "native tests: core, CLI, official vectors, interop with the official Python ESDK"
-counted cargo test --workspace --locked
+counted cargo test --locked   # the default members: every crate but the wasm-only web app
 
 step "browser tests: core and the web app in headless Chromium"
 (cd web && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \

@@ -5,6 +5,7 @@
 //! implements the trait; an asynchronous one (WebCrypto) drives [`crate::FrameEncoder`] and
 //! [`crate::MessageDecoder`] directly, which hand out the IV and AAD of every frame.
 
+use aes_gcm::aead::consts::{U12, U16};
 use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
 
@@ -83,13 +84,7 @@ impl FrameCipher for AesGcmCipher {
         input: &[u8],
         output: &mut [u8],
     ) -> Result<[u8; TAG_LEN]> {
-        let buf = InOutBuf::new(input, output)
-            .map_err(|_| Error::InvalidArgument("input and output lengths differ"))?;
-        let tag = self
-            .0
-            .encrypt_inout_detached(iv.into(), aad, buf)
-            .map_err(|_| Error::InvalidArgument("frame too long for AES-GCM"))?;
-        Ok(tag.into())
+        gcm_seal(&self.0, iv, aad, inout(input, output)?)
     }
 
     fn open(
@@ -100,11 +95,7 @@ impl FrameCipher for AesGcmCipher {
         output: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<()> {
-        let buf = InOutBuf::new(input, output)
-            .map_err(|_| Error::InvalidArgument("input and output lengths differ"))?;
-        self.0
-            .decrypt_inout_detached(iv.into(), aad, buf, tag.into())
-            .map_err(|_| Error::Authentication)
+        gcm_open(&self.0, iv, aad, inout(input, output)?, tag)
     }
 
     fn seal_in_place(
@@ -113,11 +104,7 @@ impl FrameCipher for AesGcmCipher {
         aad: &[u8],
         buf: &mut [u8],
     ) -> Result<[u8; TAG_LEN]> {
-        let tag = self
-            .0
-            .encrypt_inout_detached(iv.into(), aad, buf.into())
-            .map_err(|_| Error::InvalidArgument("frame too long for AES-GCM"))?;
-        Ok(tag.into())
+        gcm_seal(&self.0, iv, aad, buf.into())
     }
 
     fn open_in_place(
@@ -127,10 +114,39 @@ impl FrameCipher for AesGcmCipher {
         buf: &mut [u8],
         tag: &[u8; TAG_LEN],
     ) -> Result<()> {
-        self.0
-            .decrypt_inout_detached(iv.into(), aad, buf.into(), tag.into())
-            .map_err(|_| Error::Authentication)
+        gcm_open(&self.0, iv, aad, buf.into(), tag)
     }
+}
+
+/// Pairs an input and an output buffer of the same length.
+pub(crate) fn inout<'i, 'o>(input: &'i [u8], output: &'o mut [u8]) -> Result<InOutBuf<'i, 'o, u8>> {
+    InOutBuf::new(input, output)
+        .map_err(|_| Error::InvalidArgument("input and output lengths differ"))
+}
+
+/// AES-GCM (any key size, 12-byte IV, 16-byte tag) with a detached tag.
+pub(crate) fn gcm_seal<A: AeadInOut<NonceSize = U12, TagSize = U16>>(
+    aead: &A,
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    buf: InOutBuf<'_, '_, u8>,
+) -> Result<[u8; TAG_LEN]> {
+    let tag = aead
+        .encrypt_inout_detached(iv.into(), aad, buf)
+        .map_err(|_| Error::InvalidArgument("input too long for AES-GCM"))?;
+    Ok(tag.into())
+}
+
+/// Opens what [`gcm_seal`] sealed; any failure is [`Error::Authentication`].
+pub(crate) fn gcm_open<A: AeadInOut<NonceSize = U12, TagSize = U16>>(
+    aead: &A,
+    iv: &[u8; IV_LEN],
+    aad: &[u8],
+    buf: InOutBuf<'_, '_, u8>,
+    tag: &[u8; TAG_LEN],
+) -> Result<()> {
+    aead.decrypt_inout_detached(iv.into(), aad, buf, tag.into())
+        .map_err(|_| Error::Authentication)
 }
 
 /// The v2 header authentication tag: AES-GCM with a zero IV over an empty plaintext, AAD = header body.

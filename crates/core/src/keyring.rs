@@ -1,12 +1,11 @@
 //! Key material: the ESDK raw AES keyring, encryption materials, and where decrypt keys come from.
 
 use aes_gcm::aead::consts::U12;
-use aes_gcm::aead::inout::InOutBuf;
 use aes_gcm::aes::Aes192;
-use aes_gcm::{AeadInOut, Aes128Gcm, Aes256Gcm, AesGcm, KeyInit};
+use aes_gcm::{Aes128Gcm, Aes256Gcm, AesGcm, KeyInit};
 use zeroize::Zeroizing;
 
-use crate::aead::{IV_LEN, TAG_LEN};
+use crate::aead::{IV_LEN, TAG_LEN, gcm_open, gcm_seal, inout};
 use crate::context::{EncryptionContext, PUBLIC_KEY_FIELD, RESERVED_PREFIX};
 use crate::error::{Error, Result};
 use crate::header::{AWS_KMS_PROVIDER_ID, EncryptedDataKey, Header};
@@ -105,22 +104,21 @@ impl RawAesKeyring {
         iv.try_into().ok()
     }
 
+    fn cipher(&self) -> Result<WrappingCipher> {
+        let bad = |_| Error::InvalidArgument("a raw AES wrapping key is 16, 24 or 32 bytes");
+        Ok(match self.key.len() {
+            16 => WrappingCipher::Aes128(Aes128Gcm::new_from_slice(&self.key).map_err(bad)?),
+            24 => WrappingCipher::Aes192(AesGcm::new_from_slice(&self.key).map_err(bad)?),
+            _ => WrappingCipher::Aes256(Aes256Gcm::new_from_slice(&self.key).map_err(bad)?),
+        })
+    }
+
     fn seal(&self, iv: &[u8; 12], aad: &[u8], input: &[u8], out: &mut [u8]) -> Result<[u8; 16]> {
-        let buf = InOutBuf::new(input, out).map_err(|_| Error::InvalidArgument("length"))?;
-        let tag = match self.key.len() {
-            16 => Aes128Gcm::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
-            _ => Aes256Gcm::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.encrypt_inout_detached(iv.into(), aad, buf)),
-        };
-        match tag {
-            Some(Ok(t)) => Ok(t.into()),
-            _ => Err(Error::InvalidArgument("AES-GCM wrap failed")),
+        let buf = inout(input, out)?;
+        match self.cipher()? {
+            WrappingCipher::Aes128(c) => gcm_seal(&c, iv, aad, buf),
+            WrappingCipher::Aes192(c) => gcm_seal(&c, iv, aad, buf),
+            WrappingCipher::Aes256(c) => gcm_seal(&c, iv, aad, buf),
         }
     }
 
@@ -132,22 +130,23 @@ impl RawAesKeyring {
         out: &mut [u8],
         tag: &[u8; 16],
     ) -> bool {
-        let Ok(buf) = InOutBuf::new(input, out) else {
+        let (Ok(buf), Ok(cipher)) = (inout(input, out), self.cipher()) else {
             return false;
         };
-        let res = match self.key.len() {
-            16 => Aes128Gcm::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
-            24 => AesGcm::<Aes192, U12>::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
-            _ => Aes256Gcm::new_from_slice(&self.key)
-                .ok()
-                .map(|c| c.decrypt_inout_detached(iv.into(), aad, buf, tag.into())),
-        };
-        matches!(res, Some(Ok(())))
+        match cipher {
+            WrappingCipher::Aes128(c) => gcm_open(&c, iv, aad, buf, tag),
+            WrappingCipher::Aes192(c) => gcm_open(&c, iv, aad, buf, tag),
+            WrappingCipher::Aes256(c) => gcm_open(&c, iv, aad, buf, tag),
+        }
+        .is_ok()
     }
+}
+
+/// AES-GCM with the raw keyring's key size.
+enum WrappingCipher {
+    Aes128(Aes128Gcm),
+    Aes192(AesGcm<Aes192, U12>),
+    Aes256(Aes256Gcm),
 }
 
 /// Where a decryptor gets the plaintext data key once it has read the header.
