@@ -19,7 +19,6 @@ use cipherdrop_core::{
     RawAesKeyring, Suite,
 };
 
-const PUSH: usize = 1 << 20;
 const RUNS: usize = 5;
 
 fn mbps(bytes: usize, f: &mut dyn FnMut()) -> f64 {
@@ -62,14 +61,14 @@ fn raw_aes_gcm(buf: &mut [u8], chunk: usize) {
     std::hint::black_box(tags);
 }
 
-fn encrypt_stream(ring: &RawAesKeyring, frame: u32, data: &[u8]) -> usize {
+fn encrypt_stream(ring: &RawAesKeyring, frame: u32, data: &[u8], push: usize) -> usize {
     let mut rng = rand::rng();
     let ctx: EncryptionContext = [("bench", "1")].into_iter().collect();
     let m = EncryptionMaterials::with_raw_aes(Suite::CommitKey, &ctx, &[ring], &mut rng).unwrap();
     let mut enc = Encryptor::<AesGcmCipher>::new(m, frame, &mut rng).unwrap();
-    let mut out = Vec::with_capacity(2 * PUSH + frame as usize);
+    let mut out = Vec::with_capacity(2 * push + frame as usize);
     let mut total = 0;
-    for chunk in data.chunks(PUSH) {
+    for chunk in data.chunks(push) {
         enc.push(chunk, &mut out).unwrap();
         total += out.len();
         out.clear();
@@ -85,11 +84,11 @@ fn encrypt_whole(ring: &RawAesKeyring, frame: u32, data: &[u8]) -> Vec<u8> {
     cipherdrop_core::encrypt(m, frame, data, &mut rng).unwrap()
 }
 
-fn decrypt_stream(ring: &RawAesKeyring, msg: &[u8]) -> usize {
+fn decrypt_stream(ring: &RawAesKeyring, msg: &[u8], push: usize) -> usize {
     let mut dec = Decryptor::<_>::new(ring, DecryptLimits::default());
-    let mut out = Vec::with_capacity(2 * PUSH + (1 << 20));
+    let mut out = Vec::with_capacity(2 * push + (1 << 20));
     let mut total = 0;
-    for chunk in msg.chunks(PUSH) {
+    for chunk in msg.chunks(push) {
         dec.push(chunk, &mut out).unwrap();
         total += out.len();
         out.clear();
@@ -115,9 +114,15 @@ fn main() {
         .get(1)
         .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap());
     let n = data.len();
+    // Bytes handed to each push (env BENCH_PUSH_MIB, default 1).
+    let push_mib: usize = std::env::var("BENCH_PUSH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let push = push_mib << 20;
     let ring = RawAesKeyring::new("bench", "k", &[9u8; 32]).unwrap();
     println!(
-        "{} MiB, suite 0x0478, pushes of 1 MiB, median of {RUNS} runs (MB/s)\n",
+        "{} MiB, suite 0x0478, pushes of {push_mib} MiB, median of {RUNS} interleaved runs (MB/s)\n",
         n >> 20
     );
     println!(
@@ -132,9 +137,9 @@ fn main() {
             &mut [
                 &mut || raw_aes_gcm(&mut buf, frame as usize),
                 &mut || {
-                    std::hint::black_box(encrypt_stream(&ring, frame, &data));
+                    std::hint::black_box(encrypt_stream(&ring, frame, &data, push));
                 },
-                &mut || assert_eq!(decrypt_stream(&ring, &msg), n),
+                &mut || assert_eq!(decrypt_stream(&ring, &msg, push), n),
             ],
         );
         let py = python.as_ref().and_then(|p| {
