@@ -384,3 +384,51 @@ fn raw_keyring_supports_128_192_256_bit_wrapping_keys_and_several_edks() {
     assert!(RawAesKeyring::new("ns", "k", &[0; 20]).is_err());
     assert!(RawAesKeyring::new("aws-kms", "k", &[0; 32]).is_err());
 }
+
+#[test]
+fn signed_final_frame_is_held_back_until_the_signature_verifies() {
+    let mut r = rng(15);
+    let pt = plaintext(10_000, 16);
+    let msg = encrypt(
+        materials(Suite::CommitKeyEcdsaP384, &mut r),
+        4096,
+        &pt,
+        &mut r,
+    )
+    .unwrap();
+    let kr = keyring();
+    // Everything but the last footer byte: the final frame is complete, its signature is not.
+    let mut dec = Decryptor::<_>::new(&kr, DecryptLimits::default());
+    let mut out = Vec::new();
+    dec.push(&msg[..msg.len() - 1], &mut out).unwrap();
+    assert_eq!(out, pt[..8192], "only the two regular frames may be out");
+    // A bad signature: the final frame's plaintext never appears.
+    let mut bad = msg.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 1;
+    let mut dec = Decryptor::<_>::new(&kr, DecryptLimits::default());
+    let mut out = Vec::new();
+    assert_eq!(dec.push(&bad, &mut out).unwrap_err(), Error::Authentication);
+    assert_eq!(out, pt[..8192]);
+    assert_eq!(dec.finish().unwrap_err(), Error::Authentication);
+}
+
+#[test]
+fn a_failed_frame_poisons_the_decryptor() {
+    let mut r = rng(17);
+    let pt = plaintext(10_000, 18);
+    let mut msg = encrypt(materials(Suite::CommitKey, &mut r), 4096, &pt, &mut r).unwrap();
+    let (_, body_len) = cipherdrop_core::Header::parse(&msg, &DecryptLimits::default()).unwrap();
+    msg[body_len + 16 + 4 + 12 + 5] ^= 1; // inside frame 1's ciphertext
+    let kr = keyring();
+    let mut dec = Decryptor::<_>::new(&kr, DecryptLimits::default());
+    let mut out = Vec::new();
+    dec.push(&msg[..2000], &mut out).unwrap();
+    assert_eq!(
+        dec.push(&msg[2000..], &mut out).unwrap_err(),
+        Error::Authentication
+    );
+    assert!(out.is_empty());
+    assert_eq!(dec.push(&[], &mut out).unwrap_err(), Error::Authentication);
+    assert_eq!(dec.finish().unwrap_err(), Error::Authentication);
+}
