@@ -1,6 +1,7 @@
 //! The `cipherdrop` command: encrypt and decrypt files in the ESDK v2 format, run test vectors.
 
 mod crypt;
+mod kms;
 mod vectors;
 
 use std::path::PathBuf;
@@ -28,6 +29,40 @@ enum Command {
     Vectors {
         /// Path to manifest.json.
         manifest: PathBuf,
+    },
+    /// The embedded KMS-compatible service.
+    #[command(subcommand)]
+    Kms(KmsCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum KmsCommand {
+    /// Serve the AWS KMS API (JSON 1.1, SigV4) on a loopback address until interrupted.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4599")]
+        listen: std::net::SocketAddr,
+        /// Folder for keys, credentials and the audit log (created if missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Region used in key ARNs.
+        #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
+        region: String,
+        /// Account id used in key ARNs.
+        #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
+        account: String,
+    },
+    /// Print the service's SigV4 credentials as shell exports (for the AWS CLI, SDKs, boto3).
+    Credentials {
+        /// The service's data folder.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Region used in key ARNs.
+        #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
+        region: String,
+        /// Account id used in key ARNs.
+        #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
+        account: String,
     },
 }
 
@@ -131,6 +166,23 @@ fn run(cli: Cli) -> Result<ExitCode> {
             };
             let expected: EncryptionContext = a.context.into_iter().collect();
             crypt::decrypt(&keyring, limits, &expected, &a.io.input, &a.io.output)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kms(KmsCommand::Serve {
+            listen,
+            data_dir,
+            region,
+            account,
+        }) => {
+            kms::serve(listen, &data_dir, &region, &account)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kms(KmsCommand::Credentials {
+            data_dir,
+            region,
+            account,
+        }) => {
+            kms::print_credentials(&data_dir, &region, &account)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Vectors { manifest } => {

@@ -1,0 +1,307 @@
+//! `cipherdrop kms serve` as its own process, used by boto3, the official Python ESDK's AWS KMS
+//! keyring, our core with the official `aws-sdk-kms`, and killed in the middle of a write burst.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_kms::Client;
+use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_kms::primitives::Blob;
+use cipherdrop_core::{
+    DataKey, DecryptLimits, EncryptedDataKey, EncryptionContext, EncryptionMaterials, Header,
+    SigningKey, Suite, decrypt, encrypt, message_context,
+};
+use cipherdrop_e2e::{data, python, repo_root};
+
+struct KmsProcess {
+    child: Child,
+    addr: SocketAddr,
+    access_key: String,
+    secret: String,
+}
+
+#[derive(serde::Deserialize)]
+struct Creds {
+    access_key_id: String,
+    secret_access_key: String,
+}
+
+impl KmsProcess {
+    fn start(dir: &Path) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
+            .args(["kms", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .rsplit("http://")
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let creds: Creds =
+            serde_json::from_slice(&std::fs::read(dir.join("credentials.json")).unwrap()).unwrap();
+        KmsProcess {
+            child,
+            addr,
+            access_key: creds.access_key_id,
+            secret: creds.secret_access_key,
+        }
+    }
+
+    fn client(&self) -> Client {
+        let conf = aws_sdk_kms::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new(
+                &self.access_key,
+                &self.secret,
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(format!("http://{}", self.addr))
+            .build();
+        Client::from_conf(conf)
+    }
+
+    /// The official Python tools, configured only through the standard AWS environment variables.
+    fn python(&self, args: &[&str]) -> String {
+        let out = Command::new(python())
+            .arg(repo_root().join("tests/py/kms_interop.py"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL_KMS", format!("http://{}", self.addr))
+            .env("AWS_ACCESS_KEY_ID", &self.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &self.secret)
+            .env("AWS_DEFAULT_REGION", "us-east-1")
+            .env("AWS_CONFIG_FILE", "/dev/null")
+            .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+            .env_remove("AWS_PROFILE")
+            .env_remove("AWS_SESSION_TOKEN")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "python {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for KmsProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[test]
+fn boto3_speaks_to_the_embedded_kms() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = KmsProcess::start(dir.path());
+    let out: serde_json::Value = serde_json::from_str(&kms.python(&["boto3"])).unwrap();
+    assert_eq!(out["data_key_round_trip"], true, "{out}");
+    assert_eq!(out["key_id_is_arn"], true, "{out}");
+    assert_eq!(out["encrypt_round_trip"], true, "{out}");
+    assert_eq!(out["aliases"], serde_json::json!(["alias/boto3"]));
+    assert_eq!(out["context_mismatch"], "InvalidCiphertextException");
+    assert_eq!(out["not_found"], "NotFoundException");
+    assert_eq!(out["validation"], "ValidationException");
+    assert_eq!(out["disabled"], "DisabledException");
+    assert_eq!(out["bad_signature"], "InvalidSignatureException");
+}
+
+fn to_map(ctx: &EncryptionContext) -> HashMap<String, String> {
+    ctx.iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_esdk_kms_keyring_and_our_core_interoperate() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = KmsProcess::start(dir.path());
+    let c = kms.client();
+    let arn = c
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    let caller: EncryptionContext = [("object", "o-42"), ("purpose", "interop")]
+        .into_iter()
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let mut rng = rand::rng();
+    for (i, suite) in [Suite::CommitKey, Suite::CommitKeyEcdsaP384]
+        .into_iter()
+        .enumerate()
+    {
+        // Ours → official: data key from our KMS, message by our core.
+        let signing = suite.is_signed().then(|| SigningKey::generate(&mut rng));
+        let ctx = message_context(suite, &caller, signing.as_ref()).unwrap();
+        let dk = c
+            .generate_data_key()
+            .key_id(&arn)
+            .number_of_bytes(32)
+            .set_encryption_context(Some(to_map(&ctx)))
+            .send()
+            .await
+            .unwrap();
+        let key = DataKey::from_bytes(dk.plaintext.unwrap().as_ref()).unwrap();
+        let edk = EncryptedDataKey::aws_kms(
+            dk.key_id.as_deref().unwrap(),
+            dk.ciphertext_blob.unwrap().into_inner(),
+        )
+        .unwrap();
+        let m = EncryptionMaterials::new(suite, ctx, key, vec![edk], signing).unwrap();
+        let pt = data(50_000 + i, i as u64);
+        let msg = encrypt(m, 4096, &pt, &mut rng).unwrap();
+        let (ct_path, pt_path) = (
+            work.path().join(format!("ours-{i}")),
+            work.path().join(format!("ours-{i}.pt")),
+        );
+        std::fs::write(&ct_path, &msg).unwrap();
+        kms.python(&[
+            "decrypt",
+            &arn,
+            ct_path.to_str().unwrap(),
+            pt_path.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            std::fs::read(&pt_path).unwrap(),
+            pt,
+            "suite {suite}: official ESDK decrypt"
+        );
+
+        // Official → ours: the ESDK's KMS keyring encrypts; our KMS unwraps; our core decrypts.
+        let src = work.path().join(format!("theirs-{i}.pt"));
+        let dst = work.path().join(format!("theirs-{i}"));
+        std::fs::write(&src, &pt).unwrap();
+        let suite_arg = if suite.is_signed() { "0578" } else { "0478" };
+        kms.python(&[
+            "encrypt",
+            &arn,
+            suite_arg,
+            src.to_str().unwrap(),
+            dst.to_str().unwrap(),
+            r#"{"object": "o-43"}"#,
+        ]);
+        let msg = std::fs::read(&dst).unwrap();
+        let (header, _) = Header::parse(&msg, &DecryptLimits::default()).unwrap();
+        assert_eq!(header.suite, suite);
+        let edk = header
+            .encrypted_data_keys
+            .iter()
+            .find(|e| e.kms_key_arn() == Some(arn.as_str()))
+            .unwrap();
+        let out = c
+            .decrypt()
+            .key_id(&arn)
+            .ciphertext_blob(Blob::new(edk.ciphertext.clone()))
+            .set_encryption_context(Some(to_map(&header.encryption_context)))
+            .send()
+            .await
+            .unwrap();
+        let key = DataKey::from_bytes(out.plaintext.unwrap().as_ref()).unwrap();
+        let (got, _) = decrypt(key, &msg, DecryptLimits::default()).unwrap();
+        assert_eq!(got, pt, "suite {suite}: our decrypt of an official message");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kill_during_a_write_burst_then_a_clean_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut kms = KmsProcess::start(dir.path());
+    let c = kms.client();
+    // Acknowledged writes: key id → rotations acknowledged.
+    let acked: Arc<Mutex<BTreeMap<String, usize>>> = Arc::default();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (c, acked) = (c.clone(), acked.clone());
+        tasks.spawn(async move {
+            loop {
+                let Ok(k) = c.create_key().send().await else {
+                    return;
+                };
+                let id = k.key_metadata.unwrap().key_id;
+                acked.lock().unwrap().insert(id.clone(), 0);
+                for _ in 0..3 {
+                    if c.rotate_key_on_demand().key_id(&id).send().await.is_err() {
+                        return;
+                    }
+                    *acked.lock().unwrap().get_mut(&id).unwrap() += 1;
+                }
+            }
+        });
+    }
+    // Let the burst run, then kill -9 in the middle of it.
+    while acked.lock().unwrap().len() < 40 {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    kms.kill();
+    while tasks.join_next().await.is_some() {}
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() >= 40);
+
+    let kms = KmsProcess::start(dir.path());
+    let c = kms.client();
+    let leftovers: Vec<PathBuf> = std::fs::read_dir(dir.path().join("keys"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    for (id, rotations) in &acked {
+        let listed = c
+            .list_key_rotations()
+            .key_id(id)
+            .send()
+            .await
+            .unwrap()
+            .rotations
+            .unwrap()
+            .len();
+        assert!(
+            listed >= *rotations,
+            "{id}: {listed} rotations on disk, {rotations} acknowledged"
+        );
+        let dk = c
+            .generate_data_key()
+            .key_id(id)
+            .number_of_bytes(32)
+            .send()
+            .await
+            .unwrap();
+        c.decrypt()
+            .ciphertext_blob(dk.ciphertext_blob.unwrap())
+            .send()
+            .await
+            .unwrap();
+    }
+}
