@@ -763,15 +763,7 @@ impl Kms {
     }
 
     fn schedule_deletion(&self, req: &Value, info: &mut AuditInfo) -> KmsResult<Value> {
-        let days = match req.get("PendingWindowInDays") {
-            None => 30,
-            Some(v) => v.as_u64().filter(|d| (7..=30).contains(d)).ok_or_else(|| {
-                KmsError::new(
-                    ErrorCode::Validation,
-                    "PendingWindowInDays must be between 7 and 30",
-                )
-            })? as u32,
-        };
+        let days = number_in(req, "PendingWindowInDays", 7..=30, 30)? as u32;
         let now = self.now();
         let deletion = now + f64::from(days) * DAY;
         self.set_state(req, info, |rec| match rec.state {
@@ -792,27 +784,10 @@ impl Kms {
     }
 
     fn enable_rotation(&self, req: &Value, info: &mut AuditInfo) -> KmsResult<Value> {
-        let period = match req.get("RotationPeriodInDays") {
-            None => 365,
-            Some(v) => v
-                .as_u64()
-                .filter(|d| (90..=2560).contains(d))
-                .ok_or_else(|| {
-                    KmsError::new(
-                        ErrorCode::Validation,
-                        "RotationPeriodInDays must be between 90 and 2560",
-                    )
-                })? as u32,
-        };
+        let period = number_in(req, "RotationPeriodInDays", 90..=2560, 365)? as u32;
         let now = self.now();
         self.set_state(req, info, |rec| {
-            if rec.state != KeyState::Enabled {
-                return Err(if rec.state == KeyState::Disabled {
-                    ErrorCode::Disabled
-                } else {
-                    ErrorCode::InvalidState
-                });
-            }
+            require_enabled(rec)?;
             rec.rotation_enabled = true;
             rec.rotation_period_days = period;
             rec.next_rotation = Some(now + f64::from(period) * DAY);
@@ -823,17 +798,42 @@ impl Kms {
     fn rotate_on_demand(&self, req: &Value, info: &mut AuditInfo) -> KmsResult<Value> {
         let now = self.now();
         self.set_state(req, info, |rec| {
-            if rec.state != KeyState::Enabled {
-                return Err(if rec.state == KeyState::Disabled {
-                    ErrorCode::Disabled
-                } else {
-                    ErrorCode::InvalidState
-                });
-            }
+            require_enabled(rec)?;
             rec.rotate(now, "ON_DEMAND");
             Ok(json!({}))
         })?;
         Ok(json!({ "KeyId": info.key_arn }))
+    }
+}
+
+/// Rotation needs an enabled key: Disabled for a disabled one, KMSInvalidState otherwise.
+fn require_enabled(rec: &KeyRecord) -> Result<(), ErrorCode> {
+    match rec.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(ErrorCode::Disabled),
+        KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+    }
+}
+
+/// An optional whole-number field within `range`, or `default` when absent.
+fn number_in(
+    req: &Value,
+    field: &str,
+    range: std::ops::RangeInclusive<u64>,
+    default: u64,
+) -> KmsResult<u64> {
+    match req.get(field) {
+        None | Some(Value::Null) => Ok(default),
+        Some(v) => v.as_u64().filter(|n| range.contains(n)).ok_or_else(|| {
+            KmsError::new(
+                ErrorCode::Validation,
+                format!(
+                    "{field} must be between {} and {}",
+                    range.start(),
+                    range.end()
+                ),
+            )
+        }),
     }
 }
 
@@ -909,15 +909,7 @@ fn context(req: &Value, field: &str) -> KmsResult<BTreeMap<String, String>> {
 
 /// `Limit` / `Marker` paging over a list (the marker is the index of the next item).
 fn page(items: &[Value], req: &Value, field: &str) -> KmsResult<Value> {
-    let limit = match req.get("Limit") {
-        None => 100,
-        Some(v) => v
-            .as_u64()
-            .filter(|l| (1..=1000).contains(l))
-            .ok_or_else(|| {
-                KmsError::new(ErrorCode::Validation, "Limit must be between 1 and 1000")
-            })? as usize,
-    };
+    let limit = number_in(req, "Limit", 1..=1000, 100)? as usize;
     let start = match optional_str(req, "Marker")? {
         None => 0,
         Some(m) => m

@@ -72,6 +72,13 @@ fn code<E: ProvideErrorMetadata>(e: &E) -> String {
     e.code().unwrap_or("<none>").to_owned()
 }
 
+/// The AWS error code of a call that must fail.
+fn err_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug, R: std::fmt::Debug>(
+    r: Result<T, aws_sdk_kms::error::SdkError<E, R>>,
+) -> String {
+    code(r.unwrap_err().as_service_error().expect("a service error"))
+}
+
 async fn new_key(c: &Client) -> (String, String) {
     let m = c
         .create_key()
@@ -117,33 +124,36 @@ async fn keys_aliases_and_metadata() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .create_alias()
-        .alias_name("alias/docs")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(
+            c.create_alias()
+                .alias_name("alias/docs")
+                .target_key_id(&id)
+                .send()
+                .await
+        ),
         "AlreadyExistsException"
     );
-    let e = c
-        .create_alias()
-        .alias_name("docs")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
-    let e = c
-        .create_alias()
-        .alias_name("alias/aws/s3")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(
+            c.create_alias()
+                .alias_name("docs")
+                .target_key_id(&id)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
+    assert_eq!(
+        err_code(
+            c.create_alias()
+                .alias_name("alias/aws/s3")
+                .target_key_id(&id)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
 
     // KeyId as id, ARN, alias name, alias ARN.
     let alias_arn = "arn:aws:kms:us-east-1:111122223333:alias/docs";
@@ -158,27 +168,28 @@ async fn keys_aliases_and_metadata() {
             .unwrap();
         assert_eq!(m.key_id, id, "{key_id}");
     }
-    let e = c
-        .describe_key()
-        .key_id("alias/nope")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "NotFoundException");
-    let e = c
-        .describe_key()
-        .key_id(uuid::Uuid::new_v4().to_string())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "NotFoundException");
-    let e = c
-        .describe_key()
-        .key_id(format!("arn:aws:kms:us-east-1:999999999999:key/{id}"))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "AccessDeniedException");
+    assert_eq!(
+        err_code(c.describe_key().key_id("alias/nope").send().await),
+        "NotFoundException"
+    );
+    assert_eq!(
+        err_code(
+            c.describe_key()
+                .key_id(uuid::Uuid::new_v4().to_string())
+                .send()
+                .await
+        ),
+        "NotFoundException"
+    );
+    assert_eq!(
+        err_code(
+            c.describe_key()
+                .key_id(format!("arn:aws:kms:us-east-1:999999999999:key/{id}"))
+                .send()
+                .await
+        ),
+        "AccessDeniedException"
+    );
 
     let (id2, _) = new_key(&c).await;
     c.update_alias()
@@ -213,13 +224,10 @@ async fn keys_aliases_and_metadata() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .delete_alias()
-        .alias_name("alias/docs")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "NotFoundException");
+    assert_eq!(
+        err_code(c.delete_alias().alias_name("alias/docs").send().await),
+        "NotFoundException"
+    );
 
     // Paging through ListKeys.
     for _ in 0..3 {
@@ -236,8 +244,10 @@ async fn keys_aliases_and_metadata() {
         .unwrap();
     assert!(!rest.truncated);
     assert_eq!(first.keys.unwrap().len() + rest.keys.unwrap().len(), 5);
-    let e = c.list_keys().limit(0).send().await.unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(c.list_keys().limit(0).send().await),
+        "ValidationException"
+    );
     s.stop().await;
 }
 
@@ -288,16 +298,18 @@ async fn data_keys_encrypt_decrypt_and_context_binding() {
         .await
         .unwrap();
     let (other, _) = new_key(&c).await;
-    let e = c
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .key_id(&other)
-        .encryption_context("owner", "u-7")
-        .encryption_context("object", "o-1")
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "IncorrectKeyException");
+    assert_eq!(
+        err_code(
+            c.decrypt()
+                .ciphertext_blob(blob.clone())
+                .key_id(&other)
+                .encryption_context("owner", "u-7")
+                .encryption_context("object", "o-1")
+                .send()
+                .await
+        ),
+        "IncorrectKeyException"
+    );
 
     // Context mismatches: missing pair, changed case, extra pair, none.
     for ctx in [
@@ -346,16 +358,20 @@ async fn data_keys_encrypt_decrypt_and_context_binding() {
         .await
         .unwrap();
     assert_eq!(k128.plaintext.unwrap().into_inner().len(), 16);
-    let e = c.generate_data_key().key_id(&id).send().await.unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
-    let e = c
-        .generate_data_key()
-        .key_id(&id)
-        .number_of_bytes(2000)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(c.generate_data_key().key_id(&id).send().await),
+        "ValidationException"
+    );
+    assert_eq!(
+        err_code(
+            c.generate_data_key()
+                .key_id(&id)
+                .number_of_bytes(2000)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
     let nopt = c
         .generate_data_key_without_plaintext()
         .key_id(&id)
@@ -374,14 +390,16 @@ async fn data_keys_encrypt_decrypt_and_context_binding() {
         .send()
         .await
         .unwrap();
-    let e = c
-        .encrypt()
-        .key_id(&arn)
-        .plaintext(Blob::new(vec![0u8; 4097]))
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(
+            c.encrypt()
+                .key_id(&arn)
+                .plaintext(Blob::new(vec![0u8; 4097]))
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
     let re = c
         .re_encrypt()
         .ciphertext_blob(enc.ciphertext_blob.unwrap())
@@ -419,21 +437,20 @@ async fn key_states_deletion_window_and_rotation() {
     let blob = dk.ciphertext_blob.unwrap();
 
     c.disable_key().key_id(&id).send().await.unwrap();
-    let e = c
-        .generate_data_key()
-        .key_id(&id)
-        .number_of_bytes(32)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "DisabledException");
-    let e = c
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "DisabledException");
+    assert_eq!(
+        err_code(
+            c.generate_data_key()
+                .key_id(&id)
+                .number_of_bytes(32)
+                .send()
+                .await
+        ),
+        "DisabledException"
+    );
+    assert_eq!(
+        err_code(c.decrypt().ciphertext_blob(blob.clone()).send().await),
+        "DisabledException"
+    );
     c.enable_key().key_id(&id).send().await.unwrap();
     c.decrypt()
         .ciphertext_blob(blob.clone())
@@ -442,30 +459,25 @@ async fn key_states_deletion_window_and_rotation() {
         .unwrap();
 
     // Deletion window: 7..=30 days, default 30; cancel returns the key Disabled.
-    let e = c
-        .schedule_key_deletion()
-        .key_id(&id)
-        .pending_window_in_days(6)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(
+            c.schedule_key_deletion()
+                .key_id(&id)
+                .pending_window_in_days(6)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
     let sched = c.schedule_key_deletion().key_id(&id).send().await.unwrap();
     assert_eq!(sched.pending_window_in_days, Some(30));
     assert_eq!(sched.key_state, Some(KeyState::PendingDeletion));
-    let e = c
-        .decrypt()
-        .ciphertext_blob(blob.clone())
-        .send()
-        .await
-        .unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(c.decrypt().ciphertext_blob(blob.clone()).send().await),
         "KMSInvalidStateException"
     );
-    let e = c.enable_key().key_id(&id).send().await.unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(c.enable_key().key_id(&id).send().await),
         "KMSInvalidStateException"
     );
     c.cancel_key_deletion().key_id(&id).send().await.unwrap();
@@ -512,14 +524,16 @@ async fn key_states_deletion_window_and_rotation() {
     );
 
     // Automatic rotation schedule.
-    let e = c
-        .enable_key_rotation()
-        .key_id(&id)
-        .rotation_period_in_days(30)
-        .send()
-        .await
-        .unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "ValidationException");
+    assert_eq!(
+        err_code(
+            c.enable_key_rotation()
+                .key_id(&id)
+                .rotation_period_in_days(30)
+                .send()
+                .await
+        ),
+        "ValidationException"
+    );
     c.enable_key_rotation()
         .key_id(&id)
         .rotation_period_in_days(90)
@@ -574,8 +588,10 @@ async fn key_states_deletion_window_and_rotation() {
         .await
         .unwrap();
     s.kms.advance_clock(8 * 86_400);
-    let e = c.describe_key().key_id(&id).send().await.unwrap_err();
-    assert_eq!(code(e.as_service_error().unwrap()), "NotFoundException");
+    assert_eq!(
+        err_code(c.describe_key().key_id(&id).send().await),
+        "NotFoundException"
+    );
     assert!(
         c.list_aliases()
             .send()
@@ -585,9 +601,8 @@ async fn key_states_deletion_window_and_rotation() {
             .unwrap()
             .is_empty()
     );
-    let e = c.decrypt().ciphertext_blob(blob).send().await.unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(c.decrypt().ciphertext_blob(blob).send().await),
         "InvalidCiphertextException"
     );
     s.stop().await;
@@ -599,15 +614,13 @@ async fn sigv4_is_enforced() {
     let s = Server::start(dir.path()).await;
     let ak = s.kms.credentials().access_key_id.clone();
     let wrong_secret = s.client_with(&ak, "wrong-secret-wrong-secret-wrong-secret00");
-    let e = wrong_secret.list_keys().send().await.unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(wrong_secret.list_keys().send().await),
         "InvalidSignatureException"
     );
     let unknown = s.client_with("AKIAUNKNOWNUNKNOWN00", "x");
-    let e = unknown.list_keys().send().await.unwrap_err();
     assert_eq!(
-        code(e.as_service_error().unwrap()),
+        err_code(unknown.list_keys().send().await),
         "UnrecognizedClientException"
     );
 
