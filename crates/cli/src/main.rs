@@ -42,28 +42,28 @@ enum KmsCommand {
         /// Address to listen on.
         #[arg(long, default_value = "127.0.0.1:4599")]
         listen: std::net::SocketAddr,
-        /// Folder for keys, credentials and the audit log (created if missing).
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Region used in key ARNs.
-        #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
-        region: String,
-        /// Account id used in key ARNs.
-        #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
-        account: String,
+        #[command(flatten)]
+        service: KmsArgs,
     },
     /// Print the service's SigV4 credentials as shell exports (for the AWS CLI, SDKs, boto3).
     Credentials {
-        /// The service's data folder.
-        #[arg(long)]
-        data_dir: PathBuf,
-        /// Region used in key ARNs.
-        #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
-        region: String,
-        /// Account id used in key ARNs.
-        #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
-        account: String,
+        #[command(flatten)]
+        service: KmsArgs,
     },
+}
+
+/// Where the embedded KMS keeps its data, and how it names its keys.
+#[derive(Args, Debug)]
+struct KmsArgs {
+    /// Folder for keys, credentials and the audit log (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Region used in key ARNs.
+    #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
+    region: String,
+    /// Account id used in key ARNs.
+    #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
+    account: String,
 }
 
 /// The raw AES wrapping key: a file holding 16, 24 or 32 raw bytes or their base64.
@@ -168,21 +168,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crypt::decrypt(&keyring, limits, &expected, &a.io.input, &a.io.output)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kms(KmsCommand::Serve {
-            listen,
-            data_dir,
-            region,
-            account,
-        }) => {
-            kms::serve(listen, &data_dir, &region, &account)?;
+        Command::Kms(KmsCommand::Serve { listen, service: k }) => {
+            kms::serve(listen, &k.data_dir, &k.region, &k.account)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kms(KmsCommand::Credentials {
-            data_dir,
-            region,
-            account,
-        }) => {
-            kms::print_credentials(&data_dir, &region, &account)?;
+        Command::Kms(KmsCommand::Credentials { service: k }) => {
+            kms::print_credentials(&k.data_dir, &k.region, &k.account)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Vectors { manifest } => {
