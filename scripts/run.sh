@@ -6,4 +6,4 @@ cd "$ROOT"
 bash scripts/bootstrap.sh
 wasm_env trunk build
 echo "Cipherdrop: open http://127.0.0.1:${PORT:-8080}/ (Ctrl-C stops it)"
-wasm_env trunk serve --address 127.0.0.1 --port "${PORT:-8080}" --no-autoreload
+wasm_env trunk serve --address 127.0.0.1 --port "${PORT:-8080}" --no-autoreload --disable-address-lookup
