@@ -79,6 +79,16 @@ fn err_code<T: std::fmt::Debug, E: ProvideErrorMetadata + std::fmt::Debug, R: st
     code(r.unwrap_err().as_service_error().expect("a service error"))
 }
 
+/// Points `name` at key `id`.
+async fn alias(c: &Client, name: &str, id: &str) {
+    c.create_alias()
+        .alias_name(name)
+        .target_key_id(id)
+        .send()
+        .await
+        .unwrap();
+}
+
 async fn new_key(c: &Client) -> (String, String) {
     let m = c
         .create_key()
@@ -118,12 +128,7 @@ async fn keys_aliases_and_metadata() {
     assert_eq!(created.key_state, Some(KeyState::Enabled));
     assert_eq!(created.description.as_deref(), Some("documents"));
 
-    c.create_alias()
-        .alias_name("alias/docs")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    alias(&c, "alias/docs", &id).await;
     assert_eq!(
         err_code(
             c.create_alias()
@@ -257,12 +262,7 @@ async fn data_keys_encrypt_decrypt_and_context_binding() {
     let s = Server::start(dir.path()).await;
     let c = s.client();
     let (id, arn) = new_key(&c).await;
-    c.create_alias()
-        .alias_name("alias/cipherdrop")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    alias(&c, "alias/cipherdrop", &id).await;
 
     let dk = c
         .generate_data_key()
@@ -572,12 +572,7 @@ async fn key_states_deletion_window_and_rotation() {
     c.decrypt().ciphertext_blob(newer).send().await.unwrap();
 
     // After the window the key is gone, with its aliases.
-    c.create_alias()
-        .alias_name("alias/doomed")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    alias(&c, "alias/doomed", &id).await;
     c.schedule_key_deletion()
         .key_id(&id)
         .pending_window_in_days(7)
@@ -789,12 +784,7 @@ async fn restart_keeps_every_key_and_concurrency_is_clean() {
     let s = Server::start(dir.path()).await;
     let c = s.client();
     let (id, _) = new_key(&c).await;
-    c.create_alias()
-        .alias_name("alias/keep")
-        .target_key_id(&id)
-        .send()
-        .await
-        .unwrap();
+    alias(&c, "alias/keep", &id).await;
     c.rotate_key_on_demand().key_id(&id).send().await.unwrap();
     let blob = c
         .generate_data_key()
