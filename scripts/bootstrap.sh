@@ -13,6 +13,7 @@ log() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132.0.0
 CARGO_FUZZ_VERSION=0.13.2
+MOTO_VERSION=5.2.5
 ESDK_PY_VERSION=4.0.7
 export CARGO_NET_RETRY=5
 
@@ -73,6 +74,11 @@ if ! "$VENV/bin/python" -c "import aws_encryption_sdk, sys; sys.exit(aws_encrypt
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check \
     "aws-encryption-sdk==$ESDK_PY_VERSION"
+fi
+# moto: a third-party AWS-protocol peer (KMS + S3) for the backend tests.
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
+  log "moto[server] $MOTO_VERSION"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 fi
 
 log "ready"

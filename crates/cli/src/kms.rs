@@ -38,7 +38,7 @@ pub fn serve(listen: SocketAddr, data_dir: &Path, region: &str, account: &str) -
     })
 }
 
-async fn shutdown_signal() {
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

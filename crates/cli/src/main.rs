@@ -2,6 +2,7 @@
 
 mod crypt;
 mod kms;
+mod serve;
 mod vectors;
 
 use std::path::PathBuf;
@@ -33,6 +34,24 @@ enum Command {
     /// The embedded KMS-compatible service.
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// Run the app: API, web bundle, and (by default) the embedded KMS and S3.
+    Serve(Box<serve::ServeArgs>),
+    /// Manage accounts (works on the data folder, with or without a running server).
+    #[command(subcommand)]
+    User(serve::UserCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain; reports every edited or deleted row and exits 1 if any.
+    Verify {
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -175,6 +194,21 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Kms(KmsCommand::Credentials { service: k }) => {
             kms::print_credentials(&k.data_dir, &k.region, &k.account)?;
             Ok(ExitCode::SUCCESS)
+        }
+        Command::Serve(a) => {
+            serve::serve(*a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::User(cmd) => {
+            serve::user(cmd)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::Verify { data_dir }) => {
+            Ok(if serve::audit_verify(&data_dir)? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         Command::Vectors { manifest } => {
             let summary = vectors::run(&manifest)

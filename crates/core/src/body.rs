@@ -10,6 +10,24 @@ pub const REGULAR_FRAME_OVERHEAD: usize = 4 + IV_LEN + TAG_LEN;
 /// Bytes a final frame adds to its plaintext: marker, seq, IV, length, tag.
 pub const FINAL_FRAME_OVERHEAD: usize = 4 + 4 + IV_LEN + 4 + TAG_LEN;
 
+/// Length of the framed body (header and footer excluded) that this crate's encoders write for
+/// `plaintext_len` bytes in frames of `frame_len`: every full frame regular, then a final frame
+/// with the rest, which is empty when the plaintext fills whole frames. `None` for a zero frame
+/// length, more frames than the format can number, or an overflow.
+///
+/// Other writers may instead end a plaintext that fills whole frames with a full final frame,
+/// which is [`REGULAR_FRAME_OVERHEAD`] bytes shorter.
+pub fn framed_body_len(plaintext_len: u64, frame_len: u32) -> Option<u64> {
+    let f = u64::from(frame_len);
+    let full = plaintext_len.checked_div(f)?;
+    if full >= u64::from(u32::MAX) {
+        return None;
+    }
+    let rest = plaintext_len % f;
+    full.checked_mul(f + REGULAR_FRAME_OVERHEAD as u64)?
+        .checked_add(rest + FINAL_FRAME_OVERHEAD as u64)
+}
+
 const REGULAR_LABEL: &[u8] = b"AWSKMSEncryptionClient Frame";
 const FINAL_LABEL: &[u8] = b"AWSKMSEncryptionClient Final Frame";
 const SINGLE_BLOCK_LABEL: &[u8] = b"AWSKMSEncryptionClient Single Block";

@@ -38,7 +38,9 @@ mod sign;
 mod suite;
 
 pub use aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN};
-pub use body::{FINAL_FRAME_OVERHEAD, FrameAad, REGULAR_FRAME_OVERHEAD, canonical_iv};
+pub use body::{
+    FINAL_FRAME_OVERHEAD, FrameAad, REGULAR_FRAME_OVERHEAD, canonical_iv, framed_body_len,
+};
 pub use context::{
     EncryptionContext, MAX_SERIALIZED_CONTEXT_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX,
 };

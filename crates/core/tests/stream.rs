@@ -68,6 +68,13 @@ proptest! {
         let chunked = encrypt_chunked(suite, frame, &pt, &enc_chunks, seed);
         // ECDSA nonces are deterministic (RFC 6979), so even signed output must match.
         prop_assert_eq!(&whole, &chunked);
+        // The predicted size is exact: header + framed body (+ footer for signed suites).
+        let (header, body_start) = cipherdrop_core::Header::parse(&whole, &DecryptLimits::default()).unwrap();
+        let body = cipherdrop_core::framed_body_len(len as u64, frame).unwrap();
+        let footer = whole.len() as u64 - (body_start as u64 + 16) - body;
+        prop_assert_eq!(footer == 0, !signed);
+        prop_assert!(footer <= 2 + cipherdrop_core::MAX_SIGNATURE_LEN as u64);
+        prop_assert_eq!(header.frame_length, frame);
         prop_assert_eq!(decrypt_chunked(&whole, &dec_chunks).unwrap(), pt.clone());
         prop_assert_eq!(decrypt_chunked(&whole, &[usize::MAX]).unwrap(), pt);
     }

@@ -28,6 +28,33 @@ pub struct Credentials {
     pub secret_access_key: String,
 }
 
+impl Credentials {
+    /// Reads the credentials stored at `path`, or makes fresh random ones and stores them there
+    /// (atomically, mode 0600).
+    pub fn load_or_create(path: &Path) -> std::io::Result<Self> {
+        match std::fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let c = Credentials {
+                    access_key_id: format!(
+                        "AKIA{}",
+                        random_token(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
+                    ),
+                    secret_access_key: random_token(
+                        40,
+                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+                    ),
+                };
+                let bytes =
+                    Zeroizing::new(serde_json::to_vec_pretty(&c).map_err(std::io::Error::other)?);
+                write_atomic(path, &bytes)?;
+                Ok(c)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Drop for Credentials {
     fn drop(&mut self) {
         zeroize::Zeroize::zeroize(&mut self.secret_access_key);
@@ -76,27 +103,7 @@ impl Kms {
     pub fn open(data_dir: &Path, region: &str, account: &str) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let disk = Disk::open(data_dir)?;
-        let creds_path = data_dir.join("credentials.json");
-        let credentials = match std::fs::read(&creds_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(std::io::Error::other)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                let c = Credentials {
-                    access_key_id: format!(
-                        "AKIA{}",
-                        random_token(16, b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
-                    ),
-                    secret_access_key: random_token(
-                        40,
-                        b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
-                    ),
-                };
-                let bytes =
-                    Zeroizing::new(serde_json::to_vec_pretty(&c).map_err(std::io::Error::other)?);
-                write_atomic(&creds_path, &bytes)?;
-                c
-            }
-            Err(e) => return Err(e),
-        };
+        let credentials = Credentials::load_or_create(&data_dir.join("credentials.json"))?;
         let (keys, aliases) = disk.load()?;
         Ok(Self {
             region: region.to_owned(),

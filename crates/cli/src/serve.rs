@@ -1,0 +1,356 @@
+//! `cipherdrop serve`, `cipherdrop user` and `cipherdrop audit verify`: the composition root of
+//! the backend. With no AWS settings it starts the embedded KMS (loopback, `alias/cipherdrop`
+//! made on first start) and the embedded S3 (its own port, bucket made on first start); with
+//! `--kms-key-id` / `--s3-bucket` it uses AWS or any compatible endpoint instead.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use cipherdrop_server::{AwsSettings, Config, Server};
+use clap::{Args, Subcommand};
+use tokio::sync::watch;
+
+/// Alias of the key made in the embedded KMS.
+pub const EMBEDDED_ALIAS: &str = "alias/cipherdrop";
+/// Bucket made in the embedded S3.
+pub const EMBEDDED_BUCKET: &str = "cipherdrop";
+
+/// `cipherdrop serve`.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address of the app and API.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Folder for the database and the embedded services' data (created if missing).
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// The URL browsers use to reach the app (default: http:// + the listen address).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// The built web bundle to serve (Trunk's output).
+    #[arg(long, default_value = "dist")]
+    web_dir: PathBuf,
+    /// Address of the embedded S3 (browsers upload to it directly).
+    #[arg(long, default_value = "127.0.0.1:8081")]
+    s3_listen: SocketAddr,
+    /// KMS key id, ARN or alias (default: the embedded KMS and its alias/cipherdrop).
+    #[arg(long)]
+    kms_key_id: Option<String>,
+    /// KMS endpoint (default: AWS's for the region).
+    #[arg(long, requires = "kms_key_id")]
+    kms_endpoint: Option<String>,
+    /// KMS region (default: the S3 region).
+    #[arg(long)]
+    kms_region: Option<String>,
+    /// S3 bucket (default: the embedded S3 and its bucket "cipherdrop").
+    #[arg(long)]
+    s3_bucket: Option<String>,
+    /// S3 region.
+    #[arg(long, default_value = "us-east-1")]
+    s3_region: String,
+    /// S3 endpoint, for S3-compatible stores (default: AWS's for the region).
+    #[arg(long, requires = "s3_bucket")]
+    s3_endpoint: Option<String>,
+    /// Path-style S3 addressing (MinIO-like stores).
+    #[arg(long, requires = "s3_bucket")]
+    s3_path_style: bool,
+    /// Largest plaintext accepted, in bytes.
+    #[arg(long, default_value_t = 64 * 1024 * 1024 * 1024)]
+    max_object_size: u64,
+    /// Lifetime of presigned URLs, in seconds.
+    #[arg(long, default_value_t = 3600)]
+    url_ttl_secs: u64,
+    /// Pending uploads older than this many seconds are aborted.
+    #[arg(long, default_value_t = 24 * 3600)]
+    abandon_after_secs: u64,
+    /// Seconds between sweeps for abandoned uploads.
+    #[arg(long, default_value_t = 300)]
+    sweep_interval_secs: u64,
+}
+
+/// `cipherdrop user`.
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add an account; prints a one-time login link unless --password-stdin is given.
+    Add {
+        /// Account name.
+        name: String,
+        /// Make it an administrator (may read the audit log).
+        #[arg(long)]
+        admin: bool,
+        #[command(flatten)]
+        common: UserArgs,
+    },
+    /// Reset an account's password (ends its sessions); prints a one-time login link unless
+    /// --password-stdin is given.
+    ResetPassword {
+        /// Account name.
+        name: String,
+        #[command(flatten)]
+        common: UserArgs,
+    },
+}
+
+/// Options shared by the `user` commands.
+#[derive(Args, Debug)]
+pub struct UserArgs {
+    /// The server's data folder.
+    #[arg(long, default_value = "data")]
+    data_dir: PathBuf,
+    /// Read the password from the first line of standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    /// The app's URL, for the printed link.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    public_url: String,
+}
+
+fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("cipherdrop.db")
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}
+
+fn login_link(public_url: &str, token: &str) -> String {
+    // In the fragment: browsers never send it to the server, so no log line can hold it.
+    format!("{}/#login={token}", public_url.trim_end_matches('/'))
+}
+
+fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub fn serve(a: ServeArgs) -> Result<()> {
+    init_tracing();
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&a.data_dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    runtime()?.block_on(serve_async(a))
+}
+
+async fn serve_async(a: ServeArgs) -> Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let stopped = move || {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let listener = tokio::net::TcpListener::bind(a.listen)
+        .await
+        .with_context(|| format!("listening on {}", a.listen))?;
+    let addr = listener.local_addr()?;
+    let public_url = a
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{addr}"))
+        .trim_end_matches('/')
+        .to_owned();
+
+    let mut settings = AwsSettings {
+        region: a.s3_region.clone(),
+        kms_endpoint: a.kms_endpoint.clone(),
+        s3_endpoint: a.s3_endpoint.clone(),
+        s3_path_style: a.s3_path_style,
+        kms_credentials: None,
+        s3_credentials: None,
+    };
+    let mut tasks = Vec::new();
+
+    // Embedded KMS, on loopback only.
+    let embedded_kms = a.kms_key_id.is_none();
+    if embedded_kms {
+        let kms = Arc::new(
+            cipherdrop_kms::Kms::open(
+                &a.data_dir.join("kms"),
+                a.kms_region.as_deref().unwrap_or(&a.s3_region),
+                cipherdrop_kms::DEFAULT_ACCOUNT,
+            )
+            .context("opening the embedded KMS")?,
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        settings.kms_endpoint = Some(format!("http://{}", l.local_addr()?));
+        let c = kms.credentials();
+        settings.kms_credentials = Some((c.access_key_id.clone(), c.secret_access_key.clone()));
+        tasks.push(tokio::spawn(cipherdrop_kms::serve(l, kms, stopped())));
+    }
+
+    // Embedded S3.
+    let embedded_s3 = a.s3_bucket.is_none();
+    let mut s3_url = None;
+    if embedded_s3 {
+        let dir = a.data_dir.join("s3");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let creds = cipherdrop_kms::Credentials::load_or_create(&dir.join("credentials.json"))
+            .context("embedded S3 credentials")?;
+        let router = cipherdrop_s3::router(&cipherdrop_s3::Options {
+            data_dir: &dir.join("buckets"),
+            access_key_id: &creds.access_key_id,
+            secret_access_key: &creds.secret_access_key,
+            cors_origins: vec![public_url.clone()],
+        })?;
+        let l = tokio::net::TcpListener::bind(a.s3_listen)
+            .await
+            .with_context(|| format!("listening on {} (embedded S3)", a.s3_listen))?;
+        let url = format!("http://{}", l.local_addr()?);
+        settings.s3_endpoint = Some(url.clone());
+        settings.s3_path_style = true;
+        settings.s3_credentials =
+            Some((creds.access_key_id.clone(), creds.secret_access_key.clone()));
+        s3_url = Some(url);
+        tasks.push(tokio::spawn(cipherdrop_s3::serve(l, router, stopped())));
+    }
+    if let Some(region) = &a.kms_region {
+        settings.region.clone_from(region);
+    }
+
+    let aws = cipherdrop_server::Aws::connect(&settings).await;
+    let kms_key_id = match &a.kms_key_id {
+        Some(k) => k.clone(),
+        None => aws
+            .ensure_key_alias(EMBEDDED_ALIAS)
+            .await
+            .map_err(|e| anyhow::anyhow!("embedded KMS: {}", e.message))?,
+    };
+    let bucket = a
+        .s3_bucket
+        .clone()
+        .unwrap_or_else(|| EMBEDDED_BUCKET.to_owned());
+    if embedded_s3 {
+        aws.ensure_bucket(&bucket)
+            .await
+            .map_err(|e| anyhow::anyhow!("embedded S3: {}", e.message))?;
+    }
+
+    let db = cipherdrop_server::db::open(&database_path(&a.data_dir))
+        .await
+        .context("opening the database")?;
+    let mut config = Config::new(&public_url, &kms_key_id, &bucket);
+    config.max_object_size = a.max_object_size;
+    config.url_ttl = Duration::from_secs(a.url_ttl_secs);
+    config.abandon_after = Duration::from_secs(a.abandon_after_secs);
+    config.sweep_interval = Duration::from_secs(a.sweep_interval_secs.max(1));
+    if a.web_dir.join("index.html").is_file() {
+        config.web_dir = Some(a.web_dir.clone());
+    } else {
+        tracing::warn!(dir = %a.web_dir.display(), "no web bundle there: serving the API only");
+    }
+    let server = Server::new(config, db, aws);
+    let first_login = server.bootstrap_admin().await?;
+
+    // Lines a supervisor (or a test) can wait for; the first one is always this.
+    println!("cipherdrop listening on {public_url}");
+    if let Some(url) = &s3_url {
+        println!("embedded S3 at {url} (bucket {bucket})");
+    }
+    println!(
+        "KMS key {kms_key_id}{}",
+        if embedded_kms { " (embedded KMS)" } else { "" }
+    );
+    match first_login {
+        Some(token) => println!(
+            "first start: log in as admin with this one-time link (valid 24 hours):\n  {}",
+            login_link(&public_url, &token)
+        ),
+        None => println!(
+            "log in with your account; `cipherdrop user reset-password NAME` prints a new login link"
+        ),
+    }
+    use std::io::Write as _;
+    let _ = std::io::stdout().flush();
+
+    let result = server.serve(listener, crate::kms::shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    for t in tasks {
+        let _ = t.await;
+    }
+    result.context("serving")
+}
+
+fn read_password(stdin: bool) -> Result<Option<zeroize::Zeroizing<String>>> {
+    if !stdin {
+        return Ok(None);
+    }
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut line)?;
+    let p = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_owned());
+    if p.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(Some(p))
+}
+
+/// `cipherdrop user ...`.
+pub fn user(cmd: UserCommand) -> Result<()> {
+    let (name, admin, common, add) = match cmd {
+        UserCommand::Add {
+            name,
+            admin,
+            common,
+        } => (name, admin, common, true),
+        UserCommand::ResetPassword { name, common } => (name, false, common, false),
+    };
+    let password = read_password(common.password_stdin)?;
+    runtime()?.block_on(async {
+        let db = cipherdrop_server::db::open(&database_path(&common.data_dir)).await?;
+        let pw = password.as_deref().map(String::as_str);
+        let token = if add {
+            cipherdrop_server::admin::add_user(&db, &name, pw, admin).await?
+        } else {
+            cipherdrop_server::admin::reset_password(&db, &name, pw).await?
+        };
+        match token {
+            Some(t) => println!(
+                "one-time login link for {name} (valid 24 hours):\n  {}",
+                login_link(&common.public_url, &t)
+            ),
+            None => println!("{name}: password set"),
+        }
+        db.close().await;
+        Ok(())
+    })
+}
+
+/// `cipherdrop audit verify`: exit status 0 when the chain is intact.
+pub fn audit_verify(data_dir: &Path) -> Result<bool> {
+    let path = database_path(data_dir);
+    if !path.is_file() {
+        bail!("no database at {}", path.display());
+    }
+    runtime()?.block_on(async {
+        let db = cipherdrop_server::db::open(&path).await?;
+        let report = cipherdrop_server::audit::verify(&db).await?;
+        db.close().await;
+        if report.problems.is_empty() {
+            println!(
+                "audit log intact: {} rows, hash chain verified",
+                report.rows
+            );
+            Ok(true)
+        } else {
+            println!("audit log TAMPERED: {} rows checked", report.rows);
+            for p in &report.problems {
+                println!("  {p}");
+            }
+            Ok(false)
+        }
+    })
+}

@@ -1,0 +1,416 @@
+//! Accounts: argon2id password hashes, one-time login links, sessions and login rate limits.
+//!
+//! Session and link tokens are 256-bit random values; the database keeps only their SHA-256, so
+//! a copy of the database does not log anyone in.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use sha2::{Digest as _, Sha256};
+use sqlx::{Row as _, SqlitePool};
+use zeroize::Zeroizing;
+
+use crate::db::now;
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_LEN: usize = 12;
+/// How long a session lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How long a one-time login link lasts.
+pub const LINK_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// An account.
+#[derive(Clone, Debug)]
+pub struct User {
+    /// Opaque id.
+    pub id: String,
+    /// Name.
+    pub username: String,
+    /// May read the audit log.
+    pub is_admin: bool,
+}
+
+/// Errors of account administration.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// Name taken.
+    #[error("an account named {0:?} already exists")]
+    Exists(String),
+    /// No such account.
+    #[error("no account named {0:?}")]
+    NoSuchUser(String),
+    /// Name not acceptable.
+    #[error("account names are 1 to 64 letters, digits, '.', '_' or '-'")]
+    BadName,
+    /// Password too short.
+    #[error("passwords need at least {MIN_PASSWORD_LEN} characters")]
+    WeakPassword,
+    /// Hashing failed.
+    #[error("password hashing failed")]
+    Hash,
+    /// Database.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+fn argon2() -> Argon2<'static> {
+    // OWASP's argon2id baseline: 19 MiB, 2 passes, 1 lane.
+    let params = Params::new(19 * 1024, 2, 1, None).unwrap_or_default();
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+/// Hashes a password (argon2id, random salt) off the async threads.
+pub async fn hash_password(password: &str) -> Result<String, AccountError> {
+    if password.chars().count() < MIN_PASSWORD_LEN {
+        return Err(AccountError::WeakPassword);
+    }
+    let password = Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let mut salt = [0u8; 16];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut salt);
+        let salt = SaltString::encode_b64(&salt).map_err(|_| AccountError::Hash)?;
+        argon2()
+            .hash_password(password.as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|_| AccountError::Hash)
+    })
+    .await
+    .map_err(|_| AccountError::Hash)?
+}
+
+/// A hash of a random password, checked when the account is unknown so that a login for an
+/// unknown name costs the same as one for a known name.
+static DUMMY_HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Checks `password` against `hash` (or a dummy hash) off the async threads.
+pub async fn verify_password(password: &str, hash: Option<String>) -> bool {
+    let password = Zeroizing::new(password.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let (hash, real) = match hash {
+            Some(h) => (h, true),
+            None => (
+                DUMMY_HASH
+                    .get_or_init(|| {
+                        let salt = SaltString::encode_b64(&[7u8; 16]).ok();
+                        salt.and_then(|s| {
+                            argon2()
+                                .hash_password(b"not-a-password-of-anyone", &s)
+                                .ok()
+                                .map(|h| h.to_string())
+                        })
+                        .unwrap_or_default()
+                    })
+                    .clone(),
+                false,
+            ),
+        };
+        let ok = PasswordHash::new(&hash)
+            .map(|parsed| {
+                argon2()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
+            .unwrap_or(false);
+        ok && real
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// A fresh random token (256 bits, URL-safe base64).
+pub fn new_token() -> Zeroizing<String> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes[..]);
+    Zeroizing::new(B64URL.encode(&bytes[..]))
+}
+
+/// SHA-256 of a token: what the database stores.
+pub fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn check_name(name: &str) -> Result<(), AccountError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::BadName)
+    }
+}
+
+/// Creates an account with an optional password hash.
+pub async fn create_user(
+    pool: &SqlitePool,
+    username: &str,
+    password_hash: Option<&str>,
+    is_admin: bool,
+) -> Result<User, AccountError> {
+    check_name(username)?;
+    let id = uuid::Uuid::new_v4().to_string();
+    let result = sqlx::query(
+        "INSERT INTO users (id, username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(&id)
+    .bind(username)
+    .bind(password_hash)
+    .bind(is_admin)
+    .bind(now())
+    .execute(pool)
+    .await;
+    match result {
+        Ok(_) => Ok(User {
+            id,
+            username: username.to_owned(),
+            is_admin,
+        }),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(AccountError::Exists(username.to_owned()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The account named `username` and its password hash.
+pub async fn find_user(
+    pool: &SqlitePool,
+    username: &str,
+) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
+    let row =
+        sqlx::query("SELECT id, username, is_admin, password_hash FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(pool)
+            .await?;
+    row.map(|r| {
+        Ok((
+            User {
+                id: r.try_get("id")?,
+                username: r.try_get("username")?,
+                is_admin: r.try_get("is_admin")?,
+            },
+            r.try_get("password_hash")?,
+        ))
+    })
+    .transpose()
+}
+
+/// Sets (or, with `None`, clears) a password and ends every session of the account.
+pub async fn set_password(
+    pool: &SqlitePool,
+    user_id: &str,
+    hash: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+        .bind(hash)
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await
+}
+
+/// Whether any account exists.
+pub async fn any_user(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(pool)
+        .await?;
+    Ok(n > 0)
+}
+
+/// Makes a one-time login link token for an account.
+pub async fn create_login_link(
+    pool: &SqlitePool,
+    user_id: &str,
+) -> Result<Zeroizing<String>, sqlx::Error> {
+    let token = new_token();
+    sqlx::query("INSERT INTO login_links (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+        .bind(token_hash(&token))
+        .bind(user_id)
+        .bind(now() + secs(LINK_TTL))
+        .execute(pool)
+        .await?;
+    Ok(token)
+}
+
+/// Redeems a link token (once): the account it was for, if valid and unexpired.
+pub async fn redeem_login_link(
+    pool: &SqlitePool,
+    token: &str,
+) -> Result<Option<User>, sqlx::Error> {
+    let row =
+        sqlx::query("DELETE FROM login_links WHERE token_hash = ? RETURNING user_id, expires_at")
+            .bind(token_hash(token))
+            .fetch_optional(pool)
+            .await?;
+    let Some(row) = row else { return Ok(None) };
+    let expires_at: i64 = row.try_get("expires_at")?;
+    if expires_at < now() {
+        return Ok(None);
+    }
+    let user_id: String = row.try_get("user_id")?;
+    user_by_id(pool, &user_id).await
+}
+
+async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = ?")
+        .bind(id)
+        .fetch_optional(pool)
+        .await?;
+    row.map(|r| {
+        Ok(User {
+            id: r.try_get("id")?,
+            username: r.try_get("username")?,
+            is_admin: r.try_get("is_admin")?,
+        })
+    })
+    .transpose()
+}
+
+/// Starts a session; returns its token (for the cookie).
+pub async fn create_session(
+    pool: &SqlitePool,
+    user_id: &str,
+    via_link: bool,
+) -> Result<Zeroizing<String>, sqlx::Error> {
+    let token = new_token();
+    sqlx::query(
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, via_link) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(token_hash(&token))
+    .bind(user_id)
+    .bind(now())
+    .bind(now() + secs(SESSION_TTL))
+    .bind(via_link)
+    .execute(pool)
+    .await?;
+    Ok(token)
+}
+
+/// The session's account and whether it came from a one-time link without a password set yet.
+pub async fn session_user(
+    pool: &SqlitePool,
+    token: &str,
+) -> Result<Option<(User, bool)>, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.is_admin, u.password_hash IS NULL AS no_password
+         FROM sessions s JOIN users u ON u.id = s.user_id
+         WHERE s.token_hash = ? AND s.expires_at > ?",
+    )
+    .bind(token_hash(token))
+    .bind(now())
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok((
+            User {
+                id: r.try_get("id")?,
+                username: r.try_get("username")?,
+                is_admin: r.try_get("is_admin")?,
+            },
+            r.try_get::<bool, _>("no_password")?,
+        ))
+    })
+    .transpose()
+}
+
+/// Ends a session.
+pub async fn end_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+        .bind(token_hash(token))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Removes expired sessions and links.
+pub async fn purge_expired(pool: &SqlitePool) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+        .bind(now())
+        .execute(pool)
+        .await?;
+    sqlx::query("DELETE FROM login_links WHERE expires_at <= ?")
+        .bind(now())
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Failed-login limits per account and per client address, over a sliding window.
+pub struct LoginLimiter {
+    per_account: u32,
+    per_ip: u32,
+    window: Duration,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginLimiter {
+    /// `per_account` and `per_ip` failures are allowed per `window`.
+    pub fn new(per_account: u32, per_ip: u32, window: Duration) -> Self {
+        Self {
+            per_account,
+            per_ip,
+            window,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn keys(username: &str, ip: IpAddr) -> (String, String) {
+        (format!("u:{username}"), format!("ip:{ip}"))
+    }
+
+    /// Whether another attempt is allowed now.
+    pub fn allowed(&self, username: &str, ip: IpAddr) -> bool {
+        let (u, i) = Self::keys(username, ip);
+        let Ok(map) = self.failures.lock() else {
+            return false;
+        };
+        let count = |k: &str| {
+            map.get(k)
+                .filter(|(_, start)| start.elapsed() < self.window)
+                .map_or(0, |(n, _)| *n)
+        };
+        count(&u) < self.per_account && count(&i) < self.per_ip
+    }
+
+    /// Counts a failure.
+    pub fn failed(&self, username: &str, ip: IpAddr) {
+        let (u, i) = Self::keys(username, ip);
+        let Ok(mut map) = self.failures.lock() else {
+            return;
+        };
+        if map.len() > 100_000 {
+            map.retain(|_, (_, start)| start.elapsed() < self.window);
+        }
+        for k in [u, i] {
+            let e = map.entry(k).or_insert((0, Instant::now()));
+            if e.1.elapsed() >= self.window {
+                *e = (0, Instant::now());
+            }
+            e.0 += 1;
+        }
+    }
+
+    /// Forgets an account's failures after a success.
+    pub fn succeeded(&self, username: &str) {
+        if let Ok(mut map) = self.failures.lock() {
+            map.remove(&format!("u:{username}"));
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! The audit log: an append-only, hash-chained table.
+//!
+//! Each row's `hash` is SHA-256 over the previous row's hash and this row's fields (a JSON array,
+//! so field boundaries are unambiguous). Triggers refuse `UPDATE` and `DELETE`; someone who
+//! bypasses them (dropping the triggers, editing the file) breaks the chain, and [`verify`] says
+//! which rows. Appends take SQLite's write lock first (`BEGIN IMMEDIATE`), so concurrent appenders
+//! (the server and a `cipherdrop` command) still form one chain.
+
+use cipherdrop_api::AuditEntry;
+use sha2::{Digest as _, Sha256};
+use sqlx::{Row as _, SqlitePool};
+
+use crate::db::now_ms;
+
+/// The `prev_hash` of the first row.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One event to append.
+#[derive(Clone, Debug, Default)]
+pub struct Event<'a> {
+    /// Account name, `system` or `anonymous`.
+    pub actor: &'a str,
+    /// What happened.
+    pub action: &'a str,
+    /// Which object.
+    pub object: Option<&'a str>,
+    /// Client IP.
+    pub ip: Option<&'a str>,
+    /// `ok`, `denied` or `error`.
+    pub outcome: &'a str,
+    /// Extra detail (never a secret).
+    pub detail: &'a str,
+}
+
+/// The row hash.
+pub fn row_hash(prev_hash: &str, e: &AuditEntry) -> String {
+    let fields = serde_json::json!([
+        e.id, e.time_ms, e.actor, e.action, e.object, e.ip, e.outcome, e.detail
+    ]);
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(b"\n");
+    h.update(fields.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// Appends one event.
+pub async fn append(pool: &SqlitePool, event: &Event<'_>) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+    let result = async {
+        let last = sqlx::query("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+            .fetch_optional(&mut *conn)
+            .await?;
+        let (last_id, prev_hash) = match last {
+            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+            None => (0, GENESIS.to_owned()),
+        };
+        // Never reuse the number of a deleted tail row: sqlite_sequence remembers the highest.
+        let seq: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+                .fetch_optional(&mut *conn)
+                .await?;
+        let mut entry = AuditEntry {
+            id: last_id.max(seq.unwrap_or(0)) + 1,
+            time_ms: now_ms(),
+            actor: event.actor.to_owned(),
+            action: event.action.to_owned(),
+            object: event.object.map(str::to_owned),
+            ip: event.ip.map(str::to_owned),
+            outcome: event.outcome.to_owned(),
+            detail: event.detail.to_owned(),
+            prev_hash,
+            hash: String::new(),
+        };
+        entry.hash = row_hash(&entry.prev_hash, &entry);
+        sqlx::query(
+            "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(entry.id)
+        .bind(entry.time_ms)
+        .bind(&entry.actor)
+        .bind(&entry.action)
+        .bind(&entry.object)
+        .bind(&entry.ip)
+        .bind(&entry.outcome)
+        .bind(&entry.detail)
+        .bind(&entry.prev_hash)
+        .bind(&entry.hash)
+        .execute(&mut *conn)
+        .await?;
+        Ok::<_, sqlx::Error>(())
+    }
+    .await;
+    match result {
+        Ok(()) => {
+            sqlx::query("COMMIT").execute(&mut *conn).await?;
+            Ok(())
+        }
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e)
+        }
+    }
+}
+
+/// Appends, logging (not failing) if the database refuses: used after the fact, when the action
+/// itself already happened and must still be answered.
+pub async fn record(pool: &SqlitePool, event: &Event<'_>) {
+    if let Err(e) = append(pool, event).await {
+        tracing::error!(error = %e, action = event.action, "could not append to the audit log");
+    }
+}
+
+fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, sqlx::Error> {
+    Ok(AuditEntry {
+        id: row.try_get("id")?,
+        time_ms: row.try_get("time_ms")?,
+        actor: row.try_get("actor")?,
+        action: row.try_get("action")?,
+        object: row.try_get("object")?,
+        ip: row.try_get("ip")?,
+        outcome: row.try_get("outcome")?,
+        detail: row.try_get("detail")?,
+        prev_hash: row.try_get("prev_hash")?,
+        hash: row.try_get("hash")?,
+    })
+}
+
+/// Rows with `id > after`, at most `limit`.
+pub async fn page(
+    pool: &SqlitePool,
+    after: i64,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?")
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Default)]
+pub struct Verification {
+    /// Rows checked.
+    pub rows: u64,
+    /// Each problem, in order, as a sentence.
+    pub problems: Vec<String>,
+}
+
+/// Walks the whole chain and reports every edited, deleted or reordered row.
+pub async fn verify(pool: &SqlitePool) -> Result<Verification, sqlx::Error> {
+    let mut report = Verification::default();
+    let mut prev_hash = GENESIS.to_owned();
+    let mut expected_id = 1i64;
+    let mut after = 0i64;
+    loop {
+        let batch = page(pool, after, 1000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for e in &batch {
+            report.rows += 1;
+            if e.id != expected_id {
+                report.problems.push(if e.id > expected_id {
+                    format!("rows {expected_id}..={} are missing (deleted)", e.id - 1)
+                } else {
+                    format!("row {} is out of sequence", e.id)
+                });
+            }
+            if e.prev_hash != prev_hash {
+                report.problems.push(format!(
+                    "row {}: does not chain to the row before it (a row before it was edited or deleted)",
+                    e.id
+                ));
+            }
+            if row_hash(&e.prev_hash, e) != e.hash {
+                report
+                    .problems
+                    .push(format!("row {}: its contents were edited", e.id));
+            }
+            prev_hash.clone_from(&e.hash);
+            expected_id = e.id + 1;
+        }
+    }
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+            .fetch_optional(pool)
+            .await?;
+    if let Some(seq) = seq
+        && seq >= expected_id
+    {
+        report.problems.push(format!(
+            "rows {expected_id}..={seq} at the end are missing (deleted)"
+        ));
+    }
+    Ok(report)
+}

@@ -1,0 +1,239 @@
+//! Account and admin endpoints: login (password or one-time link), logout, `me`, password
+//! change, and the audit log for admins.
+
+use axum::Json;
+use axum::extract::Query;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use cipherdrop_api::{AuditPage, LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
+use serde::Deserialize;
+
+use crate::accounts::{self, AccountError, User};
+use crate::audit::{self, Event};
+use crate::error::{ApiError, ApiResult};
+use crate::http::{Auth, ClientIp, St, session_cookie, session_token};
+
+fn me_body(user: &User, must_set_password: bool) -> Me {
+    Me {
+        id: user.id.clone(),
+        username: user.username.clone(),
+        is_admin: user.is_admin,
+        must_set_password,
+    }
+}
+
+fn logged_in(state: &crate::AppState, token: &str, body: Me) -> Response {
+    (
+        [
+            (header::SET_COOKIE, session_cookie(state, token)),
+            (header::CACHE_CONTROL, "no-store".to_owned()),
+        ],
+        Json(body),
+    )
+        .into_response()
+}
+
+/// `POST /api/login`.
+pub async fn login(
+    axum::extract::State(state): St,
+    ip: ClientIp,
+    Json(req): Json<LoginRequest>,
+) -> ApiResult<Response> {
+    let addr = ip.0.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let ip_text = ip.text();
+    let audit = |outcome: &'static str, detail: &'static str| {
+        let state = state.clone();
+        let actor = req.username.clone();
+        let ip_text = ip_text.clone();
+        async move {
+            audit::record(
+                &state.db,
+                &Event {
+                    actor: &actor,
+                    action: "login",
+                    ip: ip_text.as_deref(),
+                    outcome,
+                    detail,
+                    ..Default::default()
+                },
+            )
+            .await;
+        }
+    };
+    if !state.limiter.allowed(&req.username, addr) {
+        audit("denied", "rate limited").await;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many failed logins; wait a few minutes and try again",
+        ));
+    }
+    let found = accounts::find_user(&state.db, &req.username).await?;
+    let (user, hash) = match found {
+        Some((user, hash)) => (Some(user), hash),
+        None => (None, None),
+    };
+    if !accounts::verify_password(&req.password, hash).await {
+        state.limiter.failed(&req.username, addr);
+        audit("denied", "wrong name or password").await;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_credentials",
+            "wrong account name or password",
+        ));
+    }
+    let Some(user) = user else {
+        return Err(ApiError::unauthenticated());
+    };
+    state.limiter.succeeded(&req.username);
+    let token = accounts::create_session(&state.db, &user.id, false).await?;
+    audit("ok", "password").await;
+    Ok(logged_in(&state, &token, me_body(&user, false)))
+}
+
+/// `POST /api/login/link`: redeems a one-time login link.
+pub async fn login_link(
+    axum::extract::State(state): St,
+    ip: ClientIp,
+    Json(req): Json<LinkLoginRequest>,
+) -> ApiResult<Response> {
+    let ip_text = ip.text();
+    let Some(user) = accounts::redeem_login_link(&state.db, &req.token).await? else {
+        audit::record(
+            &state.db,
+            &Event {
+                actor: "anonymous",
+                action: "login",
+                ip: ip_text.as_deref(),
+                outcome: "denied",
+                detail: "invalid, used or expired login link",
+                ..Default::default()
+            },
+        )
+        .await;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_link",
+            "this login link is invalid, already used, or expired; ask for a new one",
+        ));
+    };
+    let token = accounts::create_session(&state.db, &user.id, true).await?;
+    audit::record(
+        &state.db,
+        &Event {
+            actor: &user.username,
+            action: "login",
+            ip: ip_text.as_deref(),
+            outcome: "ok",
+            detail: "one-time link",
+            ..Default::default()
+        },
+    )
+    .await;
+    let (_, must) = accounts::session_user(&state.db, &token)
+        .await?
+        .ok_or_else(ApiError::unauthenticated)?;
+    Ok(logged_in(&state, &token, me_body(&user, must)))
+}
+
+/// `POST /api/logout`.
+pub async fn logout(
+    axum::extract::State(state): St,
+    req: axum::extract::Request,
+) -> ApiResult<Response> {
+    let (parts, _) = req.into_parts();
+    if let Some(token) = session_token(&parts) {
+        accounts::end_session(&state.db, &token).await?;
+    }
+    Ok((
+        StatusCode::NO_CONTENT,
+        [(header::SET_COOKIE, session_cookie(&state, ""))],
+    )
+        .into_response())
+}
+
+/// `GET /api/me`.
+pub async fn me(auth: Auth) -> Json<Me> {
+    Json(me_body(&auth.user, auth.must_set_password))
+}
+
+/// `POST /api/password`: needs the current password unless the session came from a one-time
+/// link and no password is set. Ends every other session; answers with a fresh one.
+pub async fn set_password(
+    axum::extract::State(state): St,
+    ip: ClientIp,
+    auth: Auth,
+    Json(req): Json<SetPasswordRequest>,
+) -> ApiResult<Response> {
+    if !auth.must_set_password {
+        let (_, hash) = accounts::find_user(&state.db, &auth.user.username)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        let current = req.current_password.as_deref().unwrap_or("");
+        if !accounts::verify_password(current, hash).await {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_credentials",
+                "the current password is wrong",
+            ));
+        }
+    }
+    let hash = accounts::hash_password(&req.new_password)
+        .await
+        .map_err(|e| match e {
+            AccountError::WeakPassword => ApiError::bad_request(e.to_string()),
+            other => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                other.to_string(),
+            ),
+        })?;
+    accounts::set_password(&state.db, &auth.user.id, Some(&hash)).await?;
+    audit::record(
+        &state.db,
+        &Event {
+            actor: &auth.user.username,
+            action: "user.password_changed",
+            ip: ip.text().as_deref(),
+            outcome: "ok",
+            ..Default::default()
+        },
+    )
+    .await;
+    let token = accounts::create_session(&state.db, &auth.user.id, false).await?;
+    Ok(logged_in(&state, &token, me_body(&auth.user, false)))
+}
+
+/// Paging of the audit log.
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    #[serde(default)]
+    after: i64,
+    #[serde(default = "default_limit")]
+    limit: u32,
+}
+fn default_limit() -> u32 {
+    100
+}
+
+/// `GET /api/admin/audit?after=&limit=` (admins only).
+pub async fn audit_page(
+    axum::extract::State(state): St,
+    auth: Auth,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<AuditPage>> {
+    if !auth.user.is_admin {
+        return Err(ApiError::forbidden(
+            "only administrators may read the audit log",
+        ));
+    }
+    let limit = q.limit.clamp(1, 1000);
+    let entries = audit::page(&state.db, q.after, limit).await?;
+    let next_after = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|e| e.id))
+        .flatten();
+    Ok(Json(AuditPage {
+        entries,
+        next_after,
+    }))
+}

@@ -1,0 +1,144 @@
+//! The OpenAPI 3.1 document of the API, served at `/api/openapi.json`. The end-to-end tests walk
+//! its paths, so a documented route that does not exist fails them.
+
+use axum::Json;
+use serde_json::{Value, json};
+
+fn op(
+    summary: &str,
+    auth: bool,
+    request: Option<&str>,
+    response: Option<&str>,
+    no_store: bool,
+) -> Value {
+    let mut responses = serde_json::Map::new();
+    let ok = match response {
+        Some(schema) => json!({
+            "description": "OK",
+            "headers": if no_store { json!({"Cache-Control": {"schema": {"type": "string", "const": "no-store"}}}) } else { json!({}) },
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+        }),
+        None => json!({"description": "Done, no content"}),
+    };
+    responses.insert(if response.is_some() { "200" } else { "204" }.into(), ok);
+    responses.insert(
+        "default".into(),
+        json!({
+            "description": "Error",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+        }),
+    );
+    let security = if auth {
+        json!([{"session": []}])
+    } else {
+        json!([])
+    };
+    let mut o = serde_json::Map::new();
+    o.insert("summary".into(), json!(summary));
+    o.insert("responses".into(), Value::Object(responses));
+    o.insert("security".into(), security);
+    if let Some(schema) = request {
+        o.insert(
+            "requestBody".into(),
+            json!({
+                "required": true,
+                "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}
+            }),
+        );
+    }
+    Value::Object(o)
+}
+
+fn id_param() -> Value {
+    json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}])
+}
+
+fn object(props: &[(&str, Value)], required: &[&str]) -> Value {
+    let mut p = serde_json::Map::new();
+    for (k, v) in props {
+        p.insert((*k).to_owned(), v.clone());
+    }
+    json!({"type": "object", "properties": p, "required": required})
+}
+
+fn s() -> Value {
+    json!({"type": "string"})
+}
+fn b64() -> Value {
+    json!({"type": "string", "contentEncoding": "base64"})
+}
+fn int() -> Value {
+    json!({"type": "integer", "minimum": 0})
+}
+fn map() -> Value {
+    json!({"type": "object", "additionalProperties": {"type": "string"}})
+}
+fn r(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// The document.
+pub fn spec() -> Value {
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "cipherdrop",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Client-side envelope encryption: the server issues KMS data keys and presigned S3 URLs; browsers encrypt (AWS Encryption SDK message format v2) and upload ciphertext straight to S3. State-changing requests must be same-origin."
+        },
+        "components": {
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": crate::http::SESSION_COOKIE}},
+            "schemas": {
+                "ErrorBody": object(&[("error", s()), ("message", s())], &["error", "message"]),
+                "LoginRequest": object(&[("username", s()), ("password", s())], &["username", "password"]),
+                "LinkLoginRequest": object(&[("token", s())], &["token"]),
+                "SetPasswordRequest": object(&[("current_password", s()), ("new_password", json!({"type": "string", "minLength": crate::MIN_PASSWORD_LEN}))], &["new_password"]),
+                "Me": object(&[("id", s()), ("username", s()), ("is_admin", json!({"type": "boolean"})), ("must_set_password", json!({"type": "boolean"}))], &["id", "username", "is_admin", "must_set_password"]),
+                "CreateUploadRequest": object(&[("plaintext_size", int()), ("suite", json!({"type": "integer", "enum": [0x0478, 0x0578]})), ("frame_length", int()), ("public_key", b64())], &["plaintext_size", "suite", "frame_length"]),
+                "PartUrl": object(&[("part_number", int()), ("url", s())], &["part_number", "url"]),
+                "CreateUploadResponse": object(&[("upload_id", s()), ("object_id", s()), ("data_key", b64()), ("key_arn", s()), ("edk", b64()), ("encryption_context", map()), ("part_size", int()), ("part_count", int()), ("ciphertext_size", int()), ("parts", json!({"type": "array", "items": r("PartUrl")})), ("urls_expire_at", int())], &["upload_id", "object_id", "data_key", "key_arn", "edk", "encryption_context", "part_size", "part_count", "ciphertext_size", "parts", "urls_expire_at"]),
+                "UploadStatus": object(&[("upload_id", s()), ("object_id", s()), ("state", json!({"type": "string", "enum": ["pending", "complete", "aborted", "rejected"]})), ("part_size", int()), ("part_count", int()), ("parts", json!({"type": "array", "items": r("PartUrl")})), ("urls_expire_at", int())], &["upload_id", "state", "part_size", "part_count", "parts"]),
+                "CompletedPart": object(&[("part_number", int()), ("etag", s())], &["part_number", "etag"]),
+                "CompleteUploadRequest": object(&[("parts", json!({"type": "array", "items": r("CompletedPart")})), ("metadata", b64())], &["parts", "metadata"]),
+                "ObjectSummary": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("created_at", int()), ("metadata", b64())], &["id", "size", "plaintext_size", "suite", "created_at", "metadata"]),
+                "ObjectList": object(&[("objects", json!({"type": "array", "items": r("ObjectSummary")}))], &["objects"]),
+                "ObjectDetails": {"allOf": [r("ObjectSummary"), object(&[("encryption_context", map()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int())], &["encryption_context", "key_arn", "download_url", "url_expires_at"])]},
+                "KeyResponse": object(&[("data_key", b64()), ("key_arn", s())], &["data_key", "key_arn"]),
+                "AuditEntry": object(&[("id", int()), ("time_ms", int()), ("actor", s()), ("action", s()), ("object", s()), ("ip", s()), ("outcome", s()), ("detail", s()), ("prev_hash", s()), ("hash", s())], &["id", "time_ms", "actor", "action", "outcome", "detail", "prev_hash", "hash"]),
+                "AuditPage": object(&[("entries", json!({"type": "array", "items": r("AuditEntry")})), ("next_after", int())], &["entries"])
+            }
+        },
+        "paths": {
+            "/api/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI document"}}}},
+            "/api/login": {"post": op("Log in with name and password (rate-limited per account and per address)", false, Some("LoginRequest"), Some("Me"), true)},
+            "/api/login/link": {"post": op("Log in with a one-time link's token", false, Some("LinkLoginRequest"), Some("Me"), true)},
+            "/api/logout": {"post": op("End the session", false, None, None, false)},
+            "/api/me": {"get": op("The logged-in account", true, None, Some("Me"), false)},
+            "/api/password": {"post": op("Choose a new password", true, Some("SetPasswordRequest"), Some("Me"), true)},
+            "/api/uploads": {"post": op("Start an upload: data key, EDK, context, part size and presigned part URLs", true, Some("CreateUploadRequest"), Some("CreateUploadResponse"), true)},
+            "/api/uploads/{id}": {"parameters": id_param(), "get": op("An upload's state", true, None, Some("UploadStatus"), false)},
+            "/api/uploads/{id}/parts": {"parameters": id_param(), "get": {
+                "parameters": [{"name": "first", "in": "query", "schema": int()}, {"name": "count", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
+                "summary": "More presigned part URLs", "security": [{"session": []}],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": r("UploadStatus")}}}}
+            }},
+            "/api/uploads/{id}/complete": {"parameters": id_param(), "post": op("Assemble the parts, verify the stored header, record the object", true, Some("CompleteUploadRequest"), Some("ObjectSummary"), false)},
+            "/api/uploads/{id}/abort": {"parameters": id_param(), "post": op("Abort a pending upload", true, None, None, false)},
+            "/api/objects": {"get": op("The caller's objects", true, None, Some("ObjectList"), false)},
+            "/api/objects/{id}": {"parameters": id_param(),
+                "get": op("An object, with a presigned download URL", true, None, Some("ObjectDetails"), true),
+                "delete": op("Delete an object from S3 and the database", true, None, None, false)},
+            "/api/objects/{id}/key": {"parameters": id_param(), "post": op("Release the object's data key (KMS Decrypt of the stored EDK and context)", true, None, Some("KeyResponse"), true)},
+            "/api/admin/audit": {"get": {
+                "parameters": [{"name": "after", "in": "query", "schema": int()}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
+                "summary": "Page through the audit log (administrators)", "security": [{"session": []}],
+                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": r("AuditPage")}}}}
+            }}
+        }
+    })
+}
+
+/// `GET /api/openapi.json`.
+pub async fn document() -> Json<Value> {
+    Json(spec())
+}
