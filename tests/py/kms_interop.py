@@ -5,6 +5,7 @@ AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION, exactly as for AWS KMS. Commands:
   boto3                               operations and error codes through boto3; prints JSON
   encrypt KEY_ARN SUITE IN OUT CTX    ESDK encrypt with a strict KMS master key provider
   decrypt KEY_ARN IN OUT              ESDK decrypt with the same provider
+  setup BUCKET                        make a KMS key and an S3 bucket (AWS_ENDPOINT_URL_S3); prints the key ARN
 """
 import json
 import os
@@ -84,6 +85,10 @@ def main():
         out, _ = client().decrypt(source=data, key_provider=provider(arn))
         with open(dst, "wb") as f:
             f.write(out)
+    elif cmd == "setup":
+        arn = boto3.client("kms").create_key(Description="cipherdrop test")["KeyMetadata"]["Arn"]
+        boto3.client("s3").create_bucket(Bucket=sys.argv[2])
+        print(arn)
     else:
         raise SystemExit("unknown command " + cmd)
 

@@ -1,6 +1,8 @@
 //! Shared harness for the end-to-end and interop tests: paths, the official-SDK Python, data.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+pub mod server;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

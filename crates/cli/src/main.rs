@@ -34,6 +34,9 @@ enum Command {
     /// The embedded KMS-compatible service.
     #[command(subcommand)]
     Kms(KmsCommand),
+    /// The embedded S3-compatible store on its own.
+    #[command(subcommand)]
+    S3(S3Command),
     /// Run the app: API, web bundle, and (by default) the embedded KMS and S3.
     Serve(Box<serve::ServeArgs>),
     /// Manage accounts (works on the data folder, with or without a running server).
@@ -42,6 +45,25 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum S3Command {
+    /// Serve the S3 API (SigV4 enforced, presigned URLs included) until interrupted.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:8081")]
+        listen: std::net::SocketAddr,
+        /// Folder for credentials.json and the buckets (created if missing).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Make this bucket if it does not exist (repeatable).
+        #[arg(long)]
+        bucket: Vec<String>,
+        /// Origin allowed to call it from a browser (repeatable).
+        #[arg(long)]
+        cors_origin: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -193,6 +215,15 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Kms(KmsCommand::Credentials { service: k }) => {
             kms::print_credentials(&k.data_dir, &k.region, &k.account)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::S3(S3Command::Serve {
+            listen,
+            data_dir,
+            bucket,
+            cors_origin,
+        }) => {
+            serve::serve_s3(listen, &data_dir, &bucket, cors_origin)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Serve(a) => {

@@ -285,6 +285,41 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     result.context("serving")
 }
 
+/// `cipherdrop s3 serve`: the embedded S3 as its own process.
+pub fn serve_s3(
+    listen: SocketAddr,
+    data_dir: &Path,
+    buckets: &[String],
+    cors_origins: Vec<String>,
+) -> Result<()> {
+    init_tracing();
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    let creds = cipherdrop_kms::Credentials::load_or_create(&data_dir.join("credentials.json"))
+        .context("S3 credentials")?;
+    let root = data_dir.join("buckets");
+    for b in buckets {
+        // s3s-fs keeps a bucket as a folder.
+        std::fs::create_dir_all(root.join(b))?;
+    }
+    let router = cipherdrop_s3::router(&cipherdrop_s3::Options {
+        data_dir: &root,
+        access_key_id: &creds.access_key_id,
+        secret_access_key: &creds.secret_access_key,
+        cors_origins,
+    })?;
+    runtime()?.block_on(async move {
+        let l = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        println!("cipherdrop-s3 listening on http://{}", l.local_addr()?);
+        use std::io::Write as _;
+        let _ = std::io::stdout().flush();
+        cipherdrop_s3::serve(l, router, crate::kms::shutdown_signal()).await?;
+        Ok(())
+    })
+}
+
 fn read_password(stdin: bool) -> Result<Option<zeroize::Zeroizing<String>>> {
     if !stdin {
         return Ok(None);

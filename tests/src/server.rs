@@ -1,0 +1,572 @@
+//! A `cipherdrop serve` process and an API client that plays the browser's part: core encrypts,
+//! parts go to the presigned URLs, the object comes back through a presigned GET and is
+//! decrypted with the released data key.
+
+use std::io::BufRead as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::{
+    CompleteUploadRequest, CompletedPart, CreateUploadRequest, CreateUploadResponse, ErrorBody,
+    KeyResponse, ObjectDetails, ObjectSummary,
+};
+use cipherdrop_core::{
+    DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
+    Encryptor, SigningKey, Suite,
+};
+
+/// A running `cipherdrop serve` (killed on drop).
+pub struct ServerProcess {
+    child: Child,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// The app's URL.
+    pub url: String,
+    /// The embedded S3's URL, if embedded.
+    pub s3_url: Option<String>,
+    /// The embedded KMS's URL, if embedded.
+    pub kms_url: Option<String>,
+    /// The KMS key ARN (or id) in use.
+    pub key: String,
+    /// The first-start admin login token, if this start made the admin.
+    pub admin_token: Option<String>,
+    /// The data folder.
+    pub data_dir: PathBuf,
+    /// Where the server's log (stderr) goes.
+    pub log_path: PathBuf,
+}
+
+impl ServerProcess {
+    /// Starts `bin serve` on free loopback ports with `data_dir`, plus `extra` arguments.
+    pub fn start(bin: &Path, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Self> {
+        std::fs::create_dir_all(data_dir)?;
+        let log_path = data_dir.join(format!("server-{}.log", rand::random::<u32>()));
+        let log = std::fs::File::create(&log_path)?;
+        let mut cmd = Command::new(bin);
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(data_dir)
+            .arg("--web-dir")
+            .arg(data_dir.join("no-web-bundle"))
+            .args(extra)
+            .env("RUST_LOG", "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_sdk_s3=info,aws_sdk_kms=info,sqlx=info,s3s=info")
+            .stdout(Stdio::piped())
+            .stderr(log);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().context("spawning cipherdrop serve")?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+        let mut next_line = || -> Result<String> {
+            let mut line = String::new();
+            if stdout.read_line(&mut line)? == 0 {
+                bail!(
+                    "cipherdrop serve exited early:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                );
+            }
+            Ok(line.trim().to_owned())
+        };
+        let url = next_line()?
+            .strip_prefix("cipherdrop listening on ")
+            .ok_or_else(|| anyhow!("unexpected first line"))?
+            .to_owned();
+        let mut s3_url = None;
+        let mut kms_url = None;
+        let mut key = String::new();
+        let mut admin_token = None;
+        loop {
+            let line = next_line()?;
+            if let Some(rest) = line.strip_prefix("embedded S3 at ") {
+                s3_url = rest.split_whitespace().next().map(str::to_owned);
+            } else if let Some(rest) = line.strip_prefix("KMS key ") {
+                key = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                kms_url = rest
+                    .split("embedded KMS at ")
+                    .nth(1)
+                    .map(|s| s.trim_end_matches(')').to_owned());
+            } else if line.starts_with("first start") {
+                let link = next_line()?;
+                admin_token = link.split("#login=").nth(1).map(str::to_owned);
+                break;
+            } else if line.starts_with("log in with") {
+                break;
+            }
+        }
+        Ok(Self {
+            child,
+            _stdout: stdout,
+            url,
+            s3_url,
+            kms_url,
+            key,
+            admin_token,
+            data_dir: data_dir.to_owned(),
+            log_path,
+        })
+    }
+
+    /// SIGKILL: no graceful anything.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait (graceful shutdown); returns whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        self.child.wait().map(|s| s.success()).unwrap_or(false)
+    }
+
+    /// Everything the server logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// A client for this server.
+    pub fn client(&self) -> Client {
+        Client::new(&self.url)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// An API answer that was not a success.
+#[derive(Debug)]
+pub struct ApiFailure {
+    /// HTTP status.
+    pub status: u16,
+    /// The error body, when it had one.
+    pub body: Option<ErrorBody>,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HTTP {}: {:?}", self.status, self.body)
+    }
+}
+impl std::error::Error for ApiFailure {}
+
+/// The status of a failed call (panics if the error is something else).
+pub fn status_of(e: &anyhow::Error) -> u16 {
+    e.downcast_ref::<ApiFailure>()
+        .map(|f| f.status)
+        .unwrap_or_else(|| panic!("not an API failure: {e:#}"))
+}
+
+/// The error code of a failed call.
+pub fn code_of(e: &anyhow::Error) -> String {
+    e.downcast_ref::<ApiFailure>()
+        .and_then(|f| f.body.as_ref())
+        .map(|b| b.error.clone())
+        .unwrap_or_default()
+}
+
+/// An API client with its own cookie jar (one browser, one account).
+#[derive(Clone)]
+pub struct Client {
+    /// The HTTP client.
+    pub http: reqwest::Client,
+    /// The app's URL.
+    pub base: String,
+}
+
+impl Client {
+    /// A fresh client (no session).
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
+            base: base.to_owned(),
+        }
+    }
+
+    /// Sends `method path` with an optional JSON body; JSON back (or `null` for no content).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<(reqwest::header::HeaderMap, serde_json::Value)> {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await?;
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.bytes().await?;
+        if !status.is_success() {
+            return Err(ApiFailure {
+                status: status.as_u16(),
+                body: serde_json::from_slice(&bytes).ok(),
+            }
+            .into());
+        }
+        let value = if bytes.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&bytes)?
+        };
+        Ok((headers, value))
+    }
+
+    async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<T> {
+        let (_, v) = self.call(method, path, body.as_ref()).await?;
+        Ok(serde_json::from_value(v)?)
+    }
+
+    /// Redeems a one-time login link token.
+    pub async fn login_link(&self, token: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/login/link",
+            Some(&serde_json::json!({ "token": token })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Logs in with a password.
+    pub async fn login(&self, username: &str, password: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/login",
+            Some(&serde_json::json!({ "username": username, "password": password })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Sets a new password.
+    pub async fn set_password(&self, current: Option<&str>, new: &str) -> Result<()> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/password",
+            Some(&serde_json::json!({ "current_password": current, "new_password": new })),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// `POST /api/uploads`.
+    pub async fn create_upload(&self, req: &CreateUploadRequest) -> Result<CreateUploadResponse> {
+        self.json(reqwest::Method::POST, "/api/uploads", Some(serde_json::to_value(req)?))
+            .await
+    }
+
+    /// `POST /api/uploads/{id}/complete`.
+    pub async fn complete(&self, id: &str, parts: &[CompletedPart], metadata: &[u8]) -> Result<ObjectSummary> {
+        let req = CompleteUploadRequest {
+            parts: parts.to_vec(),
+            metadata: B64.encode(metadata),
+        };
+        self.json(
+            reqwest::Method::POST,
+            &format!("/api/uploads/{id}/complete"),
+            Some(serde_json::to_value(req)?),
+        )
+        .await
+    }
+
+    /// `GET /api/objects/{id}`.
+    pub async fn details(&self, id: &str) -> Result<ObjectDetails> {
+        self.json(reqwest::Method::GET, &format!("/api/objects/{id}"), None)
+            .await
+    }
+
+    /// `POST /api/objects/{id}/key`.
+    pub async fn key(&self, id: &str) -> Result<KeyResponse> {
+        self.json(reqwest::Method::POST, &format!("/api/objects/{id}/key"), None)
+            .await
+    }
+
+    /// `PUT` a part to its presigned URL; returns its ETag.
+    pub async fn put_part(&self, url: &str, bytes: Vec<u8>) -> Result<String> {
+        let resp = self.http.put(url).body(bytes).send().await?;
+        let status = resp.status();
+        if !status.is_success() {
+            let text = resp.text().await.unwrap_or_default();
+            return Err(ApiFailure {
+                status: status.as_u16(),
+                body: Some(ErrorBody {
+                    error: "s3".into(),
+                    message: text,
+                }),
+            }
+            .into());
+        }
+        resp.headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no ETag on the part's answer"))
+    }
+
+    /// Encrypts `plaintext` for a new upload and puts every part; returns the upload and the
+    /// completed parts, ready for [`Client::complete`].
+    pub async fn upload_parts(
+        &self,
+        plaintext: &[u8],
+        suite: u16,
+        frame_length: u32,
+    ) -> Result<(CreateUploadResponse, Vec<CompletedPart>)> {
+        let mut rng = rand::rng();
+        let signing = (suite == cipherdrop_api::SUITE_COMMIT_KEY_ECDSA_P384)
+            .then(|| SigningKey::generate(&mut rng));
+        let up = self
+            .create_upload(&CreateUploadRequest {
+                plaintext_size: plaintext.len() as u64,
+                suite,
+                frame_length,
+                public_key: signing.as_ref().map(SigningKey::public_key_base64),
+            })
+            .await?;
+        let ciphertext = encrypt_for(&up, signing, frame_length, plaintext)?;
+        let mut parts = Vec::new();
+        let mut urls = up.parts.clone();
+        for (i, chunk) in ciphertext.chunks(usize::try_from(up.part_size)?).enumerate() {
+            let n = u32::try_from(i + 1)?;
+            if !urls.iter().any(|p| p.part_number == n) {
+                let (_, v) = self
+                    .call(
+                        reqwest::Method::GET,
+                        &format!("/api/uploads/{}/parts?first={n}&count=100", up.upload_id),
+                        None,
+                    )
+                    .await?;
+                urls = serde_json::from_value(v["parts"].clone())?;
+            }
+            let url = &urls
+                .iter()
+                .find(|p| p.part_number == n)
+                .ok_or_else(|| anyhow!("no URL for part {n}"))?
+                .url;
+            let etag = self.put_part(url, chunk.to_vec()).await?;
+            parts.push(CompletedPart { part_number: n, etag });
+        }
+        Ok((up, parts))
+    }
+
+    /// Uploads `plaintext` end to end; returns the object id.
+    pub async fn upload(&self, plaintext: &[u8], suite: u16, frame_length: u32) -> Result<String> {
+        let (up, parts) = self.upload_parts(plaintext, suite, frame_length).await?;
+        self.complete(&up.upload_id, &parts, b"encrypted-name-and-type").await?;
+        Ok(up.object_id)
+    }
+
+    /// Fetches the ciphertext through the presigned GET.
+    pub async fn download_ciphertext(&self, id: &str) -> Result<Vec<u8>> {
+        let details = self.details(id).await?;
+        let resp = self.http.get(&details.download_url).send().await?;
+        if !resp.status().is_success() {
+            bail!("presigned GET answered {}", resp.status());
+        }
+        Ok(resp.bytes().await?.to_vec())
+    }
+
+    /// Downloads and decrypts an object with its released data key.
+    pub async fn download(&self, id: &str) -> Result<Vec<u8>> {
+        let ciphertext = self.download_ciphertext(id).await?;
+        let key = self.key(id).await?;
+        let data_key = DataKey::from_bytes(&B64.decode(&key.data_key)?)?;
+        let mut dec = Decryptor::<_>::new(data_key, DecryptLimits::default());
+        let mut out = Vec::new();
+        dec.push(&ciphertext, &mut out)?;
+        dec.finish()?;
+        Ok(out)
+    }
+}
+
+/// Encrypts with the materials an upload handed out (what the browser does).
+pub fn encrypt_for(
+    up: &CreateUploadResponse,
+    signing: Option<SigningKey>,
+    frame_length: u32,
+    plaintext: &[u8],
+) -> Result<Vec<u8>> {
+    let suite = if signing.is_some() {
+        Suite::CommitKeyEcdsaP384
+    } else {
+        Suite::CommitKey
+    };
+    let context: EncryptionContext = up
+        .encryption_context
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let data_key = DataKey::from_bytes(&B64.decode(&up.data_key)?)?;
+    let edk = EncryptedDataKey::aws_kms(&up.key_arn, B64.decode(&up.edk)?)?;
+    let materials = EncryptionMaterials::new(suite, context, data_key, vec![edk], signing)?;
+    let mut rng = rand::rng();
+    let mut enc = Encryptor::<cipherdrop_core::AesGcmCipher>::new(materials, frame_length, &mut rng)?;
+    let mut out = Vec::with_capacity(usize::try_from(up.ciphertext_size)?);
+    enc.push(plaintext, &mut out)?;
+    enc.finish(&mut out)?;
+    Ok(out)
+}
+
+/// Runs `tests/py/kms_interop.py` with the standard AWS environment variables pointing at
+/// `endpoint` (KMS and S3) and `creds`; returns stdout.
+pub fn python_aws(endpoint_kms: &str, endpoint_s3: Option<&str>, creds: (&str, &str), args: &[&str]) -> Result<String> {
+    let mut cmd = Command::new(crate::python());
+    cmd.arg(crate::repo_root().join("tests/py/kms_interop.py"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL_KMS", endpoint_kms)
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_SESSION_TOKEN");
+    if let Some(s3) = endpoint_s3 {
+        cmd.env("AWS_ENDPOINT_URL_S3", s3);
+    }
+    let out = cmd.output()?;
+    if !out.status.success() {
+        bail!("python {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// Decrypts `ciphertext` with the official Python ESDK (strict AWS KMS provider for `key_arn`).
+pub fn esdk_decrypt(kms_url: &str, creds: (&str, &str), key_arn: &str, ciphertext: &[u8], dir: &Path) -> Result<Vec<u8>> {
+    let src = dir.join(format!("ct-{}.bin", rand::random::<u32>()));
+    let dst = src.with_extension("out");
+    std::fs::write(&src, ciphertext)?;
+    python_aws(kms_url, None, creds, &["decrypt", key_arn, path_str(&src)?, path_str(&dst)?])?;
+    Ok(std::fs::read(&dst)?)
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str().ok_or_else(|| anyhow!("non-UTF-8 path"))
+}
+
+/// The SigV4 credentials a `cipherdrop` service stored in `dir/credentials.json`.
+pub fn stored_credentials(dir: &Path) -> Result<(String, String)> {
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("credentials.json"))?)?;
+    let field = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no {k}"));
+    Ok((field("access_key_id")?, field("secret_access_key")?))
+}
+
+/// Runs one SQL statement on the server's database with Python's sqlite3 (an outside tool, as
+/// an attacker with file access would); returns the rows as JSON.
+pub fn sqlite(data_dir: &Path, sql: &str) -> Result<serde_json::Value> {
+    let script = "import json, sqlite3, sys\n\
+        db = sqlite3.connect(sys.argv[1])\n\
+        rows = db.executescript(sys.argv[2]) if ';' in sys.argv[2] else db.execute(sys.argv[2])\n\
+        out = [list(r) for r in rows] if not ';' in sys.argv[2] else []\n\
+        db.commit()\n\
+        print(json.dumps(out))";
+    let out = Command::new(crate::python())
+        .args(["-c", script])
+        .arg(data_dir.join("cipherdrop.db"))
+        .arg(sql)
+        .output()?;
+    if !out.status.success() {
+        bail!("sqlite: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// `cipherdrop user add NAME --password-stdin`.
+pub fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str, admin: bool) -> Result<()> {
+    use std::io::Write as _;
+    let mut cmd = Command::new(bin);
+    cmd.args(["user", "add", name, "--password-stdin", "--data-dir"]).arg(data_dir);
+    if admin {
+        cmd.arg("--admin");
+    }
+    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
+    child.stdin.take().context("stdin")?.write_all(format!("{password}\n").as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("user add: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(())
+}
+
+/// `cipherdrop audit verify`: (intact, printed report).
+pub fn audit_verify(bin: &Path, data_dir: &Path) -> Result<(bool, String)> {
+    let out = Command::new(bin).args(["audit", "verify", "--data-dir"]).arg(data_dir).output()?;
+    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// A free loopback port (bound, then released).
+pub fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// A long-running helper process (killed on drop) that printed its URL on its first stdout line.
+pub struct Service {
+    child: Child,
+    _stdout: std::io::BufReader<std::process::ChildStdout>,
+    /// Its URL.
+    pub url: String,
+}
+
+impl Service {
+    /// Spawns `cmd` and waits for a first line ending in an `http://` URL.
+    pub fn start(mut cmd: Command) -> Result<Self> {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::null()).spawn()?;
+        let mut stdout = std::io::BufReader::new(child.stdout.take().context("stdout")?);
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let url = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .filter(|u| u.starts_with("http://"))
+            .ok_or_else(|| anyhow!("no URL in {line:?}"))?
+            .to_owned();
+        Ok(Self { child, _stdout: stdout, url })
+    }
+
+    /// SIGKILL.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// moto's server on a free loopback port, waited for until it answers.
+pub fn start_moto() -> Result<(Child, String)> {
+    let port = free_port()?;
+    let child = Command::new(crate::python())
+        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok((child, url));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    bail!("moto did not start")
+}
