@@ -40,7 +40,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     /// Starts `bin serve` on free loopback ports with `data_dir`, plus `extra` arguments.
-    pub fn start(bin: &Path, data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Result<Self> {
+    pub fn start(
+        bin: &Path,
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let log_path = data_dir.join(format!("server-{}.log", rand::random::<u32>()));
         let log = std::fs::File::create(&log_path)?;
@@ -82,7 +87,11 @@ impl ServerProcess {
             if let Some(rest) = line.strip_prefix("embedded S3 at ") {
                 s3_url = rest.split_whitespace().next().map(str::to_owned);
             } else if let Some(rest) = line.strip_prefix("KMS key ") {
-                key = rest.split_whitespace().next().unwrap_or_default().to_owned();
+                key = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
                 kms_url = rest
                     .split("embedded KMS at ")
                     .nth(1)
@@ -268,12 +277,21 @@ impl Client {
 
     /// `POST /api/uploads`.
     pub async fn create_upload(&self, req: &CreateUploadRequest) -> Result<CreateUploadResponse> {
-        self.json(reqwest::Method::POST, "/api/uploads", Some(serde_json::to_value(req)?))
-            .await
+        self.json(
+            reqwest::Method::POST,
+            "/api/uploads",
+            Some(serde_json::to_value(req)?),
+        )
+        .await
     }
 
     /// `POST /api/uploads/{id}/complete`.
-    pub async fn complete(&self, id: &str, parts: &[CompletedPart], metadata: &[u8]) -> Result<ObjectSummary> {
+    pub async fn complete(
+        &self,
+        id: &str,
+        parts: &[CompletedPart],
+        metadata: &[u8],
+    ) -> Result<ObjectSummary> {
         let req = CompleteUploadRequest {
             parts: parts.to_vec(),
             metadata: B64.encode(metadata),
@@ -294,8 +312,12 @@ impl Client {
 
     /// `POST /api/objects/{id}/key`.
     pub async fn key(&self, id: &str) -> Result<KeyResponse> {
-        self.json(reqwest::Method::POST, &format!("/api/objects/{id}/key"), None)
-            .await
+        self.json(
+            reqwest::Method::POST,
+            &format!("/api/objects/{id}/key"),
+            None,
+        )
+        .await
     }
 
     /// `PUT` a part to its presigned URL; returns its ETag.
@@ -342,7 +364,10 @@ impl Client {
         let ciphertext = encrypt_for(&up, signing, frame_length, plaintext)?;
         let mut parts = Vec::new();
         let mut urls = up.parts.clone();
-        for (i, chunk) in ciphertext.chunks(usize::try_from(up.part_size)?).enumerate() {
+        for (i, chunk) in ciphertext
+            .chunks(usize::try_from(up.part_size)?)
+            .enumerate()
+        {
             let n = u32::try_from(i + 1)?;
             if !urls.iter().any(|p| p.part_number == n) {
                 let (_, v) = self
@@ -360,7 +385,10 @@ impl Client {
                 .ok_or_else(|| anyhow!("no URL for part {n}"))?
                 .url;
             let etag = self.put_part(url, chunk.to_vec()).await?;
-            parts.push(CompletedPart { part_number: n, etag });
+            parts.push(CompletedPart {
+                part_number: n,
+                etag,
+            });
         }
         Ok((up, parts))
     }
@@ -368,7 +396,8 @@ impl Client {
     /// Uploads `plaintext` end to end; returns the object id.
     pub async fn upload(&self, plaintext: &[u8], suite: u16, frame_length: u32) -> Result<String> {
         let (up, parts) = self.upload_parts(plaintext, suite, frame_length).await?;
-        self.complete(&up.upload_id, &parts, b"encrypted-name-and-type").await?;
+        self.complete(&up.upload_id, &parts, b"encrypted-name-and-type")
+            .await?;
         Ok(up.object_id)
     }
 
@@ -416,7 +445,8 @@ pub fn encrypt_for(
     let edk = EncryptedDataKey::aws_kms(&up.key_arn, B64.decode(&up.edk)?)?;
     let materials = EncryptionMaterials::new(suite, context, data_key, vec![edk], signing)?;
     let mut rng = rand::rng();
-    let mut enc = Encryptor::<cipherdrop_core::AesGcmCipher>::new(materials, frame_length, &mut rng)?;
+    let mut enc =
+        Encryptor::<cipherdrop_core::AesGcmCipher>::new(materials, frame_length, &mut rng)?;
     let mut out = Vec::with_capacity(usize::try_from(up.ciphertext_size)?);
     enc.push(plaintext, &mut out)?;
     enc.finish(&mut out)?;
@@ -425,7 +455,12 @@ pub fn encrypt_for(
 
 /// Runs `tests/py/kms_interop.py` with the standard AWS environment variables pointing at
 /// `endpoint` (KMS and S3) and `creds`; returns stdout.
-pub fn python_aws(endpoint_kms: &str, endpoint_s3: Option<&str>, creds: (&str, &str), args: &[&str]) -> Result<String> {
+pub fn python_aws(
+    endpoint_kms: &str,
+    endpoint_s3: Option<&str>,
+    creds: (&str, &str),
+    args: &[&str],
+) -> Result<String> {
     let mut cmd = Command::new(crate::python());
     cmd.arg(crate::repo_root().join("tests/py/kms_interop.py"))
         .args(args)
@@ -448,11 +483,22 @@ pub fn python_aws(endpoint_kms: &str, endpoint_s3: Option<&str>, creds: (&str, &
 }
 
 /// Decrypts `ciphertext` with the official Python ESDK (strict AWS KMS provider for `key_arn`).
-pub fn esdk_decrypt(kms_url: &str, creds: (&str, &str), key_arn: &str, ciphertext: &[u8], dir: &Path) -> Result<Vec<u8>> {
+pub fn esdk_decrypt(
+    kms_url: &str,
+    creds: (&str, &str),
+    key_arn: &str,
+    ciphertext: &[u8],
+    dir: &Path,
+) -> Result<Vec<u8>> {
     let src = dir.join(format!("ct-{}.bin", rand::random::<u32>()));
     let dst = src.with_extension("out");
     std::fs::write(&src, ciphertext)?;
-    python_aws(kms_url, None, creds, &["decrypt", key_arn, path_str(&src)?, path_str(&dst)?])?;
+    python_aws(
+        kms_url,
+        None,
+        creds,
+        &["decrypt", key_arn, path_str(&src)?, path_str(&dst)?],
+    )?;
     Ok(std::fs::read(&dst)?)
 }
 
@@ -462,8 +508,13 @@ fn path_str(p: &Path) -> Result<&str> {
 
 /// The SigV4 credentials a `cipherdrop` service stored in `dir/credentials.json`.
 pub fn stored_credentials(dir: &Path) -> Result<(String, String)> {
-    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("credentials.json"))?)?;
-    let field = |k: &str| v[k].as_str().map(str::to_owned).ok_or_else(|| anyhow!("no {k}"));
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("credentials.json"))?)?;
+    let field = |k: &str| {
+        v[k].as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| anyhow!("no {k}"))
+    };
     Ok((field("access_key_id")?, field("secret_access_key")?))
 }
 
@@ -488,15 +539,30 @@ pub fn sqlite(data_dir: &Path, sql: &str) -> Result<serde_json::Value> {
 }
 
 /// `cipherdrop user add NAME --password-stdin`.
-pub fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str, admin: bool) -> Result<()> {
+pub fn add_user(
+    bin: &Path,
+    data_dir: &Path,
+    name: &str,
+    password: &str,
+    admin: bool,
+) -> Result<()> {
     use std::io::Write as _;
     let mut cmd = Command::new(bin);
-    cmd.args(["user", "add", name, "--password-stdin", "--data-dir"]).arg(data_dir);
+    cmd.args(["user", "add", name, "--password-stdin", "--data-dir"])
+        .arg(data_dir);
     if admin {
         cmd.arg("--admin");
     }
-    let mut child = cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn()?;
-    child.stdin.take().context("stdin")?.write_all(format!("{password}\n").as_bytes())?;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    child
+        .stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{password}\n").as_bytes())?;
     let out = child.wait_with_output()?;
     if !out.status.success() {
         bail!("user add: {}", String::from_utf8_lossy(&out.stderr));
@@ -506,13 +572,21 @@ pub fn add_user(bin: &Path, data_dir: &Path, name: &str, password: &str, admin: 
 
 /// `cipherdrop audit verify`: (intact, printed report).
 pub fn audit_verify(bin: &Path, data_dir: &Path) -> Result<(bool, String)> {
-    let out = Command::new(bin).args(["audit", "verify", "--data-dir"]).arg(data_dir).output()?;
-    Ok((out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned()))
+    let out = Command::new(bin)
+        .args(["audit", "verify", "--data-dir"])
+        .arg(data_dir)
+        .output()?;
+    Ok((
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
 }
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
 }
 
 /// A long-running helper process (killed on drop) that printed its URL on its first stdout line.
@@ -537,7 +611,11 @@ impl Service {
             .filter(|u| u.starts_with("http://"))
             .ok_or_else(|| anyhow!("no URL in {line:?}"))?
             .to_owned();
-        Ok(Self { child, _stdout: stdout, url })
+        Ok(Self {
+            child,
+            _stdout: stdout,
+            url,
+        })
     }
 
     /// SIGKILL.
@@ -557,7 +635,14 @@ impl Drop for Service {
 pub fn start_moto() -> Result<(Child, String)> {
     let port = free_port()?;
     let child = Command::new(crate::python())
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;

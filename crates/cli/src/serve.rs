@@ -261,10 +261,10 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     if let Some(url) = &s3_url {
         println!("embedded S3 at {url} (bucket {bucket})");
     }
-    println!(
-        "KMS key {kms_key_id}{}",
-        if embedded_kms { " (embedded KMS)" } else { "" }
-    );
+    match &settings.kms_endpoint {
+        Some(ep) if embedded_kms => println!("KMS key {kms_key_id} (embedded KMS at {ep})"),
+        _ => println!("KMS key {kms_key_id}"),
+    }
     match first_login {
         Some(token) => println!(
             "first start: log in as admin with this one-time link (valid 24 hours):\n  {}",

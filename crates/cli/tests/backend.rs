@@ -124,15 +124,25 @@ async fn upload_download_and_official_esdk_decrypt() {
 
     // A plaintext data key never reaches the logs or the database, in any encoding.
     let logs = server.logs();
-    assert!(logs.contains("DEBUG"), "the capture must include debug logs");
+    assert!(
+        logs.contains("DEBUG"),
+        "the capture must include debug logs"
+    );
     let db = std::fs::read(dir.path().join("cipherdrop.db")).unwrap();
     let wal = std::fs::read(dir.path().join("cipherdrop.db-wal")).unwrap_or_default();
     for key in &issued_keys {
-        for text in [B64.encode(key), cipherdrop_e2e::hex(key), format!("{key:?}")] {
+        for text in [
+            B64.encode(key),
+            cipherdrop_e2e::hex(key),
+            format!("{key:?}"),
+        ] {
             assert!(!logs.contains(&text), "a data key is in the server log");
         }
         for blob in [&db, &wal] {
-            assert!(!blob.windows(32).any(|w| w == key.as_slice()), "a data key is in the database");
+            assert!(
+                !blob.windows(32).any(|w| w == key.as_slice()),
+                "a data key is in the database"
+            );
         }
     }
     let (ok, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
@@ -168,7 +178,12 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         }
     }
     assert_eq!(operations.len(), 16, "{operations:?}");
-    let public = ["/api/openapi.json", "/api/login", "/api/login/link", "/api/logout"];
+    let public = [
+        "/api/openapi.json",
+        "/api/login",
+        "/api/login/link",
+        "/api/logout",
+    ];
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let concrete = if path.starts_with("/api/uploads/") {
@@ -176,14 +191,18 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         } else {
             path.replace("{id}", &object)
         };
-        let body = serde_json::json!({});
+        // A body of the right shape for every POST, so only authorisation can refuse it.
+        let body = serde_json::json!({
+            "parts": [], "metadata": "", "token": "t", "username": "u", "password": "p",
+            "new_password": "a new password of some length"
+        });
         let body = (m == Method::POST).then_some(&body);
         let label = format!("{method} {path}");
         // Anonymous: 401 everywhere but the public operations.
         let r = anonymous.call(m.clone(), &concrete, body).await;
         if public.contains(&path.as_str()) {
             if let Err(e) = &r {
-                assert_ne!(status_of(e), 401, "{label}: anonymous");
+                assert_ne!(code_of(e), "unauthenticated", "{label}: anonymous");
                 assert_ne!(status_of(e), 404, "{label}: route missing");
             }
         } else {
@@ -200,7 +219,10 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
     }
     // The audit log is for admins only.
     for c in [&alice, &bob] {
-        let e = c.call(Method::GET, "/api/admin/audit", None).await.unwrap_err();
+        let e = c
+            .call(Method::GET, "/api/admin/audit", None)
+            .await
+            .unwrap_err();
         assert_eq!(status_of(&e), 403);
     }
     let (_, page) = admin
@@ -219,9 +241,22 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    for a in ["login", "key.issued", "upload.created", "upload.completed", "key.released"] {
+    for a in ["login", "key.issued", "upload.created", "upload.completed"] {
         assert!(actions.contains(&a), "{a} not audited: {actions:?}");
     }
+    // Bob's and the admin's attempts at Alice's key were refused, and audited as such.
+    let denied: Vec<&serde_json::Value> = rest["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "key.released")
+        .collect();
+    assert_eq!(denied.len(), 2);
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["outcome"] == "denied" && e["object"] == object.as_str())
+    );
 
     // The owner: key responses are never cached; the object's own key comes back.
     let (h, _) = alice
@@ -240,10 +275,19 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
     assert_eq!(h["cache-control"], "no-store");
     // Owner operations on the pending upload: status, more URLs, abort; then it is no longer pending.
     let id = created["upload_id"].as_str().unwrap();
-    let (_, st) = alice.call(Method::GET, &format!("/api/uploads/{id}"), None).await.unwrap();
+    let (_, st) = alice
+        .call(Method::GET, &format!("/api/uploads/{id}"), None)
+        .await
+        .unwrap();
     assert_eq!(st["state"], "pending");
-    alice.call(Method::POST, &format!("/api/uploads/{id}/abort"), None).await.unwrap();
-    let e = alice.call(Method::POST, &format!("/api/uploads/{id}/abort"), None).await.unwrap_err();
+    alice
+        .call(Method::POST, &format!("/api/uploads/{id}/abort"), None)
+        .await
+        .unwrap();
+    let e = alice
+        .call(Method::POST, &format!("/api/uploads/{id}/abort"), None)
+        .await
+        .unwrap_err();
     assert_eq!(status_of(&e), 409);
 
     // Cross-origin state-changing requests are refused, same-origin ones pass.
@@ -285,18 +329,39 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         .await
         .unwrap();
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 
     // Bad input: unknown suite, bad frame length, signed suite without a key, oversized.
     for (req, code) in [
-        (serde_json::json!({"plaintext_size": 5, "suite": 0x0178, "frame_length": 4096}), 400),
-        (serde_json::json!({"plaintext_size": 5, "suite": 0x0478, "frame_length": 0}), 400),
-        (serde_json::json!({"plaintext_size": 5, "suite": 0x0578, "frame_length": 4096}), 400),
-        (serde_json::json!({"plaintext_size": 5, "suite": 0x0478, "frame_length": 4096, "public_key": "AAAA"}), 400),
-        (serde_json::json!({"plaintext_size": u64::MAX, "suite": 0x0478, "frame_length": 4096}), 413),
+        (
+            serde_json::json!({"plaintext_size": 5, "suite": 0x0178, "frame_length": 4096}),
+            400,
+        ),
+        (
+            serde_json::json!({"plaintext_size": 5, "suite": 0x0478, "frame_length": 0}),
+            400,
+        ),
+        (
+            serde_json::json!({"plaintext_size": 5, "suite": 0x0578, "frame_length": 4096}),
+            400,
+        ),
+        (
+            serde_json::json!({"plaintext_size": 5, "suite": 0x0478, "frame_length": 4096, "public_key": "AAAA"}),
+            400,
+        ),
+        (
+            serde_json::json!({"plaintext_size": u64::MAX, "suite": 0x0478, "frame_length": 4096}),
+            413,
+        ),
         (serde_json::json!({"suite": 0x0478}), 422),
     ] {
-        let e = alice.call(Method::POST, "/api/uploads", Some(&req)).await.unwrap_err();
+        let e = alice
+            .call(Method::POST, "/api/uploads", Some(&req))
+            .await
+            .unwrap_err();
         assert_eq!(status_of(&e), code, "{req}");
     }
 
@@ -372,7 +437,12 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     let r = http.get(&get_url).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("expired"));
-    let r = http.put(&part_url).body(vec![0u8; 10]).send().await.unwrap();
+    let r = http
+        .put(&part_url)
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(status(r), 403);
 
     // CORS: the app's origin may PUT and read ETag; another origin gets no CORS grant.
@@ -385,8 +455,16 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     };
     let ok = pre(&server.url).await.unwrap();
     assert_eq!(ok.status(), 204);
-    assert_eq!(ok.headers()["access-control-allow-origin"], server.url.as_str());
-    assert!(ok.headers()["access-control-expose-headers"].to_str().unwrap().contains("ETag"));
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        server.url.as_str()
+    );
+    assert!(
+        ok.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ETag")
+    );
     let evil = pre("http://evil.example").await.unwrap();
     assert_eq!(evil.status(), 403);
     assert!(evil.headers().get("access-control-allow-origin").is_none());

@@ -708,7 +708,25 @@ pub async fn release_key(
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let row = owned_complete(&state, &auth, &id).await?;
+    let row = match owned_complete(&state, &auth, &id).await {
+        Ok(row) => row,
+        Err(e) => {
+            // Refusals are audited too: someone asked for a key that is not theirs.
+            audit::append(
+                &state.db,
+                &Event {
+                    actor: &auth.user.username,
+                    action: "key.released",
+                    object: Some(&id),
+                    ip: ip.text().as_deref(),
+                    outcome: "denied",
+                    detail: "not the owner, or no such object",
+                },
+            )
+            .await?;
+            return Err(e);
+        }
+    };
     let result = state
         .aws
         .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
