@@ -655,3 +655,38 @@ pub fn start_moto() -> Result<(Child, String)> {
     }
     bail!("moto did not start")
 }
+
+/// The password the test accounts get.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// On a fresh server: the admin (first-start link, then a password) and users alice and bob,
+/// each logged in with its own client.
+pub async fn setup_accounts(
+    server: &ServerProcess,
+    bin: &Path,
+) -> Result<(Client, Client, Client)> {
+    let admin = server.client();
+    admin
+        .login_link(
+            server
+                .admin_token
+                .as_deref()
+                .context("no first-start link")?,
+        )
+        .await?;
+    let (_, me) = admin.call(reqwest::Method::GET, "/api/me", None).await?;
+    if me["username"] != "admin" || me["is_admin"] != true || me["must_set_password"] != true {
+        bail!("unexpected first-start account: {me}");
+    }
+    admin.set_password(None, PASSWORD).await?;
+    let mut users = Vec::new();
+    for name in ["alice", "bob"] {
+        add_user(bin, &server.data_dir, name, PASSWORD, false)?;
+        let c = server.client();
+        c.login(name, PASSWORD).await?;
+        users.push(c);
+    }
+    let bob = users.pop().context("bob")?;
+    let alice = users.pop().context("alice")?;
+    Ok((admin, alice, bob))
+}

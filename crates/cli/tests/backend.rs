@@ -18,34 +18,15 @@ use cipherdrop_api::{
 };
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{
-    Client, ServerProcess, add_user, audit_verify, code_of, esdk_decrypt, status_of,
-    stored_credentials,
+    Client, PASSWORD, ServerProcess, audit_verify, code_of, esdk_decrypt, setup_accounts,
+    status_of, stored_credentials,
 };
 use reqwest::Method;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
-const PASSWORD: &str = "correct horse battery";
 
-/// An admin (first-start link, then a password) and two users.
 async fn accounts(server: &ServerProcess) -> (Client, Client, Client) {
-    let admin = server.client();
-    admin
-        .login_link(server.admin_token.as_deref().unwrap())
-        .await
-        .unwrap();
-    let (_, me) = admin.call(Method::GET, "/api/me", None).await.unwrap();
-    assert_eq!(me["username"], "admin");
-    assert_eq!(me["is_admin"], true);
-    assert_eq!(me["must_set_password"], true);
-    admin.set_password(None, PASSWORD).await.unwrap();
-    for name in ["alice", "bob"] {
-        add_user(Path::new(BIN), &server.data_dir, name, PASSWORD, false).unwrap();
-    }
-    let alice = server.client();
-    alice.login("alice", PASSWORD).await.unwrap();
-    let bob = server.client();
-    bob.login("bob", PASSWORD).await.unwrap();
-    (admin, alice, bob)
+    setup_accounts(server, Path::new(BIN)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
