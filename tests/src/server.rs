@@ -117,6 +117,11 @@ impl ServerProcess {
         })
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGKILL: no graceful anything.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -195,7 +200,7 @@ impl Client {
         Self {
             http: reqwest::Client::builder()
                 .cookie_store(true)
-                .pool_max_idle_per_host(64)
+                .pool_max_idle_per_host(512)
                 .build()
                 .unwrap_or_default(),
             base: base.to_owned(),

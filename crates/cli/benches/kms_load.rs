@@ -13,35 +13,12 @@
 use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+use cipherdrop_e2e::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
-
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .unwrap_or(0)
-}
-
-/// CPU time (user + system) the process has used, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit(')')
-        .next()
-        .unwrap_or("")
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields.get(11..13).map_or(0.0, |f| {
-        f.iter().filter_map(|v| v.parse::<f64>().ok()).sum()
-    });
-    ticks / 100.0
-}
 
 /// The measured GenerateDataKey call (also used to make the blob Decrypt is measured on).
 async fn generate(
@@ -72,44 +49,24 @@ async fn run(
     op: Op,
     callers: usize,
     calls: usize,
-) -> (f64, Duration, Duration, usize) {
-    let per = calls / callers;
-    let start = Instant::now();
-    let mut set = tokio::task::JoinSet::new();
-    for _ in 0..callers {
-        let (c, key, blob) = (c.clone(), key.to_owned(), blob.clone());
-        set.spawn(async move {
-            let mut lat = Vec::with_capacity(per);
-            let mut errors = 0;
-            for _ in 0..per {
-                let t = Instant::now();
-                let ok = match op {
-                    Op::GenerateDataKey => generate(&c, &key).await.is_ok(),
-                    Op::Decrypt => c
-                        .decrypt()
-                        .ciphertext_blob(blob.clone())
-                        .encryption_context("object", "bench")
-                        .send()
-                        .await
-                        .is_ok(),
-                };
-                lat.push(t.elapsed());
-                errors += usize::from(!ok);
+) -> LoadResult {
+    let (c, key, blob) = (c.clone(), key.to_owned(), blob.clone());
+    closed_loop(callers, calls, move || {
+        let (c, key, blob) = (c.clone(), key.clone(), blob.clone());
+        async move {
+            match op {
+                Op::GenerateDataKey => generate(&c, &key).await.is_ok(),
+                Op::Decrypt => c
+                    .decrypt()
+                    .ciphertext_blob(blob)
+                    .encryption_context("object", "bench")
+                    .send()
+                    .await
+                    .is_ok(),
             }
-            (lat, errors)
-        });
-    }
-    let mut all = Vec::with_capacity(calls);
-    let mut errors = 0;
-    while let Some(r) = set.join_next().await {
-        let (l, e) = r.unwrap();
-        all.extend(l);
-        errors += e;
-    }
-    let secs = start.elapsed().as_secs_f64();
-    all.sort();
-    let p = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)];
-    (all.len() as f64 / secs, p(0.50), p(0.99), errors)
+        }
+    })
+    .await
 }
 
 fn main() {
@@ -154,8 +111,7 @@ fn main() {
             .unwrap()
             .ciphertext_blob
             .unwrap();
-        println!("machine: {} cores, load {}", std::thread::available_parallelism().map_or(0, |n| n.get()),
-            std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" "));
+        println!("machine: {}", machine());
         println!("\n| operation | callers | calls | calls/s | p50 ms | p99 ms | errors | service CPU µs/call |");
         println!("|---|---|---|---|---|---|---|---|");
         run(&c, &key, &blob, Op::Decrypt, 16, 2000).await; // warm-up
@@ -163,7 +119,7 @@ fn main() {
             for callers in [1usize, 16, 256] {
                 let calls = if callers == 1 { 3000 } else { 20_480 };
                 let cpu0 = cpu_secs(pid);
-                let (rate, p50, p99, errors) = run(&c, &key, &blob, op, callers, calls).await;
+                let LoadResult { rate, p50, p99, errors } = run(&c, &key, &blob, op, callers, calls).await;
                 let cpu = (cpu_secs(pid) - cpu0) / calls as f64 * 1e6;
                 let name = match op { Op::GenerateDataKey => "GenerateDataKey", Op::Decrypt => "Decrypt" };
                 println!("| {name} | {callers} | {calls} | {rate:.0} | {:.2} | {:.2} | {errors} | {cpu:.0} |",

@@ -44,8 +44,13 @@ pub fn row_hash(prev_hash: &str, e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
+/// One appender at a time within this process: waiting here is cheap, while SQLite's own busy
+/// handler sleeps in steps of up to 100 ms when writers collide.
+static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Appends one event.
 pub async fn append(pool: &SqlitePool, event: &Event<'_>) -> Result<(), sqlx::Error> {
+    let _turn = APPEND.lock().await;
     let mut conn = pool.acquire().await?;
     sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
     let result = async {
