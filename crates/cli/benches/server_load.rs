@@ -87,6 +87,9 @@ fn main() {
             rates.push(r.rate.round());
         }
         println!("{samples:?}\n{rates:?}");
+        let wal = std::fs::metadata(dir.path().join("cipherdrop.db-wal")).map_or(0, |m| m.len());
+        let db = std::fs::metadata(dir.path().join("cipherdrop.db")).map_or(0, |m| m.len());
+        println!("database {} MiB, WAL {} MiB", db >> 20, wal >> 20);
         println!("load after: {}", machine());
     });
 }

@@ -3,8 +3,8 @@
 //! Each row's `hash` is SHA-256 over the previous row's hash and this row's fields (a JSON array,
 //! so field boundaries are unambiguous). Triggers refuse `UPDATE` and `DELETE`; someone who
 //! bypasses them (dropping the triggers, editing the file) breaks the chain, and [`verify`] says
-//! which rows. Appends take SQLite's write lock first (`BEGIN IMMEDIATE`), so concurrent appenders
-//! (the server and a `cipherdrop` command) still form one chain.
+//! which rows. Concurrent appenders (the server and a `cipherdrop` command) still form one chain:
+//! see [`AuditLog`].
 
 use cipherdrop_api::AuditEntry;
 use sha2::{Digest as _, Sha256};
@@ -44,78 +44,101 @@ pub fn row_hash(prev_hash: &str, e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
-/// One appender at a time within this process: waiting here is cheap, while SQLite's own busy
-/// handler sleeps in steps of up to 100 ms when writers collide.
-static APPEND: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+/// The audit log of one database. Appends are serialized in-process and cost one `INSERT`: the
+/// chain's head (last id and hash) is kept in memory, and the row's explicit id makes SQLite's
+/// primary key refuse a second row with the same number, so when another process (a `cipherdrop`
+/// command) appended meanwhile, the insert fails, the head is read again and the append retried.
+pub struct AuditLog {
+    pool: SqlitePool,
+    head: tokio::sync::Mutex<Option<(i64, String)>>,
+}
 
-/// Appends one event.
-pub async fn append(pool: &SqlitePool, event: &Event<'_>) -> Result<(), sqlx::Error> {
-    let _turn = APPEND.lock().await;
-    let mut conn = pool.acquire().await?;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-    let result = async {
-        let last = sqlx::query("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
-            .fetch_optional(&mut *conn)
-            .await?;
-        let (last_id, prev_hash) = match last {
-            Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-            None => (0, GENESIS.to_owned()),
-        };
-        // Never reuse the number of a deleted tail row: sqlite_sequence remembers the highest.
-        let seq: Option<i64> =
-            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-                .fetch_optional(&mut *conn)
-                .await?;
-        let mut entry = AuditEntry {
-            id: last_id.max(seq.unwrap_or(0)) + 1,
-            time_ms: now_ms(),
-            actor: event.actor.to_owned(),
-            action: event.action.to_owned(),
-            object: event.object.map(str::to_owned),
-            ip: event.ip.map(str::to_owned),
-            outcome: event.outcome.to_owned(),
-            detail: event.detail.to_owned(),
-            prev_hash,
-            hash: String::new(),
-        };
-        entry.hash = row_hash(&entry.prev_hash, &entry);
-        sqlx::query(
-            "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(entry.id)
-        .bind(entry.time_ms)
-        .bind(&entry.actor)
-        .bind(&entry.action)
-        .bind(&entry.object)
-        .bind(&entry.ip)
-        .bind(&entry.outcome)
-        .bind(&entry.detail)
-        .bind(&entry.prev_hash)
-        .bind(&entry.hash)
-        .execute(&mut *conn)
-        .await?;
-        Ok::<_, sqlx::Error>(())
-    }
-    .await;
-    match result {
-        Ok(()) => {
-            sqlx::query("COMMIT").execute(&mut *conn).await?;
-            Ok(())
+impl AuditLog {
+    /// The audit log in `pool`'s database.
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            head: tokio::sync::Mutex::new(None),
         }
-        Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-            Err(e)
+    }
+
+    /// Appends one event.
+    pub async fn append(&self, event: &Event<'_>) -> Result<(), sqlx::Error> {
+        let mut head = self.head.lock().await;
+        let mut last_error = None;
+        for _ in 0..5 {
+            let (last_id, prev_hash) = match head.take() {
+                Some(h) => h,
+                None => read_head(&self.pool).await?,
+            };
+            let mut entry = AuditEntry {
+                id: last_id + 1,
+                time_ms: now_ms(),
+                actor: event.actor.to_owned(),
+                action: event.action.to_owned(),
+                object: event.object.map(str::to_owned),
+                ip: event.ip.map(str::to_owned),
+                outcome: event.outcome.to_owned(),
+                detail: event.detail.to_owned(),
+                prev_hash,
+                hash: String::new(),
+            };
+            entry.hash = row_hash(&entry.prev_hash, &entry);
+            let inserted = sqlx::query(
+                "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(entry.id)
+            .bind(entry.time_ms)
+            .bind(&entry.actor)
+            .bind(&entry.action)
+            .bind(&entry.object)
+            .bind(&entry.ip)
+            .bind(&entry.outcome)
+            .bind(&entry.detail)
+            .bind(&entry.prev_hash)
+            .bind(&entry.hash)
+            .execute(&self.pool)
+            .await;
+            match inserted {
+                Ok(_) => {
+                    *head = Some((entry.id, entry.hash));
+                    return Ok(());
+                }
+                // Someone else took this number: read the head again (it stays `None`) and retry.
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                    last_error = Some(sqlx::Error::Database(e));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(sqlx::Error::PoolTimedOut))
+    }
+
+    /// Appends, logging (not failing) if the database refuses: used after the fact, when the
+    /// action itself already happened and must still be answered.
+    pub async fn record(&self, event: &Event<'_>) {
+        if let Err(e) = self.append(event).await {
+            tracing::error!(error = %e, action = event.action, "could not append to the audit log");
         }
     }
 }
 
-/// Appends, logging (not failing) if the database refuses: used after the fact, when the action
-/// itself already happened and must still be answered.
-pub async fn record(pool: &SqlitePool, event: &Event<'_>) {
-    if let Err(e) = append(pool, event).await {
-        tracing::error!(error = %e, action = event.action, "could not append to the audit log");
-    }
+/// The last row's id (or the highest id ever used, if rows were deleted from the end: numbers
+/// are never reused, so the gap stays visible) and the last row's hash.
+async fn read_head(pool: &SqlitePool) -> Result<(i64, String), sqlx::Error> {
+    let last = sqlx::query("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    let (last_id, hash) = match last {
+        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
+        None => (0, GENESIS.to_owned()),
+    };
+    let seq: Option<i64> =
+        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
+            .fetch_optional(pool)
+            .await?;
+    Ok((last_id.max(seq.unwrap_or(0)), hash))
 }
 
 fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, sqlx::Error> {

@@ -46,18 +46,17 @@ pub async fn login(
         let actor = req.username.clone();
         let ip_text = ip_text.clone();
         async move {
-            audit::record(
-                &state.db,
-                &Event {
+            state
+                .audit
+                .record(&Event {
                     actor: &actor,
                     action: "login",
                     ip: ip_text.as_deref(),
                     outcome,
                     detail,
                     ..Default::default()
-                },
-            )
-            .await;
+                })
+                .await;
         }
     };
     if !state.limiter.allowed(&req.username, addr) {
@@ -99,18 +98,17 @@ pub async fn login_link(
 ) -> ApiResult<Response> {
     let ip_text = ip.text();
     let Some(user) = accounts::redeem_login_link(&state.db, &req.token).await? else {
-        audit::record(
-            &state.db,
-            &Event {
+        state
+            .audit
+            .record(&Event {
                 actor: "anonymous",
                 action: "login",
                 ip: ip_text.as_deref(),
                 outcome: "denied",
                 detail: "invalid, used or expired login link",
                 ..Default::default()
-            },
-        )
-        .await;
+            })
+            .await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_link",
@@ -118,18 +116,17 @@ pub async fn login_link(
         ));
     };
     let token = accounts::create_session(&state.db, &user.id, true).await?;
-    audit::record(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .record(&Event {
             actor: &user.username,
             action: "login",
             ip: ip_text.as_deref(),
             outcome: "ok",
             detail: "one-time link",
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .await;
     let (_, must) = accounts::session_user(&state.db, &token)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
@@ -189,17 +186,16 @@ pub async fn set_password(
             ),
         })?;
     accounts::set_password(&state.db, &auth.user.id, Some(&hash)).await?;
-    audit::record(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .record(&Event {
             actor: &auth.user.username,
             action: "user.password_changed",
             ip: ip.text().as_deref(),
             outcome: "ok",
             ..Default::default()
-        },
-    )
-    .await;
+        })
+        .await;
     let token = accounts::create_session(&state.db, &auth.user.id, false).await?;
     Ok(logged_in(&state, &token, me_body(&auth.user, false)))
 }

@@ -83,6 +83,7 @@ impl Config {
 pub struct AppState {
     pub(crate) config: Config,
     pub(crate) db: SqlitePool,
+    pub(crate) audit: audit::AuditLog,
     pub(crate) aws: Aws,
     pub(crate) limiter: accounts::LoginLimiter,
 }
@@ -104,6 +105,7 @@ impl Server {
         Self {
             state: Arc::new(AppState {
                 config,
+                audit: audit::AuditLog::new(db.clone()),
                 db,
                 aws,
                 limiter,
@@ -125,17 +127,16 @@ impl Server {
             return Ok(None);
         }
         let user = accounts::create_user(&self.state.db, "admin", None, true).await?;
-        audit::record(
-            &self.state.db,
-            &audit::Event {
+        self.state
+            .audit
+            .record(&audit::Event {
                 actor: "system",
                 action: "user.created",
                 outcome: "ok",
                 detail: "admin (first start)",
                 ..Default::default()
-            },
-        )
-        .await;
+            })
+            .await;
         Ok(Some(
             accounts::create_login_link(&self.state.db, &user.id).await?,
         ))
@@ -183,17 +184,15 @@ pub mod admin {
             "{username} (command line{})",
             if is_admin { ", admin" } else { "" }
         );
-        audit::record(
-            db,
-            &audit::Event {
+        audit::AuditLog::new(db.clone())
+            .record(&audit::Event {
                 actor: "system",
                 action: "user.created",
                 outcome: "ok",
                 detail: &detail,
                 ..Default::default()
-            },
-        )
-        .await;
+            })
+            .await;
         if hash.is_some() {
             Ok(None)
         } else {
@@ -212,17 +211,15 @@ pub mod admin {
             return Err(AccountError::NoSuchUser(username.to_owned()));
         };
         let detail = format!("{username} (command line)");
-        audit::record(
-            db,
-            &audit::Event {
+        audit::AuditLog::new(db.clone())
+            .record(&audit::Event {
                 actor: "system",
                 action: "user.password_reset",
                 outcome: "ok",
                 detail: &detail,
                 ..Default::default()
-            },
-        )
-        .await;
+            })
+            .await;
         match password {
             Some(p) => {
                 let hash = accounts::hash_password(p).await?;

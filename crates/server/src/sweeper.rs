@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::Row as _;
 
 use crate::AppState;
-use crate::audit::{self, Event};
+use crate::audit::Event;
 use crate::db::now;
 
 /// Runs forever, once per sweep interval.
@@ -41,18 +41,17 @@ pub async fn sweep(state: &AppState) -> Result<usize, sqlx::Error> {
             Ok(()) => ("ok", "abandoned upload swept".to_owned()),
             Err(e) => ("error", e.message.clone()),
         };
-        audit::record(
-            &state.db,
-            &Event {
+        state
+            .audit
+            .record(&Event {
                 actor: "system",
                 action: "upload.aborted",
                 object: Some(&id),
                 outcome,
                 detail: &detail,
                 ..Default::default()
-            },
-        )
-        .await;
+            })
+            .await;
         if result.is_ok() {
             aborted += 1;
         }

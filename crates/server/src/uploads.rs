@@ -27,7 +27,7 @@ use sqlx::FromRow;
 use zeroize::Zeroizing;
 
 use crate::AppState;
-use crate::audit::{self, Event};
+use crate::audit::Event;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Auth, ClientIp, St};
@@ -246,18 +246,17 @@ pub async fn create(
         let object = object_id.clone();
         let ip_text = ip_text.clone();
         async move {
-            audit::record(
-                &state.db,
-                &Event {
+            state
+                .audit
+                .record(&Event {
                     actor: &actor,
                     action,
                     object: Some(&object),
                     ip: ip_text.as_deref(),
                     outcome,
                     detail: &detail,
-                },
-            )
-            .await;
+                })
+                .await;
         }
     };
 
@@ -540,18 +539,17 @@ pub async fn complete(
             .bind(&row.id)
             .execute(&state.db)
             .await?;
-        audit::record(
-            &state.db,
-            &Event {
+        state
+            .audit
+            .record(&Event {
                 actor: &auth.user.username,
                 action: "upload.completed",
                 object: Some(&row.id),
                 ip: ip_text.as_deref(),
                 outcome: "denied",
                 detail: &reason,
-            },
-        )
-        .await;
+            })
+            .await;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "header_mismatch",
@@ -568,18 +566,17 @@ pub async fn complete(
     .bind(&row.id)
     .execute(&state.db)
     .await?;
-    audit::record(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .record(&Event {
             actor: &auth.user.username,
             action: "upload.completed",
             object: Some(&row.id),
             ip: ip_text.as_deref(),
             outcome: "ok",
             detail: &format!("{size} bytes, header verified"),
-        },
-    )
-    .await;
+        })
+        .await;
     let row = owned(&state, &auth, &id).await?;
     Ok(Json(row.summary()))
 }
@@ -617,18 +614,17 @@ pub async fn abort(
         )));
     }
     abort_row(&state, &row.id, &row.s3_key, &row.s3_upload_id).await?;
-    audit::record(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .record(&Event {
             actor: &auth.user.username,
             action: "upload.aborted",
             object: Some(&row.id),
             ip: ip.text().as_deref(),
             outcome: "ok",
             detail: "by owner",
-        },
-    )
-    .await;
+        })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -686,18 +682,17 @@ pub async fn delete(
         .bind(&row.id)
         .execute(&state.db)
         .await?;
-    audit::record(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .record(&Event {
             actor: &auth.user.username,
             action: "object.deleted",
             object: Some(&row.id),
             ip: ip.text().as_deref(),
             outcome: "ok",
             detail: "",
-        },
-    )
-    .await;
+        })
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -712,18 +707,17 @@ pub async fn release_key(
         Ok(row) => row,
         Err(e) => {
             // Refusals are audited too: someone asked for a key that is not theirs.
-            audit::append(
-                &state.db,
-                &Event {
+            state
+                .audit
+                .append(&Event {
                     actor: &auth.user.username,
                     action: "key.released",
                     object: Some(&id),
                     ip: ip.text().as_deref(),
                     outcome: "denied",
                     detail: "not the owner, or no such object",
-                },
-            )
-            .await?;
+                })
+                .await?;
             return Err(e);
         }
     };
@@ -736,18 +730,17 @@ pub async fn release_key(
         Err(e) => ("error", e.message.clone()),
     };
     // No key leaves without its audit row.
-    audit::append(
-        &state.db,
-        &Event {
+    state
+        .audit
+        .append(&Event {
             actor: &auth.user.username,
             action: "key.released",
             object: Some(&row.id),
             ip: ip.text().as_deref(),
             outcome,
             detail: &detail,
-        },
-    )
-    .await?;
+        })
+        .await?;
     let key = result?;
     let data_key = Zeroizing::new(B64.encode(&key[..]));
     Ok(no_store(&KeyResponse {
