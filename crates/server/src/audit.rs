@@ -44,14 +44,27 @@ pub fn row_hash(prev_hash: &str, e: &AuditEntry) -> String {
     hex::encode(h.finalize())
 }
 
-/// The audit log of one database. Appends are serialized in-process and cost one `INSERT`: the
-/// chain's head (last id and hash) is kept in memory, and the row's explicit id makes SQLite's
-/// primary key refuse a second row with the same number, so when another process (a `cipherdrop`
-/// command) appended meanwhile, the insert fails, the head is read again and the append retried.
+/// The audit log of one database.
+///
+/// Appends are group-committed: each caller queues its row, and whoever holds the chain's head
+/// writes every queued row in one multi-row `INSERT`, then wakes the callers whose rows it wrote;
+/// so under load many appends share one database round trip, and each caller still returns only
+/// after its own row is committed. The head (last id and hash) is kept in memory; the rows'
+/// explicit ids make SQLite's primary key refuse a batch when another process (a `cipherdrop`
+/// command) appended meanwhile, and then the head is read again and the batch rebuilt.
 pub struct AuditLog {
     pool: SqlitePool,
     head: tokio::sync::Mutex<Option<(i64, String)>>,
+    queue: std::sync::Mutex<Vec<Queued>>,
 }
+
+struct Queued {
+    entry: AuditEntry,
+    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+}
+
+/// Rows per `INSERT` statement (10 parameters each, well under SQLite's limit).
+const MAX_BATCH: usize = 500;
 
 impl AuditLog {
     /// The audit log in `pool`'s database.
@@ -59,53 +72,92 @@ impl AuditLog {
         Self {
             pool,
             head: tokio::sync::Mutex::new(None),
+            queue: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Appends one event.
+    /// Appends one event; returns once its row is committed.
     pub async fn append(&self, event: &Event<'_>) -> Result<(), sqlx::Error> {
+        let (done, mut result) = tokio::sync::oneshot::channel();
+        let entry = AuditEntry {
+            id: 0,
+            time_ms: now_ms(),
+            actor: event.actor.to_owned(),
+            action: event.action.to_owned(),
+            object: event.object.map(str::to_owned),
+            ip: event.ip.map(str::to_owned),
+            outcome: event.outcome.to_owned(),
+            detail: event.detail.to_owned(),
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        self.queue
+            .lock()
+            .map_err(|_| sqlx::Error::PoolClosed)?
+            .push(Queued { entry, done });
         let mut head = self.head.lock().await;
+        // Written by the holder before us?
+        if let Ok(r) = result.try_recv() {
+            return r.map_err(sqlx::Error::Protocol);
+        }
+        let batch = std::mem::take(&mut *self.queue.lock().map_err(|_| sqlx::Error::PoolClosed)?);
+        let mut batch = batch.into_iter().peekable();
+        while batch.peek().is_some() {
+            let chunk: Vec<Queued> = batch.by_ref().take(MAX_BATCH).collect();
+            let mut entries: Vec<AuditEntry> = chunk.iter().map(|q| q.entry.clone()).collect();
+            let written = self.write(&mut head, &mut entries).await;
+            let shared = written.as_ref().map(|_| ()).map_err(ToString::to_string);
+            for q in chunk {
+                let _ = q.done.send(shared.clone());
+            }
+        }
+        drop(head);
+        match result.await {
+            Ok(r) => r.map_err(sqlx::Error::Protocol),
+            Err(_) => Err(sqlx::Error::Protocol("audit append lost".into())),
+        }
+    }
+
+    /// Chains `entries` onto the head and inserts them in one statement.
+    async fn write(
+        &self,
+        head: &mut Option<(i64, String)>,
+        entries: &mut [AuditEntry],
+    ) -> Result<(), sqlx::Error> {
         let mut last_error = None;
         for _ in 0..5 {
-            let (last_id, prev_hash) = match head.take() {
+            let (mut id, mut prev) = match head.take() {
                 Some(h) => h,
                 None => read_head(&self.pool).await?,
             };
-            let mut entry = AuditEntry {
-                id: last_id + 1,
-                time_ms: now_ms(),
-                actor: event.actor.to_owned(),
-                action: event.action.to_owned(),
-                object: event.object.map(str::to_owned),
-                ip: event.ip.map(str::to_owned),
-                outcome: event.outcome.to_owned(),
-                detail: event.detail.to_owned(),
-                prev_hash,
-                hash: String::new(),
-            };
-            entry.hash = row_hash(&entry.prev_hash, &entry);
-            let inserted = sqlx::query(
-                "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(entry.id)
-            .bind(entry.time_ms)
-            .bind(&entry.actor)
-            .bind(&entry.action)
-            .bind(&entry.object)
-            .bind(&entry.ip)
-            .bind(&entry.outcome)
-            .bind(&entry.detail)
-            .bind(&entry.prev_hash)
-            .bind(&entry.hash)
-            .execute(&self.pool)
-            .await;
-            match inserted {
+            for e in entries.iter_mut() {
+                id += 1;
+                e.id = id;
+                e.prev_hash = prev;
+                e.hash = row_hash(&e.prev_hash, e);
+                prev = e.hash.clone();
+            }
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash) ",
+            );
+            insert.push_values(entries.iter(), |mut row, e| {
+                row.push_bind(e.id)
+                    .push_bind(e.time_ms)
+                    .push_bind(&e.actor)
+                    .push_bind(&e.action)
+                    .push_bind(&e.object)
+                    .push_bind(&e.ip)
+                    .push_bind(&e.outcome)
+                    .push_bind(&e.detail)
+                    .push_bind(&e.prev_hash)
+                    .push_bind(&e.hash);
+            });
+            match insert.build().execute(&self.pool).await {
                 Ok(_) => {
-                    *head = Some((entry.id, entry.hash));
+                    *head = Some((id, prev));
                     return Ok(());
                 }
-                // Someone else took this number: read the head again (it stays `None`) and retry.
+                // Another process took these numbers: read the head again (it stays `None`).
                 Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                     last_error = Some(sqlx::Error::Database(e));
                 }
@@ -127,18 +179,21 @@ impl AuditLog {
 /// The last row's id (or the highest id ever used, if rows were deleted from the end: numbers
 /// are never reused, so the gap stays visible) and the last row's hash.
 async fn read_head(pool: &SqlitePool) -> Result<(i64, String), sqlx::Error> {
-    let last = sqlx::query("SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1")
-        .fetch_optional(pool)
-        .await?;
-    let (last_id, hash) = match last {
-        Some(row) => (row.try_get::<i64, _>(0)?, row.try_get::<String, _>(1)?),
-        None => (0, GENESIS.to_owned()),
-    };
-    let seq: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-            .fetch_optional(pool)
-            .await?;
-    Ok((last_id.max(seq.unwrap_or(0)), hash))
+    // One statement, so one snapshot: the last row and the sequence cannot disagree.
+    let row = sqlx::query(
+        "SELECT (SELECT id FROM audit ORDER BY id DESC LIMIT 1),
+                (SELECT hash FROM audit ORDER BY id DESC LIMIT 1),
+                (SELECT seq FROM sqlite_sequence WHERE name = 'audit')",
+    )
+    .fetch_one(pool)
+    .await?;
+    let last_id: Option<i64> = row.try_get(0)?;
+    let hash: Option<String> = row.try_get(1)?;
+    let seq: Option<i64> = row.try_get(2)?;
+    Ok((
+        last_id.unwrap_or(0).max(seq.unwrap_or(0)),
+        hash.unwrap_or_else(|| GENESIS.to_owned()),
+    ))
 }
 
 fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, sqlx::Error> {

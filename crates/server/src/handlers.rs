@@ -138,8 +138,7 @@ pub async fn logout(
     axum::extract::State(state): St,
     req: axum::extract::Request,
 ) -> ApiResult<Response> {
-    let (parts, _) = req.into_parts();
-    if let Some(token) = session_token(&parts) {
+    if let Some(token) = session_token(req.headers()) {
         accounts::end_session(&state.db, &token).await?;
     }
     Ok((

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -130,9 +130,8 @@ impl ClientIp {
 }
 
 /// The session cookie's token, if any.
-pub fn session_token(parts: &Parts) -> Option<String> {
-    parts
-        .headers
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -156,7 +155,14 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let token = session_token(parts).ok_or_else(ApiError::unauthenticated)?;
+        Self::from_headers(state, &parts.headers).await
+    }
+}
+
+impl Auth {
+    /// The account whose session cookie `headers` carry (401 otherwise).
+    pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
+        let token = session_token(headers).ok_or_else(ApiError::unauthenticated)?;
         let (user, must_set_password) = accounts::session_user(&state.db, &token)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
