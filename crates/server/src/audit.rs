@@ -152,7 +152,9 @@ impl AuditLog {
                     .push_bind(&e.prev_hash)
                     .push_bind(&e.hash);
             });
-            match insert.build().execute(&self.pool).await {
+            // Not kept as a prepared statement: each batch size is different SQL, and caching
+            // them all would hold up to 100 large statements per connection.
+            match insert.build().persistent(false).execute(&self.pool).await {
                 Ok(_) => {
                     *head = Some((id, prev));
                     return Ok(());
