@@ -344,7 +344,10 @@ async fn server_killed_mid_upload_then_completed_aborted_or_swept() {
         states,
         serde_json::json!([["aborted", 2], ["complete", 1], ["rejected", 1]])
     );
-    assert!(server.terminate(), "SIGTERM: graceful shutdown, exit status 0");
+    assert!(
+        server.terminate(),
+        "SIGTERM: graceful shutdown, exit status 0"
+    );
     drop(admin);
 
     // The chain verifies after all of it; edits and deletions are reported.
