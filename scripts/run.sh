@@ -7,7 +7,7 @@ cd "$ROOT"
 bash scripts/bootstrap.sh
 wasm_env trunk build --release
 cargo build --locked --release -p cipherdrop-cli
-echo "Cipherdrop: starting on http://127.0.0.1:${PORT:-8080}/ (data in ./data; Ctrl-C stops it)"
+echo "Cipherdrop: starting on http://127.0.0.1:${PORT:-8080}/ (data in ${DATA_DIR:-data}/; Ctrl-C stops it)"
 exec target/release/cipherdrop serve \
   --listen "127.0.0.1:${PORT:-8080}" --s3-listen "127.0.0.1:${S3_PORT:-8081}" \
   --data-dir "${DATA_DIR:-data}" --web-dir dist

@@ -12,13 +12,7 @@ pub fn serve(listen: SocketAddr, data_dir: &Path, region: &str, account: &str) -
     if !listen.ip().is_loopback() {
         eprintln!("warning: the embedded KMS listens on {listen}, not a loopback address");
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    init_tracing();
     let kms = Arc::new(
         Kms::open(data_dir, region, account)
             .with_context(|| format!("opening the KMS data in {}", data_dir.display()))?,
@@ -38,6 +32,18 @@ pub fn serve(listen: SocketAddr, data_dir: &Path, region: &str, account: &str) -
     })
 }
 
+/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
+pub fn init_tracing() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;

@@ -13,6 +13,8 @@ use cipherdrop_server::{AwsSettings, Config, Server};
 use clap::{Args, Subcommand};
 use tokio::sync::watch;
 
+use crate::kms::init_tracing;
+
 /// Alias of the key made in the embedded KMS.
 pub const EMBEDDED_ALIAS: &str = "alias/cipherdrop";
 /// Bucket made in the embedded S3.
@@ -121,16 +123,6 @@ fn runtime() -> Result<tokio::runtime::Runtime> {
 fn login_link(public_url: &str, token: &str) -> String {
     // In the fragment: browsers never send it to the server, so no log line can hold it.
     format!("{}/#login={token}", public_url.trim_end_matches('/'))
-}
-
-fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
 }
 
 /// Runs the server until SIGINT or SIGTERM.

@@ -135,6 +135,14 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
+fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
+    Ok(User {
+        id: r.try_get("id")?,
+        username: r.try_get("username")?,
+        is_admin: r.try_get("is_admin")?,
+    })
+}
+
 fn check_name(name: &str) -> Result<(), AccountError> {
     let ok = !name.is_empty()
         && name.len() <= 64
@@ -190,17 +198,8 @@ pub async fn find_user(
             .bind(username)
             .fetch_optional(pool)
             .await?;
-    row.map(|r| {
-        Ok((
-            User {
-                id: r.try_get("id")?,
-                username: r.try_get("username")?,
-                is_admin: r.try_get("is_admin")?,
-            },
-            r.try_get("password_hash")?,
-        ))
-    })
-    .transpose()
+    row.map(|r| Ok((user_from_row(&r)?, r.try_get("password_hash")?)))
+        .transpose()
 }
 
 /// Sets (or, with `None`, clears) a password and ends every session of the account.
@@ -269,14 +268,7 @@ async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sqlx::E
         .bind(id)
         .fetch_optional(pool)
         .await?;
-    row.map(|r| {
-        Ok(User {
-            id: r.try_get("id")?,
-            username: r.try_get("username")?,
-            is_admin: r.try_get("is_admin")?,
-        })
-    })
-    .transpose()
+    row.map(|r| user_from_row(&r)).transpose()
 }
 
 /// Starts a session; returns its token (for the cookie).
@@ -313,17 +305,8 @@ pub async fn session_user(
     .bind(now())
     .fetch_optional(pool)
     .await?;
-    row.map(|r| {
-        Ok((
-            User {
-                id: r.try_get("id")?,
-                username: r.try_get("username")?,
-                is_admin: r.try_get("is_admin")?,
-            },
-            r.try_get::<bool, _>("no_password")?,
-        ))
-    })
-    .transpose()
+    row.map(|r| Ok((user_from_row(&r)?, r.try_get::<bool, _>("no_password")?)))
+        .transpose()
 }
 
 /// Ends a session.

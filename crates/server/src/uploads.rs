@@ -95,6 +95,29 @@ impl ObjectRow {
     }
 }
 
+/// Records an event an account caused on an object (after the fact: a failure is logged).
+async fn audit_object(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    object: &str,
+    ip: Option<&str>,
+    outcome: &str,
+    detail: &str,
+) {
+    state
+        .audit
+        .record(&Event {
+            actor,
+            action,
+            object: Some(object),
+            ip,
+            outcome,
+            detail,
+        })
+        .await;
+}
+
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -247,17 +270,16 @@ pub async fn create(
         let object = object_id.clone();
         let ip_text = ip_text.clone();
         async move {
-            state
-                .audit
-                .record(&Event {
-                    actor: &actor,
-                    action,
-                    object: Some(&object),
-                    ip: ip_text.as_deref(),
-                    outcome,
-                    detail: &detail,
-                })
-                .await;
+            audit_object(
+                &state,
+                &actor,
+                action,
+                &object,
+                ip_text.as_deref(),
+                outcome,
+                &detail,
+            )
+            .await;
         }
     };
 
@@ -540,17 +562,16 @@ pub async fn complete(
             .bind(&row.id)
             .execute(&state.db)
             .await?;
-        state
-            .audit
-            .record(&Event {
-                actor: &auth.user.username,
-                action: "upload.completed",
-                object: Some(&row.id),
-                ip: ip_text.as_deref(),
-                outcome: "denied",
-                detail: &reason,
-            })
-            .await;
+        audit_object(
+            &state,
+            &auth.user.username,
+            "upload.completed",
+            &row.id,
+            ip_text.as_deref(),
+            "denied",
+            &reason,
+        )
+        .await;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "header_mismatch",
@@ -567,17 +588,16 @@ pub async fn complete(
     .bind(&row.id)
     .execute(&state.db)
     .await?;
-    state
-        .audit
-        .record(&Event {
-            actor: &auth.user.username,
-            action: "upload.completed",
-            object: Some(&row.id),
-            ip: ip_text.as_deref(),
-            outcome: "ok",
-            detail: &format!("{size} bytes, header verified"),
-        })
-        .await;
+    audit_object(
+        &state,
+        &auth.user.username,
+        "upload.completed",
+        &row.id,
+        ip_text.as_deref(),
+        "ok",
+        &format!("{size} bytes, header verified"),
+    )
+    .await;
     let row = owned(&state, &auth, &id).await?;
     Ok(Json(row.summary()))
 }
@@ -615,17 +635,16 @@ pub async fn abort(
         )));
     }
     abort_row(&state, &row.id, &row.s3_key, &row.s3_upload_id).await?;
-    state
-        .audit
-        .record(&Event {
-            actor: &auth.user.username,
-            action: "upload.aborted",
-            object: Some(&row.id),
-            ip: ip.text().as_deref(),
-            outcome: "ok",
-            detail: "by owner",
-        })
-        .await;
+    audit_object(
+        &state,
+        &auth.user.username,
+        "upload.aborted",
+        &row.id,
+        ip.text().as_deref(),
+        "ok",
+        "by owner",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -683,17 +702,16 @@ pub async fn delete(
         .bind(&row.id)
         .execute(&state.db)
         .await?;
-    state
-        .audit
-        .record(&Event {
-            actor: &auth.user.username,
-            action: "object.deleted",
-            object: Some(&row.id),
-            ip: ip.text().as_deref(),
-            outcome: "ok",
-            detail: "",
-        })
-        .await;
+    audit_object(
+        &state,
+        &auth.user.username,
+        "object.deleted",
+        &row.id,
+        ip.text().as_deref(),
+        "ok",
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
