@@ -354,6 +354,46 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
     }
     let e = mallory.login("bob", PASSWORD).await.unwrap_err();
     assert_eq!(status_of(&e), 429);
+
+    // A one-time link works once; a password reset ends the account's sessions and prints a new
+    // link whose session must choose a password.
+    let e = server
+        .client()
+        .login_link(server.admin_token.as_deref().unwrap())
+        .await
+        .unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (401, "bad_link"));
+    let out = std::process::Command::new(BIN)
+        .args(["user", "reset-password", "alice", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let token = printed.split("#login=").nth(1).unwrap().trim();
+    let e = alice.call(Method::GET, "/api/me", None).await.unwrap_err();
+    assert_eq!(status_of(&e), 401, "the reset ended alice's session");
+    let e = server.client().login("alice", PASSWORD).await.unwrap_err();
+    assert_eq!(code_of(&e), "bad_credentials", "the old password is gone");
+    let fresh = server.client();
+    fresh.login_link(token).await.unwrap();
+    let (_, me) = fresh.call(Method::GET, "/api/me", None).await.unwrap();
+    assert_eq!(me["must_set_password"], true);
+    let e = fresh.set_password(None, "short").await.unwrap_err();
+    assert_eq!(status_of(&e), 400, "passwords need 12 characters");
+    fresh
+        .set_password(None, "a brand new passphrase")
+        .await
+        .unwrap();
+    let e = fresh
+        .set_password(Some("wrong current"), "another new passphrase")
+        .await
+        .unwrap_err();
+    assert_eq!(
+        status_of(&e),
+        403,
+        "the current password is needed once one is set"
+    );
     let (ok, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
     assert!(ok, "{report}");
 }
