@@ -25,7 +25,10 @@ fn me_body(user: &User, must_set_password: bool) -> Me {
 fn logged_in(state: &crate::AppState, token: &str, body: Me) -> Response {
     (
         [
-            (header::SET_COOKIE, session_cookie(state, token)),
+            (
+                header::SET_COOKIE,
+                session_cookie(&state.config.public_origin, token),
+            ),
             (header::CACHE_CONTROL, "no-store".to_owned()),
         ],
         Json(body),
@@ -143,7 +146,10 @@ pub async fn logout(
     }
     Ok((
         StatusCode::NO_CONTENT,
-        [(header::SET_COOKIE, session_cookie(&state, ""))],
+        [(
+            header::SET_COOKIE,
+            session_cookie(&state.config.public_origin, ""),
+        )],
     )
         .into_response())
 }

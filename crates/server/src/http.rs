@@ -88,13 +88,7 @@ async fn same_origin(State(state): St, req: Request, next: Next) -> Response {
         let h = req.headers();
         let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
         let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        let allowed = match (site, origin) {
-            (Some("same-origin" | "none"), _) => true,
-            (Some(_), _) => false,
-            (None, Some(o)) => o == state.config.public_origin,
-            (None, None) => true,
-        };
-        if !allowed {
+        if !same_origin_allowed(site, origin, &state.config.public_origin) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
                 "cross_origin",
@@ -173,9 +167,10 @@ impl Auth {
     }
 }
 
-/// The `Set-Cookie` value for a session token (empty token: clear the cookie).
-pub fn session_cookie(state: &AppState, token: &str) -> String {
-    let secure = if state.config.public_origin.starts_with("https://") {
+/// The `Set-Cookie` value for a session token (empty token: clear the cookie); `Secure` when the
+/// app is served over https.
+pub fn session_cookie(public_origin: &str, token: &str) -> String {
+    let secure = if public_origin.starts_with("https://") {
         "; Secure"
     } else {
         ""
@@ -188,4 +183,53 @@ pub fn session_cookie(state: &AppState, token: &str) -> String {
     format!(
         "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
     )
+}
+
+/// Whether a state-changing request with these headers may proceed (see [`same_origin`]).
+pub fn same_origin_allowed(
+    sec_fetch_site: Option<&str>,
+    origin: Option<&str>,
+    public_origin: &str,
+) -> bool {
+    match (sec_fetch_site, origin) {
+        (Some("same-origin" | "none"), _) => true,
+        (Some(_), _) => false,
+        (None, Some(o)) => o == public_origin,
+        (None, None) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn cookies_are_http_only_strict_and_secure_behind_https() {
+        let plain = session_cookie("http://127.0.0.1:8080", "tok");
+        assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
+        assert!(!plain.contains("Secure"));
+        assert!(session_cookie("https://files.example", "tok").ends_with("; Secure"));
+        assert!(session_cookie("https://files.example", "").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn the_same_origin_rule() {
+        let me = "https://files.example";
+        assert!(same_origin_allowed(Some("same-origin"), Some(me), me));
+        assert!(same_origin_allowed(Some("none"), None, me));
+        assert!(!same_origin_allowed(Some("same-site"), Some(me), me));
+        assert!(!same_origin_allowed(Some("cross-site"), None, me));
+        assert!(same_origin_allowed(None, Some(me), me));
+        assert!(!same_origin_allowed(
+            None,
+            Some("https://files.example.evil"),
+            me
+        ));
+        assert!(!same_origin_allowed(None, Some("null"), me));
+        assert!(
+            same_origin_allowed(None, None, me),
+            "programs send neither header"
+        );
+    }
 }
