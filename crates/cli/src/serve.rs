@@ -158,7 +158,8 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         .to_owned();
 
     let mut settings = AwsSettings {
-        region: a.s3_region.clone(),
+        s3_region: a.s3_region.clone(),
+        kms_region: a.kms_region.clone().unwrap_or_else(|| a.s3_region.clone()),
         kms_endpoint: a.kms_endpoint.clone(),
         s3_endpoint: a.s3_endpoint.clone(),
         s3_path_style: a.s3_path_style,
@@ -173,7 +174,7 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         let kms = Arc::new(
             cipherdrop_kms::Kms::open(
                 &a.data_dir.join("kms"),
-                a.kms_region.as_deref().unwrap_or(&a.s3_region),
+                &settings.kms_region,
                 cipherdrop_kms::DEFAULT_ACCOUNT,
             )
             .context("opening the embedded KMS")?,
@@ -209,9 +210,6 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
             Some((creds.access_key_id.clone(), creds.secret_access_key.clone()));
         s3_url = Some(url);
         tasks.push(tokio::spawn(cipherdrop_s3::serve(l, router, stopped())));
-    }
-    if let Some(region) = &a.kms_region {
-        settings.region.clone_from(region);
     }
 
     let aws = cipherdrop_server::Aws::connect(&settings).await;

@@ -17,8 +17,10 @@ use crate::error::ApiError;
 /// Where KMS and S3 are and how to sign for them.
 #[derive(Clone, Debug)]
 pub struct AwsSettings {
-    /// Region for both services.
-    pub region: String,
+    /// S3's region.
+    pub s3_region: String,
+    /// KMS's region.
+    pub kms_region: String,
     /// KMS endpoint override (embedded KMS, LocalStack, moto...).
     pub kms_endpoint: Option<String>,
     /// S3 endpoint override (embedded S3, MinIO...). Presigned URLs point here.
@@ -54,7 +56,7 @@ impl Aws {
     /// Builds both clients.
     pub async fn connect(settings: &AwsSettings) -> Self {
         let loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(settings.region.clone()))
+            .region(aws_config::Region::new(settings.s3_region.clone()))
             .timeout_config(
                 aws_config::timeout::TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -72,7 +74,9 @@ impl Aws {
                 "cipherdrop-static",
             )
         };
-        let mut kms = aws_sdk_kms::config::Builder::from(&shared);
+        let mut kms = aws_sdk_kms::config::Builder::from(&shared).region(
+            aws_sdk_kms::config::Region::new(settings.kms_region.clone()),
+        );
         if let Some(c) = &settings.kms_credentials {
             kms = kms.credentials_provider(fixed(c));
         }
