@@ -402,7 +402,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
 async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     let dir = tempfile::tempdir().unwrap();
     let server =
-        ServerProcess::start(Path::new(BIN), dir.path(), &["--url-ttl-secs", "2"], &[]).unwrap();
+        ServerProcess::start(Path::new(BIN), dir.path(), &["--url-ttl-secs", "5"], &[]).unwrap();
     let (_admin, alice, _bob) = accounts(&server).await;
     let object = alice
         .upload(&data(100, 3), SUITE_COMMIT_KEY, 4096)
@@ -454,7 +454,8 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     }
     // The untampered URLs work, until they expire.
     assert_eq!(status(http.get(&get_url).send().await.unwrap()), 200);
-    tokio::time::sleep(std::time::Duration::from_millis(3100)).await;
+    // Past the 5 s lifetime (generous, so a loaded CI machine cannot expire them early).
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
     let r = http.get(&get_url).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("expired"));
