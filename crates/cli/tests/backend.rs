@@ -394,6 +394,25 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         403,
         "the current password is needed once one is set"
     );
+
+    // Per client address: 20 failures over any names lock out that address, even for the right
+    // password of an account that never failed. Seven failures from 127.0.0.1 so far (bob's
+    // five, the matrix's login, alice's old password): the 14th new one is refused unchecked.
+    let mut failures = 7;
+    for i in 0..20 {
+        let e = mallory
+            .login(&format!("nobody{i}"), "wrong password!")
+            .await
+            .unwrap_err();
+        if code_of(&e) == "rate_limited" {
+            break;
+        }
+        assert_eq!(code_of(&e), "bad_credentials");
+        failures += 1;
+    }
+    assert_eq!(failures, 20);
+    let e = server.client().login("admin", PASSWORD).await.unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (429, "rate_limited"));
     let (ok, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
     assert!(ok, "{report}");
 }
@@ -401,8 +420,13 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     let dir = tempfile::tempdir().unwrap();
-    let server =
-        ServerProcess::start(Path::new(BIN), dir.path(), &["--url-ttl-secs", "5"], &[]).unwrap();
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--url-ttl-secs", "5", "--max-object-size", "1000000"],
+        &[],
+    )
+    .unwrap();
     let (_admin, alice, _bob) = accounts(&server).await;
     let object = alice
         .upload(&data(100, 3), SUITE_COMMIT_KEY, 4096)
@@ -421,6 +445,20 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
         })
         .await
         .unwrap();
+    // The configured maximum object size.
+    let too_big = alice
+        .create_upload(&CreateUploadRequest {
+            plaintext_size: 1_000_001,
+            suite: SUITE_COMMIT_KEY,
+            frame_length: 4096,
+            public_key: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status_of(&too_big), code_of(&too_big).as_str()),
+        (413, "too_large")
+    );
     let part_url = up.parts[0].url.clone();
     let get_url = alice.details(&object).await.unwrap().download_url;
     let s3 = server.s3_url.clone().unwrap();
