@@ -325,6 +325,23 @@ impl Client {
         .await
     }
 
+    /// `GET /api/uploads/{id}/parts?first=&count=`: fresh presigned part URLs.
+    pub async fn part_urls(
+        &self,
+        id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<Vec<cipherdrop_api::PartUrl>> {
+        let (_, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/uploads/{id}/parts?first={first}&count={count}"),
+                None,
+            )
+            .await?;
+        Ok(serde_json::from_value(v["parts"].clone())?)
+    }
+
     /// `PUT` a part to its presigned URL; returns its ETag.
     pub async fn put_part(&self, url: &str, bytes: Vec<u8>) -> Result<String> {
         let resp = self.http.put(url).body(bytes).send().await?;
@@ -375,14 +392,7 @@ impl Client {
         {
             let n = u32::try_from(i + 1)?;
             if !urls.iter().any(|p| p.part_number == n) {
-                let (_, v) = self
-                    .call(
-                        reqwest::Method::GET,
-                        &format!("/api/uploads/{}/parts?first={n}&count=100", up.upload_id),
-                        None,
-                    )
-                    .await?;
-                urls = serde_json::from_value(v["parts"].clone())?;
+                urls = self.part_urls(&up.upload_id, n, 100).await?;
             }
             let url = &urls
                 .iter()

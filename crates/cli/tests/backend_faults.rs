@@ -211,36 +211,16 @@ async fn server_killed_mid_upload_then_completed_aborted_or_swept() {
     let mut alice = alice;
     alice.base.clone_from(&server.url); // same cookie jar: the session survived the restart
     // The S3 address changed with the restart: fresh part URLs, then the remaining parts.
-    let (_, st) = alice
-        .call(
-            Method::GET,
-            &format!("/api/uploads/{}/parts?first=2&count=2", a.upload_id),
-            None,
-        )
-        .await
-        .unwrap();
-    let urls: Vec<cipherdrop_api::PartUrl> = serde_json::from_value(st["parts"].clone()).unwrap();
+    let urls = alice.part_urls(&a.upload_id, 2, 2).await.unwrap();
     assert_eq!(urls.len(), 2);
+    // Part 1 went to the old address too; its URL is stale, so fetch it again as well.
+    let urls = alice.part_urls(&a.upload_id, 1, 3).await.unwrap();
     let ciphertext = encrypt_for(&a, None, 65536, &a_plain).unwrap();
     let part_size = usize::try_from(a.part_size).unwrap();
     let mut parts = vec![];
     for (i, chunk) in ciphertext.chunks(part_size).enumerate() {
-        let url = cipherdrop_e2e::server::Client::new(&server.url);
-        let target = if i == 0 {
-            // Part 1 went to the old address; its URL is stale, so fetch it again too.
-            let (_, st) = alice
-                .call(
-                    Method::GET,
-                    &format!("/api/uploads/{}/parts?first=1&count=1", a.upload_id),
-                    None,
-                )
-                .await
-                .unwrap();
-            st["parts"][0]["url"].as_str().unwrap().to_owned()
-        } else {
-            urls[i - 1].url.clone()
-        };
-        let etag = url.put_part(&target, chunk.to_vec()).await.unwrap();
+        let target = &urls[i].url;
+        let etag = alice.put_part(target, chunk.to_vec()).await.unwrap();
         parts.push(cipherdrop_api::CompletedPart {
             part_number: u32::try_from(i + 1).unwrap(),
             etag,
@@ -269,18 +249,8 @@ async fn server_killed_mid_upload_then_completed_aborted_or_swept() {
         .encryption_context
         .insert("extra".into(), "field".into());
     let bad = encrypt_for(&forged, None, 4096, &c_plain).unwrap();
-    let (_, st) = alice
-        .call(
-            Method::GET,
-            &format!("/api/uploads/{}/parts?first=1&count=1", c.upload_id),
-            None,
-        )
-        .await
-        .unwrap();
-    let etag = alice
-        .put_part(st["parts"][0]["url"].as_str().unwrap(), bad)
-        .await
-        .unwrap();
+    let c_urls = alice.part_urls(&c.upload_id, 1, 1).await.unwrap();
+    let etag = alice.put_part(&c_urls[0].url, bad).await.unwrap();
     let e = alice
         .complete(
             &c.upload_id,

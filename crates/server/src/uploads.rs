@@ -283,17 +283,14 @@ pub async fn create(
         }
     };
 
-    let issued = match state
+    let issued = state
         .aws
         .generate_data_key(&state.config.kms_key_id, &kms_context)
-        .await
-    {
-        Ok(k) => k,
-        Err(e) => {
-            event("key.issued", "error", e.message.clone()).await;
-            return Err(e);
-        }
-    };
+        .await;
+    if let Err(e) = &issued {
+        event("key.issued", "error", e.message.clone()).await;
+    }
+    let issued = issued?;
     let edk = EncryptedDataKey::aws_kms(&issued.key_arn, issued.edk.clone())
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "kms_error", e.to_string()))?;
     let body = framed_body_len(req.plaintext_size, req.frame_length)
@@ -313,17 +310,14 @@ pub async fn create(
         ));
     }
     let s3_key = format!("objects/{object_id}");
-    let s3_upload_id = match state
+    let s3_upload_id = state
         .aws
         .create_multipart(&state.config.bucket, &s3_key)
-        .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            event("upload.created", "error", e.message.clone()).await;
-            return Err(e);
-        }
-    };
+        .await;
+    if let Err(e) = &s3_upload_id {
+        event("upload.created", "error", e.message.clone()).await;
+    }
+    let s3_upload_id = s3_upload_id?;
     let context_json = serde_json::to_string(&context.iter().collect::<BTreeMap<_, _>>())
         .map_err(|_| ApiError::bad_request("context"))?;
     let inserted = sqlx::query(
