@@ -175,8 +175,14 @@ impl FrameEncoder {
     }
 
     fn commit(&mut self, spec: &FrameSpec, frame_bytes: &[u8]) {
+        self.commit_parts(spec, &[frame_bytes]);
+    }
+
+    fn commit_parts(&mut self, spec: &FrameSpec, frame_parts: &[&[u8]]) {
         if let Some(s) = self.signer.as_mut() {
-            s.update(frame_bytes);
+            for part in frame_parts {
+                s.update(part);
+            }
         }
         self.open_seq = None;
         if spec.is_final {
@@ -202,6 +208,36 @@ impl FrameEncoder {
         out.extend_from_slice(ciphertext);
         out.extend_from_slice(tag);
         self.commit(spec, out.get(start..).unwrap_or_default());
+        Ok(())
+    }
+
+    /// Whether the message is signed (suite 0x0578): then [`FrameEncoder::end_frame_external`]
+    /// needs the sealed bytes of every frame, to hash them.
+    pub fn is_signed(&self) -> bool {
+        self.signer.is_some()
+    }
+
+    /// Ends a frame whose `ciphertext ‖ tag` the caller keeps and writes out itself (as WebCrypto
+    /// returns them, in one buffer), appending only the frame's prefix (final-frame marker,
+    /// sequence number, IV, final-frame length) to `out`. The caller must write `sealed` right
+    /// after that prefix. Signed messages need `sealed` (it is hashed for the signature);
+    /// unsigned ones may pass `None` and so avoid copying the ciphertext.
+    pub fn end_frame_external(
+        &mut self,
+        spec: &FrameSpec,
+        sealed: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<()> {
+        if self.open_seq != Some(spec.seq)
+            || sealed.is_some_and(|s| s.len() != spec.len + TAG_LEN)
+            || (sealed.is_none() && self.is_signed())
+        {
+            return Err(Error::InvalidArgument("frame does not match the one begun"));
+        }
+        let start = out.len();
+        Self::write_prefix(spec, out);
+        let prefix = out.get(start..).unwrap_or_default().to_vec();
+        self.commit_parts(spec, &[&prefix, sealed.unwrap_or_default()]);
         Ok(())
     }
 

@@ -372,6 +372,53 @@ fn outside_cipher_through_the_split_api_matches_the_builtin_path() {
 }
 
 #[test]
+fn external_sealing_with_only_prefixes_from_core_matches_the_builtin_path() {
+    // WebCrypto returns ciphertext ‖ tag in one buffer that the caller writes out itself: core
+    // hands out only each frame's prefix, and needs the sealed bytes only to sign.
+    use cipherdrop_core::{AesGcmCipher, FrameCipher};
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        let pt = plaintext(8192, 21);
+        let mut r1 = rng(22);
+        let builtin = encrypt(materials(suite, &mut r1), 4096, &pt, &mut r1).unwrap();
+        let mut r2 = rng(22);
+        let mut enc = FrameEncoder::new(materials(suite, &mut r2), 4096, &mut r2).unwrap();
+        assert_eq!(enc.is_signed(), suite == Suite::CommitKeyEcdsaP384);
+        let mut cipher = AesGcmCipher::new(enc.frame_key());
+        let mut out = enc.header().to_vec();
+        // 8192 bytes = two full frames, then an empty final frame.
+        for (chunk, is_final) in [(&pt[..4096], false), (&pt[4096..], false), (&[][..], true)] {
+            let spec = enc.begin_frame(chunk.len(), is_final).unwrap();
+            let mut sealed = vec![0; chunk.len()];
+            let tag = cipher
+                .seal(&spec.iv, spec.aad(), chunk, &mut sealed)
+                .unwrap();
+            sealed.extend_from_slice(&tag);
+            if !enc.is_signed() {
+                // A wrong-length buffer is refused, and refusing leaves the frame open.
+                assert!(
+                    enc.end_frame_external(&spec, Some(&sealed[1..]), &mut out)
+                        .is_err()
+                );
+            }
+            let given = enc.is_signed().then_some(&sealed[..]);
+            enc.end_frame_external(&spec, given, &mut out).unwrap();
+            out.extend_from_slice(&sealed);
+        }
+        out.extend(enc.finish().unwrap());
+        assert_eq!(out, builtin, "{suite:?}");
+    }
+    // A signed message cannot end a frame without its bytes.
+    let mut r = rng(23);
+    let mut enc =
+        FrameEncoder::new(materials(Suite::CommitKeyEcdsaP384, &mut r), 4096, &mut r).unwrap();
+    let spec = enc.begin_frame(0, true).unwrap();
+    assert!(
+        enc.end_frame_external(&spec, None, &mut Vec::new())
+            .is_err()
+    );
+}
+
+#[test]
 fn raw_keyring_supports_128_192_256_bit_wrapping_keys_and_several_edks() {
     let mut r = rng(14);
     let rings: Vec<RawAesKeyring> = [16usize, 24, 32]
