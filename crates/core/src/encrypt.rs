@@ -45,7 +45,9 @@ pub struct FrameEncoder {
     key: FrameKey,
     signer: Option<Signer>,
     header: Vec<u8>,
-    open_seq: Option<u32>,
+    /// The next sequence number to begin (frames may be begun ahead of being ended).
+    next_begin: u64,
+    final_begun: bool,
     final_written: bool,
 }
 
@@ -105,7 +107,8 @@ impl FrameEncoder {
             key,
             signer,
             header: bytes,
-            open_seq: None,
+            next_begin: 1,
+            final_begun: false,
             final_written: false,
         })
     }
@@ -126,11 +129,12 @@ impl FrameEncoder {
     }
 
     /// Reserves the next frame. Regular frames hold exactly the frame length; the final frame
-    /// holds 0 ..= frame length bytes.
+    /// holds 0 ..= frame length bytes. Frames may be begun ahead, so that an asynchronous cipher
+    /// seals several at once; they must be ended in the order they were begun.
     pub fn begin_frame(&mut self, len: usize, is_final: bool) -> Result<FrameSpec> {
-        if self.final_written || self.open_seq.is_some() {
+        if self.final_begun {
             return Err(Error::InvalidArgument(
-                "frames must be begun and ended in order",
+                "no frame can follow the final frame",
             ));
         }
         let frame_len = self.frame_len as usize;
@@ -139,15 +143,18 @@ impl FrameEncoder {
                 "frame length does not match the header",
             ));
         }
-        if !is_final && self.next_seq == u32::MAX {
+        let Ok(seq) = u32::try_from(self.next_begin) else {
+            return Err(Error::InvalidArgument("frame count"));
+        };
+        if !is_final && seq == u32::MAX {
             return Err(Error::LimitExceeded {
                 what: "frame count",
                 limit: u32::MAX.into(),
                 actual: u64::from(u32::MAX) + 1,
             });
         }
-        let seq = self.next_seq;
-        self.open_seq = Some(seq);
+        self.next_begin += 1;
+        self.final_begun = is_final;
         let kind = if is_final {
             BlockKind::Final
         } else {
@@ -184,7 +191,6 @@ impl FrameEncoder {
                 s.update(part);
             }
         }
-        self.open_seq = None;
         if spec.is_final {
             self.final_written = true;
         } else {
@@ -200,7 +206,7 @@ impl FrameEncoder {
         tag: &[u8; TAG_LEN],
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        if self.open_seq != Some(spec.seq) || ciphertext.len() != spec.len {
+        if !self.is_next_to_end(spec) || ciphertext.len() != spec.len {
             return Err(Error::InvalidArgument("frame does not match the one begun"));
         }
         let start = out.len();
@@ -209,6 +215,11 @@ impl FrameEncoder {
         out.extend_from_slice(tag);
         self.commit(spec, out.get(start..).unwrap_or_default());
         Ok(())
+    }
+
+    /// Whether `spec` is the frame to end now: begun, and the oldest not yet ended.
+    fn is_next_to_end(&self, spec: &FrameSpec) -> bool {
+        !self.final_written && spec.seq == self.next_seq && u64::from(spec.seq) < self.next_begin
     }
 
     /// Whether the message is signed (suite 0x0578): then [`FrameEncoder::end_frame_external`]
@@ -228,7 +239,7 @@ impl FrameEncoder {
         sealed: Option<&[u8]>,
         out: &mut Vec<u8>,
     ) -> Result<()> {
-        if self.open_seq != Some(spec.seq)
+        if !self.is_next_to_end(spec)
             || sealed.is_some_and(|s| s.len() != spec.len + TAG_LEN)
             || (sealed.is_none() && self.is_signed())
         {
@@ -249,6 +260,11 @@ impl FrameEncoder {
         is_final: bool,
         out: &mut Vec<u8>,
     ) -> Result<()> {
+        if u64::from(self.next_seq) != self.next_begin {
+            return Err(Error::InvalidArgument(
+                "frames begun with begin_frame are still open",
+            ));
+        }
         let spec = self.begin_frame(plaintext.len(), is_final)?;
         let start = out.len();
         Self::write_prefix(&spec, out);
@@ -268,7 +284,9 @@ impl FrameEncoder {
             }
             Err(e) => {
                 out.truncate(start);
-                self.open_seq = None;
+                // Un-begin the frame, so the caller may retry it.
+                self.next_begin -= 1;
+                self.final_begun = false;
                 Err(e)
             }
         }

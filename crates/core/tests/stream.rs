@@ -419,6 +419,55 @@ fn external_sealing_with_only_prefixes_from_core_matches_the_builtin_path() {
 }
 
 #[test]
+fn frames_may_be_begun_ahead_but_must_be_ended_in_order() {
+    use cipherdrop_core::{AesGcmCipher, FrameCipher};
+    let pt = plaintext(3 * 4096 + 5, 24);
+    let mut r1 = rng(25);
+    let builtin = encrypt(materials(Suite::CommitKey, &mut r1), 4096, &pt, &mut r1).unwrap();
+    let mut r2 = rng(25);
+    let mut enc = FrameEncoder::new(materials(Suite::CommitKey, &mut r2), 4096, &mut r2).unwrap();
+    let mut cipher = AesGcmCipher::new(enc.frame_key());
+    // Begin all four frames first, as a pipelined asynchronous cipher does.
+    let chunks: Vec<&[u8]> = pt.chunks(4096).collect();
+    let specs: Vec<_> = chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| enc.begin_frame(c.len(), i == 3).unwrap())
+        .collect();
+    assert!(
+        enc.begin_frame(0, true).is_err(),
+        "nothing follows the final frame"
+    );
+    let mut sealed = Vec::new();
+    for (spec, chunk) in specs.iter().zip(&chunks) {
+        let mut ct = vec![0; chunk.len()];
+        let tag = cipher.seal(&spec.iv, spec.aad(), chunk, &mut ct).unwrap();
+        sealed.push((ct, tag));
+    }
+    let mut out = enc.header().to_vec();
+    let mut scratch = Vec::new();
+    assert!(
+        enc.end_frame(&specs[1], &sealed[1].0, &sealed[1].1, &mut scratch)
+            .is_err(),
+        "frame 2 cannot end before frame 1"
+    );
+    let mut dummy = Vec::new();
+    assert!(
+        enc.seal_frame(&mut cipher, &[0; 4096], false, &mut dummy)
+            .is_err()
+    );
+    for (spec, (ct, tag)) in specs.iter().zip(&sealed) {
+        enc.end_frame(spec, ct, tag, &mut out).unwrap();
+    }
+    assert!(
+        enc.end_frame(&specs[3], &sealed[3].0, &sealed[3].1, &mut scratch)
+            .is_err()
+    );
+    out.extend(enc.finish().unwrap());
+    assert_eq!(out, builtin);
+}
+
+#[test]
 fn raw_keyring_supports_128_192_256_bit_wrapping_keys_and_several_edks() {
     let mut r = rng(14);
     let rings: Vec<RawAesKeyring> = [16usize, 24, 32]
