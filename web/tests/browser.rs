@@ -1,4 +1,5 @@
-//! Runs `cipherdrop-core` inside headless Chromium: the wasm build encrypts and decrypts correctly.
+//! Runs in headless Chromium: core in wasm, and the page's WebCrypto pipeline against core's
+//! pure-Rust path (byte for byte), streaming Blob round trips, tampering, and private metadata.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -7,36 +8,222 @@
 )]
 
 use cipherdrop_core::{
-    DecryptLimits, EncryptionContext, EncryptionMaterials, RawAesKeyring, Suite, decrypt, encrypt,
+    DecryptLimits, EncryptionContext, EncryptionMaterials, FrameEncoder, RawAesKeyring, Suite,
+    decrypt, encrypt,
 };
+use cipherdrop_web::crypt::{
+    Cancel, CryptError, MemoryParts, MemoryPlain, Source, decrypt_source, encrypt_blob, read_bytes,
+};
+use cipherdrop_web::metadata::{self, FileMeta};
+use js_sys::{Array, Uint8Array};
+use rand::rngs::StdRng;
+use rand::{Rng as _, SeedableRng as _};
 use wasm_bindgen_test::*;
+use web_sys::Blob;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+fn ring() -> RawAesKeyring {
+    RawAesKeyring::new("ns", "k", &[1u8; 32]).unwrap()
+}
+
+fn materials(suite: Suite, rng: &mut StdRng) -> EncryptionMaterials {
+    let ctx: EncryptionContext = [("purpose", "browser test")].into_iter().collect();
+    EncryptionMaterials::with_raw_aes(suite, &ctx, &[&ring()], rng).unwrap()
+}
+
+fn plaintext(len: usize, seed: u64) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
+}
+
+fn blob(bytes: &[u8]) -> Blob {
+    let arr = Array::of1(&Uint8Array::from(bytes));
+    Blob::new_with_u8_array_sequence(&arr).unwrap()
+}
+
+async fn bytes_of(b: &Blob) -> Vec<u8> {
+    read_bytes(b, 0, b.size() as u64).await.unwrap()
+}
+
+/// Encrypts `pt` through WebCrypto into parts of `part_size`; returns the message and its parts.
+async fn webcrypto_encrypt(
+    suite: Suite,
+    seed: u64,
+    frame: u32,
+    part_size: u64,
+    pt: &[u8],
+) -> (Vec<u8>, Vec<u64>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let m = materials(suite, &mut rng);
+    let enc = FrameEncoder::new(m, frame, &mut rng).unwrap();
+    let mut parts = MemoryParts::default();
+    let mut seen = 0;
+    let sealed = encrypt_blob(
+        &blob(pt),
+        enc,
+        part_size,
+        &mut parts,
+        &mut |n| seen = n,
+        &Cancel::default(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(seen, pt.len() as u64, "progress reaches the plaintext size");
+    let sizes: Vec<u64> = parts.parts.iter().map(|p| p.size() as u64).collect();
+    assert_eq!(sealed.parts as usize, sizes.len());
+    let message = bytes_of(&parts.into_blob().unwrap()).await;
+    assert_eq!(sealed.ciphertext_len, message.len() as u64);
+    (message, sizes)
+}
 
 #[wasm_bindgen_test]
 fn core_round_trips_in_the_browser() {
     let mut rng = rand::rng();
-    let ring = RawAesKeyring::new("ns", "k", &[1u8; 32]).unwrap();
-    let ctx: EncryptionContext = [("a", "b")].into_iter().collect();
     for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
         let pt: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let m = EncryptionMaterials::with_raw_aes(suite, &ctx, &[&ring], &mut rng).unwrap();
+        let ctx: EncryptionContext = [("a", "b")].into_iter().collect();
+        let m = EncryptionMaterials::with_raw_aes(suite, &ctx, &[&ring()], &mut rng).unwrap();
         let msg = encrypt(m, 4096, &pt, &mut rng).unwrap();
-        let (out, header) = decrypt(&ring, &msg, DecryptLimits::default()).unwrap();
+        let (out, header) = decrypt(ring(), &msg, DecryptLimits::default()).unwrap();
         assert_eq!(out, pt);
         assert_eq!(header.suite, suite);
         let mut bad = msg.clone();
         bad[500] ^= 1;
-        assert!(decrypt(&ring, &bad, DecryptLimits::default()).is_err());
+        assert!(decrypt(ring(), &bad, DecryptLimits::default()).is_err());
     }
 }
 
 #[wasm_bindgen_test]
-fn demo_reports_the_header() {
-    let r = cipherdrop_web::demo("hello", Suite::CommitKeyEcdsaP384).unwrap();
-    assert!(r.round_trip_ok);
-    assert_eq!(r.suite, "0x0578");
-    assert_eq!(r.plaintext_len, 5);
-    assert!(r.context.iter().any(|(k, _)| k == "aws-crypto-public-key"));
-    assert!(r.head_hex.starts_with("020578"));
+async fn webcrypto_output_is_byte_identical_to_the_pure_rust_path() {
+    let frame = 4096u32;
+    let f = frame as usize;
+    // Sizes around frame boundaries, and one that spans two 4 MiB reads.
+    let sizes = [0, 1, f - 1, f, f + 1, 3 * f, 5 * 1024 * 1024 + 3];
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        for (i, &len) in sizes.iter().enumerate() {
+            let pt = plaintext(len, i as u64);
+            let seed = 100 + i as u64;
+            let mut rng = StdRng::seed_from_u64(seed);
+            let m = materials(suite, &mut rng);
+            let expected = encrypt(m, frame, &pt, &mut rng).unwrap();
+            // Part size not a multiple of anything, to exercise cutting frames across parts.
+            let (got, parts) = webcrypto_encrypt(suite, seed, frame, 10_007, &pt).await;
+            assert_eq!(got.len(), expected.len(), "{suite:?} {len}");
+            assert!(
+                got == expected,
+                "{suite:?} {len}: WebCrypto and pure Rust differ"
+            );
+            assert!(parts[..parts.len() - 1].iter().all(|&p| p == 10_007));
+            assert!(*parts.last().unwrap() <= 10_007);
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+async fn streaming_encryption_of_a_blob_round_trips_and_detects_tampering() {
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        let pt = plaintext(3 * 1024 * 1024 + 17, 7);
+        let (msg, _) = webcrypto_encrypt(suite, 42, 65_536, 5 * 1024 * 1024, &pt).await;
+        // The official-format reader in core agrees.
+        let (plain, _) = decrypt(ring(), &msg, DecryptLimits::default()).unwrap();
+        assert!(plain == pt);
+        // And the page's streaming WebCrypto decryption from a Blob.
+        let header = cipherdrop_core::Header::parse(&msg, &DecryptLimits::default())
+            .unwrap()
+            .0;
+        let data_key = cipherdrop_core::KeyProvider::data_key(&ring(), &header).unwrap();
+        let mut sink = MemoryPlain::default();
+        let opened = decrypt_source(
+            Source::Blob(blob(&msg), 0),
+            &data_key,
+            DecryptLimits::default(),
+            &mut sink,
+            &mut |_| {},
+            &Cancel::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(opened.plaintext_len, pt.len() as u64);
+        assert!(bytes_of(&sink.into_blob().unwrap()).await == pt);
+        // One flipped bit anywhere: header, a frame in the middle, the last byte.
+        for pos in [40, msg.len() / 2, msg.len() - 1] {
+            let mut bad = msg.clone();
+            bad[pos] ^= 0x10;
+            let err = decrypt_source(
+                Source::Blob(blob(&bad), 0),
+                &data_key,
+                DecryptLimits::default(),
+                &mut MemoryPlain::default(),
+                &mut |_| {},
+                &Cancel::default(),
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                matches!(err, CryptError::Integrity(_)),
+                "{suite:?} at {pos}: {err:?}"
+            );
+        }
+        // Truncated: an error, never a short file.
+        let err = decrypt_source(
+            Source::Blob(blob(&msg[..msg.len() - 100]), 0),
+            &data_key,
+            DecryptLimits::default(),
+            &mut MemoryPlain::default(),
+            &mut |_| {},
+            &Cancel::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, CryptError::Integrity(_)), "{err:?}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn cancelling_stops_encryption() {
+    let pt = plaintext(9 * 1024 * 1024, 3);
+    let mut rng = StdRng::seed_from_u64(5);
+    let enc = FrameEncoder::new(materials(Suite::CommitKey, &mut rng), 65_536, &mut rng).unwrap();
+    let cancel = Cancel::default();
+    let c = cancel.clone();
+    let mut parts = MemoryParts::default();
+    let err = encrypt_blob(
+        &blob(&pt),
+        enc,
+        5 << 20,
+        &mut parts,
+        &mut |_| c.cancel(),
+        &cancel,
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err, CryptError::Cancelled);
+}
+
+#[wasm_bindgen_test]
+fn private_metadata_round_trips_and_is_bound_to_key_and_object() {
+    let meta = FileMeta {
+        name: "Steuererklärung 2026 — final.pdf".into(),
+        media_type: "application/pdf".into(),
+    };
+    let key = [3u8; 32];
+    let sealed = metadata::seal(&meta, &key, "obj-1");
+    assert!(!sealed.contains("Steuer"));
+    assert_eq!(metadata::open(&sealed, &key, "obj-1").unwrap(), meta);
+    assert_eq!(
+        metadata::open(&sealed, &[4u8; 32], "obj-1"),
+        Err(metadata::MetaError::Authentication)
+    );
+    assert_eq!(
+        metadata::open(&sealed, &key, "obj-2"),
+        Err(metadata::MetaError::Authentication)
+    );
+    assert_eq!(
+        metadata::open("not base64!", &key, "obj-1"),
+        Err(metadata::MetaError::Malformed)
+    );
+    // Two seals of the same name differ (fresh nonce).
+    assert_ne!(sealed, metadata::seal(&meta, &key, "obj-1"));
 }

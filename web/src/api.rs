@@ -1,0 +1,236 @@
+//! The Cipherdrop HTTP API as seen from the page: typed calls and user-readable errors.
+
+use std::fmt;
+
+use cipherdrop_api::{
+    CompleteUploadRequest, CreateUploadRequest, ErrorBody, KeyResponse, LinkLoginRequest,
+    LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary, SetPasswordRequest, UploadStatus,
+};
+use gloo_net::http::{Request, RequestBuilder, Response};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use zeroize::Zeroizing;
+
+/// Why an API call failed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ApiError {
+    /// The server answered with an error.
+    Http {
+        /// HTTP status.
+        status: u16,
+        /// Machine-readable code (`kms_unavailable`, `not_found`, ...).
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The request never got an answer (offline, server down, connection lost).
+    Network(String),
+    /// The answer was not what this page expects.
+    Decode(String),
+}
+
+impl ApiError {
+    /// The HTTP status, if the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Http { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether trying again later could help.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Http { status, .. } => *status >= 500 || *status == 429,
+            Self::Network(_) => true,
+            Self::Decode(_) => false,
+        }
+    }
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Http { code, message, .. } if code == "kms_unavailable" => write!(
+                f,
+                "The key service (KMS) is unavailable, so no key could be issued or released. \
+                 Nothing was changed; try again in a moment. ({message})"
+            ),
+            Self::Http { code, message, .. } if code == "s3_unavailable" => write!(
+                f,
+                "The storage service (S3) is unavailable. Nothing was changed; try again in a \
+                 moment. ({message})"
+            ),
+            Self::Http { status: 401, .. } => {
+                write!(f, "Your session has ended: please log in again.")
+            }
+            Self::Http { message, .. } => write!(f, "{message}"),
+            Self::Network(e) => write!(
+                f,
+                "The server could not be reached (network lost or server down): {e}"
+            ),
+            Self::Decode(e) => write!(f, "Unexpected answer from the server: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Result of an API call.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+async fn error_of(resp: Response) -> ApiError {
+    let status = resp.status();
+    match resp.json::<ErrorBody>().await {
+        Ok(body) => ApiError::Http {
+            status,
+            code: body.error,
+            message: body.message,
+        },
+        Err(_) => ApiError::Http {
+            status,
+            code: String::new(),
+            message: format!("the server answered {status} {}", resp.status_text()),
+        },
+    }
+}
+
+async fn send(req: Result<Request, gloo_net::Error>) -> ApiResult<Response> {
+    let req = req.map_err(|e| ApiError::Decode(e.to_string()))?;
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(e.to_string()))?;
+    if resp.ok() {
+        Ok(resp)
+    } else {
+        Err(error_of(resp).await)
+    }
+}
+
+async fn json<T: DeserializeOwned>(req: Result<Request, gloo_net::Error>) -> ApiResult<T> {
+    send(req)
+        .await?
+        .json::<T>()
+        .await
+        .map_err(|e| ApiError::Decode(e.to_string()))
+}
+
+fn post(path: &str, body: &impl Serialize) -> Result<Request, gloo_net::Error> {
+    RequestBuilder::new(path)
+        .method(gloo_net::http::Method::POST)
+        .json(body)
+}
+
+fn empty(method: gloo_net::http::Method, path: &str) -> Result<Request, gloo_net::Error> {
+    RequestBuilder::new(path).method(method).build()
+}
+
+/// The logged-in account, or `None` when not logged in.
+pub async fn me() -> ApiResult<Option<Me>> {
+    match json::<Me>(Request::get("/api/me").build()).await {
+        Ok(me) => Ok(Some(me)),
+        Err(e) if e.status() == Some(401) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Logs in with a password.
+pub async fn login(username: &str, password: &str) -> ApiResult<Me> {
+    let body = LoginRequest {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    json(post("/api/login", &body)).await
+}
+
+/// Redeems a one-time login link's token.
+pub async fn login_link(token: &str) -> ApiResult<Me> {
+    let body = LinkLoginRequest {
+        token: token.to_owned(),
+    };
+    json(post("/api/login/link", &body)).await
+}
+
+/// Ends the session.
+pub async fn logout() -> ApiResult<()> {
+    send(empty(gloo_net::http::Method::POST, "/api/logout"))
+        .await
+        .map(drop)
+}
+
+/// Sets a new password (the current one is needed unless a login link required a new one).
+pub async fn set_password(current: Option<String>, new: String) -> ApiResult<()> {
+    let body = SetPasswordRequest {
+        current_password: current,
+        new_password: new,
+    };
+    send(post("/api/password", &body)).await.map(drop)
+}
+
+/// Starts an upload: the server has KMS issue a data key and opens the multipart upload.
+/// The data key (base64) is moved out of the answer into a buffer zeroized on drop.
+pub async fn create_upload(
+    req: &CreateUploadRequest,
+) -> ApiResult<(cipherdrop_api::CreateUploadResponse, Zeroizing<String>)> {
+    let mut resp: cipherdrop_api::CreateUploadResponse = json(post("/api/uploads", req)).await?;
+    let key = Zeroizing::new(std::mem::take(&mut resp.data_key));
+    Ok((resp, key))
+}
+
+/// Presigned URLs for parts `first ..` (`count` of them).
+pub async fn part_urls(upload_id: &str, first: u32, count: u32) -> ApiResult<UploadStatus> {
+    json(
+        Request::get(&format!(
+            "/api/uploads/{upload_id}/parts?first={first}&count={count}"
+        ))
+        .build(),
+    )
+    .await
+}
+
+/// Completes an upload: the server checks the stored header before recording the file.
+pub async fn complete(upload_id: &str, req: &CompleteUploadRequest) -> ApiResult<ObjectSummary> {
+    json(post(&format!("/api/uploads/{upload_id}/complete"), req)).await
+}
+
+/// Abandons an upload: the server aborts the multipart upload.
+pub async fn abort(upload_id: &str) -> ApiResult<()> {
+    send(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/uploads/{upload_id}/abort"),
+    ))
+    .await
+    .map(drop)
+}
+
+/// The account's files.
+pub async fn list() -> ApiResult<ObjectList> {
+    json(Request::get("/api/objects").build()).await
+}
+
+/// One file, with a presigned download URL.
+pub async fn details(id: &str) -> ApiResult<ObjectDetails> {
+    json(Request::get(&format!("/api/objects/{id}")).build()).await
+}
+
+/// Has KMS decrypt the file's stored data key (owner only; audited): the key, base64, in a
+/// buffer zeroized on drop.
+pub async fn release_key(id: &str) -> ApiResult<Zeroizing<String>> {
+    let mut resp: KeyResponse = json(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/objects/{id}/key"),
+    ))
+    .await?;
+    Ok(Zeroizing::new(std::mem::take(&mut resp.data_key)))
+}
+
+/// Deletes a file (S3 object, then the record).
+pub async fn delete(id: &str) -> ApiResult<()> {
+    send(empty(
+        gloo_net::http::Method::DELETE,
+        &format!("/api/objects/{id}"),
+    ))
+    .await
+    .map(drop)
+}

@@ -1,0 +1,92 @@
+//! Small pieces of browser glue that `web-sys` lacks: saving files, timers and the clock.
+
+use js_sys::Promise;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+#[wasm_bindgen(inline_js = r#"
+export function has_save_picker() { return typeof globalThis.showSaveFilePicker === 'function'; }
+export async function open_save_file(name) {
+  const handle = await globalThis.showSaveFilePicker({ suggestedName: name });
+  return await handle.createWritable();
+}
+export async function write_chunk(w, data) { await w.write(data); }
+export async function close_file(w) { await w.close(); }
+export async function abort_file(w) { try { await w.abort(); } catch (_) { } }
+export function save_blob(blob, name) {
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url; a.download = name; a.style.display = 'none';
+  document.body.appendChild(a); a.click(); a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60000);
+}
+export function sleep_ms(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
+export function now_ms() { return performance.now(); }
+export function js_error_message(e) {
+  if (e instanceof Error) { return e.name + ': ' + e.message; }
+  return String(e);
+}
+export function js_error_name(e) { return (e && e.name) ? String(e.name) : ''; }
+"#)]
+extern "C" {
+    /// Whether the File System Access save dialog exists in this browser.
+    pub fn has_save_picker() -> bool;
+    #[wasm_bindgen(catch)]
+    async fn open_save_file(name: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn write_chunk(w: &JsValue, data: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn close_file(w: &JsValue) -> Result<JsValue, JsValue>;
+    async fn abort_file(w: &JsValue);
+    /// Offers `blob` as a download called `name` (the classic `<a download>` way).
+    pub fn save_blob(blob: &web_sys::Blob, name: &str);
+    fn sleep_ms(ms: f64) -> Promise;
+    /// Milliseconds on the page's monotonic clock.
+    pub fn now_ms() -> f64;
+    /// A readable one-line description of a thrown JavaScript value.
+    pub fn js_error_message(e: &JsValue) -> String;
+    /// The `name` of a thrown DOMException or Error (`AbortError`, `OperationError`, ...).
+    pub fn js_error_name(e: &JsValue) -> String;
+}
+
+/// Waits `ms` milliseconds without blocking the page.
+pub async fn sleep(ms: f64) {
+    let _ = JsFuture::from(sleep_ms(ms)).await;
+}
+
+/// A file being written through the File System Access API. Nothing appears on disk unless
+/// [`SaveFile::commit`] succeeds: the browser writes to a temporary file and swaps it in on close.
+pub struct SaveFile(JsValue);
+
+impl SaveFile {
+    /// Asks the user where to save (must run during a click's user activation).
+    /// `Ok(None)` when they cancel the dialog.
+    pub async fn pick(name: &str) -> Result<Option<Self>, String> {
+        match open_save_file(name).await {
+            Ok(w) => Ok(Some(Self(w))),
+            Err(e) if js_error_name(&e) == "AbortError" => Ok(None),
+            Err(e) => Err(js_error_message(&e)),
+        }
+    }
+
+    /// Appends `data` (a buffer source or Blob).
+    pub async fn write(&self, data: &JsValue) -> Result<(), String> {
+        write_chunk(&self.0, data)
+            .await
+            .map(drop)
+            .map_err(|e| js_error_message(&e))
+    }
+
+    /// Makes the written bytes the file's content.
+    pub async fn commit(self) -> Result<(), String> {
+        close_file(&self.0)
+            .await
+            .map(drop)
+            .map_err(|e| js_error_message(&e))
+    }
+
+    /// Throws away everything written: the target file is left as it was.
+    pub async fn discard(self) {
+        abort_file(&self.0).await;
+    }
+}

@@ -1,0 +1,171 @@
+//! The application root: session, layout and the wiring between the parts.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cipherdrop_api::Me;
+use cipherdrop_core::Suite;
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::files::{Files, Names};
+use super::inspector::Inspector;
+use super::learn::Learn;
+use super::login::{Login, SetPassword};
+use super::uploads::Uploads;
+use crate::api;
+use crate::upload::UploadRecord;
+
+/// Where the session stands.
+#[derive(Clone, PartialEq)]
+enum Session {
+    Checking,
+    Out(Option<String>),
+    In(Me),
+}
+
+/// The application root.
+#[function_component(App)]
+pub fn app() -> Html {
+    let session = use_state(|| Session::Checking);
+    let version = use_state(|| 0u32);
+    let names: Names = (*use_memo((), |_| Rc::new(RefCell::new(HashMap::new())))).clone();
+    let records = use_mut_ref(HashMap::<String, Rc<UploadRecord>>::new);
+    let inspect = use_state(|| None::<String>);
+    let announce = use_state(String::new);
+
+    {
+        let session = session.clone();
+        use_effect_with((), move |_| {
+            spawn_local(async move {
+                // A one-time login link carries its token in the fragment, which no server logs.
+                let location = web_sys::window().map(|w| w.location());
+                let hash = location
+                    .as_ref()
+                    .and_then(|l| l.hash().ok())
+                    .unwrap_or_default();
+                if let Some(token) = hash.strip_prefix("#login=") {
+                    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+                        let _ = history.replace_state_with_url(
+                            &wasm_bindgen::JsValue::NULL,
+                            "",
+                            Some("/"),
+                        );
+                    }
+                    match api::login_link(token).await {
+                        Ok(me) => return session.set(Session::In(me)),
+                        Err(e) => {
+                            return session.set(Session::Out(Some(format!(
+                                "The login link did not work: {e}"
+                            ))));
+                        }
+                    }
+                }
+                session.set(match api::me().await {
+                    Ok(Some(me)) => Session::In(me),
+                    Ok(None) => Session::Out(None),
+                    Err(e) => Session::Out(Some(e.to_string())),
+                });
+            });
+        });
+    }
+
+    let on_login = {
+        let session = session.clone();
+        Callback::from(move |me: Me| session.set(Session::In(me)))
+    };
+    let on_logout = {
+        let (session, names, records) = (session.clone(), names.clone(), records.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (session, names, records) = (session.clone(), names.clone(), records.clone());
+            spawn_local(async move {
+                let _ = api::logout().await;
+                names.borrow_mut().clear();
+                records.borrow_mut().clear();
+                session.set(Session::Out(None));
+            });
+        })
+    };
+    let on_uploaded = {
+        let (version, names, records, announce) = (
+            version.clone(),
+            names.clone(),
+            records.clone(),
+            announce.clone(),
+        );
+        Callback::from(move |r: Rc<UploadRecord>| {
+            names
+                .borrow_mut()
+                .insert(r.object.id.clone(), Ok(r.meta.clone()));
+            records.borrow_mut().insert(r.object.id.clone(), r.clone());
+            announce.set(format!("{} was encrypted and stored.", r.meta.name));
+            version.set(*version + 1);
+        })
+    };
+    let on_inspect = {
+        let inspect = inspect.clone();
+        Callback::from(move |id: String| inspect.set(Some(id)))
+    };
+    let on_close = {
+        let inspect = inspect.clone();
+        Callback::from(move |()| inspect.set(None))
+    };
+    let password_set = {
+        let session = session.clone();
+        Callback::from(move |()| {
+            if let Session::In(me) = &*session {
+                session.set(Session::In(Me {
+                    must_set_password: false,
+                    ..me.clone()
+                }));
+            }
+        })
+    };
+
+    let main = match &*session {
+        Session::Checking => html! { <p class="muted">{ "Loading…" }</p> },
+        Session::Out(error) => html! { <><Login {on_login} error={error.clone()} /><Learn /></> },
+        Session::In(me) if me.must_set_password => {
+            html! { <SetPassword need_current={false} on_done={password_set} /> }
+        }
+        Session::In(_) => {
+            let inspected = inspect.as_ref().map(|id| {
+                let name = names
+                    .borrow()
+                    .get(id)
+                    .and_then(|m| m.as_ref().ok())
+                    .map(|m| m.name.clone());
+                let record = records.borrow().get(id).cloned();
+                html! { <Inspector id={id.clone()} {name} {record} on_close={on_close.clone()} /> }
+            });
+            html! {
+                <>
+                <Uploads on_uploaded={on_uploaded} default_suite={Suite::CommitKey} />
+                <Files version={*version} names={names.clone()} {on_inspect} />
+                { for inspected }
+                <Learn />
+                </>
+            }
+        }
+    };
+    html! {
+        <>
+        <header class="topbar">
+            <div class="brand"><span aria-hidden="true">{ "🔐 " }</span>{ "Cipherdrop" }</div>
+            if let Session::In(me) = &*session {
+                <div class="account">
+                    <span id="whoami">{ &me.username }</span>
+                    <button id="logout" type="button" class="secondary" onclick={on_logout}>{ "Log out" }</button>
+                </div>
+            }
+        </header>
+        <main class="page">
+            <h1 class="visually-hidden">{ "Cipherdrop" }</h1>
+            <p class="tagline">{ "Files encrypted in your browser, before they leave it." }</p>
+            <div class="visually-hidden" aria-live="polite" id="announce">{ (*announce).clone() }</div>
+            { main }
+        </main>
+        </>
+    }
+}

@@ -1,0 +1,245 @@
+//! The account's files: decrypted names, sizes, dates; download-and-decrypt, inspect, delete.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use cipherdrop_api::ObjectSummary;
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::format;
+use crate::api;
+use crate::browser::{SaveFile, has_save_picker};
+use crate::crypt::Cancel;
+use crate::download::{self, Destination};
+use crate::metadata::FileMeta;
+
+/// Names decrypted so far in this tab (never stored anywhere).
+pub type Names = Rc<RefCell<HashMap<String, Result<FileMeta, String>>>>;
+
+/// State of a download.
+#[derive(Clone, Debug, PartialEq)]
+enum Transfer {
+    Running(u64, u64),
+    Done(u64),
+    Failed(String),
+}
+
+/// Props of [`Files`].
+#[derive(Properties, PartialEq)]
+pub struct FilesProps {
+    /// Bumped to reload the list.
+    pub version: u32,
+    /// Decrypted names cache.
+    pub names: Names,
+    /// Opens the inspector for a file.
+    pub on_inspect: Callback<String>,
+}
+
+/// The file list.
+#[function_component(Files)]
+pub fn files(props: &FilesProps) -> Html {
+    let list = use_state(|| None::<Result<Vec<ObjectSummary>, String>>);
+    let redraw = use_state(|| 0u32);
+    let transfers = use_state(HashMap::<String, Transfer>::new);
+    let transfers_ref = use_mut_ref(HashMap::<String, Transfer>::new);
+    let confirm_delete = use_state(|| None::<String>);
+    let use_picker = use_state(has_save_picker);
+    let reload = use_state(|| 0u32);
+
+    {
+        let (list, names, redraw) = (list.clone(), props.names.clone(), redraw.clone());
+        use_effect_with((props.version, *reload), move |_| {
+            spawn_local(async move {
+                match api::list().await {
+                    Ok(l) => {
+                        let objects = l.objects;
+                        list.set(Some(Ok(objects.clone())));
+                        // Names need each file's data key: release them one by one, keep none.
+                        for o in objects {
+                            if names.borrow().contains_key(&o.id) {
+                                continue;
+                            }
+                            let meta = match download::data_key(&o.id).await {
+                                Ok(key) => download::file_meta(&o.metadata, &key, &o.id),
+                                Err(e) => Err(e.to_string()),
+                            };
+                            names.borrow_mut().insert(o.id.clone(), meta);
+                            redraw.set(*redraw + 1);
+                        }
+                    }
+                    Err(e) => list.set(Some(Err(e.to_string()))),
+                }
+            });
+        });
+    }
+
+    let set_transfer = {
+        let (transfers, transfers_ref) = (transfers.clone(), transfers_ref.clone());
+        Rc::new(move |id: String, t: Transfer| {
+            transfers_ref.borrow_mut().insert(id, t);
+            transfers.set(transfers_ref.borrow().clone());
+        })
+    };
+
+    let on_download = {
+        let (names, use_picker, set_transfer) = (
+            props.names.clone(),
+            use_picker.clone(),
+            set_transfer.clone(),
+        );
+        Callback::from(move |id: String| {
+            let name = match names.borrow().get(&id) {
+                Some(Ok(m)) => m.name.clone(),
+                _ => format!("{id}.bin"),
+            };
+            let picker = *use_picker && has_save_picker();
+            let set_transfer = set_transfer.clone();
+            spawn_local(async move {
+                let destination = if picker {
+                    // Ask first, while the click's user activation lasts.
+                    match SaveFile::pick(&name).await {
+                        Ok(Some(f)) => Destination::Picked(f),
+                        Ok(None) => return,
+                        Err(e) => {
+                            set_transfer(id, Transfer::Failed(e));
+                            return;
+                        }
+                    }
+                } else {
+                    Destination::Blob
+                };
+                set_transfer(id.clone(), Transfer::Running(0, 0));
+                let mut progress = {
+                    let (set_transfer, id) = (set_transfer.clone(), id.clone());
+                    let mut last = 0.0;
+                    move |done: u64, total: u64| {
+                        let now = crate::browser::now_ms();
+                        if now - last > 100.0 || done == total {
+                            last = now;
+                            set_transfer(id.clone(), Transfer::Running(done, total));
+                        }
+                    }
+                };
+                let result =
+                    download::download(&id, &name, destination, &mut progress, &Cancel::default())
+                        .await;
+                set_transfer(
+                    id,
+                    match result {
+                        Ok(n) => Transfer::Done(n),
+                        Err(e) => Transfer::Failed(e.to_string()),
+                    },
+                );
+            });
+        })
+    };
+
+    let on_delete = {
+        let (confirm_delete, reload) = (confirm_delete.clone(), reload.clone());
+        let set_transfer = set_transfer.clone();
+        Callback::from(move |id: String| {
+            if confirm_delete.as_deref() != Some(id.as_str()) {
+                confirm_delete.set(Some(id));
+                return;
+            }
+            confirm_delete.set(None);
+            let (reload, set_transfer) = (reload.clone(), set_transfer.clone());
+            spawn_local(async move {
+                match api::delete(&id).await {
+                    Ok(()) => reload.set(*reload + 1),
+                    Err(e) => set_transfer(id, Transfer::Failed(format!("Delete failed: {e}"))),
+                }
+            });
+        })
+    };
+
+    let toggle_picker = {
+        let use_picker = use_picker.clone();
+        Callback::from(move |_: Event| use_picker.set(!*use_picker))
+    };
+
+    let names = props.names.borrow();
+    let body = match &*list {
+        None => html! { <p class="muted">{ "Loading your files…" }</p> },
+        Some(Err(e)) => {
+            html! { <p class="error" role="alert">{ format!("Could not list your files: {e}") }</p> }
+        }
+        Some(Ok(objects)) if objects.is_empty() => {
+            html! { <p class="muted" id="no-files">{ "No files yet. Encrypted uploads appear here." }</p> }
+        }
+        Some(Ok(objects)) => html! {
+            <table id="files" class="files">
+                <thead><tr><th scope="col">{ "Name" }</th><th scope="col">{ "Size" }</th><th scope="col">{ "Uploaded" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
+                <tbody>
+                { for objects.iter().map(|o| {
+                    let (name, name_class) = match names.get(&o.id) {
+                        Some(Ok(m)) => (m.name.clone(), ""),
+                        Some(Err(e)) => (format!("(name unreadable: {e})"), "error"),
+                        None => ("decrypting name…".to_owned(), "muted"),
+                    };
+                    let transfer = transfers.get(&o.id).cloned();
+                    let state = match &transfer {
+                        None => "",
+                        Some(Transfer::Running(..)) => "running",
+                        Some(Transfer::Done(_)) => "done",
+                        Some(Transfer::Failed(_)) => "failed",
+                    };
+                    let id = o.id.clone();
+                    let dl = { let (f, id) = (on_download.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
+                    let ins = { let (f, id) = (props.on_inspect.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
+                    let del = { let (f, id) = (on_delete.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
+                    let confirming = confirm_delete.as_deref() == Some(o.id.as_str());
+                    html! {
+                        <>
+                        <tr class="file" data-id={o.id.clone()} data-name={name.clone()} data-download={state}>
+                            <td class={name_class}>{ &name }{ if o.suite == 0x0578 { html!{ <span class="badge" title="signed (0x0578)">{ "signed" }</span> } } else { html!{} } }</td>
+                            <td>{ format::size(o.plaintext_size) }</td>
+                            <td>{ format::date(o.created_at) }</td>
+                            <td class="actions">
+                                <button type="button" class="download" onclick={dl} aria-label={format!("Download and decrypt {name}")}>{ "Download" }</button>
+                                <button type="button" class="secondary inspect" onclick={ins} aria-label={format!("Inspect {name}")}>{ "Inspect" }</button>
+                                <button type="button" class={classes!("secondary", "delete", confirming.then_some("danger"))} onclick={del}
+                                        aria-label={if confirming { format!("Confirm deleting {name}") } else { format!("Delete {name}") }}>
+                                    { if confirming { "Confirm delete" } else { "Delete" } }
+                                </button>
+                            </td>
+                        </tr>
+                        if let Some(t) = transfer {
+                            <tr class="transfer"><td colspan="4">
+                                <p class={classes!("transfer-message", matches!(t, Transfer::Failed(_)).then_some("error"))}
+                                   role={if matches!(t, Transfer::Failed(_)) { "alert" } else { "status" }}>
+                                { match t {
+                                    Transfer::Running(done, total) => format!("Downloading and decrypting: {} of {}", format::size(done), format::size(total)),
+                                    Transfer::Done(n) => format!("Decrypted and saved {} ({}); every frame verified.", name, format::size(n)),
+                                    Transfer::Failed(e) => format!("Download failed: {e}"),
+                                } }
+                                </p>
+                            </td></tr>
+                        }
+                        </>
+                    }
+                }) }
+                </tbody>
+            </table>
+        },
+    };
+    let refresh = {
+        let reload = reload.clone();
+        Callback::from(move |_: MouseEvent| reload.set(*reload + 1))
+    };
+    html! {
+        <section class="card" aria-labelledby="files-title">
+            <div class="section-head">
+                <h2 id="files-title">{ "Your files" }</h2>
+                <button type="button" class="secondary" onclick={refresh}>{ "Refresh" }</button>
+            </div>
+            if has_save_picker() {
+                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker} />
+                    { " Ask where to save (the file is written only once it fully verifies)" }</label>
+            }
+            { body }
+        </section>
+    }
+}

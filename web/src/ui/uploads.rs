@@ -1,0 +1,350 @@
+//! The upload area: drag-and-drop or pick files, choose the suite, watch each file's progress.
+
+use std::rc::Rc;
+
+use cipherdrop_core::Suite;
+use futures::lock::Mutex;
+use web_sys::{DragEvent, File, FileList, HtmlInputElement, HtmlSelectElement};
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::format;
+use crate::browser::now_ms;
+use crate::crypt::Cancel;
+use crate::upload::{DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, upload_file};
+
+/// Where one file is.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Status {
+    /// Queued behind other files.
+    Waiting,
+    /// Being encrypted and uploaded.
+    Running,
+    /// Stored.
+    Done(f64),
+    /// Failed with this message; nothing was recorded.
+    Failed(String),
+    /// Cancelled by the user; nothing was recorded.
+    Cancelled,
+}
+
+impl Status {
+    fn key(&self) -> &'static str {
+        match self {
+            Self::Waiting => "waiting",
+            Self::Running => "running",
+            Self::Done(_) => "done",
+            Self::Failed(_) => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One file in the upload list.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Item {
+    key: u32,
+    name: String,
+    size: u64,
+    status: Status,
+    progress: Progress,
+    started: f64,
+    cancel: Cancel,
+}
+
+/// The upload list.
+#[derive(Default, PartialEq)]
+pub struct Items {
+    items: Vec<Item>,
+    next: u32,
+}
+
+/// Changes to the upload list.
+pub enum Action {
+    /// New files (name, size, cancel flag), with their first key.
+    Add(Vec<(String, u64, Cancel)>),
+    /// A file started.
+    Start(u32),
+    /// Progress of a file.
+    Progress(u32, Progress),
+    /// A file ended.
+    End(u32, Status),
+    /// Removes finished entries.
+    ClearFinished,
+}
+
+impl Reducible for Items {
+    type Action = Action;
+
+    fn reduce(self: Rc<Self>, action: Action) -> Rc<Self> {
+        let mut items = self.items.clone();
+        let mut next = self.next;
+        match action {
+            Action::Add(files) => {
+                for (name, size, cancel) in files {
+                    items.push(Item {
+                        key: next,
+                        name,
+                        size,
+                        status: Status::Waiting,
+                        progress: Progress::default(),
+                        started: 0.0,
+                        cancel,
+                    });
+                    next += 1;
+                }
+            }
+            Action::Start(key) => {
+                if let Some(i) = items.iter_mut().find(|i| i.key == key) {
+                    i.status = Status::Running;
+                    i.started = now_ms();
+                }
+            }
+            Action::Progress(key, p) => {
+                if let Some(i) = items.iter_mut().find(|i| i.key == key) {
+                    i.progress = p;
+                }
+            }
+            Action::End(key, status) => {
+                if let Some(i) = items.iter_mut().find(|i| i.key == key) {
+                    i.status = status;
+                }
+            }
+            Action::ClearFinished => {
+                items.retain(|i| matches!(i.status, Status::Waiting | Status::Running));
+            }
+        }
+        Rc::new(Self { items, next })
+    }
+}
+
+/// Props of [`Uploads`].
+#[derive(Properties, PartialEq)]
+pub struct UploadsProps {
+    /// Called when a file is stored.
+    pub on_uploaded: Callback<Rc<UploadRecord>>,
+    /// The suite preselected (the server's default).
+    pub default_suite: Suite,
+}
+
+fn files_of(list: Option<FileList>) -> Vec<File> {
+    let Some(list) = list else {
+        return Vec::new();
+    };
+    (0..list.length()).filter_map(|i| list.get(i)).collect()
+}
+
+/// The upload area and queue.
+#[function_component(Uploads)]
+pub fn uploads(props: &UploadsProps) -> Html {
+    let items = use_reducer(Items::default);
+    let suite = use_state(|| props.default_suite);
+    let parallel = use_state(|| DEFAULT_PARALLEL);
+    let dragging = use_state(|| false);
+    // One file at a time; each file uploads its parts in parallel.
+    let queue = use_memo((), |_| Mutex::new(()));
+    let input = use_node_ref();
+
+    let start = {
+        let (items, suite, parallel, queue) = (
+            items.clone(),
+            suite.clone(),
+            parallel.clone(),
+            queue.clone(),
+        );
+        let on_uploaded = props.on_uploaded.clone();
+        Rc::new(move |files: Vec<File>| {
+            if files.is_empty() {
+                return;
+            }
+            let first = items.next;
+            let cancels: Vec<Cancel> = files.iter().map(|_| Cancel::default()).collect();
+            items.dispatch(Action::Add(
+                files
+                    .iter()
+                    .zip(&cancels)
+                    .map(|(f, c)| (f.name(), f.size() as u64, c.clone()))
+                    .collect(),
+            ));
+            let options = UploadOptions {
+                suite: *suite,
+                parallel: *parallel,
+                ..UploadOptions::default()
+            };
+            for (n, (file, cancel)) in files.into_iter().zip(cancels).enumerate() {
+                let key = first + n as u32;
+                let (items, queue, on_uploaded) =
+                    (items.clone(), queue.clone(), on_uploaded.clone());
+                spawn_local(async move {
+                    let _turn = queue.lock().await;
+                    if cancel.is_cancelled() {
+                        items.dispatch(Action::End(key, Status::Cancelled));
+                        return;
+                    }
+                    items.dispatch(Action::Start(key));
+                    let report = {
+                        let items = items.clone();
+                        Rc::new(move |p: Progress| items.dispatch(Action::Progress(key, p)))
+                    };
+                    let status = match upload_file(&file, options, report, cancel.clone()).await {
+                        Ok(record) => {
+                            let seconds = record.seconds;
+                            on_uploaded.emit(Rc::new(record));
+                            Status::Done(seconds)
+                        }
+                        Err(_) if cancel.is_cancelled() => Status::Cancelled,
+                        Err(e) => Status::Failed(e.to_string()),
+                    };
+                    items.dispatch(Action::End(key, status));
+                });
+            }
+        })
+    };
+
+    let onchange = {
+        let start = start.clone();
+        Callback::from(move |e: Event| {
+            let input: HtmlInputElement = e.target_unchecked_into();
+            start(files_of(input.files()));
+            input.set_value("");
+        })
+    };
+    let ondrop = {
+        let (start, dragging) = (start.clone(), dragging.clone());
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            dragging.set(false);
+            start(files_of(e.data_transfer().and_then(|d| d.files())));
+        })
+    };
+    let ondragover = {
+        let dragging = dragging.clone();
+        Callback::from(move |e: DragEvent| {
+            e.prevent_default();
+            if !*dragging {
+                dragging.set(true);
+            }
+        })
+    };
+    let ondragleave = {
+        let dragging = dragging.clone();
+        Callback::from(move |_: DragEvent| dragging.set(false))
+    };
+    let pick = {
+        let input = input.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(i) = input.cast::<HtmlInputElement>() {
+                i.click();
+            }
+        })
+    };
+    let on_suite = {
+        let suite = suite.clone();
+        Callback::from(move |e: Event| {
+            let s: HtmlSelectElement = e.target_unchecked_into();
+            suite.set(if s.value() == "0x0578" {
+                Suite::CommitKeyEcdsaP384
+            } else {
+                Suite::CommitKey
+            });
+        })
+    };
+    let on_parallel = {
+        let parallel = parallel.clone();
+        Callback::from(move |e: Event| {
+            let s: HtmlInputElement = e.target_unchecked_into();
+            if let Ok(n) = s.value().parse::<usize>() {
+                parallel.set(n.clamp(1, 16));
+            }
+        })
+    };
+    let clear = {
+        let items = items.clone();
+        Callback::from(move |_: MouseEvent| items.dispatch(Action::ClearFinished))
+    };
+    let finished = items
+        .items
+        .iter()
+        .any(|i| !matches!(i.status, Status::Waiting | Status::Running));
+
+    html! {
+        <section class="card" aria-labelledby="upload-title">
+            <h2 id="upload-title">{ "Encrypt and upload" }</h2>
+            <div class={classes!("dropzone", dragging.then_some("dragging"))}
+                 {ondrop} {ondragover} {ondragleave}>
+                <p>{ "Drop files here, or" }</p>
+                <button id="pick" type="button" onclick={pick}>{ "Choose files…" }</button>
+                <input id="file-input" ref={input} type="file" multiple=true class="visually-hidden"
+                       aria-label="Files to encrypt and upload" tabindex="-1" {onchange} />
+                <p class="muted">{ "Files are encrypted in this tab; only ciphertext leaves it." }</p>
+            </div>
+            <div class="options">
+                <label for="suite">{ "Algorithm suite" }</label>
+                <select id="suite" onchange={on_suite}>
+                    <option value="0x0478" selected={*suite == Suite::CommitKey}>{ "0x0478: AES-256-GCM, key commitment (default; allows re-keying later)" }</option>
+                    <option value="0x0578" selected={*suite == Suite::CommitKeyEcdsaP384}>{ "0x0578: as 0x0478, plus an ECDSA P-384 signature" }</option>
+                </select>
+                <label for="parallel">{ "Parts uploaded at once" }</label>
+                <input id="parallel" type="number" min="1" max="16" value={parallel.to_string()} onchange={on_parallel} />
+            </div>
+            <ul id="uploads" class="uploads" aria-label="Uploads">
+                { for items.items.iter().map(render_item) }
+            </ul>
+            if finished {
+                <button type="button" class="secondary" onclick={clear}>{ "Clear finished" }</button>
+            }
+        </section>
+    }
+}
+
+fn render_item(item: &Item) -> Html {
+    let p = item.progress;
+    let elapsed = (now_ms() - item.started) / 1000.0;
+    let rate = if elapsed > 0.0 {
+        p.uploaded as f64 / elapsed
+    } else {
+        0.0
+    };
+    let left = if rate > 0.0 {
+        (p.total.saturating_sub(p.uploaded)) as f64 / rate
+    } else {
+        f64::NAN
+    };
+    let cancel = {
+        let c = item.cancel.clone();
+        Callback::from(move |_: MouseEvent| c.cancel())
+    };
+    let (max, value) = (p.total.max(1) as f64, p.uploaded as f64);
+    let message = match &item.status {
+        Status::Waiting => "Waiting…".to_owned(),
+        Status::Running if p.total == 0 => "Asking for a data key…".to_owned(),
+        Status::Running => format!(
+            "{} of {} uploaded · {}/s · {} left · {} encrypted",
+            format::size(p.uploaded),
+            format::size(p.total),
+            format::size(rate as u64),
+            format::duration(left),
+            format::size(p.encrypted),
+        ),
+        Status::Done(s) => format!("Encrypted and stored in {}.", format::duration(*s)),
+        Status::Failed(e) => format!("Failed: {e}"),
+        Status::Cancelled => "Cancelled; nothing was stored.".to_owned(),
+    };
+    let running = matches!(item.status, Status::Waiting | Status::Running);
+    html! {
+        <li class={classes!("upload", item.status.key())} data-name={item.name.clone()} data-state={item.status.key()}>
+            <div class="upload-head">
+                <span class="upload-name">{ &item.name }</span>
+                <span class="muted">{ format::size(item.size) }</span>
+                if running {
+                    <button type="button" class="secondary cancel" onclick={cancel}
+                            aria-label={format!("Cancel upload of {}", item.name)}>{ "Cancel" }</button>
+                }
+            </div>
+            <progress max={max.to_string()} value={value.to_string()}
+                      aria-label={format!("Upload of {}", item.name)} />
+            <p class={classes!("upload-message", matches!(item.status, Status::Failed(_)).then_some("error"))}
+               role={if matches!(item.status, Status::Failed(_)) { "alert" } else { "status" }}>{ message }</p>
+        </li>
+    }
+}
