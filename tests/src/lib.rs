@@ -1,6 +1,7 @@
 //! Shared harness for the end-to-end and interop tests: paths, the official-SDK Python, data.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+pub mod browser;
 pub mod load;
 pub mod server;
 

@@ -39,10 +39,22 @@ pub struct ServerProcess {
 }
 
 impl ServerProcess {
-    /// Starts `bin serve` on free loopback ports with `data_dir`, plus `extra` arguments.
+    /// Starts `bin serve` on free loopback ports with `data_dir`, plus `extra` arguments, and no
+    /// web bundle (`--web-dir` points at a folder that does not exist).
     pub fn start(
         bin: &Path,
         data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        Self::start_with_web(bin, data_dir, &data_dir.join("no-web-bundle"), extra, env)
+    }
+
+    /// [`ServerProcess::start`] serving the web bundle in `web_dir` (e.g. trunk's `dist`).
+    pub fn start_with_web(
+        bin: &Path,
+        data_dir: &Path,
+        web_dir: &Path,
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
@@ -54,7 +66,7 @@ impl ServerProcess {
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--web-dir")
-            .arg(data_dir.join("no-web-bundle"))
+            .arg(web_dir)
             .args(extra)
             .env("RUST_LOG", "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_sdk_s3=info,aws_sdk_kms=info,sqlx=info,s3s=info")
             .stdout(Stdio::piped())

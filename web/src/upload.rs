@@ -263,7 +263,13 @@ async fn encrypt_and_send(
         }
     };
     let parts = sink.finish().await?;
-    if sealed.ciphertext_len != created.ciphertext_size {
+    // Exact for 0x0478; for 0x0578 the server allows for the longest DER signature.
+    let size_ok = if options.suite.is_signed() {
+        sealed.ciphertext_len <= created.ciphertext_size
+    } else {
+        sealed.ciphertext_len == created.ciphertext_size
+    };
+    if !size_ok {
         return Err(CryptError::Format(format!(
             "wrote {} bytes, the server expected {}",
             sealed.ciphertext_len, created.ciphertext_size

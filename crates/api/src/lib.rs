@@ -64,6 +64,13 @@ pub struct Me {
     pub is_admin: bool,
     /// Whether the account must choose a password (logged in by one-time link).
     pub must_set_password: bool,
+    /// The algorithm suite the page preselects for uploads (the server's default).
+    #[serde(default = "default_suite")]
+    pub default_suite: u16,
+}
+
+fn default_suite() -> u16 {
+    SUITE_COMMIT_KEY
 }
 
 /// `POST /api/uploads`.

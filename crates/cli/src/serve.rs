@@ -62,6 +62,9 @@ pub struct ServeArgs {
     /// Largest plaintext accepted, in bytes.
     #[arg(long, default_value_t = 64 * 1024 * 1024 * 1024)]
     max_object_size: u64,
+    /// Algorithm suite the page preselects for uploads: 0x0478, or 0x0578 (signed).
+    #[arg(long, default_value = "0x0478", value_parser = parse_suite)]
+    default_suite: u16,
     /// Lifetime of presigned URLs, in seconds.
     #[arg(long, default_value_t = 3600)]
     url_ttl_secs: u64,
@@ -235,6 +238,7 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         .context("opening the database")?;
     let mut config = Config::new(&public_url, &kms_key_id, &bucket);
     config.max_object_size = a.max_object_size;
+    config.default_suite = a.default_suite;
     config.url_ttl = Duration::from_secs(a.url_ttl_secs);
     config.abandon_after = Duration::from_secs(a.abandon_after_secs);
     config.sweep_interval = Duration::from_secs(a.sweep_interval_secs.max(1));
@@ -378,4 +382,12 @@ pub fn audit_verify(data_dir: &Path) -> Result<bool> {
             Ok(false)
         }
     })
+}
+
+/// `--default-suite`: one of the two committing v2 suites.
+fn parse_suite(s: &str) -> Result<u16, String> {
+    match s.parse::<cipherdrop_core::Suite>() {
+        Ok(suite) => Ok(suite.id().0),
+        Err(e) => Err(format!("{e} (0x0478 or 0x0578)")),
+    }
 }

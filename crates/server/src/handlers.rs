@@ -2,7 +2,7 @@
 //! change, and the audit log for admins.
 
 use axum::Json;
-use axum::extract::Query;
+use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use cipherdrop_api::{AuditPage, LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
@@ -13,12 +13,13 @@ use crate::audit::{self, Event};
 use crate::error::{ApiError, ApiResult};
 use crate::http::{Auth, ClientIp, St, session_cookie, session_token};
 
-fn me_body(user: &User, must_set_password: bool) -> Me {
+fn me_body(state: &crate::AppState, user: &User, must_set_password: bool) -> Me {
     Me {
         id: user.id.clone(),
         username: user.username.clone(),
         is_admin: user.is_admin,
         must_set_password,
+        default_suite: state.config.default_suite,
     }
 }
 
@@ -90,7 +91,7 @@ pub async fn login(
     state.limiter.succeeded(&req.username);
     let token = accounts::create_session(&state.db, &user.id, false).await?;
     audit("ok", "password").await;
-    Ok(logged_in(&state, &token, me_body(&user, false)))
+    Ok(logged_in(&state, &token, me_body(&state, &user, false)))
 }
 
 /// `POST /api/login/link`: redeems a one-time login link.
@@ -133,7 +134,7 @@ pub async fn login_link(
     let (_, must) = accounts::session_user(&state.db, &token)
         .await?
         .ok_or_else(ApiError::unauthenticated)?;
-    Ok(logged_in(&state, &token, me_body(&user, must)))
+    Ok(logged_in(&state, &token, me_body(&state, &user, must)))
 }
 
 /// `POST /api/logout`.
@@ -155,8 +156,8 @@ pub async fn logout(
 }
 
 /// `GET /api/me`.
-pub async fn me(auth: Auth) -> Json<Me> {
-    Json(me_body(&auth.user, auth.must_set_password))
+pub async fn me(State(state): St, auth: Auth) -> Json<Me> {
+    Json(me_body(&state, &auth.user, auth.must_set_password))
 }
 
 /// `POST /api/password`: needs the current password unless the session came from a one-time
@@ -202,7 +203,11 @@ pub async fn set_password(
         })
         .await;
     let token = accounts::create_session(&state.db, &auth.user.id, false).await?;
-    Ok(logged_in(&state, &token, me_body(&auth.user, false)))
+    Ok(logged_in(
+        &state,
+        &token,
+        me_body(&state, &auth.user, false),
+    ))
 }
 
 /// Paging of the audit log.

@@ -41,6 +41,8 @@ pub struct Config {
     pub bucket: String,
     /// Largest plaintext accepted, in bytes.
     pub max_object_size: u64,
+    /// The suite the web page preselects (0x0478 or 0x0578); any upload may pick either.
+    pub default_suite: u16,
     /// Lifetime of presigned URLs.
     pub url_ttl: Duration,
     /// Pending uploads older than this are aborted by the sweeper.
@@ -67,6 +69,7 @@ impl Config {
             kms_key_id: kms_key_id.to_owned(),
             bucket: bucket.to_owned(),
             max_object_size: 64 * 1024 * 1024 * 1024,
+            default_suite: cipherdrop_api::SUITE_COMMIT_KEY,
             url_ttl: Duration::from_secs(3600),
             abandon_after: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(300),

@@ -93,7 +93,7 @@ pub fn spec() -> Value {
                 "LoginRequest": object(&[("username", s()), ("password", s())], &["username", "password"]),
                 "LinkLoginRequest": object(&[("token", s())], &["token"]),
                 "SetPasswordRequest": object(&[("current_password", s()), ("new_password", json!({"type": "string", "minLength": crate::MIN_PASSWORD_LEN}))], &["new_password"]),
-                "Me": object(&[("id", s()), ("username", s()), ("is_admin", json!({"type": "boolean"})), ("must_set_password", json!({"type": "boolean"}))], &["id", "username", "is_admin", "must_set_password"]),
+                "Me": object(&[("id", s()), ("username", s()), ("is_admin", json!({"type": "boolean"})), ("must_set_password", json!({"type": "boolean"})), ("default_suite", json!({"type": "integer", "enum": [0x0478, 0x0578]}))], &["id", "username", "is_admin", "must_set_password", "default_suite"]),
                 "CreateUploadRequest": object(&[("plaintext_size", int()), ("suite", json!({"type": "integer", "enum": [0x0478, 0x0578]})), ("frame_length", int()), ("public_key", b64())], &["plaintext_size", "suite", "frame_length"]),
                 "PartUrl": object(&[("part_number", int()), ("url", s())], &["part_number", "url"]),
                 "CreateUploadResponse": object(&[("upload_id", s()), ("object_id", s()), ("data_key", b64()), ("key_arn", s()), ("edk", b64()), ("encryption_context", map()), ("part_size", int()), ("part_count", int()), ("ciphertext_size", int()), ("parts", json!({"type": "array", "items": r("PartUrl")})), ("urls_expire_at", int())], &["upload_id", "object_id", "data_key", "key_arn", "edk", "encryption_context", "part_size", "part_count", "ciphertext_size", "parts", "urls_expire_at"]),

@@ -129,7 +129,12 @@ pub fn app() -> Html {
         Session::In(me) if me.must_set_password => {
             html! { <SetPassword need_current={false} on_done={password_set} /> }
         }
-        Session::In(_) => {
+        Session::In(me) => {
+            let default_suite = if me.default_suite == cipherdrop_api::SUITE_COMMIT_KEY_ECDSA_P384 {
+                Suite::CommitKeyEcdsaP384
+            } else {
+                Suite::CommitKey
+            };
             let inspected = inspect.as_ref().map(|id| {
                 let name = names
                     .borrow()
@@ -141,9 +146,10 @@ pub fn app() -> Html {
             });
             html! {
                 <>
-                <Uploads on_uploaded={on_uploaded} default_suite={Suite::CommitKey} />
+                <Uploads on_uploaded={on_uploaded} default_suite={default_suite} />
                 <Files version={*version} names={names.clone()} {on_inspect} />
-                { for inspected }
+                // A fixed slot: opening the inspector must not shift (and so remount) siblings.
+                <div class="inspector-slot">{ for inspected }</div>
                 <Learn />
                 </>
             }

@@ -1,0 +1,476 @@
+//! A headless Chromium driven over WebDriver (chromedriver + fantoccini) for the browser tests and
+//! benchmarks: start and clean-up (no leaked processes, even on panic), waits, downloads, and the
+//! renderer processes' memory.
+
+use std::collections::{HashMap, HashSet};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use fantoccini::elements::Element;
+use fantoccini::{ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+/// How often the `wait_*` helpers poll.
+const POLL: Duration = Duration::from_millis(100);
+
+/// How long chromedriver gets to answer its status endpoint.
+const DRIVER_START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A headless Chromium session. Chromedriver (and the Chromium it started) runs in its own
+/// process group, killed with SIGKILL when this is dropped; [`Browser::close`] ends the session
+/// gracefully first.
+pub struct Browser {
+    /// The WebDriver client.
+    pub client: fantoccini::Client,
+    /// Where downloads land (no prompt).
+    pub download_dir: tempfile::TempDir,
+    /// Chromedriver's URL (`http://127.0.0.1:PORT`).
+    pub driver_url: String,
+    /// The WebDriver session id.
+    pub session_id: String,
+    driver: Child,
+    /// Holds the Chromium profile (`profile/`) and chromedriver's log; removed after the kill.
+    state_dir: tempfile::TempDir,
+    http: reqwest::Client,
+}
+
+impl Browser {
+    /// Starts `/usr/bin/chromedriver` (or `$CHROMEDRIVER`) on a free port, waits until it
+    /// answers, and opens a headless Chromium session with a fresh profile whose downloads go to
+    /// [`Browser::download_dir`] without prompting.
+    pub async fn start() -> Result<Self> {
+        let driver_path = std::env::var_os("CHROMEDRIVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
+        let state_dir = tempfile::Builder::new()
+            .prefix("cipherdrop-browser-")
+            .tempdir()?;
+        let download_dir = tempfile::Builder::new()
+            .prefix("cipherdrop-downloads-")
+            .tempdir()?;
+        let profile = state_dir.path().join("profile");
+        std::fs::create_dir_all(&profile)?;
+        let log_path = state_dir.path().join("chromedriver.log");
+        let port = crate::server::free_port()?;
+        let log = std::fs::File::create(&log_path)?;
+        let driver = Command::new(&driver_path)
+            .arg(format!("--port={port}"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("spawning {} (set $CHROMEDRIVER)", driver_path.display()))?;
+        let driver_url = format!("http://127.0.0.1:{port}");
+        // From here on, a failure drops this guard, which kills the process group.
+        let mut guard = DriverGuard {
+            driver: Some(driver),
+            profile: profile.clone(),
+        };
+        let http = reqwest::Client::new();
+        wait_for_driver(&http, &driver_url, &mut guard, &log_path).await?;
+
+        let download = path_str(download_dir.path())?;
+        let args = [
+            "--headless=new".to_owned(),
+            "--no-sandbox".to_owned(),
+            "--disable-dev-shm-usage".to_owned(),
+            "--disable-gpu".to_owned(),
+            "--disable-quic".to_owned(),
+            "--no-first-run".to_owned(),
+            "--disable-background-networking".to_owned(),
+            "--disable-component-update".to_owned(),
+            "--disable-sync".to_owned(),
+            "--enable-precise-memory-info".to_owned(),
+            "--js-flags=--expose-gc".to_owned(),
+            "--window-size=1280,900".to_owned(),
+            format!("--user-data-dir={}", path_str(&profile)?),
+        ];
+        let caps = json!({
+            "browserName": "chrome",
+            // A hung page fails within a minute, not chromedriver's default 300 s.
+            "timeouts": { "pageLoad": 60_000, "script": 30_000 },
+            "goog:chromeOptions": {
+                "args": args,
+                "prefs": {
+                    "download.default_directory": download,
+                    "download.prompt_for_download": false,
+                    "download.directory_upgrade": true,
+                    "safebrowsing.enabled": false,
+                    "safebrowsing.disable_download_protection": true,
+                    // A page may download several files without the "multiple downloads" prompt.
+                    "profile.default_content_setting_values.automatic_downloads": 1,
+                },
+            },
+        });
+        let caps = caps
+            .as_object()
+            .cloned()
+            .ok_or_else(|| anyhow!("capabilities are not an object"))?;
+        let client = ClientBuilder::rustls()?
+            .capabilities(caps)
+            .connect(&driver_url)
+            .await
+            .with_context(|| {
+                format!(
+                    "opening a Chromium session:\n{}",
+                    std::fs::read_to_string(&log_path).unwrap_or_default()
+                )
+            })?;
+        let session_id = client
+            .session_id()
+            .await?
+            .ok_or_else(|| anyhow!("no WebDriver session id"))?;
+        let driver = guard.driver.take().ok_or_else(|| anyhow!("no driver"))?;
+        // With `--headless=new` the download prefs suffice: no CDP `Browser.setDownloadBehavior`.
+        Ok(Self {
+            client,
+            download_dir,
+            driver_url,
+            session_id,
+            driver,
+            state_dir,
+            http,
+        })
+    }
+
+    /// Sends a Chrome DevTools Protocol command through chromedriver
+    /// (`POST /session/{id}/goog/cdp/execute`); returns its result.
+    pub async fn cdp(&self, cmd: &str, params: Value) -> Result<Value> {
+        let resp = self
+            .http
+            .post(format!(
+                "{}/session/{}/goog/cdp/execute",
+                self.driver_url, self.session_id
+            ))
+            .json(&json!({ "cmd": cmd, "params": params }))
+            .send()
+            .await?;
+        let status = resp.status();
+        let body: Value = resp.json().await?;
+        if !status.is_success() {
+            bail!("CDP {cmd}: HTTP {status}: {body}");
+        }
+        Ok(body.get("value").cloned().unwrap_or(Value::Null))
+    }
+
+    /// Ends the WebDriver session and gives Chromium up to 5 s to quit (so its processes are
+    /// reaped by their parents, not orphaned), then kills chromedriver.
+    pub async fn close(self) {
+        let _ = self.client.clone().close().await;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && !our_processes(self.driver.id(), &self.profile_dir()).is_empty()
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // Drop does the rest (chromedriver's process group, stragglers, temp dirs).
+    }
+
+    /// Waits until an element matches `css`; returns it.
+    pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<Element> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            match self.client.find(Locator::Css(css)).await {
+                Ok(e) => return Ok(e),
+                Err(e) if Instant::now() >= deadline => {
+                    bail!(
+                        "no element matches {css:?} after {timeout:?} ({e}); page text ends:\n{}",
+                        self.body_text_tail().await
+                    )
+                }
+                Err(_) => tokio::time::sleep(POLL).await,
+            }
+        }
+    }
+
+    /// Waits until the JavaScript expression `js` is truthy (polled every 100 ms; errors while
+    /// evaluating, e.g. during a navigation, count as not yet).
+    pub async fn wait_until_js(&self, js: &str, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        let script = format!("return !!({js});");
+        let mut last_error = None;
+        loop {
+            match self.client.execute(&script, vec![]).await {
+                Ok(Value::Bool(true)) => return Ok(()),
+                Ok(_) => {}
+                Err(e) => last_error = Some(e.to_string()),
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "`{js}` still not true after {timeout:?}{}; page text ends:\n{}",
+                    last_error
+                        .map(|e| format!(" (last error: {e})"))
+                        .unwrap_or_default(),
+                    self.body_text_tail().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Waits until `download_dir/name` exists and no `*.crdownload` remains; returns its path.
+    pub async fn wait_for_download(&self, name: &str, timeout: Duration) -> Result<PathBuf> {
+        let deadline = Instant::now() + timeout;
+        let path = self.download_dir.path().join(name);
+        loop {
+            let entries = self.download_entries()?;
+            let partial = entries.iter().any(|e| e.ends_with(".crdownload"));
+            if path.exists() && !partial {
+                return Ok(path);
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "download {name:?} not complete after {timeout:?}; {} holds {entries:?}; \
+                     page text ends:\n{}",
+                    self.download_dir.path().display(),
+                    self.body_text_tail().await
+                );
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// The last 2000 characters of `document.body.innerText` (or why it could not be read).
+    pub async fn body_text_tail(&self) -> String {
+        let script = "return document.body ? document.body.innerText : '(no body)';";
+        match self.client.execute(script, vec![]).await {
+            Ok(Value::String(s)) => {
+                let skip = s.chars().count().saturating_sub(2000);
+                s.chars().skip(skip).collect()
+            }
+            Ok(v) => v.to_string(),
+            Err(e) => format!("(cannot read the page: {e})"),
+        }
+    }
+
+    /// Chromedriver's process id (the leader of the process group Chromium runs in).
+    pub fn driver_pid(&self) -> u32 {
+        self.driver.id()
+    }
+
+    /// The Chromium profile folder (`--user-data-dir`).
+    pub fn profile_dir(&self) -> PathBuf {
+        self.state_dir.path().join("profile")
+    }
+
+    /// Everything chromedriver logged so far.
+    pub fn driver_log(&self) -> String {
+        std::fs::read_to_string(self.state_dir.path().join("chromedriver.log")).unwrap_or_default()
+    }
+
+    /// The process ids of the renderer processes (`--type=renderer`) of this browser: those
+    /// descended from our chromedriver or carrying our `--user-data-dir`. Besides the tab's own
+    /// renderer this includes Chromium's spare and `--top-chrome-webui` ones (about 4 in all).
+    pub fn renderer_pids(&self) -> Vec<u32> {
+        let ours = our_processes(self.driver.id(), &self.profile_dir());
+        let mut pids: Vec<u32> = processes()
+            .into_iter()
+            .filter(|p| ours.contains(&p.pid) && p.has("--type=renderer"))
+            .map(|p| p.pid)
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    fn download_entries(&self) -> Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(self.download_dir.path())? {
+            names.push(entry?.file_name().to_string_lossy().into_owned());
+        }
+        names.sort();
+        Ok(names)
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let profile = self.profile_dir();
+        kill_all(&mut self.driver, &profile);
+    }
+}
+
+/// Kills chromedriver during [`Browser::start`] if it fails half-way.
+struct DriverGuard {
+    driver: Option<Child>,
+    profile: PathBuf,
+}
+
+impl Drop for DriverGuard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.driver.take() {
+            kill_all(&mut child, &self.profile);
+        }
+    }
+}
+
+/// SIGKILLs chromedriver's process group, every descendant of it, and anything still using
+/// `profile`; reaps chromedriver.
+fn kill_all(driver: &mut Child, profile: &Path) {
+    // Collect first: once chromedriver dies its children are re-parented and the tree is lost.
+    let victims = our_processes(driver.id(), profile);
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", driver.id())])
+        .stderr(Stdio::null())
+        .status();
+    for pid in &victims {
+        let _ = Command::new("kill")
+            .args(["-KILL", &pid.to_string()])
+            .stderr(Stdio::null())
+            .status();
+    }
+    let _ = driver.kill();
+    let _ = driver.wait();
+}
+
+/// One process as `/proc` shows it.
+struct Proc {
+    pid: u32,
+    ppid: u32,
+    /// The command line split on NULs and blanks: Chromium's child processes rewrite theirs
+    /// (setproctitle) into one blank-separated string.
+    words: Vec<String>,
+}
+
+impl Proc {
+    fn has(&self, word: &str) -> bool {
+        self.words.iter().any(|w| w == word)
+    }
+}
+
+/// Every process visible in `/proc`.
+fn processes() -> Vec<Proc> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|entry| {
+        let pid: u32 = entry.ok()?.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+        let after_comm = &stat[stat.rfind(')')? + 1..];
+        let ppid = after_comm.split_whitespace().nth(1)?.parse().ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        let words = String::from_utf8_lossy(&cmdline)
+            .split(|c: char| c == '\0' || c.is_whitespace())
+            .filter(|w| !w.is_empty())
+            .map(str::to_owned)
+            .collect();
+        Some(Proc { pid, ppid, words })
+    })
+    .collect()
+}
+
+/// The descendants of `root` plus the processes whose `--user-data-dir` is `profile`.
+fn our_processes(root: u32, profile: &Path) -> HashSet<u32> {
+    let procs = processes();
+    let flag = format!("--user-data-dir={}", profile.display());
+    let mut children: HashMap<u32, Vec<u32>> = HashMap::new();
+    for p in &procs {
+        children.entry(p.ppid).or_default().push(p.pid);
+    }
+    let mut ours = HashSet::new();
+    let mut stack = vec![root];
+    while let Some(pid) = stack.pop() {
+        for &child in children.get(&pid).map(Vec::as_slice).unwrap_or_default() {
+            if ours.insert(child) {
+                stack.push(child);
+            }
+        }
+    }
+    ours.extend(procs.iter().filter(|p| p.has(&flag)).map(|p| p.pid));
+    ours
+}
+
+/// A process's peak resident set size (`VmHWM` in `/proc/PID/status`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmHWM for process {pid}"))
+}
+
+/// Resets a process's peak resident set size to its current one (`5` to `/proc/PID/clear_refs`).
+pub fn reset_peak_rss(pid: u32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("writing /proc/{pid}/clear_refs"))
+}
+
+/// The `cipherdrop` binary next to the running test's target folder (`target/<profile>/`), or
+/// `$CIPHERDROP_BIN`. Cargo builds no binaries of other packages for these tests: build it with
+/// `cargo build -p cipherdrop-cli` (same profile).
+pub fn cipherdrop_bin() -> Result<PathBuf> {
+    if let Some(p) = std::env::var_os("CIPHERDROP_BIN") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe()?;
+    // target/<profile>/deps/<test>-<hash>
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("cipherdrop"))
+        .ok_or_else(|| anyhow!("unexpected test executable path {}", exe.display()))?;
+    if !bin.is_file() {
+        bail!(
+            "{} is missing: build it with cargo build -p cipherdrop-cli",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// The built web bundle (`<repo>/dist`, or `$CIPHERDROP_WEB_DIR`).
+pub fn web_dist() -> Result<PathBuf> {
+    let dir = std::env::var_os("CIPHERDROP_WEB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| crate::repo_root().join("dist"));
+    if !dir.join("index.html").is_file() {
+        bail!(
+            "{} has no index.html: run `trunk build` first \
+             (bash -c 'source scripts/env.sh; wasm_env trunk build')",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str()
+        .ok_or_else(|| anyhow!("non-UTF-8 path {}", p.display()))
+}
+
+async fn wait_for_driver(
+    http: &reqwest::Client,
+    url: &str,
+    guard: &mut DriverGuard,
+    log_path: &Path,
+) -> Result<()> {
+    let deadline = Instant::now() + DRIVER_START_TIMEOUT;
+    let log = || std::fs::read_to_string(log_path).unwrap_or_default();
+    loop {
+        if let Some(child) = guard.driver.as_mut()
+            && let Some(status) = child.try_wait()?
+        {
+            bail!("chromedriver exited with {status}:\n{}", log());
+        }
+        if let Ok(resp) = http.get(format!("{url}/status")).send().await
+            && let Ok(v) = resp.json::<Value>().await
+            && v["value"]["ready"] == true
+        {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            bail!(
+                "chromedriver did not answer within {DRIVER_START_TIMEOUT:?}:\n{}",
+                log()
+            );
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}

@@ -1,0 +1,94 @@
+//! Smoke test of the WebDriver harness: headless Chromium loads the real web bundle from
+//! `cipherdrop serve`, and a file the page saves lands in the download folder intact.
+//!
+//! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`) and
+//! chromedriver with Chromium.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::{Duration, Instant};
+
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, peak_rss_kib, reset_peak_rss, web_dist};
+use cipherdrop_e2e::server::ServerProcess;
+
+const SIZE: usize = 1 << 20;
+
+/// The bytes the page generates: `(i * 31 + 7) mod 256`.
+fn expected() -> Vec<u8> {
+    (0..SIZE).map(|i| ((i * 31 + 7) & 0xff) as u8).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn page_loads_and_downloads_work() {
+    let started = Instant::now();
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
+
+    let browser = Browser::start().await.unwrap();
+    eprintln!("browser up after {:?}", started.elapsed());
+    browser.client.goto(&server.url).await.unwrap();
+    browser
+        .wait_until_js(
+            "document.querySelector('h1') !== null && document.title.includes('Cipherdrop')",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_for("h1", Duration::from_secs(5))
+        .await
+        .unwrap();
+    eprintln!("app rendered after {:?}", started.elapsed());
+
+    browser
+        .client
+        .execute(
+            "const n = arguments[0];
+             const bytes = new Uint8Array(n);
+             for (let i = 0; i < n; i++) bytes[i] = (i * 31 + 7) & 0xff;
+             const url = URL.createObjectURL(new Blob([bytes], { type: 'application/octet-stream' }));
+             const a = document.createElement('a');
+             a.href = url;
+             a.download = 'smoke.bin';
+             document.body.appendChild(a);
+             a.click();
+             a.remove();
+             setTimeout(() => URL.revokeObjectURL(url), 60000);",
+            vec![serde_json::json!(SIZE)],
+        )
+        .await
+        .unwrap();
+    let path = browser
+        .wait_for_download("smoke.bin", Duration::from_secs(30))
+        .await
+        .unwrap();
+    let got = std::fs::read(&path).unwrap();
+    assert_eq!(got.len(), SIZE, "downloaded size");
+    assert!(got == expected(), "downloaded bytes differ");
+    eprintln!("download checked after {:?}", started.elapsed());
+
+    // The other harness pieces the browser tests and benchmarks lean on.
+    let renderers = browser.renderer_pids();
+    assert!(!renderers.is_empty(), "no renderer processes found");
+    for pid in &renderers {
+        reset_peak_rss(*pid).unwrap();
+        assert!(peak_rss_kib(*pid).unwrap() > 0);
+    }
+    let version = browser
+        .cdp("Browser.getVersion", serde_json::json!({}))
+        .await
+        .unwrap();
+    assert!(
+        version["product"].as_str().unwrap().contains("Chrome"),
+        "{version}"
+    );
+    browser.close().await;
+    drop(server);
+    eprintln!("done after {:?}", started.elapsed());
+}

@@ -1,0 +1,365 @@
+//! End to end through the real page in headless Chromium (WebDriver): log in, upload several
+//! files (20 MiB, empty, a signed one) by the file picker, check what S3 stores (a valid ESDK
+//! message, no plaintext marker) and that the official Python ESDK decrypts it through the
+//! embedded KMS, download through the page, inspect, and see a tampered object refused.
+//!
+//! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
+//! with Chromium, and the bootstrap's Python venv.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cipherdrop_core::{DecryptLimits, Header, Suite};
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
+use cipherdrop_e2e::server::{
+    Client, PASSWORD, ServerProcess, add_user, esdk_decrypt, sqlite, stored_credentials,
+};
+use fantoccini::Locator;
+
+const MARKER: &[u8] = b"CIPHERDROP-KNOWN-PLAINTEXT-MARKER";
+const BIG: &str = "quarterly report (draft).bin";
+const EMPTY: &str = "empty.txt";
+const SIGNED: &str = "signed-notes.txt";
+const MIN: Duration = Duration::from_secs(60);
+
+/// 20 MiB of pseudo-random bytes with the marker written every 64 KiB.
+fn big_plaintext() -> Vec<u8> {
+    let mut v = cipherdrop_e2e::data(20 * 1024 * 1024, 77);
+    for chunk in v.chunks_mut(64 * 1024) {
+        chunk[100..100 + MARKER.len()].copy_from_slice(MARKER);
+    }
+    v
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// The file under `dir` whose bytes equal `content` (where the embedded S3 keeps the object).
+fn find_stored(dir: &Path, content: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(p) = find_stored(&path, content) {
+                return Some(p);
+            }
+        } else if entry.metadata().map(|m| m.len()).ok() == Some(content.len() as u64)
+            && std::fs::read(&path).ok().as_deref() == Some(content)
+        {
+            return Some(path);
+        }
+    }
+    None
+}
+
+async fn js_string(b: &Browser, script: &str) -> String {
+    b.client
+        .execute(script, vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Waits until the upload of `name` ends; panics with the page's message if it failed.
+async fn wait_uploaded(b: &Browser, name: &str) {
+    let sel = format!("li.upload[data-name=\"{name}\"]");
+    b.wait_until_js(
+        &format!(
+            "(() => {{ const e = document.querySelector('{sel}'); \
+               return e !== null && ['done','failed','cancelled'].includes(e.dataset.state); }})()"
+        ),
+        2 * MIN,
+    )
+    .await
+    .unwrap();
+    let state = js_string(
+        b,
+        &format!("return document.querySelector('{sel}').dataset.state"),
+    )
+    .await;
+    let message = js_string(
+        b,
+        &format!("return document.querySelector('{sel} .upload-message').innerText"),
+    )
+    .await;
+    assert_eq!(state, "done", "upload of {name}: {message}");
+}
+
+/// The object id of the listed file called `name`.
+async fn object_id(b: &Browser, name: &str) -> String {
+    let sel = format!("tr.file[data-name=\"{name}\"]");
+    b.wait_for(&sel, MIN).await.unwrap();
+    js_string(
+        b,
+        &format!("return document.querySelector('{sel}').dataset.id"),
+    )
+    .await
+}
+
+/// Clicks Download for `name` and waits for the page's verdict; returns (state, message).
+async fn download(b: &Browser, name: &str) -> (String, String) {
+    let row = format!("tr.file[data-name=\"{name}\"]");
+    b.client
+        .execute(
+            &format!("document.querySelector('{row}').removeAttribute('data-download')"),
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css(&format!("{row} button.download")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if let Err(e) = b
+        .wait_until_js(
+            &format!(
+                "['done','failed'].includes(document.querySelector('{row}').dataset.download)"
+            ),
+            MIN,
+        )
+        .await
+    {
+        let rows = js_string(
+            b,
+            "return [...document.querySelectorAll('#files tr')].map(r => r.outerHTML).join('\\n')",
+        )
+        .await;
+        panic!("{e}\nrows:\n{rows}");
+    }
+    let state = js_string(
+        b,
+        &format!("return document.querySelector('{row}').dataset.download"),
+    )
+    .await;
+    let message = js_string(
+        b,
+        &format!("return document.querySelector('{row}').nextElementSibling.innerText"),
+    )
+    .await;
+    (state, message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upload_list_inspect_download_and_tamper_through_the_page() {
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
+    add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let big = big_plaintext();
+    let signed: Vec<u8> = b"signed notes\n".repeat(10_000);
+    std::fs::write(files.path().join(BIG), &big).unwrap();
+    std::fs::write(files.path().join(EMPTY), b"").unwrap();
+    std::fs::write(files.path().join(SIGNED), &signed).unwrap();
+
+    let b = Browser::start().await.unwrap();
+    b.client.goto(&server.url).await.unwrap();
+
+    // A wrong password is refused with a message; the right one logs in.
+    b.wait_for("#username", MIN)
+        .await
+        .unwrap()
+        .send_keys("alice")
+        .await
+        .unwrap();
+    b.wait_for("#password", MIN)
+        .await
+        .unwrap()
+        .send_keys("not the password")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_until_js(
+        "document.querySelector('#login-title + form + div .error') !== null",
+        MIN,
+    )
+    .await
+    .unwrap();
+    let pw = b.client.find(Locator::Css("#password")).await.unwrap();
+    pw.clear().await.unwrap();
+    pw.send_keys(PASSWORD).await.unwrap();
+    b.client
+        .find(Locator::Css("#login"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#whoami", MIN).await.unwrap();
+    assert_eq!(
+        js_string(&b, "return document.querySelector('#whoami').innerText").await,
+        "alice"
+    );
+
+    // Two files at once through the picker (default suite 0x0478).
+    let input = b.wait_for("#file-input", MIN).await.unwrap();
+    let paths = format!(
+        "{}\n{}",
+        files.path().join(BIG).display(),
+        files.path().join(EMPTY).display()
+    );
+    input.send_keys(&paths).await.unwrap();
+    wait_uploaded(&b, BIG).await;
+    wait_uploaded(&b, EMPTY).await;
+    // Then one with the signed suite.
+    b.client
+        .execute("const s = document.querySelector('#suite'); s.value = '0x0578'; s.dispatchEvent(new Event('change'));", vec![])
+        .await
+        .unwrap();
+    b.wait_for("#file-input", MIN)
+        .await
+        .unwrap()
+        .send_keys(&files.path().join(SIGNED).display().to_string())
+        .await
+        .unwrap();
+    wait_uploaded(&b, SIGNED).await;
+
+    // The list shows decrypted names.
+    let big_id = object_id(&b, BIG).await;
+    let empty_id = object_id(&b, EMPTY).await;
+    let signed_id = object_id(&b, SIGNED).await;
+
+    // What S3 stores: valid ESDK messages without the marker, which the official ESDK decrypts
+    // through the embedded KMS.
+    let api = Client::new(&server.url);
+    api.login("alice", PASSWORD).await.unwrap();
+    let kms_creds = stored_credentials(&data.path().join("kms")).unwrap();
+    let kms_url = server.kms_url.clone().unwrap();
+    let mut stored_big = Vec::new();
+    for (id, plaintext, suite) in [
+        (&big_id, &big, Suite::CommitKey),
+        (&empty_id, &Vec::new(), Suite::CommitKey),
+        (&signed_id, &signed, Suite::CommitKeyEcdsaP384),
+    ] {
+        let stored = api.download_ciphertext(id).await.unwrap();
+        let (header, _) = Header::parse(&stored, &DecryptLimits::default()).unwrap();
+        assert_eq!(header.suite, suite);
+        assert_eq!(
+            header.encryption_context.get("cipherdrop:object"),
+            Some(id.as_str())
+        );
+        assert!(
+            !contains(&stored, MARKER),
+            "the marker is in the stored object"
+        );
+        let official = esdk_decrypt(
+            &kms_url,
+            (&kms_creds.0, &kms_creds.1),
+            &server.key,
+            &stored,
+            files.path(),
+        )
+        .unwrap();
+        assert!(
+            official == *plaintext,
+            "the official ESDK read different bytes for {id}"
+        );
+        if id == &big_id {
+            stored_big = stored;
+        }
+    }
+    // The server's records hold no names.
+    let rows = sqlite(
+        data.path(),
+        "SELECT id, s3_key, context, hex(metadata), hex(edk) FROM objects \
+         UNION ALL SELECT action, detail, object, ip, actor FROM audit",
+    )
+    .unwrap()
+    .to_string();
+    for name in [BIG, SIGNED, "quarterly"] {
+        let hex_name = cipherdrop_e2e::hex(name.as_bytes()).to_uppercase();
+        assert!(
+            !rows.contains(name) && !rows.contains(&hex_name),
+            "{name} is in the server's database"
+        );
+    }
+
+    // Download through the page (the Blob path: no save dialog in automation).
+    b.client
+        .execute(
+            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    for (name, plaintext) in [(BIG, &big), (EMPTY, &Vec::new()), (SIGNED, &signed)] {
+        let (state, message) = download(&b, name).await;
+        assert_eq!(state, "done", "{name}: {message}");
+        let saved = b.wait_for_download(name, MIN).await.unwrap();
+        assert!(
+            std::fs::read(&saved).unwrap() == *plaintext,
+            "downloaded {name} differs"
+        );
+        std::fs::remove_file(saved).unwrap();
+    }
+
+    // The inspector shows the KMS request, the header and the side-by-side bytes.
+    b.client
+        .find(Locator::Css(&format!(
+            "tr.file[data-id=\"{big_id}\"] button.inspect"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#inspector #header-fields", MIN).await.unwrap();
+    let inspector = js_string(&b, "return document.querySelector('#inspector').innerText").await;
+    assert!(inspector.contains(&server.key), "key ARN shown");
+    assert!(inspector.contains("GenerateDataKey") && inspector.contains("cipherdrop:owner"));
+    assert!(inspector.contains("Key commitment") && inspector.contains("Header tag"));
+    // The stored object's first bytes, as the hex dump shows them ("02 04 78 ...").
+    let first: Vec<String> = stored_big[..8].iter().map(|b| format!("{b:02x}")).collect();
+    assert!(inspector.contains(&first.join(" ")), "stored bytes shown");
+    let leak = js_string(&b, "return document.querySelector('#leak-check').className").await;
+    assert_eq!(leak, "ok");
+
+    // Flip one byte in the middle of the stored object: the page refuses, and saves nothing.
+    let path = find_stored(data.path(), &stored_big).expect("the stored object on disk");
+    let mut tampered = stored_big.clone();
+    let mid = tampered.len() / 2;
+    tampered[mid] ^= 0x01;
+    std::fs::write(&path, &tampered).unwrap();
+    let (state, message) = download(&b, BIG).await;
+    assert_eq!(state, "failed");
+    assert!(message.contains("Integrity check failed"), "{message}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let left: Vec<_> = std::fs::read_dir(b.download_dir.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "something was saved after a failed integrity check: {left:?}"
+    );
+
+    // Logging out returns to the login form.
+    b.client
+        .find(Locator::Css("#logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#login-form", MIN).await.unwrap();
+    b.close().await;
+}
