@@ -20,15 +20,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cipherdrop-core builds alone for wasm32-unknown-unknown"
 wasm_env cargo build --locked -p cipherdrop-core --target wasm32-unknown-unknown
 
-step "native tests: core, CLI, official vectors, interop with the official Python ESDK"
+step "web bundle builds with Trunk (the end-to-end tests serve it)"
+wasm_env trunk build
+
+step "native tests: core, CLI, backend, official vectors, interop with the official Python ESDK, the page in Chromium"
 counted cargo test --locked   # the default members: every crate but the wasm-only web app
 
 step "browser tests: core and the web app in headless Chromium"
 (cd web && CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   counted wasm_env cargo test --locked --target wasm32-unknown-unknown -p cipherdrop-web)
-
-step "web bundle builds with Trunk"
-wasm_env trunk build
 
 step "fuzz smoke run (${FUZZ_SECONDS:=10} s per target)"
 rustup toolchain list | grep -q '^nightly' || { echo "no nightly toolchain: cargo fuzz needs one" >&2; exit 1; }

@@ -170,6 +170,27 @@ impl Browser {
         // Drop does the rest (chromedriver's process group, stragglers, temp dirs).
     }
 
+    /// Logs in through the page's form at `url` and waits for the logged-in view.
+    pub async fn log_in(&self, url: &str, username: &str, password: &str) -> Result<()> {
+        const WAIT: Duration = Duration::from_secs(60);
+        self.client.goto(url).await?;
+        self.wait_for("#username", WAIT)
+            .await?
+            .send_keys(username)
+            .await?;
+        self.wait_for("#password", WAIT)
+            .await?
+            .send_keys(password)
+            .await?;
+        self.client
+            .find(Locator::Css("#login"))
+            .await?
+            .click()
+            .await?;
+        self.wait_for("#whoami", WAIT).await?;
+        Ok(())
+    }
+
     /// Waits until an element matches `css`; returns it.
     pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<Element> {
         let deadline = Instant::now() + timeout;

@@ -27,6 +27,13 @@ export function js_error_message(e) {
   return String(e);
 }
 export function js_error_name(e) { return (e && e.name) ? String(e.name) : ''; }
+export function byob_reader(blob) {
+  try { return blob.stream().getReader({ mode: 'byob' }); } catch (_) { return null; }
+}
+export async function byob_read(reader, view) {
+  const { done, value } = await reader.read(view);
+  return done ? null : value;
+}
 "#)]
 extern "C" {
     /// Whether the File System Access save dialog exists in this browser.
@@ -47,6 +54,12 @@ extern "C" {
     pub fn js_error_message(e: &JsValue) -> String;
     /// The `name` of a thrown DOMException or Error (`AbortError`, `OperationError`, ...).
     pub fn js_error_name(e: &JsValue) -> String;
+    /// A bring-your-own-buffer reader of `blob`'s bytes, or `null` where the browser has none.
+    pub fn byob_reader(blob: &web_sys::Blob) -> JsValue;
+    /// Reads into `view` (which is detached): the filled view, or `null` at the end.
+    #[wasm_bindgen(catch)]
+    pub async fn byob_read(reader: &JsValue, view: &js_sys::Uint8Array)
+    -> Result<JsValue, JsValue>;
 }
 
 /// Waits `ms` milliseconds without blocking the page.

@@ -6,10 +6,11 @@
 //! chunk of plaintext, its sealed frames, and the ciphertext parts the sink holds.
 
 use std::cell::Cell;
+use std::collections::VecDeque;
 use std::rc::Rc;
 
 use cipherdrop_core::{
-    DataKey, DecryptLimits, Event, FrameEncoder, Header, MessageDecoder, TAG_LEN,
+    DataKey, DecryptLimits, Event, FrameEncoder, FrameSpec, Header, MessageDecoder, TAG_LEN,
 };
 use js_sys::{Array, ArrayBuffer, Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -86,64 +87,88 @@ fn js<E: Into<JsValue>>(e: E) -> String {
 #[allow(async_fn_in_trait)] // the browser is single-threaded: these futures are never Send
 pub trait PartSink {
     /// Takes part `number` (from 1). May wait before returning, to bound what is in flight.
-    async fn put(&mut self, number: u32, part: Blob) -> Result<(), CryptError>;
+    async fn put(&mut self, number: u32, part: Uint8Array) -> Result<(), CryptError>;
+
+    /// Where the sink returns part buffers it no longer needs (none by default).
+    fn pool(&self) -> BufferPool {
+        BufferPool::default()
+    }
 }
 
-/// Collects ciphertext pieces and cuts them into parts of exactly `part_size` bytes.
+/// Part buffers a sink has finished with, for the packer to fill again: reusing them keeps the
+/// tab's memory flat (fresh multi-MiB buffers are garbage the collector reclaims late).
+#[derive(Clone, Default)]
+pub struct BufferPool(Rc<std::cell::RefCell<Vec<Uint8Array>>>);
+
+impl BufferPool {
+    /// Hands a part back (the whole buffer is reused, whatever view of it the sink got).
+    pub fn recycle(&self, part: &Uint8Array) {
+        let mut pool = self.0.borrow_mut();
+        if pool.len() < 16 {
+            pool.push(Uint8Array::new(&part.buffer()));
+        }
+    }
+
+    fn take(&self, len: u32) -> Uint8Array {
+        let mut pool = self.0.borrow_mut();
+        while let Some(buf) = pool.pop() {
+            if buf.length() == len {
+                return buf;
+            }
+        }
+        Uint8Array::new_with_length(len)
+    }
+}
+
+/// Collects ciphertext into part buffers of exactly `part_size` bytes (the last may be shorter).
+/// Copying into a plain buffer is several times faster than assembling Blobs.
 struct Packer {
-    part_size: f64,
-    pieces: Array,
-    len: f64,
+    part_size: u32,
+    buf: Uint8Array,
+    fill: u32,
     next: u32,
+    pool: BufferPool,
 }
 
 impl Packer {
-    fn new(part_size: u64) -> Self {
-        Self {
-            part_size: part_size as f64,
-            pieces: Array::new(),
-            len: 0.0,
+    fn new(part_size: u64, pool: BufferPool) -> Result<Self, CryptError> {
+        let part_size = u32::try_from(part_size)
+            .ok()
+            .filter(|&p| p > 0 && p <= 1 << 31)
+            .ok_or_else(|| CryptError::Format(format!("part size {part_size} out of range")))?;
+        Ok(Self {
+            part_size,
+            buf: pool.take(part_size),
+            fill: 0,
             next: 1,
+            pool,
+        })
+    }
+
+    /// Copies `data` in; returns the parts it completed.
+    fn write(&mut self, data: &Uint8Array) -> Vec<(u32, Uint8Array)> {
+        let mut done = Vec::new();
+        let len = data.length();
+        let mut pos = 0;
+        while pos < len {
+            let take = (len - pos).min(self.part_size - self.fill);
+            self.buf.set(&data.subarray(pos, pos + take), self.fill);
+            self.fill += take;
+            pos += take;
+            if self.fill == self.part_size {
+                let fresh = self.pool.take(self.part_size);
+                let full = std::mem::replace(&mut self.buf, fresh);
+                self.fill = 0;
+                done.push((self.next, full));
+                self.next += 1;
+            }
         }
-    }
-
-    fn push(&mut self, piece: &JsValue, len: usize) {
-        self.pieces.push(piece);
-        self.len += len as f64;
-    }
-
-    fn blob(&mut self) -> Result<Blob, CryptError> {
-        let blob =
-            Blob::new_with_blob_sequence(&self.pieces).map_err(|e| CryptError::Crypto(js(e)))?;
-        self.pieces = Array::new();
-        Ok(blob)
-    }
-
-    /// The next full part, if there is one.
-    fn full_part(&mut self) -> Result<Option<(u32, Blob)>, CryptError> {
-        if self.len < self.part_size {
-            return Ok(None);
-        }
-        let all = self.blob()?;
-        let part = all
-            .slice_with_f64_and_f64(0.0, self.part_size)
-            .map_err(|e| CryptError::Crypto(js(e)))?;
-        let rest = all
-            .slice_with_f64(self.part_size)
-            .map_err(|e| CryptError::Crypto(js(e)))?;
-        self.len -= self.part_size;
-        self.pieces.push(&rest);
-        let n = self.next;
-        self.next += 1;
-        Ok(Some((n, part)))
+        done
     }
 
     /// Whatever is left, as the last part.
-    fn last_part(mut self) -> Result<Option<(u32, Blob)>, CryptError> {
-        if self.len == 0.0 {
-            return Ok(None);
-        }
-        Ok(Some((self.next, self.blob()?)))
+    fn last_part(self) -> Option<(u32, Uint8Array)> {
+        (self.fill > 0).then(|| (self.next, self.buf.subarray(0, self.fill)))
     }
 }
 
@@ -172,18 +197,179 @@ pub async fn read_bytes(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, Cr
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
+/// Frames being sealed by WebCrypto at once.
+const SEALING: usize = 4;
+
+/// The message being written: encoder, cipher, packer and sink, frame by frame.
+struct Writer<'s, S: PartSink> {
+    encoder: FrameEncoder,
+    key: GcmKey,
+    packer: Packer,
+    sink: &'s mut S,
+    sealing: VecDeque<(FrameSpec, Promise)>,
+    written: u64,
+    parts: u32,
+    prefix: Vec<u8>,
+}
+
+impl<S: PartSink> Writer<'_, S> {
+    async fn emit(&mut self, data: &Uint8Array) -> Result<(), CryptError> {
+        self.written += u64::from(data.length());
+        for (n, part) in self.packer.write(data) {
+            self.sink.put(n, part).await?;
+            self.parts = n;
+        }
+        Ok(())
+    }
+
+    /// Starts sealing `plaintext` (WebCrypto copies it at once, so the caller may reuse it).
+    async fn seal(&mut self, plaintext: &Uint8Array, is_final: bool) -> Result<(), CryptError> {
+        let spec = self
+            .encoder
+            .begin_frame(plaintext.length() as usize, is_final)
+            .map_err(|e| CryptError::Format(e.to_string()))?;
+        let promise = self
+            .key
+            .seal(&spec.iv, spec.aad(), plaintext)
+            .map_err(|e| CryptError::Crypto(js(e)))?;
+        self.sealing.push_back((spec, promise));
+        while self.sealing.len() >= SEALING {
+            self.finish_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest frame being sealed and writes it out.
+    async fn finish_oldest(&mut self) -> Result<(), CryptError> {
+        let Some((spec, promise)) = self.sealing.pop_front() else {
+            return Ok(());
+        };
+        let sealed_buf = buffer(promise)
+            .await
+            .map_err(|e| CryptError::Crypto(js(e)))?;
+        let sealed = Uint8Array::new(&sealed_buf);
+        self.prefix.clear();
+        if self.encoder.is_signed() {
+            let bytes = sealed.to_vec();
+            self.encoder
+                .end_frame_external(&spec, Some(&bytes), &mut self.prefix)
+        } else {
+            self.encoder
+                .end_frame_external(&spec, None, &mut self.prefix)
+        }
+        .map_err(|e| CryptError::Format(e.to_string()))?;
+        let prefix = Uint8Array::from(&self.prefix[..]);
+        self.emit(&prefix).await?;
+        self.emit(&sealed).await
+    }
+}
+
+/// Reads a Blob frame by frame into one reused buffer: with a BYOB reader the browser writes
+/// straight into it (no copy, no garbage); otherwise stream chunks are copied in.
+enum FrameReader {
+    Byob {
+        reader: JsValue,
+        buf: Uint8Array,
+    },
+    Chunks {
+        source: Source,
+        buf: Uint8Array,
+        rest: Option<Uint8Array>,
+    },
+}
+
+impl FrameReader {
+    fn new(blob: &Blob, capacity: u32) -> Result<Self, CryptError> {
+        let buf = Uint8Array::new_with_length(capacity);
+        let byob = crate::browser::byob_reader(blob);
+        if !byob.is_null() && !byob.is_undefined() {
+            return Ok(Self::Byob { reader: byob, buf });
+        }
+        let reader = blob
+            .stream()
+            .get_reader()
+            .dyn_into::<ReadableStreamDefaultReader>()
+            .map_err(|e| CryptError::Read(js(e)))?;
+        Ok(Self::Chunks {
+            source: Source::Stream(reader),
+            buf,
+            rest: None,
+        })
+    }
+
+    /// The next `want` bytes (fewer only at the end of the file), valid until the next call.
+    async fn fill(&mut self, want: u32) -> Result<Uint8Array, CryptError> {
+        let mut got = 0;
+        match self {
+            Self::Byob { reader, buf } => {
+                while got < want {
+                    let view = buf.subarray(got, want);
+                    let read = crate::browser::byob_read(reader, &view)
+                        .await
+                        .map_err(|e| CryptError::Read(format!("reading broke off: {}", js(e))))?;
+                    if read.is_null() {
+                        break;
+                    }
+                    let read: Uint8Array = read.unchecked_into();
+                    // The read detached our buffer and handed it back as `read.buffer`.
+                    *buf = Uint8Array::new(&read.buffer());
+                    got += read.length();
+                }
+                Ok(buf.subarray(0, got))
+            }
+            Self::Chunks { source, buf, rest } => {
+                while got < want {
+                    let chunk = match rest.take() {
+                        Some(c) => c,
+                        None => match source.next_js().await? {
+                            Some(c) => c,
+                            None => break,
+                        },
+                    };
+                    let take = chunk.length().min(want - got);
+                    buf.set(&chunk.subarray(0, take), got);
+                    got += take;
+                    if take < chunk.length() {
+                        *rest = Some(chunk.subarray(take, chunk.length()));
+                    }
+                }
+                Ok(buf.subarray(0, got))
+            }
+        }
+    }
+
+    /// Whether the file has no more bytes.
+    async fn at_end(&mut self) -> Result<bool, CryptError> {
+        match self {
+            Self::Byob { reader, .. } => {
+                let scratch = Uint8Array::new_with_length(1);
+                let read = crate::browser::byob_read(reader, &scratch)
+                    .await
+                    .map_err(|e| CryptError::Read(js(e)))?;
+                Ok(read.is_null())
+            }
+            Self::Chunks { source, rest, .. } => {
+                if rest.as_ref().is_some_and(|r| r.length() > 0) {
+                    return Ok(false);
+                }
+                Ok(source.next_js().await?.is_none())
+            }
+        }
+    }
+}
+
 /// Encrypts all of `source` as the body of `encoder`'s message, handing the whole message (header,
 /// frames, footer) to `sink` in parts of `part_size` bytes. `progress` gets the plaintext bytes
-/// encrypted so far.
+/// read so far. The file is read as a stream (`Blob.stream()`), frames are assembled in one
+/// reused buffer, and up to four frames are sealed at once.
 pub async fn encrypt_blob<S: PartSink>(
     source: &Blob,
-    mut encoder: FrameEncoder,
+    encoder: FrameEncoder,
     part_size: u64,
     sink: &mut S,
     progress: &mut dyn FnMut(u64),
     cancel: &Cancel,
 ) -> Result<Sealed, CryptError> {
-    let fmt = |e: cipherdrop_core::Error| CryptError::Format(e.to_string());
     let key = GcmKey::import(encoder.frame_key())
         .await
         .map_err(|e| CryptError::Crypto(js(e)))?;
@@ -191,90 +377,60 @@ pub async fn encrypt_blob<S: PartSink>(
     let frame = u64::from(encoder.frame_length());
     // Regular frames, then a final frame of the remainder (empty when the size is a multiple).
     let regular = size / frame;
-    let total_frames = regular + 1;
-    let frames_per_read = (READ_BYTES / frame).max(1);
-    let mut packer = Packer::new(part_size);
-    let mut written = 0u64;
-    let mut parts = 0u32;
+    let final_len = (size % frame) as u32;
     let header = Uint8Array::from(encoder.header());
-    written += u64::from(header.length());
-    packer.push(&header, header.length() as usize);
+    let mut w = Writer {
+        encoder,
+        key,
+        packer: Packer::new(part_size, sink.pool())?,
+        sink,
+        sealing: VecDeque::new(),
+        written: 0,
+        parts: 0,
+        prefix: Vec::new(),
+    };
+    w.emit(&header).await?;
 
-    let byte_range = |first: u64, count: u64| (first * frame, ((first + count) * frame).min(size));
-    let mut next_frame = 0u64;
-    let mut pending_read: Option<(u64, u64, ArrayBuffer)> = None;
-    while next_frame < total_frames {
+    let mut reader = FrameReader::new(source, frame.min(size.max(1)) as u32)?;
+    let changed = || CryptError::Read("the file changed while it was being read".into());
+    let mut consumed = 0u64;
+    for index in 0..=regular {
         if cancel.is_cancelled() {
             return Err(CryptError::Cancelled);
         }
-        let count = frames_per_read.min(total_frames - next_frame);
-        let (start, end) = byte_range(next_frame, count);
-        let buf = match pending_read.take() {
-            Some((s, e, b)) if s == start && e == end => b,
-            _ => read(source, start, end).await?,
-        };
-        // Seal every frame of this chunk at once; WebCrypto copies its input when called.
-        let mut sealing: Vec<(cipherdrop_core::FrameSpec, Promise)> = Vec::new();
-        for i in 0..count {
-            let seq = next_frame + i;
-            let is_final = seq == regular;
-            let (fs, fe) = byte_range(seq, 1);
-            let len = (fe - fs) as usize;
-            let spec = encoder.begin_frame(len, is_final).map_err(fmt)?;
-            let view =
-                Uint8Array::new_with_byte_offset_and_length(&buf, (fs - start) as u32, len as u32);
-            let promise = key
-                .seal(&spec.iv, spec.aad(), &view)
-                .map_err(|e| CryptError::Crypto(js(e)))?;
-            sealing.push((spec, promise));
+        let is_final = index == regular;
+        let want = if is_final { final_len } else { frame as u32 };
+        let plaintext = reader.fill(want).await?;
+        if plaintext.length() != want {
+            return Err(changed());
         }
-        drop(buf);
-        next_frame += count;
-        // Read the next chunk while this one is sealed.
-        let read_ahead = if next_frame < total_frames {
-            let (s, e) = byte_range(next_frame, frames_per_read.min(total_frames - next_frame));
-            Some((s, e, read(source, s, e)))
-        } else {
-            None
-        };
-        let mut prefix = Vec::new();
-        for (spec, promise) in sealing {
-            let sealed = buffer(promise)
-                .await
-                .map_err(|e| CryptError::Crypto(js(e)))?;
-            prefix.clear();
-            if encoder.is_signed() {
-                let bytes = Uint8Array::new(&sealed).to_vec();
-                encoder.end_frame_external(&spec, Some(&bytes), &mut prefix)
-            } else {
-                encoder.end_frame_external(&spec, None, &mut prefix)
-            }
-            .map_err(fmt)?;
-            let prefix_js = Uint8Array::from(&prefix[..]);
-            packer.push(&prefix_js, prefix.len());
-            packer.push(&sealed, sealed.byte_length() as usize);
-            written += (prefix.len() as u64) + u64::from(sealed.byte_length());
-            while let Some((n, part)) = packer.full_part()? {
-                sink.put(n, part).await?;
-                parts = n;
-            }
-        }
-        progress(end);
-        if let Some((s, e, fut)) = read_ahead {
-            pending_read = Some((s, e, fut.await?));
-        }
+        consumed += u64::from(want);
+        w.seal(&plaintext, is_final).await?;
+        progress(consumed);
     }
-    let footer = encoder.finish().map_err(fmt)?;
-    if !footer.is_empty() {
-        let footer_js = Uint8Array::from(&footer[..]);
-        packer.push(&footer_js, footer.len());
-        written += footer.len() as u64;
+    if !reader.at_end().await? {
+        return Err(changed());
     }
-    while let Some((n, part)) = packer.full_part()? {
+    while !w.sealing.is_empty() {
+        w.finish_oldest().await?;
+    }
+    let Writer {
+        encoder,
+        mut packer,
+        sink,
+        mut parts,
+        mut written,
+        ..
+    } = w;
+    let footer = encoder
+        .finish()
+        .map_err(|e| CryptError::Format(e.to_string()))?;
+    written += footer.len() as u64;
+    for (n, part) in packer.write(&Uint8Array::from(&footer[..])) {
         sink.put(n, part).await?;
         parts = n;
     }
-    if let Some((n, part)) = packer.last_part()? {
+    if let Some((n, part)) = packer.last_part() {
         sink.put(n, part).await?;
         parts = n;
     }
@@ -282,6 +438,34 @@ pub async fn encrypt_blob<S: PartSink>(
         ciphertext_len: written,
         parts,
     })
+}
+
+/// Hands `source` unchanged to `sink` in parts of `part_size`, read and packed exactly as
+/// [`encrypt_blob`] does: the benchmarks' "upload without encryption" reference.
+pub async fn pack_blob<S: PartSink>(
+    source: &Blob,
+    part_size: u64,
+    sink: &mut S,
+) -> Result<u32, CryptError> {
+    let reader = source
+        .stream()
+        .get_reader()
+        .dyn_into::<ReadableStreamDefaultReader>()
+        .map_err(|e| CryptError::Read(js(e)))?;
+    let mut source = Source::Stream(reader);
+    let mut packer = Packer::new(part_size, sink.pool())?;
+    let mut parts = 0;
+    while let Some(chunk) = source.next_js().await? {
+        for (n, part) in packer.write(&chunk) {
+            sink.put(n, part).await?;
+            parts = n;
+        }
+    }
+    if let Some((n, part)) = packer.last_part() {
+        sink.put(n, part).await?;
+        parts = n;
+    }
+    Ok(parts)
 }
 
 /// Where decrypted plaintext goes (a file being saved, or memory).
@@ -309,12 +493,13 @@ pub enum Source {
 }
 
 impl Source {
-    async fn next(&mut self) -> Result<Option<Vec<u8>>, CryptError> {
+    /// The next chunk as a JavaScript array (no copy into wasm).
+    async fn next_js(&mut self) -> Result<Option<Uint8Array>, CryptError> {
         match self {
             Self::Stream(reader) => {
                 let chunk = JsFuture::from(reader.read())
                     .await
-                    .map_err(|e| CryptError::Read(format!("the download broke off: {}", js(e))))?;
+                    .map_err(|e| CryptError::Read(format!("reading broke off: {}", js(e))))?;
                 let done = js_sys::Reflect::get(&chunk, &"done".into())
                     .map(|d| d.is_truthy())
                     .unwrap_or(true);
@@ -323,7 +508,7 @@ impl Source {
                 }
                 let value = js_sys::Reflect::get(&chunk, &"value".into())
                     .map_err(|e| CryptError::Read(js(e)))?;
-                Ok(Some(Uint8Array::new(&value).to_vec()))
+                Ok(Some(value.unchecked_into::<Uint8Array>()))
             }
             Self::Blob(blob, pos) => {
                 let size = blob.size() as u64;
@@ -333,9 +518,13 @@ impl Source {
                 let end = (*pos + READ_BYTES).min(size);
                 let buf = read(blob, *pos, end).await?;
                 *pos = end;
-                Ok(Some(Uint8Array::new(&buf).to_vec()))
+                Ok(Some(Uint8Array::new(&buf)))
             }
         }
+    }
+
+    async fn next(&mut self) -> Result<Option<Vec<u8>>, CryptError> {
+        Ok(self.next_js().await?.map(|a| a.to_vec()))
     }
 }
 
@@ -418,11 +607,11 @@ pub async fn decrypt_source<S: PlainSink>(
 #[derive(Default)]
 pub struct MemoryParts {
     /// Parts in order.
-    pub parts: Vec<Blob>,
+    pub parts: Vec<Uint8Array>,
 }
 
 impl PartSink for MemoryParts {
-    async fn put(&mut self, number: u32, part: Blob) -> Result<(), CryptError> {
+    async fn put(&mut self, number: u32, part: Uint8Array) -> Result<(), CryptError> {
         if number as usize != self.parts.len() + 1 {
             return Err(CryptError::Format("parts out of order".into()));
         }
@@ -435,7 +624,7 @@ impl MemoryParts {
     /// All parts as one Blob.
     pub fn into_blob(self) -> Result<Blob, CryptError> {
         let arr: Array = self.parts.into_iter().collect();
-        Blob::new_with_blob_sequence(&arr).map_err(|e| CryptError::Crypto(js(e)))
+        Blob::new_with_u8_array_sequence(&arr).map_err(|e| CryptError::Crypto(js(e)))
     }
 }
 

@@ -209,7 +209,7 @@ async fn source_next(source: &mut Source) -> Result<Option<Vec<u8>>, CryptError>
     }
     let value = js_sys::Reflect::get(&chunk, &"value".into())
         .map_err(|e| CryptError::Read(js_error_message(&e)))?;
-    Ok(Some(Uint8Array::new(&value).to_vec()))
+    Ok(Some(value.unchecked_into::<Uint8Array>().to_vec()))
 }
 
 /// What the inspector shows about a stored object.

@@ -7,6 +7,7 @@
 //! and S3 hold.
 
 pub mod api;
+pub mod bench;
 pub mod browser;
 pub mod crypt;
 pub mod download;

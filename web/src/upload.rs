@@ -20,12 +20,13 @@ use futures::StreamExt as _;
 use futures::future::LocalBoxFuture;
 use futures::stream::FuturesUnordered;
 use gloo_net::http::Request;
+use js_sys::Uint8Array;
 use web_sys::{AbortController, Blob, File};
 use zeroize::Zeroizing;
 
 use crate::api::{self, ApiError};
 use crate::browser::sleep;
-use crate::crypt::{Cancel, CryptError, PartSink, encrypt_blob};
+use crate::crypt::{BufferPool, Cancel, CryptError, PartSink, encrypt_blob};
 use crate::metadata::{self, FileMeta};
 
 /// Default plaintext bytes per ESDK frame: large frames keep WebCrypto calls few.
@@ -124,11 +125,27 @@ impl From<CryptError> for UploadError {
     }
 }
 
-type Report = Rc<dyn Fn(Progress)>;
+/// Receives progress reports.
+pub type Report = Rc<dyn Fn(Progress)>;
 
 /// Encrypts `file` and uploads it; `report` is called as bytes are encrypted and stored.
 pub async fn upload_file(
     file: &File,
+    options: UploadOptions,
+    report: Report,
+    cancel: Cancel,
+) -> Result<UploadRecord, UploadError> {
+    let meta = FileMeta {
+        name: file.name(),
+        media_type: file.type_(),
+    };
+    upload_blob(file, meta, options, report, cancel).await
+}
+
+/// Encrypts `data` and uploads it as a file described by `meta`.
+pub async fn upload_blob(
+    file: &Blob,
+    meta: FileMeta,
     options: UploadOptions,
     report: Report,
     cancel: Cancel,
@@ -147,10 +164,6 @@ pub async fn upload_file(
         public_key: signing.as_ref().map(SigningKey::public_key_base64),
     };
     let (created, data_key_b64) = api::create_upload(&request).await?;
-    let meta = FileMeta {
-        name: file.name(),
-        media_type: file.type_(),
-    };
     let result = encrypt_and_send(
         file,
         options,
@@ -185,7 +198,7 @@ pub async fn upload_file(
 
 #[allow(clippy::too_many_arguments)]
 async fn encrypt_and_send(
-    file: &File,
+    file: &Blob,
     options: UploadOptions,
     created: &cipherdrop_api::CreateUploadResponse,
     data_key_b64: Zeroizing<String>,
@@ -288,22 +301,24 @@ async fn encrypt_and_send(
 }
 
 /// Ciphertext parts to S3 through presigned URLs: `parallel` at once, each retried with backoff.
-struct S3Parts {
+pub(crate) struct S3Parts {
     upload_id: String,
     urls: Rc<RefCell<HashMap<u32, String>>>,
     urls_expire_at: i64,
     part_count: u32,
     parallel: usize,
-    in_flight: FuturesUnordered<LocalBoxFuture<'static, Result<(CompletedPart, u64), CryptError>>>,
+    in_flight:
+        FuturesUnordered<LocalBoxFuture<'static, Result<(CompletedPart, Uint8Array), CryptError>>>,
     done: Vec<CompletedPart>,
     abort: Option<AbortController>,
     progress: Rc<RefCell<Progress>>,
     report: Report,
     cancel: Cancel,
+    pool: BufferPool,
 }
 
 impl S3Parts {
-    fn new(
+    pub(crate) fn new(
         created: &cipherdrop_api::CreateUploadResponse,
         parallel: usize,
         progress: Rc<RefCell<Progress>>,
@@ -327,6 +342,7 @@ impl S3Parts {
             progress,
             report,
             cancel,
+            pool: BufferPool::default(),
         }
     }
 
@@ -339,12 +355,13 @@ impl S3Parts {
 
     fn record(
         &mut self,
-        result: Result<(CompletedPart, u64), CryptError>,
+        result: Result<(CompletedPart, Uint8Array), CryptError>,
     ) -> Result<(), CryptError> {
         match result {
-            Ok((part, bytes)) => {
+            Ok((part, buffer)) => {
                 self.done.push(part);
-                self.progress.borrow_mut().uploaded += bytes;
+                self.progress.borrow_mut().uploaded += u64::from(buffer.length());
+                self.pool.recycle(&buffer);
                 (self.report)(*self.progress.borrow());
                 Ok(())
             }
@@ -372,7 +389,7 @@ impl S3Parts {
             .ok_or_else(|| CryptError::Sink(format!("the server has no URL for part {n}")))
     }
 
-    async fn finish(mut self) -> Result<Vec<CompletedPart>, CryptError> {
+    pub(crate) async fn finish(mut self) -> Result<Vec<CompletedPart>, CryptError> {
         while let Some(r) = self.in_flight.next().await {
             self.record(r)?;
         }
@@ -383,7 +400,11 @@ impl S3Parts {
 }
 
 impl PartSink for S3Parts {
-    async fn put(&mut self, number: u32, part: Blob) -> Result<(), CryptError> {
+    fn pool(&self) -> BufferPool {
+        self.pool.clone()
+    }
+
+    async fn put(&mut self, number: u32, part: Uint8Array) -> Result<(), CryptError> {
         if number > self.part_count {
             return Err(CryptError::Format(format!(
                 "part {number} of {}: more ciphertext than announced",
@@ -416,11 +437,10 @@ async fn put_part(
     upload_id: &str,
     number: u32,
     mut url: String,
-    part: Blob,
+    part: Uint8Array,
     signal: Option<web_sys::AbortSignal>,
     cancel: Cancel,
-) -> Result<(CompletedPart, u64), CryptError> {
-    let size = part.size() as u64;
+) -> Result<(CompletedPart, Uint8Array), CryptError> {
     let mut last = String::new();
     let mut refreshed = false;
     for attempt in 0..ATTEMPTS {
@@ -451,7 +471,7 @@ async fn put_part(
                         part_number: number,
                         etag,
                     },
-                    size,
+                    part,
                 ));
             }
             Ok(resp) => {

@@ -71,7 +71,7 @@ async fn webcrypto_encrypt(
     .await
     .unwrap();
     assert_eq!(seen, pt.len() as u64, "progress reaches the plaintext size");
-    let sizes: Vec<u64> = parts.parts.iter().map(|p| p.size() as u64).collect();
+    let sizes: Vec<u64> = parts.parts.iter().map(|p| u64::from(p.length())).collect();
     assert_eq!(sealed.parts as usize, sizes.len());
     let message = bytes_of(&parts.into_blob().unwrap()).await;
     assert_eq!(sealed.ciphertext_len, message.len() as u64);

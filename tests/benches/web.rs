@@ -1,0 +1,321 @@
+//! In-browser benchmarks of the web app (headless Chromium, the real page and pipelines):
+//! encrypt-only throughput against raw WebCrypto in the same page, encrypt-and-upload of 1 GiB
+//! against uploading the same bytes unencrypted through the same presigned multipart path, the
+//! tab's peak memory, and `@aws-crypto/client-browser` on the same bytes when its bundle exists
+//! (`bash scripts/bench-js.sh`). Reported, not asserted: `cargo bench -p cipherdrop-e2e --bench web`.
+//!
+//! Sizes: `BENCH_MIB` (default 256) for encrypt-only, `BENCH_UPLOAD_MIB` (default 1024).
+#![allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    missing_docs
+)]
+
+use std::time::Duration;
+
+use anyhow::{Context as _, Result};
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, peak_rss_kib, reset_peak_rss, web_dist};
+use cipherdrop_e2e::load::machine;
+use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess, add_user};
+use serde_json::Value;
+
+const MIB: f64 = 1024.0 * 1024.0;
+const RUNS: usize = 3;
+
+/// Page-side helpers: random test data as Blobs, and the raw WebCrypto reference.
+const HELPERS: &str = r#"
+window.__blobs = window.__blobs || {};
+window.__makeBlob = async (name, mib) => {
+  const parts = [];
+  for (let i = 0; i < mib; i++) {
+    const chunk = new Uint8Array(1 << 20);
+    for (let o = 0; o < chunk.length; o += 65536) crypto.getRandomValues(chunk.subarray(o, o + 65536));
+    parts.push(chunk);
+  }
+  window.__blobs[name] = new Blob(parts);
+  return window.__blobs[name].size;
+};
+window.__rawWebCrypto = async (name) => {
+  const buf = new Uint8Array(await window.__blobs[name].arrayBuffer());
+  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt']);
+  const iv = new Uint8Array(12);
+  const t0 = performance.now();
+  for (let o = 0, n = 0; o < buf.length; o += 1 << 20, n++) {
+    new DataView(iv.buffer).setUint32(8, n);
+    await crypto.subtle.encrypt({ name: 'AES-GCM', iv, tagLength: 128 }, key, buf.subarray(o, o + (1 << 20)));
+  }
+  return performance.now() - t0;
+};
+window.__gc = () => { if (window.gc) { window.gc(); } };
+"#;
+
+struct Bench {
+    b: Browser,
+}
+
+impl Bench {
+    async fn run(&self, script: &str) -> Result<Value> {
+        self.b
+            .client
+            .execute(&format!("return (async () => {{ {script} }})();"), vec![])
+            .await
+            .with_context(|| format!("running {script}"))
+    }
+
+    /// Makes `window.__blobs[name]` a File of `mib` MiB of random bytes on disk, picked through
+    /// a file input (as a user's file is: read from disk, not held in memory).
+    async fn file_blob(&self, dir: &std::path::Path, name: &str, mib: usize) -> Result<()> {
+        use std::io::Write as _;
+        let path = dir.join(format!("{name}.bin"));
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        let mut chunk = vec![0u8; 1 << 20];
+        for i in 0..mib {
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut chunk);
+            chunk[0] = i as u8;
+            f.write_all(&chunk)?;
+        }
+        f.flush()?;
+        self.run(&format!(
+            "let i = document.getElementById('bench-{name}'); \
+             if (!i) {{ i = document.createElement('input'); i.type = 'file'; i.id = 'bench-{name}'; document.body.appendChild(i); }} \
+             return 0;"
+        ))
+        .await?;
+        self.b
+            .client
+            .find(fantoccini::Locator::Css(&format!("#bench-{name}")))
+            .await?
+            .send_keys(&path.display().to_string())
+            .await?;
+        self.run(&format!(
+            "window.__blobs['{name}'] = document.getElementById('bench-{name}').files[0]; return window.__blobs['{name}'].size;"
+        ))
+        .await?;
+        Ok(())
+    }
+
+    async fn ms(&self, script: &str) -> Result<f64> {
+        self.run(script)
+            .await?
+            .as_f64()
+            .with_context(|| format!("{script} gave no number"))
+    }
+
+    /// Runs `script` and returns (its result, the largest peak-RSS growth over idle of any of
+    /// the browser's renderers, in MiB).
+    async fn with_memory(&self, script: &str) -> Result<(Value, f64)> {
+        self.run("window.__gc(); await new Promise(r => setTimeout(r, 200)); return 0;")
+            .await?;
+        let pids = self.b.renderer_pids();
+        let mut idle = Vec::new();
+        for &pid in &pids {
+            let _ = reset_peak_rss(pid);
+            idle.push(peak_rss_kib(pid).unwrap_or(0));
+        }
+        let value = self.run(script).await?;
+        let grown = pids
+            .iter()
+            .zip(&idle)
+            .map(|(&pid, &base)| peak_rss_kib(pid).unwrap_or(0).saturating_sub(base))
+            .max()
+            .unwrap_or(0);
+        Ok((value, grown as f64 / 1024.0))
+    }
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn rate(bytes_mib: f64, ms: f64) -> f64 {
+    bytes_mib * MIB / 1e6 / (ms / 1000.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> Result<()> {
+    let mib: f64 = std::env::var("BENCH_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(256.0);
+    let up_mib: f64 = std::env::var("BENCH_UPLOAD_MIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1024.0);
+    let bin = cipherdrop_bin()?;
+    let web = web_dist()?;
+    let data = tempfile::tempdir()?;
+    let files = tempfile::tempdir()?;
+    let server = ServerProcess::start_with_web(
+        &bin,
+        data.path(),
+        &web,
+        &["--max-object-size", &(8u64 << 30).to_string()],
+        &[("RUST_LOG", "warn")],
+    )?;
+    add_user(&bin, data.path(), "bench", PASSWORD, false)?;
+    let api = Client::new(&server.url);
+    api.login("bench", PASSWORD).await?;
+    let b = Browser::start().await?;
+    b.client
+        .update_timeouts(fantoccini::wd::TimeoutConfiguration::new(
+            Some(Duration::from_secs(1800)),
+            Some(Duration::from_secs(60)),
+            None,
+        ))
+        .await?;
+    b.log_in(&server.url, "bench", PASSWORD).await?;
+    let bench = Bench { b };
+    bench.run(&format!("{HELPERS}; return 0;")).await?;
+    if let Ok(js) = std::env::var("BENCH_JS") {
+        // An ad-hoc experiment in the logged-in page (helpers loaded): prints its result.
+        if let Ok(setup) = std::env::var("BENCH_JS_SETUP") {
+            bench.run(&setup).await?;
+        }
+        if let Some(mib) = std::env::var("BENCH_JS_FILE_MIB")
+            .ok()
+            .and_then(|v| v.parse().ok())
+        {
+            bench.file_blob(files.path(), "x", mib).await?;
+        }
+        let (value, grown) = bench.with_memory(&js).await?;
+        println!("{value}\npeak renderer growth: {grown:.1} MiB");
+        bench.b.close().await;
+        return Ok(());
+    }
+    println!("# Web app benchmarks ({}; headless Chromium)", machine());
+
+    // 1. Encrypt only: the page's pipeline from a Blob vs raw WebCrypto over the same bytes.
+    bench
+        .ms(&format!("return await window.__makeBlob('enc', {mib});"))
+        .await?;
+    let mut ours = Vec::new();
+    let mut raw = Vec::new();
+    let mut ours_signed = Vec::new();
+    let ours_js =
+        "return await window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0478, 1048576);";
+    bench.ms(ours_js).await?; // warm-up
+    bench
+        .ms("return await window.__rawWebCrypto('enc');")
+        .await?;
+    for _ in 0..RUNS {
+        ours.push(bench.ms(ours_js).await?);
+        raw.push(
+            bench
+                .ms("return await window.__rawWebCrypto('enc');")
+                .await?,
+        );
+        ours_signed.push(
+            bench
+                .ms("return await window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0578, 1048576);")
+                .await?,
+        );
+    }
+    let (o, r, s) = (median(ours), median(raw), median(ours_signed));
+    println!("\n## Encrypt only, {mib} MiB, frame 1 MiB (median of {RUNS})");
+    println!("| contender | MB/s | % of raw WebCrypto |");
+    println!("|---|---|---|");
+    println!(
+        "| raw WebCrypto AES-256-GCM, 1 MiB chunks, sequential | {:.0} | 100% |",
+        rate(mib, r)
+    );
+    println!(
+        "| Cipherdrop page, 0x0478 (from a Blob, ESDK framing) | {:.0} | {:.0}% |",
+        rate(mib, o),
+        100.0 * r / o
+    );
+    println!(
+        "| Cipherdrop page, 0x0578 (signed) | {:.0} | {:.0}% |",
+        rate(mib, s),
+        100.0 * r / s
+    );
+    let (_, mem_enc) = bench.with_memory(ours_js).await?;
+    println!("peak tab memory over idle while encrypting {mib} MiB: {mem_enc:.1} MiB");
+
+    // 2. @aws-crypto/client-browser on the same bytes (one-shot API: input in memory).
+    let bundle = cipherdrop_e2e::repo_root().join("target/bench-js/aws-crypto-bench.bundle.js");
+    if bundle.exists() {
+        let code = std::fs::read_to_string(&bundle)?;
+        bench.b.client.execute(&code, vec![]).await?;
+        let js = "const bytes = new Uint8Array(await window.__blobs.enc.arrayBuffer()); \
+                  const r = await globalThis.awsCryptoBench.encrypt(bytes, 1048576, '0x0478'); return r.ms;";
+        let mut times = Vec::new();
+        let mut mems = Vec::new();
+        for _ in 0..RUNS {
+            let (v, m) = bench.with_memory(js).await?;
+            times.push(v.as_f64().context("ms")?);
+            mems.push(m);
+        }
+        let t = median(times);
+        let version = bench
+            .run("return globalThis.awsCryptoBench.version;")
+            .await?;
+        println!(
+            "\n## @aws-crypto/client-browser {version}, {mib} MiB, 0x0478, frame 1 MiB (median of {RUNS})"
+        );
+        println!("| contender | MB/s | time ÷ Cipherdrop | peak tab memory over idle |");
+        println!("|---|---|---|---|");
+        println!(
+            "| Cipherdrop page | {:.0} | 1.00 | {mem_enc:.1} MiB |",
+            rate(mib, o)
+        );
+        println!(
+            "| @aws-crypto/client-browser | {:.0} | {:.2} | {:.1} MiB (incl. the {mib} MiB input it needs in memory) |",
+            rate(mib, t),
+            t / o,
+            median(mems)
+        );
+    } else {
+        println!(
+            "\n(@aws-crypto/client-browser skipped: run `bash scripts/bench-js.sh` to build its bundle)"
+        );
+    }
+    bench
+        .run("delete window.__blobs.enc; window.__gc(); return 0;")
+        .await?;
+
+    // 3. Encrypt and upload vs the same bytes unencrypted through the same path; memory.
+    println!("\n## Encrypt and upload to the embedded S3, 4 parts in parallel (median of {RUNS})");
+    println!(
+        "| size | encrypt+upload MB/s | plain upload MB/s | time ratio | peak tab memory over idle (encrypt+upload) |"
+    );
+    println!("|---|---|---|---|---|");
+    for size in [256.0f64.min(up_mib), up_mib] {
+        bench
+            .ms(&format!("return await window.__makeBlob('up', {size});"))
+            .await?;
+        let mut enc = Vec::new();
+        let mut plain = Vec::new();
+        let mut mem = Vec::new();
+        for _ in 0..RUNS {
+            let (v, m) = bench
+                .with_memory("const r = await window.wasmBindings.bench_upload(window.__blobs.up, 0x0478, 1048576, 4); return r;")
+                .await?;
+            enc.push(v[0].as_f64().context("ms")?);
+            mem.push(m);
+            let id = v[1].as_str().context("id")?.to_owned();
+            api.call(reqwest::Method::DELETE, &format!("/api/objects/{id}"), None)
+                .await?;
+            plain.push(
+                bench
+                    .ms("return await window.wasmBindings.bench_plain_upload(window.__blobs.up, 4);")
+                    .await?,
+            );
+        }
+        let (e, p) = (median(enc), median(plain));
+        println!(
+            "| {size} MiB | {:.0} | {:.0} | {:.2}× | {:.1} MiB |",
+            rate(size, e),
+            rate(size, p),
+            e / p,
+            median(mem)
+        );
+        bench
+            .run("delete window.__blobs.up; window.__gc(); return 0;")
+            .await?;
+    }
+    println!("\n({} at the end)", machine());
+    bench.b.close().await;
+    Ok(())
+}

@@ -1,0 +1,126 @@
+//! Entry points for the in-browser benchmarks (`cargo bench -p cipherdrop-e2e --bench web`),
+//! exported to JavaScript as `window.wasmBindings.bench_*`. They run the page's real pipelines;
+//! the upload ones act for the logged-in account like the page does.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cipherdrop_api::CreateUploadRequest;
+use cipherdrop_core::{
+    AlgorithmSuiteId, EncryptionContext, EncryptionMaterials, FrameEncoder, RawAesKeyring, Suite,
+};
+use wasm_bindgen::prelude::*;
+use web_sys::Blob;
+
+use crate::api;
+use crate::browser::now_ms;
+use crate::crypt::{BufferPool, Cancel, CryptError, PartSink, encrypt_blob, pack_blob};
+use crate::metadata::FileMeta;
+use crate::upload::{Progress, S3Parts, UploadOptions, upload_blob};
+
+fn suite(id: u16) -> Result<Suite, JsValue> {
+    Suite::from_id(AlgorithmSuiteId(id)).map_err(|e| JsValue::from_str(&e.to_string()))
+}
+
+fn err(e: impl std::fmt::Display) -> JsValue {
+    JsValue::from_str(&e.to_string())
+}
+
+/// Counts parts and hands their buffers straight back: encryption alone, bounded memory.
+#[derive(Default)]
+struct Discard(u64, BufferPool);
+
+impl PartSink for Discard {
+    async fn put(&mut self, _number: u32, part: js_sys::Uint8Array) -> Result<(), CryptError> {
+        self.0 += u64::from(part.length());
+        self.1.recycle(&part);
+        Ok(())
+    }
+
+    fn pool(&self) -> BufferPool {
+        self.1.clone()
+    }
+}
+
+/// Encrypts `data` through the page's pipeline (WebCrypto, ESDK framing, 5 MiB parts) without
+/// uploading; returns milliseconds.
+#[wasm_bindgen]
+pub async fn bench_encrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
+    let suite = suite(suite_id)?;
+    let mut rng = rand::rng();
+    let mut key = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rng, &mut key);
+    let ring = RawAesKeyring::new("bench", "bench-key", &key).map_err(err)?;
+    let ctx: EncryptionContext = [("purpose", "bench")].into_iter().collect();
+    let started = now_ms();
+    let materials =
+        EncryptionMaterials::with_raw_aes(suite, &ctx, &[&ring], &mut rng).map_err(err)?;
+    let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
+    let mut sink = Discard::default();
+    encrypt_blob(
+        &data,
+        encoder,
+        5 << 20,
+        &mut sink,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await
+    .map_err(err)?;
+    Ok(now_ms() - started)
+}
+
+/// Encrypts and uploads `data` exactly as the page does; returns `[milliseconds, object id]`.
+#[wasm_bindgen]
+pub async fn bench_upload(
+    data: Blob,
+    suite_id: u16,
+    frame_length: u32,
+    parallel: u32,
+) -> Result<js_sys::Array, JsValue> {
+    let options = UploadOptions {
+        suite: suite(suite_id)?,
+        frame_length,
+        parallel: parallel as usize,
+    };
+    let meta = FileMeta {
+        name: "bench.bin".into(),
+        media_type: "application/octet-stream".into(),
+    };
+    let started = now_ms();
+    let record = upload_blob(&data, meta, options, Rc::new(|_| {}), Cancel::default())
+        .await
+        .map_err(err)?;
+    let ms = now_ms() - started;
+    Ok(js_sys::Array::of2(&ms.into(), &record.object.id.into()))
+}
+
+/// Uploads `data` unencrypted through the same presigned multipart path (same server calls,
+/// part size and parallelism), then aborts the upload; returns milliseconds.
+#[wasm_bindgen]
+pub async fn bench_plain_upload(data: Blob, parallel: u32) -> Result<f64, JsValue> {
+    let started = now_ms();
+    let request = CreateUploadRequest {
+        plaintext_size: data.size() as u64,
+        suite: Suite::CommitKey.id().0,
+        frame_length: crate::upload::DEFAULT_FRAME_LENGTH,
+        public_key: None,
+    };
+    let (created, _key) = api::create_upload(&request).await.map_err(err)?;
+    let progress = Rc::new(RefCell::new(Progress::default()));
+    let mut sink = S3Parts::new(
+        &created,
+        parallel as usize,
+        progress,
+        Rc::new(|_| {}),
+        Cancel::default(),
+    );
+    // Same reading and part buffers as the encrypting path, minus the encryption.
+    pack_blob(&data, created.part_size, &mut sink)
+        .await
+        .map_err(err)?;
+    let result = sink.finish().await.map_err(err);
+    let ms = now_ms() - started;
+    api::abort(&created.upload_id).await.map_err(err)?;
+    result.map(|_| ms)
+}
