@@ -85,6 +85,8 @@ def main():
         out, _ = client().decrypt(source=data, key_provider=provider(arn))
         with open(dst, "wb") as f:
             f.write(out)
+    elif cmd == "create-key":
+        print(boto3.client("kms").create_key(Description="cipherdrop test")["KeyMetadata"]["Arn"])
     elif cmd == "setup":
         arn = boto3.client("kms").create_key(Description="cipherdrop test")["KeyMetadata"]["Arn"]
         boto3.client("s3").create_bucket(Bucket=sys.argv[2])

@@ -450,9 +450,23 @@ async fn put_part(
         if attempt > 0 {
             // 0.5 s, 1 s, 2 s, 4 s, 8 s, with jitter.
             let base = 500.0 * f64::from(1u32 << (attempt - 1));
-            sleep(base * (0.75 + 0.5 * js_sys::Math::random())).await;
+            let until = crate::browser::now_ms() + base * (0.75 + 0.5 * js_sys::Math::random());
+            // Wait in short steps, so a cancel takes effect at once.
+            while crate::browser::now_ms() < until {
+                if cancel.is_cancelled() {
+                    return Err(CryptError::Cancelled);
+                }
+                sleep(100.0).await;
+            }
         }
-        let request = Request::put(&url).abort_signal(signal.as_ref()).body(&part);
+        // The body goes as a Blob: its bytes move to the browser's blob store at once. A typed
+        // array body stays held by the request until the garbage collector finds it, which
+        // made the tab grow by about 1.5x the file size on large uploads.
+        let body: wasm_bindgen::JsValue =
+            Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&part))
+                .map_err(|e| CryptError::Sink(crate::browser::js_error_message(&e)))?
+                .into();
+        let request = Request::put(&url).abort_signal(signal.as_ref()).body(body);
         let response = match request {
             Ok(r) => r.send().await,
             Err(e) => return Err(CryptError::Sink(e.to_string())),
