@@ -1,11 +1,16 @@
-//! WebCrypto AES-256-GCM: the browser's fast bulk cipher, behind the frame keys core derives.
+//! The bulk AES-256-GCM behind the frame keys core derives: WebCrypto, the browser's fast cipher,
+//! with core's pure-Rust `AesGcmCipher` as the fallback where WebCrypto is missing (an insecure
+//! origin) or refuses the key.
 //!
-//! Keys are imported non-extractable; the JavaScript copy of the raw key is zero-filled right
-//! after the import. Sealing returns `ciphertext ‖ tag` in one `ArrayBuffer`, which is exactly
-//! how an ESDK frame stores them, so encrypted frames go to the upload without passing through
-//! wasm memory.
+//! WebCrypto keys are imported non-extractable; the JavaScript copy of the raw key is zero-filled
+//! right after the import. Sealing returns `ciphertext ‖ tag` in one `ArrayBuffer`, which is
+//! exactly how an ESDK frame stores them, so encrypted frames go to the upload without passing
+//! through wasm memory. Both ciphers answer through promises, so callers need not care which runs.
 
-use cipherdrop_core::{FrameKey, IV_LEN};
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use cipherdrop_core::{AesGcmCipher, FrameCipher, FrameKey, IV_LEN, TAG_LEN};
 use js_sys::{Array, ArrayBuffer, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
@@ -20,16 +25,42 @@ pub fn subtle() -> Result<SubtleCrypto, JsValue> {
     })
 }
 
-/// An AES-256-GCM key held by the browser's crypto engine.
+thread_local! {
+    static FORCE_RUST: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Makes every key from now on use the pure-Rust cipher (tests compare the two paths).
+pub fn force_rust_cipher(on: bool) {
+    FORCE_RUST.with(|f| f.set(on));
+}
+
+/// An AES-256-GCM frame key: in the browser's crypto engine, or in wasm as the fallback.
 #[derive(Clone)]
-pub struct GcmKey {
-    key: CryptoKey,
-    subtle: SubtleCrypto,
+pub struct GcmKey(Inner);
+
+#[derive(Clone)]
+enum Inner {
+    Web {
+        key: CryptoKey,
+        subtle: SubtleCrypto,
+    },
+    Rust(Rc<RefCell<AesGcmCipher>>),
 }
 
 impl GcmKey {
-    /// Imports a frame key as a non-extractable AES-GCM `CryptoKey`.
+    /// Imports a frame key: WebCrypto (non-extractable) where possible, else the Rust cipher.
     pub async fn import(key: &FrameKey) -> Result<Self, JsValue> {
+        if !FORCE_RUST.with(std::cell::Cell::get)
+            && let Ok(k) = Self::import_web(key).await
+        {
+            return Ok(k);
+        }
+        Ok(Self(Inner::Rust(Rc::new(RefCell::new(AesGcmCipher::new(
+            key,
+        ))))))
+    }
+
+    async fn import_web(key: &FrameKey) -> Result<Self, JsValue> {
         let subtle = subtle()?;
         let raw = Uint8Array::from(&key.as_bytes()[..]);
         let algorithm = Object::new();
@@ -39,7 +70,12 @@ impl GcmKey {
         // The engine has its own copy once importKey returns its promise.
         raw.fill(0, 0, raw.length());
         let key = JsFuture::from(imported?).await?.dyn_into::<CryptoKey>()?;
-        Ok(Self { key, subtle })
+        Ok(Self(Inner::Web { key, subtle }))
+    }
+
+    /// Whether WebCrypto does the work (else the pure-Rust fallback).
+    pub fn is_webcrypto(&self) -> bool {
+        matches!(self.0, Inner::Web { .. })
     }
 
     fn params(iv: &[u8; IV_LEN], aad: &[u8]) -> AesGcmParams {
@@ -49,17 +85,53 @@ impl GcmKey {
         params
     }
 
-    /// Starts sealing `data` (an `ArrayBufferView`): resolves to `ciphertext ‖ tag`.
+    /// Starts sealing `data` (a `Uint8Array`): resolves to `ciphertext ‖ tag`. The input is
+    /// copied before this returns, so the caller may reuse it at once.
     pub fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], data: &Object) -> Result<Promise, JsValue> {
-        self.subtle
-            .encrypt_with_object_and_buffer_source(&Self::params(iv, aad), &self.key, data)
+        match &self.0 {
+            Inner::Web { key, subtle } => {
+                subtle.encrypt_with_object_and_buffer_source(&Self::params(iv, aad), key, data)
+            }
+            Inner::Rust(cipher) => {
+                let input = data.unchecked_ref::<Uint8Array>().to_vec();
+                let mut out = vec![0u8; input.len()];
+                let tag = cipher
+                    .borrow_mut()
+                    .seal(iv, aad, &input, &mut out)
+                    .map_err(|e| JsValue::from_str(&e.to_string()))?;
+                out.extend_from_slice(&tag);
+                Ok(Promise::resolve(&JsValue::from(
+                    Uint8Array::from(&out[..]).buffer(),
+                )))
+            }
+        }
     }
 
-    /// Starts opening `ciphertext ‖ tag`: resolves to the plaintext, or rejects with
-    /// `OperationError` when the tag does not verify.
+    /// Starts opening `ciphertext ‖ tag`: resolves to the plaintext, or rejects when the tag
+    /// does not verify.
     pub fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], sealed: &Object) -> Result<Promise, JsValue> {
-        self.subtle
-            .decrypt_with_object_and_buffer_source(&Self::params(iv, aad), &self.key, sealed)
+        match &self.0 {
+            Inner::Web { key, subtle } => {
+                subtle.decrypt_with_object_and_buffer_source(&Self::params(iv, aad), key, sealed)
+            }
+            Inner::Rust(cipher) => {
+                let input = sealed.unchecked_ref::<Uint8Array>().to_vec();
+                let Some(split) = input.len().checked_sub(TAG_LEN) else {
+                    return Ok(Promise::reject(&JsValue::from_str("OperationError")));
+                };
+                let (ct, tag) = input.split_at(split);
+                let tag: [u8; TAG_LEN] = tag.try_into().unwrap_or([0; TAG_LEN]);
+                let mut out = vec![0u8; ct.len()];
+                Ok(
+                    match cipher.borrow_mut().open(iv, aad, ct, &mut out, &tag) {
+                        Ok(()) => {
+                            Promise::resolve(&JsValue::from(Uint8Array::from(&out[..]).buffer()))
+                        }
+                        Err(_) => Promise::reject(&JsValue::from_str("OperationError")),
+                    },
+                )
+            }
+        }
     }
 }
 

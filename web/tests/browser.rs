@@ -122,6 +122,65 @@ async fn webcrypto_output_is_byte_identical_to_the_pure_rust_path() {
 }
 
 #[wasm_bindgen_test]
+async fn the_pure_rust_fallback_gives_the_same_bytes_and_detects_tampering() {
+    cipherdrop_web::subtle::force_rust_cipher(true);
+    let mut r = StdRng::seed_from_u64(1);
+    let probe = FrameEncoder::new(materials(Suite::CommitKey, &mut r), 4096, &mut r).unwrap();
+    let key = probe.frame_key();
+    assert!(
+        !cipherdrop_web::subtle::GcmKey::import(key)
+            .await
+            .unwrap()
+            .is_webcrypto()
+    );
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        let pt = plaintext(3 * 4096 + 11, 9);
+        let mut rng = StdRng::seed_from_u64(77);
+        let m = materials(suite, &mut rng);
+        let expected = encrypt(m, 4096, &pt, &mut rng).unwrap();
+        let (got, _) = webcrypto_encrypt(suite, 77, 4096, 10_007, &pt).await;
+        assert!(got == expected, "{suite:?}: fallback differs from core");
+        let header = cipherdrop_core::Header::parse(&got, &DecryptLimits::default())
+            .unwrap()
+            .0;
+        let data_key = cipherdrop_core::KeyProvider::data_key(&ring(), &header).unwrap();
+        let mut sink = MemoryPlain::default();
+        decrypt_source(
+            Source::Blob(blob(&got), 0),
+            &data_key,
+            DecryptLimits::default(),
+            &mut sink,
+            &mut |_| {},
+            &Cancel::default(),
+        )
+        .await
+        .unwrap();
+        assert!(bytes_of(&sink.into_blob().unwrap()).await == pt);
+        let mut bad = got.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 4;
+        let err = decrypt_source(
+            Source::Blob(blob(&bad), 0),
+            &data_key,
+            DecryptLimits::default(),
+            &mut MemoryPlain::default(),
+            &mut |_| {},
+            &Cancel::default(),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, CryptError::Integrity(_)), "{err:?}");
+    }
+    cipherdrop_web::subtle::force_rust_cipher(false);
+    assert!(
+        cipherdrop_web::subtle::GcmKey::import(key)
+            .await
+            .unwrap()
+            .is_webcrypto()
+    );
+}
+
+#[wasm_bindgen_test]
 async fn streaming_encryption_of_a_blob_round_trips_and_detects_tampering() {
     for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
         let pt = plaintext(3 * 1024 * 1024 + 17, 7);
