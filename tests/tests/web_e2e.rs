@@ -352,6 +352,54 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         "something was saved after a failed integrity check: {left:?}"
     );
 
+    // Delete asks for confirmation, then the file is gone from the list and from S3.
+    let delete = format!("tr.file[data-id=\"{empty_id}\"] button.delete");
+    b.client
+        .find(Locator::Css(&delete))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_until_js(
+        &format!("document.querySelector('{delete}').innerText === 'Confirm delete'"),
+        MIN,
+    )
+    .await
+    .unwrap();
+    b.client
+        .find(Locator::Css(&delete))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_until_js(
+        &format!("document.querySelector('tr.file[data-id=\"{empty_id}\"]') === null"),
+        MIN,
+    )
+    .await
+    .unwrap();
+    assert!(api.download_ciphertext(&empty_id).await.is_err());
+
+    // At phone width nothing overflows sideways.
+    b.client.set_window_size(390, 844).await.unwrap();
+    if let Err(e) = b
+        .wait_until_js(
+            "document.documentElement.scrollWidth <= window.innerWidth",
+            MIN,
+        )
+        .await
+    {
+        let wide = js_string(
+            &b,
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 20).join('\\n')",
+        )
+        .await;
+        panic!("{e}\nwider than the viewport:\n{wide}");
+    }
+    b.client.set_window_size(1280, 900).await.unwrap();
+
     // Logging out returns to the login form.
     b.client
         .find(Locator::Css("#logout"))
@@ -361,5 +409,53 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .await
         .unwrap();
     b.wait_for("#login-form", MIN).await.unwrap();
+
+    // The first-start link logs the admin in and asks for a password, once.
+    let token = server.admin_token.clone().unwrap();
+    b.client
+        .goto(&format!("{}/#login={token}", server.url))
+        .await
+        .unwrap();
+    b.wait_for("#new-password", MIN)
+        .await
+        .unwrap()
+        .send_keys("a brand new admin passphrase")
+        .await
+        .unwrap();
+    b.client
+        .find(Locator::Css("#set-password"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#whoami", MIN).await.unwrap();
+    assert_eq!(
+        js_string(&b, "return document.querySelector('#whoami').innerText").await,
+        "admin"
+    );
+    assert_eq!(
+        js_string(&b, "return location.hash").await,
+        "",
+        "the token is gone from the address bar"
+    );
+    b.client
+        .find(Locator::Css("#logout"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait_for("#login-form", MIN).await.unwrap();
+    b.client
+        .goto(&format!("{}/#login={token}", server.url))
+        .await
+        .unwrap();
+    b.wait_until_js(
+        "document.body.innerText.includes('The login link did not work')",
+        MIN,
+    )
+    .await
+    .unwrap();
     b.close().await;
 }

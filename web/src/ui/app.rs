@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use cipherdrop_api::Me;
 use cipherdrop_core::Suite;
+use wasm_bindgen::JsCast;
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
@@ -25,6 +26,25 @@ enum Session {
     In(Me),
 }
 
+/// If the address holds a one-time login link (`#login=TOKEN`, a fragment, which no server
+/// logs), removes it from the address bar and redeems it; returns whether there was one.
+async fn redeem_login_link(session: &UseStateHandle<Session>) -> bool {
+    let hash = web_sys::window()
+        .and_then(|w| w.location().hash().ok())
+        .unwrap_or_default();
+    let Some(token) = hash.strip_prefix("#login=") else {
+        return false;
+    };
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
+    }
+    session.set(match api::login_link(token).await {
+        Ok(me) => Session::In(me),
+        Err(e) => Session::Out(Some(format!("The login link did not work: {e}"))),
+    });
+    true
+}
+
 /// The application root.
 #[function_component(App)]
 pub fn app() -> Html {
@@ -38,36 +58,34 @@ pub fn app() -> Html {
     {
         let session = session.clone();
         use_effect_with((), move |_| {
-            spawn_local(async move {
-                // A one-time login link carries its token in the fragment, which no server logs.
-                let location = web_sys::window().map(|w| w.location());
-                let hash = location
-                    .as_ref()
-                    .and_then(|l| l.hash().ok())
-                    .unwrap_or_default();
-                if let Some(token) = hash.strip_prefix("#login=") {
-                    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
-                        let _ = history.replace_state_with_url(
-                            &wasm_bindgen::JsValue::NULL,
-                            "",
-                            Some("/"),
-                        );
+            {
+                let session = session.clone();
+                spawn_local(async move {
+                    if redeem_login_link(&session).await {
+                        return;
                     }
-                    match api::login_link(token).await {
-                        Ok(me) => return session.set(Session::In(me)),
-                        Err(e) => {
-                            return session.set(Session::Out(Some(format!(
-                                "The login link did not work: {e}"
-                            ))));
-                        }
-                    }
-                }
-                session.set(match api::me().await {
-                    Ok(Some(me)) => Session::In(me),
-                    Ok(None) => Session::Out(None),
-                    Err(e) => Session::Out(Some(e.to_string())),
+                    session.set(match api::me().await {
+                        Ok(Some(me)) => Session::In(me),
+                        Ok(None) => Session::Out(None),
+                        Err(e) => Session::Out(Some(e.to_string())),
+                    });
+                });
+            }
+            // A link opened in a tab that already shows the app changes only the fragment.
+            let on_hash = wasm_bindgen::closure::Closure::<dyn Fn()>::new(move || {
+                let session = session.clone();
+                spawn_local(async move {
+                    redeem_login_link(&session).await;
                 });
             });
+            if let Some(w) = web_sys::window() {
+                let _ = w.add_event_listener_with_callback(
+                    "hashchange",
+                    on_hash.as_ref().unchecked_ref(),
+                );
+            }
+            // The root lives as long as the page.
+            on_hash.forget();
         });
     }
 

@@ -23,7 +23,8 @@ pub fn login(props: &LoginProps) -> Html {
     let username = use_node_ref();
     let password = use_node_ref();
     let busy = use_state(|| false);
-    let error = use_state(|| props.error.clone());
+    // This form's own error (a failed login); the app's (a failed link) shows when there is none.
+    let error = use_state(|| None::<String>);
     let onsubmit = {
         let (username, password, busy, error) = (
             username.clone(),
@@ -64,7 +65,7 @@ pub fn login(props: &LoginProps) -> Html {
                 <button id="login" type="submit" disabled={*busy}>{ if *busy { "Logging in…" } else { "Log in" } }</button>
             </form>
             <div aria-live="assertive">
-                if let Some(e) = &*error { <p class="error" role="alert">{ e }</p> }
+                if let Some(e) = error.as_ref().or(props.error.as_ref()) { <p class="error" role="alert">{ e }</p> }
             </div>
             <p class="muted">{ "No account? An administrator creates one with " }<code>{ "cipherdrop user add NAME" }</code>{ "." }</p>
         </section>
