@@ -191,6 +191,55 @@ impl Browser {
         Ok(())
     }
 
+    /// Clicks the element matching `css` (waiting up to a minute for it).
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.wait_for(css, Duration::from_secs(60))
+            .await?
+            .click()
+            .await?;
+        Ok(())
+    }
+
+    /// Types `text` into the element matching `css` (waiting up to a minute for it); for a file
+    /// input, `text` is the path (or newline-separated paths) to pick.
+    pub async fn type_into(&self, css: &str, text: &str) -> Result<()> {
+        self.wait_for(css, Duration::from_secs(60))
+            .await?
+            .send_keys(text)
+            .await?;
+        Ok(())
+    }
+
+    /// Runs `script` (which `return`s a value) and gives the result as a string ("" if none).
+    pub async fn js_string(&self, script: &str) -> Result<String> {
+        let v = self.client.execute(script, vec![]).await?;
+        Ok(v.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Waits until the page's upload of `name` ends; returns its state (`done`, `failed`,
+    /// `cancelled`) and the message the page shows for it.
+    pub async fn upload_outcome(&self, name: &str, timeout: Duration) -> Result<(String, String)> {
+        let sel = format!("li.upload[data-name=\"{name}\"]");
+        self.wait_until_js(
+            &format!(
+                "(() => {{ const e = document.querySelector('{sel}'); \
+                   return e !== null && ['done','failed','cancelled'].includes(e.dataset.state); }})()"
+            ),
+            timeout,
+        )
+        .await?;
+        Ok((
+            self.js_string(&format!(
+                "return document.querySelector('{sel}').dataset.state"
+            ))
+            .await?,
+            self.js_string(&format!(
+                "return document.querySelector('{sel} .upload-message').innerText"
+            ))
+            .await?,
+        ))
+    }
+
     /// Waits until an element matches `css`; returns it.
     pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<Element> {
         let deadline = Instant::now() + timeout;

@@ -58,38 +58,9 @@ fn find_stored(dir: &Path, content: &[u8]) -> Option<PathBuf> {
     None
 }
 
-async fn js_string(b: &Browser, script: &str) -> String {
-    b.client
-        .execute(script, vec![])
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// Waits until the upload of `name` ends; panics with the page's message if it failed.
 async fn wait_uploaded(b: &Browser, name: &str) {
-    let sel = format!("li.upload[data-name=\"{name}\"]");
-    b.wait_until_js(
-        &format!(
-            "(() => {{ const e = document.querySelector('{sel}'); \
-               return e !== null && ['done','failed','cancelled'].includes(e.dataset.state); }})()"
-        ),
-        2 * MIN,
-    )
-    .await
-    .unwrap();
-    let state = js_string(
-        b,
-        &format!("return document.querySelector('{sel}').dataset.state"),
-    )
-    .await;
-    let message = js_string(
-        b,
-        &format!("return document.querySelector('{sel} .upload-message').innerText"),
-    )
-    .await;
+    let (state, message) = b.upload_outcome(name, 2 * MIN).await.unwrap();
     assert_eq!(state, "done", "upload of {name}: {message}");
 }
 
@@ -97,11 +68,11 @@ async fn wait_uploaded(b: &Browser, name: &str) {
 async fn object_id(b: &Browser, name: &str) -> String {
     let sel = format!("tr.file[data-name=\"{name}\"]");
     b.wait_for(&sel, MIN).await.unwrap();
-    js_string(
-        b,
-        &format!("return document.querySelector('{sel}').dataset.id"),
-    )
+    b.js_string(&format!(
+        "return document.querySelector('{sel}').dataset.id"
+    ))
     .await
+    .unwrap()
 }
 
 /// Clicks Download for `name` and waits for the page's verdict; returns (state, message).
@@ -114,13 +85,7 @@ async fn download(b: &Browser, name: &str) -> (String, String) {
         )
         .await
         .unwrap();
-    b.client
-        .find(Locator::Css(&format!("{row} button.download")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&format!("{row} button.download")).await.unwrap();
     if let Err(e) = b
         .wait_until_js(
             &format!(
@@ -130,23 +95,22 @@ async fn download(b: &Browser, name: &str) -> (String, String) {
         )
         .await
     {
-        let rows = js_string(
-            b,
-            "return [...document.querySelectorAll('#files tr')].map(r => r.outerHTML).join('\\n')",
-        )
-        .await;
+        let rows = b.js_string("return [...document.querySelectorAll('#files tr')].map(r => r.outerHTML).join('\\n')",
+        ).await.unwrap();
         panic!("{e}\nrows:\n{rows}");
     }
-    let state = js_string(
-        b,
-        &format!("return document.querySelector('{row}').dataset.download"),
-    )
-    .await;
-    let message = js_string(
-        b,
-        &format!("return document.querySelector('{row}').nextElementSibling.innerText"),
-    )
-    .await;
+    let state = b
+        .js_string(&format!(
+            "return document.querySelector('{row}').dataset.download"
+        ))
+        .await
+        .unwrap();
+    let message = b
+        .js_string(&format!(
+            "return document.querySelector('{row}').nextElementSibling.innerText"
+        ))
+        .await
+        .unwrap();
     (state, message)
 }
 
@@ -168,25 +132,9 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     b.client.goto(&server.url).await.unwrap();
 
     // A wrong password is refused with a message; the right one logs in.
-    b.wait_for("#username", MIN)
-        .await
-        .unwrap()
-        .send_keys("alice")
-        .await
-        .unwrap();
-    b.wait_for("#password", MIN)
-        .await
-        .unwrap()
-        .send_keys("not the password")
-        .await
-        .unwrap();
-    b.client
-        .find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.type_into("#username", "alice").await.unwrap();
+    b.type_into("#password", "not the password").await.unwrap();
+    b.click("#login").await.unwrap();
     b.wait_until_js(
         "document.querySelector('#login-title + form + div .error') !== null",
         MIN,
@@ -196,16 +144,12 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     let pw = b.client.find(Locator::Css("#password")).await.unwrap();
     pw.clear().await.unwrap();
     pw.send_keys(PASSWORD).await.unwrap();
-    b.client
-        .find(Locator::Css("#login"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#login").await.unwrap();
     b.wait_for("#whoami", MIN).await.unwrap();
     assert_eq!(
-        js_string(&b, "return document.querySelector('#whoami').innerText").await,
+        b.js_string("return document.querySelector('#whoami').innerText")
+            .await
+            .unwrap(),
         "alice"
     );
 
@@ -224,12 +168,12 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .execute("const s = document.querySelector('#suite'); s.value = '0x0578'; s.dispatchEvent(new Event('change'));", vec![])
         .await
         .unwrap();
-    b.wait_for("#file-input", MIN)
-        .await
-        .unwrap()
-        .send_keys(&files.path().join(SIGNED).display().to_string())
-        .await
-        .unwrap();
+    b.type_into(
+        "#file-input",
+        &files.path().join(SIGNED).display().to_string(),
+    )
+    .await
+    .unwrap();
     wait_uploaded(&b, SIGNED).await;
 
     // The list shows decrypted names.
@@ -322,14 +266,20 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .await
         .unwrap();
     b.wait_for("#inspector #header-fields", MIN).await.unwrap();
-    let inspector = js_string(&b, "return document.querySelector('#inspector').innerText").await;
+    let inspector = b
+        .js_string("return document.querySelector('#inspector').innerText")
+        .await
+        .unwrap();
     assert!(inspector.contains(&server.key), "key ARN shown");
     assert!(inspector.contains("GenerateDataKey") && inspector.contains("cipherdrop:owner"));
     assert!(inspector.contains("Key commitment") && inspector.contains("Header tag"));
     // The stored object's first bytes, as the hex dump shows them ("02 04 78 ...").
     let first: Vec<String> = stored_big[..8].iter().map(|b| format!("{b:02x}")).collect();
     assert!(inspector.contains(&first.join(" ")), "stored bytes shown");
-    let leak = js_string(&b, "return document.querySelector('#leak-check').className").await;
+    let leak = b
+        .js_string("return document.querySelector('#leak-check').className")
+        .await
+        .unwrap();
     assert_eq!(leak, "ok");
 
     // Flip one byte in the middle of the stored object: the page refuses, and saves nothing.
@@ -354,26 +304,14 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
 
     // Delete asks for confirmation, then the file is gone from the list and from S3.
     let delete = format!("tr.file[data-id=\"{empty_id}\"] button.delete");
-    b.client
-        .find(Locator::Css(&delete))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&delete).await.unwrap();
     b.wait_until_js(
         &format!("document.querySelector('{delete}').innerText === 'Confirm delete'"),
         MIN,
     )
     .await
     .unwrap();
-    b.client
-        .find(Locator::Css(&delete))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click(&delete).await.unwrap();
     b.wait_until_js(
         &format!("document.querySelector('tr.file[data-id=\"{empty_id}\"]') === null"),
         MIN,
@@ -391,23 +329,16 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         )
         .await
     {
-        let wide = js_string(
-            &b,
-            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 20).join('\\n')",
+        let wide = b.js_string("return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > window.innerWidth + 1).map(e => e.tagName + '.' + e.className + '#' + e.id + ' ' + Math.round(e.getBoundingClientRect().right)).slice(0, 20).join('\\n')",
         )
-        .await;
+        .await
+        .unwrap_or_default();
         panic!("{e}\nwider than the viewport:\n{wide}");
     }
     b.client.set_window_size(1280, 900).await.unwrap();
 
     // Logging out returns to the login form.
-    b.client
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#logout").await.unwrap();
     b.wait_for("#login-form", MIN).await.unwrap();
 
     // The first-start link logs the admin in and asks for a password, once.
@@ -416,36 +347,23 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .goto(&format!("{}/#login={token}", server.url))
         .await
         .unwrap();
-    b.wait_for("#new-password", MIN)
-        .await
-        .unwrap()
-        .send_keys("a brand new admin passphrase")
+    b.type_into("#new-password", "a brand new admin passphrase")
         .await
         .unwrap();
-    b.client
-        .find(Locator::Css("#set-password"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#set-password").await.unwrap();
     b.wait_for("#whoami", MIN).await.unwrap();
     assert_eq!(
-        js_string(&b, "return document.querySelector('#whoami').innerText").await,
+        b.js_string("return document.querySelector('#whoami').innerText")
+            .await
+            .unwrap(),
         "admin"
     );
     assert_eq!(
-        js_string(&b, "return location.hash").await,
+        b.js_string("return location.hash").await.unwrap(),
         "",
         "the token is gone from the address bar"
     );
-    b.client
-        .find(Locator::Css("#logout"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    b.click("#logout").await.unwrap();
     b.wait_for("#login-form", MIN).await.unwrap();
     b.client
         .goto(&format!("{}/#login={token}", server.url))

@@ -49,50 +49,16 @@ fn states(dir: &Path) -> Vec<String> {
         .collect()
 }
 
-async fn text(b: &Browser, script: &str) -> String {
-    b.client
-        .execute(script, vec![])
-        .await
-        .unwrap()
-        .as_str()
-        .unwrap_or_default()
-        .to_owned()
-}
-
 /// Picks `path` in the upload area.
 async fn pick(b: &Browser, path: &Path) {
-    b.wait_for("#file-input", MIN)
-        .await
-        .unwrap()
-        .send_keys(&path.display().to_string())
+    b.type_into("#file-input", &path.display().to_string())
         .await
         .unwrap();
 }
 
 /// Waits until the upload of `name` ends; returns (state, message).
 async fn outcome(b: &Browser, name: &str) -> (String, String) {
-    let sel = format!("li.upload[data-name=\"{name}\"]");
-    b.wait_until_js(
-        &format!(
-            "(() => {{ const e = document.querySelector('{sel}'); \
-               return e !== null && ['done','failed','cancelled'].includes(e.dataset.state); }})()"
-        ),
-        2 * MIN,
-    )
-    .await
-    .unwrap();
-    (
-        text(
-            b,
-            &format!("return document.querySelector('{sel}').dataset.state"),
-        )
-        .await,
-        text(
-            b,
-            &format!("return document.querySelector('{sel} .upload-message').innerText"),
-        )
-        .await,
-    )
+    b.upload_outcome(name, 2 * MIN).await.unwrap()
 }
 
 async fn block_s3(b: &Browser, s3_url: &str, blocked: bool) {
@@ -231,11 +197,10 @@ async fn failures_show_clear_messages_and_record_nothing() {
     b.wait_for("tr.file[data-name=\"flaky.bin\"]", MIN)
         .await
         .unwrap();
-    let listed = text(
-        &b,
-        "return String(document.querySelectorAll('tr.file').length)",
-    )
-    .await;
+    let listed = b
+        .js_string("return String(document.querySelectorAll('tr.file').length)")
+        .await
+        .unwrap();
     assert_eq!(listed, "1");
     drop(kms);
     b.close().await;

@@ -27,6 +27,9 @@ export function js_error_message(e) {
   return String(e);
 }
 export function js_error_name(e) { return (e && e.name) ? String(e.name) : ''; }
+export function yield_now() {
+  return new Promise((resolve) => { const c = new MessageChannel(); c.port1.onmessage = () => resolve(); c.port2.postMessage(0); });
+}
 export function byob_reader(blob) {
   try { return blob.stream().getReader({ mode: 'byob' }); } catch (_) { return null; }
 }
@@ -54,6 +57,7 @@ extern "C" {
     pub fn js_error_message(e: &JsValue) -> String;
     /// The `name` of a thrown DOMException or Error (`AbortError`, `OperationError`, ...).
     pub fn js_error_name(e: &JsValue) -> String;
+    fn yield_now() -> Promise;
     /// A bring-your-own-buffer reader of `blob`'s bytes, or `null` where the browser has none.
     pub fn byob_reader(blob: &web_sys::Blob) -> JsValue;
     /// Reads into `view` (which is detached): the filled view, or `null` at the end.
@@ -65,6 +69,12 @@ extern "C" {
 /// Waits `ms` milliseconds without blocking the page.
 pub async fn sleep(ms: f64) {
     let _ = JsFuture::from(sleep_ms(ms)).await;
+}
+
+/// Lets the page's other tasks (input, timers, rendering) run before continuing: a long
+/// chain of crypto promises otherwise keeps them waiting.
+pub async fn yield_to_page() {
+    let _ = JsFuture::from(yield_now()).await;
 }
 
 /// A file being written through the File System Access API. Nothing appears on disk unless

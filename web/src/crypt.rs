@@ -407,6 +407,9 @@ pub async fn encrypt_blob<S: PartSink>(
         consumed += u64::from(want);
         w.seal(&plaintext, is_final).await?;
         progress(consumed);
+        if index % 4 == 3 {
+            crate::browser::yield_to_page().await;
+        }
     }
     if !reader.at_end().await? {
         return Err(changed());
@@ -528,6 +531,23 @@ impl Source {
     }
 }
 
+/// Gives `decoder` the data key (it checks the key commitment and the header tag) and imports
+/// the frame key it derived into the bulk cipher.
+pub(crate) async fn unlock(
+    decoder: &mut MessageDecoder,
+    data_key: &DataKey,
+) -> Result<GcmKey, CryptError> {
+    decoder
+        .set_data_key(data_key)
+        .map_err(|e| CryptError::Integrity(e.to_string()))?;
+    let frame_key = decoder
+        .frame_key()
+        .ok_or_else(|| CryptError::Format("no frame key".into()))?;
+    GcmKey::import(frame_key)
+        .await
+        .map_err(|e| CryptError::Crypto(js(e)))
+}
+
 /// Decrypts the message from `source` with `data_key`, writing plaintext to `sink` frame by
 /// frame, each only after its tag verified (the final one of a signed message only after the
 /// signature verified). An error means the output is not the file: the caller must discard
@@ -555,17 +575,7 @@ pub async fn decrypt_source<S: PlainSink>(
         loop {
             match decoder.next(&mut input).map_err(integrity)? {
                 Event::NeedInput | Event::Done => break,
-                Event::NeedDataKey => {
-                    decoder.set_data_key(data_key).map_err(integrity)?;
-                    let frame_key = decoder
-                        .frame_key()
-                        .ok_or_else(|| CryptError::Format("no frame key".into()))?;
-                    key = Some(
-                        GcmKey::import(frame_key)
-                            .await
-                            .map_err(|e| CryptError::Crypto(js(e)))?,
-                    );
-                }
+                Event::NeedDataKey => key = Some(unlock(&mut decoder, data_key).await?),
                 Event::Frame(frame) => {
                     let Some(key) = key.as_ref() else {
                         return Err(CryptError::Format("frame before key".into()));

@@ -264,17 +264,7 @@ pub async fn first_plaintext(view: &StoredView, n: usize) -> Result<Vec<u8>, Dow
     let mut gcm: Option<GcmKey> = None;
     loop {
         match decoder.next(&mut input).map_err(integrity)? {
-            Event::NeedDataKey => {
-                decoder.set_data_key(&key).map_err(integrity)?;
-                let fk = decoder
-                    .frame_key()
-                    .ok_or_else(|| CryptError::Format("no frame key".into()))?;
-                gcm = Some(
-                    GcmKey::import(fk)
-                        .await
-                        .map_err(|e| CryptError::Crypto(js_error_message(&e)))?,
-                );
-            }
+            Event::NeedDataKey => gcm = Some(crate::crypt::unlock(&mut decoder, &key).await?),
             Event::Frame(f) => {
                 let Some(gcm) = gcm.as_ref() else {
                     return Err(CryptError::Format("frame before key".into()).into());

@@ -78,6 +78,32 @@ async fn webcrypto_encrypt(
     (message, sizes)
 }
 
+/// The data key of `message` (a raw-AES-keyring message from these tests).
+fn data_key_of(message: &[u8]) -> cipherdrop_core::DataKey {
+    let header = cipherdrop_core::Header::parse(message, &DecryptLimits::default())
+        .unwrap()
+        .0;
+    cipherdrop_core::KeyProvider::data_key(&ring(), &header).unwrap()
+}
+
+/// Decrypts `message` through the page's streaming path, reading it from a Blob.
+async fn page_decrypt(
+    message: &[u8],
+    data_key: &cipherdrop_core::DataKey,
+) -> Result<Vec<u8>, CryptError> {
+    let mut sink = MemoryPlain::default();
+    decrypt_source(
+        Source::Blob(blob(message), 0),
+        data_key,
+        DecryptLimits::default(),
+        &mut sink,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await?;
+    Ok(bytes_of(&sink.into_blob().unwrap()).await)
+}
+
 #[wasm_bindgen_test]
 fn core_round_trips_in_the_browser() {
     let mut rng = rand::rng();
@@ -140,35 +166,12 @@ async fn the_pure_rust_fallback_gives_the_same_bytes_and_detects_tampering() {
         let expected = encrypt(m, 4096, &pt, &mut rng).unwrap();
         let (got, _) = webcrypto_encrypt(suite, 77, 4096, 10_007, &pt).await;
         assert!(got == expected, "{suite:?}: fallback differs from core");
-        let header = cipherdrop_core::Header::parse(&got, &DecryptLimits::default())
-            .unwrap()
-            .0;
-        let data_key = cipherdrop_core::KeyProvider::data_key(&ring(), &header).unwrap();
-        let mut sink = MemoryPlain::default();
-        decrypt_source(
-            Source::Blob(blob(&got), 0),
-            &data_key,
-            DecryptLimits::default(),
-            &mut sink,
-            &mut |_| {},
-            &Cancel::default(),
-        )
-        .await
-        .unwrap();
-        assert!(bytes_of(&sink.into_blob().unwrap()).await == pt);
+        let data_key = data_key_of(&got);
+        assert!(page_decrypt(&got, &data_key).await.unwrap() == pt);
         let mut bad = got.clone();
         let mid = bad.len() / 2;
         bad[mid] ^= 4;
-        let err = decrypt_source(
-            Source::Blob(blob(&bad), 0),
-            &data_key,
-            DecryptLimits::default(),
-            &mut MemoryPlain::default(),
-            &mut |_| {},
-            &Cancel::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = page_decrypt(&bad, &data_key).await.unwrap_err();
         assert!(matches!(err, CryptError::Integrity(_)), "{err:?}");
     }
     cipherdrop_web::subtle::force_rust_cipher(false);
@@ -189,53 +192,22 @@ async fn streaming_encryption_of_a_blob_round_trips_and_detects_tampering() {
         let (plain, _) = decrypt(ring(), &msg, DecryptLimits::default()).unwrap();
         assert!(plain == pt);
         // And the page's streaming WebCrypto decryption from a Blob.
-        let header = cipherdrop_core::Header::parse(&msg, &DecryptLimits::default())
-            .unwrap()
-            .0;
-        let data_key = cipherdrop_core::KeyProvider::data_key(&ring(), &header).unwrap();
-        let mut sink = MemoryPlain::default();
-        let opened = decrypt_source(
-            Source::Blob(blob(&msg), 0),
-            &data_key,
-            DecryptLimits::default(),
-            &mut sink,
-            &mut |_| {},
-            &Cancel::default(),
-        )
-        .await
-        .unwrap();
-        assert_eq!(opened.plaintext_len, pt.len() as u64);
-        assert!(bytes_of(&sink.into_blob().unwrap()).await == pt);
+        let data_key = data_key_of(&msg);
+        assert!(page_decrypt(&msg, &data_key).await.unwrap() == pt);
         // One flipped bit anywhere: header, a frame in the middle, the last byte.
         for pos in [40, msg.len() / 2, msg.len() - 1] {
             let mut bad = msg.clone();
             bad[pos] ^= 0x10;
-            let err = decrypt_source(
-                Source::Blob(blob(&bad), 0),
-                &data_key,
-                DecryptLimits::default(),
-                &mut MemoryPlain::default(),
-                &mut |_| {},
-                &Cancel::default(),
-            )
-            .await
-            .unwrap_err();
+            let err = page_decrypt(&bad, &data_key).await.unwrap_err();
             assert!(
                 matches!(err, CryptError::Integrity(_)),
                 "{suite:?} at {pos}: {err:?}"
             );
         }
         // Truncated: an error, never a short file.
-        let err = decrypt_source(
-            Source::Blob(blob(&msg[..msg.len() - 100]), 0),
-            &data_key,
-            DecryptLimits::default(),
-            &mut MemoryPlain::default(),
-            &mut |_| {},
-            &Cancel::default(),
-        )
-        .await
-        .unwrap_err();
+        let err = page_decrypt(&msg[..msg.len() - 100], &data_key)
+            .await
+            .unwrap_err();
         assert!(matches!(err, CryptError::Integrity(_)), "{err:?}");
     }
 }
