@@ -242,3 +242,138 @@ pub struct AuditPage {
     /// Pass as `after` to read on; absent at the end.
     pub next_after: Option<i64>,
 }
+
+/// Shortest share-link lifetime, in seconds (1 hour).
+pub const SHARE_MIN_SECS: i64 = 3600;
+/// Longest share-link lifetime, in seconds (30 days).
+pub const SHARE_MAX_SECS: i64 = 30 * 24 * 3600;
+/// Default share-link lifetime, in seconds (7 days).
+pub const SHARE_DEFAULT_SECS: i64 = 7 * 24 * 3600;
+/// Largest download limit of a share link.
+pub const SHARE_MAX_DOWNLOADS: u32 = 1000;
+/// Shortest share passphrase, in characters.
+pub const SHARE_MIN_PASSPHRASE: usize = 8;
+
+/// `POST /api/objects/{id}/shares`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CreateShareRequest {
+    /// Lifetime in seconds (1 hour ..= 30 days; default 7 days).
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+    /// Download limit (1 ..= 1000); none for no limit.
+    #[serde(default)]
+    pub max_downloads: Option<u32>,
+    /// Optional passphrase the recipient must give (hashed with argon2id on the server).
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// Optional note shown to the recipient (plain text, up to 1000 characters).
+    #[serde(default)]
+    pub note: Option<String>,
+    /// Delete the file once the last allowed download has had its key.
+    #[serde(default)]
+    pub delete_after_last: bool,
+    /// The file's name and type sealed for the link (base64, opaque to the server).
+    #[serde(default)]
+    pub metadata: String,
+}
+
+/// One share link as its owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareSummary {
+    /// Share id (not the token).
+    pub id: String,
+    /// The shared object.
+    pub object_id: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Download limit, if any.
+    pub max_downloads: Option<u32>,
+    /// Keys released so far.
+    pub downloads: u32,
+    /// Whether a passphrase is needed.
+    pub has_passphrase: bool,
+    /// The note.
+    pub note: Option<String>,
+    /// Whether the file is deleted after the last allowed download.
+    pub delete_after_last: bool,
+    /// Unix seconds, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// The answer to creating a share: the only time the token is shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareCreated {
+    /// The link's settings.
+    pub share: ShareSummary,
+    /// The link's secret token (256 bits, URL-safe base64); the link is `/s/{token}`.
+    pub token: String,
+}
+
+/// `GET /api/objects/{id}/shares`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareList {
+    /// Newest first.
+    pub shares: Vec<ShareSummary>,
+}
+
+/// `PATCH /api/shares/{id}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UpdateShareRequest {
+    /// New lifetime from now, in seconds (1 hour ..= 30 days).
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+    /// New download limit (≥ downloads so far, ≤ 1000).
+    #[serde(default)]
+    pub max_downloads: Option<u32>,
+    /// Remove the download limit.
+    #[serde(default)]
+    pub unlimited: bool,
+}
+
+/// `POST /api/share` and `POST /api/share/key`: the token travels in the body, never in a URL.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareTokenRequest {
+    /// The link's token.
+    pub token: String,
+    /// The passphrase, if the link has one (key release only).
+    #[serde(default)]
+    pub passphrase: Option<String>,
+}
+
+/// `POST /api/share`: what a recipient may know before any key is released.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareInfo {
+    /// Ciphertext size in bytes.
+    pub size: u64,
+    /// Plaintext size in bytes.
+    pub plaintext_size: u64,
+    /// Algorithm suite.
+    pub suite: u16,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Downloads left, if limited.
+    pub remaining: Option<u32>,
+    /// Whether a passphrase is needed.
+    pub needs_passphrase: bool,
+    /// The owner's note.
+    pub note: Option<String>,
+    /// Name and type sealed for the link (base64).
+    pub metadata: String,
+}
+
+/// `POST /api/share/key`: one counted key release.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareKeyResponse {
+    /// The plaintext data key, base64. Zeroize it after use.
+    pub data_key: String,
+    /// The KMS key that unwrapped it.
+    pub key_arn: String,
+    /// Presigned GET of the ciphertext.
+    pub download_url: String,
+    /// Unix seconds.
+    pub url_expires_at: i64,
+    /// Downloads left after this one, if limited.
+    pub remaining: Option<u32>,
+}

@@ -70,6 +70,11 @@ pub async fn hash_password(password: &str) -> Result<String, AccountError> {
     if password.chars().count() < MIN_PASSWORD_LEN {
         return Err(AccountError::WeakPassword);
     }
+    hash_secret(password).await
+}
+
+/// Hashes any secret (a share passphrase) like a password, without the length rule.
+pub async fn hash_secret(password: &str) -> Result<String, AccountError> {
     let password = Zeroizing::new(password.to_owned());
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];

@@ -227,6 +227,20 @@ pub async fn page(
     rows.iter().map(entry_from_row).collect()
 }
 
+/// Every row about `object` (an object or share id), oldest first, at most `limit`.
+pub async fn for_object(
+    pool: &SqlitePool,
+    object: &str,
+    limit: u32,
+) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM audit WHERE object = ? ORDER BY id LIMIT ?")
+        .bind(object)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await?;
+    rows.iter().map(entry_from_row).collect()
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Default)]
 pub struct Verification {

@@ -16,7 +16,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::accounts::{self, User};
 use crate::error::ApiError;
-use crate::{AppState, handlers, openapi, uploads};
+use crate::{AppState, handlers, openapi, shares, uploads};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "cipherdrop_session";
@@ -46,6 +46,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(uploads::details).delete(uploads::delete),
         )
         .route("/objects/{id}/key", post(uploads::release_key))
+        .route(
+            "/objects/{id}/shares",
+            get(shares::list).post(shares::create),
+        )
+        .route("/shares/{id}", axum::routing::patch(shares::update))
+        .route("/shares/{id}/revoke", post(shares::revoke))
+        .route("/shares/{id}/history", get(shares::history))
+        .route("/share", post(shares::info))
+        .route("/share/key", post(shares::release_key))
         .route("/admin/audit", get(handlers::audit_page))
         .fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new().nest("/api", api);

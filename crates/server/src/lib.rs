@@ -15,6 +15,7 @@ mod error;
 mod handlers;
 mod http;
 mod openapi;
+mod shares;
 mod sweeper;
 mod uploads;
 
@@ -89,6 +90,8 @@ pub struct AppState {
     pub(crate) audit: audit::AuditLog,
     pub(crate) aws: Aws,
     pub(crate) limiter: accounts::LoginLimiter,
+    /// Wrong share passphrases: per link and per client address.
+    pub(crate) share_limiter: accounts::LoginLimiter,
 }
 
 /// The server: state plus how to serve it.
@@ -105,6 +108,8 @@ impl Server {
             config.login_failures_per_ip,
             config.login_window,
         );
+        // Wrong share passphrases: 5 per link and 20 per address, in the login window.
+        let share_limiter = accounts::LoginLimiter::new(5, 20, config.login_window);
         Self {
             state: Arc::new(AppState {
                 config,
@@ -112,6 +117,7 @@ impl Server {
                 db,
                 aws,
                 limiter,
+                share_limiter,
             }),
         }
     }

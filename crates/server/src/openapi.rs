@@ -105,7 +105,15 @@ pub fn spec() -> Value {
                 "ObjectDetails": {"allOf": [r("ObjectSummary"), object(&[("encryption_context", map()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int())], &["encryption_context", "key_arn", "download_url", "url_expires_at"])]},
                 "KeyResponse": object(&[("data_key", b64()), ("key_arn", s())], &["data_key", "key_arn"]),
                 "AuditEntry": object(&[("id", int()), ("time_ms", int()), ("actor", s()), ("action", s()), ("object", s()), ("ip", s()), ("outcome", s()), ("detail", s()), ("prev_hash", s()), ("hash", s())], &["id", "time_ms", "actor", "action", "outcome", "detail", "prev_hash", "hash"]),
-                "AuditPage": object(&[("entries", json!({"type": "array", "items": r("AuditEntry")})), ("next_after", int())], &["entries"])
+                "AuditPage": object(&[("entries", json!({"type": "array", "items": r("AuditEntry")})), ("next_after", int())], &["entries"]),
+                "CreateShareRequest": object(&[("expires_in_secs", json!({"type": "integer", "minimum": cipherdrop_api::SHARE_MIN_SECS, "maximum": cipherdrop_api::SHARE_MAX_SECS, "default": cipherdrop_api::SHARE_DEFAULT_SECS})), ("max_downloads", json!({"type": "integer", "minimum": 1, "maximum": cipherdrop_api::SHARE_MAX_DOWNLOADS})), ("passphrase", json!({"type": "string", "minLength": cipherdrop_api::SHARE_MIN_PASSPHRASE})), ("note", json!({"type": "string", "maxLength": 1000})), ("delete_after_last", json!({"type": "boolean"})), ("metadata", b64())], &[]),
+                "ShareSummary": object(&[("id", s()), ("object_id", s()), ("created_at", int()), ("expires_at", int()), ("max_downloads", int()), ("downloads", int()), ("has_passphrase", json!({"type": "boolean"})), ("note", s()), ("delete_after_last", json!({"type": "boolean"})), ("revoked_at", int())], &["id", "object_id", "created_at", "expires_at", "downloads", "has_passphrase", "delete_after_last"]),
+                "ShareCreated": object(&[("share", r("ShareSummary")), ("token", s())], &["share", "token"]),
+                "ShareList": object(&[("shares", json!({"type": "array", "items": r("ShareSummary")}))], &["shares"]),
+                "UpdateShareRequest": object(&[("expires_in_secs", int()), ("max_downloads", int()), ("unlimited", json!({"type": "boolean"}))], &[]),
+                "ShareTokenRequest": object(&[("token", s()), ("passphrase", s())], &["token"]),
+                "ShareInfo": object(&[("size", int()), ("plaintext_size", int()), ("suite", int()), ("expires_at", int()), ("remaining", int()), ("needs_passphrase", json!({"type": "boolean"})), ("note", s()), ("metadata", b64())], &["size", "plaintext_size", "suite", "expires_at", "needs_passphrase", "metadata"]),
+                "ShareKeyResponse": object(&[("data_key", b64()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int()), ("remaining", int())], &["data_key", "key_arn", "download_url", "url_expires_at"])
             }
         },
         "paths": {
@@ -129,6 +137,14 @@ pub fn spec() -> Value {
                 "get": op("An object, with a presigned download URL", true, None, Some("ObjectDetails"), true),
                 "delete": op("Delete an object from S3 and the database", true, None, None, false)},
             "/api/objects/{id}/key": {"parameters": id_param(), "post": op("Release the object's data key (KMS Decrypt of the stored EDK and context)", true, None, Some("KeyResponse"), true)},
+            "/api/objects/{id}/shares": {"parameters": id_param(),
+                "get": op("The object's share links (owner)", true, None, Some("ShareList"), false),
+                "post": op("Make a share link; the answer is the only time its token is shown", true, Some("CreateShareRequest"), Some("ShareCreated"), true)},
+            "/api/shares/{id}": {"parameters": id_param(), "patch": op("Change a link's expiry or download limit", true, Some("UpdateShareRequest"), Some("ShareSummary"), true)},
+            "/api/shares/{id}/revoke": {"parameters": id_param(), "post": op("Revoke a link: it releases no key from now on", true, None, Some("ShareSummary"), false)},
+            "/api/shares/{id}/history": {"parameters": id_param(), "get": op("Every access to a link, from the audit log", true, None, Some("AuditPage"), false)},
+            "/api/share": {"post": op("What a link's holder may see before any key is released (token in the body)", false, Some("ShareTokenRequest"), Some("ShareInfo"), true)},
+            "/api/share/key": {"post": op("One counted, audited key release through a link, with a presigned GET", false, Some("ShareTokenRequest"), Some("ShareKeyResponse"), true)},
             "/api/admin/audit": {"get": {
                 "parameters": [{"name": "after", "in": "query", "schema": int()}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
                 "summary": "Page through the audit log (administrators)", "security": [{"session": []}],

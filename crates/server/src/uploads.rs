@@ -49,25 +49,25 @@ pub const FRAME_LENGTHS: std::ops::RangeInclusive<u32> = 1024..=(16 * 1024 * 102
 const MAX_HEADER_READ: u64 = 64 * 1024;
 
 #[derive(FromRow)]
-struct ObjectRow {
-    id: String,
-    owner_id: String,
-    state: String,
-    s3_key: String,
-    s3_upload_id: String,
-    suite: i64,
-    frame_length: i64,
-    plaintext_size: i64,
-    ciphertext_size: i64,
-    part_size: i64,
-    part_count: i64,
-    key_arn: String,
-    edk: Vec<u8>,
-    context: String,
-    metadata: Option<Vec<u8>>,
-    stored_size: Option<i64>,
-    created_at: i64,
-    completed_at: Option<i64>,
+pub(crate) struct ObjectRow {
+    pub(crate) id: String,
+    pub(crate) owner_id: String,
+    pub(crate) state: String,
+    pub(crate) s3_key: String,
+    pub(crate) s3_upload_id: String,
+    pub(crate) suite: i64,
+    pub(crate) frame_length: i64,
+    pub(crate) plaintext_size: i64,
+    pub(crate) ciphertext_size: i64,
+    pub(crate) part_size: i64,
+    pub(crate) part_count: i64,
+    pub(crate) key_arn: String,
+    pub(crate) edk: Vec<u8>,
+    pub(crate) context: String,
+    pub(crate) metadata: Option<Vec<u8>>,
+    pub(crate) stored_size: Option<i64>,
+    pub(crate) created_at: i64,
+    pub(crate) completed_at: Option<i64>,
 }
 
 impl ObjectRow {
@@ -80,7 +80,7 @@ impl ObjectRow {
             )
         })
     }
-    fn kms_context(&self) -> ApiResult<HashMap<String, String>> {
+    pub(crate) fn kms_context(&self) -> ApiResult<HashMap<String, String>> {
         Ok(self.context()?.into_iter().collect())
     }
     fn summary(&self) -> ObjectSummary {
@@ -137,7 +137,7 @@ async fn owned(state: &AppState, auth: &Auth, id: &str) -> ApiResult<ObjectRow> 
     }
 }
 
-fn no_store<T: serde::Serialize>(body: &T) -> Response {
+pub(crate) fn no_store<T: serde::Serialize>(body: &T) -> Response {
     ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
 }
 

@@ -1,0 +1,354 @@
+//! Share links through the real server (embedded KMS + S3): recipients without an account get a
+//! counted key release and a download URL; limits hold under 50 concurrent requests; revoked,
+//! expired and exhausted links release nothing; wrong passphrases are rate-limited; tokens and
+//! passphrases reach no log or table; every access is in the owner's history and the audit chain.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::{SUITE_COMMIT_KEY, ShareCreated, ShareKeyResponse};
+use cipherdrop_core::{DataKey, DecryptLimits, decrypt};
+use cipherdrop_e2e::data;
+use cipherdrop_e2e::server::{
+    Client, ServerProcess, audit_verify, code_of, setup_accounts, sqlite, status_of,
+};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
+
+async fn share(owner: &Client, object: &str, body: Value) -> ShareCreated {
+    let (_, v) = owner
+        .call(
+            Method::POST,
+            &format!("/api/objects/{object}/shares"),
+            Some(&body),
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+async fn release(
+    c: &Client,
+    token: &str,
+    passphrase: Option<&str>,
+) -> anyhow::Result<ShareKeyResponse> {
+    let body = json!({ "token": token, "passphrase": passphrase });
+    let (headers, v) = c.call(Method::POST, "/api/share/key", Some(&body)).await?;
+    assert_eq!(headers["cache-control"], "no-store");
+    Ok(serde_json::from_value(v)?)
+}
+
+/// Downloads through the released URL and decrypts with the released key.
+async fn fetch_and_decrypt(k: &ShareKeyResponse) -> Vec<u8> {
+    let ciphertext = reqwest::get(&k.download_url)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let key = DataKey::from_bytes(&B64.decode(&k.data_key).unwrap()).unwrap();
+    decrypt(key, &ciphertext, DecryptLimits::default())
+        .unwrap()
+        .0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_links_release_keys_within_their_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
+    let (admin, alice, bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let plaintext = data(300_000, 9);
+    let object = alice
+        .upload(&plaintext, SUITE_COMMIT_KEY, 65536)
+        .await
+        .unwrap();
+    let stranger = Client::new(&server.url);
+
+    // Bad settings are refused with reasons.
+    for (body, what) in [
+        (json!({"expires_in_secs": 60}), "1 hour"),
+        (json!({"expires_in_secs": 31 * 24 * 3600}), "30 days"),
+        (json!({"max_downloads": 0}), "1 to 1000"),
+        (json!({"max_downloads": 1001}), "1 to 1000"),
+        (json!({"passphrase": "short"}), "at least 8"),
+        (json!({"metadata": "%%%"}), "base64"),
+    ] {
+        let e = alice
+            .call(
+                Method::POST,
+                &format!("/api/objects/{object}/shares"),
+                Some(&body),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), 400, "{body}");
+        assert!(format!("{e:?}").contains(what), "{body}: {e:?}");
+    }
+    // Only the owner shares, lists, revokes, reads history.
+    let e = bob
+        .call(
+            Method::POST,
+            &format!("/api/objects/{object}/shares"),
+            Some(&json!({})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 404);
+
+    // Default link: info before any key, then a key that decrypts the stored object.
+    let plain = share(
+        &alice,
+        &object,
+        json!({"metadata": B64.encode(b"sealed name"), "note": "for you"}),
+    )
+    .await;
+    assert_eq!(plain.share.max_downloads, None);
+    assert!((plain.share.expires_at - plain.share.created_at - 7 * 24 * 3600).abs() <= 1);
+    let (_, info) = stranger
+        .call(
+            Method::POST,
+            "/api/share",
+            Some(&json!({"token": plain.token})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info["plaintext_size"], 300_000);
+    assert_eq!(info["needs_passphrase"], false);
+    assert_eq!(info["note"], "for you");
+    assert_eq!(info["metadata"], B64.encode(b"sealed name"));
+    let k = release(&stranger, &plain.token, None).await.unwrap();
+    assert_eq!(fetch_and_decrypt(&k).await, plaintext);
+    assert_eq!(k.remaining, None);
+    // A made-up token: 404 of its own kind.
+    let e = release(&stranger, "no-such-token", None).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (404, "share_not_found")
+    );
+
+    // Limit 10, 50 concurrent requests from 50 cookie-less clients: exactly 10 keys.
+    let ten = share(&alice, &object, json!({"max_downloads": 10})).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (c, token) = (Client::new(&server.url), ten.token.clone());
+            tokio::spawn(async move { release(&c, &token, None).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for t in tasks {
+        results.push(t.await.unwrap());
+    }
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 10, "exactly the limit");
+    for e in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(
+            (status_of(e), code_of(e).as_str()),
+            (410, "share_exhausted")
+        );
+    }
+    let remaining: Vec<u32> = results
+        .iter()
+        .filter_map(|r| r.as_ref().ok()?.remaining)
+        .collect();
+    let mut sorted = remaining.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        (0..10).collect::<Vec<u32>>(),
+        "each release counted once"
+    );
+    let e = stranger
+        .call(
+            Method::POST,
+            "/api/share",
+            Some(&json!({"token": ten.token})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), "share_exhausted");
+    // The owner raises the limit: one more; lowering below what was used is refused.
+    let (_, v) = alice
+        .call(
+            Method::PATCH,
+            &format!("/api/shares/{}", ten.share.id),
+            Some(&json!({"max_downloads": 11})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v["max_downloads"], 11);
+    release(&stranger, &ten.token, None).await.unwrap();
+    let e = alice
+        .call(
+            Method::PATCH,
+            &format!("/api/shares/{}", ten.share.id),
+            Some(&json!({"max_downloads": 5})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 400);
+
+    // Limit 1: the second attempt is refused.
+    let once = share(&alice, &object, json!({"max_downloads": 1})).await;
+    release(&stranger, &once.token, None).await.unwrap();
+    let e = release(&stranger, &once.token, None).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (410, "share_exhausted")
+    );
+
+    // Revoked: refused, even for someone who already had a key from it.
+    let revoked = share(&alice, &object, json!({})).await;
+    release(&stranger, &revoked.token, None).await.unwrap();
+    let e = bob
+        .call(
+            Method::POST,
+            &format!("/api/shares/{}/revoke", revoked.share.id),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 404, "only the owner revokes");
+    alice
+        .call(
+            Method::POST,
+            &format!("/api/shares/{}/revoke", revoked.share.id),
+            None,
+        )
+        .await
+        .unwrap();
+    let e = release(&stranger, &revoked.token, None).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (410, "share_revoked")
+    );
+
+    // Expired (the test moves the link's expiry into the past in the database).
+    let expiring = share(&alice, &object, json!({"expires_in_secs": 3600})).await;
+    release(&stranger, &expiring.token, None).await.unwrap();
+    sqlite(
+        dir.path(),
+        &format!(
+            "UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = '{}'",
+            expiring.share.id
+        ),
+    )
+    .unwrap();
+    let e = release(&stranger, &expiring.token, None).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (410, "share_expired")
+    );
+
+    // Passphrase: wrong ones are refused, then rate-limited (even the right one), per link.
+    let secret = "correct passphrase 42";
+    let guarded = share(
+        &alice,
+        &object,
+        json!({"passphrase": secret, "max_downloads": 3}),
+    )
+    .await;
+    let e = release(&stranger, &guarded.token, None).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (401, "wrong_passphrase")
+    );
+    for _ in 0..4 {
+        let e = release(&stranger, &guarded.token, Some("guess guess"))
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e), "wrong_passphrase");
+    }
+    let e = release(&stranger, &guarded.token, Some(secret))
+        .await
+        .unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (429, "rate_limited"));
+    let other = share(&alice, &object, json!({"passphrase": secret})).await;
+    let k = release(&stranger, &other.token, Some(secret))
+        .await
+        .unwrap();
+    assert_eq!(fetch_and_decrypt(&k).await, plaintext);
+    // No download was used up by the refusals.
+    let (_, list) = alice
+        .call(Method::GET, &format!("/api/objects/{object}/shares"), None)
+        .await
+        .unwrap();
+    let g = list["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == guarded.share.id.as_str())
+        .unwrap();
+    assert_eq!(g["downloads"], 0);
+    assert_eq!(list["shares"].as_array().unwrap().len(), 7);
+
+    // History: every access of the link, with outcomes and addresses.
+    let (_, history) = alice
+        .call(
+            Method::GET,
+            &format!("/api/shares/{}/history", guarded.share.id),
+            None,
+        )
+        .await
+        .unwrap();
+    let outcomes: Vec<&str> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            "ok", "denied", "denied", "denied", "denied", "denied", "denied"
+        ]
+    );
+    assert!(
+        history["entries"][1]["ip"]
+            .as_str()
+            .unwrap()
+            .starts_with("127.0.0.1")
+    );
+    let e = admin
+        .call(
+            Method::GET,
+            &format!("/api/shares/{}/history", guarded.share.id),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 404, "history is the owner's");
+
+    // Tokens and passphrases reach no log and no table.
+    let logs = server.logs();
+    let db = sqlite(dir.path(), "SELECT * FROM audit")
+        .unwrap()
+        .to_string()
+        + &sqlite(
+            dir.path(),
+            "SELECT id, object_id, note, passphrase_hash, hex(token_hash) FROM shares",
+        )
+        .unwrap()
+        .to_string();
+    for created in [&plain, &ten, &once, &revoked, &expiring, &guarded, &other] {
+        assert!(
+            !logs.contains(&created.token) && !db.contains(&created.token),
+            "a token leaked"
+        );
+    }
+    assert!(
+        !logs.contains(secret) && !db.contains(secret),
+        "a passphrase leaked"
+    );
+    drop(server);
+    let (intact, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
+    assert!(intact, "{report}");
+}
