@@ -352,3 +352,56 @@ async fn share_links_release_keys_within_their_limits() {
     let (intact, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
     assert!(intact, "{report}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--url-ttl-secs", "3", "--sweep-interval-secs", "1"],
+        &[],
+    )
+    .unwrap();
+    let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let secret = b"{\"user\": \"db\", \"password\": \"hunter2\"}".to_vec();
+    let object = alice.upload(&secret, SUITE_COMMIT_KEY, 4096).await.unwrap();
+    let burn = share(
+        &alice,
+        &object,
+        json!({"max_downloads": 1, "delete_after_last": true}),
+    )
+    .await;
+    let k = release(&Client::new(&server.url), &burn.token, None)
+        .await
+        .unwrap();
+    assert_eq!(k.remaining, Some(0));
+    // The recipient's download works while its URL is valid...
+    assert_eq!(fetch_and_decrypt(&k).await, secret);
+    // ...then the sweeper deletes the file (and with it the link).
+    let mut gone = false;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        if alice.details(&object).await.is_err() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the file outlived its last download");
+    let e = alice.details(&object).await.unwrap_err();
+    assert_eq!(status_of(&e), 404);
+    let e = release(&Client::new(&server.url), &burn.token, None)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (404, "share_not_found")
+    );
+    assert!(
+        reqwest::get(&k.download_url)
+            .await
+            .unwrap()
+            .status()
+            .is_client_error()
+    );
+}

@@ -19,3 +19,7 @@ CREATE TABLE shares (
     CHECK (max_downloads IS NULL OR downloads <= max_downloads)
 );
 CREATE INDEX shares_object ON shares(object_id);
+
+-- Set when a link that deletes the file after its last download gives out its last key: the
+-- sweeper deletes the object once the recipient's download URL has expired.
+ALTER TABLE objects ADD COLUMN delete_at INTEGER;

@@ -527,13 +527,28 @@ pub async fn release_key(
         }
     };
     let remaining = max.map(|m| to_u32(m - downloads));
+    let last = remaining == Some(0) && row.delete_after_last;
+    if last {
+        // Deleted by the sweeper once this download's URL has expired.
+        let ttl = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(0);
+        sqlx::query("UPDATE objects SET delete_at = ? WHERE id = ?")
+            .bind(now() + ttl + 1)
+            .bind(&object.id)
+            .execute(&state.db)
+            .await?;
+    }
     audit(
         "ok",
         format!(
-            "key of {} released ({} of {})",
+            "key of {} released ({} of {}){}",
             object.id,
             downloads,
-            max.map_or("unlimited".to_owned(), |m| m.to_string())
+            max.map_or("unlimited".to_owned(), |m| m.to_string()),
+            if last {
+                "; the file will be deleted"
+            } else {
+                ""
+            }
         ),
     )
     .await?;

@@ -1,5 +1,6 @@
 //! Background upkeep: aborts uploads abandoned for longer than the configured time (S3 would
-//! otherwise keep, and bill for, their parts) and purges expired sessions and login links.
+//! otherwise keep, and bill for, their parts), purges expired sessions and login links, and
+//! deletes files whose "delete after the last download" link has been used up.
 
 use std::sync::Arc;
 
@@ -59,5 +60,43 @@ pub async fn sweep(state: &AppState) -> Result<usize, sqlx::Error> {
     if aborted > 0 {
         tracing::info!(aborted, "aborted abandoned uploads");
     }
+    delete_spent(state).await?;
     Ok(aborted)
+}
+
+/// Deletes the files whose "delete after the last download" link gave out its last key.
+async fn delete_spent(state: &AppState) -> Result<(), sqlx::Error> {
+    let rows = sqlx::query(
+        "SELECT id, s3_key FROM objects WHERE state = 'complete' AND delete_at IS NOT NULL AND delete_at <= ? LIMIT 500",
+    )
+    .bind(now())
+    .fetch_all(&state.db)
+    .await?;
+    for row in rows {
+        let id: String = row.try_get("id")?;
+        let key: String = row.try_get("s3_key")?;
+        let result = state.aws.delete_object(&state.config.bucket, &key).await;
+        if result.is_ok() {
+            sqlx::query("DELETE FROM objects WHERE id = ?")
+                .bind(&id)
+                .execute(&state.db)
+                .await?;
+        }
+        let (outcome, detail) = match &result {
+            Ok(()) => ("ok", "deleted after its link's last download".to_owned()),
+            Err(e) => ("error", e.message.clone()),
+        };
+        state
+            .audit
+            .record(&Event {
+                actor: "system",
+                action: "object.deleted",
+                object: Some(&id),
+                outcome,
+                detail: &detail,
+                ..Default::default()
+            })
+            .await;
+    }
+    Ok(())
 }
