@@ -3,8 +3,10 @@
 use std::fmt;
 
 use cipherdrop_api::{
-    CompleteUploadRequest, CreateUploadRequest, ErrorBody, KeyResponse, LinkLoginRequest,
-    LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary, SetPasswordRequest, UploadStatus,
+    AuditPage, CompleteUploadRequest, CreateShareRequest, CreateUploadRequest, ErrorBody,
+    KeyResponse, LinkLoginRequest, LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary,
+    SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary,
+    ShareTokenRequest, UpdateShareRequest, UploadStatus,
 };
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
@@ -233,4 +235,61 @@ pub async fn delete(id: &str) -> ApiResult<()> {
     ))
     .await
     .map(drop)
+}
+
+/// Makes a share link for object `id`; the answer holds the token, shown only this once.
+pub async fn create_share(id: &str, req: &CreateShareRequest) -> ApiResult<ShareCreated> {
+    json(post(&format!("/api/objects/{id}/shares"), req)).await
+}
+
+/// The object's share links.
+pub async fn shares(id: &str) -> ApiResult<ShareList> {
+    json(Request::get(&format!("/api/objects/{id}/shares")).build()).await
+}
+
+/// Changes a link's expiry or limit.
+pub async fn update_share(share_id: &str, req: &UpdateShareRequest) -> ApiResult<ShareSummary> {
+    json(
+        RequestBuilder::new(&format!("/api/shares/{share_id}"))
+            .method(gloo_net::http::Method::PATCH)
+            .json(req),
+    )
+    .await
+}
+
+/// Revokes a link.
+pub async fn revoke_share(share_id: &str) -> ApiResult<ShareSummary> {
+    json(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/shares/{share_id}/revoke"),
+    ))
+    .await
+}
+
+/// A link's access history.
+pub async fn share_history(share_id: &str) -> ApiResult<AuditPage> {
+    json(Request::get(&format!("/api/shares/{share_id}/history")).build()).await
+}
+
+/// What a link's holder may see (the token goes in the body, never in a URL).
+pub async fn share_info(token: &str) -> ApiResult<ShareInfo> {
+    let body = ShareTokenRequest {
+        token: token.to_owned(),
+        passphrase: None,
+    };
+    json(post("/api/share", &body)).await
+}
+
+/// One counted key release through a link; the data key comes out in a zeroizing buffer.
+pub async fn share_key(
+    token: &str,
+    passphrase: Option<String>,
+) -> ApiResult<(ShareKeyResponse, Zeroizing<String>)> {
+    let body = ShareTokenRequest {
+        token: token.to_owned(),
+        passphrase,
+    };
+    let mut resp: ShareKeyResponse = json(post("/api/share/key", &body)).await?;
+    let key = Zeroizing::new(std::mem::take(&mut resp.data_key));
+    Ok((resp, key))
 }

@@ -30,6 +30,9 @@ export function js_error_name(e) { return (e && e.name) ? String(e.name) : ''; }
 export function yield_now() {
   return new Promise((resolve) => { const c = new MessageChannel(); c.port1.onmessage = () => resolve(); c.port2.postMessage(0); });
 }
+export async function copy_text(text) {
+  try { await navigator.clipboard.writeText(text); return true; } catch (_) { return false; }
+}
 export function byob_reader(blob) {
   try { return blob.stream().getReader({ mode: 'byob' }); } catch (_) { return null; }
 }
@@ -58,6 +61,8 @@ extern "C" {
     /// The `name` of a thrown DOMException or Error (`AbortError`, `OperationError`, ...).
     pub fn js_error_name(e: &JsValue) -> String;
     fn yield_now() -> Promise;
+    /// Copies `text` to the clipboard; whether it worked.
+    pub async fn copy_text(text: &str) -> JsValue;
     /// A bring-your-own-buffer reader of `blob`'s bytes, or `null` where the browser has none.
     pub fn byob_reader(blob: &web_sys::Blob) -> JsValue;
     /// Reads into `view` (which is detached): the filled view, or `null` at the end.

@@ -98,12 +98,44 @@ pub async fn download(
     let prepared = async {
         let details = api::details(id).await?;
         let key = data_key(id).await?;
-        let reader = open_stream(&details.download_url, None).await?;
-        Ok::<_, DownloadError>((details, key, reader))
+        Ok::<_, DownloadError>((details, key))
     }
     .await;
-    let (details, key, reader) = match prepared {
-        Ok(p) => p,
+    match prepared {
+        Ok((details, key)) => {
+            let total = details.object.size;
+            save_from(
+                &details.download_url,
+                total,
+                &key,
+                name,
+                destination,
+                progress,
+                cancel,
+            )
+            .await
+        }
+        Err(e) => {
+            if let Destination::Picked(file) = destination {
+                file.discard().await;
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Fetches the message at `url`, decrypts it with `key` and saves it under `name`.
+pub async fn save_from(
+    url: &str,
+    total: u64,
+    key: &DataKey,
+    name: &str,
+    destination: Destination,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &Cancel,
+) -> Result<u64, DownloadError> {
+    let reader = match open_stream(url, None).await {
+        Ok(r) => r,
         Err(e) => {
             if let Destination::Picked(file) = destination {
                 file.discard().await;
@@ -111,14 +143,13 @@ pub async fn download(
             return Err(e);
         }
     };
-    let total = details.object.size;
     let mut report = |n: u64| progress(n, total);
     let limits = DecryptLimits::default();
     match destination {
         Destination::Picked(file) => {
             let result = decrypt_source(
                 Source::Stream(reader),
-                &key,
+                key,
                 limits,
                 &mut PickedSink(&file),
                 &mut report,
@@ -142,7 +173,7 @@ pub async fn download(
             let mut sink = MemoryPlain::default();
             let opened = decrypt_source(
                 Source::Stream(reader),
-                &key,
+                key,
                 limits,
                 &mut sink,
                 &mut report,
@@ -154,6 +185,25 @@ pub async fn download(
             Ok(opened.plaintext_len)
         }
     }
+}
+
+/// Fetches and decrypts a small message (a secret text) into memory.
+pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, DownloadError> {
+    let reader = open_stream(url, None).await?;
+    let mut sink = MemoryPlain::default();
+    decrypt_source(
+        Source::Stream(reader),
+        key,
+        DecryptLimits::default(),
+        &mut sink,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await?;
+    let blob = sink.into_blob()?;
+    let bytes = crate::crypt::read_bytes(&blob, 0, blob.size() as u64).await?;
+    String::from_utf8(bytes)
+        .map_err(|_| CryptError::Integrity("the secret is not UTF-8 text".into()).into())
 }
 
 /// Starts a GET of `url` (optionally a byte range) and returns the body's reader.

@@ -311,6 +311,30 @@ async fn share_links_release_keys_within_their_limits() {
             "ok", "denied", "denied", "denied", "denied", "denied", "denied"
         ]
     );
+    let (_, history) = alice
+        .call(
+            Method::GET,
+            &format!("/api/shares/{}/history", ten.share.id),
+            None,
+        )
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str)> = history["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    let count = |a: &str, o: &str| actions.iter().filter(|x| **x == (a, o)).count();
+    assert_eq!(count("share.key", "ok"), 11, "{actions:?}");
+    assert_eq!(count("share.key", "denied"), 40, "{actions:?}");
+    assert_eq!(count("share.viewed", "denied"), 1, "{actions:?}");
+    assert_eq!(count("share.updated", "ok"), 1, "{actions:?}");
     assert!(
         history["entries"][1]["ip"]
             .as_str()

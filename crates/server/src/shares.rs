@@ -379,13 +379,27 @@ pub async fn history(
     }))
 }
 
-/// `POST /api/share`: what the link's holder may see before any key is released.
+/// `POST /api/share`: what the link's holder may see before any key is released. Each look is
+/// in the link's history.
 pub async fn info(
     State(state): St,
+    ip: ClientIp,
     Json(req): Json<ShareTokenRequest>,
 ) -> ApiResult<Json<ShareInfo>> {
     let row = share_by_token(&state, &req.token).await?;
-    if let Some(refusal) = row.refusal() {
+    let refusal = row.refusal();
+    state
+        .audit
+        .append(&Event {
+            actor: "anonymous",
+            action: "share.viewed",
+            object: Some(&row.id),
+            ip: ip.text().as_deref(),
+            outcome: if refusal.is_some() { "denied" } else { "ok" },
+            detail: refusal.as_ref().map_or("", |r| r.message.as_str()),
+        })
+        .await?;
+    if let Some(refusal) = refusal {
         return Err(refusal);
     }
     let object: ObjectRow =

@@ -14,6 +14,8 @@ use super::files::{Files, Names};
 use super::inspector::Inspector;
 use super::learn::Learn;
 use super::login::{Login, SetPassword};
+use super::recipient::Recipient;
+use super::share::Share;
 use super::uploads::Uploads;
 use crate::api;
 use crate::upload::UploadRecord;
@@ -53,6 +55,7 @@ pub fn app() -> Html {
     let names: Names = (*use_memo((), |_| Rc::new(RefCell::new(HashMap::new())))).clone();
     let records = use_mut_ref(HashMap::<String, Rc<UploadRecord>>::new);
     let inspect = use_state(|| None::<String>);
+    let sharing = use_state(|| None::<String>);
     let announce = use_state(String::new);
 
     {
@@ -129,6 +132,17 @@ pub fn app() -> Html {
         let inspect = inspect.clone();
         Callback::from(move |()| inspect.set(None))
     };
+    let on_share = {
+        let (sharing, inspect) = (sharing.clone(), inspect.clone());
+        Callback::from(move |id: String| {
+            inspect.set(None);
+            sharing.set(Some(id));
+        })
+    };
+    let close_share = {
+        let sharing = sharing.clone();
+        Callback::from(move |()| sharing.set(None))
+    };
     let password_set = {
         let session = session.clone();
         Callback::from(move |()| {
@@ -141,7 +155,12 @@ pub fn app() -> Html {
         })
     };
 
+    // A share link's page needs no account.
+    let share_page = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .is_some_and(|p| p.starts_with("/s/"));
     let main = match &*session {
+        _ if share_page => html! { <Recipient /> },
         Session::Checking => html! { <p class="muted">{ "Loading…" }</p> },
         Session::Out(error) => html! { <><Login {on_login} error={error.clone()} /><Learn /></> },
         Session::In(me) if me.must_set_password => {
@@ -153,6 +172,14 @@ pub fn app() -> Html {
             } else {
                 Suite::CommitKey
             };
+            let shared = sharing.as_ref().map(|id| {
+                let meta = names
+                    .borrow()
+                    .get(id)
+                    .and_then(|m| m.as_ref().ok())
+                    .cloned();
+                html! { <Share id={id.clone()} {meta} on_close={close_share.clone()} /> }
+            });
             let inspected = inspect.as_ref().map(|id| {
                 let name = names
                     .borrow()
@@ -165,9 +192,9 @@ pub fn app() -> Html {
             html! {
                 <>
                 <Uploads on_uploaded={on_uploaded} default_suite={default_suite} />
-                <Files version={*version} names={names.clone()} {on_inspect} />
+                <Files version={*version} names={names.clone()} {on_inspect} {on_share} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
-                <div class="inspector-slot">{ for inspected }</div>
+                <div class="inspector-slot">{ for inspected }{ for shared }</div>
                 <Learn />
                 </>
             }
@@ -177,7 +204,7 @@ pub fn app() -> Html {
         <>
         <header class="topbar">
             <div class="brand"><span aria-hidden="true">{ "🔐 " }</span>{ "Cipherdrop" }</div>
-            if let Session::In(me) = &*session {
+            if let (false, Session::In(me)) = (share_page, &*session) {
                 <div class="account">
                     <span id="whoami">{ &me.username }</span>
                     <button id="logout" type="button" class="secondary" onclick={on_logout}>{ "Log out" }</button>

@@ -35,6 +35,8 @@ pub struct FilesProps {
     pub names: Names,
     /// Opens the inspector for a file.
     pub on_inspect: Callback<String>,
+    /// Opens the share panel for a file.
+    pub on_share: Callback<String>,
 }
 
 /// The file list.
@@ -188,6 +190,10 @@ pub fn files(props: &FilesProps) -> Html {
                     };
                     let id = o.id.clone();
                     let dl = { let (f, id) = (on_download.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
+                    let shr = {
+                        let (f, id) = (props.on_share.clone(), id.clone());
+                        Callback::from(move |_: MouseEvent| f.emit(id.clone()))
+                    };
                     let ins = { let (f, id) = (props.on_inspect.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
                     let del = { let (f, id) = (on_delete.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
                     let confirming = confirm_delete.as_deref() == Some(o.id.as_str());
@@ -199,6 +205,7 @@ pub fn files(props: &FilesProps) -> Html {
                             <td>{ format::date(o.created_at) }</td>
                             <td class="actions">
                                 <button type="button" class="download" onclick={dl} aria-label={format!("Download and decrypt {name}")}>{ "Download" }</button>
+                                <button type="button" class="secondary share" onclick={shr} aria-label={format!("Share {name}")}>{ "Share" }</button>
                                 <button type="button" class="secondary inspect" onclick={ins} aria-label={format!("Inspect {name}")}>{ "Inspect" }</button>
                                 <button type="button" class={classes!("secondary", "delete", confirming.then_some("danger"))} onclick={del}
                                         aria-label={if confirming { format!("Confirm deleting {name}") } else { format!("Delete {name}") }}>

@@ -6,4 +6,6 @@ pub mod format;
 pub mod inspector;
 pub mod learn;
 pub mod login;
+pub mod recipient;
+pub mod share;
 pub mod uploads;

@@ -4,14 +4,17 @@ use std::rc::Rc;
 
 use cipherdrop_core::Suite;
 use futures::lock::Mutex;
-use web_sys::{DragEvent, File, FileList, HtmlInputElement, HtmlSelectElement};
+use web_sys::{
+    Blob, DragEvent, File, FileList, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement,
+};
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
 use crate::browser::now_ms;
 use crate::crypt::Cancel;
-use crate::upload::{DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, upload_file};
+use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
+use crate::upload::{DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, upload_blob};
 
 /// Where one file is.
 #[derive(Clone, Debug, PartialEq)]
@@ -127,11 +130,20 @@ pub struct UploadsProps {
     pub default_suite: Suite,
 }
 
-fn files_of(list: Option<FileList>) -> Vec<File> {
+fn files_of(list: Option<FileList>) -> Vec<(Blob, FileMeta)> {
     let Some(list) = list else {
         return Vec::new();
     };
-    (0..list.length()).filter_map(|i| list.get(i)).collect()
+    (0..list.length())
+        .filter_map(|i| list.get(i))
+        .map(|f: File| {
+            let meta = FileMeta {
+                name: f.name(),
+                media_type: f.type_(),
+            };
+            (Blob::from(f), meta)
+        })
+        .collect()
 }
 
 /// The upload area and queue.
@@ -153,7 +165,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
             queue.clone(),
         );
         let on_uploaded = props.on_uploaded.clone();
-        Rc::new(move |files: Vec<File>| {
+        Rc::new(move |files: Vec<(Blob, FileMeta)>| {
             if files.is_empty() {
                 return;
             }
@@ -163,7 +175,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 files
                     .iter()
                     .zip(&cancels)
-                    .map(|(f, c)| (f.name(), f.size() as u64, c.clone()))
+                    .map(|((f, m), c)| (m.name.clone(), f.size() as u64, c.clone()))
                     .collect(),
             ));
             let options = UploadOptions {
@@ -171,7 +183,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 parallel: *parallel,
                 ..UploadOptions::default()
             };
-            for (n, (file, cancel)) in files.into_iter().zip(cancels).enumerate() {
+            for (n, ((file, meta), cancel)) in files.into_iter().zip(cancels).enumerate() {
                 let key = first + n as u32;
                 let (items, queue, on_uploaded) =
                     (items.clone(), queue.clone(), on_uploaded.clone());
@@ -186,15 +198,16 @@ pub fn uploads(props: &UploadsProps) -> Html {
                         let items = items.clone();
                         Rc::new(move |p: Progress| items.dispatch(Action::Progress(key, p)))
                     };
-                    let status = match upload_file(&file, options, report, cancel.clone()).await {
-                        Ok(record) => {
-                            let seconds = record.seconds;
-                            on_uploaded.emit(Rc::new(record));
-                            Status::Done(seconds)
-                        }
-                        Err(_) if cancel.is_cancelled() => Status::Cancelled,
-                        Err(e) => Status::Failed(e.to_string()),
-                    };
+                    let status =
+                        match upload_blob(&file, meta, options, report, cancel.clone()).await {
+                            Ok(record) => {
+                                let seconds = record.seconds;
+                                on_uploaded.emit(Rc::new(record));
+                                Status::Done(seconds)
+                            }
+                            Err(_) if cancel.is_cancelled() => Status::Cancelled,
+                            Err(e) => Status::Failed(e.to_string()),
+                        };
                     items.dispatch(Action::End(key, status));
                 });
             }
@@ -258,6 +271,35 @@ pub fn uploads(props: &UploadsProps) -> Html {
             }
         })
     };
+    let secret = use_node_ref();
+    let store_secret = {
+        let (start, secret) = (start.clone(), secret.clone());
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let Some(area) = secret.cast::<HtmlTextAreaElement>() else {
+                return;
+            };
+            let text = area.value();
+            if text.is_empty() {
+                return;
+            }
+            let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(text.as_bytes()));
+            if let Ok(blob) = Blob::new_with_u8_array_sequence(&parts) {
+                let name = format!(
+                    "Secret text, {}",
+                    super::format::date((js_sys::Date::now() / 1000.0) as i64)
+                );
+                start(vec![(
+                    blob,
+                    FileMeta {
+                        name,
+                        media_type: SECRET_TEXT_TYPE.into(),
+                    },
+                )]);
+                area.set_value("");
+            }
+        })
+    };
     let clear = {
         let items = items.clone();
         Callback::from(move |_: MouseEvent| items.dispatch(Action::ClearFinished))
@@ -287,6 +329,14 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 <label for="parallel">{ "Parts uploaded at once" }</label>
                 <input id="parallel" type="number" min="1" max="16" value={parallel.to_string()} onchange={on_parallel} />
             </div>
+            <details class="secret">
+                <summary>{ "Or store a secret text (a password, a database credential as JSON…)" }</summary>
+                <form id="secret-form" onsubmit={store_secret}>
+                    <label for="secret-input">{ "Secret text (encrypted here; share it from the list)" }</label>
+                    <textarea id="secret-input" ref={secret} rows="4" autocomplete="off" spellcheck="false" />
+                    <button id="secret-store" type="submit">{ "Encrypt and store" }</button>
+                </form>
+            </details>
             <ul id="uploads" class="uploads" aria-label="Uploads">
                 { for items.items.iter().map(render_item) }
             </ul>

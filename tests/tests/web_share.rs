@@ -1,0 +1,228 @@
+//! Sharing through the real pages in headless Chromium: the owner makes links in one browser; a
+//! recipient in a separate browser (own profile, no cookies, no account) opens them, sees the
+//! decrypted name, downloads identical bytes; a limit of 1 refuses the second visit; a revoked
+//! link refuses; a burn-after-reading secret text shows once, then the file is gone; the owner
+//! sees each link's access history; no token reaches the server's log.
+//!
+//! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
+//! with Chromium.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::time::Duration;
+
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
+use cipherdrop_e2e::server::{PASSWORD, ServerProcess, add_user};
+
+const MIN: Duration = Duration::from_secs(60);
+const NAME: &str = "contract (signed).pdf";
+
+/// Makes a link for the listed file `name` with the given limit (empty: none) and burn flag;
+/// returns the link.
+async fn make_link(owner: &Browser, name: &str, limit: &str, burn: bool) -> String {
+    owner
+        .click(&format!("tr.file[data-name=\"{name}\"] button.share"))
+        .await
+        .unwrap();
+    owner.wait_for("#share-form", MIN).await.unwrap();
+    owner
+        .client
+        .execute(
+            "document.querySelector('#share-limit').value = arguments[0]; \
+             const b = document.querySelector('#share-burn'); if (b.checked !== arguments[1]) b.click(); \
+             const l = document.querySelector('#share-link'); if (l) l.value = '';",
+            vec![limit.into(), burn.into()],
+        )
+        .await
+        .unwrap();
+    owner.click("#share-create").await.unwrap();
+    owner
+        .wait_until_js(
+            "(() => { const l = document.querySelector('#share-link'); return l && l.value.includes('/s/'); })()",
+            MIN,
+        )
+        .await
+        .unwrap();
+    owner
+        .js_string("return document.querySelector('#share-link').value")
+        .await
+        .unwrap()
+}
+
+/// Opens `link` in the recipient's browser and waits until the page has decided.
+async fn open(recipient: &Browser, link: &str) -> String {
+    recipient.client.goto("about:blank").await.unwrap();
+    recipient.client.goto(link).await.unwrap();
+    recipient
+        .wait_until_js(
+            "['ready','refused'].includes(document.querySelector('#recipient')?.dataset.state)",
+            MIN,
+        )
+        .await
+        .unwrap();
+    recipient
+        .js_string("return document.querySelector('#recipient').dataset.state")
+        .await
+        .unwrap()
+}
+
+/// Clicks Download on the recipient page and waits for the outcome; returns (state, message).
+async fn take(recipient: &Browser) -> (String, String) {
+    recipient
+        .client
+        .execute(
+            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    recipient.click("#recipient-download").await.unwrap();
+    recipient
+        .wait_until_js(
+            "['done','failed'].includes(document.querySelector('#recipient').dataset.state)",
+            MIN,
+        )
+        .await
+        .unwrap();
+    let state = recipient
+        .js_string("return document.querySelector('#recipient').dataset.state")
+        .await
+        .unwrap();
+    let message = recipient
+        .js_string("return document.querySelector('#recipient').innerText")
+        .await
+        .unwrap();
+    (state, message)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn share_links_through_the_pages() {
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
+    add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let content = cipherdrop_e2e::data(3 * 1024 * 1024 + 5, 11);
+    let path = files.path().join(NAME);
+    std::fs::write(&path, &content).unwrap();
+
+    let owner = Browser::start().await.unwrap();
+    owner.log_in(&server.url, "alice", PASSWORD).await.unwrap();
+    owner
+        .type_into("#file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    let (state, message) = owner.upload_outcome(NAME, 2 * MIN).await.unwrap();
+    assert_eq!(state, "done", "{message}");
+    owner
+        .wait_for(&format!("tr.file[data-name=\"{NAME}\"]"), MIN)
+        .await
+        .unwrap();
+
+    // Limit 1: the recipient (another browser, no account) downloads once.
+    let once = make_link(&owner, NAME, "1", false).await;
+    let recipient = Browser::start().await.unwrap();
+    assert_eq!(open(&recipient, &once).await, "ready");
+    assert_eq!(
+        recipient
+            .js_string("return document.querySelector('#recipient-name').innerText")
+            .await
+            .unwrap(),
+        NAME,
+        "the name, decrypted with the key in the link's fragment"
+    );
+    let (state, message) = take(&recipient).await;
+    assert_eq!(state, "done", "{message}");
+    let saved = recipient.wait_for_download(NAME, MIN).await.unwrap();
+    assert!(
+        std::fs::read(&saved).unwrap() == content,
+        "downloaded bytes differ"
+    );
+    // The second visit is refused, with a reason.
+    assert_eq!(open(&recipient, &once).await, "refused");
+    let text = recipient.body_text_tail().await;
+    assert!(text.contains("used as many times as allowed"), "{text}");
+
+    // Revoked: refused.
+    let revocable = make_link(&owner, NAME, "", false).await;
+    assert_eq!(open(&recipient, &revocable).await, "ready");
+    owner
+        .click("#share-list tr.share[data-state=\"active\"] button.revoke")
+        .await
+        .unwrap();
+    owner
+        .wait_until_js(
+            "document.querySelectorAll('#share-list tr.share[data-state=\"revoked\"]').length === 1",
+            MIN,
+        )
+        .await
+        .unwrap();
+    assert_eq!(open(&recipient, &revocable).await, "refused");
+    assert!(recipient.body_text_tail().await.contains("revoked"));
+
+    // History of the first link: its creation, the download, the refusal.
+    owner
+        .click("#share-list tr.share[data-state=\"used up\"] button.history")
+        .await
+        .unwrap();
+    owner
+        .wait_for("#share-history tr.access", MIN)
+        .await
+        .unwrap();
+    let history = owner
+        .js_string("return document.querySelector('#share-history').innerText")
+        .await
+        .unwrap();
+    assert!(
+        history.contains("share.created") && history.contains("share.key"),
+        "{history}"
+    );
+    assert!(
+        history.contains("ok") && history.contains("denied"),
+        "{history}"
+    );
+
+    // A secret text, shared burn-after-reading: shown once, then gone.
+    owner.click("#share button.secondary").await.unwrap(); // Close
+    let secret = "{\"user\": \"reporting\", \"password\": \"s3cr3t-Pa55\"}";
+    owner.click("details.secret summary").await.unwrap();
+    owner.type_into("#secret-input", secret).await.unwrap();
+    owner.click("#secret-store").await.unwrap();
+    owner
+        .wait_until_js(
+            "[...document.querySelectorAll('li.upload')].some(e => e.dataset.name.startsWith('Secret text') && e.dataset.state === 'done')",
+            MIN,
+        )
+        .await
+        .unwrap();
+    let secret_name = owner
+        .js_string("return [...document.querySelectorAll('tr.file')].map(r => r.dataset.name).find(n => n.startsWith('Secret text'))")
+        .await
+        .unwrap();
+    let burn = make_link(&owner, &secret_name, "1", true).await;
+    assert_eq!(open(&recipient, &burn).await, "ready");
+    let (state, message) = take(&recipient).await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(
+        recipient
+            .js_string("return document.querySelector('#secret-text').value")
+            .await
+            .unwrap(),
+        secret
+    );
+    assert_eq!(open(&recipient, &burn).await, "refused");
+
+    // No token in the server's log.
+    let logs = server.logs();
+    for link in [&once, &revocable, &burn] {
+        let token = link.split("/s/").nth(1).unwrap().split('#').next().unwrap();
+        assert!(!logs.contains(token), "a token is in the log");
+    }
+    recipient.close().await;
+    owner.close().await;
+}

@@ -1,0 +1,228 @@
+//! The recipient's page for a share link (`/s/{token}#k={link key}`), no account needed: what
+//! the file is, when the link expires, how many downloads are left, then a counted download that
+//! decrypts in the tab (or, for a secret text, shows the text with a copy button).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use cipherdrop_api::ShareInfo;
+use cipherdrop_core::DataKey;
+use web_sys::HtmlInputElement;
+use yew::platform::spawn_local;
+use yew::prelude::*;
+use zeroize::Zeroizing;
+
+use super::format;
+use crate::api;
+use crate::browser::{SaveFile, has_save_picker};
+use crate::crypt::Cancel;
+use crate::download::{self, Destination};
+use crate::metadata::{self, FileMeta, LINK_SCOPE, SECRET_TEXT_TYPE};
+
+/// The link's token and key, from the address.
+fn link_parts() -> (String, Option<Zeroizing<Vec<u8>>>) {
+    let location = web_sys::window().map(|w| w.location());
+    let path = location
+        .as_ref()
+        .and_then(|l| l.pathname().ok())
+        .unwrap_or_default();
+    let hash = location
+        .as_ref()
+        .and_then(|l| l.hash().ok())
+        .unwrap_or_default();
+    let token = path
+        .strip_prefix("/s/")
+        .unwrap_or_default()
+        .trim_end_matches('/')
+        .to_owned();
+    let key = hash
+        .strip_prefix("#k=")
+        .and_then(|k| B64URL.decode(k).ok())
+        .map(Zeroizing::new);
+    (token, key)
+}
+
+#[derive(Clone, PartialEq)]
+enum Step {
+    Ready,
+    Working(u64, u64),
+    Saved(u64),
+    Secret(String),
+    Failed(String),
+}
+
+/// The recipient's page.
+#[function_component(Recipient)]
+pub fn recipient() -> Html {
+    let info = use_state(|| None::<Result<ShareInfo, String>>);
+    let step = use_state(|| Step::Ready);
+    let passphrase = use_node_ref();
+    let use_picker = use_state(has_save_picker);
+    let reload = use_state(|| 0u32);
+    let (token, link_key) = link_parts();
+    let meta: Option<FileMeta> = match (&*info, &link_key) {
+        (Some(Ok(i)), Some(k)) => <[u8; 32]>::try_from(k.as_slice())
+            .ok()
+            .and_then(|k| metadata::open(&i.metadata, &k, LINK_SCOPE).ok()),
+        _ => None,
+    };
+    {
+        let (info, token) = (info.clone(), token.clone());
+        use_effect_with(*reload, move |_| {
+            spawn_local(async move {
+                info.set(Some(
+                    api::share_info(&token).await.map_err(|e| e.to_string()),
+                ));
+            });
+        });
+    }
+    let download = {
+        let (step, reload, use_picker) = (step.clone(), reload.clone(), use_picker.clone());
+        let (passphrase, token, meta) = (passphrase.clone(), token.clone(), meta.clone());
+        let total = info
+            .as_ref()
+            .and_then(|i| i.as_ref().ok())
+            .map_or(0, |i| i.size);
+        Callback::from(move |_: MouseEvent| {
+            let pass = passphrase
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .filter(|p| !p.is_empty());
+            let meta = meta.clone().unwrap_or(FileMeta {
+                name: "shared-file.bin".into(),
+                media_type: String::new(),
+            });
+            let secret = meta.media_type == SECRET_TEXT_TYPE;
+            let picker = !secret && *use_picker && has_save_picker();
+            let (step, reload, token) = (step.clone(), reload.clone(), token.clone());
+            spawn_local(async move {
+                let destination = if picker {
+                    match SaveFile::pick(&meta.name).await {
+                        Ok(Some(f)) => Destination::Picked(f),
+                        Ok(None) => return,
+                        Err(e) => return step.set(Step::Failed(e)),
+                    }
+                } else {
+                    Destination::Blob
+                };
+                step.set(Step::Working(0, total));
+                let result = async {
+                    let (resp, key_b64) = api::share_key(&token, pass).await?;
+                    let raw = Zeroizing::new(
+                        B64.decode(key_b64.as_bytes())
+                            .map_err(|_| api::ApiError::Decode("data key".into()))?,
+                    );
+                    let key = DataKey::from_bytes(&raw)
+                        .map_err(|_| api::ApiError::Decode("data key".into()))?;
+                    if secret {
+                        return download::fetch_text(&resp.download_url, &key)
+                            .await
+                            .map(Step::Secret);
+                    }
+                    let mut progress = {
+                        let step = step.clone();
+                        move |done: u64, all: u64| step.set(Step::Working(done, all))
+                    };
+                    download::save_from(
+                        &resp.download_url,
+                        total,
+                        &key,
+                        &meta.name,
+                        destination,
+                        &mut progress,
+                        &Cancel::default(),
+                    )
+                    .await
+                    .map(Step::Saved)
+                }
+                .await;
+                step.set(match result {
+                    Ok(s) => s,
+                    Err(e) => Step::Failed(e.to_string()),
+                });
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let copy = {
+        let step = step.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Step::Secret(text) = &*step {
+                let text = text.clone();
+                spawn_local(async move {
+                    let _ = crate::browser::copy_text(&text).await;
+                });
+            }
+        })
+    };
+    let toggle_picker = {
+        let use_picker = use_picker.clone();
+        Callback::from(move |_: Event| use_picker.set(!*use_picker))
+    };
+    let state = match (&*info, &*step) {
+        (_, Step::Saved(_)) => "done",
+        (_, Step::Secret(_)) => "done",
+        (_, Step::Failed(_)) => "failed",
+        (Some(Err(_)), _) => "refused",
+        (Some(Ok(_)), _) => "ready",
+        (None, _) => "loading",
+    };
+    let name = meta
+        .as_ref()
+        .map_or("(name not in the link)".to_owned(), |m| m.name.clone());
+    let body = match &*info {
+        None => html! { <p class="muted">{ "Checking the link…" }</p> },
+        Some(Err(e)) if !matches!(*step, Step::Saved(_) | Step::Secret(_)) => html! {
+            <p class="error" role="alert" id="recipient-message">{ format!("This link gives no file: {e}") }</p>
+        },
+        Some(Err(_)) => html! {},
+        Some(Ok(i)) => html! {
+            <>
+            <dl class="result">
+                <dt>{ "File" }</dt><dd id="recipient-name">{ &name }</dd>
+                <dt>{ "Size" }</dt><dd>{ format::size(i.plaintext_size) }</dd>
+                <dt>{ "Link expires" }</dt><dd>{ format::date(i.expires_at) }</dd>
+                <dt>{ "Downloads left" }</dt><dd id="recipient-remaining">{ i.remaining.map_or("no limit".to_owned(), |r| r.to_string()) }</dd>
+                if let Some(n) = &i.note { <dt>{ "Note" }</dt><dd>{ n }</dd> }
+            </dl>
+            if i.needs_passphrase {
+                <label for="recipient-passphrase">{ "Passphrase" }</label>
+                <input id="recipient-passphrase" ref={passphrase.clone()} type="password" autocomplete="off" />
+            }
+            if has_save_picker() {
+                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker} />
+                    { " Ask where to save" }</label>
+            }
+            <button id="recipient-download" type="button" onclick={download}
+                    disabled={matches!(*step, Step::Working(..))}>{ "Download and decrypt" }</button>
+            </>
+        },
+    };
+    let outcome = match &*step {
+        Step::Ready => html! {},
+        Step::Working(done, all) => {
+            html! { <p role="status">{ format!("Downloading and decrypting: {} of {}", format::size(*done), format::size(*all)) }</p> }
+        }
+        Step::Saved(n) => {
+            html! { <p role="status" class="ok" id="recipient-message">{ format!("Decrypted and saved ({}); every frame verified.", format::size(*n)) }</p> }
+        }
+        Step::Secret(text) => html! {
+            <div>
+                <label for="secret-text">{ "The secret (decrypted here, in your browser)" }</label>
+                <textarea id="secret-text" readonly=true rows="6" value={text.clone()} />
+                <button type="button" onclick={copy}>{ "Copy" }</button>
+            </div>
+        },
+        Step::Failed(e) => {
+            html! { <p class="error" role="alert" id="recipient-message">{ format!("Download failed: {e}") }</p> }
+        }
+    };
+    html! {
+        <section id="recipient" class="card" data-state={state} aria-labelledby="recipient-title">
+            <h2 id="recipient-title">{ "A file was shared with you" }</h2>
+            <p class="muted">{ "It is encrypted; your browser decrypts it here. The server never sees its content." }</p>
+            { body }
+            <div aria-live="polite">{ outcome }</div>
+        </section>
+    }
+}

@@ -1,0 +1,283 @@
+//! The owner's share panel for one file: make a link (expiry, download limit, passphrase, note,
+//! delete after the last download), see the file's links, extend, change the limit, revoke, and
+//! read each link's access history.
+//!
+//! The link is `/s/{token}#k={link key}`: the token lets the server count and release the data key;
+//! the link key, made here and never sent to the server (it is in the fragment), seals the file's
+//! name for the recipient.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use cipherdrop_api::{AuditEntry, CreateShareRequest, ShareSummary, UpdateShareRequest};
+use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
+use yew::platform::spawn_local;
+use yew::prelude::*;
+
+use super::format;
+use crate::api;
+use crate::metadata::{self, FileMeta, LINK_SCOPE};
+
+/// Props of [`Share`].
+#[derive(Properties, PartialEq)]
+pub struct ShareProps {
+    /// The file.
+    pub id: String,
+    /// Its name and type, if decrypted.
+    pub meta: Option<FileMeta>,
+    /// Closes the panel.
+    pub on_close: Callback<()>,
+}
+
+fn origin() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .unwrap_or_default()
+}
+
+/// The share panel.
+#[function_component(Share)]
+pub fn share(props: &ShareProps) -> Html {
+    let shares = use_state(|| None::<Result<Vec<ShareSummary>, String>>);
+    let reload = use_state(|| 0u32);
+    let link = use_state(|| None::<String>);
+    let error = use_state(|| None::<String>);
+    let history = use_state(|| None::<(String, Result<Vec<AuditEntry>, String>)>);
+    let (expiry, limit, passphrase, note, burn) = (
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+        use_node_ref(),
+    );
+    {
+        let shares = shares.clone();
+        use_effect_with((props.id.clone(), *reload), move |(id, _)| {
+            let id = id.clone();
+            spawn_local(async move {
+                shares.set(Some(
+                    api::shares(&id)
+                        .await
+                        .map(|l| l.shares)
+                        .map_err(|e| e.to_string()),
+                ));
+            });
+        });
+    }
+    let create = {
+        let (id, meta) = (props.id.clone(), props.meta.clone());
+        let (link, error, reload) = (link.clone(), error.clone(), reload.clone());
+        let (expiry, limit, passphrase, note, burn) = (
+            expiry.clone(),
+            limit.clone(),
+            passphrase.clone(),
+            note.clone(),
+            burn.clone(),
+        );
+        Callback::from(move |e: SubmitEvent| {
+            e.prevent_default();
+            let secs = expiry
+                .cast::<HtmlSelectElement>()
+                .and_then(|s| s.value().parse::<i64>().ok());
+            let max = limit
+                .cast::<HtmlInputElement>()
+                .and_then(|i| i.value().trim().parse::<u32>().ok());
+            let pass = passphrase
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .filter(|p| !p.is_empty());
+            let note = note
+                .cast::<HtmlTextAreaElement>()
+                .map(|t| t.value())
+                .filter(|n| !n.trim().is_empty());
+            let burn = burn.cast::<HtmlInputElement>().is_some_and(|c| c.checked());
+            let mut link_key = zeroize::Zeroizing::new([0u8; 32]);
+            rand::Rng::fill_bytes(&mut rand::rng(), &mut link_key[..]);
+            let meta = meta.clone().unwrap_or(FileMeta {
+                name: "shared file".into(),
+                media_type: String::new(),
+            });
+            let req = CreateShareRequest {
+                expires_in_secs: secs,
+                max_downloads: max,
+                passphrase: pass,
+                note,
+                delete_after_last: burn,
+                metadata: metadata::seal(&meta, &link_key, LINK_SCOPE),
+            };
+            let fragment = B64URL.encode(&link_key[..]);
+            let (id, link, error, reload) =
+                (id.clone(), link.clone(), error.clone(), reload.clone());
+            spawn_local(async move {
+                match api::create_share(&id, &req).await {
+                    Ok(created) => {
+                        error.set(None);
+                        link.set(Some(format!(
+                            "{}/s/{}#k={fragment}",
+                            origin(),
+                            created.token
+                        )));
+                        reload.set(*reload + 1);
+                    }
+                    Err(e) => error.set(Some(e.to_string())),
+                }
+            });
+        })
+    };
+    let act = {
+        let (error, reload) = (error.clone(), reload.clone());
+        move |share_id: String, action: &'static str| {
+            let (error, reload) = (error.clone(), reload.clone());
+            Callback::from(move |_: MouseEvent| {
+                let (share_id, error, reload) = (share_id.clone(), error.clone(), reload.clone());
+                spawn_local(async move {
+                    let result = match action {
+                        "revoke" => api::revoke_share(&share_id).await.map(drop),
+                        _ => {
+                            let req = UpdateShareRequest {
+                                expires_in_secs: Some(cipherdrop_api::SHARE_DEFAULT_SECS),
+                                ..UpdateShareRequest::default()
+                            };
+                            api::update_share(&share_id, &req).await.map(drop)
+                        }
+                    };
+                    match result {
+                        Ok(()) => reload.set(*reload + 1),
+                        Err(e) => error.set(Some(e.to_string())),
+                    }
+                });
+            })
+        }
+    };
+    let show_history = {
+        let history = history.clone();
+        move |share_id: String| {
+            let history = history.clone();
+            Callback::from(move |_: MouseEvent| {
+                let (share_id, history) = (share_id.clone(), history.clone());
+                spawn_local(async move {
+                    let r = api::share_history(&share_id)
+                        .await
+                        .map(|p| p.entries)
+                        .map_err(|e| e.to_string());
+                    history.set(Some((share_id, r)));
+                });
+            })
+        }
+    };
+    let copy = {
+        let link = link.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(l) = (*link).clone() {
+                spawn_local(async move {
+                    let _ = crate::browser::copy_text(&l).await;
+                });
+            }
+        })
+    };
+    let close = {
+        let c = props.on_close.clone();
+        Callback::from(move |_: MouseEvent| c.emit(()))
+    };
+    let title = props
+        .meta
+        .as_ref()
+        .map_or(props.id.clone(), |m| m.name.clone());
+    let list = match &*shares {
+        None => html! { <p class="muted">{ "Loading links…" }</p> },
+        Some(Err(e)) => html! { <p class="error" role="alert">{ e }</p> },
+        Some(Ok(list)) if list.is_empty() => html! { <p class="muted">{ "No links yet." }</p> },
+        Some(Ok(list)) => html! {
+            <table class="files" id="share-list">
+                <thead><tr><th scope="col">{ "Made" }</th><th scope="col">{ "Expires" }</th><th scope="col">{ "Downloads" }</th><th scope="col">{ "State" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
+                <tbody>
+                { for list.iter().map(|s| {
+                    let state = if s.revoked_at.is_some() { "revoked" }
+                        else if s.expires_at <= (js_sys::Date::now() / 1000.0) as i64 { "expired" }
+                        else if s.max_downloads.is_some_and(|m| s.downloads >= m) { "used up" }
+                        else { "active" };
+                    let downloads = match s.max_downloads {
+                        Some(m) => format!("{} of {m}", s.downloads),
+                        None => format!("{} (no limit)", s.downloads),
+                    };
+                    html! {
+                        <tr class="share" data-id={s.id.clone()} data-state={state}>
+                            <td>{ format::date(s.created_at) }</td>
+                            <td>{ format::date(s.expires_at) }</td>
+                            <td>{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }</td>
+                            <td>{ state }</td>
+                            <td class="actions">
+                                if state == "active" {
+                                    <button type="button" class="secondary extend" onclick={act(s.id.clone(), "extend")}>{ "7 more days" }</button>
+                                    <button type="button" class="secondary danger revoke" onclick={act(s.id.clone(), "revoke")}>{ "Revoke" }</button>
+                                }
+                                <button type="button" class="secondary history" onclick={show_history(s.id.clone())}>{ "History" }</button>
+                            </td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+        },
+    };
+    let history_view = match &*history {
+        None => html! {},
+        Some((_, Err(e))) => html! { <p class="error" role="alert">{ e }</p> },
+        Some((id, Ok(entries))) => html! {
+            <div id="share-history">
+                <h4>{ format!("Access history of link {}", id.get(..8).unwrap_or(id)) }</h4>
+                <table class="files">
+                    <thead><tr><th scope="col">{ "Time" }</th><th scope="col">{ "What" }</th><th scope="col">{ "From" }</th><th scope="col">{ "Outcome" }</th></tr></thead>
+                    <tbody>
+                    { for entries.iter().map(|e| html! {
+                        <tr class="access">
+                            <td>{ format::date(e.time_ms / 1000) }</td>
+                            <td>{ format!("{} {}", e.action, e.detail) }</td>
+                            <td>{ e.ip.clone().unwrap_or_default() }</td>
+                            <td>{ &e.outcome }</td>
+                        </tr>
+                    }) }
+                    </tbody>
+                </table>
+            </div>
+        },
+    };
+    html! {
+        <section id="share" class="card" aria-labelledby="share-title">
+            <div class="section-head">
+                <h2 id="share-title">{ format!("Share {title}") }</h2>
+                <button type="button" class="secondary" onclick={close}>{ "Close" }</button>
+            </div>
+            <p class="muted">{ "Whoever has the link can download and decrypt the file until it expires, is used up or is revoked. Every download is one key release by KMS, counted and logged; revoking works even against someone who already has the encrypted file." }</p>
+            <form id="share-form" onsubmit={create}>
+                <div class="options">
+                    <label for="share-expiry">{ "Expires after" }</label>
+                    <select id="share-expiry" ref={expiry}>
+                        <option value="3600">{ "1 hour" }</option>
+                        <option value="86400">{ "1 day" }</option>
+                        <option value="604800" selected=true>{ "7 days" }</option>
+                        <option value="2592000">{ "30 days" }</option>
+                    </select>
+                    <label for="share-limit">{ "Download limit (empty: none)" }</label>
+                    <input id="share-limit" ref={limit} type="number" min="1" max="1000" />
+                    <label for="share-passphrase">{ "Passphrase (optional, 8+ characters)" }</label>
+                    <input id="share-passphrase" ref={passphrase} type="password" autocomplete="new-password" minlength="8" />
+                    <label for="share-note">{ "Note for the recipient" }</label>
+                    <textarea id="share-note" ref={note} rows="2" maxlength="1000" />
+                </div>
+                <label class="check"><input id="share-burn" ref={burn} type="checkbox" />{ " Delete the file after the last allowed download (with a limit of 1: burn after reading)" }</label>
+                <button id="share-create" type="submit">{ "Make link" }</button>
+            </form>
+            <div aria-live="polite">
+                if let Some(e) = &*error { <p class="error" role="alert">{ e }</p> }
+                if let Some(l) = &*link {
+                    <p>{ "The link (shown only now; the part after # never reaches the server):" }</p>
+                    <input id="share-link" readonly=true value={l.clone()} aria-label="Share link" />
+                    <button type="button" class="secondary" onclick={copy}>{ "Copy" }</button>
+                }
+            </div>
+            <h3>{ "Links to this file" }</h3>
+            { list }
+            { history_view }
+        </section>
+    }
+}
