@@ -143,10 +143,67 @@ async fn share_links_through_the_pages() {
         std::fs::read(&saved).unwrap() == content,
         "downloaded bytes differ"
     );
+    std::fs::remove_file(&saved).unwrap();
     // The second visit is refused, with a reason.
     assert_eq!(open(&recipient, &once).await, "refused");
     let text = recipient.body_text_tail().await;
     assert!(text.contains("used as many times as allowed"), "{text}");
+
+    // A passphrase: wrong → refused with a reason, right → the file; the owner then raises the
+    // limit of a used-up link from the page.
+    owner
+        .click(&format!("tr.file[data-name=\"{NAME}\"] button.share"))
+        .await
+        .unwrap();
+    owner.wait_for("#share-form", MIN).await.unwrap();
+    owner
+        .type_into("#share-passphrase", "open sesame 77")
+        .await
+        .unwrap();
+    let guarded = make_link(&owner, NAME, "1", false).await;
+    assert_eq!(open(&recipient, &guarded).await, "ready");
+    recipient
+        .type_into("#recipient-passphrase", "wrong guess!")
+        .await
+        .unwrap();
+    let (state, message) = take(&recipient).await;
+    assert_eq!(state, "failed");
+    assert!(message.contains("wrong passphrase"), "{message}");
+    assert_eq!(open(&recipient, &guarded).await, "ready");
+    recipient
+        .type_into("#recipient-passphrase", "open sesame 77")
+        .await
+        .unwrap();
+    let (state, message) = take(&recipient).await;
+    assert_eq!(state, "done", "{message}");
+    let saved = recipient.wait_for_download(NAME, MIN).await.unwrap();
+    assert!(std::fs::read(&saved).unwrap() == content);
+    std::fs::remove_file(saved).unwrap();
+    assert_eq!(open(&recipient, &guarded).await, "refused");
+    owner
+        .client
+        .execute(
+            "document.querySelector('#share-list tbody tr.share:first-child .limit-input').value = '2';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    owner
+        .click("#share-list tbody tr.share:first-child button.set-limit")
+        .await
+        .unwrap();
+    owner
+        .wait_until_js(
+            "document.querySelector('#share-list tbody tr.share:first-child').dataset.state === 'active'",
+            MIN,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        open(&recipient, &guarded).await,
+        "ready",
+        "a raised limit reopens the link"
+    );
 
     // Revoked: refused.
     let revocable = make_link(&owner, NAME, "", false).await;

@@ -63,7 +63,7 @@ impl fmt::Display for ApiError {
                 "The storage service (S3) is unavailable. Nothing was changed; try again in a \
                  moment. ({message})"
             ),
-            Self::Http { status: 401, .. } => {
+            Self::Http { code, .. } if code == "unauthenticated" => {
                 write!(f, "Your session has ended: please log in again.")
             }
             Self::Http { message, .. } => write!(f, "{message}"),

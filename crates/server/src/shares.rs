@@ -258,7 +258,7 @@ pub async fn list(
 ) -> ApiResult<Json<ShareList>> {
     owned_object(&state, &auth, &object_id).await?;
     let rows = sqlx::query_as::<_, ShareRow>(
-        "SELECT * FROM shares WHERE object_id = ? ORDER BY created_at DESC, id",
+        "SELECT * FROM shares WHERE object_id = ? ORDER BY created_at DESC, rowid DESC",
     )
     .bind(&object_id)
     .fetch_all(&state.db)

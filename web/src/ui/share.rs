@@ -132,6 +132,34 @@ pub fn share(props: &ShareProps) -> Html {
                 spawn_local(async move {
                     let result = match action {
                         "revoke" => api::revoke_share(&share_id).await.map(drop),
+                        "limit" => {
+                            // The row's own input: empty means no limit.
+                            let value = web_sys::window()
+                                .and_then(|w| w.document())
+                                .and_then(|d| {
+                                    d.query_selector(&format!(
+                                        "tr.share[data-id=\"{share_id}\"] .limit-input"
+                                    ))
+                                    .ok()
+                                    .flatten()
+                                })
+                                .and_then(|e| {
+                                    wasm_bindgen::JsCast::dyn_into::<HtmlInputElement>(e).ok()
+                                })
+                                .map(|i| i.value())
+                                .unwrap_or_default();
+                            let req = match value.trim().parse::<u32>() {
+                                Ok(n) => UpdateShareRequest {
+                                    max_downloads: Some(n),
+                                    ..UpdateShareRequest::default()
+                                },
+                                Err(_) => UpdateShareRequest {
+                                    unlimited: true,
+                                    ..UpdateShareRequest::default()
+                                },
+                            };
+                            api::update_share(&share_id, &req).await.map(drop)
+                        }
                         _ => {
                             let req = UpdateShareRequest {
                                 expires_in_secs: Some(cipherdrop_api::SHARE_DEFAULT_SECS),
@@ -206,7 +234,11 @@ pub fn share(props: &ShareProps) -> Html {
                             <td>{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }</td>
                             <td>{ state }</td>
                             <td class="actions">
-                                if state == "active" {
+                                if state != "revoked" {
+                                    <input class="limit-input" type="number" min="1" max="1000"
+                                           value={s.max_downloads.map(|m| m.to_string()).unwrap_or_default()}
+                                           aria-label="Download limit (empty: none)" />
+                                    <button type="button" class="secondary set-limit" onclick={act(s.id.clone(), "limit")}>{ "Set limit" }</button>
                                     <button type="button" class="secondary extend" onclick={act(s.id.clone(), "extend")}>{ "7 more days" }</button>
                                     <button type="button" class="secondary danger revoke" onclick={act(s.id.clone(), "revoke")}>{ "Revoke" }</button>
                                 }
