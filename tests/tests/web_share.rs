@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::server::{PASSWORD, ServerProcess, add_user};
+use cipherdrop_e2e::server::{PASSWORD, ServerProcess, add_user, sqlite};
 
 const MIN: Duration = Duration::from_secs(60);
 const NAME: &str = "contract (signed).pdf";
@@ -274,9 +274,22 @@ async fn share_links_through_the_pages() {
     );
     assert_eq!(open(&recipient, &burn).await, "refused");
 
-    // No token in the server's log.
+    // Expired (the test moves every link's expiry into the past): refused, with a reason.
+    sqlite(
+        data.path(),
+        "UPDATE shares SET expires_at = strftime('%s','now') - 1",
+    )
+    .unwrap();
+    assert_eq!(open(&recipient, &guarded).await, "refused");
+    assert!(recipient.body_text_tail().await.contains("expired"));
+
+    // No token and no passphrase in the server's log.
     let logs = server.logs();
-    for link in [&once, &revocable, &burn] {
+    assert!(
+        !logs.contains("open sesame 77"),
+        "a passphrase is in the log"
+    );
+    for link in [&once, &revocable, &guarded, &burn] {
         let token = link.split("/s/").nth(1).unwrap().split('#').next().unwrap();
         assert!(!logs.contains(token), "a token is in the log");
     }
