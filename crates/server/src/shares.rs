@@ -152,6 +152,21 @@ async fn share_by_token(state: &AppState, token: &str) -> ApiResult<ShareRow> {
         })
 }
 
+/// The object a link shares, if it still exists.
+async fn shared_object(state: &AppState, row: &ShareRow) -> ApiResult<ObjectRow> {
+    sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = 'complete'")
+        .bind(&row.object_id)
+        .fetch_optional(&state.db)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::GONE,
+                "share_file_gone",
+                "the shared file was deleted",
+            )
+        })
+}
+
 /// `POST /api/objects/{id}/shares`: makes a link; the answer is the only time the token is shown.
 pub async fn create(
     State(state): St,
@@ -402,18 +417,7 @@ pub async fn info(
     if let Some(refusal) = refusal {
         return Err(refusal);
     }
-    let object: ObjectRow =
-        sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = 'complete'")
-            .bind(&row.object_id)
-            .fetch_optional(&state.db)
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::GONE,
-                    "share_file_gone",
-                    "the shared file was deleted",
-                )
-            })?;
+    let object = shared_object(&state, &row).await?;
     Ok(Json(ShareInfo {
         size: u64::try_from(object.stored_size.unwrap_or(object.ciphertext_size)).unwrap_or(0),
         plaintext_size: u64::try_from(object.plaintext_size).unwrap_or(0),
@@ -503,18 +507,7 @@ pub async fn release_key(
         return Err(refusal);
     };
     let released = async {
-        let object: ObjectRow =
-            sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = 'complete'")
-                .bind(&row.object_id)
-                .fetch_optional(&state.db)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::GONE,
-                        "share_file_gone",
-                        "the shared file was deleted",
-                    )
-                })?;
+        let object = shared_object(&state, &row).await?;
         let key = state
             .aws
             .decrypt_data_key(&object.key_arn, &object.edk, &object.kms_context()?)
