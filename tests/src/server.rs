@@ -609,6 +609,35 @@ pub fn audit_verify(bin: &Path, data_dir: &Path) -> Result<(bool, String)> {
     ))
 }
 
+/// The environment that makes `cipherdrop serve` use exactly these AWS credentials (the default
+/// chain, with no config files and no instance metadata to fall back on).
+pub fn aws_env<'a>(
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+) -> [(&'static str, &'a str); 5] {
+    [
+        ("AWS_ACCESS_KEY_ID", access_key_id),
+        ("AWS_SECRET_ACCESS_KEY", secret_access_key),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+}
+
+/// `bin kms serve` on `127.0.0.1:port` with `dir` (killed on drop).
+pub fn kms_service(bin: &Path, dir: &Path, port: u16) -> Result<Service> {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "kms",
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(dir);
+    Service::start(cmd)
+}
+
 /// A free loopback port (bound, then released).
 pub fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?

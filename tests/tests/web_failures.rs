@@ -13,30 +13,17 @@
 )]
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
 use cipherdrop_e2e::server::{
-    PASSWORD, ServerProcess, Service, add_user, free_port, python_aws, sqlite, stored_credentials,
+    PASSWORD, ServerProcess, add_user, aws_env, free_port, kms_service, python_aws, sqlite,
+    stored_credentials,
 };
 use fantoccini::Locator;
 use serde_json::json;
 
 const MIN: Duration = Duration::from_secs(60);
-
-fn kms_service(bin: &Path, dir: &Path, port: u16) -> Service {
-    let mut cmd = Command::new(bin);
-    cmd.args([
-        "kms",
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-    ])
-    .arg(dir);
-    Service::start(cmd).unwrap()
-}
 
 /// Objects by state, from the server's database.
 fn states(dir: &Path) -> Vec<String> {
@@ -85,7 +72,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
     );
     std::fs::create_dir_all(&files).unwrap();
     let kms_port = free_port().unwrap();
-    let mut kms = kms_service(&bin, &kms_dir, kms_port);
+    let mut kms = kms_service(&bin, &kms_dir, kms_port).unwrap();
     let (ak, sk) = stored_credentials(&kms_dir).unwrap();
     let arn = python_aws(&kms.url, None, (&ak, &sk), &["create-key"])
         .unwrap()
@@ -103,13 +90,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
             "--max-object-size",
             "8000000",
         ],
-        &[
-            ("AWS_ACCESS_KEY_ID", ak.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", sk.as_str()),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
+        &aws_env(&ak, &sk),
     )
     .unwrap();
     let s3_url = server.s3_url.clone().unwrap();
@@ -141,7 +122,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
         "{message}"
     );
     assert!(states(&srv_dir).is_empty());
-    kms = kms_service(&bin, &kms_dir, kms_port);
+    kms = kms_service(&bin, &kms_dir, kms_port).unwrap();
 
     // S3 unreachable for a moment: the part is retried with backoff and the upload completes.
     block_s3(&b, &s3_url, true).await;

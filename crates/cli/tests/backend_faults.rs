@@ -16,8 +16,8 @@ use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{
-    ServerProcess, Service, audit_verify, code_of, encrypt_for, free_port, setup_accounts, sqlite,
-    status_of, stored_credentials,
+    ServerProcess, Service, audit_verify, aws_env, code_of, encrypt_for, free_port, setup_accounts,
+    sqlite, status_of, stored_credentials,
 };
 use reqwest::Method;
 
@@ -25,16 +25,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const MIB: usize = 1024 * 1024;
 
 fn kms_service(dir: &Path, port: u16) -> Service {
-    let mut cmd = Command::new(BIN);
-    cmd.args([
-        "kms",
-        "serve",
-        "--listen",
-        &format!("127.0.0.1:{port}"),
-        "--data-dir",
-    ])
-    .arg(dir);
-    Service::start(cmd).unwrap()
+    cipherdrop_e2e::server::kms_service(Path::new(BIN), dir, port).unwrap()
 }
 
 fn s3_service(dir: &Path, port: u16) -> Service {
@@ -109,13 +100,7 @@ async fn kms_down_then_s3_down_during_complete() {
             &s3.url,
             "--s3-path-style",
         ],
-        &[
-            ("AWS_ACCESS_KEY_ID", ak.as_str()),
-            ("AWS_SECRET_ACCESS_KEY", sk.as_str()),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
+        &aws_env(&ak, &sk),
     )
     .unwrap();
     assert!(

@@ -12,7 +12,9 @@ use std::path::Path;
 
 use cipherdrop_api::{SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
 use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{ServerProcess, esdk_decrypt, python_aws, setup_accounts, start_moto};
+use cipherdrop_e2e::server::{
+    ServerProcess, aws_env, esdk_decrypt, python_aws, setup_accounts, start_moto,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const CREDS: (&str, &str) = ("testing", "testing");
@@ -54,13 +56,7 @@ async fn upload_and_download_through_moto() {
             &moto_url,
             "--s3-path-style",
         ],
-        &[
-            ("AWS_ACCESS_KEY_ID", CREDS.0),
-            ("AWS_SECRET_ACCESS_KEY", CREDS.1),
-            ("AWS_CONFIG_FILE", "/dev/null"),
-            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-            ("AWS_EC2_METADATA_DISABLED", "true"),
-        ],
+        &aws_env(CREDS.0, CREDS.1),
     )
     .unwrap();
     let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
