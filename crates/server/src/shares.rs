@@ -152,6 +152,35 @@ async fn share_by_token(state: &AppState, token: &str) -> ApiResult<ShareRow> {
         })
 }
 
+/// Audits something the owner did to a link (the link's id is the audit object, so it shows in
+/// the link's history).
+async fn owner_event(
+    state: &AppState,
+    auth: &Auth,
+    ip: &ClientIp,
+    action: &str,
+    share_id: &str,
+    detail: &str,
+) -> ApiResult<()> {
+    state
+        .audit
+        .append(&Event {
+            actor: &auth.user.username,
+            action,
+            object: Some(share_id),
+            ip: ip.text().as_deref(),
+            outcome: "ok",
+            detail,
+        })
+        .await?;
+    Ok(())
+}
+
+/// A download limit for the audit log.
+fn limit_text(max: Option<i64>) -> String {
+    max.map_or("none".to_owned(), |m| m.to_string())
+}
+
 /// The object a link shares, if it still exists.
 async fn shared_object(state: &AppState, row: &ShareRow) -> ApiResult<ObjectRow> {
     sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = 'complete'")
@@ -240,25 +269,14 @@ pub async fn create(
     let detail = format!(
         "link for {}: expires in {secs} s, limit {}, passphrase {}",
         row.object_id,
-        row.max_downloads
-            .map_or("none".to_owned(), |m| m.to_string()),
+        limit_text(row.max_downloads),
         if row.passphrase_hash.is_some() {
             "yes"
         } else {
             "no"
         }
     );
-    state
-        .audit
-        .append(&Event {
-            actor: &auth.user.username,
-            action: "share.created",
-            object: Some(&row.id),
-            ip: ip.text().as_deref(),
-            outcome: "ok",
-            detail: &detail,
-        })
-        .await?;
+    owner_event(&state, &auth, &ip, "share.created", &row.id, &detail).await?;
     Ok(Json(ShareCreated {
         share: row.summary(),
         token: token.to_string(),
@@ -335,20 +353,9 @@ pub async fn update(
     let detail = format!(
         "expires at {}, limit {}",
         row.expires_at,
-        row.max_downloads
-            .map_or("none".to_owned(), |m| m.to_string())
+        limit_text(row.max_downloads)
     );
-    state
-        .audit
-        .append(&Event {
-            actor: &auth.user.username,
-            action: "share.updated",
-            object: Some(&row.id),
-            ip: ip.text().as_deref(),
-            outcome: "ok",
-            detail: &detail,
-        })
-        .await?;
+    owner_event(&state, &auth, &ip, "share.updated", &row.id, &detail).await?;
     let row = owned_share(&state, &auth, &id).await?;
     Ok(Json(row.summary()))
 }
@@ -366,17 +373,7 @@ pub async fn revoke(
         .bind(&row.id)
         .execute(&state.db)
         .await?;
-    state
-        .audit
-        .append(&Event {
-            actor: &auth.user.username,
-            action: "share.revoked",
-            object: Some(&row.id),
-            ip: ip.text().as_deref(),
-            outcome: "ok",
-            detail: "",
-        })
-        .await?;
+    owner_event(&state, &auth, &ip, "share.revoked", &row.id, "").await?;
     Ok(Json(owned_share(&state, &auth, &id).await?.summary()))
 }
 
