@@ -4,6 +4,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export PATH="$ROOT/.tools/node_modules/.bin:$HOME/.cargo/bin:$PATH"
 export CHROMEDRIVER="${CHROMEDRIVER:-/usr/bin/chromedriver}"
 export WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}"
+# A one-off build on CI gains nothing from incremental caches, which would take gigabytes of disk.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 export CIPHERDROP_PYTHON="${CIPHERDROP_PYTHON:-$ROOT/.tools/venv/bin/python}"
 # Debian fallback (scripts/bootstrap.sh marks it): compile std for wasm32 with build-std.
 if [ -f "$ROOT/.tools/wasm-build-std" ]; then

@@ -11,6 +11,7 @@ trap 'rm -f "$LOG"' EXIT
 counted() { "$@" 2>&1 | tee -a "$LOG"; }
 
 step "bootstrap"
+df -h "$ROOT" | awk 'NR == 2 { print "disk: " $4 " free of " $2 }'
 bash scripts/bootstrap.sh
 
 step "format and lints"
