@@ -1,5 +1,5 @@
 //! In-browser benchmarks of the web app (headless Chromium, the real page and pipelines):
-//! encrypt-only throughput against raw WebCrypto in the same page, encrypt-and-upload of 1 GiB
+//! encrypt-only and decrypt-only throughput against raw WebCrypto in the same page, encrypt-and-upload of 1 GiB
 //! against uploading the same bytes unencrypted through the same presigned multipart path, the
 //! tab's peak memory, and `@aws-crypto/client-browser` on the same bytes when its bundle exists
 //! (`bash scripts/bench-js.sh`). Reported, not asserted: `cargo bench -p cipherdrop-e2e --bench web`.
@@ -45,6 +45,20 @@ window.__rawWebCrypto = async (name) => {
     new DataView(iv.buffer).setUint32(8, n);
     await crypto.subtle.encrypt({ name: 'AES-GCM', iv, tagLength: 128 }, key, buf.subarray(o, o + (1 << 20)));
   }
+  return performance.now() - t0;
+};
+window.__rawWebCryptoDecrypt = async (name) => {
+  // Sealed 1 MiB chunks made first (not timed), then opened one after another.
+  const buf = new Uint8Array(await window.__blobs[name].arrayBuffer());
+  const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt', 'decrypt']);
+  const sealed = [];
+  for (let o = 0, n = 0; o < buf.length; o += 1 << 20, n++) {
+    const iv = new Uint8Array(12);
+    new DataView(iv.buffer).setUint32(8, n);
+    sealed.push([iv, await crypto.subtle.encrypt({ name: 'AES-GCM', iv, tagLength: 128 }, key, buf.subarray(o, o + (1 << 20)))]);
+  }
+  const t0 = performance.now();
+  for (const [iv, c] of sealed) await crypto.subtle.decrypt({ name: 'AES-GCM', iv, tagLength: 128 }, key, c);
   return performance.now() - t0;
 };
 window.__rawWebCryptoFile = async (name) => {
@@ -281,6 +295,35 @@ async fn main() -> Result<()> {
         .await?;
     println!(
         "longest main-thread stall while encrypting (a 5 ms timer's worst gap): {lag:.0} ms (0x0478), {lag_signed:.0} ms (0x0578)"
+    );
+    let mut dec = Vec::new();
+    let mut raw_dec = Vec::new();
+    for _ in 0..RUNS {
+        dec.push(
+            bench
+                .ms("return await window.wasmBindings.bench_decrypt(window.__blobs.enc, 0x0478, 1048576);")
+                .await?,
+        );
+        raw_dec.push(
+            bench
+                .ms("return await window.__rawWebCryptoDecrypt('enc');")
+                .await?,
+        );
+    }
+    let (d, rd) = (median(dec), median(raw_dec));
+    println!(
+        "\n## Decrypt only, the same {mib} MiB as an ESDK message, frame 1 MiB (median of {RUNS})"
+    );
+    println!("| contender | MB/s | % of raw WebCrypto |");
+    println!("|---|---|---|");
+    println!(
+        "| raw WebCrypto AES-256-GCM decrypt, 1 MiB chunks, sequential, in memory | {:.0} | 100% |",
+        rate(mib, rd)
+    );
+    println!(
+        "| Cipherdrop page, 0x0478 (the download pipeline, read as a stream) | {:.0} | {:.0}% |",
+        rate(mib, d),
+        100.0 * rd / d
     );
     let (_, mem_enc) = bench.with_memory(ours_js).await?;
     println!("peak tab memory over idle while encrypting {mib} MiB: {mem_enc:.1} MiB");

@@ -7,14 +7,19 @@ use std::rc::Rc;
 
 use cipherdrop_api::CreateUploadRequest;
 use cipherdrop_core::{
-    AlgorithmSuiteId, EncryptionContext, EncryptionMaterials, FrameEncoder, RawAesKeyring, Suite,
+    AlgorithmSuiteId, DataKey, DecryptLimits, EncryptionContext, EncryptionMaterials, FrameEncoder,
+    RawAesKeyring, SigningKey, Suite, message_context,
 };
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
 use crate::api;
 use crate::browser::now_ms;
-use crate::crypt::{BufferPool, Cancel, CryptError, PartSink, encrypt_blob, pack_blob};
+use crate::crypt::{
+    BufferPool, Cancel, CryptError, MemoryParts, PartSink, PlainSink, Source, decrypt_source,
+    encrypt_blob, pack_blob,
+};
 use crate::metadata::FileMeta;
 use crate::upload::{Progress, S3Parts, UploadOptions, upload_blob};
 
@@ -68,6 +73,77 @@ pub async fn bench_encrypt(data: Blob, suite_id: u16, frame_length: u32) -> Resu
     .await
     .map_err(err)?;
     Ok(now_ms() - started)
+}
+
+/// Drops verified plaintext, counting it.
+struct DiscardPlain(u64);
+
+impl PlainSink for DiscardPlain {
+    async fn write(&mut self, plaintext: &js_sys::ArrayBuffer) -> Result<(), CryptError> {
+        self.0 += u64::from(plaintext.byte_length());
+        Ok(())
+    }
+}
+
+/// Encrypts `data` into memory (not timed), then decrypts it through the page's download
+/// pipeline (read as a stream, as a download's body is; frames verified and opened by WebCrypto)
+/// into a sink that drops the plaintext; returns the milliseconds of the decryption.
+#[wasm_bindgen]
+pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
+    let suite = suite(suite_id)?;
+    let mut rng = rand::rng();
+    let mut key = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rng, &mut key);
+    let ring = RawAesKeyring::new("bench", "bench-key", &key).map_err(err)?;
+    let mut data_key = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rng, &mut data_key);
+    let signing = suite.is_signed().then(|| SigningKey::generate(&mut rng));
+    let caller: EncryptionContext = [("purpose", "bench")].into_iter().collect();
+    let context = message_context(suite, &caller, signing.as_ref()).map_err(err)?;
+    let edk = ring
+        .wrap(
+            &DataKey::from_bytes(&data_key).map_err(err)?,
+            &context,
+            &mut rng,
+        )
+        .map_err(err)?;
+    let materials = EncryptionMaterials::new(
+        suite,
+        context,
+        DataKey::from_bytes(&data_key).map_err(err)?,
+        vec![edk],
+        signing,
+    )
+    .map_err(err)?;
+    let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
+    let mut parts = MemoryParts::default();
+    let cancel = Cancel::default();
+    encrypt_blob(&data, encoder, 5 << 20, &mut parts, &mut |_| {}, &cancel)
+        .await
+        .map_err(err)?;
+    let ciphertext = parts.into_blob().map_err(err)?;
+    let reader = ciphertext
+        .stream()
+        .get_reader()
+        .dyn_into::<web_sys::ReadableStreamDefaultReader>()?;
+    let data_key = DataKey::from_bytes(&data_key).map_err(err)?;
+    let mut sink = DiscardPlain(0);
+    let started = now_ms();
+    decrypt_source(
+        Source::Stream(reader),
+        &data_key,
+        DecryptLimits::default(),
+        &mut sink,
+        &mut |_| {},
+        &cancel,
+    )
+    .await
+    .map_err(err)?;
+    let ms = now_ms() - started;
+    if sink.0 != data.size() as u64 {
+        return Err(err("decrypted size differs from the input"));
+    }
+    Ok(ms)
 }
 
 /// Encrypts and uploads `data` exactly as the page does; returns `[milliseconds, object id]`.

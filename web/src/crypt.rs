@@ -197,7 +197,7 @@ pub async fn read_bytes(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, Cr
     Ok(Uint8Array::new(&buf).to_vec())
 }
 
-/// Frames being sealed by WebCrypto at once.
+/// Frames being sealed (or opened) by WebCrypto at once.
 const SEALING: usize = 4;
 
 /// The message being written: encoder, cipher, packer and sink, frame by frame.
@@ -563,6 +563,8 @@ pub async fn decrypt_source<S: PlainSink>(
     let integrity = |e: cipherdrop_core::Error| CryptError::Integrity(e.to_string());
     let mut decoder = MessageDecoder::new(limits);
     let mut key: Option<GcmKey> = None;
+    let mut opening = VecDeque::new();
+    let mut scratch = Uint8Array::new_with_length(0);
     let mut written = 0u64;
     let mut read = 0u64;
     while let Some(bytes) = source.next().await? {
@@ -571,7 +573,6 @@ pub async fn decrypt_source<S: PlainSink>(
         }
         read += bytes.len() as u64;
         let mut input = &bytes[..];
-        let mut opening = Vec::new();
         loop {
             match decoder.next(&mut input).map_err(integrity)? {
                 Event::NeedInput | Event::Done => break,
@@ -581,7 +582,12 @@ pub async fn decrypt_source<S: PlainSink>(
                         return Err(CryptError::Format("frame before key".into()));
                     };
                     let n = frame.ciphertext.len();
-                    let sealed = Uint8Array::new_with_length((n + TAG_LEN) as u32);
+                    // WebCrypto copies its input before `open` returns: one buffer serves all frames.
+                    let need = (n + TAG_LEN) as u32;
+                    if scratch.length() < need {
+                        scratch = Uint8Array::new_with_length(need);
+                    }
+                    let sealed = scratch.subarray(0, need);
                     sealed.subarray(0, n as u32).copy_from(frame.ciphertext);
                     sealed
                         .subarray(n as u32, (n + TAG_LEN) as u32)
@@ -589,18 +595,18 @@ pub async fn decrypt_source<S: PlainSink>(
                     let promise = key
                         .open(&frame.iv, frame.aad(), &sealed)
                         .map_err(|e| CryptError::Crypto(js(e)))?;
-                    opening.push(promise);
+                    opening.push_back(promise);
                 }
             }
         }
-        for promise in opening {
-            let plain = buffer(promise).await.map_err(|_| {
-                CryptError::Integrity("a frame's authentication tag did not verify".into())
-            })?;
-            written += u64::from(plain.byte_length());
-            sink.write(&plain).await?;
+        // Frames are opened while the next bytes arrive; plaintext goes out in order.
+        while opening.len() > SEALING {
+            written += open_next(&mut opening, sink).await?;
         }
         progress(read);
+    }
+    while !opening.is_empty() {
+        written += open_next(&mut opening, sink).await?;
     }
     decoder.finish().map_err(integrity)?;
     let header = decoder
@@ -611,6 +617,21 @@ pub async fn decrypt_source<S: PlainSink>(
         header,
         plaintext_len: written,
     })
+}
+
+/// Awaits the oldest frame being opened and hands its plaintext to `sink`; its length.
+async fn open_next<S: PlainSink>(
+    opening: &mut VecDeque<Promise>,
+    sink: &mut S,
+) -> Result<u64, CryptError> {
+    let Some(promise) = opening.pop_front() else {
+        return Ok(0);
+    };
+    let plain = buffer(promise)
+        .await
+        .map_err(|_| CryptError::Integrity("a frame's authentication tag did not verify".into()))?;
+    sink.write(&plain).await?;
+    Ok(u64::from(plain.byte_length()))
 }
 
 /// A part sink that keeps the parts in memory (tests, benchmarks, the inspector).
