@@ -31,6 +31,25 @@ fn err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
+/// An encoder for a fresh data key wrapped by a throwaway raw AES key (the benchmarks' stand-in
+/// for KMS), and that data key.
+fn encoder(suite: Suite, frame_length: u32) -> Result<(FrameEncoder, DataKey), JsValue> {
+    let mut rng = rand::rng();
+    let mut wrapping = [0u8; 32];
+    rand::Rng::fill_bytes(&mut rng, &mut wrapping);
+    let ring = RawAesKeyring::new("bench", "bench-key", &wrapping).map_err(err)?;
+    let data_key = DataKey::generate(&mut rng);
+    let signing = suite.is_signed().then(|| SigningKey::generate(&mut rng));
+    let caller: EncryptionContext = [("purpose", "bench")].into_iter().collect();
+    let context = message_context(suite, &caller, signing.as_ref()).map_err(err)?;
+    let edk = ring.wrap(&data_key, &context, &mut rng).map_err(err)?;
+    let copy = DataKey::from_bytes(data_key.as_bytes()).map_err(err)?;
+    let materials =
+        EncryptionMaterials::new(suite, context, copy, vec![edk], signing).map_err(err)?;
+    let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
+    Ok((encoder, data_key))
+}
+
 /// Counts parts and hands their buffers straight back: encryption alone, bounded memory.
 #[derive(Default)]
 struct Discard(u64, BufferPool);
@@ -52,15 +71,8 @@ impl PartSink for Discard {
 #[wasm_bindgen]
 pub async fn bench_encrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
     let suite = suite(suite_id)?;
-    let mut rng = rand::rng();
-    let mut key = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rng, &mut key);
-    let ring = RawAesKeyring::new("bench", "bench-key", &key).map_err(err)?;
-    let ctx: EncryptionContext = [("purpose", "bench")].into_iter().collect();
     let started = now_ms();
-    let materials =
-        EncryptionMaterials::with_raw_aes(suite, &ctx, &[&ring], &mut rng).map_err(err)?;
-    let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
+    let (encoder, _) = encoder(suite, frame_length)?;
     let mut sink = Discard::default();
     encrypt_blob(
         &data,
@@ -90,32 +102,7 @@ impl PlainSink for DiscardPlain {
 /// into a sink that drops the plaintext; returns the milliseconds of the decryption.
 #[wasm_bindgen]
 pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
-    let suite = suite(suite_id)?;
-    let mut rng = rand::rng();
-    let mut key = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rng, &mut key);
-    let ring = RawAesKeyring::new("bench", "bench-key", &key).map_err(err)?;
-    let mut data_key = [0u8; 32];
-    rand::Rng::fill_bytes(&mut rng, &mut data_key);
-    let signing = suite.is_signed().then(|| SigningKey::generate(&mut rng));
-    let caller: EncryptionContext = [("purpose", "bench")].into_iter().collect();
-    let context = message_context(suite, &caller, signing.as_ref()).map_err(err)?;
-    let edk = ring
-        .wrap(
-            &DataKey::from_bytes(&data_key).map_err(err)?,
-            &context,
-            &mut rng,
-        )
-        .map_err(err)?;
-    let materials = EncryptionMaterials::new(
-        suite,
-        context,
-        DataKey::from_bytes(&data_key).map_err(err)?,
-        vec![edk],
-        signing,
-    )
-    .map_err(err)?;
-    let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
+    let (encoder, data_key) = encoder(suite(suite_id)?, frame_length)?;
     let mut parts = MemoryParts::default();
     let cancel = Cancel::default();
     encrypt_blob(&data, encoder, 5 << 20, &mut parts, &mut |_| {}, &cancel)
@@ -126,7 +113,6 @@ pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Resu
         .stream()
         .get_reader()
         .dyn_into::<web_sys::ReadableStreamDefaultReader>()?;
-    let data_key = DataKey::from_bytes(&data_key).map_err(err)?;
     let mut sink = DiscardPlain(0);
     let started = now_ms();
     decrypt_source(
