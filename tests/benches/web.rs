@@ -1,7 +1,7 @@
 //! In-browser benchmarks of the web app (headless Chromium, the real page and pipelines):
-//! encrypt-only and decrypt-only throughput against raw WebCrypto in the same page, encrypt-and-upload of 1 GiB
-//! against uploading the same bytes unencrypted through the same presigned multipart path, the
-//! tab's peak memory, and `@aws-crypto/client-browser` on the same bytes when its bundle exists
+//! encrypt-only and decrypt-only throughput against raw WebCrypto in the same page,
+//! encrypt-and-upload of 1 GiB against uploading the same bytes unencrypted through the same
+//! presigned multipart path, the tab's peak memory, and `@aws-crypto/client-browser` on the same bytes when its bundle exists
 //! (`bash scripts/bench-js.sh`). Reported, not asserted: `cargo bench -p cipherdrop-e2e --bench web`.
 //!
 //! Sizes: `BENCH_MIB` (default 256) for encrypt-only, `BENCH_UPLOAD_MIB` (default 1024).
@@ -296,6 +296,8 @@ async fn main() -> Result<()> {
     println!(
         "longest main-thread stall while encrypting (a 5 ms timer's worst gap): {lag:.0} ms (0x0478), {lag_signed:.0} ms (0x0578)"
     );
+    let (_, mem_enc) = bench.with_memory(ours_js).await?;
+    println!("peak tab memory over idle while encrypting {mib} MiB: {mem_enc:.1} MiB");
     let mut dec = Vec::new();
     let mut raw_dec = Vec::new();
     for _ in 0..RUNS {
@@ -325,8 +327,6 @@ async fn main() -> Result<()> {
         rate(mib, d),
         100.0 * rd / d
     );
-    let (_, mem_enc) = bench.with_memory(ours_js).await?;
-    println!("peak tab memory over idle while encrypting {mib} MiB: {mem_enc:.1} MiB");
 
     // 2. @aws-crypto/client-browser on the same bytes (one-shot API: input in memory).
     let bundle = cipherdrop_e2e::repo_root().join("target/bench-js/aws-crypto-bench.bundle.js");
