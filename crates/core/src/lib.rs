@@ -35,6 +35,7 @@ mod keyring;
 mod keys;
 mod limits;
 mod sign;
+mod size;
 mod suite;
 
 pub use aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN};
@@ -57,4 +58,5 @@ pub use limits::{
     DEFAULT_MAX_HEADER_LEN, DecryptLimits, MAX_ENCRYPT_FRAME_LEN,
 };
 pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
+pub use size::MessageLen;
 pub use suite::{AlgorithmSuiteId, Suite};

@@ -75,6 +75,17 @@ proptest! {
         prop_assert_eq!(footer == 0, !signed);
         prop_assert!(footer <= 2 + cipherdrop_core::MAX_SIGNATURE_LEN as u64);
         prop_assert_eq!(header.frame_length, frame);
+        // Core's one size function agrees with the real encoder, byte for byte.
+        prop_assert_eq!(header.encoded_len().unwrap(), body_start as u64 + 16);
+        let size = cipherdrop_core::MessageLen::for_header(&header, len as u64).unwrap().unwrap();
+        prop_assert!(size.written_by_us(whole.len() as u64));
+        prop_assert!(size.admits(whole.len() as u64));
+        prop_assert_eq!(size.is_exact(), !signed);
+        if signed {
+            prop_assert!(whole.len() as u64 <= size.max());
+        } else {
+            prop_assert_eq!(whole.len() as u64, size.max());
+        }
         prop_assert_eq!(decrypt_chunked(&whole, &dec_chunks).unwrap(), pt.clone());
         prop_assert_eq!(decrypt_chunked(&whole, &[usize::MAX]).unwrap(), pt);
     }
