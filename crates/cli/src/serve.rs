@@ -195,12 +195,11 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     if embedded_s3 {
         let dir = a.data_dir.join("s3");
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let creds = cipherdrop_kms::Credentials::load_or_create(&dir.join("credentials.json"))
+        let creds = cipherdrop_s3::Credentials::load_or_create(&dir.join("credentials.json"))
             .context("embedded S3 credentials")?;
         let router = cipherdrop_s3::router(&cipherdrop_s3::Options {
             data_dir: &dir.join("buckets"),
-            access_key_id: &creds.access_key_id,
-            secret_access_key: &creds.secret_access_key,
+            credentials: &creds,
             cors_origins: vec![public_url.clone()],
         })?;
         let l = tokio::net::TcpListener::bind(a.s3_listen)
@@ -289,7 +288,7 @@ pub fn serve_s3(
     init_tracing();
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
-    let creds = cipherdrop_kms::Credentials::load_or_create(&data_dir.join("credentials.json"))
+    let creds = cipherdrop_s3::Credentials::load_or_create(&data_dir.join("credentials.json"))
         .context("S3 credentials")?;
     let root = data_dir.join("buckets");
     for b in buckets {
@@ -298,8 +297,7 @@ pub fn serve_s3(
     }
     let router = cipherdrop_s3::router(&cipherdrop_s3::Options {
         data_dir: &root,
-        access_key_id: &creds.access_key_id,
-        secret_access_key: &creds.secret_access_key,
+        credentials: &creds,
         cors_origins,
     })?;
     runtime()?.block_on(async move {

@@ -7,10 +7,13 @@
 
 mod audit;
 mod blob;
+mod credentials;
 mod error;
+mod ops;
 mod service;
 mod sigv4;
 mod store;
+mod wire;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,8 +24,9 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
+pub use credentials::Credentials;
 pub use error::{ErrorCode, KmsError};
-pub use service::{AuditInfo, Credentials, Kms};
+pub use service::{AuditInfo, Kms};
 pub use sigv4::MAX_CLOCK_SKEW;
 
 /// Default region in ARNs.
@@ -90,7 +94,11 @@ async fn handle(
             serde_json::from_slice(&body)
         };
         match parsed {
-            Ok(v) if v.is_object() => kms.call(&operation, &v, &mut info),
+            Ok(mut v) if v.is_object() => {
+                let result = kms.call(&operation, &v, &mut info);
+                wire::scrub(&mut v);
+                result
+            }
             _ => Err(KmsError::new(
                 ErrorCode::Serialization,
                 "the request body is not a JSON object",
@@ -104,9 +112,10 @@ async fn handle(
         result.as_ref().map(|_| ()).map_err(|e| e.code.as_str()),
     );
     match result {
+        // The body buffer is wiped when the response is done with it.
         Ok(v) => (
             [("content-type", "application/x-amz-json-1.1")],
-            v.to_string(),
+            Bytes::from_owner(v),
         )
             .into_response(),
         Err(e) => e.into_response(),

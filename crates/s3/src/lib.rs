@@ -7,6 +7,8 @@
 //! a CORS layer for the web app's origin that exposes `ETag`, since the browser reads each part's
 //! ETag to complete a multipart upload.
 
+mod credentials;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -17,6 +19,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
+
+pub use credentials::Credentials;
 
 /// Methods the browser may use on objects.
 const CORS_METHODS: &str = "GET, PUT, HEAD";
@@ -42,10 +46,8 @@ pub enum S3Error {
 pub struct Options<'a> {
     /// Folder holding buckets (one folder each).
     pub data_dir: &'a Path,
-    /// The only access key it accepts.
-    pub access_key_id: &'a str,
-    /// Its secret.
-    pub secret_access_key: &'a str,
+    /// The only key pair it accepts.
+    pub credentials: &'a Credentials,
     /// Origins allowed to call it from a browser (for example `http://127.0.0.1:8080`).
     pub cors_origins: Vec<String>,
 }
@@ -67,8 +69,8 @@ pub fn router(opts: &Options<'_>) -> Result<Router, S3Error> {
         .map_err(|e| open_err(std::io::Error::other(format!("{e:?}"))))?;
     let mut builder = S3ServiceBuilder::new(fs);
     builder.set_auth(SimpleAuth::from_single(
-        opts.access_key_id,
-        opts.secret_access_key,
+        opts.credentials.access_key_id.as_str(),
+        opts.credentials.secret_access_key.as_str(),
     ));
     let origins = opts
         .cors_origins

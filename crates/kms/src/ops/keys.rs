@@ -1,0 +1,317 @@
+//! The key operations: create, describe, list; enable, disable; schedule and cancel deletion;
+//! automatic rotation, rotation on demand, and the list of rotations.
+
+use uuid::Uuid;
+
+use super::page;
+use crate::error::{ErrorCode, KmsError, KmsResult};
+use crate::service::{AuditInfo, DAY, Kms};
+use crate::store::{KeyRecord, KeyState, Material, fresh_key};
+use crate::wire::{
+    CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, DisableKeyRequest,
+    DisableKeyRotationRequest, Empty, EnableKeyRequest, EnableKeyRotationRequest,
+    GetKeyRotationStatusRequest, GetKeyRotationStatusResponse, KeyIdResponse, KeyListEntry,
+    KeyMetadata, KeyMetadataResponse, ListKeyRotationsRequest, ListKeyRotationsResponse,
+    ListKeysRequest, ListKeysResponse, RotateKeyOnDemandRequest, RotationListEntry,
+    ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+};
+
+impl Kms {
+    /// A key's metadata as DescribeKey answers it.
+    fn metadata(&self, rec: &KeyRecord) -> KeyMetadata {
+        KeyMetadata {
+            aws_account_id: self.account().to_owned(),
+            arn: self.key_arn(rec.id),
+            creation_date: rec.created,
+            customer_master_key_spec: "SYMMETRIC_DEFAULT",
+            deletion_date: rec.deletion_date,
+            description: rec.description.clone(),
+            enabled: rec.state == KeyState::Enabled,
+            encryption_algorithms: ["SYMMETRIC_DEFAULT"],
+            key_id: rec.id.to_string(),
+            key_manager: "CUSTOMER",
+            key_spec: "SYMMETRIC_DEFAULT",
+            key_state: format!("{:?}", rec.state),
+            key_usage: "ENCRYPT_DECRYPT",
+            multi_region: false,
+            origin: "AWS_KMS",
+            pending_deletion_window_in_days: rec.deletion_date.map(|_| rec.pending_window_days),
+        }
+    }
+
+    pub(super) fn create_key(
+        &self,
+        req: CreateKeyRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<KeyMetadataResponse> {
+        if req
+            .key_usage
+            .as_deref()
+            .is_some_and(|u| u != "ENCRYPT_DECRYPT")
+        {
+            return Err(KmsError::new(
+                ErrorCode::Validation,
+                "only KeyUsage ENCRYPT_DECRYPT is supported",
+            ));
+        }
+        for spec in [&req.key_spec, &req.customer_master_key_spec] {
+            if spec.as_deref().is_some_and(|s| s != "SYMMETRIC_DEFAULT") {
+                return Err(KmsError::new(
+                    ErrorCode::Validation,
+                    "only SYMMETRIC_DEFAULT keys are supported",
+                ));
+            }
+        }
+        let description = req.description.get()?.unwrap_or_default();
+        if description.len() > 8192 {
+            return Err(KmsError::new(
+                ErrorCode::Validation,
+                "Description is longer than 8192 characters",
+            ));
+        }
+        let tags = req
+            .tags
+            .into_iter()
+            .map(|t| {
+                t.map(|t| (t.key, t.value)).ok_or_else(|| {
+                    KmsError::new(ErrorCode::Validation, "a tag needs TagKey and TagValue")
+                })
+            })
+            .collect::<KmsResult<Vec<_>>>()?;
+        let now = self.now();
+        let rec = KeyRecord {
+            id: Uuid::new_v4(),
+            description,
+            created: now,
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            rotation_enabled: false,
+            rotation_period_days: 365,
+            next_rotation: None,
+            tags,
+            materials: vec![Material {
+                version: 1,
+                created: now,
+                rotation_type: None,
+                key: fresh_key(),
+            }],
+        };
+        info.key_arn = Some(self.key_arn(rec.id));
+        let mut st = self.write()?;
+        self.persist(&rec)?;
+        let out = KeyMetadataResponse {
+            key_metadata: self.metadata(&rec),
+        };
+        st.keys.insert(rec.id, rec);
+        Ok(out)
+    }
+
+    pub(super) fn describe_key(
+        &self,
+        req: DescribeKeyRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<KeyMetadataResponse> {
+        self.with_key(req.key_id, true, info, |rec| {
+            Ok(KeyMetadataResponse {
+                key_metadata: self.metadata(rec),
+            })
+        })
+    }
+
+    pub(super) fn list_keys(
+        &self,
+        req: ListKeysRequest,
+        _info: &mut AuditInfo,
+    ) -> KmsResult<ListKeysResponse> {
+        let st = self.read()?;
+        let keys = st
+            .keys
+            .keys()
+            .map(|id| KeyListEntry {
+                key_arn: self.key_arn(*id),
+                key_id: id.to_string(),
+            })
+            .collect();
+        let p = page(keys, req.limit, req.marker)?;
+        Ok(ListKeysResponse {
+            keys: p.items,
+            next_marker: p.next_marker,
+            truncated: p.truncated,
+        })
+    }
+
+    pub(super) fn enable_key(
+        &self,
+        req: EnableKeyRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<Empty> {
+        self.set_state(req.key_id, info, |rec| match rec.state {
+            KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            _ => {
+                rec.state = KeyState::Enabled;
+                Ok(())
+            }
+        })?;
+        Ok(Empty {})
+    }
+
+    pub(super) fn disable_key(
+        &self,
+        req: DisableKeyRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<Empty> {
+        self.set_state(req.key_id, info, |rec| match rec.state {
+            KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            _ => {
+                rec.state = KeyState::Disabled;
+                Ok(())
+            }
+        })?;
+        Ok(Empty {})
+    }
+
+    pub(super) fn schedule_key_deletion(
+        &self,
+        req: ScheduleKeyDeletionRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<ScheduleKeyDeletionResponse> {
+        let days = req
+            .pending_window_in_days
+            .within("PendingWindowInDays", 7..=30, 30)? as u32;
+        let now = self.now();
+        let deletion = now + f64::from(days) * DAY;
+        let arn = self.set_state(req.key_id, info, |rec| match rec.state {
+            KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            _ => {
+                rec.state = KeyState::PendingDeletion;
+                rec.deletion_date = Some(deletion);
+                rec.pending_window_days = Some(days);
+                Ok(())
+            }
+        })?;
+        Ok(ScheduleKeyDeletionResponse {
+            deletion_date: deletion,
+            key_id: arn,
+            key_state: "PendingDeletion",
+            pending_window_in_days: days,
+        })
+    }
+
+    pub(super) fn cancel_key_deletion(
+        &self,
+        req: CancelKeyDeletionRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<KeyIdResponse> {
+        let arn = self.set_state(req.key_id, info, |rec| match rec.state {
+            KeyState::PendingDeletion => {
+                rec.state = KeyState::Disabled;
+                rec.deletion_date = None;
+                rec.pending_window_days = None;
+                Ok(())
+            }
+            _ => Err(ErrorCode::InvalidState),
+        })?;
+        Ok(KeyIdResponse { key_id: arn })
+    }
+
+    pub(super) fn enable_key_rotation(
+        &self,
+        req: EnableKeyRotationRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<Empty> {
+        let period = req
+            .rotation_period_in_days
+            .within("RotationPeriodInDays", 90..=2560, 365)? as u32;
+        let now = self.now();
+        self.set_state(req.key_id, info, |rec| {
+            require_enabled(rec)?;
+            rec.rotation_enabled = true;
+            rec.rotation_period_days = period;
+            rec.next_rotation = Some(now + f64::from(period) * DAY);
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    pub(super) fn disable_key_rotation(
+        &self,
+        req: DisableKeyRotationRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<Empty> {
+        self.set_state(req.key_id, info, |rec| {
+            if rec.state == KeyState::PendingDeletion {
+                return Err(ErrorCode::InvalidState);
+            }
+            rec.rotation_enabled = false;
+            rec.next_rotation = None;
+            Ok(())
+        })?;
+        Ok(Empty {})
+    }
+
+    pub(super) fn get_key_rotation_status(
+        &self,
+        req: GetKeyRotationStatusRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<GetKeyRotationStatusResponse> {
+        self.with_key(req.key_id, false, info, |rec| {
+            let on = rec.rotation_enabled;
+            Ok(GetKeyRotationStatusResponse {
+                key_id: self.key_arn(rec.id),
+                key_rotation_enabled: on,
+                next_rotation_date: on.then_some(rec.next_rotation),
+                rotation_period_in_days: on.then_some(rec.rotation_period_days),
+            })
+        })
+    }
+
+    pub(super) fn rotate_key_on_demand(
+        &self,
+        req: RotateKeyOnDemandRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<KeyIdResponse> {
+        let now = self.now();
+        let arn = self.set_state(req.key_id, info, |rec| {
+            require_enabled(rec)?;
+            rec.rotate(now, "ON_DEMAND");
+            Ok(())
+        })?;
+        Ok(KeyIdResponse { key_id: arn })
+    }
+
+    pub(super) fn list_key_rotations(
+        &self,
+        req: ListKeyRotationsRequest,
+        info: &mut AuditInfo,
+    ) -> KmsResult<ListKeyRotationsResponse> {
+        self.with_key(req.key_id, false, info, |rec| {
+            let rotations = rec
+                .materials
+                .iter()
+                .filter_map(|m| {
+                    Some(RotationListEntry {
+                        key_id: self.key_arn(rec.id),
+                        rotation_date: m.created,
+                        rotation_type: m.rotation_type.clone()?,
+                    })
+                })
+                .collect();
+            let p = page(rotations, req.limit, req.marker)?;
+            Ok(ListKeyRotationsResponse {
+                next_marker: p.next_marker,
+                rotations: p.items,
+                truncated: p.truncated,
+            })
+        })
+    }
+}
+
+/// Rotation needs an enabled key: Disabled for a disabled one, KMSInvalidState otherwise.
+fn require_enabled(rec: &KeyRecord) -> Result<(), ErrorCode> {
+    match rec.state {
+        KeyState::Enabled => Ok(()),
+        KeyState::Disabled => Err(ErrorCode::Disabled),
+        KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+    }
+}
