@@ -12,6 +12,21 @@ use sqlx::{Row as _, SqlitePool};
 
 use crate::db::now_ms;
 
+/// Why an append failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    /// The database refused or failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Another caller wrote this row's batch, and that write failed (one failure answers every
+    /// caller in the batch).
+    #[error("the batch holding this row was not written: {0}")]
+    Batch(std::sync::Arc<sqlx::Error>),
+    /// The writer of this row's batch went away before answering (a cancelled request).
+    #[error("the audit row was lost before it was written")]
+    Lost,
+}
+
 /// The `prev_hash` of the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -60,7 +75,7 @@ pub struct AuditLog {
 
 struct Queued {
     entry: AuditEntry,
-    done: tokio::sync::oneshot::Sender<Result<(), String>>,
+    done: tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<sqlx::Error>>>,
 }
 
 /// Rows per `INSERT` statement (10 parameters each, well under SQLite's limit).
@@ -77,7 +92,7 @@ impl AuditLog {
     }
 
     /// Appends one event; returns once its row is committed.
-    pub async fn append(&self, event: &Event<'_>) -> Result<(), sqlx::Error> {
+    pub async fn append(&self, event: &Event<'_>) -> Result<(), AuditError> {
         let (done, mut result) = tokio::sync::oneshot::channel();
         let entry = AuditEntry {
             id: 0,
@@ -93,28 +108,28 @@ impl AuditLog {
         };
         self.queue
             .lock()
-            .map_err(|_| sqlx::Error::PoolClosed)?
+            .map_err(|_| AuditError::Lost)?
             .push(Queued { entry, done });
         let mut head = self.head.lock().await;
         // Written by the holder before us?
         if let Ok(r) = result.try_recv() {
-            return r.map_err(sqlx::Error::Protocol);
+            return r.map_err(AuditError::Batch);
         }
-        let batch = std::mem::take(&mut *self.queue.lock().map_err(|_| sqlx::Error::PoolClosed)?);
+        let batch = std::mem::take(&mut *self.queue.lock().map_err(|_| AuditError::Lost)?);
         let mut batch = batch.into_iter().peekable();
         while batch.peek().is_some() {
             let chunk: Vec<Queued> = batch.by_ref().take(MAX_BATCH).collect();
             let mut entries: Vec<AuditEntry> = chunk.iter().map(|q| q.entry.clone()).collect();
             let written = self.write(&mut head, &mut entries).await;
-            let shared = written.as_ref().map(|_| ()).map_err(ToString::to_string);
+            let shared = written.map_err(std::sync::Arc::new);
             for q in chunk {
                 let _ = q.done.send(shared.clone());
             }
         }
         drop(head);
         match result.await {
-            Ok(r) => r.map_err(sqlx::Error::Protocol),
-            Err(_) => Err(sqlx::Error::Protocol("audit append lost".into())),
+            Ok(r) => r.map_err(AuditError::Batch),
+            Err(_) => Err(AuditError::Lost),
         }
     }
 

@@ -1,9 +1,23 @@
-//! API errors: a status, a stable code and a sentence, rendered as [`cipherdrop_api::ErrorBody`].
+//! The server's one error type: a status, a stable code and a sentence, rendered as
+//! [`cipherdrop_api::ErrorBody`] with `Cache-Control: no-store`.
+//!
+//! # Policy
+//! - 4xx: the client can act on it; the sentence says what was wrong and what to do.
+//! - 5xx from our own side (database, hashing, a broken invariant): the cause goes to the log,
+//!   never to the body, which says only which part failed and that nothing was changed
+//!   ([`ApiError::internal`], [`ApiError::database`]).
+//! - 502/503 from KMS or S3 ([`crate::aws`]): which service failed and whether trying again may
+//!   help.
+//! - Lower layers have their own typed errors (`AccountError`, [`crate::audit::AuditError`],
+//!   `sqlx::Error`); each converts here exactly once, by `From`.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cipherdrop_api::ErrorBody;
+
+use crate::accounts::AccountError;
+use crate::audit::AuditError;
 
 /// An error answered to a client.
 #[derive(Debug, thiserror::Error)]
@@ -66,11 +80,42 @@ impl ApiError {
             "the server's database failed; nothing was changed",
         )
     }
+    /// 500 for any other failure of our own: `what` failed; the cause goes to the log only.
+    pub fn internal(what: &str, cause: &dyn std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, what, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("{what} failed on the server; nothing was changed"),
+        )
+    }
 }
 
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
         Self::database(&e)
+    }
+}
+
+impl From<AuditError> for ApiError {
+    fn from(e: AuditError) -> Self {
+        match e {
+            AuditError::Database(e) => Self::database(&e),
+            AuditError::Batch(e) => Self::database(&e),
+            AuditError::Lost => Self::internal("writing the audit log", &AuditError::Lost),
+        }
+    }
+}
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Database(e) => Self::database(&e),
+            AccountError::WeakPassword | AccountError::BadName => Self::bad_request(e.to_string()),
+            AccountError::Exists(_) => Self::conflict(e.to_string()),
+            AccountError::NoSuchUser(_) => Self::not_found("account"),
+            AccountError::Hash => Self::internal("password hashing", &e),
+        }
     }
 }
 
@@ -85,5 +130,21 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_causes_never_reach_the_body() {
+        let e = ApiError::internal("password hashing", &"argon2: secret detail");
+        assert_eq!(e.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(!e.message.contains("secret detail"));
+        let e = ApiError::from(sqlx::Error::Protocol("row 7 of table users".into()));
+        assert!(!e.message.contains("users"));
+        let e = ApiError::from(AuditError::Lost);
+        assert!(!e.message.contains("lost"), "{}", e.message);
     }
 }

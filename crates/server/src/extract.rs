@@ -1,113 +1,23 @@
-//! The HTTP surface: routes, the same-origin rule for state-changing requests, the session
-//! extractor, limits, timeouts and security headers.
+//! Request extractors and the session cookie: who is asking ([`Auth`]), from where
+//! ([`ClientIp`]), and the cookie's name, parsing and `Set-Cookie` form. A leaf: it knows the
+//! accounts and the state, nothing of the routes.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use tower_http::set_header::SetResponseHeaderLayer;
-use tower_http::timeout::TimeoutLayer;
+use axum::http::{HeaderMap, header};
 
 use crate::accounts::{self, User};
 use crate::error::ApiError;
-use crate::{AppState, handlers, openapi, shares, uploads};
+use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "cipherdrop_session";
-/// Largest API request body (a completion listing 10,000 parts fits).
-pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
 /// Shared state as handlers see it.
 pub type St = State<Arc<AppState>>;
-
-/// Every route.
-pub fn router(state: Arc<AppState>) -> Router {
-    let api = Router::new()
-        .route("/openapi.json", get(openapi::document))
-        .route("/login", post(handlers::login))
-        .route("/login/link", post(handlers::login_link))
-        .route("/logout", post(handlers::logout))
-        .route("/me", get(handlers::me))
-        .route("/password", post(handlers::set_password))
-        .route("/uploads", post(uploads::create))
-        .route("/uploads/{id}", get(uploads::status))
-        .route("/uploads/{id}/parts", get(uploads::part_urls))
-        .route("/uploads/{id}/complete", post(uploads::complete))
-        .route("/uploads/{id}/abort", post(uploads::abort))
-        .route("/objects", get(uploads::list))
-        .route(
-            "/objects/{id}",
-            get(uploads::details).delete(uploads::delete),
-        )
-        .route("/objects/{id}/key", post(uploads::release_key))
-        .route(
-            "/objects/{id}/shares",
-            get(shares::list).post(shares::create),
-        )
-        .route("/shares/{id}", axum::routing::patch(shares::update))
-        .route("/shares/{id}/revoke", post(shares::revoke))
-        .route("/shares/{id}/history", get(shares::history))
-        .route("/share", post(shares::info))
-        .route("/share/key", post(shares::release_key))
-        .route("/admin/audit", get(handlers::audit_page))
-        .fallback(|| async { ApiError::not_found("API route") });
-    let mut app = Router::new().nest("/api", api);
-    if let Some(dir) = &state.config.web_dir {
-        let index = dir.join("index.html");
-        app = app.fallback_service(
-            tower_http::services::ServeDir::new(dir)
-                .fallback(tower_http::services::ServeFile::new(index)),
-        );
-    }
-    app.layer(middleware::from_fn_with_state(state.clone(), same_origin))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::GATEWAY_TIMEOUT,
-            state.config.request_timeout,
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        .with_state(state)
-}
-
-/// Refuses state-changing requests a browser sends from another origin.
-///
-/// Browsers mark every request with `Sec-Fetch-Site` and state-changing ones with `Origin`; a
-/// request with neither comes from a program that holds its own cookie, which no other site can
-/// make a browser send. Same approach as Go's `http.CrossOriginProtection`.
-async fn same_origin(State(state): St, req: Request, next: Next) -> Response {
-    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe {
-        let h = req.headers();
-        let site = h.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-        let origin = h.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-        if !same_origin_allowed(site, origin, &state.config.public_origin) {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "cross_origin",
-                "state-changing requests must come from the app's own origin",
-            )
-            .into_response();
-        }
-    }
-    next.run(req).await
-}
 
 /// The client's address.
 #[derive(Clone, Copy, Debug)]
@@ -129,6 +39,11 @@ impl ClientIp {
     /// As text for the audit log.
     pub fn text(self) -> Option<String> {
         self.0.map(|ip| ip.to_string())
+    }
+
+    /// The address for rate limits (unknown addresses share one bucket).
+    pub fn or_unspecified(self) -> IpAddr {
+        self.0.unwrap_or(IpAddr::from([0, 0, 0, 0]))
     }
 }
 
@@ -194,20 +109,6 @@ pub fn session_cookie(public_origin: &str, token: &str) -> String {
     )
 }
 
-/// Whether a state-changing request with these headers may proceed (see [`same_origin`]).
-pub fn same_origin_allowed(
-    sec_fetch_site: Option<&str>,
-    origin: Option<&str>,
-    public_origin: &str,
-) -> bool {
-    match (sec_fetch_site, origin) {
-        (Some("same-origin" | "none"), _) => true,
-        (Some(_), _) => false,
-        (None, Some(o)) => o == public_origin,
-        (None, None) => true,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -223,22 +124,14 @@ mod tests {
     }
 
     #[test]
-    fn the_same_origin_rule() {
-        let me = "https://files.example";
-        assert!(same_origin_allowed(Some("same-origin"), Some(me), me));
-        assert!(same_origin_allowed(Some("none"), None, me));
-        assert!(!same_origin_allowed(Some("same-site"), Some(me), me));
-        assert!(!same_origin_allowed(Some("cross-site"), None, me));
-        assert!(same_origin_allowed(None, Some(me), me));
-        assert!(!same_origin_allowed(
-            None,
-            Some("https://files.example.evil"),
-            me
-        ));
-        assert!(!same_origin_allowed(None, Some("null"), me));
-        assert!(
-            same_origin_allowed(None, None, me),
-            "programs send neither header"
+    fn the_session_token_is_read_from_any_cookie_header() {
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, "a=1".parse().unwrap());
+        h.append(
+            header::COOKIE,
+            format!("b=2; {SESSION_COOKIE}=tok").parse().unwrap(),
         );
+        assert_eq!(session_token(&h).as_deref(), Some("tok"));
+        assert_eq!(session_token(&HeaderMap::new()), None);
     }
 }

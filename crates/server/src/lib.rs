@@ -12,86 +12,72 @@ pub mod audit;
 pub mod aws;
 pub mod db;
 mod error;
-mod handlers;
-mod http;
-mod openapi;
+mod extract;
+mod middleware;
+mod objects;
+mod routes;
 mod shares;
+mod state;
 mod sweeper;
-mod uploads;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
+use axum::Router;
+use axum::routing::{get, patch, post};
 use sqlx::SqlitePool;
 
 pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
 pub use aws::{Aws, AwsSettings};
 pub use error::ApiError;
+pub use extract::SESSION_COOKIE;
+pub use state::{AppState, Config};
 
-/// How the server runs.
-#[derive(Clone, Debug)]
-pub struct Config {
-    /// The origin browsers load the app from (for example `http://127.0.0.1:8080`): state-changing
-    /// requests must come from it, and session cookies are `Secure` when it is https.
-    pub public_origin: String,
-    /// KMS key id, ARN or alias that wraps data keys.
-    pub kms_key_id: String,
-    /// The bucket holding ciphertext.
-    pub bucket: String,
-    /// Largest plaintext accepted, in bytes.
-    pub max_object_size: u64,
-    /// The suite the web page preselects (0x0478 or 0x0578); any upload may pick either.
-    pub default_suite: u16,
-    /// Lifetime of presigned URLs.
-    pub url_ttl: Duration,
-    /// Pending uploads older than this are aborted by the sweeper.
-    pub abandon_after: Duration,
-    /// How often the sweeper runs.
-    pub sweep_interval: Duration,
-    /// Longest a request may take.
-    pub request_timeout: Duration,
-    /// The built web bundle (Trunk's `dist`), served at `/`.
-    pub web_dir: Option<PathBuf>,
-    /// Failed logins allowed per account per window.
-    pub login_failures_per_account: u32,
-    /// Failed logins allowed per client address per window.
-    pub login_failures_per_ip: u32,
-    /// The rate-limit window.
-    pub login_window: Duration,
-}
+use routes::{
+    admin as admin_routes, objects as object_routes, openapi, session, share_link,
+    shares as share_routes, uploads,
+};
 
-impl Config {
-    /// Defaults for everything but the origin, key and bucket.
-    pub fn new(public_origin: &str, kms_key_id: &str, bucket: &str) -> Self {
-        Self {
-            public_origin: public_origin.trim_end_matches('/').to_owned(),
-            kms_key_id: kms_key_id.to_owned(),
-            bucket: bucket.to_owned(),
-            max_object_size: 64 * 1024 * 1024 * 1024,
-            default_suite: cipherdrop_api::SUITE_COMMIT_KEY,
-            url_ttl: Duration::from_secs(3600),
-            abandon_after: Duration::from_secs(24 * 3600),
-            sweep_interval: Duration::from_secs(300),
-            request_timeout: Duration::from_secs(120),
-            web_dir: None,
-            login_failures_per_account: 5,
-            login_failures_per_ip: 20,
-            login_window: Duration::from_secs(15 * 60),
-        }
+/// Every route, under the middleware: the API at `/api`, the web bundle (if configured) at `/`.
+pub fn app(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/openapi.json", get(openapi::document))
+        .route("/login", post(session::login))
+        .route("/login/link", post(session::login_link))
+        .route("/logout", post(session::logout))
+        .route("/me", get(session::me))
+        .route("/password", post(session::set_password))
+        .route("/uploads", post(uploads::create))
+        .route("/uploads/{id}", get(uploads::status))
+        .route("/uploads/{id}/parts", get(uploads::part_urls))
+        .route("/uploads/{id}/complete", post(uploads::complete))
+        .route("/uploads/{id}/abort", post(uploads::abort))
+        .route("/objects", get(object_routes::list))
+        .route(
+            "/objects/{id}",
+            get(object_routes::details).delete(object_routes::delete),
+        )
+        .route("/objects/{id}/key", post(object_routes::release_key))
+        .route(
+            "/objects/{id}/shares",
+            get(share_routes::list).post(share_routes::create),
+        )
+        .route("/shares/{id}", patch(share_routes::update))
+        .route("/shares/{id}/revoke", post(share_routes::revoke))
+        .route("/shares/{id}/history", get(share_routes::history))
+        .route("/share", post(share_link::info))
+        .route("/share/key", post(share_link::release_key))
+        .route("/admin/audit", get(admin_routes::audit_page))
+        .fallback(|| async { ApiError::not_found("API route") });
+    let mut app = Router::new().nest("/api", api);
+    if let Some(dir) = &state.config.web_dir {
+        let index = dir.join("index.html");
+        app = app.fallback_service(
+            tower_http::services::ServeDir::new(dir)
+                .fallback(tower_http::services::ServeFile::new(index)),
+        );
     }
-}
-
-/// Everything a request handler needs.
-pub struct AppState {
-    pub(crate) config: Config,
-    pub(crate) db: SqlitePool,
-    pub(crate) audit: audit::AuditLog,
-    pub(crate) aws: Aws,
-    pub(crate) limiter: accounts::LoginLimiter,
-    /// Wrong share passphrases: per link and per client address.
-    pub(crate) share_limiter: accounts::LoginLimiter,
+    middleware::layers(app, &state).with_state(state)
 }
 
 /// The server: state plus how to serve it.
@@ -103,28 +89,20 @@ pub struct Server {
 impl Server {
     /// Builds the server over an open database and connected clients.
     pub fn new(config: Config, db: SqlitePool, aws: Aws) -> Self {
-        let limiter = accounts::LoginLimiter::new(
-            config.login_failures_per_account,
-            config.login_failures_per_ip,
-            config.login_window,
-        );
-        // Wrong share passphrases: 5 per link and 20 per address, in the login window.
-        let share_limiter = accounts::LoginLimiter::new(5, 20, config.login_window);
         Self {
-            state: Arc::new(AppState {
-                config,
-                audit: audit::AuditLog::new(db.clone()),
-                db,
-                aws,
-                limiter,
-                share_limiter,
-            }),
+            state: Arc::new(AppState::new(config, db, aws)),
         }
     }
 
     /// The axum router (API, OpenAPI document, web bundle).
-    pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone())
+    pub fn router(&self) -> Router {
+        app(self.state.clone())
+    }
+
+    /// One pass of the sweeper now (what the background task does every sweep interval);
+    /// returns how many abandoned uploads it aborted.
+    pub async fn sweep(&self) -> Result<usize, ApiError> {
+        sweeper::sweep(&self.state).await
     }
 
     /// On first start (no accounts yet): makes the `admin` account and returns a one-time login

@@ -4,11 +4,11 @@
 
 use std::sync::Arc;
 
-use sqlx::Row as _;
-
-use crate::AppState;
 use crate::audit::Event;
 use crate::db::now;
+use crate::error::ApiError;
+use crate::objects;
+use crate::state::AppState;
 
 /// Runs forever, once per sweep interval.
 pub async fn run(state: Arc<AppState>) {
@@ -23,21 +23,14 @@ pub async fn run(state: Arc<AppState>) {
 }
 
 /// One pass; returns how many uploads it aborted.
-pub async fn sweep(state: &AppState) -> Result<usize, sqlx::Error> {
+pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
     crate::accounts::purge_expired(&state.db).await?;
     let cutoff = now() - i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
-    let rows = sqlx::query(
-        "SELECT id, s3_key, s3_upload_id FROM objects WHERE state = 'pending' AND created_at <= ? LIMIT 500",
-    )
-    .bind(cutoff)
-    .fetch_all(&state.db)
-    .await?;
+    let rows = objects::abandoned(&state.db, cutoff, 500).await?;
     let mut aborted = 0;
     for row in rows {
-        let id: String = row.try_get("id")?;
-        let key: String = row.try_get("s3_key")?;
-        let upload: String = row.try_get("s3_upload_id")?;
-        let result = crate::uploads::abort_row(state, &id, &key, &upload).await;
+        let id = row.id.clone();
+        let result = objects::abort_pending(state, &row).await;
         let (outcome, detail) = match &result {
             Ok(()) => ("ok", "abandoned upload swept".to_owned()),
             Err(e) => ("error", e.message.clone()),
@@ -65,22 +58,15 @@ pub async fn sweep(state: &AppState) -> Result<usize, sqlx::Error> {
 }
 
 /// Deletes the files whose "delete after the last download" link gave out its last key.
-async fn delete_spent(state: &AppState) -> Result<(), sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT id, s3_key FROM objects WHERE state = 'complete' AND delete_at IS NOT NULL AND delete_at <= ? LIMIT 500",
-    )
-    .bind(now())
-    .fetch_all(&state.db)
-    .await?;
-    for row in rows {
-        let id: String = row.try_get("id")?;
-        let key: String = row.try_get("s3_key")?;
-        let result = state.aws.delete_object(&state.config.bucket, &key).await;
+async fn delete_spent(state: &AppState) -> Result<(), ApiError> {
+    for row in objects::due_for_deletion(&state.db, 500).await? {
+        let id = row.id;
+        let result = state
+            .aws
+            .delete_object(&state.config.bucket, &row.s3_key)
+            .await;
         if result.is_ok() {
-            sqlx::query("DELETE FROM objects WHERE id = ?")
-                .bind(&id)
-                .execute(&state.db)
-                .await?;
+            objects::delete_row(&state.db, &id).await?;
         }
         let (outcome, detail) = match &result {
             Ok(()) => ("ok", "deleted after its link's last download".to_owned()),

@@ -87,12 +87,12 @@ pub fn spec() -> Value {
             "description": "Client-side envelope encryption: the server issues KMS data keys and presigned S3 URLs; browsers encrypt (AWS Encryption SDK message format v2) and upload ciphertext straight to S3. State-changing requests must be same-origin."
         },
         "components": {
-            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": crate::http::SESSION_COOKIE}},
+            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE}},
             "schemas": {
                 "ErrorBody": object(&[("error", s()), ("message", s())], &["error", "message"]),
                 "LoginRequest": object(&[("username", s()), ("password", s())], &["username", "password"]),
                 "LinkLoginRequest": object(&[("token", s())], &["token"]),
-                "SetPasswordRequest": object(&[("current_password", s()), ("new_password", json!({"type": "string", "minLength": crate::MIN_PASSWORD_LEN}))], &["new_password"]),
+                "SetPasswordRequest": object(&[("current_password", s()), ("new_password", json!({"type": "string", "minLength": crate::accounts::MIN_PASSWORD_LEN}))], &["new_password"]),
                 "Me": object(&[("id", s()), ("username", s()), ("is_admin", json!({"type": "boolean"})), ("must_set_password", json!({"type": "boolean"})), ("default_suite", json!({"type": "integer", "enum": [0x0478, 0x0578]}))], &["id", "username", "is_admin", "must_set_password", "default_suite"]),
                 "CreateUploadRequest": object(&[("plaintext_size", int()), ("suite", json!({"type": "integer", "enum": [0x0478, 0x0578]})), ("frame_length", int()), ("public_key", b64())], &["plaintext_size", "suite", "frame_length"]),
                 "PartUrl": object(&[("part_number", int()), ("url", s())], &["part_number", "url"]),

@@ -1,19 +1,18 @@
-//! Account and admin endpoints: login (password or one-time link), logout, `me`, password
-//! change, and the audit log for admins.
+//! The session: login (password or one-time link), logout, `me`, and password change.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use cipherdrop_api::{AuditPage, LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
-use serde::Deserialize;
+use cipherdrop_api::{LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
 
-use crate::accounts::{self, AccountError, User};
-use crate::audit::{self, Event};
+use crate::accounts::{self, User};
+use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
-use crate::http::{Auth, ClientIp, St, session_cookie, session_token};
+use crate::extract::{Auth, ClientIp, St, session_cookie, session_token};
+use crate::state::AppState;
 
-fn me_body(state: &crate::AppState, user: &User, must_set_password: bool) -> Me {
+fn me_body(state: &AppState, user: &User, must_set_password: bool) -> Me {
     Me {
         id: user.id.clone(),
         username: user.username.clone(),
@@ -23,7 +22,7 @@ fn me_body(state: &crate::AppState, user: &User, must_set_password: bool) -> Me 
     }
 }
 
-fn logged_in(state: &crate::AppState, token: &str, body: Me) -> Response {
+fn logged_in(state: &AppState, token: &str, body: Me) -> Response {
     (
         [
             (
@@ -39,11 +38,11 @@ fn logged_in(state: &crate::AppState, token: &str, body: Me) -> Response {
 
 /// `POST /api/login`.
 pub async fn login(
-    axum::extract::State(state): St,
+    State(state): St,
     ip: ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
-    let addr = ip.0.unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let addr = ip.or_unspecified();
     let ip_text = ip.text();
     let audit = |outcome: &'static str, detail: &'static str| {
         let state = state.clone();
@@ -96,7 +95,7 @@ pub async fn login(
 
 /// `POST /api/login/link`: redeems a one-time login link.
 pub async fn login_link(
-    axum::extract::State(state): St,
+    State(state): St,
     ip: ClientIp,
     Json(req): Json<LinkLoginRequest>,
 ) -> ApiResult<Response> {
@@ -138,10 +137,7 @@ pub async fn login_link(
 }
 
 /// `POST /api/logout`.
-pub async fn logout(
-    axum::extract::State(state): St,
-    req: axum::extract::Request,
-) -> ApiResult<Response> {
+pub async fn logout(State(state): St, req: axum::extract::Request) -> ApiResult<Response> {
     if let Some(token) = session_token(req.headers()) {
         accounts::end_session(&state.db, &token).await?;
     }
@@ -163,7 +159,7 @@ pub async fn me(State(state): St, auth: Auth) -> Json<Me> {
 /// `POST /api/password`: needs the current password unless the session came from a one-time
 /// link and no password is set. Ends every other session; answers with a fresh one.
 pub async fn set_password(
-    axum::extract::State(state): St,
+    State(state): St,
     ip: ClientIp,
     auth: Auth,
     Json(req): Json<SetPasswordRequest>,
@@ -181,16 +177,7 @@ pub async fn set_password(
             ));
         }
     }
-    let hash = accounts::hash_password(&req.new_password)
-        .await
-        .map_err(|e| match e {
-            AccountError::WeakPassword => ApiError::bad_request(e.to_string()),
-            other => ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                other.to_string(),
-            ),
-        })?;
+    let hash = accounts::hash_password(&req.new_password).await?;
     accounts::set_password(&state.db, &auth.user.id, Some(&hash)).await?;
     state
         .audit
@@ -208,38 +195,4 @@ pub async fn set_password(
         &token,
         me_body(&state, &auth.user, false),
     ))
-}
-
-/// Paging of the audit log.
-#[derive(Deserialize)]
-pub struct AuditQuery {
-    #[serde(default)]
-    after: i64,
-    #[serde(default = "default_limit")]
-    limit: u32,
-}
-fn default_limit() -> u32 {
-    100
-}
-
-/// `GET /api/admin/audit?after=&limit=` (admins only).
-pub async fn audit_page(
-    axum::extract::State(state): St,
-    auth: Auth,
-    Query(q): Query<AuditQuery>,
-) -> ApiResult<Json<AuditPage>> {
-    if !auth.user.is_admin {
-        return Err(ApiError::forbidden(
-            "only administrators may read the audit log",
-        ));
-    }
-    let limit = q.limit.clamp(1, 1000);
-    let entries = audit::page(&state.db, q.after, limit).await?;
-    let next_after = (entries.len() == limit as usize)
-        .then(|| entries.last().map(|e| e.id))
-        .flatten();
-    Ok(Json(AuditPage {
-        entries,
-        next_after,
-    }))
 }

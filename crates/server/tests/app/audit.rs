@@ -1,6 +1,5 @@
 //! The audit log under concurrency: many appenders in one process (group commit) and a second
 //! writer on the same database (another process) still make one intact chain with every row.
-#![allow(clippy::unwrap_used, clippy::indexing_slicing, missing_docs)]
 
 use std::sync::Arc;
 

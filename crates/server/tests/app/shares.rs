@@ -1,28 +1,17 @@
-//! Share links through the real server (embedded KMS + S3): recipients without an account get a
+//! Share links through the server in process (embedded KMS + S3): recipients without an account get a
 //! counted key release and a download URL; limits hold under 50 concurrent requests; revoked,
 //! expired and exhausted links release nothing; wrong passphrases are rate-limited; tokens and
 //! passphrases reach no log or table; every access is in the owner's history and the audit chain.
-#![allow(
-    clippy::panic,
-    clippy::unwrap_used,
-    clippy::indexing_slicing,
-    missing_docs
-)]
-
-use std::path::Path;
-
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{SUITE_COMMIT_KEY, ShareCreated, ShareKeyResponse};
 use cipherdrop_core::{DataKey, DecryptLimits, decrypt};
 use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{
-    Client, ServerProcess, audit_verify, code_of, setup_accounts, sqlite, status_of,
-};
+use cipherdrop_e2e::server::{Client, code_of, status_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
+use crate::util::TestApp;
 
 async fn share(owner: &Client, object: &str, body: Value) -> ShareCreated {
     let (_, v) = owner
@@ -63,15 +52,14 @@ async fn fetch_and_decrypt(k: &ShareKeyResponse) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_links_release_keys_within_their_limits() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
-    let (admin, alice, bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let app = TestApp::start().await;
+    let (admin, alice, bob) = app.accounts().await;
     let plaintext = data(300_000, 9);
     let object = alice
         .upload(&plaintext, SUITE_COMMIT_KEY, 65536)
         .await
         .unwrap();
-    let stranger = Client::new(&server.url);
+    let stranger = app.client();
 
     // Bad settings are refused with reasons.
     for (body, what) in [
@@ -139,7 +127,7 @@ async fn share_links_release_keys_within_their_limits() {
     let ten = share(&alice, &object, json!({"max_downloads": 10})).await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let (c, token) = (Client::new(&server.url), ten.token.clone());
+            let (c, token) = (app.client(), ten.token.clone());
             tokio::spawn(async move { release(&c, &token, None).await })
         })
         .collect();
@@ -234,14 +222,11 @@ async fn share_links_release_keys_within_their_limits() {
     // Expired (the test moves the link's expiry into the past in the database).
     let expiring = share(&alice, &object, json!({"expires_in_secs": 3600})).await;
     release(&stranger, &expiring.token, None).await.unwrap();
-    sqlite(
-        dir.path(),
-        &format!(
-            "UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = '{}'",
-            expiring.share.id
-        ),
-    )
-    .unwrap();
+    sqlx::query("UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = ?")
+        .bind(&expiring.share.id)
+        .execute(&app.db)
+        .await
+        .unwrap();
     let e = release(&stranger, &expiring.token, None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
@@ -352,16 +337,19 @@ async fn share_links_release_keys_within_their_limits() {
     assert_eq!(status_of(&e), 404, "history is the owner's");
 
     // Tokens and passphrases reach no log and no table.
-    let logs = server.logs();
-    let db = sqlite(dir.path(), "SELECT * FROM audit")
-        .unwrap()
-        .to_string()
-        + &sqlite(
-            dir.path(),
-            "SELECT id, object_id, note, passphrase_hash, hex(token_hash) FROM shares",
-        )
-        .unwrap()
-        .to_string();
+    let logs = app.logs();
+    assert!(
+        logs.contains("DEBUG"),
+        "the capture must include debug logs"
+    );
+    // The database as an attacker with the files would read it: every page, and the WAL.
+    let db = [
+        app.dir().join("cipherdrop.db"),
+        app.dir().join("cipherdrop.db-wal"),
+    ]
+    .iter()
+    .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
+    .collect::<String>();
     for created in [&plain, &ten, &once, &revoked, &expiring, &guarded, &other] {
         assert!(
             !logs.contains(&created.token) && !db.contains(&created.token),
@@ -372,22 +360,18 @@ async fn share_links_release_keys_within_their_limits() {
         !logs.contains(secret) && !db.contains(secret),
         "a passphrase leaked"
     );
-    drop(server);
-    let (intact, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
+    let (intact, report) = app.audit_verify().await;
     assert!(intact, "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(
-        Path::new(BIN),
-        dir.path(),
-        &["--url-ttl-secs", "3", "--sweep-interval-secs", "1"],
-        &[],
-    )
-    .unwrap();
-    let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let app = TestApp::start_with(|c| {
+        c.url_ttl = std::time::Duration::from_secs(3);
+        c.sweep_interval = std::time::Duration::from_secs(1);
+    })
+    .await;
+    let alice = app.user("alice").await;
     let secret = b"{\"user\": \"db\", \"password\": \"hunter2\"}".to_vec();
     let object = alice.upload(&secret, SUITE_COMMIT_KEY, 4096).await.unwrap();
     let burn = share(
@@ -396,9 +380,7 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
         json!({"max_downloads": 1, "delete_after_last": true}),
     )
     .await;
-    let k = release(&Client::new(&server.url), &burn.token, None)
-        .await
-        .unwrap();
+    let k = release(&app.client(), &burn.token, None).await.unwrap();
     assert_eq!(k.remaining, Some(0));
     // The recipient's download works while its URL is valid...
     assert_eq!(fetch_and_decrypt(&k).await, secret);
@@ -414,9 +396,7 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
     assert!(gone, "the file outlived its last download");
     let e = alice.details(&object).await.unwrap_err();
     assert_eq!(status_of(&e), 404);
-    let e = release(&Client::new(&server.url), &burn.token, None)
-        .await
-        .unwrap_err();
+    let e = release(&app.client(), &burn.token, None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (404, "share_not_found")

@@ -1,0 +1,409 @@
+//! Objects: the row an upload becomes, its typed state, the queries that find an object only for
+//! whoever may see it, and the check of what S3 holds against what was issued.
+//!
+//! An upload row becomes the object (same id) once S3 holds a message whose header matches what
+//! was issued: suite, the one EDK and key ARN, the context, the frame length, and a size the
+//! declared plaintext size admits.
+
+use std::collections::{BTreeMap, HashMap};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::ObjectSummary;
+use cipherdrop_core::{ContentType, DecryptLimits, Header, MessageLen, TAG_LEN};
+use sqlx::{FromRow, SqlitePool};
+
+use crate::accounts::token_hash;
+use crate::db::now;
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// Where an object is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
+#[sqlx(rename_all = "lowercase")]
+pub enum ObjectState {
+    /// Data key issued, multipart upload open in S3.
+    Pending,
+    /// S3 holds the whole message and its header was verified.
+    Complete,
+    /// Aborted by its owner or the sweeper; S3 dropped the parts.
+    Aborted,
+    /// Completed in S3 but refused (header or size mismatch) and deleted.
+    Rejected,
+}
+
+impl ObjectState {
+    /// As stored and as the API names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Complete => "complete",
+            Self::Aborted => "aborted",
+            Self::Rejected => "rejected",
+        }
+    }
+}
+
+/// One row of `objects`.
+#[derive(FromRow)]
+pub struct ObjectRow {
+    pub id: String,
+    pub owner_id: String,
+    pub state: ObjectState,
+    pub s3_key: String,
+    pub s3_upload_id: String,
+    pub suite: i64,
+    pub frame_length: i64,
+    pub plaintext_size: i64,
+    pub ciphertext_size: i64,
+    pub part_size: i64,
+    pub part_count: i64,
+    pub key_arn: String,
+    pub edk: Vec<u8>,
+    pub context: String,
+    pub metadata: Option<Vec<u8>>,
+    pub stored_size: Option<i64>,
+    pub created_at: i64,
+    pub completed_at: Option<i64>,
+}
+
+/// A non-negative database integer as `u64` (0 for anything else).
+pub fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+/// A size for the database.
+pub fn to_i64(v: u64) -> ApiResult<i64> {
+    i64::try_from(v).map_err(|_| ApiError::bad_request("size out of range"))
+}
+
+impl ObjectRow {
+    /// The encryption context issued with the data key.
+    pub fn context(&self) -> ApiResult<BTreeMap<String, String>> {
+        serde_json::from_str(&self.context)
+            .map_err(|e| ApiError::internal("reading the stored encryption context", &e))
+    }
+
+    /// The context as the KMS client takes it.
+    pub fn kms_context(&self) -> ApiResult<HashMap<String, String>> {
+        Ok(self.context()?.into_iter().collect())
+    }
+
+    /// The object's size in S3 (declared, until it is complete).
+    pub fn size(&self) -> u64 {
+        to_u64(self.stored_size.unwrap_or(self.ciphertext_size))
+    }
+
+    /// The suite id.
+    pub fn suite_id(&self) -> u16 {
+        u16::try_from(self.suite).unwrap_or(0)
+    }
+
+    /// As the API lists it.
+    pub fn summary(&self) -> ObjectSummary {
+        ObjectSummary {
+            id: self.id.clone(),
+            size: self.size(),
+            plaintext_size: to_u64(self.plaintext_size),
+            suite: self.suite_id(),
+            created_at: self.completed_at.unwrap_or(self.created_at),
+            metadata: B64.encode(self.metadata.as_deref().unwrap_or_default()),
+        }
+    }
+
+    /// 409 unless the row is pending.
+    pub fn require_pending(&self) -> ApiResult<()> {
+        if self.state == ObjectState::Pending {
+            Ok(())
+        } else {
+            Err(ApiError::conflict(format!(
+                "the upload is {}, not pending",
+                self.state.as_str()
+            )))
+        }
+    }
+
+    /// Checks the header S3 now holds (`prefix`, the object's first bytes) against what was
+    /// issued, and the object's `size` against the declared plaintext size. `Err` says what
+    /// differs.
+    pub fn check_stored(&self, prefix: &[u8], size: u64) -> Result<(), String> {
+        let (header, body_start) = Header::parse(prefix, &DecryptLimits::default())
+            .map_err(|e| format!("the object does not start with a valid ESDK v2 header ({e})"))?;
+        if i64::from(header.suite.id().0) != self.suite {
+            return Err(format!(
+                "suite is 0x{:04X}, not the one issued",
+                header.suite.id().0
+            ));
+        }
+        match header.encrypted_data_keys.as_slice() {
+            [edk]
+                if edk.ciphertext == self.edk
+                    && edk.kms_key_arn() == Some(self.key_arn.as_str()) => {}
+            _ => return Err("the encrypted data keys are not exactly the one issued".into()),
+        }
+        let issued: BTreeMap<String, String> = serde_json::from_str(&self.context)
+            .map_err(|_| "stored context unreadable".to_owned())?;
+        let found: BTreeMap<String, String> = header
+            .encryption_context
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        if found != issued {
+            return Err("the encryption context differs from the one issued".into());
+        }
+        if header.content_type != ContentType::Framed
+            || i64::from(header.frame_length) != self.frame_length
+        {
+            return Err("framing differs from the one declared".into());
+        }
+        let plain = to_u64(self.plaintext_size);
+        // The header as stored: its body and tag.
+        let header_len = (body_start + TAG_LEN) as u64;
+        let lengths = MessageLen::new(header.suite, header_len, plain, header.frame_length)
+            .ok_or("frame count")?;
+        if !lengths.admits(size) {
+            return Err(format!(
+                "the object is {size} bytes, which does not match {plain} plaintext bytes in frames of {}",
+                header.frame_length
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a new upload row holds.
+pub struct NewUpload<'a> {
+    pub id: &'a str,
+    pub owner_id: &'a str,
+    pub s3_key: &'a str,
+    pub s3_upload_id: &'a str,
+    pub suite: u16,
+    pub frame_length: u32,
+    pub plaintext_size: u64,
+    pub ciphertext_size: u64,
+    pub part_size: u64,
+    pub part_count: u64,
+    pub key_arn: &'a str,
+    pub edk: &'a [u8],
+    /// The context as a JSON object.
+    pub context_json: &'a str,
+}
+
+/// Records a pending upload.
+pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO objects (id, owner_id, state, s3_key, s3_upload_id, suite, frame_length,
+            plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(up.id)
+    .bind(up.owner_id)
+    .bind(ObjectState::Pending)
+    .bind(up.s3_key)
+    .bind(up.s3_upload_id)
+    .bind(i64::from(up.suite))
+    .bind(i64::from(up.frame_length))
+    .bind(to_i64(up.plaintext_size)?)
+    .bind(to_i64(up.ciphertext_size)?)
+    .bind(to_i64(up.part_size)?)
+    .bind(to_i64(up.part_count)?)
+    .bind(up.key_arn)
+    .bind(up.edk)
+    .bind(up.context_json)
+    .bind(now())
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// The owner's row in any state (404 for anyone else's, so ids do not leak).
+pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
+    let row: Option<ObjectRow> = sqlx::query_as("SELECT * FROM objects WHERE id = ?")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    match row {
+        Some(r) if r.owner_id == owner_id => Ok(r),
+        _ => Err(ApiError::not_found("object or upload")),
+    }
+}
+
+/// The owner's complete object (404 otherwise).
+pub async fn owned_complete(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
+    sqlx::query_as("SELECT * FROM objects WHERE id = ? AND owner_id = ? AND state = ?")
+        .bind(id)
+        .bind(owner_id)
+        .bind(ObjectState::Complete)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("object"))
+}
+
+/// A complete object by id, whoever owns it: only for callers that already hold another right
+/// to it (a share link).
+pub async fn complete_by_id(db: &SqlitePool, id: &str) -> ApiResult<Option<ObjectRow>> {
+    Ok(
+        sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = ?")
+            .bind(id)
+            .bind(ObjectState::Complete)
+            .fetch_optional(db)
+            .await?,
+    )
+}
+
+/// The owner's complete objects, newest first.
+pub async fn list_complete(db: &SqlitePool, owner_id: &str) -> ApiResult<Vec<ObjectRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM objects WHERE owner_id = ? AND state = ? ORDER BY completed_at DESC, id",
+    )
+    .bind(owner_id)
+    .bind(ObjectState::Complete)
+    .fetch_all(db)
+    .await?)
+}
+
+/// An object row with its owner's name, as key release reads it.
+#[derive(FromRow)]
+pub struct SessionOwned {
+    #[sqlx(flatten)]
+    pub row: ObjectRow,
+    pub username: String,
+}
+
+/// The complete object `id` if the live session `token` belongs to its owner: session and
+/// ownership in one query (the hot path of key release).
+pub async fn complete_for_session(
+    db: &SqlitePool,
+    token: &str,
+    id: &str,
+) -> ApiResult<Option<SessionOwned>> {
+    Ok(sqlx::query_as(
+        "SELECT o.*, u.username FROM sessions s
+         JOIN users u ON u.id = s.user_id
+         JOIN objects o ON o.owner_id = u.id
+         WHERE s.token_hash = ? AND s.expires_at > ? AND o.id = ? AND o.state = ?",
+    )
+    .bind(token_hash(token))
+    .bind(now())
+    .bind(id)
+    .bind(ObjectState::Complete)
+    .fetch_optional(db)
+    .await?)
+}
+
+/// Moves `id` from `from` to `to`; whether this call made the change.
+pub async fn transition(
+    db: &SqlitePool,
+    id: &str,
+    from: ObjectState,
+    to: ObjectState,
+) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE objects SET state = ? WHERE id = ? AND state = ?")
+        .bind(to)
+        .bind(id)
+        .bind(from)
+        .execute(db)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Records a verified completion of a pending upload.
+pub async fn mark_complete(
+    db: &SqlitePool,
+    id: &str,
+    metadata: &[u8],
+    stored_size: u64,
+) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE objects SET state = ?, metadata = ?, stored_size = ?, completed_at = ?
+         WHERE id = ? AND state = ?",
+    )
+    .bind(ObjectState::Complete)
+    .bind(metadata)
+    .bind(to_i64(stored_size)?)
+    .bind(now())
+    .bind(id)
+    .bind(ObjectState::Pending)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Forgets an object (after S3 deleted it).
+pub async fn delete_row(db: &SqlitePool, id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM objects WHERE id = ?")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// Marks a complete object for deletion by the sweeper at `at` (Unix seconds).
+pub async fn delete_at(db: &SqlitePool, id: &str, at: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE objects SET delete_at = ? WHERE id = ?")
+        .bind(at)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The key of an object in S3, with its id.
+#[derive(FromRow)]
+pub struct S3Ref {
+    pub id: String,
+    pub s3_key: String,
+    pub s3_upload_id: String,
+}
+
+/// Pending uploads created at or before `cutoff`, at most `limit`.
+pub async fn abandoned(db: &SqlitePool, cutoff: i64, limit: i64) -> ApiResult<Vec<S3Ref>> {
+    Ok(sqlx::query_as(
+        "SELECT id, s3_key, s3_upload_id FROM objects WHERE state = ? AND created_at <= ? LIMIT ?",
+    )
+    .bind(ObjectState::Pending)
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Complete objects whose deletion time has come, at most `limit`.
+pub async fn due_for_deletion(db: &SqlitePool, limit: i64) -> ApiResult<Vec<S3Ref>> {
+    Ok(sqlx::query_as(
+        "SELECT id, s3_key, s3_upload_id FROM objects
+         WHERE state = ? AND delete_at IS NOT NULL AND delete_at <= ? LIMIT ?",
+    )
+    .bind(ObjectState::Complete)
+    .bind(now())
+    .bind(limit)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Aborts a pending upload in S3 and marks it aborted.
+pub async fn abort_pending(state: &AppState, up: &S3Ref) -> ApiResult<()> {
+    state
+        .aws
+        .abort_multipart(&state.config.bucket, &up.s3_key, &up.s3_upload_id)
+        .await?;
+    transition(
+        &state.db,
+        &up.id,
+        ObjectState::Pending,
+        ObjectState::Aborted,
+    )
+    .await?;
+    Ok(())
+}
+
+impl ObjectRow {
+    /// Where the upload is in S3.
+    pub fn s3_ref(&self) -> S3Ref {
+        S3Ref {
+            id: self.id.clone(),
+            s3_key: self.s3_key.clone(),
+            s3_upload_id: self.s3_upload_id.clone(),
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The HTTP handlers, one file per resource, and the few response helpers they share. Only
+//! `lib.rs` imports this module (to build the router); nothing here is imported back below.
+
+pub mod admin;
+pub mod objects;
+pub mod openapi;
+pub mod session;
+pub mod share_link;
+pub mod shares;
+pub mod uploads;
+
+use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+
+use crate::audit::{AuditError, Event};
+use crate::extract::{Auth, ClientIp};
+use crate::state::AppState;
+
+/// A JSON answer that no cache may keep (it carries a key, a token or a presigned URL).
+pub(crate) fn no_store<T: serde::Serialize>(body: &T) -> Response {
+    ([(header::CACHE_CONTROL, "no-store")], Json(body)).into_response()
+}
+
+/// Audits what an account did to `object` (an object or share id). `append`: the caller
+/// answers only once the row is committed.
+pub(crate) async fn audit_account(
+    state: &AppState,
+    auth: &Auth,
+    ip: ClientIp,
+    action: &str,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), AuditError> {
+    state
+        .audit
+        .append(&Event {
+            actor: &auth.user.username,
+            action,
+            object: Some(object),
+            ip: ip.text().as_deref(),
+            outcome,
+            detail,
+        })
+        .await
+}
+
+/// [`audit_account`] after the fact: the action already happened and must still be answered,
+/// so a failure is logged, not returned.
+pub(crate) async fn record_account(
+    state: &AppState,
+    auth: &Auth,
+    ip: ClientIp,
+    action: &str,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    if let Err(e) = audit_account(state, auth, ip, action, object, outcome, detail).await {
+        tracing::error!(error = %e, action, "could not append to the audit log");
+    }
+}

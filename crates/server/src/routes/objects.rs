@@ -1,0 +1,115 @@
+//! An owner's objects: the list, one object with a presigned download URL, deletion, and the
+//! release of its data key (KMS `Decrypt` of the stored EDK with the stored context).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList};
+use zeroize::Zeroizing;
+
+use super::{no_store, record_account};
+use crate::audit::Event;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, ClientIp, St, session_token};
+use crate::objects::{self, ObjectRow, SessionOwned};
+
+/// `GET /api/objects`.
+pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<ObjectList>> {
+    let rows = objects::list_complete(&state.db, &auth.user.id).await?;
+    Ok(Json(ObjectList {
+        objects: rows.iter().map(ObjectRow::summary).collect(),
+    }))
+}
+
+/// `GET /api/objects/{id}`.
+pub async fn details(State(state): St, auth: Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let row = objects::owned_complete(&state.db, &auth.user.id, &id).await?;
+    let download_url = state
+        .aws
+        .presign_get(&state.config.bucket, &row.s3_key, state.config.url_ttl)
+        .await?;
+    Ok(no_store(&ObjectDetails {
+        object: row.summary(),
+        encryption_context: row.context()?,
+        key_arn: row.key_arn.clone(),
+        download_url,
+        url_expires_at: state.urls_expire_at(),
+    }))
+}
+
+/// `DELETE /api/objects/{id}`: from S3, then from the database.
+pub async fn delete(
+    State(state): St,
+    ip: ClientIp,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    let row = objects::owned_complete(&state.db, &auth.user.id, &id).await?;
+    state
+        .aws
+        .delete_object(&state.config.bucket, &row.s3_key)
+        .await?;
+    objects::delete_row(&state.db, &row.id).await?;
+    record_account(&state, &auth, ip, "object.deleted", &row.id, "ok", "").await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/objects/{id}/key`: KMS `Decrypt` of the stored EDK with the stored context.
+///
+/// The hot path: one query checks the session and the ownership together; only a refusal pays
+/// for telling "not logged in" (401) from "not yours" (404).
+pub async fn release_key(
+    State(state): St,
+    ip: ClientIp,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let found = match session_token(&headers) {
+        Some(token) => objects::complete_for_session(&state.db, &token, &id).await?,
+        None => None,
+    };
+    let Some(SessionOwned { row, username }) = found else {
+        let auth = Auth::from_headers(&state, &headers).await?;
+        // Refusals are audited too: someone asked for a key that is not theirs.
+        super::audit_account(
+            &state,
+            &auth,
+            ip,
+            "key.released",
+            &id,
+            "denied",
+            "not the owner, or no such object",
+        )
+        .await?;
+        return Err(ApiError::not_found("object"));
+    };
+    let result = state
+        .aws
+        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
+        .await;
+    let (outcome, detail) = match &result {
+        Ok(_) => ("ok", "to owner".to_owned()),
+        Err(e) => ("error", e.message.clone()),
+    };
+    // No key leaves without its audit row.
+    state
+        .audit
+        .append(&Event {
+            actor: &username,
+            action: "key.released",
+            object: Some(&row.id),
+            ip: ip.text().as_deref(),
+            outcome,
+            detail: &detail,
+        })
+        .await?;
+    let key = result?;
+    let data_key = Zeroizing::new(B64.encode(&key[..]));
+    Ok(no_store(&KeyResponse {
+        data_key: data_key.to_string(),
+        key_arn: row.key_arn,
+    }))
+}

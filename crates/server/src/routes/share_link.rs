@@ -1,0 +1,221 @@
+//! Share links, the holder's side (no account): what the link shows before any key is released,
+//! and the counted, audited key release itself.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::{ShareInfo, ShareKeyResponse, ShareTokenRequest};
+use zeroize::Zeroizing;
+
+use super::no_store;
+use crate::accounts;
+use crate::audit::{AuditError, Event};
+use crate::db::now;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ClientIp, St};
+use crate::objects::{self, ObjectRow, to_u64};
+use crate::shares::{self, ShareRow, Taken, to_u32};
+use crate::state::AppState;
+
+/// The object a link shares, if it still exists.
+async fn shared_object(state: &AppState, row: &ShareRow) -> ApiResult<ObjectRow> {
+    objects::complete_by_id(&state.db, &row.object_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::GONE,
+                "share_file_gone",
+                "the shared file was deleted",
+            )
+        })
+}
+
+/// Audits what a link's holder did with link `share_id`.
+async fn holder_event(
+    state: &AppState,
+    ip: ClientIp,
+    action: &str,
+    share_id: &str,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), AuditError> {
+    state
+        .audit
+        .append(&Event {
+            actor: "anonymous",
+            action,
+            object: Some(share_id),
+            ip: ip.text().as_deref(),
+            outcome,
+            detail,
+        })
+        .await
+}
+
+/// `POST /api/share`: what the link's holder may see before any key is released. Each look is
+/// in the link's history.
+pub async fn info(
+    State(state): St,
+    ip: ClientIp,
+    Json(req): Json<ShareTokenRequest>,
+) -> ApiResult<Json<ShareInfo>> {
+    let row = shares::by_token(&state.db, &req.token).await?;
+    let refusal = row.refusal();
+    holder_event(
+        &state,
+        ip,
+        "share.viewed",
+        &row.id,
+        if refusal.is_some() { "denied" } else { "ok" },
+        refusal.as_ref().map_or("", |r| r.message.as_str()),
+    )
+    .await?;
+    if let Some(refusal) = refusal {
+        return Err(refusal);
+    }
+    let object = shared_object(&state, &row).await?;
+    Ok(Json(ShareInfo {
+        size: object.size(),
+        plaintext_size: to_u64(object.plaintext_size),
+        suite: object.suite_id(),
+        expires_at: row.expires_at,
+        remaining: row.remaining(),
+        needs_passphrase: row.passphrase_hash.is_some(),
+        note: row.note.clone(),
+        metadata: B64.encode(row.metadata.as_deref().unwrap_or_default()),
+    }))
+}
+
+/// Checks the link's passphrase, if it has one, within the per-link and per-address limits.
+async fn check_passphrase(
+    state: &AppState,
+    ip: ClientIp,
+    row: &ShareRow,
+    passphrase: &str,
+) -> ApiResult<()> {
+    let Some(hash) = &row.passphrase_hash else {
+        return Ok(());
+    };
+    let addr = ip.or_unspecified();
+    let key = format!("share:{}", row.id);
+    if !state.share_limiter.allowed(&key, addr) {
+        holder_event(
+            state,
+            ip,
+            "share.key",
+            &row.id,
+            "denied",
+            "passphrase attempts rate-limited",
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many wrong passphrases; wait a few minutes and try again",
+        ));
+    }
+    if !accounts::verify_password(passphrase, Some(hash.clone())).await {
+        state.share_limiter.failed(&key, addr);
+        holder_event(
+            state,
+            ip,
+            "share.key",
+            &row.id,
+            "denied",
+            "wrong passphrase",
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "wrong_passphrase",
+            "wrong passphrase",
+        ));
+    }
+    state.share_limiter.succeeded(&key);
+    Ok(())
+}
+
+/// `POST /api/share/key`: one counted, audited key release, with a presigned GET.
+pub async fn release_key(
+    State(state): St,
+    ip: ClientIp,
+    Json(req): Json<ShareTokenRequest>,
+) -> ApiResult<Response> {
+    let passphrase = Zeroizing::new(req.passphrase.clone().unwrap_or_default());
+    let row = shares::by_token(&state.db, &req.token).await?;
+    let denied = |refusal: ApiError| {
+        let (state, id) = (&state, &row.id);
+        async move {
+            holder_event(state, ip, "share.key", id, "denied", &refusal.message).await?;
+            Err::<Response, ApiError>(refusal)
+        }
+    };
+    if let Some(refusal) = row.refusal() {
+        return denied(refusal).await;
+    }
+    check_passphrase(&state, ip, &row, &passphrase).await?;
+    let Some(Taken { downloads, max }) = shares::take_download(&state.db, &row.id).await? else {
+        // Another request took the last download, or the link changed meanwhile.
+        let now_row = shares::by_token(&state.db, &req.token).await?;
+        let refusal = now_row.refusal().unwrap_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "share_changed",
+                "the link changed; try again",
+            )
+        });
+        return denied(refusal).await;
+    };
+    let released = async {
+        let object = shared_object(&state, &row).await?;
+        let key = state
+            .aws
+            .decrypt_data_key(&object.key_arn, &object.edk, &object.kms_context()?)
+            .await?;
+        let url = state
+            .aws
+            .presign_get(&state.config.bucket, &object.s3_key, state.config.url_ttl)
+            .await?;
+        Ok::<_, ApiError>((key, url, object))
+    }
+    .await;
+    let (key, download_url, object) = match released {
+        Ok(r) => r,
+        Err(e) => {
+            // Nothing was released: give the download back.
+            shares::give_back(&state.db, &row.id).await?;
+            holder_event(&state, ip, "share.key", &row.id, "error", &e.message).await?;
+            return Err(e);
+        }
+    };
+    let remaining = max.map(|m| to_u32(m - downloads));
+    let last = remaining == Some(0) && row.delete_after_last;
+    if last {
+        // Deleted by the sweeper once this download's URL has expired.
+        let ttl = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(0);
+        objects::delete_at(&state.db, &object.id, now() + ttl + 1).await?;
+    }
+    let detail = format!(
+        "key of {} released ({} of {}){}",
+        object.id,
+        downloads,
+        max.map_or("unlimited".to_owned(), |m| m.to_string()),
+        if last {
+            "; the file will be deleted"
+        } else {
+            ""
+        }
+    );
+    holder_event(&state, ip, "share.key", &row.id, "ok", &detail).await?;
+    let data_key = Zeroizing::new(B64.encode(&key[..]));
+    Ok(no_store(&ShareKeyResponse {
+        data_key: data_key.to_string(),
+        key_arn: object.key_arn.clone(),
+        download_url,
+        url_expires_at: state.urls_expire_at(),
+        remaining,
+    }))
+}

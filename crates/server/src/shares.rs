@@ -1,0 +1,235 @@
+//! Share links: the row, the rules a link's settings follow, why a link can give no key now,
+//! and the queries, including the one atomic check-and-count of a release.
+//!
+//! Only SHA-256 of a token is stored, and tokens travel in request bodies, never in URLs. Every
+//! release is one conditional `UPDATE … downloads = downloads + 1 … RETURNING` (SQLite runs one
+//! writer at a time, so concurrent requests can never pass the limit); a release that then fails
+//! gives the download back.
+
+use axum::http::StatusCode;
+use cipherdrop_api::{
+    SHARE_DEFAULT_SECS, SHARE_MAX_DOWNLOADS, SHARE_MAX_SECS, SHARE_MIN_SECS, ShareSummary,
+};
+use sqlx::{FromRow, SqlitePool};
+
+use crate::accounts::token_hash;
+use crate::db::now;
+use crate::error::{ApiError, ApiResult};
+
+/// Longest note, in characters.
+pub const MAX_NOTE: usize = 1000;
+
+/// One row of `shares`.
+#[derive(FromRow)]
+pub struct ShareRow {
+    pub id: String,
+    pub object_id: String,
+    pub owner_id: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub max_downloads: Option<i64>,
+    pub downloads: i64,
+    pub passphrase_hash: Option<String>,
+    pub note: Option<String>,
+    pub delete_after_last: bool,
+    pub metadata: Option<Vec<u8>>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A database count as `u32` (saturating).
+pub fn to_u32(v: i64) -> u32 {
+    u32::try_from(v.max(0)).unwrap_or(u32::MAX)
+}
+
+impl ShareRow {
+    /// As the owner sees it.
+    pub fn summary(&self) -> ShareSummary {
+        ShareSummary {
+            id: self.id.clone(),
+            object_id: self.object_id.clone(),
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            max_downloads: self.max_downloads.map(to_u32),
+            downloads: to_u32(self.downloads),
+            has_passphrase: self.passphrase_hash.is_some(),
+            note: self.note.clone(),
+            delete_after_last: self.delete_after_last,
+            revoked_at: self.revoked_at,
+        }
+    }
+
+    /// Downloads left, if the link has a limit.
+    pub fn remaining(&self) -> Option<u32> {
+        self.max_downloads
+            .map(|m| to_u32(m.saturating_sub(self.downloads)))
+    }
+
+    /// Why the link can give no key now, if it cannot.
+    pub fn refusal(&self) -> Option<ApiError> {
+        if self.revoked_at.is_some() {
+            Some(ApiError::new(
+                StatusCode::GONE,
+                "share_revoked",
+                "this link was revoked by the person who shared it",
+            ))
+        } else if self.expires_at <= now() {
+            Some(ApiError::new(
+                StatusCode::GONE,
+                "share_expired",
+                "this link has expired",
+            ))
+        } else if self.remaining() == Some(0) {
+            Some(ApiError::new(
+                StatusCode::GONE,
+                "share_exhausted",
+                "this link has been used as many times as allowed",
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// A link's lifetime in seconds (the default when `None`), within the allowed range.
+pub fn lifetime(secs: Option<i64>) -> ApiResult<i64> {
+    let secs = secs.unwrap_or(SHARE_DEFAULT_SECS);
+    if !(SHARE_MIN_SECS..=SHARE_MAX_SECS).contains(&secs) {
+        return Err(ApiError::bad_request(format!(
+            "a link lasts from {SHARE_MIN_SECS} seconds (1 hour) to {SHARE_MAX_SECS} seconds (30 days)"
+        )));
+    }
+    Ok(secs)
+}
+
+/// A download limit, within the allowed range.
+pub fn limit(max: Option<u32>) -> ApiResult<Option<i64>> {
+    match max {
+        None => Ok(None),
+        Some(n) if (1..=SHARE_MAX_DOWNLOADS).contains(&n) => Ok(Some(i64::from(n))),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "a download limit is 1 to {SHARE_MAX_DOWNLOADS}"
+        ))),
+    }
+}
+
+/// A download limit for the audit log.
+pub fn limit_text(max: Option<i64>) -> String {
+    max.map_or("none".to_owned(), |m| m.to_string())
+}
+
+/// The owner's link (404 for anyone else's).
+pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ShareRow> {
+    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE id = ? AND owner_id = ?")
+        .bind(id)
+        .bind(owner_id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("share"))
+}
+
+/// The link whose token this is (404 otherwise).
+pub async fn by_token(db: &SqlitePool, token: &str) -> ApiResult<ShareRow> {
+    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE token_hash = ?")
+        .bind(token_hash(token))
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "share_not_found",
+                "no such link: check that it was copied whole",
+            )
+        })
+}
+
+/// An object's links, newest first.
+pub async fn for_object(db: &SqlitePool, object_id: &str) -> ApiResult<Vec<ShareRow>> {
+    Ok(sqlx::query_as::<_, ShareRow>(
+        "SELECT * FROM shares WHERE object_id = ? ORDER BY created_at DESC, rowid DESC",
+    )
+    .bind(object_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Stores a new link under the hash of `token`.
+pub async fn insert(db: &SqlitePool, row: &ShareRow, token: &str) -> ApiResult<()> {
+    sqlx::query(
+        "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
+            max_downloads, passphrase_hash, note, delete_after_last, metadata)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&row.id)
+    .bind(token_hash(token))
+    .bind(&row.object_id)
+    .bind(&row.owner_id)
+    .bind(row.created_at)
+    .bind(row.expires_at)
+    .bind(row.max_downloads)
+    .bind(&row.passphrase_hash)
+    .bind(&row.note)
+    .bind(row.delete_after_last)
+    .bind(&row.metadata)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Sets a live link's expiry and limit, unless the limit would drop below what concurrent
+/// releases have taken meanwhile; whether it changed.
+pub async fn update_terms(db: &SqlitePool, row: &ShareRow) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE shares SET expires_at = ?, max_downloads = ?
+         WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR downloads <= ?)",
+    )
+    .bind(row.expires_at)
+    .bind(row.max_downloads)
+    .bind(&row.id)
+    .bind(row.max_downloads)
+    .bind(row.max_downloads)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Revokes a link (a no-op if it already is).
+pub async fn revoke(db: &SqlitePool, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+        .bind(now())
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// The count after a release: downloads so far and the limit.
+pub struct Taken {
+    /// Downloads including this one.
+    pub downloads: i64,
+    /// The limit, if any.
+    pub max: Option<i64>,
+}
+
+/// The one atomic check-and-count: takes a download if the link is live and under its limit.
+pub async fn take_download(db: &SqlitePool, id: &str) -> ApiResult<Option<Taken>> {
+    let taken: Option<(i64, Option<i64>)> = sqlx::query_as(
+        "UPDATE shares SET downloads = downloads + 1
+         WHERE id = ? AND revoked_at IS NULL AND expires_at > ?
+           AND (max_downloads IS NULL OR downloads < max_downloads)
+         RETURNING downloads, max_downloads",
+    )
+    .bind(id)
+    .bind(now())
+    .fetch_optional(db)
+    .await?;
+    Ok(taken.map(|(downloads, max)| Taken { downloads, max }))
+}
+
+/// Gives back a download whose release failed.
+pub async fn give_back(db: &SqlitePool, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE shares SET downloads = downloads - 1 WHERE id = ? AND downloads > 0")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

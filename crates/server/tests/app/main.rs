@@ -1,0 +1,17 @@
+//! The server in process: one test binary (so the AWS SDK, s3s and sqlx are linked once) whose
+//! tests each start a [`util::TestApp`]: the server's router, the embedded KMS and the embedded
+//! S3, every one on `127.0.0.1:0` in this process, with a temporary database.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+mod audit;
+mod endpoints;
+mod presigned;
+mod shares;
+mod sweeper;
+mod util;

@@ -1,0 +1,119 @@
+//! The embedded S3 behind presigned URLs: tampered, foreign and expired URLs are refused, the
+//! configured maximum object size holds, and CORS grants only the app's origin.
+
+use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY};
+use cipherdrop_e2e::data;
+use cipherdrop_e2e::server::{code_of, status_of};
+use reqwest::Method;
+
+use crate::util::TestApp;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
+    let app = TestApp::start_with(|c| {
+        c.url_ttl = std::time::Duration::from_secs(5);
+        c.max_object_size = 1_000_000;
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let object = alice
+        .upload(&data(100, 3), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let other = alice
+        .upload(&data(100, 4), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let up = alice
+        .create_upload(&CreateUploadRequest {
+            plaintext_size: 10,
+            suite: SUITE_COMMIT_KEY,
+            frame_length: 4096,
+            public_key: None,
+        })
+        .await
+        .unwrap();
+    // The configured maximum object size.
+    let too_big = alice
+        .create_upload(&CreateUploadRequest {
+            plaintext_size: 1_000_001,
+            suite: SUITE_COMMIT_KEY,
+            frame_length: 4096,
+            public_key: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (status_of(&too_big), code_of(&too_big).as_str()),
+        (413, "too_large")
+    );
+    let part_url = up.parts[0].url.clone();
+    let get_url = alice.details(&object).await.unwrap().download_url;
+    let s3 = app.s3_url.clone();
+    assert!(part_url.starts_with(&s3) && get_url.starts_with(&s3));
+
+    let flip_signature = |url: &str| {
+        let i = url.find("X-Amz-Signature=").unwrap() + "X-Amz-Signature=".len();
+        let mut s = url.to_owned();
+        let c = if &url[i..=i] == "0" { "1" } else { "0" };
+        s.replace_range(i..=i, c);
+        s
+    };
+    let http = reqwest::Client::new();
+    let status = |r: reqwest::Response| r.status().as_u16();
+    // Signature changed, another object's key, another part number, no signature at all.
+    let tampered_get = [
+        flip_signature(&get_url),
+        get_url.replace(&object, &other),
+        get_url.split('?').next().unwrap().to_owned(),
+    ];
+    for url in &tampered_get {
+        assert_eq!(status(http.get(url).send().await.unwrap()), 403, "{url}");
+    }
+    let tampered_put = [
+        flip_signature(&part_url),
+        part_url.replace("partNumber=1", "partNumber=2"),
+    ];
+    for url in &tampered_put {
+        let r = http.put(url).body(vec![0u8; 10]).send().await.unwrap();
+        assert_eq!(status(r), 403, "{url}");
+    }
+    // The untampered URLs work, until they expire.
+    assert_eq!(status(http.get(&get_url).send().await.unwrap()), 200);
+    // Past the 5 s lifetime (generous, so a loaded CI machine cannot expire them early).
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    let r = http.get(&get_url).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("expired"));
+    let r = http
+        .put(&part_url)
+        .body(vec![0u8; 10])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 403);
+
+    // CORS: the app's origin may PUT and read ETag; another origin gets no CORS grant.
+    let pre = |origin: &str| {
+        http.request(Method::OPTIONS, &part_url)
+            .header("origin", origin)
+            .header("access-control-request-method", "PUT")
+            .header("access-control-request-headers", "content-type")
+            .send()
+    };
+    let ok = pre(&app.url).await.unwrap();
+    assert_eq!(ok.status(), 204);
+    assert_eq!(
+        ok.headers()["access-control-allow-origin"],
+        app.url.as_str()
+    );
+    assert!(
+        ok.headers()["access-control-expose-headers"]
+            .to_str()
+            .unwrap()
+            .contains("ETag")
+    );
+    let evil = pre("http://evil.example").await.unwrap();
+    assert_eq!(evil.status(), 403);
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
