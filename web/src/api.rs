@@ -1,13 +1,17 @@
-//! The Cipherdrop HTTP API as seen from the page: typed calls and user-readable errors.
+//! The Cipherdrop HTTP API as seen from the page: typed calls, user-readable errors, and data
+//! keys decoded once, here, out of the answers into zeroizing buffers.
 
 use std::fmt;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     AuditPage, CompleteUploadRequest, CreateShareRequest, CreateUploadRequest, ErrorBody,
     KeyResponse, LinkLoginRequest, LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary,
     SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary,
     ShareTokenRequest, UpdateShareRequest, UploadStatus,
 };
+use cipherdrop_core::DataKey;
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -80,6 +84,26 @@ impl std::error::Error for ApiError {}
 
 /// Result of an API call.
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// An answer that carried a data key, and that key, decoded (the answer's base64 field is left
+/// empty).
+pub struct WithKey<T> {
+    /// The rest of the answer.
+    pub answer: T,
+    /// The plaintext data key (zeroized on drop, never printed).
+    pub data_key: DataKey,
+}
+
+/// Moves a base64 data key out of an answer and decodes it; the text and the decoded bytes are
+/// zeroized once the key is built.
+fn take_data_key(b64: &mut String) -> ApiResult<DataKey> {
+    let b64 = Zeroizing::new(std::mem::take(b64));
+    let raw = Zeroizing::new(
+        B64.decode(b64.as_bytes())
+            .map_err(|_| ApiError::Decode("data key".into()))?,
+    );
+    DataKey::from_bytes(&raw).map_err(|_| ApiError::Decode("data key length".into()))
+}
 
 async fn error_of(resp: Response) -> ApiError {
     let status = resp.status();
@@ -171,13 +195,18 @@ pub async fn set_password(current: Option<String>, new: String) -> ApiResult<()>
 }
 
 /// Starts an upload: the server has KMS issue a data key and opens the multipart upload.
-/// The data key (base64) is moved out of the answer into a buffer zeroized on drop.
+/// If the data key does not decode, the upload is aborted at once.
 pub async fn create_upload(
     req: &CreateUploadRequest,
-) -> ApiResult<(cipherdrop_api::CreateUploadResponse, Zeroizing<String>)> {
-    let mut resp: cipherdrop_api::CreateUploadResponse = json(post("/api/uploads", req)).await?;
-    let key = Zeroizing::new(std::mem::take(&mut resp.data_key));
-    Ok((resp, key))
+) -> ApiResult<WithKey<cipherdrop_api::CreateUploadResponse>> {
+    let mut answer: cipherdrop_api::CreateUploadResponse = json(post("/api/uploads", req)).await?;
+    match take_data_key(&mut answer.data_key) {
+        Ok(data_key) => Ok(WithKey { answer, data_key }),
+        Err(e) => {
+            let _ = abort(&answer.upload_id).await;
+            Err(e)
+        }
+    }
 }
 
 /// Presigned URLs for parts `first ..` (`count` of them).
@@ -216,15 +245,14 @@ pub async fn details(id: &str) -> ApiResult<ObjectDetails> {
     json(Request::get(&format!("/api/objects/{id}")).build()).await
 }
 
-/// Has KMS decrypt the file's stored data key (owner only; audited): the key, base64, in a
-/// buffer zeroized on drop.
-pub async fn release_key(id: &str) -> ApiResult<Zeroizing<String>> {
+/// Has KMS decrypt the file's stored data key (owner only; audited).
+pub async fn release_key(id: &str) -> ApiResult<DataKey> {
     let mut resp: KeyResponse = json(empty(
         gloo_net::http::Method::POST,
         &format!("/api/objects/{id}/key"),
     ))
     .await?;
-    Ok(Zeroizing::new(std::mem::take(&mut resp.data_key)))
+    take_data_key(&mut resp.data_key)
 }
 
 /// Deletes a file (S3 object, then the record).
@@ -280,16 +308,16 @@ pub async fn share_info(token: &str) -> ApiResult<ShareInfo> {
     json(post("/api/share", &body)).await
 }
 
-/// One counted key release through a link; the data key comes out in a zeroizing buffer.
+/// One counted key release through a link.
 pub async fn share_key(
     token: &str,
     passphrase: Option<String>,
-) -> ApiResult<(ShareKeyResponse, Zeroizing<String>)> {
+) -> ApiResult<WithKey<ShareKeyResponse>> {
     let body = ShareTokenRequest {
         token: token.to_owned(),
         passphrase,
     };
-    let mut resp: ShareKeyResponse = json(post("/api/share/key", &body)).await?;
-    let key = Zeroizing::new(std::mem::take(&mut resp.data_key));
-    Ok((resp, key))
+    let mut answer: ShareKeyResponse = json(post("/api/share/key", &body)).await?;
+    let data_key = take_data_key(&mut answer.data_key)?;
+    Ok(WithKey { answer, data_key })
 }

@@ -16,12 +16,13 @@ use web_sys::Blob;
 
 use crate::api;
 use crate::browser::now_ms;
-use crate::crypt::{
-    BufferPool, Cancel, CryptError, MemoryParts, PartSink, PlainSink, Source, decrypt_source,
-    encrypt_blob, pack_blob,
-};
+use crate::crypt::{PlainSink, decrypt_source, encrypt_blob};
+use crate::error::{Cancel, TransferError};
 use crate::metadata::FileMeta;
-use crate::upload::{Progress, S3Parts, UploadOptions, upload_blob};
+use crate::parts::{BufferPool, MemoryParts, Part, PartSink, pack_blob};
+use crate::s3::S3Parts;
+use crate::stream::Source;
+use crate::upload::{Progress, UploadOptions, upload_blob};
 
 fn suite(id: u16) -> Result<Suite, JsValue> {
     Suite::from_id(AlgorithmSuiteId(id)).map_err(|e| JsValue::from_str(&e.to_string()))
@@ -55,9 +56,9 @@ fn encoder(suite: Suite, frame_length: u32) -> Result<(FrameEncoder, DataKey), J
 struct Discard(u64, BufferPool);
 
 impl PartSink for Discard {
-    async fn put(&mut self, _number: u32, part: js_sys::Uint8Array) -> Result<(), CryptError> {
-        self.0 += u64::from(part.length());
-        self.1.recycle(&part);
+    async fn put(&mut self, part: Part) -> Result<(), TransferError> {
+        self.0 += u64::from(part.bytes.length());
+        self.1.recycle(&part.bytes);
         Ok(())
     }
 
@@ -91,7 +92,7 @@ pub async fn bench_encrypt(data: Blob, suite_id: u16, frame_length: u32) -> Resu
 struct DiscardPlain(u64);
 
 impl PlainSink for DiscardPlain {
-    async fn write(&mut self, plaintext: &js_sys::ArrayBuffer) -> Result<(), CryptError> {
+    async fn write(&mut self, plaintext: &js_sys::ArrayBuffer) -> Result<(), TransferError> {
         self.0 += u64::from(plaintext.byte_length());
         Ok(())
     }
@@ -168,7 +169,7 @@ pub async fn bench_plain_upload(data: Blob, parallel: u32) -> Result<f64, JsValu
         frame_length: crate::upload::DEFAULT_FRAME_LENGTH,
         public_key: None,
     };
-    let (created, _key) = api::create_upload(&request).await.map_err(err)?;
+    let created = api::create_upload(&request).await.map_err(err)?.answer;
     let progress = Rc::new(RefCell::new(Progress::default()));
     let mut sink = S3Parts::new(
         &created,

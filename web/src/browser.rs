@@ -1,4 +1,5 @@
-//! Small pieces of browser glue that `web-sys` lacks: saving files, timers and the clock.
+//! Small pieces of browser glue that `web-sys` lacks: saving files, timers and the clock, BYOB
+//! stream reads, the clipboard, and thrown JavaScript values in words.
 
 use js_sys::Promise;
 use wasm_bindgen::prelude::*;

@@ -6,51 +6,17 @@
 //! writes to a temporary file that is discarded on failure; otherwise plaintext is collected and
 //! offered as one Blob at the end.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::ObjectDetails;
-use cipherdrop_core::{DataKey, DecryptLimits, Event, Header, MessageDecoder, TAG_LEN};
-use js_sys::{ArrayBuffer, Uint8Array};
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::ReadableStreamDefaultReader;
-use zeroize::Zeroizing;
+use cipherdrop_core::{DataKey, DecryptLimits, Header, MessageLen};
+use js_sys::ArrayBuffer;
 
-use crate::api::{self, ApiError};
-use crate::browser::{SaveFile, js_error_message, save_blob};
-use crate::crypt::{Cancel, CryptError, MemoryPlain, PlainSink, Source, decrypt_source};
+use crate::api;
+use crate::browser::{SaveFile, save_blob};
+use crate::crypt::{MemoryPlain, PlainSink, decrypt_source, first_frame};
+use crate::error::{Cancel, TransferError};
 use crate::metadata::{self, FileMeta};
-use crate::subtle::{GcmKey, buffer};
-
-/// Why a download failed.
-#[derive(Debug, Clone, PartialEq)]
-pub enum DownloadError {
-    /// The server said no or could not be reached.
-    Api(ApiError),
-    /// Fetching or decrypting failed.
-    Crypt(CryptError),
-}
-
-impl std::fmt::Display for DownloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Api(e) => e.fmt(f),
-            Self::Crypt(e) => e.fmt(f),
-        }
-    }
-}
-
-impl From<ApiError> for DownloadError {
-    fn from(e: ApiError) -> Self {
-        Self::Api(e)
-    }
-}
-
-impl From<CryptError> for DownloadError {
-    fn from(e: CryptError) -> Self {
-        Self::Crypt(e)
-    }
-}
+use crate::s3;
+use crate::stream::{Source, read_bytes};
 
 /// Where a download is saved.
 pub enum Destination {
@@ -63,22 +29,12 @@ pub enum Destination {
 struct PickedSink<'a>(&'a SaveFile);
 
 impl PlainSink for PickedSink<'_> {
-    async fn write(&mut self, plaintext: &ArrayBuffer) -> Result<(), CryptError> {
+    async fn write(&mut self, plaintext: &ArrayBuffer) -> Result<(), TransferError> {
         self.0
             .write(plaintext)
             .await
-            .map_err(|e| CryptError::Sink(format!("writing the file failed: {e}")))
+            .map_err(|e| TransferError::Sink(format!("writing the file failed: {e}")))
     }
-}
-
-/// The file's data key from the server, decoded.
-pub async fn data_key(id: &str) -> Result<DataKey, DownloadError> {
-    let b64 = api::release_key(id).await?;
-    let raw = Zeroizing::new(
-        B64.decode(b64.as_bytes())
-            .map_err(|_| ApiError::Decode("data key".into()))?,
-    );
-    DataKey::from_bytes(&raw).map_err(|_| ApiError::Decode("data key length".into()).into())
 }
 
 /// The file's name and type, decrypted with its data key.
@@ -94,15 +50,15 @@ pub async fn download(
     destination: Destination,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
-) -> Result<u64, DownloadError> {
+) -> Result<u64, TransferError> {
     let prepared = async {
         let details = api::details(id).await?;
-        let key = data_key(id).await?;
-        Ok::<_, DownloadError>((details, key))
+        let key = api::release_key(id).await?;
+        Ok::<_, TransferError>(Prepared { details, key })
     }
     .await;
     match prepared {
-        Ok((details, key)) => {
+        Ok(Prepared { details, key }) => {
             let total = details.object.size;
             save_from(
                 &details.download_url,
@@ -124,6 +80,12 @@ pub async fn download(
     }
 }
 
+/// What a download needs from the server.
+struct Prepared {
+    details: ObjectDetails,
+    key: DataKey,
+}
+
 /// Fetches the message at `url`, decrypts it with `key` and saves it under `name`.
 pub async fn save_from(
     url: &str,
@@ -133,8 +95,8 @@ pub async fn save_from(
     destination: Destination,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
-) -> Result<u64, DownloadError> {
-    let reader = match open_stream(url, None).await {
+) -> Result<u64, TransferError> {
+    let reader = match s3::get(url, None).await {
         Ok(r) => r,
         Err(e) => {
             if let Destination::Picked(file) = destination {
@@ -160,12 +122,12 @@ pub async fn save_from(
                 Ok(opened) => {
                     file.commit()
                         .await
-                        .map_err(|e| CryptError::Sink(format!("saving the file failed: {e}")))?;
+                        .map_err(|e| TransferError::Sink(format!("saving the file failed: {e}")))?;
                     Ok(opened.plaintext_len)
                 }
                 Err(e) => {
                     file.discard().await;
-                    Err(e.into())
+                    Err(e)
                 }
             }
         }
@@ -188,8 +150,8 @@ pub async fn save_from(
 }
 
 /// Fetches and decrypts a small message (a secret text) into memory.
-pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, DownloadError> {
-    let reader = open_stream(url, None).await?;
+pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, TransferError> {
+    let reader = s3::get(url, None).await?;
     let mut sink = MemoryPlain::default();
     decrypt_source(
         Source::Stream(reader),
@@ -201,66 +163,13 @@ pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, DownloadErro
     )
     .await?;
     let blob = sink.into_blob()?;
-    let bytes = crate::crypt::read_bytes(&blob, 0, blob.size() as u64).await?;
+    let bytes = read_bytes(&blob, 0, blob.size() as u64).await?;
     String::from_utf8(bytes)
-        .map_err(|_| CryptError::Integrity("the secret is not UTF-8 text".into()).into())
+        .map_err(|_| TransferError::Integrity("the secret is not UTF-8 text".into()))
 }
 
-/// Starts a GET of `url` (optionally a byte range) and returns the body's reader.
-async fn open_stream(
-    url: &str,
-    range: Option<(u64, u64)>,
-) -> Result<ReadableStreamDefaultReader, DownloadError> {
-    let mut request = gloo_net::http::Request::get(url);
-    if let Some((start, end)) = range {
-        request = request.header("Range", &format!("bytes={start}-{}", end - 1));
-    }
-    let resp = request
-        .send()
-        .await
-        .map_err(|e| ApiError::Network(format!("S3: {e}")))?;
-    if !resp.ok() {
-        return Err(CryptError::Sink(format!(
-            "S3 refused the download: {} {}",
-            resp.status(),
-            resp.status_text()
-        ))
-        .into());
-    }
-    let body = resp
-        .body()
-        .ok_or_else(|| CryptError::Read("the download has no body".into()))?;
-    body.get_reader()
-        .dyn_into::<ReadableStreamDefaultReader>()
-        .map_err(|e| CryptError::Read(js_error_message(&e)).into())
-}
-
-async fn fetch_range(url: &str, start: u64, end: u64) -> Result<Vec<u8>, DownloadError> {
-    let mut source = Source::Stream(open_stream(url, Some((start, end))).await?);
-    let mut out = Vec::new();
-    while let Some(chunk) = source_next(&mut source).await? {
-        out.extend_from_slice(&chunk);
-    }
-    Ok(out)
-}
-
-async fn source_next(source: &mut Source) -> Result<Option<Vec<u8>>, CryptError> {
-    let Source::Stream(reader) = source else {
-        return Ok(None);
-    };
-    let chunk = JsFuture::from(reader.read())
-        .await
-        .map_err(|e| CryptError::Read(js_error_message(&e)))?;
-    if js_sys::Reflect::get(&chunk, &"done".into())
-        .map(|d| d.is_truthy())
-        .unwrap_or(true)
-    {
-        return Ok(None);
-    }
-    let value = js_sys::Reflect::get(&chunk, &"value".into())
-        .map_err(|e| CryptError::Read(js_error_message(&e)))?;
-    Ok(Some(value.unchecked_into::<Uint8Array>().to_vec()))
-}
+/// Bytes of a stored object the inspector reads: its first 16 KiB at most.
+const STORED_HEAD: u64 = 16 * 1024;
 
 /// What the inspector shows about a stored object.
 #[derive(Clone, Debug)]
@@ -278,66 +187,46 @@ pub struct StoredView {
 }
 
 /// Reads what the server stores about `id` and the first bytes S3 stores, without any key.
-pub async fn stored_view(id: &str) -> Result<StoredView, DownloadError> {
+pub async fn stored_view(id: &str) -> Result<StoredView, TransferError> {
     let details = api::details(id).await?;
-    let end = details.object.size.min(16 * 1024);
-    let stored_head = fetch_range(&details.download_url, 0, end).await?;
-    let (header, header_len, header_error) =
-        match Header::parse(&stored_head, &DecryptLimits::default()) {
-            Ok((h, len)) => (Some(h), len, None),
-            Err(e) => (None, 0, Some(e.to_string())),
-        };
-    Ok(StoredView {
+    let end = details.object.size.min(STORED_HEAD);
+    let stored_head = s3::get_range(&details.download_url, 0..end).await?;
+    let mut view = StoredView {
         details,
         stored_head,
-        header,
-        header_len,
-        header_error,
-    })
+        header: None,
+        header_len: 0,
+        header_error: None,
+    };
+    match Header::parse(&view.stored_head, &DecryptLimits::default()) {
+        Ok((header, len)) => {
+            view.header = Some(header);
+            view.header_len = len;
+        }
+        Err(e) => view.header_error = Some(e.to_string()),
+    }
+    Ok(view)
 }
 
-/// Decrypts just the first frame of `id` in this tab (releases the key: audited) and returns
-/// its first `n` bytes.
-pub async fn first_plaintext(view: &StoredView, n: usize) -> Result<Vec<u8>, DownloadError> {
-    let frame = view
-        .header
-        .as_ref()
-        .map_or(0, |h| u64::from(h.frame_length));
-    // Header, then a regular frame (seq, IV, body, tag) or a final frame (and a footer).
-    let want = view.header_len as u64 + frame + 4 + 4 + 12 + 4 + TAG_LEN as u64 + 2 + 104;
-    let end = view.details.object.size.min(want);
-    let bytes = fetch_range(&view.details.download_url, 0, end).await?;
-    let key = data_key(&view.details.object.id).await?;
-    let mut decoder = MessageDecoder::new(DecryptLimits::default());
-    let mut input = &bytes[..];
-    let integrity = |e: cipherdrop_core::Error| CryptError::Integrity(e.to_string());
-    let mut gcm: Option<GcmKey> = None;
-    loop {
-        match decoder.next(&mut input).map_err(integrity)? {
-            Event::NeedDataKey => gcm = Some(crate::crypt::unlock(&mut decoder, &key).await?),
-            Event::Frame(f) => {
-                let Some(gcm) = gcm.as_ref() else {
-                    return Err(CryptError::Format("frame before key".into()).into());
-                };
-                let mut sealed = f.ciphertext.to_vec();
-                sealed.extend_from_slice(&f.tag);
-                let sealed = Uint8Array::from(&sealed[..]);
-                let p = gcm
-                    .open(&f.iv, f.aad(), &sealed)
-                    .map_err(|e| CryptError::Crypto(js_error_message(&e)))?;
-                let plain = buffer(p).await.map_err(|_| {
-                    CryptError::Integrity("the first frame's tag did not verify".into())
-                })?;
-                let mut out = Uint8Array::new(&plain).to_vec();
-                out.truncate(n);
-                return Ok(out);
-            }
-            Event::NeedInput | Event::Done => {
-                return Err(CryptError::Integrity(
-                    "the message ended before its first frame".into(),
-                )
-                .into());
-            }
-        }
-    }
+/// Decrypts just the first frame of the stored object in this tab (releases the key: audited)
+/// and returns its first `n` bytes.
+pub async fn first_plaintext(view: &StoredView, n: usize) -> Result<Vec<u8>, TransferError> {
+    // Enough of the message to hold its first frame: a message of one frame of plaintext (a
+    // full regular frame, or a final frame and the footer when the file is shorter). Without a
+    // header, the bytes already read (the decoder reports why they are not a message).
+    let reach = view.header.as_ref().and_then(|h| {
+        MessageLen::new(
+            h.suite,
+            view.header_len as u64,
+            u64::from(h.frame_length),
+            h.frame_length,
+        )
+    });
+    let end = reach.map_or(view.stored_head.len() as u64, |len| len.max());
+    let end = view.details.object.size.min(end);
+    let bytes = s3::get_range(&view.details.download_url, 0..end).await?;
+    let key = api::release_key(&view.details.object.id).await?;
+    let mut out = first_frame(&bytes, &key).await?;
+    out.truncate(n);
+    Ok(out)
 }

@@ -5,13 +5,22 @@
 //! only ciphertext to S3 through presigned multipart URLs. Downloads come back the same way and
 //! are decrypted in the tab. File names are encrypted too; the inspector shows what the server
 //! and S3 hold.
+//!
+//! Layers, from the page down: `ui` → `upload` / `download` (one file's whole job) → `crypt`
+//! (the encrypt and decrypt pipelines) → `stream` (reading), `parts` (packing), `s3` (presigned
+//! PUTs and GETs) and `api` (the server); `error` is the one error type of uploads and
+//! downloads (it wraps `api::ApiError`).
 
 pub mod api;
 pub mod bench;
 pub mod browser;
 pub mod crypt;
 pub mod download;
+pub mod error;
 pub mod metadata;
+pub mod parts;
+pub mod s3;
+pub mod stream;
 pub mod subtle;
 pub mod ui;
 pub mod upload;

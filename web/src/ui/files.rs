@@ -11,8 +11,8 @@ use yew::prelude::*;
 use super::format;
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
-use crate::crypt::Cancel;
 use crate::download::{self, Destination};
+use crate::error::Cancel;
 use crate::metadata::FileMeta;
 
 /// Names decrypted so far in this tab (never stored anywhere).
@@ -63,7 +63,7 @@ pub fn files(props: &FilesProps) -> Html {
                             if names.borrow().contains_key(&o.id) {
                                 continue;
                             }
-                            let meta = match download::data_key(&o.id).await {
+                            let meta = match api::release_key(&o.id).await {
                                 Ok(key) => download::file_meta(&o.metadata, &key, &o.id),
                                 Err(e) => Err(e.to_string()),
                             };

@@ -1,4 +1,5 @@
-//! The page's components: session, upload queue, file list, inspector and explanations.
+//! The page's Yew components: session and login, upload queue, file list, share links, the
+//! link recipient's page, inspector and explanations.
 
 pub mod app;
 pub mod files;

@@ -3,10 +3,8 @@
 //! decrypts in the tab (or, for a secret text, shows the text with a copy button).
 
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use cipherdrop_api::ShareInfo;
-use cipherdrop_core::DataKey;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
@@ -15,8 +13,8 @@ use zeroize::Zeroizing;
 use super::format;
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
-use crate::crypt::Cancel;
 use crate::download::{self, Destination};
+use crate::error::Cancel;
 use crate::metadata::{self, FileMeta, LINK_SCOPE, SECRET_TEXT_TYPE};
 
 /// The link's token and key, from the address.
@@ -107,13 +105,10 @@ pub fn recipient() -> Html {
                 };
                 step.set(Step::Working(0, total));
                 let result = async {
-                    let (resp, key_b64) = api::share_key(&token, pass).await?;
-                    let raw = Zeroizing::new(
-                        B64.decode(key_b64.as_bytes())
-                            .map_err(|_| api::ApiError::Decode("data key".into()))?,
-                    );
-                    let key = DataKey::from_bytes(&raw)
-                        .map_err(|_| api::ApiError::Decode("data key".into()))?;
+                    let api::WithKey {
+                        answer: resp,
+                        data_key: key,
+                    } = api::share_key(&token, pass).await?;
                     if secret {
                         return download::fetch_text(&resp.download_url, &key)
                             .await

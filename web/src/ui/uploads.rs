@@ -12,7 +12,7 @@ use yew::prelude::*;
 
 use super::format;
 use crate::browser::now_ms;
-use crate::crypt::Cancel;
+use crate::error::Cancel;
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
 use crate::upload::{DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, upload_blob};
 
@@ -62,10 +62,20 @@ pub struct Items {
     next: u32,
 }
 
+/// A file joining the upload list.
+pub struct NewItem {
+    /// Its name.
+    pub name: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its cancel flag.
+    pub cancel: Cancel,
+}
+
 /// Changes to the upload list.
 pub enum Action {
-    /// New files (name, size, cancel flag), with their first key.
-    Add(Vec<(String, u64, Cancel)>),
+    /// New files, keyed from the list's next key on.
+    Add(Vec<NewItem>),
     /// A file started.
     Start(u32),
     /// Progress of a file.
@@ -84,7 +94,7 @@ impl Reducible for Items {
         let mut next = self.next;
         match action {
             Action::Add(files) => {
-                for (name, size, cancel) in files {
+                for NewItem { name, size, cancel } in files {
                     items.push(Item {
                         key: next,
                         name,
@@ -175,7 +185,11 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 files
                     .iter()
                     .zip(&cancels)
-                    .map(|((f, m), c)| (m.name.clone(), f.size() as u64, c.clone()))
+                    .map(|((f, m), c)| NewItem {
+                        name: m.name.clone(),
+                        size: f.size() as u64,
+                        cancel: c.clone(),
+                    })
                     .collect(),
             ));
             let options = UploadOptions {

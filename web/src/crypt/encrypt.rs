@@ -1,0 +1,163 @@
+//! Encryption of a file in the page: read frame by frame into one reused buffer (a BYOB
+//! stream), sealed by WebCrypto up to four frames at once, and written as `header ‖ frames ‖
+//! footer` into upload parts of exactly the part size.
+
+use std::collections::VecDeque;
+
+use cipherdrop_core::{FrameEncoder, FrameSpec};
+use js_sys::{Promise, Uint8Array};
+use web_sys::Blob;
+
+use super::{IN_FLIGHT, import};
+use crate::error::{Cancel, TransferError};
+use crate::parts::{Packer, PartSink};
+use crate::stream::{Reader, Source};
+use crate::subtle::{GcmKey, buffer};
+
+/// Frames sealed between two turns given to the page (its input, timers and rendering).
+const YIELD_EVERY: u64 = 4;
+
+/// What encrypting produced.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sealed {
+    /// Ciphertext bytes written.
+    pub ciphertext_len: u64,
+    /// Parts handed to the sink.
+    pub parts: u32,
+}
+
+/// A frame WebCrypto is sealing.
+struct Sealing {
+    spec: FrameSpec,
+    /// Resolves to `ciphertext ‖ tag`.
+    promise: Promise,
+}
+
+/// The message being written: encoder, cipher, packer and sink, frame by frame.
+struct Writer<'s, S: PartSink> {
+    encoder: FrameEncoder,
+    key: GcmKey,
+    packer: Packer,
+    sink: &'s mut S,
+    sealing: VecDeque<Sealing>,
+    /// The frame's bytes before its sealed ones (sequence number, IV; for the final frame the
+    /// marker and length too), reused.
+    prefix: Vec<u8>,
+}
+
+impl<S: PartSink> Writer<'_, S> {
+    async fn emit(&mut self, data: &Uint8Array) -> Result<(), TransferError> {
+        self.packer.write(data, &mut *self.sink).await
+    }
+
+    /// Starts sealing `plaintext` (WebCrypto copies it at once, so the caller may reuse it).
+    async fn seal(&mut self, plaintext: &Uint8Array, is_final: bool) -> Result<(), TransferError> {
+        let spec = self
+            .encoder
+            .begin_frame(plaintext.length() as usize, is_final)
+            .map_err(TransferError::format)?;
+        let promise = self
+            .key
+            .seal(&spec.iv, spec.aad(), plaintext)
+            .map_err(TransferError::crypto)?;
+        self.sealing.push_back(Sealing { spec, promise });
+        while self.sealing.len() >= IN_FLIGHT {
+            self.finish_oldest().await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest frame being sealed and writes it out.
+    async fn finish_oldest(&mut self) -> Result<(), TransferError> {
+        let Some(Sealing { spec, promise }) = self.sealing.pop_front() else {
+            return Ok(());
+        };
+        let sealed_buf = buffer(promise).await.map_err(TransferError::crypto)?;
+        let sealed = Uint8Array::new(&sealed_buf);
+        self.prefix.clear();
+        if self.encoder.is_signed() {
+            let bytes = sealed.to_vec();
+            self.encoder
+                .end_frame_external(&spec, Some(&bytes), &mut self.prefix)
+        } else {
+            self.encoder
+                .end_frame_external(&spec, None, &mut self.prefix)
+        }
+        .map_err(TransferError::format)?;
+        let prefix = Uint8Array::from(&self.prefix[..]);
+        self.emit(&prefix).await?;
+        self.emit(&sealed).await
+    }
+}
+
+/// Encrypts all of `source` as the body of `encoder`'s message, handing the whole message (header,
+/// frames, footer) to `sink` in parts of `part_size` bytes. `progress` gets the plaintext bytes
+/// read so far. The file is read as a stream (`Blob.stream()`, BYOB) frame by frame into one
+/// reused buffer, up to four frames are sealed at once, and the page gets a turn every four
+/// frames.
+pub async fn encrypt_blob<S: PartSink>(
+    source: &Blob,
+    encoder: FrameEncoder,
+    part_size: u64,
+    sink: &mut S,
+    progress: &mut dyn FnMut(u64),
+    cancel: &Cancel,
+) -> Result<Sealed, TransferError> {
+    let key = import(encoder.frame_key()).await?;
+    let size = source.size() as u64;
+    let frame = u64::from(encoder.frame_length());
+    // Regular frames, then a final frame of the remainder (empty when the size is a multiple).
+    let regular = size / frame;
+    let final_len = (size % frame) as u32;
+    let header = Uint8Array::from(encoder.header());
+    let mut w = Writer {
+        encoder,
+        key,
+        packer: Packer::new(part_size, sink.pool())?,
+        sink,
+        sealing: VecDeque::new(),
+        prefix: Vec::new(),
+    };
+    w.emit(&header).await?;
+
+    let capacity = frame.min(size.max(1)) as u32;
+    let mut reader = Reader::byob(Source::Blob(source.clone(), 0), capacity)?;
+    let changed = || TransferError::Read("the file changed while it was being read".into());
+    let mut consumed = 0u64;
+    for index in 0..=regular {
+        if cancel.is_cancelled() {
+            return Err(TransferError::Cancelled);
+        }
+        let is_final = index == regular;
+        let want = if is_final { final_len } else { frame as u32 };
+        let plaintext = reader.fill(want).await?;
+        if plaintext.length() != want {
+            return Err(changed());
+        }
+        consumed += u64::from(want);
+        w.seal(&plaintext, is_final).await?;
+        progress(consumed);
+        if index % YIELD_EVERY == YIELD_EVERY - 1 {
+            crate::browser::yield_to_page().await;
+        }
+    }
+    if !reader.at_end().await? {
+        return Err(changed());
+    }
+    while !w.sealing.is_empty() {
+        w.finish_oldest().await?;
+    }
+    let Writer {
+        encoder,
+        mut packer,
+        sink,
+        ..
+    } = w;
+    let footer = encoder.finish().map_err(TransferError::format)?;
+    packer.write(&Uint8Array::from(&footer[..]), sink).await?;
+    let packed = packer.finish(sink).await?;
+    Ok(Sealed {
+        ciphertext_len: packed.bytes,
+        parts: packed.parts,
+    })
+}

@@ -1,0 +1,29 @@
+//! The page's streaming ESDK v2 pipelines, with WebCrypto as the bulk cipher: [`encrypt`] (a
+//! file into ciphertext parts) and [`decrypt`] (a message stream into verified plaintext), and
+//! the cipher glue they share.
+//!
+//! Core (`FrameEncoder` / `MessageDecoder`) writes and checks everything but the bulk cipher;
+//! [`GcmKey`] (WebCrypto, or core's pure-Rust cipher where WebCrypto is missing) seals and opens
+//! the frames, up to [`IN_FLIGHT`] at once. Memory stays bounded whatever the size: one reused
+//! frame buffer, the frames in flight, and the parts or plaintext the sink holds.
+
+pub mod decrypt;
+pub mod encrypt;
+
+use cipherdrop_core::FrameKey;
+
+pub use decrypt::{MemoryPlain, Opened, PlainSink, decrypt_source, first_frame};
+pub use encrypt::{Sealed, encrypt_blob};
+
+use crate::error::TransferError;
+use crate::subtle::GcmKey;
+
+/// Frames being sealed (or opened) by WebCrypto at once.
+pub const IN_FLIGHT: usize = 4;
+
+/// Imports a frame key core derived into the bulk cipher.
+async fn import(frame_key: &FrameKey) -> Result<GcmKey, TransferError> {
+    GcmKey::import(frame_key)
+        .await
+        .map_err(TransferError::crypto)
+}

@@ -1,0 +1,304 @@
+//! S3 through presigned URLs: the upload's part PUTs (in parallel, retried with backoff, an
+//! expired URL replaced, cancel aborting what is in flight) and the GET of a stored object.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ops::Range;
+use std::rc::Rc;
+
+use cipherdrop_api::{CompletedPart, CreateUploadResponse};
+use futures::StreamExt as _;
+use futures::future::LocalBoxFuture;
+use futures::stream::FuturesUnordered;
+use gloo_net::http::Request;
+use js_sys::Uint8Array;
+use wasm_bindgen::JsCast;
+use web_sys::{AbortController, AbortSignal, ReadableStreamDefaultReader};
+
+use crate::api::{self, ApiError};
+use crate::browser::{js_error_message, now_ms, sleep};
+use crate::error::{Cancel, TransferError};
+use crate::parts::{BufferPool, Part, PartSink, blob_body};
+use crate::stream::{Reader, Source};
+use crate::upload::{Progress, Report};
+
+/// Attempts per part before giving up.
+const ATTEMPTS: u32 = 6;
+/// Presigned URLs asked for at a time.
+const URL_BATCH: u32 = 64;
+/// A URL expiring sooner than this (seconds) is replaced before use.
+const URL_MARGIN_SECS: i64 = 60;
+
+/// A part S3 stored: what completing the upload needs, and its buffer to recycle.
+struct Stored {
+    completed: CompletedPart,
+    buffer: Uint8Array,
+}
+
+/// Ciphertext parts to S3 through presigned URLs: `parallel` at once, each retried with backoff.
+pub(crate) struct S3Parts {
+    upload_id: String,
+    urls: Rc<RefCell<HashMap<u32, String>>>,
+    urls_expire_at: i64,
+    part_count: u32,
+    parallel: usize,
+    in_flight: FuturesUnordered<LocalBoxFuture<'static, Result<Stored, TransferError>>>,
+    done: Vec<CompletedPart>,
+    abort: Option<AbortController>,
+    progress: Rc<RefCell<Progress>>,
+    report: Report,
+    cancel: Cancel,
+    pool: BufferPool,
+}
+
+impl S3Parts {
+    pub(crate) fn new(
+        created: &CreateUploadResponse,
+        parallel: usize,
+        progress: Rc<RefCell<Progress>>,
+        report: Report,
+        cancel: Cancel,
+    ) -> Self {
+        let urls = created
+            .parts
+            .iter()
+            .map(|p| (p.part_number, p.url.clone()))
+            .collect();
+        Self {
+            upload_id: created.upload_id.clone(),
+            urls: Rc::new(RefCell::new(urls)),
+            urls_expire_at: created.urls_expire_at,
+            part_count: created.part_count,
+            parallel: parallel.max(1),
+            in_flight: FuturesUnordered::new(),
+            done: Vec::new(),
+            abort: AbortController::new().ok(),
+            progress,
+            report,
+            cancel,
+            pool: BufferPool::default(),
+        }
+    }
+
+    /// Stops every request in flight.
+    pub(crate) fn stop(&mut self) {
+        if let Some(a) = &self.abort {
+            a.abort();
+        }
+    }
+
+    fn record(&mut self, result: Result<Stored, TransferError>) -> Result<(), TransferError> {
+        match result {
+            Ok(Stored { completed, buffer }) => {
+                self.done.push(completed);
+                self.progress.borrow_mut().uploaded += u64::from(buffer.length());
+                self.pool.recycle(&buffer);
+                (self.report)(*self.progress.borrow());
+                Ok(())
+            }
+            Err(e) => {
+                self.stop();
+                Err(e)
+            }
+        }
+    }
+
+    async fn url_for(&mut self, n: u32) -> Result<String, TransferError> {
+        let now = (js_sys::Date::now() / 1000.0) as i64;
+        let fresh = self.urls_expire_at - now > URL_MARGIN_SECS;
+        if let Some(url) = self.urls.borrow().get(&n).filter(|_| fresh) {
+            return Ok(url.clone());
+        }
+        let status = api::part_urls(&self.upload_id, n, URL_BATCH)
+            .await
+            .map_err(|e| TransferError::Sink(e.to_string()))?;
+        self.urls_expire_at = status.urls_expire_at;
+        let mut urls = self.urls.borrow_mut();
+        urls.extend(status.parts.into_iter().map(|p| (p.part_number, p.url)));
+        urls.get(&n)
+            .cloned()
+            .ok_or_else(|| TransferError::Sink(format!("the server has no URL for part {n}")))
+    }
+
+    /// Waits for the parts in flight; every part's number and ETag, in order.
+    pub(crate) async fn finish(mut self) -> Result<Vec<CompletedPart>, TransferError> {
+        while let Some(r) = self.in_flight.next().await {
+            self.record(r)?;
+        }
+        let mut parts = self.done;
+        parts.sort_by_key(|p| p.part_number);
+        Ok(parts)
+    }
+}
+
+impl PartSink for S3Parts {
+    fn pool(&self) -> BufferPool {
+        self.pool.clone()
+    }
+
+    async fn put(&mut self, part: Part) -> Result<(), TransferError> {
+        let number = part.number;
+        if number > self.part_count {
+            return Err(TransferError::Format(format!(
+                "part {number} of {}: more ciphertext than announced",
+                self.part_count
+            )));
+        }
+        while self.in_flight.len() >= self.parallel {
+            if let Some(r) = self.in_flight.next().await {
+                self.record(r)?;
+            }
+        }
+        if self.cancel.is_cancelled() {
+            self.stop();
+            return Err(TransferError::Cancelled);
+        }
+        let url = self.url_for(number).await?;
+        let signal = self.abort.as_ref().map(AbortController::signal);
+        let upload_id = self.upload_id.clone();
+        let cancel = self.cancel.clone();
+        self.in_flight.push(Box::pin(async move {
+            put_part(&upload_id, part, url, signal, cancel).await
+        }));
+        Ok(())
+    }
+}
+
+/// Waits before attempt `attempt` (from 1): 0.5 s, 1 s, 2 s, 4 s, 8 s, with jitter, in short
+/// steps so that a cancel takes effect at once.
+async fn back_off(attempt: u32, cancel: &Cancel) -> Result<(), TransferError> {
+    let base = 500.0 * f64::from(1u32 << (attempt - 1));
+    let until = now_ms() + base * (0.75 + 0.5 * js_sys::Math::random());
+    while now_ms() < until {
+        if cancel.is_cancelled() {
+            return Err(TransferError::Cancelled);
+        }
+        sleep(100.0).await;
+    }
+    Ok(())
+}
+
+/// PUTs one part, retrying network failures, 5xx and 429 with exponential backoff, and an
+/// expired URL (403) with a fresh one.
+async fn put_part(
+    upload_id: &str,
+    part: Part,
+    mut url: String,
+    signal: Option<AbortSignal>,
+    cancel: Cancel,
+) -> Result<Stored, TransferError> {
+    let number = part.number;
+    let mut last = String::new();
+    let mut refreshed = false;
+    for attempt in 0..ATTEMPTS {
+        if cancel.is_cancelled() {
+            return Err(TransferError::Cancelled);
+        }
+        if attempt > 0 {
+            back_off(attempt, &cancel).await?;
+        }
+        let body = blob_body(&part.bytes)?;
+        let request = Request::put(&url).abort_signal(signal.as_ref()).body(body);
+        let response = match request {
+            Ok(r) => r.send().await,
+            Err(e) => return Err(TransferError::Sink(e.to_string())),
+        };
+        match response {
+            Ok(resp) if resp.ok() => {
+                let etag = resp.headers().get("etag").unwrap_or_default();
+                if etag.is_empty() {
+                    return Err(TransferError::Sink(
+                        "S3 accepted a part but sent no ETag (is ETag exposed by the bucket's CORS rule?)"
+                            .into(),
+                    ));
+                }
+                return Ok(Stored {
+                    completed: CompletedPart {
+                        part_number: number,
+                        etag,
+                    },
+                    buffer: part.bytes,
+                });
+            }
+            Ok(resp) => {
+                let status = resp.status();
+                let body = resp.text().await.unwrap_or_default();
+                let code = s3_error_code(&body);
+                last = format!("S3 refused part {number}: {status} {code}");
+                if status == 403 && !refreshed {
+                    // A URL can expire while a slow upload waits: ask the server for a new one.
+                    refreshed = true;
+                    if let Some(p) = api::part_urls(upload_id, number, 1)
+                        .await
+                        .ok()
+                        .and_then(|s| s.parts.into_iter().next())
+                    {
+                        url = p.url;
+                        continue;
+                    }
+                }
+                if !(status >= 500 || status == 429) {
+                    return Err(TransferError::Sink(last));
+                }
+            }
+            Err(e) => {
+                if cancel.is_cancelled() {
+                    return Err(TransferError::Cancelled);
+                }
+                last = format!("the connection to S3 failed for part {number}: {e}");
+            }
+        }
+    }
+    Err(TransferError::Sink(format!(
+        "{last} (gave up after {ATTEMPTS} attempts)"
+    )))
+}
+
+/// The `<Code>` of an S3 XML error body, if any.
+fn s3_error_code(body: &str) -> String {
+    body.split("<Code>")
+        .nth(1)
+        .and_then(|s| s.split("</Code>").next())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Starts a GET of the object at presigned `url` (or of bytes `range` of it) and returns the
+/// body's reader.
+pub(crate) async fn get(
+    url: &str,
+    range: Option<Range<u64>>,
+) -> Result<ReadableStreamDefaultReader, TransferError> {
+    let mut request = Request::get(url);
+    if let Some(range) = range {
+        let last = range.end - 1;
+        request = request.header("Range", &format!("bytes={}-{last}", range.start));
+    }
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(format!("S3: {e}")))?;
+    if !resp.ok() {
+        return Err(TransferError::Sink(format!(
+            "S3 refused the download: {} {}",
+            resp.status(),
+            resp.status_text()
+        )));
+    }
+    let body = resp
+        .body()
+        .ok_or_else(|| TransferError::Read("the download has no body".into()))?;
+    body.get_reader()
+        .dyn_into::<ReadableStreamDefaultReader>()
+        .map_err(|e| TransferError::Read(js_error_message(&e)))
+}
+
+/// Bytes `range` of the object at presigned `url`, in wasm memory.
+pub(crate) async fn get_range(url: &str, range: Range<u64>) -> Result<Vec<u8>, TransferError> {
+    let mut reader = Reader::chunks(Source::Stream(get(url, Some(range)).await?))?;
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await? {
+        out.extend_from_slice(&chunk.to_vec());
+    }
+    Ok(out)
+}
