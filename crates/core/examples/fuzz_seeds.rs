@@ -1,6 +1,6 @@
 //! Writes seed messages for the `decrypt_stream` fuzz target (data key = 32 × 0x42).
 //! Usage: `cargo run -p cipherdrop-core --example fuzz_seeds -- fuzz/seeds/decrypt_stream`
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use cipherdrop_core::{
     DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials, SigningKey, Suite, encrypt,

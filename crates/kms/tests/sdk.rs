@@ -2,6 +2,7 @@
 //! every error, SigV4 enforcement, persistence across restarts, concurrency.
 #![allow(
     clippy::unwrap_used,
+    clippy::expect_used,
     clippy::indexing_slicing,
     clippy::panic,
     missing_docs
