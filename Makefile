@@ -12,3 +12,6 @@ bootstrap:   ## install the toolchain pieces the build and the tests need (idemp
 
 bench:       ## native throughput benchmark against raw aes-gcm and the official Python ESDK
 	bash scripts/bench.sh
+
+fuzz-smoke:  ## each fuzz target for FUZZ_SECONDS (default 10) seconds, as `make test` runs them
+	bash scripts/fuzz-smoke.sh

@@ -32,14 +32,7 @@ step "browser tests: core and the web app in headless Chromium"
   counted wasm_env cargo test --locked --target wasm32-unknown-unknown -p cipherdrop-web)
 
 step "fuzz smoke run (${FUZZ_SECONDS:=10} s per target)"
-rustup toolchain list | grep -q '^nightly' || { echo "no nightly toolchain: cargo fuzz needs one" >&2; exit 1; }
-for target in header decrypt_stream tamper_roundtrip; do
-  seeds="fuzz/seeds/$target"
-  corpus="$(mktemp -d)"
-  [ -d "$seeds" ] && cp "$seeds"/* "$corpus"/
-  cargo +nightly fuzz run "$target" "$corpus" -- -max_total_time="$FUZZ_SECONDS" -rss_limit_mb=1024 2>&1 | tail -n 2
-  rm -rf "$corpus"
-done
+FUZZ_SECONDS="$FUZZ_SECONDS" bash scripts/fuzz-smoke.sh
 
 step "all tests passed"
 # One closing line for the whole run, summed over every cargo test binary above.
