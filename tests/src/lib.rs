@@ -62,3 +62,29 @@ pub fn data(len: usize, seed: u64) -> Vec<u8> {
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// An `aws-sdk-kms` client for a KMS at `endpoint` (the embedded one, moto's) with a static key
+/// pair, in us-east-1; `retries: false` turns the SDK's retries off, so a test sees each failure.
+pub fn kms_client(
+    endpoint: &str,
+    access_key_id: &str,
+    secret_access_key: &str,
+    retries: bool,
+) -> aws_sdk_kms::Client {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    let mut conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            secret_access_key,
+            None,
+            None,
+            "cipherdrop-tests",
+        ))
+        .endpoint_url(endpoint);
+    if !retries {
+        conf = conf.retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled());
+    }
+    aws_sdk_kms::Client::from_conf(conf.build())
+}

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use cipherdrop_e2e::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
 
 /// The measured GenerateDataKey call (also used to make the blob Decrypt is measured on).
@@ -92,20 +91,12 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let conf = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                creds["access_key_id"].as_str().unwrap(),
-                creds["secret_access_key"].as_str().unwrap(),
-                None,
-                None,
-                "bench",
-            ))
-            .endpoint_url(format!("http://{addr}"))
-            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-            .build();
-        let c = Arc::new(Client::from_conf(conf));
+        let c = Arc::new(cipherdrop_e2e::kms_client(
+            &format!("http://{addr}"),
+            creds["access_key_id"].as_str().unwrap(),
+            creds["secret_access_key"].as_str().unwrap(),
+            false,
+        ));
         let key = c.create_key().send().await.unwrap().key_metadata.unwrap().key_id;
         let blob = generate(&c, &key).await
             .unwrap()

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{
@@ -68,14 +67,7 @@ async fn kms_down_then_s3_down_during_complete() {
     .unwrap();
     let mut s3 = s3_service(&s3_dir, s3_port);
     let (ak, sk) = stored_credentials(&kms_dir).unwrap();
-    let kms_client = aws_sdk_kms::Client::from_conf(
-        aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(&ak, &sk, None, None, "test"))
-            .endpoint_url(&kms.url)
-            .build(),
-    );
+    let kms_client = cipherdrop_e2e::kms_client(&kms.url, &ak, &sk, true);
     let arn = kms_client
         .create_key()
         .send()

@@ -15,7 +15,6 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::primitives::Blob;
 use cipherdrop_core::{
     DataKey, DecryptLimits, EncryptedDataKey, EncryptionContext, EncryptionMaterials, Header,
@@ -67,19 +66,12 @@ impl KmsProcess {
     }
 
     fn client(&self) -> Client {
-        let conf = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(
-                &self.access_key,
-                &self.secret,
-                None,
-                None,
-                "test",
-            ))
-            .endpoint_url(format!("http://{}", self.addr))
-            .build();
-        Client::from_conf(conf)
+        cipherdrop_e2e::kms_client(
+            &format!("http://{}", self.addr),
+            &self.access_key,
+            &self.secret,
+            true,
+        )
     }
 
     /// The official Python tools, configured only through the standard AWS environment variables.

@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_kms::Client;
-use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState};
@@ -48,14 +47,7 @@ impl Server {
     }
 
     fn client_with(&self, ak: &str, sk: &str) -> Client {
-        let conf = aws_sdk_kms::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("us-east-1"))
-            .credentials_provider(Credentials::new(ak, sk, None, None, "test"))
-            .endpoint_url(format!("http://{}", self.addr))
-            .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
-            .build();
-        Client::from_conf(conf)
+        cipherdrop_e2e::kms_client(&format!("http://{}", self.addr), ak, sk, false)
     }
 
     fn client(&self) -> Client {
