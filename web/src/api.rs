@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     AuditPage, CompleteUploadRequest, CreateShareRequest, CreateUploadRequest, ErrorBody,
     KeyResponse, LinkLoginRequest, LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary,
-    SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary,
-    ShareTokenRequest, UpdateShareRequest, UploadStatus,
+    SecretB64, SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList,
+    ShareSummary, ShareTokenRequest, UpdateShareRequest, UploadStatus,
 };
 use cipherdrop_core::DataKey;
 use gloo_net::http::{Request, RequestBuilder, Response};
@@ -96,8 +96,8 @@ pub struct WithKey<T> {
 
 /// Moves a base64 data key out of an answer and decodes it; the text and the decoded bytes are
 /// zeroized once the key is built.
-fn take_data_key(b64: &mut String) -> ApiResult<DataKey> {
-    let b64 = Zeroizing::new(std::mem::take(b64));
+fn take_data_key(b64: &mut SecretB64) -> ApiResult<DataKey> {
+    let b64 = b64.take();
     let raw = Zeroizing::new(
         B64.decode(b64.as_bytes())
             .map_err(|_| ApiError::Decode("data key".into()))?,

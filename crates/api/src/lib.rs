@@ -18,6 +18,50 @@ pub const SUITE_COMMIT_KEY_ECDSA_P384: u16 = 0x0578;
 /// Largest encrypted-metadata blob the server stores, in bytes after base64 decoding.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
+/// A secret as base64 text (a plaintext data key): zeroized when dropped, through serialization
+/// and deserialization alike, and never printed (`Debug` is redacted).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SecretB64(zeroize::Zeroizing<String>);
+
+impl SecretB64 {
+    /// Wraps base64 text that is already in a zeroizing buffer.
+    pub fn new(b64: zeroize::Zeroizing<String>) -> Self {
+        Self(b64)
+    }
+    /// The base64 text.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// Moves the text out, leaving this empty.
+    pub fn take(&mut self) -> zeroize::Zeroizing<String> {
+        std::mem::take(&mut self.0)
+    }
+}
+
+impl AsRef<[u8]> for SecretB64 {
+    fn as_ref(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for SecretB64 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretB64(<redacted>)")
+    }
+}
+
+impl Serialize for SecretB64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretB64 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| Self(zeroize::Zeroizing::new(s)))
+    }
+}
+
 /// Every error response: a stable machine code and a sentence for people.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
@@ -103,8 +147,8 @@ pub struct CreateUploadResponse {
     pub upload_id: String,
     /// The object id it will become.
     pub object_id: String,
-    /// The plaintext data key, base64. Zeroize it after use.
-    pub data_key: String,
+    /// The plaintext data key, base64 (zeroized on drop, redacted in `Debug`).
+    pub data_key: SecretB64,
     /// The KMS key ARN: the EDK's provider info.
     pub key_arn: String,
     /// The encrypted data key (KMS ciphertext blob), base64.
@@ -203,8 +247,8 @@ pub struct ObjectDetails {
 /// `POST /api/objects/{id}/key` (served with `Cache-Control: no-store`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyResponse {
-    /// The plaintext data key, base64. Zeroize it after use.
-    pub data_key: String,
+    /// The plaintext data key, base64 (zeroized on drop, redacted in `Debug`).
+    pub data_key: SecretB64,
     /// The KMS key ARN that released it.
     pub key_arn: String,
 }
@@ -366,8 +410,8 @@ pub struct ShareInfo {
 /// `POST /api/share/key`: one counted key release.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShareKeyResponse {
-    /// The plaintext data key, base64. Zeroize it after use.
-    pub data_key: String,
+    /// The plaintext data key, base64 (zeroized on drop, redacted in `Debug`).
+    pub data_key: SecretB64,
     /// The KMS key that unwrapped it.
     pub key_arn: String,
     /// Presigned GET of the ciphertext.
@@ -376,4 +420,25 @@ pub struct ShareKeyResponse {
     pub url_expires_at: i64,
     /// Downloads left after this one, if limited.
     pub remaining: Option<u32>,
+}
+
+#[cfg(test)]
+mod secret_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_secret_round_trips_as_a_json_string_and_is_never_printed() {
+        let answer = KeyResponse {
+            data_key: SecretB64::new(zeroize::Zeroizing::new("c2VjcmV0".to_owned())),
+            key_arn: "arn".into(),
+        };
+        let json = serde_json::to_string(&answer).unwrap();
+        assert_eq!(json, r#"{"data_key":"c2VjcmV0","key_arn":"arn"}"#);
+        let mut back: KeyResponse = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.data_key.expose(), "c2VjcmV0");
+        assert!(!format!("{back:?}").contains("c2VjcmV0"));
+        assert_eq!(back.data_key.take().as_str(), "c2VjcmV0");
+        assert_eq!(back.data_key.expose(), "");
+    }
 }

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList};
+use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, SecretB64};
 use zeroize::Zeroizing;
 
 use super::{no_store, record_account};
@@ -107,9 +107,9 @@ pub async fn release_key(
         })
         .await?;
     let key = result?;
-    let data_key = Zeroizing::new(B64.encode(&key[..]));
+    let data_key = SecretB64::new(Zeroizing::new(B64.encode(&key[..])));
     Ok(no_store(&KeyResponse {
-        data_key: data_key.to_string(),
+        data_key,
         key_arn: row.key_arn,
     }))
 }

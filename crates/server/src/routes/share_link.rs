@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{ShareInfo, ShareKeyResponse, ShareTokenRequest};
+use cipherdrop_api::{SecretB64, ShareInfo, ShareKeyResponse, ShareTokenRequest};
 use zeroize::Zeroizing;
 
 use super::no_store;
@@ -210,9 +210,9 @@ pub async fn release_key(
         }
     );
     holder_event(&state, ip, "share.key", &row.id, "ok", &detail).await?;
-    let data_key = Zeroizing::new(B64.encode(&key[..]));
+    let data_key = SecretB64::new(Zeroizing::new(B64.encode(&key[..])));
     Ok(no_store(&ShareKeyResponse {
-        data_key: data_key.to_string(),
+        data_key,
         key_arn: object.key_arn.clone(),
         download_url,
         url_expires_at: state.urls_expire_at(),

@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CONTEXT_OBJECT, CONTEXT_OWNER, CompleteUploadRequest, CreateUploadRequest,
     CreateUploadResponse, MAX_METADATA_BYTES, ObjectSummary, PartUrl, SUITE_COMMIT_KEY,
-    SUITE_COMMIT_KEY_ECDSA_P384, UploadStatus,
+    SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, UploadStatus,
 };
 use cipherdrop_core::{
     AlgorithmSuiteId, ContentType, EncryptedDataKey, EncryptionContext, Header, MessageLen,
@@ -270,11 +270,11 @@ pub async fn create(
         ),
     )
     .await;
-    let data_key = Zeroizing::new(B64.encode(&issued.plaintext[..]));
+    let data_key = SecretB64::new(Zeroizing::new(B64.encode(&issued.plaintext[..])));
     Ok(no_store(&CreateUploadResponse {
         upload_id: object_id.clone(),
         object_id,
-        data_key: data_key.to_string(),
+        data_key,
         key_arn: issued.key_arn.clone(),
         edk: B64.encode(&issued.edk),
         encryption_context: context
