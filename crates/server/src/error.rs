@@ -6,7 +6,7 @@
 //! - 5xx from our own side (database, hashing, a broken invariant): the cause goes to the log,
 //!   never to the body, which says only which part failed and that nothing was changed
 //!   ([`ApiError::internal`], [`ApiError::database`]).
-//! - 502/503 from KMS or S3 ([`crate::aws`]): which service failed and whether trying again may
+//! - 502/503 from KMS or S3 (the `aws` module): which service failed and whether trying again may
 //!   help.
 //! - Lower layers have their own typed errors (`AccountError`, [`crate::audit::AuditError`],
 //!   `sqlx::Error`); each converts here exactly once, by `From`.

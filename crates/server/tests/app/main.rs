@@ -11,6 +11,7 @@
 
 mod audit;
 mod endpoints;
+mod modules;
 mod presigned;
 mod shares;
 mod sweeper;
