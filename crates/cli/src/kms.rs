@@ -7,14 +7,21 @@ use std::sync::Arc;
 use anyhow::{Context as _, Result, bail};
 use cipherdrop_kms::Kms;
 
-/// Runs the service until SIGINT or SIGTERM.
-pub fn serve(listen: SocketAddr, data_dir: &Path, region: &str, account: &str) -> Result<()> {
+/// Runs the service until SIGINT or SIGTERM; the master key is `master_key`, by default
+/// `data_dir/master.key`.
+pub fn serve(
+    listen: SocketAddr,
+    data_dir: &Path,
+    master_key: Option<&Path>,
+    region: &str,
+    account: &str,
+) -> Result<()> {
     if !listen.ip().is_loopback() {
         eprintln!("warning: the embedded KMS listens on {listen}, not a loopback address");
     }
     init_tracing();
     let kms = Arc::new(
-        Kms::open(data_dir, region, account)
+        open(data_dir, master_key, region, account)
             .with_context(|| format!("opening the KMS data in {}", data_dir.display()))?,
     );
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -30,6 +37,18 @@ pub fn serve(listen: SocketAddr, data_dir: &Path, region: &str, account: &str) -
         cipherdrop_kms::serve(listener, kms, shutdown_signal()).await?;
         Ok::<_, anyhow::Error>(())
     })
+}
+
+/// Opens the KMS data in `data_dir` with the master key in `master_key` (default
+/// `data_dir/master.key`).
+pub fn open(
+    data_dir: &Path,
+    master_key: Option<&Path>,
+    region: &str,
+    account: &str,
+) -> std::io::Result<Kms> {
+    let default = data_dir.join(cipherdrop_kms::MASTER_KEY_FILE);
+    Kms::open_with_master_key(data_dir, region, account, master_key.unwrap_or(&default))
 }
 
 /// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
@@ -63,15 +82,15 @@ pub async fn shutdown_signal() {
 }
 
 /// Prints `export AWS_...=...` lines for the service in `data_dir`.
-pub fn print_credentials(data_dir: &Path, region: &str, account: &str) -> Result<()> {
+pub fn print_credentials(data_dir: &Path, region: &str) -> Result<()> {
     if !data_dir.join("credentials.json").exists() {
         bail!(
             "no KMS credentials in {} (start `cipherdrop kms serve` once)",
             data_dir.display()
         );
     }
-    let kms = Kms::open(data_dir, region, account)?;
-    let c = kms.credentials();
+    // Only the credentials: the keys (and their master key) are not needed for them.
+    let c = cipherdrop_kms::Credentials::load_or_create(&data_dir.join("credentials.json"))?;
     println!("export AWS_ACCESS_KEY_ID={}", c.access_key_id);
     println!("export AWS_SECRET_ACCESS_KEY={}", c.secret_access_key);
     println!("export AWS_REGION={region}");

@@ -85,6 +85,10 @@ enum KmsCommand {
         listen: std::net::SocketAddr,
         #[command(flatten)]
         service: KmsArgs,
+        /// File of the master key the keys are encrypted under at rest (default:
+        /// DATA_DIR/master.key, made on first start). Keep it apart from the data folder's backups.
+        #[arg(long, value_name = "PATH")]
+        kms_master_key: Option<PathBuf>,
     },
     /// Print the service's SigV4 credentials as shell exports (for the AWS CLI, SDKs, boto3).
     Credentials {
@@ -209,12 +213,22 @@ fn run(cli: Cli) -> Result<ExitCode> {
             crypt::decrypt(&keyring, limits, &expected, &a.io.input, &a.io.output)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Kms(KmsCommand::Serve { listen, service: k }) => {
-            kms::serve(listen, &k.data_dir, &k.region, &k.account)?;
+        Command::Kms(KmsCommand::Serve {
+            listen,
+            service: k,
+            kms_master_key,
+        }) => {
+            kms::serve(
+                listen,
+                &k.data_dir,
+                kms_master_key.as_deref(),
+                &k.region,
+                &k.account,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Kms(KmsCommand::Credentials { service: k }) => {
-            kms::print_credentials(&k.data_dir, &k.region, &k.account)?;
+            kms::print_credentials(&k.data_dir, &k.region)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::S3(S3Command::Serve {

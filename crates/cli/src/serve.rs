@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// KMS region (default: the S3 region).
     #[arg(long)]
     kms_region: Option<String>,
+    /// File of the embedded KMS's master key, which encrypts its keys at rest (default:
+    /// DATA_DIR/kms/master.key, made on first start). Keep it apart from the data folder's backups.
+    #[arg(long, value_name = "PATH", conflicts_with = "kms_key_id")]
+    kms_master_key: Option<PathBuf>,
     /// S3 bucket (default: the embedded S3 and its bucket "cipherdrop").
     #[arg(long)]
     s3_bucket: Option<String>,
@@ -175,8 +179,9 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     let embedded_kms = a.kms_key_id.is_none();
     if embedded_kms {
         let kms = Arc::new(
-            cipherdrop_kms::Kms::open(
+            crate::kms::open(
                 &a.data_dir.join("kms"),
+                a.kms_master_key.as_deref(),
                 &settings.kms_region,
                 cipherdrop_kms::DEFAULT_ACCOUNT,
             )

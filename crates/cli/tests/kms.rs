@@ -35,15 +35,23 @@ struct Creds {
     secret_access_key: String,
 }
 
+/// `cipherdrop kms serve` on a free port with `dir` as its data folder, and `extra` arguments.
+fn kms_serve(dir: &Path, extra: &[&std::ffi::OsStr]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cipherdrop"));
+    cmd.args(["kms", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir)
+        .args(extra);
+    cmd
+}
+
 impl KmsProcess {
     fn start(dir: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
-            .args(["kms", "serve", "--listen", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        Self::start_with(kms_serve(dir, &[]).stderr(Stdio::null()), dir)
+    }
+
+    /// Starts `cmd` (a `kms_serve` with its stderr set) and waits until it listens.
+    fn start_with(cmd: &mut Command, dir: &Path) -> Self {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -295,5 +303,186 @@ async fn a_kill_during_a_write_burst_then_a_clean_restart() {
             .send()
             .await
             .unwrap();
+    }
+}
+
+/// Runs `cmd`, which must exit with a failure within 60 s; returns its stderr.
+fn fails_to_start(cmd: &mut Command) -> String {
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success());
+            let mut err = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+            return err;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the KMS started, or hung, when it had to fail");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_serve_keeps_its_master_key_where_told_and_needs_it() {
+    let (dir, secrets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = secrets.path().join("kms-master.key");
+    let flag = [std::ffi::OsStr::new("--kms-master-key"), master.as_os_str()];
+    let mut kms = KmsProcess::start_with(
+        kms_serve(dir.path(), &flag).stderr(Stdio::null()),
+        dir.path(),
+    );
+    let c = kms.client();
+    let id = c
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let dk = c
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap();
+    kms.kill();
+    assert!(master.is_file());
+    assert!(!dir.path().join(cipherdrop_kms::MASTER_KEY_FILE).exists());
+    let key_file = std::fs::read(dir.path().join("keys").join(format!("{id}.json"))).unwrap();
+
+    // Without the flag its master key is missing: the KMS does not start, and makes none.
+    let err = fails_to_start(&mut kms_serve(dir.path(), &[]));
+    assert!(
+        err.contains("master key") && err.contains("does not exist"),
+        "{err}"
+    );
+    assert!(!dir.path().join(cipherdrop_kms::MASTER_KEY_FILE).exists());
+    // With another master key it does not start either.
+    let other = secrets.path().join("other.key");
+    std::fs::write(&other, [5u8; 32]).unwrap();
+    let err = fails_to_start(&mut kms_serve(
+        dir.path(),
+        &[std::ffi::OsStr::new("--kms-master-key"), other.as_os_str()],
+    ));
+    assert!(err.contains("another master key"), "{err}");
+    assert_eq!(
+        std::fs::read(dir.path().join("keys").join(format!("{id}.json"))).unwrap(),
+        key_file
+    );
+
+    // With it, the data key decrypts as before; `kms credentials` needs no master key.
+    let kms = KmsProcess::start_with(
+        kms_serve(dir.path(), &flag).stderr(Stdio::null()),
+        dir.path(),
+    );
+    let out = kms
+        .client()
+        .decrypt()
+        .ciphertext_blob(dk.ciphertext_blob.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext, dk.plaintext);
+    let creds = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
+        .args(["kms", "credentials", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(creds.status.success());
+    assert!(
+        String::from_utf8(creds.stdout)
+            .unwrap()
+            .contains(&kms.access_key)
+    );
+}
+
+/// Every secret's printable forms: base64, hex, and the bytes as Rust prints a slice.
+fn printed_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    vec![
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        cipherdrop_e2e::hex(secret),
+        cipherdrop_e2e::hex(secret).to_uppercase(),
+        format!("{secret:?}"),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kms_process_logs_no_secret_at_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("stderr.log");
+    let data = dir.path().join("kms");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let kms = KmsProcess::start_with(
+        kms_serve(&data, &[]).env("RUST_LOG", "trace").stderr(log),
+        &data,
+    );
+    let c = kms.client();
+    let id = c
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    let dk = c
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(32)
+        .encryption_context("object", "o-1")
+        .send()
+        .await
+        .unwrap();
+    let data_key = dk.plaintext.unwrap().into_inner();
+    let blob = dk.ciphertext_blob.unwrap();
+    let out = c
+        .decrypt()
+        .ciphertext_blob(blob.clone())
+        .encryption_context("object", "o-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext.unwrap().as_ref(), data_key.as_slice());
+    let plaintext = b"PLAINTEXT-MARKER correct horse battery staple".to_vec();
+    let enc = c
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new(plaintext.clone()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    c.decrypt()
+        .ciphertext_blob(enc.clone())
+        .send()
+        .await
+        .unwrap();
+    let secret = kms.secret.clone();
+    drop(kms);
+
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    assert!(text.contains("TRACE"), "the log is not at trace: {text}");
+    assert!(!text.contains("PLAINTEXT-MARKER"), "{text}");
+    for s in [
+        data_key,
+        plaintext,
+        blob.into_inner(),
+        enc.into_inner(),
+        secret.into_bytes(),
+    ] {
+        for form in printed_forms(&s) {
+            assert!(!text.contains(&form), "the KMS logged a secret ({form})");
+        }
     }
 }

@@ -22,11 +22,14 @@ pub enum ErrorCode {
     AccessDenied,
     /// The alias exists already.
     AlreadyExists,
+    /// A list's `Marker` is not one this service handed out.
+    InvalidMarker,
     /// The `X-Amz-Target` names no operation of this service.
     UnknownOperation,
     /// The request has no SigV4 authentication.
     MissingAuthenticationToken,
-    /// The request's signature does not match, or it is too old.
+    /// The request's signature does not match, is too old, does not sign the headers it must, or
+    /// its credential scope names another region or service.
     InvalidSignature,
     /// The access key is not known.
     UnrecognizedClient,
@@ -48,6 +51,7 @@ impl ErrorCode {
             ErrorCode::InvalidState => "KMSInvalidStateException",
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::AlreadyExists => "AlreadyExistsException",
+            ErrorCode::InvalidMarker => "InvalidMarkerException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",

@@ -3,12 +3,14 @@
 //! JSON 1.1 over HTTP (`X-Amz-Target: TrentService.<Operation>`), every request SigV4-verified
 //! against the service's own credentials, so the official AWS SDKs, boto3, the AWS Encryption SDKs
 //! and `aws-encryption-cli` use it exactly as they use AWS KMS. Keys persist in a data folder
-//! (atomic writes, mode 0600); every call is appended to an audit log.
+//! (atomic writes, mode 0600), their backing keys encrypted under a master key kept in a file of
+//! its own; every call is appended to an audit log.
 
 mod audit;
 mod blob;
 mod credentials;
 mod error;
+mod master;
 mod ops;
 mod service;
 mod sigv4;
@@ -26,6 +28,7 @@ use axum::response::{IntoResponse, Response};
 
 pub use credentials::Credentials;
 pub use error::{ErrorCode, KmsError};
+pub use master::MASTER_KEY_FILE;
 pub use service::{AuditInfo, Kms};
 pub use sigv4::MAX_CLOCK_SKEW;
 
@@ -67,6 +70,7 @@ async fn handle(
     let access_key = match sigv4::verify(
         &req,
         "kms",
+        kms.region(),
         |ak| kms.secret_for(ak),
         std::time::SystemTime::now(),
     ) {

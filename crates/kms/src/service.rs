@@ -43,12 +43,32 @@ pub struct Kms {
 }
 
 impl Kms {
-    /// Opens (or creates) the service's data in `data_dir`.
+    /// Opens (or creates) the service's data in `data_dir`, with the master key in
+    /// `data_dir/master.key` (see [`open_with_master_key`](Self::open_with_master_key)).
     pub fn open(data_dir: &Path, region: &str, account: &str) -> std::io::Result<Self> {
+        Self::open_with_master_key(
+            data_dir,
+            region,
+            account,
+            &data_dir.join(crate::master::MASTER_KEY_FILE),
+        )
+    }
+
+    /// Opens (or creates) the service's data in `data_dir`; the backing keys are stored encrypted
+    /// under the master key in the file `master_key`, which is made on first start.
+    ///
+    /// Fails, and makes nothing, if `master_key` does not exist while keys encrypted under a
+    /// master key do, or if it is not the master key they were encrypted under. Key files of the
+    /// older format (backing keys unencrypted) are rewritten encrypted.
+    pub fn open_with_master_key(
+        data_dir: &Path,
+        region: &str,
+        account: &str,
+        master_key: &Path,
+    ) -> std::io::Result<Self> {
         std::fs::create_dir_all(data_dir)?;
-        let disk = Disk::open(data_dir)?;
+        let (disk, (keys, aliases)) = Disk::open(data_dir, master_key)?;
         let credentials = Credentials::load_or_create(&data_dir.join("credentials.json"))?;
-        let (keys, aliases) = disk.load()?;
         Ok(Self {
             region: region.to_owned(),
             account: account.to_owned(),
@@ -293,5 +313,123 @@ impl Kms {
         self.persist(&updated)?;
         *rec = updated;
         Ok(arn)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use std::path::PathBuf;
+
+    use base64::Engine as _;
+    use base64::engine::general_purpose::STANDARD as B64;
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    /// Runs an operation as the HTTP front does (audit record included) and returns its answer.
+    fn call(kms: &Kms, op: &str, req: Value) -> Value {
+        let mut info = AuditInfo::default();
+        let body = kms.call(op, &req, &mut info).unwrap();
+        kms.audit(Some("AKIATEST"), op, &info, Ok(()));
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    fn files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                out.extend(files(&path));
+            } else {
+                out.push(path);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn no_file_of_the_data_folder_holds_a_backing_key_or_data_key_unencrypted() {
+        let dir = tempfile::tempdir().unwrap();
+        let kms = Kms::open(dir.path(), "us-east-1", "111122223333").unwrap();
+        let mut secrets: Vec<Vec<u8>> = Vec::new();
+        for i in 0..3 {
+            let id = call(&kms, "CreateKey", json!({}))["KeyMetadata"]["KeyId"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            call(&kms, "RotateKeyOnDemand", json!({ "KeyId": id }));
+            call(
+                &kms,
+                "CreateAlias",
+                json!({ "AliasName": format!("alias/k{i}"), "TargetKeyId": id }),
+            );
+            let dk = call(
+                &kms,
+                "GenerateDataKey",
+                json!({ "KeyId": id, "NumberOfBytes": 32, "EncryptionContext": { "o": "1" } }),
+            );
+            secrets.push(B64.decode(dk["Plaintext"].as_str().unwrap()).unwrap());
+            let pt = format!("secret plaintext number {i}, 0123456789abcdef");
+            let enc = call(
+                &kms,
+                "Encrypt",
+                json!({ "KeyId": id, "Plaintext": B64.encode(&pt) }),
+            );
+            call(
+                &kms,
+                "Decrypt",
+                json!({ "CiphertextBlob": enc["CiphertextBlob"] }),
+            );
+            secrets.push(pt.into_bytes());
+        }
+        for rec in kms.read().unwrap().keys.values() {
+            assert_eq!(rec.materials.len(), 2);
+            for m in &rec.materials {
+                secrets.push(m.key.to_vec());
+            }
+        }
+        assert_eq!(secrets.len(), 12);
+        drop(kms);
+        // Reopened from the files, the backing keys are the same.
+        let kms = Kms::open(dir.path(), "us-east-1", "111122223333").unwrap();
+        let reopened: Vec<Vec<u8>> = kms
+            .read()
+            .unwrap()
+            .keys
+            .values()
+            .flat_map(|r| r.materials.iter().map(|m| m.key.to_vec()))
+            .collect();
+        assert_eq!(reopened, secrets[6..]);
+        drop(kms);
+
+        let master = std::fs::read(dir.path().join("master.key")).unwrap();
+        let master = master.trim_ascii().to_vec();
+        let all = files(dir.path());
+        assert!(all.len() >= 7, "{all:?}");
+        for path in &all {
+            let bytes = std::fs::read(path).unwrap();
+            for s in &secrets {
+                for form in [
+                    s.clone(),
+                    B64.encode(s).into_bytes(),
+                    hex::encode(s).into_bytes(),
+                    hex::encode_upper(s).into_bytes(),
+                ] {
+                    assert!(
+                        !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                        "{} holds a secret",
+                        path.display()
+                    );
+                }
+            }
+            if !path.ends_with("master.key") {
+                assert!(
+                    !bytes.windows(master.len()).any(|w| w == master.as_slice()),
+                    "{} holds the master key",
+                    path.display()
+                );
+            }
+        }
     }
 }

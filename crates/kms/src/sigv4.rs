@@ -1,5 +1,8 @@
 //! SigV4 verification: the expected signature is computed by the official `aws-sigv4` crate over
-//! the headers the client says it signed, and compared in constant time.
+//! the headers the client says it signed, and compared in constant time. Those headers must
+//! include `host`, `x-amz-date` and `x-amz-target` (so a captured request cannot be sent to another
+//! endpoint, at another time, or as another operation), and the credential scope must name this
+//! service and its region.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -7,12 +10,21 @@ use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
 use aws_sigv4::sign::v4;
 use axum::http::HeaderMap;
+use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
 use crate::error::{ErrorCode, KmsError, KmsResult};
 
 /// Largest clock difference accepted between the signer and us.
 pub const MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
+
+/// Headers every request must sign, with the names AWS's errors give them: the endpoint, the
+/// time (the clock-skew window rests on it) and the operation (`X-Amz-Target`).
+pub const REQUIRED_SIGNED_HEADERS: [(&str, &str); 3] = [
+    ("host", "'Host' or ':authority'"),
+    ("x-amz-date", "'X-Amz-Date'"),
+    ("x-amz-target", "'X-Amz-Target'"),
+];
 
 /// The parts of an `Authorization: AWS4-HMAC-SHA256 ...` header.
 struct AuthHeader<'a> {
@@ -83,11 +95,12 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-/// Checks the request's SigV4 signature for `service` against the known credentials; returns the
-/// caller's access key.
+/// Checks the request's SigV4 signature for `service` in `region` against the known credentials;
+/// returns the caller's access key.
 pub fn verify<'a>(
     req: &Request<'_>,
     service: &str,
+    region: &str,
     lookup_secret: impl Fn(&str) -> Option<&'a str>,
     now: SystemTime,
 ) -> KmsResult<String> {
@@ -107,6 +120,18 @@ pub fn verify<'a>(
             "Authorization header is not AWS4-HMAC-SHA256",
         )
     })?;
+    for (name, shown) in REQUIRED_SIGNED_HEADERS {
+        if !auth
+            .signed_headers
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(name))
+        {
+            return Err(KmsError::new(
+                ErrorCode::InvalidSignature,
+                format!("{shown} must be a 'SignedHeader' in the AWS Authorization."),
+            ));
+        }
+    }
     let secret = lookup_secret(auth.access_key).ok_or_else(|| {
         KmsError::new(
             ErrorCode::UnrecognizedClient,
@@ -117,6 +142,15 @@ pub fn verify<'a>(
         return Err(KmsError::new(
             ErrorCode::InvalidSignature,
             format!("Credential should be scoped to correct service: '{service}'."),
+        ));
+    }
+    if auth.region != region {
+        return Err(KmsError::new(
+            ErrorCode::InvalidSignature,
+            format!(
+                "Credential should be scoped to a valid region, not '{}'. This service's region is '{region}'.",
+                auth.region
+            ),
         ));
     }
     let amz_date = req
@@ -152,11 +186,14 @@ pub fn verify<'a>(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("localhost");
     let uri = format!("http://{host}{}", req.path_and_query);
+    // The body goes in as its SHA-256, not as bytes: aws-sigv4 can log the bytes of a body it
+    // signs (LOG_SIGNABLE_BODY at trace), and a KMS body holds plaintexts.
+    let body_hash = hex::encode(sha2::Sha256::digest(req.body));
     let signable = SignableRequest::new(
         req.method,
         uri,
         headers.into_iter(),
-        SignableBody::Bytes(req.body),
+        SignableBody::Precomputed(body_hash),
     )
     .map_err(|_| {
         KmsError::new(
@@ -169,7 +206,7 @@ pub fn verify<'a>(
     settings.excluded_headers = Some(Vec::new());
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region(auth.region)
+        .region(region)
         .name(service)
         .time(time)
         .settings(settings)
@@ -201,6 +238,123 @@ pub fn verify<'a>(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    const AK: &str = "AKIAEXAMPLEEXAMPLE00";
+    const SK: &str = "secret-secret-secret-secret-secret-secret";
+
+    /// Headers of a request signed by `aws-sigv4` over `signed` (it adds `host` from the URI and
+    /// `x-amz-date` itself), for `region` and `service`; `X-Amz-Target` is then set to `target`.
+    fn signed(signed: &[(&str, &str)], region: &str, service: &str, target: &str) -> HeaderMap {
+        let identity = Credentials::new(AK, SK, None, None, "t").into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(region)
+            .name(service)
+            .time(SystemTime::now())
+            .settings(SigningSettings::default())
+            .build()
+            .unwrap()
+            .into();
+        let req = SignableRequest::new(
+            "POST",
+            "http://kms.local/",
+            signed.iter().copied(),
+            SignableBody::Bytes(b"{}"),
+        )
+        .unwrap();
+        let (instructions, _) = sign(req, &params).unwrap().into_parts();
+        let mut headers = HeaderMap::new();
+        headers.insert("host", "kms.local".parse().unwrap());
+        let name = |n: &str| axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap();
+        for (n, value) in signed {
+            headers.insert(name(n), value.parse().unwrap());
+        }
+        headers.insert("x-amz-target", target.parse().unwrap());
+        for (n, value) in instructions.headers() {
+            headers.insert(name(n), value.parse().unwrap());
+        }
+        headers
+    }
+
+    fn check(headers: &HeaderMap, region: &str) -> KmsResult<String> {
+        let req = Request {
+            method: "POST",
+            path_and_query: "/",
+            headers,
+            body: b"{}",
+        };
+        verify(
+            &req,
+            "kms",
+            region,
+            |ak| (ak == AK).then_some(SK),
+            SystemTime::now(),
+        )
+    }
+
+    #[test]
+    fn host_date_and_target_must_be_signed() {
+        let list = "TrentService.ListKeys";
+        // Signed over the target: accepted; the same signature with another target: refused.
+        let good = signed(&[("x-amz-target", list)], "us-east-1", "kms", list);
+        assert_eq!(check(&good, "us-east-1").unwrap(), AK);
+        let mut swapped = good.clone();
+        swapped.insert("x-amz-target", "TrentService.CreateKey".parse().unwrap());
+        assert_eq!(
+            check(&swapped, "us-east-1").unwrap_err().code,
+            ErrorCode::InvalidSignature
+        );
+        // Signed without the target: a valid signature, refused whatever the target says.
+        for target in [list, "TrentService.CreateKey"] {
+            let h = signed(&[], "us-east-1", "kms", target);
+            let e = check(&h, "us-east-1").unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidSignature);
+            assert_eq!(
+                e.message,
+                "'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."
+            );
+        }
+        // `aws-sigv4` always signs host and x-amz-date, so those are written by hand: the
+        // refusal comes before any signature is computed.
+        for (signed_headers, missing) in [
+            ("x-amz-date;x-amz-target", "'Host' or ':authority'"),
+            ("host;x-amz-target", "'X-Amz-Date'"),
+            ("content-type;host;x-amz-date", "'X-Amz-Target'"),
+            ("", "'Host' or ':authority'"),
+        ] {
+            let mut h = good.clone();
+            let auth = format!(
+                "AWS4-HMAC-SHA256 Credential={AK}/20250101/us-east-1/kms/aws4_request, SignedHeaders={signed_headers}, Signature=00"
+            );
+            h.insert("authorization", auth.parse().unwrap());
+            let e = check(&h, "us-east-1").unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidSignature, "{signed_headers}");
+            assert_eq!(
+                e.message,
+                format!("{missing} must be a 'SignedHeader' in the AWS Authorization.")
+            );
+        }
+    }
+
+    #[test]
+    fn the_credential_scope_names_this_region_and_kms() {
+        let list = "TrentService.ListKeys";
+        let other_region = signed(&[("x-amz-target", list)], "eu-west-1", "kms", list);
+        let e = check(&other_region, "us-east-1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSignature);
+        assert_eq!(
+            e.message,
+            "Credential should be scoped to a valid region, not 'eu-west-1'. This service's region is 'us-east-1'."
+        );
+        assert_eq!(check(&other_region, "eu-west-1").unwrap(), AK);
+        let other_service = signed(&[("x-amz-target", list)], "us-east-1", "s3", list);
+        let e = check(&other_service, "us-east-1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidSignature);
+        assert_eq!(
+            e.message,
+            "Credential should be scoped to correct service: 'kms'."
+        );
+    }
 
     #[test]
     fn amz_dates_parse() {

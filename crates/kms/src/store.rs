@@ -1,5 +1,7 @@
 //! Keys, aliases and their persistence: one JSON file per key plus an alias file, each written
-//! atomically (temp file, fsync, rename, fsync of the folder) with mode 0600.
+//! atomically (temp file, fsync, rename, fsync of the folder) with mode 0600. A key file holds its
+//! backing keys only sealed under the master key (`master`); files of the older format, which held
+//! them in base64, are read and rewritten sealed at start.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -10,6 +12,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 use zeroize::Zeroizing;
+
+use crate::master::MasterKey;
 
 /// A key's lifecycle state, as AWS names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,8 +26,9 @@ pub enum KeyState {
     PendingDeletion,
 }
 
-/// One backing key of a KMS key.
-#[derive(Clone, Serialize, Deserialize)]
+/// One backing key of a KMS key, in memory. It has no `Serialize`: it reaches a file only sealed,
+/// as a [`StoredMaterial`].
+#[derive(Clone)]
 pub struct Material {
     /// 1 for the original, +1 per rotation.
     pub version: u32,
@@ -31,37 +36,49 @@ pub struct Material {
     pub created: f64,
     /// `None` for the original, else `ON_DEMAND` or `AUTOMATIC`.
     pub rotation_type: Option<String>,
-    #[serde(with = "b64_key")]
     pub(crate) key: Zeroizing<[u8; 32]>,
 }
 
-mod b64_key {
-    use super::*;
-    pub fn serialize<S: serde::Serializer>(
-        k: &Zeroizing<[u8; 32]>,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&B64.encode(&k[..]))
-    }
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(
-        d: D,
-    ) -> Result<Zeroizing<[u8; 32]>, D::Error> {
-        let text = Zeroizing::new(String::deserialize(d)?);
-        let bytes = Zeroizing::new(
-            B64.decode(text.as_bytes())
-                .map_err(serde::de::Error::custom)?,
-        );
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| serde::de::Error::custom("key length"))?;
-        Ok(Zeroizing::new(arr))
-    }
+/// One backing key as a key file holds it.
+#[derive(Serialize, Deserialize)]
+pub struct StoredMaterial {
+    version: u32,
+    created: f64,
+    rotation_type: Option<String>,
+    /// `nonce ‖ AES-256-GCM(backing key) ‖ tag` under the master key, base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_key: Option<String>,
+    /// The older format: the backing key itself, base64. Read (to migrate it), never written.
+    #[serde(
+        default,
+        rename = "key",
+        skip_serializing,
+        deserialize_with = "b64_key"
+    )]
+    plain_key: Option<Zeroizing<[u8; 32]>>,
 }
 
-/// A KMS key: metadata and every backing key it ever had.
+/// The older format's base64 backing key, read into wiped buffers.
+fn b64_key<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Zeroizing<[u8; 32]>>, D::Error> {
+    let text = Zeroizing::new(String::deserialize(d)?);
+    let mut buf = Zeroizing::new([0u8; 48]);
+    let n = B64
+        .decode_slice(text.as_bytes(), &mut buf[..])
+        .map_err(serde::de::Error::custom)?;
+    let mut key = Zeroizing::new([0u8; 32]);
+    match buf.get(..n) {
+        Some(bytes) if n == 32 => key.copy_from_slice(bytes),
+        _ => return Err(serde::de::Error::custom("key length")),
+    }
+    Ok(Some(key))
+}
+
+/// A KMS key: metadata and every backing key it ever had (in memory `Material`, in its file
+/// `StoredMaterial`; the file's fields are these, in this order).
 #[derive(Clone, Serialize, Deserialize)]
-pub struct KeyRecord {
+pub struct KeyRecord<M = Material> {
     /// The key id.
     pub id: Uuid,
     /// Free text.
@@ -83,7 +100,26 @@ pub struct KeyRecord {
     /// Tags, in the order given.
     pub tags: Vec<(String, String)>,
     /// Backing keys, oldest first; the last one encrypts.
-    pub materials: Vec<Material>,
+    pub materials: Vec<M>,
+}
+
+impl<M> KeyRecord<M> {
+    /// The same metadata with each backing key converted by `f`.
+    fn convert<N, E>(&self, f: impl FnMut(&M) -> Result<N, E>) -> Result<KeyRecord<N>, E> {
+        Ok(KeyRecord {
+            id: self.id,
+            description: self.description.clone(),
+            created: self.created,
+            state: self.state,
+            deletion_date: self.deletion_date,
+            pending_window_days: self.pending_window_days,
+            rotation_enabled: self.rotation_enabled,
+            rotation_period_days: self.rotation_period_days,
+            next_rotation: self.next_rotation,
+            tags: self.tags.clone(),
+            materials: self.materials.iter().map(f).collect::<Result<_, E>>()?,
+        })
+    }
 }
 
 impl KeyRecord {
@@ -127,28 +163,32 @@ pub struct AliasRecord {
     pub updated: f64,
 }
 
-/// The folder layout: `keys/<id>.json`, `aliases.json`.
+/// Keys and aliases as loaded.
+pub type Loaded = (BTreeMap<Uuid, KeyRecord>, BTreeMap<String, AliasRecord>);
+
+/// The folder layout: `keys/<id>.json`, `aliases.json`; and the master key the key files are
+/// sealed under.
 pub struct Disk {
     dir: PathBuf,
+    master: MasterKey,
 }
 
 impl Disk {
-    /// Opens (creating) the store folder.
-    pub fn open(dir: &Path) -> std::io::Result<Self> {
+    /// Opens (creating) the store folder and loads every key and alias. Leftover temp files of an
+    /// interrupted write are removed.
+    ///
+    /// The master key is read from `master_key`. If that file does not exist it is made, unless a
+    /// key file holds sealed backing keys: then opening fails (those keys need the master key
+    /// they were sealed under, and a new one would not open them). A master key that does not
+    /// open a sealed backing key fails too, naming the file. Key files of the older, unsealed
+    /// format are rewritten sealed (atomically) before this returns.
+    pub fn open(dir: &Path, master_key: &Path) -> std::io::Result<(Self, Loaded)> {
         std::fs::create_dir_all(dir.join("keys"))?;
         restrict_dir(dir)?;
         restrict_dir(&dir.join("keys"))?;
-        Ok(Self {
-            dir: dir.to_owned(),
-        })
-    }
 
-    /// Loads every key and alias. Leftover temp files of an interrupted write are removed.
-    pub fn load(
-        &self,
-    ) -> std::io::Result<(BTreeMap<Uuid, KeyRecord>, BTreeMap<String, AliasRecord>)> {
-        let mut keys = BTreeMap::new();
-        for entry in std::fs::read_dir(self.dir.join("keys"))? {
+        let mut stored = Vec::new();
+        for entry in std::fs::read_dir(dir.join("keys"))? {
             let path = entry?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
             if name.ends_with(".tmp") {
@@ -158,23 +198,123 @@ impl Disk {
             if !name.ends_with(".json") {
                 continue;
             }
-            let rec: KeyRecord = serde_json::from_slice(&std::fs::read(&path)?)
+            // An older file holds backing keys in base64: its bytes are wiped once parsed.
+            let bytes = Zeroizing::new(std::fs::read(&path)?);
+            let rec: KeyRecord<StoredMaterial> = serde_json::from_slice(&bytes)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
+            stored.push((path, rec));
+        }
+
+        let sealed = stored
+            .iter()
+            .filter(|(_, r)| r.materials.iter().any(|m| m.sealed_key.is_some()))
+            .count();
+        let master = match MasterKey::load(master_key)? {
+            Some(m) => m,
+            None if sealed > 0 => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "the KMS master key {} does not exist, but {sealed} key file(s) in {} are \
+                         encrypted under a master key: restore that file (or give its path); \
+                         a new master key would not open them",
+                        master_key.display(),
+                        dir.join("keys").display()
+                    ),
+                ));
+            }
+            None => MasterKey::create(master_key)?,
+        };
+
+        let disk = Self {
+            dir: dir.to_owned(),
+            master,
+        };
+        let mut keys = BTreeMap::new();
+        let mut migrated = 0usize;
+        for (path, rec) in &stored {
+            let mut plain = false;
+            let rec = rec.convert(|m| {
+                let key = disk.unseal(rec.id, m, path)?;
+                plain |= m.sealed_key.is_none();
+                Ok::<_, std::io::Error>(Material {
+                    version: m.version,
+                    created: m.created,
+                    rotation_type: m.rotation_type.clone(),
+                    key,
+                })
+            })?;
+            if plain {
+                disk.save_key(&rec)?;
+                migrated += 1;
+            }
             keys.insert(rec.id, rec);
         }
-        let aliases_path = self.dir.join("aliases.json");
+        if migrated > 0 {
+            tracing::info!(
+                migrated,
+                master_key = %disk.master.path().display(),
+                "KMS key files of the older format rewritten with their backing keys encrypted"
+            );
+        }
+
+        let aliases_path = dir.join("aliases.json");
         let aliases = match std::fs::read(&aliases_path) {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", aliases_path.display())))?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => BTreeMap::new(),
             Err(e) => return Err(e),
         };
-        Ok((keys, aliases))
+        Ok((disk, (keys, aliases)))
     }
 
-    /// Writes one key atomically.
+    /// The backing key a file holds: opened with the master key, or (older format) as it is.
+    fn unseal(
+        &self,
+        id: Uuid,
+        m: &StoredMaterial,
+        path: &Path,
+    ) -> std::io::Result<Zeroizing<[u8; 32]>> {
+        let bad = |why: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "{}: backing key version {} of key {id} {why}",
+                    path.display(),
+                    m.version
+                ),
+            )
+        };
+        match (&m.sealed_key, &m.plain_key) {
+            (Some(text), _) => {
+                let sealed = B64
+                    .decode(text.as_bytes())
+                    .map_err(|_| bad("is not base64"))?;
+                self.master.open(id, m.version, &sealed).ok_or_else(|| {
+                    bad(&format!(
+                        "does not open with the master key {}: it is another master key, or \
+                             the file was altered or holds another key's backing key",
+                        self.master.path().display()
+                    ))
+                })
+            }
+            (None, Some(key)) => Ok(key.clone()),
+            (None, None) => Err(bad("is missing")),
+        }
+    }
+
+    /// Writes one key atomically, its backing keys sealed under fresh nonces.
     pub fn save_key(&self, rec: &KeyRecord) -> std::io::Result<()> {
-        let bytes = Zeroizing::new(serde_json::to_vec(rec).map_err(std::io::Error::other)?);
+        let stored = rec.convert(|m| {
+            Ok::<_, std::io::Error>(StoredMaterial {
+                version: m.version,
+                created: m.created,
+                rotation_type: m.rotation_type.clone(),
+                sealed_key: Some(B64.encode(self.master.seal(rec.id, m.version, &m.key))),
+                plain_key: None,
+            })
+        })?;
+        let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
         write_atomic(
             &self.dir.join("keys").join(format!("{}.json", rec.id)),
             &bytes,
@@ -226,4 +366,223 @@ fn restrict_dir(dir: &Path) -> std::io::Result<()> {
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
+mod tests {
+    use super::*;
+    use crate::master::MASTER_KEY_FILE;
+
+    fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// Every form a backing key could be written in: raw, base64, hex.
+    fn forms(key: &[u8]) -> Vec<Vec<u8>> {
+        vec![
+            key.to_vec(),
+            B64.encode(key).into_bytes(),
+            hex::encode(key).into_bytes(),
+            hex::encode_upper(key).into_bytes(),
+        ]
+    }
+
+    fn record(id: Uuid, keys: &[[u8; 32]]) -> KeyRecord {
+        KeyRecord {
+            id,
+            description: "test".into(),
+            created: 1.5,
+            state: KeyState::Enabled,
+            deletion_date: None,
+            pending_window_days: None,
+            rotation_enabled: false,
+            rotation_period_days: 365,
+            next_rotation: None,
+            tags: vec![("team".into(), "a".into())],
+            materials: keys
+                .iter()
+                .zip(1..)
+                .map(|(k, version)| Material {
+                    version,
+                    created: 2.5,
+                    rotation_type: (version > 1).then(|| "ON_DEMAND".to_owned()),
+                    key: Zeroizing::new(*k),
+                })
+                .collect(),
+        }
+    }
+
+    fn key_file(dir: &Path, id: Uuid) -> PathBuf {
+        dir.join("keys").join(format!("{id}.json"))
+    }
+
+    fn open(dir: &Path) -> std::io::Result<(Disk, Loaded)> {
+        Disk::open(dir, &dir.join(MASTER_KEY_FILE))
+    }
+
+    #[test]
+    fn backing_keys_reach_the_file_only_sealed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, (keys, _)) = open(dir.path()).unwrap();
+        assert!(keys.is_empty());
+        let id = Uuid::new_v4();
+        let materials = [*fresh_key(), *fresh_key()];
+        let rec = record(id, &materials);
+        disk.save_key(&rec).unwrap();
+        let first = std::fs::read(key_file(dir.path(), id)).unwrap();
+        for m in &materials {
+            for form in forms(m) {
+                assert!(!contains(&first, &form), "a backing key is in the file");
+            }
+        }
+        let json: serde_json::Value = serde_json::from_slice(&first).unwrap();
+        for m in json["materials"].as_array().unwrap() {
+            assert!(m.get("key").is_none(), "{m}");
+            assert_eq!(m["sealed_key"].as_str().unwrap().len(), 80, "{m}");
+        }
+        // Each write seals under fresh nonces.
+        disk.save_key(&rec).unwrap();
+        let second: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(key_file(dir.path(), id)).unwrap()).unwrap();
+        assert_ne!(
+            json["materials"][0]["sealed_key"],
+            second["materials"][0]["sealed_key"]
+        );
+        // Read back: the same backing keys.
+        drop(disk);
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        let back = &keys[&id];
+        assert_eq!(back.materials.len(), 2);
+        for (m, k) in back.materials.iter().zip(&materials) {
+            assert_eq!(*m.key, *k);
+        }
+        assert_eq!(back.tags, rec.tags);
+    }
+
+    /// A key file exactly as the code before the master key wrote it.
+    fn old_format(id: Uuid, k1: &[u8; 32], k2: &[u8; 32]) -> String {
+        format!(
+            r#"{{"id":"{id}","description":"old key","created":1700000000.5,"state":"Disabled","deletion_date":null,"pending_window_days":null,"rotation_enabled":true,"rotation_period_days":90,"next_rotation":1707776000.5,"tags":[["team","a"],["env","prod"]],"materials":[{{"version":1,"created":1700000000.5,"rotation_type":null,"key":"{}"}},{{"version":2,"created":1700000100.25,"rotation_type":"ON_DEMAND","key":"{}"}}]}}"#,
+            B64.encode(k1),
+            B64.encode(k2)
+        )
+    }
+
+    /// The file's JSON without the backing keys (plain or sealed).
+    fn without_keys(bytes: &[u8]) -> serde_json::Value {
+        let mut v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+        for m in v["materials"].as_array_mut().unwrap() {
+            let m = m.as_object_mut().unwrap();
+            m.remove("key");
+            m.remove("sealed_key");
+        }
+        v
+    }
+
+    #[test]
+    fn old_plaintext_key_files_are_rewritten_sealed_and_otherwise_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+        let id = Uuid::new_v4();
+        let (k1, k2) = (*fresh_key(), *fresh_key());
+        let old = old_format(id, &k1, &k2);
+        std::fs::write(key_file(dir.path(), id), &old).unwrap();
+
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        let rec = &keys[&id];
+        assert_eq!((*rec.materials[0].key, *rec.materials[1].key), (k1, k2));
+        assert_eq!(rec.state, KeyState::Disabled);
+        let new = std::fs::read(key_file(dir.path(), id)).unwrap();
+        for form in forms(&k1).into_iter().chain(forms(&k2)) {
+            assert!(!contains(&new, &form), "a backing key is still in the file");
+        }
+        assert_eq!(without_keys(&new), without_keys(old.as_bytes()));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            for f in [key_file(dir.path(), id), dir.path().join(MASTER_KEY_FILE)] {
+                let mode = std::fs::metadata(&f).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{}", f.display());
+            }
+        }
+        // Sealed now, and opened as such.
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        assert_eq!(*keys[&id].materials[1].key, k2);
+        assert_eq!(std::fs::read(key_file(dir.path(), id)).unwrap(), new);
+    }
+
+    #[test]
+    fn a_missing_or_wrong_master_key_refuses_to_open_and_makes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let master = dir.path().join(MASTER_KEY_FILE);
+        let id = Uuid::new_v4();
+        let (disk, _) = open(dir.path()).unwrap();
+        disk.save_key(&record(id, &[*fresh_key()])).unwrap();
+        drop(disk);
+        let file = std::fs::read(key_file(dir.path(), id)).unwrap();
+        let right = std::fs::read(&master).unwrap();
+
+        std::fs::remove_file(&master).unwrap();
+        let e = open(dir.path()).err().unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(
+            text.contains(&master.display().to_string()) && text.contains("restore"),
+            "{text}"
+        );
+        assert!(!master.exists(), "no new master key is made");
+
+        std::fs::write(&master, B64.encode(*fresh_key())).unwrap();
+        let e = open(dir.path()).err().unwrap();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+        assert!(e.to_string().contains("another master key"), "{e}");
+
+        // Nothing was rewritten; the right master key opens it again.
+        assert_eq!(std::fs::read(key_file(dir.path(), id)).unwrap(), file);
+        std::fs::write(&master, &right).unwrap();
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        assert!(keys.contains_key(&id));
+    }
+
+    #[test]
+    fn sealed_backing_keys_cannot_be_moved_between_keys_or_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let (disk, _) = open(dir.path()).unwrap();
+        disk.save_key(&record(a, &[*fresh_key(), *fresh_key()]))
+            .unwrap();
+        disk.save_key(&record(b, &[*fresh_key(), *fresh_key()]))
+            .unwrap();
+        drop(disk);
+        let read = |id| -> serde_json::Value {
+            serde_json::from_slice(&std::fs::read(key_file(dir.path(), id)).unwrap()).unwrap()
+        };
+        let (file_a, file_b) = (read(a), read(b));
+        let write = |id, v: &serde_json::Value| {
+            std::fs::write(key_file(dir.path(), id), v.to_string()).unwrap();
+        };
+
+        // A's sealed backing key in B's file.
+        let mut swapped = file_b.clone();
+        swapped["materials"][0]["sealed_key"] = file_a["materials"][0]["sealed_key"].clone();
+        write(b, &swapped);
+        let e = open(dir.path()).err().unwrap();
+        assert!(e.to_string().contains(&b.to_string()), "{e}");
+        // Versions 1 and 2 of B exchanged.
+        let mut swapped = file_b.clone();
+        swapped["materials"][0]["sealed_key"] = file_b["materials"][1]["sealed_key"].clone();
+        swapped["materials"][1]["sealed_key"] = file_b["materials"][0]["sealed_key"].clone();
+        write(b, &swapped);
+        assert!(open(dir.path()).is_err());
+        // A's whole file under B's name and id.
+        let mut moved = file_a.clone();
+        moved["id"] = serde_json::Value::String(b.to_string());
+        write(b, &moved);
+        assert!(open(dir.path()).is_err());
+
+        write(b, &file_b);
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        assert_eq!(keys.len(), 2);
+    }
 }

@@ -26,7 +26,11 @@ struct Server {
 
 impl Server {
     async fn start(dir: &std::path::Path) -> Self {
-        let kms = Arc::new(Kms::open(dir, "us-east-1", "111122223333").unwrap());
+        Self::run(Kms::open(dir, "us-east-1", "111122223333").unwrap()).await
+    }
+
+    async fn run(kms: Kms) -> Self {
+        let kms = Arc::new(kms);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -727,40 +731,101 @@ async fn signed_post(
     body: &str,
     time: std::time::SystemTime,
 ) -> (u16, String) {
+    let signed = [("x-amz-target", target), CONTENT_TYPE];
+    let signing = Signing {
+        time,
+        ..Signing::kms(&signed)
+    };
+    signed_raw(
+        addr,
+        ak,
+        sk,
+        &signing,
+        &[("X-Amz-Target", target), CONTENT_TYPE],
+        body,
+    )
+    .await
+}
+
+const CONTENT_TYPE: (&str, &str) = ("content-type", "application/x-amz-json-1.1");
+
+/// How `signed_raw` signs: the scope, the time, and the headers signed besides `host` (which
+/// `aws-sigv4` takes from the URI) and `x-amz-date` (which it adds).
+struct Signing<'a> {
+    region: &'a str,
+    service: &'a str,
+    signed: &'a [(&'a str, &'a str)],
+    time: std::time::SystemTime,
+}
+
+impl<'a> Signing<'a> {
+    /// Now, for kms in us-east-1, over `signed`.
+    fn kms(signed: &'a [(&'a str, &'a str)]) -> Self {
+        Signing {
+            region: "us-east-1",
+            service: "kms",
+            signed,
+            time: std::time::SystemTime::now(),
+        }
+    }
+}
+
+/// A POST signed by `aws-sigv4` as `signing` says, sent with `headers` (which may differ from
+/// what was signed: a captured request replayed with other headers).
+async fn signed_raw(
+    addr: std::net::SocketAddr,
+    ak: &str,
+    sk: &str,
+    signing: &Signing<'_>,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
     use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
     use aws_sigv4::sign::v4;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = addr.to_string();
     let identity = aws_credential_types::Credentials::new(ak, sk, None, None, "t").into();
     let params = v4::SigningParams::builder()
         .identity(&identity)
-        .region("us-east-1")
-        .name("kms")
-        .time(time)
+        .region(signing.region)
+        .name(signing.service)
+        .time(signing.time)
         .settings(SigningSettings::default())
         .build()
         .unwrap()
         .into();
-    let headers = [
-        ("host", host.as_str()),
-        ("x-amz-target", target),
-        ("content-type", "application/x-amz-json-1.1"),
-    ];
+    let mut to_sign = vec![("host", host.as_str())];
+    to_sign.extend_from_slice(signing.signed);
     let req = SignableRequest::new(
         "POST",
         format!("http://{host}/"),
-        headers.iter().copied(),
+        to_sign.into_iter(),
         SignableBody::Bytes(body.as_bytes()),
     )
     .unwrap();
     let (instr, _) = sign(req, &params).unwrap().into_parts();
     let (signed_headers, _) = instr.into_parts();
+    let signed_headers: Vec<(String, String)> = signed_headers
+        .iter()
+        .map(|h| (h.name().to_owned(), h.value().to_owned()))
+        .collect();
+    let mut all: Vec<(&str, &str)> = headers.to_vec();
+    all.extend(signed_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+    raw_post(addr, &all, body).await
+}
+
+/// A POST over a raw socket with exactly these headers (and Host, Content-Length).
+async fn raw_post(
+    addr: std::net::SocketAddr,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut text = format!(
-        "POST / HTTP/1.1\r\nHost: {host}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
-    for h in signed_headers {
-        text.push_str(&format!("{}: {}\r\n", h.name(), h.value()));
+    for (name, value) in headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
     }
     text.push_str("\r\n");
     text.push_str(body);
@@ -863,5 +928,495 @@ async fn restart_keeps_every_key_and_concurrency_is_clean() {
             0
         );
     }
+    s.stop().await;
+}
+
+/// The attack: a request captured while signed without `X-Amz-Target` (here a ListKeys, body
+/// `{}`), replayed within the clock-skew window as another operation that takes the same body
+/// (CreateKey). It is refused, and nothing is made; signed over all three headers it is accepted,
+/// and then no other target can be put on it.
+#[tokio::test]
+async fn a_request_must_sign_host_date_and_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let creds = s.kms.credentials();
+    let (ak, sk) = (
+        creds.access_key_id.as_str(),
+        creds.secret_access_key.as_str(),
+    );
+    let (list, create) = ("TrentService.ListKeys", "TrentService.CreateKey");
+
+    let without_target = Signing::kms(&[CONTENT_TYPE]);
+    for target in [list, create] {
+        let (status, text) = signed_raw(
+            s.addr,
+            ak,
+            sk,
+            &without_target,
+            &[("X-Amz-Target", target), CONTENT_TYPE],
+            "{}",
+        )
+        .await;
+        assert_eq!(status, 400, "{text}");
+        assert!(
+            text.contains("InvalidSignatureException")
+                && text
+                    .contains("'X-Amz-Target' must be a 'SignedHeader' in the AWS Authorization."),
+            "{text}"
+        );
+    }
+    let c = s.client();
+    let keys = c.list_keys().send().await.unwrap().keys.unwrap();
+    assert!(keys.is_empty(), "the replay made a key: {keys:?}");
+
+    // Signed over host, x-amz-date and x-amz-target: accepted as itself, refused as another.
+    let signed = [("x-amz-target", list), CONTENT_TYPE];
+    let with_target = Signing::kms(&signed);
+    let (status, text) = signed_raw(
+        s.addr,
+        ak,
+        sk,
+        &with_target,
+        &[("X-Amz-Target", list), CONTENT_TYPE],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let (status, text) = signed_raw(
+        s.addr,
+        ak,
+        sk,
+        &with_target,
+        &[("X-Amz-Target", create), CONTENT_TYPE],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("InvalidSignatureException") && text.contains("does not match"),
+        "{text}"
+    );
+
+    // `aws-sigv4` always signs host and x-amz-date, so requests that leave them out are written
+    // by hand: they are refused for that before their signature is looked at.
+    let amz_date = {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let (days, secs) = (now / 86_400, now % 86_400);
+        // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+        let z = days as i64 + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = doy - (153 * mp + 2) / 5 + 1;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 };
+        let y = yoe + era * 400 + i64::from(m <= 2);
+        format!(
+            "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        )
+    };
+    for (signed_headers, missing) in [
+        ("x-amz-date;x-amz-target", "'Host' or ':authority'"),
+        ("content-type;host;x-amz-target", "'X-Amz-Date'"),
+        ("content-type;host;x-amz-date", "'X-Amz-Target'"),
+    ] {
+        let auth = format!(
+            "AWS4-HMAC-SHA256 Credential={ak}/{}/us-east-1/kms/aws4_request, SignedHeaders={signed_headers}, Signature={}",
+            &amz_date[..8],
+            "0".repeat(64)
+        );
+        let (status, text) = raw_post(
+            s.addr,
+            &[
+                ("X-Amz-Target", list),
+                CONTENT_TYPE,
+                ("X-Amz-Date", &amz_date),
+                ("Authorization", &auth),
+            ],
+            "{}",
+        )
+        .await;
+        assert_eq!(status, 400, "{text}");
+        assert!(
+            text.contains("InvalidSignatureException")
+                && text.contains(&format!(
+                    "{missing} must be a 'SignedHeader' in the AWS Authorization."
+                )),
+            "{signed_headers}: {text}"
+        );
+    }
+    let log = std::fs::read_to_string(dir.path().join("audit.log")).unwrap();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("InvalidSignatureException"))
+            .count(),
+        6,
+        "{log}"
+    );
+    s.stop().await;
+}
+
+/// An `aws-sdk-kms` client for the server in `region`.
+fn client_in(s: &Server, region: &'static str) -> Client {
+    use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+    let c = s.kms.credentials();
+    let conf = aws_sdk_kms::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new(region))
+        .credentials_provider(Credentials::new(
+            &c.access_key_id,
+            &c.secret_access_key,
+            None,
+            None,
+            "tests",
+        ))
+        .endpoint_url(format!("http://{}", s.addr))
+        .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
+        .build();
+    Client::from_conf(conf)
+}
+
+#[tokio::test]
+async fn the_credential_scope_must_name_this_region_and_kms() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::run(Kms::open(dir.path(), "eu-west-1", "111122223333").unwrap()).await;
+    // A client configured for another region signs for it: refused, naming both regions.
+    let e = s.client().list_keys().send().await.unwrap_err();
+    let e = e.as_service_error().expect("a service error");
+    assert_eq!(code(e), "InvalidSignatureException");
+    assert_eq!(
+        e.message(),
+        Some(
+            "Credential should be scoped to a valid region, not 'us-east-1'. This service's region is 'eu-west-1'."
+        )
+    );
+    assert_eq!(
+        err_code(client_in(&s, "eu-central-1").create_key().send().await),
+        "InvalidSignatureException"
+    );
+    // The service's own region: accepted, and its ARNs name it.
+    let c = client_in(&s, "eu-west-1");
+    let arn = new_key(&c).await.1;
+    assert!(arn.starts_with("arn:aws:kms:eu-west-1:"), "{arn}");
+    assert_eq!(c.list_keys().send().await.unwrap().keys.unwrap().len(), 1);
+
+    // A scope for another service (a signature made for S3), otherwise right.
+    let creds = s.kms.credentials();
+    let target = "TrentService.ListKeys";
+    let signed = [("x-amz-target", target), CONTENT_TYPE];
+    let for_s3 = Signing {
+        region: "eu-west-1",
+        service: "s3",
+        ..Signing::kms(&signed)
+    };
+    let (status, text) = signed_raw(
+        s.addr,
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        &for_s3,
+        &[("X-Amz-Target", target), CONTENT_TYPE],
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(
+        text.contains("InvalidSignatureException")
+            && text.contains("Credential should be scoped to correct service: 'kms'."),
+        "{text}"
+    );
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn aliases_cannot_point_at_a_key_pending_deletion() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let c = s.client();
+    let (doomed, doomed_arn) = new_key(&c).await;
+    let (kept, _) = new_key(&c).await;
+    alias(&c, "alias/moving", &kept).await;
+    c.schedule_key_deletion()
+        .key_id(&doomed)
+        .pending_window_in_days(7)
+        .send()
+        .await
+        .unwrap();
+
+    for key_id in [doomed.as_str(), doomed_arn.as_str()] {
+        let e = c
+            .create_alias()
+            .alias_name("alias/new")
+            .target_key_id(key_id)
+            .send()
+            .await
+            .unwrap_err();
+        let e = e.as_service_error().unwrap();
+        assert_eq!(code(e), "KMSInvalidStateException");
+        assert_eq!(
+            e.message(),
+            Some(format!("{doomed_arn} is pending deletion.").as_str())
+        );
+        assert_eq!(
+            err_code(
+                c.update_alias()
+                    .alias_name("alias/moving")
+                    .target_key_id(key_id)
+                    .send()
+                    .await
+            ),
+            "KMSInvalidStateException"
+        );
+    }
+    let aliases = c.list_aliases().send().await.unwrap().aliases.unwrap();
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(aliases[0].alias_name.as_deref(), Some("alias/moving"));
+    assert_eq!(aliases[0].target_key_id.as_deref(), Some(kept.as_str()));
+
+    // Once the deletion is cancelled (the key is then Disabled), aliases may point at it again.
+    c.cancel_key_deletion()
+        .key_id(&doomed)
+        .send()
+        .await
+        .unwrap();
+    alias(&c, "alias/new", &doomed).await;
+    c.update_alias()
+        .alias_name("alias/moving")
+        .target_key_id(&doomed)
+        .send()
+        .await
+        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn malformed_markers_are_invalid_marker_exceptions() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path()).await;
+    let c = s.client();
+    let (id, _) = new_key(&c).await;
+    new_key(&c).await;
+    alias(&c, "alias/a", &id).await;
+    alias(&c, "alias/b", &id).await;
+    c.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+    c.rotate_key_on_demand().key_id(&id).send().await.unwrap();
+
+    for marker in ["x", "-1", "3", "1.0", " 1", "99999999999999999999999"] {
+        assert_eq!(
+            err_code(c.list_keys().marker(marker).send().await),
+            "InvalidMarkerException",
+            "{marker:?}"
+        );
+        assert_eq!(
+            err_code(c.list_aliases().marker(marker).send().await),
+            "InvalidMarkerException",
+            "{marker:?}"
+        );
+        assert_eq!(
+            err_code(
+                c.list_key_rotations()
+                    .key_id(&id)
+                    .marker(marker)
+                    .send()
+                    .await
+            ),
+            "InvalidMarkerException",
+            "{marker:?}"
+        );
+    }
+    // The markers the service hands out still page.
+    let first = c.list_keys().limit(1).send().await.unwrap();
+    let next = c
+        .list_keys()
+        .marker(first.next_marker.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.keys.unwrap().len(), 1);
+    let first = c.list_aliases().limit(1).send().await.unwrap();
+    let next = c
+        .list_aliases()
+        .marker(first.next_marker.unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        next.aliases.unwrap()[0].alias_name.as_deref(),
+        Some("alias/b")
+    );
+    s.stop().await;
+}
+
+/// A blob as the service makes it (`01 ‖ key id ‖ version ‖ IV ‖ ct ‖ tag`, no context), made here
+/// from a backing key the test knows.
+fn blob_under(id: uuid::Uuid, material: &[u8; 32], plaintext: &[u8]) -> Vec<u8> {
+    use aes_gcm::aead::inout::InOutBuf;
+    use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
+    let mut blob = vec![1u8];
+    blob.extend_from_slice(id.as_bytes());
+    blob.extend_from_slice(&1u32.to_be_bytes());
+    let aad = [blob.as_slice(), &0u32.to_be_bytes()].concat();
+    let iv = [3u8; 12];
+    let mut ct = plaintext.to_vec();
+    let tag = Aes256Gcm::new(material.into())
+        .encrypt_inout_detached(&iv.into(), &aad, InOutBuf::from(&mut ct[..]))
+        .unwrap();
+    blob.extend_from_slice(&iv);
+    blob.extend_from_slice(&ct);
+    blob.extend_from_slice(&tag);
+    blob
+}
+
+/// Every form the backing key could be written in.
+fn forms(key: &[u8]) -> Vec<String> {
+    vec![
+        base64_of(key),
+        hex::encode(key),
+        hex::encode_upper(key),
+        String::from_utf8_lossy(key).into_owned(),
+    ]
+}
+
+/// A data folder written by the code before the master key (backing keys in base64 in the key
+/// files) opens: its key files are rewritten encrypted, the old ciphertexts still decrypt; then
+/// the master key is required: missing or another one, the service does not start.
+#[tokio::test]
+async fn old_plaintext_key_files_are_migrated_and_then_need_the_master_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("keys")).unwrap();
+    let id = uuid::Uuid::new_v4();
+    let material: [u8; 32] = std::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11));
+    let key_file = dir.path().join("keys").join(format!("{id}.json"));
+    // Exactly the old code's `serde_json::to_vec(&KeyRecord)`.
+    std::fs::write(
+        &key_file,
+        format!(
+            r#"{{"id":"{id}","description":"from before","created":1700000000.5,"state":"Enabled","deletion_date":null,"pending_window_days":null,"rotation_enabled":false,"rotation_period_days":365,"next_rotation":null,"tags":[],"materials":[{{"version":1,"created":1700000000.5,"rotation_type":null,"key":"{}"}}]}}"#,
+            base64_of(&material)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("aliases.json"),
+        format!(
+            r#"{{"alias/old":{{"target":"{id}","created":1700000000.5,"updated":1700000000.5}}}}"#
+        ),
+    )
+    .unwrap();
+    let blob = blob_under(id, &material, b"made before the upgrade");
+
+    let s = Server::start(dir.path()).await;
+    let c = s.client();
+    let out = c
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.plaintext.unwrap().as_ref(), b"made before the upgrade");
+    let m = c
+        .describe_key()
+        .key_id("alias/old")
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap();
+    assert_eq!(
+        (m.key_id.as_str(), m.description.as_deref()),
+        (id.to_string().as_str(), Some("from before"))
+    );
+    s.stop().await;
+
+    let text = std::fs::read_to_string(&key_file).unwrap();
+    for form in forms(&material) {
+        assert!(!text.contains(&form), "the backing key is still in {text}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(json["materials"][0].get("key").is_none(), "{text}");
+    assert!(json["materials"][0]["sealed_key"].is_string(), "{text}");
+    let master = dir.path().join(cipherdrop_kms::MASTER_KEY_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&master).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // Without its master key the folder does not open, and no master key is made.
+    let right = std::fs::read(&master).unwrap();
+    std::fs::remove_file(&master).unwrap();
+    let e = Kms::open(dir.path(), "us-east-1", "111122223333")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("master key") && e.contains("does not exist"),
+        "{e}"
+    );
+    assert!(!master.exists());
+    // With another master key neither.
+    std::fs::write(&master, base64_of(&[7u8; 32])).unwrap();
+    let e = Kms::open(dir.path(), "us-east-1", "111122223333")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("another master key"), "{e}");
+    assert_eq!(std::fs::read_to_string(&key_file).unwrap(), text);
+
+    // With it, as before.
+    std::fs::write(&master, &right).unwrap();
+    let s = Server::start(dir.path()).await;
+    s.client()
+        .decrypt()
+        .ciphertext_blob(Blob::new(blob))
+        .send()
+        .await
+        .unwrap();
+    s.stop().await;
+}
+
+#[tokio::test]
+async fn the_master_key_can_live_outside_the_data_folder() {
+    let (dir, secrets) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let master = secrets.path().join("nested").join("kms-master.key");
+    let open = || Kms::open_with_master_key(dir.path(), "us-east-1", "111122223333", &master);
+    let s = Server::run(open().unwrap()).await;
+    let c = s.client();
+    let (id, _) = new_key(&c).await;
+    let blob = c
+        .generate_data_key()
+        .key_id(&id)
+        .number_of_bytes(32)
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    s.stop().await;
+    assert!(master.exists());
+    assert!(!dir.path().join(cipherdrop_kms::MASTER_KEY_FILE).exists());
+
+    // The default path has no master key: refused, nothing made.
+    let e = Kms::open(dir.path(), "us-east-1", "111122223333")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(e.contains("does not exist"), "{e}");
+    assert!(!dir.path().join(cipherdrop_kms::MASTER_KEY_FILE).exists());
+
+    let s = Server::run(open().unwrap()).await;
+    s.client()
+        .decrypt()
+        .ciphertext_blob(blob)
+        .send()
+        .await
+        .unwrap();
     s.stop().await;
 }

@@ -3,7 +3,7 @@
 use super::page;
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, Kms};
-use crate::store::AliasRecord;
+use crate::store::{AliasRecord, KeyState};
 use crate::wire::{
     AliasListEntry, CreateAliasRequest, DeleteAliasRequest, Empty, ListAliasesRequest,
     ListAliasesResponse, UpdateAliasRequest,
@@ -26,7 +26,7 @@ impl Kms {
         self.put_alias(req, info, false)
     }
 
-    /// Creates (`create`) or re-points an alias.
+    /// Creates (`create`) or re-points an alias; its target may not be pending deletion.
     fn put_alias(
         &self,
         req: CreateAliasRequest,
@@ -38,6 +38,17 @@ impl Kms {
         let mut st = self.write()?;
         let target = self.resolve(&st, &req.target_key_id.get()?, false)?;
         info.key_arn = Some(self.key_arn(target));
+        // As AWS: no alias is made for, or moved to, a key that is pending deletion.
+        if st
+            .keys
+            .get(&target)
+            .is_some_and(|k| k.state == KeyState::PendingDeletion)
+        {
+            return Err(KmsError::new(
+                ErrorCode::InvalidState,
+                format!("{} is pending deletion.", self.key_arn(target)),
+            ));
+        }
         let now = self.now();
         let mut aliases = st.aliases.clone();
         match (create, aliases.get_mut(&name)) {

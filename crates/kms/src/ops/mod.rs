@@ -113,7 +113,8 @@ struct Page<T> {
     truncated: bool,
 }
 
-/// `Limit` (1 to 1000, default 100) items from `Marker` (the index of the next item).
+/// `Limit` (1 to 1000, default 100) items from `Marker` (the index of the next item). A marker
+/// that is not one this service hands out is an InvalidMarkerException, as AWS answers.
 fn page<T>(items: Vec<T>, limit: Count, marker: Opt<field::Marker>) -> KmsResult<Page<T>> {
     let limit = limit.within("Limit", 1..=1000, 100)? as usize;
     let total = items.len();
@@ -123,7 +124,7 @@ fn page<T>(items: Vec<T>, limit: Count, marker: Opt<field::Marker>) -> KmsResult
             .parse::<usize>()
             .ok()
             .filter(|s| *s <= total)
-            .ok_or_else(|| KmsError::new(ErrorCode::Validation, "Invalid Marker"))?,
+            .ok_or_else(|| KmsError::new(ErrorCode::InvalidMarker, "Invalid Marker"))?,
     };
     let end = start.saturating_add(limit).min(total);
     Ok(Page {
@@ -174,13 +175,13 @@ mod tests {
         );
         let p = page((0..5).collect::<Vec<i32>>(), Count::Absent, marker("5")).unwrap();
         assert!(p.items.is_empty() && !p.truncated);
-        for bad in ["6", "x", "-1"] {
+        for bad in ["6", "x", "-1", "", " 1", "1.0", "99999999999999999999999"] {
             let e = page((0..5).collect::<Vec<i32>>(), Count::Absent, marker(bad))
                 .err()
                 .unwrap();
             assert_eq!(
                 (e.code, e.message.as_str()),
-                (ErrorCode::Validation, "Invalid Marker")
+                (ErrorCode::InvalidMarker, "Invalid Marker")
             );
         }
         let e = page(vec![1], Count::Given(Some(0)), Opt::default())
