@@ -78,6 +78,23 @@ pub struct ServeArgs {
     /// Seconds between sweeps for abandoned uploads.
     #[arg(long, default_value_t = 300)]
     sweep_interval_secs: u64,
+    /// A reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client;
+    /// from anyone else the header is ignored.
+    #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_net)]
+    trusted_proxies: Vec<ipnet::IpNet>,
+    /// Password checks (argon2, 19 MiB each) running at once (default: the number of cores).
+    #[arg(long)]
+    max_concurrent_hashes: Option<usize>,
+    /// Requests that may wait for a password check; more are refused with 429.
+    #[arg(long, default_value_t = 64)]
+    max_waiting_hashes: usize,
+}
+
+/// `--trusted-proxy`: a network, or one address.
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an address nor a CIDR network"))
 }
 
 /// `cipherdrop user`.
@@ -246,6 +263,11 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     config.url_ttl = Duration::from_secs(a.url_ttl_secs);
     config.abandon_after = Duration::from_secs(a.abandon_after_secs);
     config.sweep_interval = Duration::from_secs(a.sweep_interval_secs.max(1));
+    config.trusted_proxies = a.trusted_proxies.clone();
+    if let Some(n) = a.max_concurrent_hashes {
+        config.max_concurrent_hashes = n.max(1);
+    }
+    config.max_waiting_hashes = a.max_waiting_hashes;
     if a.web_dir.join("index.html").is_file() {
         config.web_dir = Some(a.web_dir.clone());
     } else {

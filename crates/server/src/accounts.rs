@@ -1,12 +1,9 @@
-//! Accounts: argon2id password hashes, one-time login links, sessions and login rate limits.
+//! Accounts: argon2id password hashes, one-time login links and sessions.
 //!
 //! Session and link tokens are 256-bit random values; the database keeps only their SHA-256, so
 //! a copy of the database does not log anyone in.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
@@ -148,13 +145,20 @@ fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
     })
 }
 
-fn check_name(name: &str) -> Result<(), AccountError> {
-    let ok = !name.is_empty()
-        && name.len() <= 64
+/// Longest account name.
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Whether `name` could be an account's name (1 to 64 letters, digits, '.', '_' or '-').
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_NAME_LEN
         && name
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
-    if ok {
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn check_name(name: &str) -> Result<(), AccountError> {
+    if valid_name(name) {
         Ok(())
     } else {
         Err(AccountError::BadName)
@@ -207,7 +211,8 @@ pub async fn find_user(
         .transpose()
 }
 
-/// Sets (or, with `None`, clears) a password and ends every session of the account.
+/// Sets (or, with `None`, clears) a password, ends every session of the account and deletes
+/// its outstanding one-time login links.
 pub async fn set_password(
     pool: &SqlitePool,
     user_id: &str,
@@ -220,6 +225,10 @@ pub async fn set_password(
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query("DELETE FROM login_links WHERE user_id = ?")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
@@ -338,67 +347,4 @@ pub async fn purge_expired(pool: &SqlitePool) -> Result<(), sqlx::Error> {
 
 fn secs(d: Duration) -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Failed-login limits per account and per client address, over a sliding window.
-pub struct LoginLimiter {
-    per_account: u32,
-    per_ip: u32,
-    window: Duration,
-    failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
-
-impl LoginLimiter {
-    /// `per_account` and `per_ip` failures are allowed per `window`.
-    pub fn new(per_account: u32, per_ip: u32, window: Duration) -> Self {
-        Self {
-            per_account,
-            per_ip,
-            window,
-            failures: Mutex::new(HashMap::new()),
-        }
-    }
-
-    fn keys(username: &str, ip: IpAddr) -> (String, String) {
-        (format!("u:{username}"), format!("ip:{ip}"))
-    }
-
-    /// Whether another attempt is allowed now.
-    pub fn allowed(&self, username: &str, ip: IpAddr) -> bool {
-        let (u, i) = Self::keys(username, ip);
-        let Ok(map) = self.failures.lock() else {
-            return false;
-        };
-        let count = |k: &str| {
-            map.get(k)
-                .filter(|(_, start)| start.elapsed() < self.window)
-                .map_or(0, |(n, _)| *n)
-        };
-        count(&u) < self.per_account && count(&i) < self.per_ip
-    }
-
-    /// Counts a failure.
-    pub fn failed(&self, username: &str, ip: IpAddr) {
-        let (u, i) = Self::keys(username, ip);
-        let Ok(mut map) = self.failures.lock() else {
-            return;
-        };
-        if map.len() > 100_000 {
-            map.retain(|_, (_, start)| start.elapsed() < self.window);
-        }
-        for k in [u, i] {
-            let e = map.entry(k).or_insert((0, Instant::now()));
-            if e.1.elapsed() >= self.window {
-                *e = (0, Instant::now());
-            }
-            e.0 += 1;
-        }
-    }
-
-    /// Forgets an account's failures after a success.
-    pub fn succeeded(&self, username: &str) {
-        if let Ok(mut map) = self.failures.lock() {
-            map.remove(&format!("u:{username}"));
-        }
-    }
 }

@@ -78,6 +78,24 @@ struct Queued {
     done: tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<sqlx::Error>>>,
 }
 
+/// Longest actor, action, object, address and outcome kept, in bytes: every name and id the server
+/// writes fits; anything longer came from a client and is cut.
+pub const MAX_SHORT: usize = 128;
+/// Longest detail kept, in bytes.
+pub const MAX_DETAIL: usize = 1024;
+
+/// `text`, cut to at most `max` bytes at a character boundary, marked with `…` when cut.
+fn cap(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", text.get(..end).unwrap_or_default())
+}
+
 /// Rows per `INSERT` statement (10 parameters each, well under SQLite's limit).
 const MAX_BATCH: usize = 500;
 
@@ -97,12 +115,12 @@ impl AuditLog {
         let entry = AuditEntry {
             id: 0,
             time_ms: now_ms(),
-            actor: event.actor.to_owned(),
-            action: event.action.to_owned(),
-            object: event.object.map(str::to_owned),
-            ip: event.ip.map(str::to_owned),
-            outcome: event.outcome.to_owned(),
-            detail: event.detail.to_owned(),
+            actor: cap(event.actor, MAX_SHORT),
+            action: cap(event.action, MAX_SHORT),
+            object: event.object.map(|o| cap(o, MAX_SHORT)),
+            ip: event.ip.map(|ip| cap(ip, MAX_SHORT)),
+            outcome: cap(event.outcome, MAX_SHORT),
+            detail: cap(event.detail, MAX_DETAIL),
             prev_hash: String::new(),
             hash: String::new(),
         };
@@ -311,4 +329,22 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, sqlx::Error> {
         ));
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_fields_are_cut_at_a_character_boundary() {
+        assert_eq!(cap("short", 10), "short");
+        let long = "é".repeat(1000);
+        let cut = cap(&long, MAX_SHORT);
+        assert!(
+            cut.len() <= MAX_SHORT && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
+        assert!(cap(&"x".repeat(5_000_000), MAX_DETAIL).len() <= MAX_DETAIL);
+    }
 }

@@ -1,6 +1,7 @@
 //! The only way the server reaches KMS and S3: `aws-sdk-kms` and `aws-sdk-s3`, against AWS, the
 //! embedded services, or any compatible endpoint. SDK failures become [`ApiError`]s that say which
-//! service failed and whether trying again may help.
+//! service failed and whether trying again may help; the service's own message goes to the log
+//! under an error id, and only the id goes to the client.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -437,8 +438,16 @@ where
     }
 }
 
+/// A fresh id for one upstream failure: the log line with the service's own words carries it,
+/// and so does the answer, which carries nothing else of them (AWS messages can name accounts,
+/// roles and keys).
+fn error_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
 fn unavailable(service: &str, detail: &str) -> ApiError {
-    tracing::warn!(service, detail, "service unavailable");
+    let id = error_id();
+    tracing::warn!(error_id = %id, service, detail, "service unavailable");
     let code = if service == "KMS" {
         "kms_unavailable"
     } else {
@@ -447,12 +456,15 @@ fn unavailable(service: &str, detail: &str) -> ApiError {
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
         code,
-        format!("{service} cannot be reached right now; nothing was changed, try again later"),
+        format!(
+            "{service} cannot be reached right now; nothing was changed, try again later (error id {id})"
+        ),
     )
 }
 
 fn bad_gateway(service: &str, detail: &str) -> ApiError {
-    tracing::warn!(service, detail, "service refused");
+    let id = error_id();
+    tracing::warn!(error_id = %id, service, detail, "service refused");
     let code = if service == "KMS" {
         "kms_error"
     } else {
@@ -461,6 +473,6 @@ fn bad_gateway(service: &str, detail: &str) -> ApiError {
     ApiError::new(
         StatusCode::BAD_GATEWAY,
         code,
-        format!("{service} refused the request: {detail}"),
+        format!("{service} refused the request (error id {id}; the server's log has the details)"),
     )
 }

@@ -67,6 +67,18 @@ impl ApiError {
             format!("no such {what}"),
         )
     }
+    /// 429 for a guess limit: `message` says which.
+    pub fn rate_limited(message: &str) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+    }
+    /// 429 when too many password checks are running and waiting already.
+    pub fn busy() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "busy",
+            "the server is checking too many passwords right now; try again in a moment",
+        )
+    }
     /// 409.
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)

@@ -13,26 +13,70 @@ use crate::accounts::{self, User};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Name of the session cookie.
+/// Name of the session cookie when the app is served over plain http (development).
 pub const SESSION_COOKIE: &str = "cipherdrop_session";
+/// Name of the session cookie over https: the `__Host-` prefix makes browsers refuse it unless it
+/// is `Secure`, for `Path=/` and without `Domain`, so a sibling subdomain cannot plant one.
+pub const HOST_SESSION_COOKIE: &str = "__Host-cipherdrop_session";
+
+/// The session cookie's name for an app served at `public_origin`.
+pub fn cookie_name(public_origin: &str) -> &'static str {
+    if public_origin.starts_with("https://") {
+        HOST_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 
 /// Shared state as handlers see it.
 pub type St = State<Arc<AppState>>;
 
-/// The client's address.
+/// The client's address: the TCP peer's, or, when the peer is a configured trusted proxy, the
+/// one its `X-Forwarded-For` names.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+impl FromRequestParts<Arc<AppState>> for ClientIp {
     type Rejection = std::convert::Infallible;
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        Ok(Self(peer.map(|p| {
+            client_address(p, &parts.headers, &state.config.trusted_proxies)
+        })))
     }
+}
+
+/// The client behind `peer`: `peer` itself unless it is a trusted proxy; then `X-Forwarded-For`
+/// (every such header, in order) is read from the right, skipping trusted proxies, and the first
+/// other address is the client. A hop that does not parse ends the walk at the last trusted
+/// address, so a client cannot smuggle a fake address past its own proxy.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[ipnet::IpNet]) -> IpAddr {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    if !is_trusted(&peer) {
+        return peer;
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) if is_trusted(&ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => return client,
+        }
+    }
+    client
 }
 
 impl ClientIp {
@@ -47,16 +91,28 @@ impl ClientIp {
     }
 }
 
-/// The session cookie's token, if any.
-pub fn session_token(headers: &HeaderMap) -> Option<String> {
-    headers
+/// The session cookie's token, if any (`name` from [`cookie_name`]). A request carrying two
+/// session cookies is refused: one of them was planted (cookie tossing from a sibling subdomain
+/// or another port of the host), and guessing which is the user's would log them in as someone
+/// else.
+pub fn session_token(headers: &HeaderMap, name: &str) -> Result<Option<String>, ApiError> {
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned())
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned());
+    let first = found.next();
+    if found.next().is_some() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "duplicate_session_cookie",
+            "this request carries two session cookies, so one was planted by another site: clear this site's cookies and log in again",
+        ));
+    }
+    Ok(first)
 }
 
 /// A logged-in account (401 otherwise).
@@ -80,7 +136,8 @@ impl FromRequestParts<Arc<AppState>> for Auth {
 impl Auth {
     /// The account whose session cookie `headers` carry (401 otherwise).
     pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
-        let token = session_token(headers).ok_or_else(ApiError::unauthenticated)?;
+        let name = cookie_name(&state.config.public_origin);
+        let token = session_token(headers, name)?.ok_or_else(ApiError::unauthenticated)?;
         let (user, must_set_password) = accounts::session_user(&state.db, &token)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
@@ -104,9 +161,8 @@ pub fn session_cookie(public_origin: &str, token: &str) -> String {
     } else {
         accounts::SESSION_TTL.as_secs()
     };
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-    )
+    let name = cookie_name(public_origin);
+    format!("{name}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
 }
 
 #[cfg(test)]
@@ -119,8 +175,48 @@ mod tests {
         let plain = session_cookie("http://127.0.0.1:8080", "tok");
         assert!(plain.contains("HttpOnly") && plain.contains("SameSite=Strict"));
         assert!(!plain.contains("Secure"));
-        assert!(session_cookie("https://files.example", "tok").ends_with("; Secure"));
+        assert!(plain.starts_with("cipherdrop_session=tok;"));
+        let secure = session_cookie("https://files.example", "tok");
+        assert!(
+            secure.starts_with("__Host-cipherdrop_session=tok; Path=/;")
+                && secure.ends_with("; Secure")
+        );
+        assert!(!secure.contains("Domain"), "a __Host- cookie has no Domain");
         assert!(session_cookie("https://files.example", "").contains("Max-Age=0"));
+    }
+
+    #[test]
+    fn forwarded_addresses_count_only_from_trusted_proxies() {
+        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let xff = |values: &[&str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append("x-forwarded-for", v.parse().unwrap());
+            }
+            h
+        };
+        // A client that is not a proxy cannot choose its address.
+        let h = xff(&["203.0.113.9"]);
+        assert_eq!(
+            client_address(ip("198.51.100.1"), &h, &trusted),
+            ip("198.51.100.1")
+        );
+        // Behind a trusted proxy: the right-most untrusted hop, whatever the client prepended.
+        let h = xff(&["1.2.3.4, 203.0.113.9", "10.0.0.2"]);
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &h, &trusted),
+            ip("203.0.113.9")
+        );
+        // Garbage ends the walk at the last trusted address; no header: the proxy itself.
+        let h = xff(&["203.0.113.9, not-an-ip"]);
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &trusted), ip("10.0.0.1"));
+        assert_eq!(
+            client_address(ip("10.0.0.1"), &HeaderMap::new(), &trusted),
+            ip("10.0.0.1")
+        );
+        // Nothing trusted (the default): the peer, always.
+        assert_eq!(client_address(ip("10.0.0.1"), &h, &[]), ip("10.0.0.1"));
     }
 
     #[test]
@@ -131,7 +227,29 @@ mod tests {
             header::COOKIE,
             format!("b=2; {SESSION_COOKIE}=tok").parse().unwrap(),
         );
-        assert_eq!(session_token(&h).as_deref(), Some("tok"));
-        assert_eq!(session_token(&HeaderMap::new()), None);
+        assert_eq!(
+            session_token(&h, SESSION_COOKIE).unwrap().as_deref(),
+            Some("tok")
+        );
+        assert_eq!(
+            session_token(&HeaderMap::new(), SESSION_COOKIE).unwrap(),
+            None
+        );
+        // Over https only the __Host- cookie counts: a plain one planted by a sibling is ignored.
+        assert_eq!(session_token(&h, HOST_SESSION_COOKIE).unwrap(), None);
+        // Two session cookies, in one header or two: refused.
+        h.append(
+            header::COOKIE,
+            format!("{SESSION_COOKIE}=other").parse().unwrap(),
+        );
+        assert!(session_token(&h, SESSION_COOKIE).is_err());
+        let mut one = HeaderMap::new();
+        one.append(
+            header::COOKIE,
+            format!("{SESSION_COOKIE}=a; {SESSION_COOKIE}=b")
+                .parse()
+                .unwrap(),
+        );
+        assert!(session_token(&one, SESSION_COOKIE).is_err());
     }
 }

@@ -10,9 +10,11 @@
 mod accounts;
 pub mod audit;
 pub mod aws;
+mod csp;
 pub mod db;
 mod error;
 mod extract;
+mod limiter;
 mod middleware;
 mod objects;
 mod routes;
@@ -97,6 +99,12 @@ impl Server {
     /// The axum router (API, OpenAPI document, web bundle).
     pub fn router(&self) -> Router {
         app(self.state.clone())
+    }
+
+    /// The most argon2 checks that ran at once since the start (bounded by
+    /// `Config::max_concurrent_hashes`).
+    pub fn peak_hashing(&self) -> usize {
+        self.state.hashing.peak()
     }
 
     /// One pass of the sweeper now (what the background task does every sweep interval);

@@ -1,11 +1,12 @@
 //! Middleware every request passes: the same-origin rule for state-changing requests, the body
-//! limit, the request timeout and the security headers.
+//! limit, the request timeout and the security headers (a strict Content-Security-Policy built
+//! from the served bundle's inline loader and the S3 endpoint, COOP, HSTS over https).
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -21,6 +22,10 @@ pub const MAX_BODY: usize = 2 * 1024 * 1024;
 /// Wraps `app` in every layer: same-origin rule, body limit, timeout, security headers.
 pub fn layers(app: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
     app.layer(middleware::from_fn_with_state(state.clone(), same_origin))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -75,6 +80,26 @@ pub fn same_origin_allowed(
         (None, Some(o)) => o == public_origin,
         (None, None) => true,
     }
+}
+
+/// Adds the page's security headers to every answer: the Content-Security-Policy, COOP, and HSTS
+/// when the app is served over https.
+async fn security_headers(State(state): St, req: Request, next: Next) -> Response {
+    let csp = state.csp().await.clone();
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, csp);
+    h.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
+    if state.config.public_origin.starts_with("https://") {
+        h.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+    resp
 }
 
 #[cfg(test)]

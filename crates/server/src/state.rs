@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use sqlx::SqlitePool;
 
-use crate::accounts::LoginLimiter;
 use crate::audit::AuditLog;
 use crate::aws::Aws;
+use crate::limiter::{HashGate, Limiter};
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -42,6 +42,16 @@ pub struct Config {
     pub login_failures_per_ip: u32,
     /// The rate-limit window.
     pub login_window: Duration,
+    /// Wrong passphrases allowed per share link per window.
+    pub share_failures_per_link: u32,
+    /// Wrong passphrases allowed per client address per window.
+    pub share_failures_per_ip: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone else it is ignored.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// argon2 checks running at once (each holds 19 MiB).
+    pub max_concurrent_hashes: usize,
+    /// Requests waiting for an argon2 check; past that they are refused with 429.
+    pub max_waiting_hashes: usize,
 }
 
 impl Config {
@@ -61,6 +71,11 @@ impl Config {
             login_failures_per_account: 5,
             login_failures_per_ip: 20,
             login_window: Duration::from_secs(15 * 60),
+            share_failures_per_link: 5,
+            share_failures_per_ip: 20,
+            trusted_proxies: Vec::new(),
+            max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_waiting_hashes: 64,
         }
     }
 }
@@ -71,23 +86,33 @@ pub struct AppState {
     pub(crate) db: SqlitePool,
     pub(crate) audit: AuditLog,
     pub(crate) aws: Aws,
-    /// Failed logins: per account and per client address.
-    pub(crate) limiter: LoginLimiter,
-    /// Wrong share passphrases: per link and per client address.
-    pub(crate) share_limiter: LoginLimiter,
+    /// Failed logins: per account and per client network.
+    pub(crate) limiter: Limiter,
+    /// Wrong share passphrases: per link and per client network.
+    pub(crate) share_limiter: Limiter,
+    /// The argon2 checks running and waiting.
+    pub(crate) hashing: HashGate,
+    /// The Content-Security-Policy header, made on first use (see [`AppState::csp`]).
+    csp: tokio::sync::OnceCell<axum::http::HeaderValue>,
 }
 
 impl AppState {
     /// The state over an open database and connected clients.
     pub fn new(config: Config, db: SqlitePool, aws: Aws) -> Self {
-        let limiter = LoginLimiter::new(
+        let limiter = Limiter::new(
             config.login_failures_per_account,
             config.login_failures_per_ip,
             config.login_window,
         );
-        // Wrong share passphrases: 5 per link and 20 per address, in the login window.
-        let share_limiter = LoginLimiter::new(5, 20, config.login_window);
+        let share_limiter = Limiter::new(
+            config.share_failures_per_link,
+            config.share_failures_per_ip,
+            config.login_window,
+        );
+        let hashing = HashGate::new(config.max_concurrent_hashes, config.max_waiting_hashes);
         Self {
+            hashing,
+            csp: tokio::sync::OnceCell::new(),
             audit: AuditLog::new(db.clone()),
             config,
             db,
@@ -95,6 +120,32 @@ impl AppState {
             limiter,
             share_limiter,
         }
+    }
+
+    /// The Content-Security-Policy of every answer: the S3 origin is read off a presigned URL (so
+    /// it is right for AWS, path-style stores and the embedded S3 alike) and the inline loader's
+    /// hash off the served `index.html`, once (restart after rebuilding the bundle).
+    pub(crate) async fn csp(&self) -> &axum::http::HeaderValue {
+        self.csp
+            .get_or_init(|| async {
+                let probe = self
+                    .aws
+                    .presign_get(&self.config.bucket, "csp-probe", Duration::from_secs(60))
+                    .await
+                    .ok();
+                let s3 = probe.as_deref().and_then(crate::csp::origin_of);
+                let hashes = self
+                    .config
+                    .web_dir
+                    .as_ref()
+                    .and_then(|d| std::fs::read_to_string(d.join("index.html")).ok())
+                    .map(|html| crate::csp::inline_script_hashes(&html))
+                    .unwrap_or_default();
+                let policy = crate::csp::content_security_policy(s3, &hashes);
+                axum::http::HeaderValue::from_str(&policy)
+                    .unwrap_or_else(|_| axum::http::HeaderValue::from_static("default-src 'self'"))
+            })
+            .await
     }
 
     /// When presigned URLs handed out now expire (Unix seconds).

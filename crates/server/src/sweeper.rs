@@ -1,6 +1,7 @@
 //! Background upkeep: aborts uploads abandoned for longer than the configured time (S3 would
 //! otherwise keep, and bill for, their parts), purges expired sessions and login links, and
-//! deletes files whose "delete after the last download" link has been used up.
+//! deletes files whose "delete after the last download" link has been used up, and writes one
+//! audit row per rate-limited account, link or address for the attempts refused meanwhile.
 
 use std::sync::Arc;
 
@@ -24,6 +25,7 @@ pub async fn run(state: Arc<AppState>) {
 
 /// One pass; returns how many uploads it aborted.
 pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
+    summarise_refusals(state).await;
     crate::accounts::purge_expired(&state.db).await?;
     let cutoff = now() - i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
     let rows = objects::abandoned(&state.db, cutoff, 500).await?;
@@ -85,4 +87,34 @@ async fn delete_spent(state: &AppState) -> Result<(), ApiError> {
             .await;
     }
     Ok(())
+}
+
+/// One audit row per limited subject or address: how many attempts were refused unchecked since
+/// the last sweep (a burst of refusals costs one row, not one each).
+async fn summarise_refusals(state: &AppState) {
+    for (limiter, action) in [
+        (&state.limiter, "login"),
+        (&state.share_limiter, "share.key"),
+    ] {
+        for (key, count) in limiter.take_refusals() {
+            let detail = format!("{count} attempts refused unchecked while rate-limited");
+            let (actor, object, ip) = match key.split_once(':') {
+                Some(("s", subject)) if action == "login" => (subject, None, None),
+                Some(("s", share)) => ("anonymous", Some(share), None),
+                Some((_, addr)) => ("anonymous", None, Some(addr)),
+                None => ("anonymous", None, None),
+            };
+            state
+                .audit
+                .record(&Event {
+                    actor,
+                    action,
+                    object,
+                    ip,
+                    outcome: "denied",
+                    detail: &detail,
+                })
+                .await;
+        }
+    }
 }

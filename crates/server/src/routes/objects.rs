@@ -13,7 +13,7 @@ use zeroize::Zeroizing;
 use super::{no_store, record_account};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, ClientIp, St, session_token};
+use crate::extract::{Auth, ClientIp, St, cookie_name, session_token};
 use crate::objects::{self, ObjectRow, SessionOwned};
 
 /// `GET /api/objects`.
@@ -67,7 +67,7 @@ pub async fn release_key(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let found = match session_token(&headers) {
+    let found = match session_token(&headers, cookie_name(&state.config.public_origin))? {
         Some(token) => objects::complete_for_session(&state.db, &token, &id).await?,
         None => None,
     };

@@ -9,7 +9,7 @@ use cipherdrop_api::{LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
 use crate::accounts::{self, User};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, ClientIp, St, session_cookie, session_token};
+use crate::extract::{Auth, ClientIp, St, cookie_name, session_cookie, session_token};
 use crate::state::AppState;
 
 fn me_body(state: &AppState, user: &User, must_set_password: bool) -> Me {
@@ -36,23 +36,34 @@ fn logged_in(state: &AppState, token: &str, body: Me) -> Response {
         .into_response()
 }
 
+/// The name a login attempt is audited under: the name as typed if it could be an account's,
+/// else a fixed word and its length (so no client string of any size reaches the log).
+fn attempted_name(name: &str) -> String {
+    if accounts::valid_name(name) {
+        name.to_owned()
+    } else {
+        format!("(not a valid name, {} bytes)", name.len())
+    }
+}
+
 /// `POST /api/login`.
+///
+/// The attempt is counted before the password is checked, in one step with the limits' check,
+/// so concurrent guesses cannot outrun the limit; the check itself waits for a place among the
+/// argon2 checks running at once ([`crate::limiter::HashGate`]).
 pub async fn login(
     State(state): St,
     ip: ClientIp,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Response> {
-    let addr = ip.or_unspecified();
-    let ip_text = ip.text();
+    let name = attempted_name(&req.username);
     let audit = |outcome: &'static str, detail: &'static str| {
-        let state = state.clone();
-        let actor = req.username.clone();
-        let ip_text = ip_text.clone();
+        let (state, name, ip_text) = (&state, &name, ip.text());
         async move {
             state
                 .audit
                 .record(&Event {
-                    actor: &actor,
+                    actor: name,
                     action: "login",
                     ip: ip_text.as_deref(),
                     outcome,
@@ -62,32 +73,38 @@ pub async fn login(
                 .await;
         }
     };
-    if !state.limiter.allowed(&req.username, addr) {
-        audit("denied", "rate limited").await;
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many failed logins; wait a few minutes and try again",
-        ));
-    }
-    let found = accounts::find_user(&state.db, &req.username).await?;
+    // Refusals while limited are counted, and summarised by the sweeper, not a row each.
+    let attempt = state
+        .limiter
+        .begin(&name, ip.or_unspecified())
+        .map_err(|_| {
+            ApiError::rate_limited("too many failed logins; wait a few minutes and try again")
+        })?;
+    let Some(permit) = state.hashing.enter().await else {
+        attempt.cancel();
+        return Err(ApiError::busy());
+    };
+    // A name no account can have needs no lookup; an unknown one costs a check all the same.
+    let found = if accounts::valid_name(&req.username) {
+        accounts::find_user(&state.db, &req.username).await?
+    } else {
+        None
+    };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    if !accounts::verify_password(&req.password, hash).await {
-        state.limiter.failed(&req.username, addr);
+    let verified = accounts::verify_password(&req.password, hash).await;
+    drop(permit);
+    let Some(user) = user.filter(|_| verified) else {
         audit("denied", "wrong name or password").await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "bad_credentials",
             "wrong account name or password",
         ));
-    }
-    let Some(user) = user else {
-        return Err(ApiError::unauthenticated());
     };
-    state.limiter.succeeded(&req.username);
+    attempt.succeeded();
     let token = accounts::create_session(&state.db, &user.id, false).await?;
     audit("ok", "password").await;
     Ok(logged_in(&state, &token, me_body(&state, &user, false)))
@@ -138,7 +155,9 @@ pub async fn login_link(
 
 /// `POST /api/logout`.
 pub async fn logout(State(state): St, req: axum::extract::Request) -> ApiResult<Response> {
-    if let Some(token) = session_token(req.headers()) {
+    // Logging out with two session cookies ends neither: the answer clears the cookie anyway.
+    if let Ok(Some(token)) = session_token(req.headers(), cookie_name(&state.config.public_origin))
+    {
         accounts::end_session(&state.db, &token).await?;
     }
     Ok((
@@ -164,7 +183,28 @@ pub async fn set_password(
     auth: Auth,
     Json(req): Json<SetPasswordRequest>,
 ) -> ApiResult<Response> {
-    if !auth.must_set_password {
+    // A session alone must not allow unlimited guesses at the password: the same limits as login.
+    let attempt = if auth.must_set_password {
+        None
+    } else {
+        Some(
+            state
+                .limiter
+                .begin(&auth.user.username, ip.or_unspecified())
+                .map_err(|_| {
+                    ApiError::rate_limited(
+                        "too many wrong passwords; wait a few minutes and try again",
+                    )
+                })?,
+        )
+    };
+    let Some(_permit) = state.hashing.enter().await else {
+        if let Some(a) = attempt {
+            a.cancel();
+        }
+        return Err(ApiError::busy());
+    };
+    if let Some(attempt) = attempt {
         let (_, hash) = accounts::find_user(&state.db, &auth.user.username)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
@@ -176,6 +216,7 @@ pub async fn set_password(
                 "the current password is wrong",
             ));
         }
+        attempt.succeeded();
     }
     let hash = accounts::hash_password(&req.new_password).await?;
     accounts::set_password(&state.db, &auth.user.id, Some(&hash)).await?;

@@ -89,7 +89,9 @@ pub async fn info(
     }))
 }
 
-/// Checks the link's passphrase, if it has one, within the per-link and per-address limits.
+/// Checks the link's passphrase, if it has one, within the per-link and per-address limits:
+/// the attempt is counted before the check, in one step with the limits' check, and the check
+/// waits for a place among the argon2 checks running at once.
 async fn check_passphrase(
     state: &AppState,
     ip: ClientIp,
@@ -99,26 +101,20 @@ async fn check_passphrase(
     let Some(hash) = &row.passphrase_hash else {
         return Ok(());
     };
-    let addr = ip.or_unspecified();
-    let key = format!("share:{}", row.id);
-    if !state.share_limiter.allowed(&key, addr) {
-        holder_event(
-            state,
-            ip,
-            "share.key",
-            &row.id,
-            "denied",
-            "passphrase attempts rate-limited",
-        )
-        .await?;
-        return Err(ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            "too many wrong passphrases; wait a few minutes and try again",
-        ));
-    }
-    if !accounts::verify_password(passphrase, Some(hash.clone())).await {
-        state.share_limiter.failed(&key, addr);
+    // Refusals while limited are counted and summarised in the link's history by the sweeper.
+    let attempt = state
+        .share_limiter
+        .begin(&row.id, ip.or_unspecified())
+        .map_err(|_| {
+            ApiError::rate_limited("too many wrong passphrases; wait a few minutes and try again")
+        })?;
+    let Some(permit) = state.hashing.enter().await else {
+        attempt.cancel();
+        return Err(ApiError::busy());
+    };
+    let verified = accounts::verify_password(passphrase, Some(hash.clone())).await;
+    drop(permit);
+    if !verified {
         holder_event(
             state,
             ip,
@@ -134,7 +130,7 @@ async fn check_passphrase(
             "wrong passphrase",
         ));
     }
-    state.share_limiter.succeeded(&key);
+    attempt.succeeded();
     Ok(())
 }
 

@@ -54,7 +54,10 @@ pub async fn create(
                 "a passphrase needs at least {SHARE_MIN_PASSPHRASE} characters"
             )));
         }
-        Some(p) => Some(accounts::hash_secret(&p).await?),
+        Some(p) => {
+            let _permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
+            Some(accounts::hash_secret(&p).await?)
+        }
     };
     let token = new_token();
     let row = ShareRow {

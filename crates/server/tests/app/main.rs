@@ -10,9 +10,13 @@
 )]
 
 mod audit;
+mod complete;
 mod endpoints;
+mod limits;
 mod modules;
 mod presigned;
+mod sessions;
 mod shares;
 mod sweeper;
+mod upstream;
 mod util;

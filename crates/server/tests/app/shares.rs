@@ -275,7 +275,9 @@ async fn share_links_release_keys_within_their_limits() {
     assert_eq!(g["downloads"], 0);
     assert_eq!(list["shares"].as_array().unwrap().len(), 7);
 
-    // History: every access of the link, with outcomes and addresses.
+    // History: every access of the link, with outcomes and addresses; the attempt refused while
+    // rate-limited is one counted row, written by the sweeper.
+    app.sweep().await;
     let (_, history) = alice
         .call(
             Method::GET,
@@ -295,6 +297,11 @@ async fn share_links_release_keys_within_their_limits() {
         [
             "ok", "denied", "denied", "denied", "denied", "denied", "denied"
         ]
+    );
+    let last = history["entries"].as_array().unwrap().last().unwrap();
+    assert_eq!(
+        last["detail"], "1 attempts refused unchecked while rate-limited",
+        "{last}"
     );
     let (_, history) = alice
         .call(

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub s3_url: String,
     /// The KMS key's ARN.
     pub key_arn: String,
+    kms_url: String,
+    kms_credentials: (String, String),
     /// The server's database.
     pub db: SqlitePool,
     server: Server,
@@ -123,7 +125,7 @@ impl TestApp {
             kms_endpoint: Some(kms_url.clone()),
             s3_endpoint: Some(s3_url.clone()),
             s3_path_style: true,
-            kms_credentials: Some(kms_credentials),
+            kms_credentials: Some(kms_credentials.clone()),
             s3_credentials: Some((
                 s3_credentials.access_key_id.clone(),
                 s3_credentials.secret_access_key.clone(),
@@ -148,12 +150,20 @@ impl TestApp {
             url,
             s3_url,
             key_arn,
+            kms_url,
+            kms_credentials,
             db,
             server,
             admin_token,
             stop,
             dir,
         }
+    }
+
+    /// A client of the embedded KMS with the server's own credentials.
+    pub fn kms(&self) -> aws_sdk_kms::Client {
+        let (ak, sk) = &self.kms_credentials;
+        cipherdrop_e2e::kms_client(&self.kms_url, ak, sk, false)
     }
 
     /// The temporary folder holding the database and the embedded services' data.
@@ -214,6 +224,22 @@ impl TestApp {
         let logs = captured_logs();
         let bytes = logs.lock().map(|b| b.clone()).unwrap_or_default();
         String::from_utf8_lossy(&bytes).into_owned()
+    }
+
+    /// The most argon2 checks that ran at once so far.
+    pub fn peak_hashing(&self) -> usize {
+        self.server.peak_hashing()
+    }
+
+    /// The audit rows with `action`, as JSON objects.
+    pub async fn audit_rows(&self, action: &str) -> Vec<serde_json::Value> {
+        cipherdrop_server::audit::page(&self.db, 0, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.action == action)
+            .map(|e| serde_json::to_value(e).unwrap())
+            .collect()
     }
 
     /// Runs the sweeper once now.

@@ -1,0 +1,115 @@
+//! Completion checks what S3 holds before recording it: a message that differs in any way from
+//! what was issued (size, framing, EDK, not a message at all) is deleted and the upload
+//! `rejected`; the same upload done honestly completes.
+
+use cipherdrop_api::{CompletedPart, CreateUploadRequest, CreateUploadResponse, SUITE_COMMIT_KEY};
+use cipherdrop_e2e::data;
+use cipherdrop_e2e::server::{Client, code_of, encrypt_for, status_of};
+use reqwest::Method;
+
+use crate::util::TestApp;
+
+const LEN: usize = 100;
+
+/// Makes a forged message for an upload.
+type Forge<'a> = Box<dyn Fn(&CreateUploadResponse) -> Vec<u8> + 'a>;
+const FRAME: u32 = 4096;
+
+async fn create(c: &Client) -> CreateUploadResponse {
+    c.create_upload(&CreateUploadRequest {
+        plaintext_size: LEN as u64,
+        suite: SUITE_COMMIT_KEY,
+        frame_length: FRAME,
+        public_key: None,
+    })
+    .await
+    .unwrap()
+}
+
+/// Puts `bytes` as the upload's only part and completes it.
+async fn complete_with(
+    c: &Client,
+    up: &CreateUploadResponse,
+    bytes: Vec<u8>,
+) -> anyhow::Result<()> {
+    let etag = c.put_part(&up.parts[0].url, bytes).await?;
+    c.complete(
+        &up.upload_id,
+        &[CompletedPart {
+            part_number: 1,
+            etag,
+        }],
+        b"name",
+    )
+    .await
+    .map(drop)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completion_refuses_any_message_but_the_one_issued() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let plain = data(LEN, 1);
+    let other = create(&alice).await;
+
+    let forgeries: Vec<(&str, Forge<'_>)> = vec![
+        (
+            "one byte too many",
+            Box::new(|up: &CreateUploadResponse| {
+                let mut m = encrypt_for(up, None, FRAME, &data(LEN, 1)).unwrap();
+                m.push(0);
+                m
+            }),
+        ),
+        (
+            "one plaintext byte more than declared",
+            Box::new(|up: &CreateUploadResponse| {
+                encrypt_for(up, None, FRAME, &data(LEN + 1, 1)).unwrap()
+            }),
+        ),
+        (
+            "another frame length",
+            Box::new(|up: &CreateUploadResponse| {
+                encrypt_for(up, None, 1024, &data(LEN, 1)).unwrap()
+            }),
+        ),
+        (
+            "another upload's data key and EDK",
+            Box::new(|up: &CreateUploadResponse| {
+                let mut forged = up.clone();
+                forged.data_key = other.data_key.clone();
+                forged.edk = other.edk.clone();
+                encrypt_for(&forged, None, FRAME, &data(LEN, 1)).unwrap()
+            }),
+        ),
+        (
+            "not an ESDK message",
+            Box::new(|_: &CreateUploadResponse| data(400, 7)),
+        ),
+    ];
+    for (what, forge) in &forgeries {
+        let up = create(&alice).await;
+        let e = complete_with(&alice, &up, forge(&up)).await.unwrap_err();
+        assert_eq!(
+            (status_of(&e), code_of(&e).as_str()),
+            (422, "header_mismatch"),
+            "{what}"
+        );
+        let (_, st) = alice
+            .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
+            .await
+            .unwrap();
+        assert_eq!(st["state"], "rejected", "{what}");
+        let gone = alice.details(&up.object_id).await.unwrap_err();
+        assert_eq!(status_of(&gone), 404, "{what}: never listed");
+    }
+
+    // The honest message completes, with exactly the declared size (0x0478).
+    let up = create(&alice).await;
+    let message = encrypt_for(&up, None, FRAME, &plain).unwrap();
+    assert_eq!(message.len() as u64, up.ciphertext_size);
+    complete_with(&alice, &up, message).await.unwrap();
+    assert_eq!(alice.download(&up.object_id).await.unwrap(), plain);
+    let (_, list) = alice.call(Method::GET, "/api/objects", None).await.unwrap();
+    assert_eq!(list["objects"].as_array().unwrap().len(), 1);
+}
