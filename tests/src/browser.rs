@@ -37,6 +37,21 @@ pub struct Browser {
     http: reqwest::Client,
 }
 
+/// Where the CSP watcher keeps the violations it saw.
+const CSP_KEY: &str = "cipherdrop-csp-violations";
+
+/// Records every `securitypolicyviolation` event of the page in sessionStorage.
+const CSP_WATCH: &str = r#"
+document.addEventListener('securitypolicyviolation', (e) => {
+  try {
+    const k = 'cipherdrop-csp-violations';
+    const v = JSON.parse(sessionStorage.getItem(k) || '[]');
+    v.push(e.violatedDirective + ' ' + (e.blockedURI || '(inline)') + ' on ' + location.pathname);
+    sessionStorage.setItem(k, JSON.stringify(v));
+  } catch (_) {}
+});
+"#;
+
 impl Browser {
     /// Starts `/usr/bin/chromedriver` (or `$CHROMEDRIVER`) on a free port, waits until it
     /// answers, and opens a headless Chromium session with a fresh profile whose downloads go to
@@ -126,7 +141,7 @@ impl Browser {
             .ok_or_else(|| anyhow!("no WebDriver session id"))?;
         let driver = guard.driver.take().ok_or_else(|| anyhow!("no driver"))?;
         // With `--headless=new` the download prefs suffice: no CDP `Browser.setDownloadBehavior`.
-        Ok(Self {
+        let browser = Self {
             client,
             download_dir,
             driver_url,
@@ -134,7 +149,38 @@ impl Browser {
             driver,
             state_dir,
             http,
-        })
+        };
+        // Every page of every test runs under the server's Content-Security-Policy; a violation
+        // is recorded (in the tab's sessionStorage, so it survives navigations) and fails the
+        // test at `close`. Scripts added this way run before the page's own and CSP spares them.
+        browser
+            .cdp(
+                "Page.addScriptToEvaluateOnNewDocument",
+                json!({ "source": CSP_WATCH }),
+            )
+            .await?;
+        Ok(browser)
+    }
+
+    /// The Content-Security-Policy violations recorded in this tab so far (directive, blocked
+    /// URI, page), oldest first.
+    pub async fn csp_violations(&self) -> Result<Vec<String>> {
+        let v = self
+            .client
+            .execute(
+                &format!("try {{ return sessionStorage.getItem('{CSP_KEY}') || '[]'; }} catch (_) {{ return '[]'; }}"),
+                vec![],
+            )
+            .await?;
+        Ok(serde_json::from_str(v.as_str().unwrap_or("[]"))?)
+    }
+
+    /// Forgets the recorded violations (after a test provoked one on purpose).
+    pub async fn clear_csp_violations(&self) -> Result<()> {
+        self.client
+            .execute(&format!("sessionStorage.removeItem('{CSP_KEY}');"), vec![])
+            .await?;
+        Ok(())
     }
 
     /// Sends a Chrome DevTools Protocol command through chromedriver
@@ -159,7 +205,11 @@ impl Browser {
 
     /// Ends the WebDriver session and gives Chromium up to 5 s to quit (so its processes are
     /// reaped by their parents, not orphaned), then kills chromedriver.
+    ///
+    /// Panics (failing the test) if the page recorded a Content-Security-Policy violation.
+    #[allow(clippy::panic)] // the harness's way to fail the test that owns it
     pub async fn close(self) {
+        let violations = self.csp_violations().await.unwrap_or_default();
         let _ = self.client.clone().close().await;
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline
@@ -168,6 +218,9 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         // Drop does the rest (chromedriver's process group, stragglers, temp dirs).
+        if !violations.is_empty() {
+            panic!("the page violated its Content-Security-Policy: {violations:?}");
+        }
     }
 
     /// Logs in through the page's form at `url` and waits for the logged-in view.

@@ -88,6 +88,47 @@ async fn page_loads_and_downloads_work() {
         version["product"].as_str().unwrap().contains("Chrome"),
         "{version}"
     );
+    // The page runs under a strict Content-Security-Policy: an injected inline script (what an
+    // XSS would add) is refused and recorded; the app's own loader ran, so it is allowed by hash.
+    let resp = reqwest::get(&server.url).await.unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self' 'wasm-unsafe-eval' 'sha256-"),
+        "{csp}"
+    );
+    assert!(
+        csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers()["cross-origin-opener-policy"], "same-origin");
+    assert!(browser.csp_violations().await.unwrap().is_empty());
+    browser
+        .client
+        .execute(
+            "const s = document.createElement('script');
+             s.textContent = 'window.injected = true;';
+             document.body.appendChild(s);",
+            vec![],
+        )
+        .await
+        .unwrap();
+    browser
+        .wait_until_js(
+            "(sessionStorage.getItem('cipherdrop-csp-violations') || '').includes('script-src')",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    let injected = browser
+        .client
+        .execute("return window.injected === true;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(injected, serde_json::json!(false), "the inline script ran");
+    browser.clear_csp_violations().await.unwrap();
     browser.close().await;
     drop(server);
     eprintln!("done after {:?}", started.elapsed());

@@ -337,6 +337,34 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     }
     b.client.set_window_size(1280, 900).await.unwrap();
 
+    // A login link opened while logged in asks first; staying keeps this account and leaves the
+    // link unused (it logs the admin in below).
+    let whoami = b
+        .js_string("return document.querySelector('#whoami').innerText")
+        .await
+        .unwrap();
+    let token = server.admin_token.clone().unwrap();
+    b.client
+        .goto(&format!("{}/#login={token}", server.url))
+        .await
+        .unwrap();
+    b.wait_for("#switch-prompt", MIN).await.unwrap();
+    assert!(
+        b.js_string("return location.hash")
+            .await
+            .unwrap()
+            .is_empty(),
+        "the token left the address bar"
+    );
+    b.click("#stay-logged-in").await.unwrap();
+    b.wait_for("#whoami", MIN).await.unwrap();
+    assert_eq!(
+        b.js_string("return document.querySelector('#whoami').innerText")
+            .await
+            .unwrap(),
+        whoami
+    );
+
     // Logging out returns to the login form.
     b.click("#logout").await.unwrap();
     b.wait_for("#login-form", MIN).await.unwrap();

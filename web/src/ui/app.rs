@@ -26,10 +26,14 @@ enum Session {
     Checking,
     Out(Option<String>),
     In(Me),
+    /// A login link was opened while this account is logged in: ask before switching.
+    Switch(Me, zeroize::Zeroizing<String>),
 }
 
 /// If the address holds a one-time login link (`#login=TOKEN`, a fragment, which no server
-/// logs), removes it from the address bar and redeems it; returns whether there was one.
+/// logs), removes it from the address bar and redeems it, unless an account is logged in in
+/// this browser: then the page asks first (a link someone sent must not silently replace the
+/// account you are working in); returns whether there was one.
 async fn redeem_login_link(session: &UseStateHandle<Session>) -> bool {
     let hash = web_sys::window()
         .and_then(|w| w.location().hash().ok())
@@ -40,11 +44,21 @@ async fn redeem_login_link(session: &UseStateHandle<Session>) -> bool {
     if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
     }
+    let token = zeroize::Zeroizing::new(token.to_owned());
+    if let Ok(Some(me)) = api::me().await {
+        session.set(Session::Switch(me, token));
+        return true;
+    }
+    redeem_token(session, &token).await;
+    true
+}
+
+/// Redeems a login link's token.
+async fn redeem_token(session: &UseStateHandle<Session>, token: &str) {
     session.set(match api::login_link(token).await {
         Ok(me) => Session::In(me),
         Err(e) => Session::Out(Some(format!("The login link did not work: {e}"))),
     });
-    true
 }
 
 /// The application root.
@@ -155,6 +169,27 @@ pub fn app() -> Html {
         })
     };
 
+    let switch = {
+        let session = session.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Session::Switch(_, token) = &*session {
+                let (session, token) = (session.clone(), token.clone());
+                spawn_local(async move {
+                    let _ = api::logout().await;
+                    redeem_token(&session, &token).await;
+                });
+            }
+        })
+    };
+    let stay = {
+        let session = session.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Session::Switch(me, _) = &*session {
+                session.set(Session::In(me.clone()));
+            }
+        })
+    };
+
     // A share link's page needs no account.
     let share_page = web_sys::window()
         .and_then(|w| w.location().pathname().ok())
@@ -163,6 +198,17 @@ pub fn app() -> Html {
         _ if share_page => html! { <Recipient /> },
         Session::Checking => html! { <p class="muted">{ "Loading…" }</p> },
         Session::Out(error) => html! { <><Login {on_login} error={error.clone()} /><Learn /></> },
+        Session::Switch(me, _) => html! {
+            <section class="card narrow" id="switch-prompt" role="alertdialog" aria-labelledby="switch-title">
+                <h2 id="switch-title">{ "Use this login link?" }</h2>
+                <p>{ format!("You are logged in as {}. The link you opened logs this browser in with the link's own account instead.", me.username) }</p>
+                <p class="muted">{ "If someone sent you this link unasked, stay: a link can log you into an account that someone else controls." }</p>
+                <div class="choices">
+                    <button id="switch-account" type="button" onclick={switch}>{ "Log out and use the link" }</button>
+                    <button id="stay-logged-in" type="button" class="secondary" onclick={stay}>{ format!("Stay logged in as {}", me.username) }</button>
+                </div>
+            </section>
+        },
         Session::In(me) if me.must_set_password => {
             html! { <SetPassword need_current={false} on_done={password_set} /> }
         }
