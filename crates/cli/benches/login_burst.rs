@@ -24,7 +24,9 @@ use cipherdrop_e2e::server::ServerProcess;
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const BURST: u32 = 500;
 
-async fn burst(url: &str) -> BTreeMap<u16, usize> {
+/// `BURST` requests at once from distinct loopback addresses: bad logins, or (`login: false`)
+/// unauthenticated `GET /api/me`, which costs the server a connection and no password check.
+async fn burst(url: &str, login: bool) -> BTreeMap<u16, usize> {
     let clients: Vec<reqwest::Client> = (0..BURST)
         .map(|i| {
             let addr = Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
@@ -38,13 +40,16 @@ async fn burst(url: &str) -> BTreeMap<u16, usize> {
         .into_iter()
         .enumerate()
         .map(|(i, c)| {
-            let url = format!("{url}/api/login");
+            let url = url.to_owned();
             tokio::spawn(async move {
-                c.post(url)
-                    .json(&serde_json::json!({"username": format!("nobody{i}"), "password": "wrong password!"}))
-                    .send()
-                    .await
-                    .map_or(0, |r| r.status().as_u16())
+                let request = if login {
+                    c.post(format!("{url}/api/login")).json(
+                        &serde_json::json!({"username": format!("nobody{i}"), "password": "wrong password!"}),
+                    )
+                } else {
+                    c.get(format!("{url}/api/me"))
+                };
+                request.send().await.map_or(0, |r| r.status().as_u16())
             })
         })
         .collect();
@@ -65,8 +70,9 @@ fn main() {
         "\n| argon2 gate | answers by status | time s | server peak RSS before → during (MiB) |"
     );
     println!("|---|---|---|---|");
-    for (label, args) in [
-        ("default (one per core, 64 waiting)", vec![]),
+    for (label, args, login) in [
+        ("no password checks (GET /api/me)", vec![], false),
+        ("default (one per core, 64 waiting)", vec![], true),
         (
             "500 at once",
             vec![
@@ -75,6 +81,7 @@ fn main() {
                 "--max-waiting-hashes",
                 "500",
             ],
+            true,
         ),
     ] {
         let dir = tempfile::tempdir().unwrap();
@@ -88,7 +95,7 @@ fn main() {
             reset_peak_rss(pid).unwrap();
             let before = peak_rss_kib(pid).unwrap();
             let t = Instant::now();
-            let answers = burst(&server.url).await;
+            let answers = burst(&server.url, login).await;
             let secs = t.elapsed().as_secs_f64();
             let during = peak_rss_kib(pid).unwrap();
             println!(

@@ -165,9 +165,17 @@ impl Attempt<'_> {
     }
 }
 
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Bounds the argon2 checks running at once (each holds 19 MiB) and the requests waiting for
 /// one; past that, requests are refused at once, so memory stays bounded whatever the load.
+///
+/// The checks run on the gate's own threads, one per place: the 19 MiB blocks are then reused by
+/// the same few threads' allocators, where tokio's blocking pool (up to 512 threads, each with
+/// its own malloc arena) left hundreds of MiB behind after a burst.
 pub struct HashGate {
+    jobs: std::sync::mpsc::Sender<Job>,
     running: Semaphore,
     max_waiting: usize,
     waiting: AtomicUsize,
@@ -184,8 +192,30 @@ pub struct HashPermit<'a> {
 impl HashGate {
     /// `running` checks at once, `max_waiting` more queued.
     pub fn new(running: usize, max_waiting: usize) -> Self {
+        let running = running.max(1);
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = std::sync::Arc::new(Mutex::new(queue));
+        for i in 0..running {
+            let queue = queue.clone();
+            // The threads end when the gate (the only sender) is dropped.
+            let _ = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(q) => q.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+        }
         Self {
-            running: Semaphore::new(running.max(1)),
+            jobs,
+            running: Semaphore::new(running),
             max_waiting,
             waiting: AtomicUsize::new(0),
             active: AtomicUsize::new(0),
@@ -213,6 +243,22 @@ impl HashGate {
     /// The most checks that ran at once so far.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+}
+
+impl HashPermit<'_> {
+    /// Runs `work` (an argon2 hash or check) on one of the gate's threads; `None` if the thread
+    /// could not take it (the gate is shutting down).
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Option<T> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = done.send(work());
+        });
+        self.gate.jobs.send(job).ok()?;
+        result.await.ok()
     }
 }
 

@@ -94,7 +94,11 @@ pub async fn login(
         Some((user, hash)) => (Some(user), hash),
         None => (None, None),
     };
-    let verified = accounts::verify_password(&req.password, hash).await;
+    let password = zeroize::Zeroizing::new(req.password.clone());
+    let verified = permit
+        .run(move || accounts::verify_now(&password, hash.as_deref()))
+        .await
+        .unwrap_or(false);
     drop(permit);
     let Some(user) = user.filter(|_| verified) else {
         audit("denied", "wrong name or password").await;
@@ -198,7 +202,7 @@ pub async fn set_password(
                 })?,
         )
     };
-    let Some(_permit) = state.hashing.enter().await else {
+    let Some(permit) = state.hashing.enter().await else {
         if let Some(a) = attempt {
             a.cancel();
         }
@@ -208,8 +212,12 @@ pub async fn set_password(
         let (_, hash) = accounts::find_user(&state.db, &auth.user.username)
             .await?
             .ok_or_else(ApiError::unauthenticated)?;
-        let current = req.current_password.as_deref().unwrap_or("");
-        if !accounts::verify_password(current, hash).await {
+        let current = zeroize::Zeroizing::new(req.current_password.clone().unwrap_or_default());
+        let verified = permit
+            .run(move || accounts::verify_now(&current, hash.as_deref()))
+            .await
+            .unwrap_or(false);
+        if !verified {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "bad_credentials",
@@ -218,7 +226,12 @@ pub async fn set_password(
         }
         attempt.succeeded();
     }
-    let hash = accounts::hash_password(&req.new_password).await?;
+    let new_password = zeroize::Zeroizing::new(req.new_password.clone());
+    let hash = permit
+        .run(move || accounts::hash_password_now(&new_password))
+        .await
+        .ok_or_else(ApiError::busy)??;
+    drop(permit);
     accounts::set_password(&state.db, &auth.user.id, Some(&hash)).await?;
     state
         .audit

@@ -112,7 +112,11 @@ async fn check_passphrase(
         attempt.cancel();
         return Err(ApiError::busy());
     };
-    let verified = accounts::verify_password(passphrase, Some(hash.clone())).await;
+    let (passphrase, hash) = (zeroize::Zeroizing::new(passphrase.to_owned()), hash.clone());
+    let verified = permit
+        .run(move || accounts::verify_now(&passphrase, Some(&hash)))
+        .await
+        .unwrap_or(false);
     drop(permit);
     if !verified {
         holder_event(

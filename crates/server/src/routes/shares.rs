@@ -55,8 +55,12 @@ pub async fn create(
             )));
         }
         Some(p) => {
-            let _permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
-            Some(accounts::hash_secret(&p).await?)
+            let permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
+            let hash = permit
+                .run(move || accounts::hash_secret_now(&p))
+                .await
+                .ok_or_else(ApiError::busy)??;
+            Some(hash)
         }
     };
     let token = new_token();
