@@ -331,6 +331,38 @@ impl Aws {
         }
     }
 
+    /// One page (at most `max`) of the keys under `prefix`, each with its last-modified time (Unix
+    /// seconds), and the token of the next page, if any.
+    pub async fn list_keys(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        continuation: Option<String>,
+        max: i32,
+    ) -> Result<(Vec<(String, i64)>, Option<String>), ApiError> {
+        let out = self
+            .s3
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(prefix)
+            .max_keys(max)
+            .set_continuation_token(continuation)
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3", &e))?;
+        let keys = out
+            .contents()
+            .iter()
+            .filter_map(|o| Some((o.key()?.to_owned(), o.last_modified()?.secs())))
+            .collect();
+        let next = out
+            .is_truncated()
+            .unwrap_or(false)
+            .then(|| out.next_continuation_token().map(str::to_owned))
+            .flatten();
+        Ok((keys, next))
+    }
+
     /// The object's size, or `None` if it does not exist.
     pub async fn object_size(&self, bucket: &str, key: &str) -> Result<Option<u64>, ApiError> {
         match self.s3.head_object().bucket(bucket).key(key).send().await {

@@ -307,14 +307,15 @@ pub async fn transition(
     Ok(done.rows_affected() == 1)
 }
 
-/// Records a verified completion of a pending upload.
+/// Records a verified completion of a pending upload; `false` when the row was no longer pending
+/// (an abort or the sweeper got there first).
 pub async fn mark_complete(
     db: &SqlitePool,
     id: &str,
     metadata: &[u8],
     stored_size: u64,
-) -> ApiResult<()> {
-    sqlx::query(
+) -> ApiResult<bool> {
+    let done = sqlx::query(
         "UPDATE objects SET state = ?, metadata = ?, stored_size = ?, completed_at = ?
          WHERE id = ? AND state = ?",
     )
@@ -326,7 +327,17 @@ pub async fn mark_complete(
     .bind(ObjectState::Pending)
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
+}
+
+/// Whether object `id` is recorded as complete.
+pub async fn is_complete(db: &SqlitePool, id: &str) -> ApiResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE id = ? AND state = ?")
+        .bind(id)
+        .bind(ObjectState::Complete)
+        .fetch_one(db)
+        .await?;
+    Ok(n > 0)
 }
 
 /// Forgets an object (after S3 deleted it).
@@ -381,8 +392,9 @@ pub async fn due_for_deletion(db: &SqlitePool, limit: i64) -> ApiResult<Vec<S3Re
     .await?)
 }
 
-/// Aborts a pending upload in S3 and marks it aborted.
-pub async fn abort_pending(state: &AppState, up: &S3Ref) -> ApiResult<()> {
+/// Aborts a pending upload in S3 and marks it aborted; `false` when the row was no longer
+/// pending (a completion got there first, and the object stands).
+pub async fn abort_pending(state: &AppState, up: &S3Ref) -> ApiResult<bool> {
     state
         .aws
         .abort_multipart(&state.config.bucket, &up.s3_key, &up.s3_upload_id)
@@ -393,8 +405,7 @@ pub async fn abort_pending(state: &AppState, up: &S3Ref) -> ApiResult<()> {
         ObjectState::Pending,
         ObjectState::Aborted,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 impl ObjectRow {

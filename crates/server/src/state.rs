@@ -92,6 +92,8 @@ pub struct AppState {
     pub(crate) share_limiter: Limiter,
     /// The argon2 checks running and waiting.
     pub(crate) hashing: HashGate,
+    /// Where the sweeper's scan for orphaned objects resumes (an S3 continuation token).
+    pub(crate) orphan_scan: std::sync::Mutex<Option<String>>,
     /// The Content-Security-Policy header, made on first use (see [`AppState::csp`]).
     csp: tokio::sync::OnceCell<axum::http::HeaderValue>,
 }
@@ -113,6 +115,7 @@ impl AppState {
         Self {
             hashing,
             csp: tokio::sync::OnceCell::new(),
+            orphan_scan: std::sync::Mutex::new(None),
             audit: AuditLog::new(db.clone()),
             config,
             db,

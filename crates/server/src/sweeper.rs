@@ -34,7 +34,8 @@ pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
         let id = row.id.clone();
         let result = objects::abort_pending(state, &row).await;
         let (outcome, detail) = match &result {
-            Ok(()) => ("ok", "abandoned upload swept".to_owned()),
+            Ok(true) => ("ok", "abandoned upload swept".to_owned()),
+            Ok(false) => ("ok", "completed meanwhile; left alone".to_owned()),
             Err(e) => ("error", e.message.clone()),
         };
         state
@@ -48,7 +49,7 @@ pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
                 ..Default::default()
             })
             .await;
-        if result.is_ok() {
+        if matches!(result, Ok(true)) {
             aborted += 1;
         }
     }
@@ -56,6 +57,7 @@ pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
         tracing::info!(aborted, "aborted abandoned uploads");
     }
     delete_spent(state).await?;
+    delete_orphans(state).await?;
     Ok(aborted)
 }
 
@@ -117,4 +119,55 @@ async fn summarise_refusals(state: &AppState) {
                 .await;
         }
     }
+}
+
+/// Most stored keys looked at per sweep.
+const ORPHAN_SCAN: i32 = 1000;
+
+/// Deletes stored objects that no complete row lists (a completion that lost a race with an
+/// abort and then failed to clean up, a crash between S3 and the database), once they are older
+/// than `abandon_after`, so an upload completing right now is never touched. One page of keys
+/// per sweep, resuming where the last one stopped.
+async fn delete_orphans(state: &AppState) -> Result<(), ApiError> {
+    let cutoff = now() - i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
+    let resume = state
+        .orphan_scan
+        .lock()
+        .map(|mut t| t.take())
+        .unwrap_or_default();
+    let (keys, next) = state
+        .aws
+        .list_keys(&state.config.bucket, "objects/", resume, ORPHAN_SCAN)
+        .await?;
+    if let Ok(mut t) = state.orphan_scan.lock() {
+        *t = next;
+    }
+    for (key, modified) in keys {
+        let Some(id) = key.strip_prefix("objects/") else {
+            continue;
+        };
+        if modified > cutoff || objects::is_complete(&state.db, id).await? {
+            continue;
+        }
+        let result = state.aws.delete_object(&state.config.bucket, &key).await;
+        let (outcome, detail) = match &result {
+            Ok(()) => (
+                "ok",
+                "stored object that no complete upload lists".to_owned(),
+            ),
+            Err(e) => ("error", e.message.clone()),
+        };
+        state
+            .audit
+            .record(&Event {
+                actor: "system",
+                action: "object.deleted",
+                object: Some(id),
+                outcome,
+                detail: &detail,
+                ..Default::default()
+            })
+            .await;
+    }
+    Ok(())
 }

@@ -420,7 +420,26 @@ pub async fn complete(
             format!("the uploaded object was deleted: {reason}"),
         ));
     }
-    objects::mark_complete(&state.db, &row.id, &metadata, size).await?;
+    if !objects::mark_complete(&state.db, &row.id, &metadata, size).await? {
+        // An abort or the sweeper ended the upload while S3 assembled it: nothing would ever list
+        // or delete this object, so it goes now (the sweeper catches it if this fails too).
+        if let Err(e) = state.aws.delete_object(bucket, &row.s3_key).await {
+            tracing::warn!(object = %row.id, error = %e, "could not delete an object completed after its abort");
+        }
+        record_account(
+            &state,
+            &auth,
+            ip,
+            "upload.completed",
+            &row.id,
+            "denied",
+            "aborted meanwhile; the assembled object was deleted",
+        )
+        .await;
+        return Err(ApiError::conflict(
+            "the upload was aborted while it completed, and what S3 assembled was deleted; start a new upload",
+        ));
+    }
     record_account(
         &state,
         &auth,
@@ -444,7 +463,11 @@ pub async fn abort(
 ) -> ApiResult<StatusCode> {
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
     row.require_pending()?;
-    objects::abort_pending(&state, &row.s3_ref()).await?;
+    if !objects::abort_pending(&state, &row.s3_ref()).await? {
+        return Err(ApiError::conflict(
+            "the upload completed meanwhile; delete the file instead",
+        ));
+    }
     record_account(
         &state,
         &auth,

@@ -24,6 +24,7 @@ pub struct TestApp {
     pub key_arn: String,
     kms_url: String,
     kms_credentials: (String, String),
+    s3_credentials: (String, String),
     /// The server's database.
     pub db: SqlitePool,
     server: Server,
@@ -119,6 +120,10 @@ impl TestApp {
             until_stopped(),
         ));
 
+        let s3_pair = (
+            s3_credentials.access_key_id.clone(),
+            s3_credentials.secret_access_key.clone(),
+        );
         let aws = cipherdrop_server::Aws::connect(&AwsSettings {
             s3_region: "us-east-1".into(),
             kms_region: "us-east-1".into(),
@@ -152,6 +157,7 @@ impl TestApp {
             key_arn,
             kms_url,
             kms_credentials,
+            s3_credentials: s3_pair,
             db,
             server,
             admin_token,
@@ -164,6 +170,30 @@ impl TestApp {
     pub fn kms(&self) -> aws_sdk_kms::Client {
         let (ak, sk) = &self.kms_credentials;
         cipherdrop_e2e::kms_client(&self.kms_url, ak, sk, false)
+    }
+
+    /// The keys stored in the embedded S3's bucket (through the server's own S3 client settings).
+    pub async fn stored_keys(&self) -> Vec<String> {
+        let (ak, sk) = &self.s3_credentials;
+        let conf = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(aws_sdk_s3::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                ak, sk, None, None, "tests",
+            ))
+            .endpoint_url(&self.s3_url)
+            .force_path_style(true)
+            .build();
+        let out = aws_sdk_s3::Client::from_conf(conf)
+            .list_objects_v2()
+            .bucket("cipherdrop")
+            .send()
+            .await
+            .unwrap();
+        out.contents()
+            .iter()
+            .filter_map(|o| o.key().map(str::to_owned))
+            .collect()
     }
 
     /// The temporary folder holding the database and the embedded services' data.
