@@ -98,3 +98,13 @@ where
         errors,
     }
 }
+
+/// A client whose connections come from its own loopback address: the `i`-th of up to 62,500
+/// (127.0.1.1 upwards), so a test or benchmark can be many clients from one machine.
+pub fn loopback_client(i: u32) -> reqwest::Client {
+    let addr = std::net::Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
+    reqwest::Client::builder()
+        .local_address(std::net::IpAddr::V4(addr))
+        .build()
+        .unwrap_or_default()
+}

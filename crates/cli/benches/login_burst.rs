@@ -13,12 +13,11 @@
 )]
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::time::Instant;
 
 use cipherdrop_e2e::browser::{peak_rss_kib, reset_peak_rss};
-use cipherdrop_e2e::load::machine;
+use cipherdrop_e2e::load::{loopback_client, machine};
 use cipherdrop_e2e::server::ServerProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
@@ -27,15 +26,7 @@ const BURST: u32 = 500;
 /// `BURST` requests at once from distinct loopback addresses: bad logins, or (`login: false`)
 /// unauthenticated `GET /api/me`, which costs the server a connection and no password check.
 async fn burst(url: &str, login: bool) -> BTreeMap<u16, usize> {
-    let clients: Vec<reqwest::Client> = (0..BURST)
-        .map(|i| {
-            let addr = Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
-            reqwest::Client::builder()
-                .local_address(IpAddr::V4(addr))
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let clients: Vec<reqwest::Client> = (0..BURST).map(loopback_client).collect();
     let tasks: Vec<_> = clients
         .into_iter()
         .enumerate()

@@ -33,23 +33,14 @@ pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
     for row in rows {
         let id = row.id.clone();
         let result = objects::abort_pending(state, &row).await;
-        let (outcome, detail) = match &result {
-            Ok(true) => ("ok", "abandoned upload swept".to_owned()),
-            Ok(false) => ("ok", "completed meanwhile; left alone".to_owned()),
-            Err(e) => ("error", e.message.clone()),
+        let swept = matches!(result, Ok(true));
+        let done = match result {
+            Ok(true) => Ok("abandoned upload swept"),
+            Ok(false) => Ok("completed meanwhile; left alone"),
+            Err(e) => Err(e),
         };
-        state
-            .audit
-            .record(&Event {
-                actor: "system",
-                action: "upload.aborted",
-                object: Some(&id),
-                outcome,
-                detail: &detail,
-                ..Default::default()
-            })
-            .await;
-        if matches!(result, Ok(true)) {
+        record_system(state, "upload.aborted", &id, &done).await;
+        if swept {
             aborted += 1;
         }
     }
@@ -72,21 +63,8 @@ async fn delete_spent(state: &AppState) -> Result<(), ApiError> {
         if result.is_ok() {
             objects::delete_row(&state.db, &id).await?;
         }
-        let (outcome, detail) = match &result {
-            Ok(()) => ("ok", "deleted after its link's last download".to_owned()),
-            Err(e) => ("error", e.message.clone()),
-        };
-        state
-            .audit
-            .record(&Event {
-                actor: "system",
-                action: "object.deleted",
-                object: Some(&id),
-                outcome,
-                detail: &detail,
-                ..Default::default()
-            })
-            .await;
+        let done = result.map(|()| "deleted after its link's last download");
+        record_system(state, "object.deleted", &id, &done).await;
     }
     Ok(())
 }
@@ -149,25 +127,36 @@ async fn delete_orphans(state: &AppState) -> Result<(), ApiError> {
         if modified > cutoff || objects::is_complete(&state.db, id).await? {
             continue;
         }
-        let result = state.aws.delete_object(&state.config.bucket, &key).await;
-        let (outcome, detail) = match &result {
-            Ok(()) => (
-                "ok",
-                "stored object that no complete upload lists".to_owned(),
-            ),
-            Err(e) => ("error", e.message.clone()),
-        };
-        state
-            .audit
-            .record(&Event {
-                actor: "system",
-                action: "object.deleted",
-                object: Some(id),
-                outcome,
-                detail: &detail,
-                ..Default::default()
-            })
-            .await;
+        let done = state
+            .aws
+            .delete_object(&state.config.bucket, &key)
+            .await
+            .map(|()| "stored object that no complete upload lists");
+        record_system(state, "object.deleted", id, &done).await;
     }
     Ok(())
+}
+
+/// Audits what the sweeper did to `object`: the detail on success, the error's words on failure.
+async fn record_system(
+    state: &AppState,
+    action: &str,
+    object: &str,
+    done: &Result<&str, ApiError>,
+) {
+    let (outcome, detail) = match done {
+        Ok(detail) => ("ok", *detail),
+        Err(e) => ("error", e.message.as_str()),
+    };
+    state
+        .audit
+        .record(&Event {
+            actor: "system",
+            action,
+            object: Some(object),
+            outcome,
+            detail,
+            ..Default::default()
+        })
+        .await;
 }

@@ -2,11 +2,11 @@
 //! the limit, argon2 checks are bounded whatever the concurrency, `X-Forwarded-For` counts only
 //! from a trusted proxy, and no client string of any size reaches the audit log.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_e2e::data;
+use cipherdrop_e2e::load::loopback_client;
 use cipherdrop_e2e::server::{code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
@@ -122,15 +122,7 @@ async fn argon2_checks_are_bounded_whatever_the_concurrency() {
     // 500 bad logins at once, each under its own name and from its own loopback address, so no
     // guess limit applies: only the gate stands between them and 500 × 19 MiB.
     let url = format!("{}/api/login", app.url);
-    let clients: Vec<reqwest::Client> = (0..500u32)
-        .map(|i| {
-            let addr = Ipv4Addr::new(127, 0, 1 + (i / 250) as u8, 1 + (i % 250) as u8);
-            reqwest::Client::builder()
-                .local_address(IpAddr::V4(addr))
-                .build()
-                .unwrap()
-        })
-        .collect();
+    let clients: Vec<reqwest::Client> = (0..500).map(loopback_client).collect();
     let codes = burst(500, |i| {
         clients[i]
             .post(&url)
@@ -147,10 +139,7 @@ async fn argon2_checks_are_bounded_whatever_the_concurrency() {
     );
     assert!(app.peak_hashing() <= 2, "peak {}", app.peak_hashing());
     // Each address failed once; the busy ones were not counted, so they may try again.
-    let again = reqwest::Client::builder()
-        .local_address(IpAddr::V4(Ipv4Addr::new(127, 0, 1, 1)))
-        .build()
-        .unwrap();
+    let again = loopback_client(0);
     let r = again
         .post(&url)
         .json(&json!({"username": "nobody0", "password": "wrong password!"}))
