@@ -77,7 +77,8 @@ async fn summarise_refusals(state: &AppState) {
         (&state.share_limiter, "share.key"),
     ] {
         for (key, count) in limiter.take_refusals() {
-            let detail = format!("{count} attempts refused unchecked while rate-limited");
+            let plural = if count == 1 { "" } else { "s" };
+            let detail = format!("{count} attempt{plural} refused unchecked while rate-limited");
             let (actor, object, ip) = match key.split_once(':') {
                 Some(("s", subject)) if action == "login" => (subject, None, None),
                 Some(("s", share)) => ("anonymous", Some(share), None),

@@ -300,7 +300,7 @@ async fn share_links_release_keys_within_their_limits() {
     );
     let last = history["entries"].as_array().unwrap().last().unwrap();
     assert_eq!(
-        last["detail"], "1 attempts refused unchecked while rate-limited",
+        last["detail"], "1 attempt refused unchecked while rate-limited",
         "{last}"
     );
     let (_, history) = alice
