@@ -215,16 +215,18 @@ async fn server_killed_mid_upload_then_completed_aborted_or_swept() {
         .await
         .unwrap();
 
-    // C: its header does not match what was issued (another context): deleted, never recorded.
+    // C: its header does not match what was issued (another owner in the context, of the same
+    // length, so the part's signed length still fits): deleted, never recorded.
     let c_plain = data(100, 9);
     let (c, _) = alice
         .upload_parts(&c_plain, SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
     let mut forged = c.clone();
+    let owner = forged.encryption_context["cipherdrop:owner"].clone();
     forged
         .encryption_context
-        .insert("extra".into(), "field".into());
+        .insert("cipherdrop:owner".into(), owner.chars().rev().collect());
     let bad = encrypt_for(&forged, None, 4096, &c_plain).unwrap();
     let c_urls = alice.part_urls(&c.upload_id, 1, 1).await.unwrap();
     let etag = alice.put_part(&c_urls[0].url, bad).await.unwrap();

@@ -58,5 +58,5 @@ pub use limits::{
     DEFAULT_MAX_HEADER_LEN, DecryptLimits, MAX_ENCRYPT_FRAME_LEN,
 };
 pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
-pub use size::MessageLen;
+pub use size::{MessageLen, SIGNATURE_LEN_SLACK};
 pub use suite::{AlgorithmSuiteId, Suite};

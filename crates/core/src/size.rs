@@ -12,6 +12,10 @@ use crate::header::Header;
 use crate::sign::MAX_SIGNATURE_LEN;
 use crate::suite::Suite;
 
+/// How much shorter than [`MessageLen::max`] a signed message may be: the DER signature's length
+/// varies by this much.
+pub const SIGNATURE_LEN_SLACK: u64 = MAX_SIGNATURE_LEN as u64 - MIN_SIGNATURE_LEN;
+
 /// Shortest DER encoding of an ECDSA signature: `SEQUENCE { INTEGER r, INTEGER s }` with
 /// one-byte integers. Real P-384 signatures are 102 to 104 bytes; shorter ones are valid but rare.
 const MIN_SIGNATURE_LEN: u64 = 8;

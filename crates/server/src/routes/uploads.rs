@@ -76,6 +76,22 @@ fn declared_size(
     Ok(lengths.max())
 }
 
+/// The exact length of part `n` when it is certain: every part of a 0x0478 message, whose size
+/// is exact; for 0x0578 (a signature of 8 to 104 bytes) only the parts that end before the
+/// shortest possible message does. A URL with a certain length signs it, so S3 refuses any
+/// other body: no one can store more through a part URL than the upload declared.
+fn certain_part_len(row: &ObjectRow, n: u32) -> Option<u64> {
+    let (size, part) = (to_u64(row.ciphertext_size), to_u64(row.part_size));
+    let shortest = if row.suite == i64::from(SUITE_COMMIT_KEY_ECDSA_P384) {
+        size.checked_sub(cipherdrop_core::SIGNATURE_LEN_SLACK)?
+    } else {
+        size
+    };
+    let start = u64::from(n).checked_sub(1)?.checked_mul(part)?;
+    let end = start.checked_add(part)?.min(size);
+    (end <= shortest && end > start).then_some(end - start)
+}
+
 async fn presign_parts(
     state: &AppState,
     row: &ObjectRow,
@@ -93,6 +109,7 @@ async fn presign_parts(
                 &row.s3_key,
                 &row.s3_upload_id,
                 n,
+                certain_part_len(row, n),
                 state.config.url_ttl,
             )
             .await?;

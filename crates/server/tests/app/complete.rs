@@ -89,20 +89,49 @@ async fn completion_refuses_any_message_but_the_one_issued() {
     ];
     for (what, forge) in &forgeries {
         let up = create(&alice).await;
-        let e = complete_with(&alice, &up, forge(&up)).await.unwrap_err();
-        assert_eq!(
-            (status_of(&e), code_of(&e).as_str()),
-            (422, "header_mismatch"),
-            "{what}"
-        );
+        let forged = forge(&up);
+        let same_length = forged.len() as u64 == up.ciphertext_size;
+        let e = complete_with(&alice, &up, forged).await.unwrap_err();
         let (_, st) = alice
             .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
             .await
             .unwrap();
-        assert_eq!(st["state"], "rejected", "{what}");
+        if same_length {
+            // Past S3, the header check refuses it and the object is deleted.
+            assert_eq!(
+                (status_of(&e), code_of(&e).as_str()),
+                (422, "header_mismatch"),
+                "{what}"
+            );
+            assert_eq!(st["state"], "rejected", "{what}");
+        } else {
+            // A 0x0478 part URL signs the part's exact length: S3 refuses any other body.
+            assert_eq!((status_of(&e), code_of(&e).as_str()), (403, "s3"), "{what}");
+            assert_eq!(st["state"], "pending", "{what}: nothing was stored");
+        }
         let gone = alice.details(&up.object_id).await.unwrap_err();
         assert_eq!(status_of(&gone), 404, "{what}: never listed");
     }
+
+    // 0x0578: the last part's length is not signed (the signature's length varies), so a longer
+    // message reaches S3, and the size check refuses it.
+    let signing = cipherdrop_core::SigningKey::generate(&mut rand::rng());
+    let up = alice
+        .create_upload(&CreateUploadRequest {
+            plaintext_size: LEN as u64,
+            suite: cipherdrop_api::SUITE_COMMIT_KEY_ECDSA_P384,
+            frame_length: FRAME,
+            public_key: Some(signing.public_key_base64()),
+        })
+        .await
+        .unwrap();
+    let mut longer = encrypt_for(&up, Some(signing), FRAME, &plain).unwrap();
+    longer.extend_from_slice(&[0; 8]);
+    let e = complete_with(&alice, &up, longer).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e).as_str()),
+        (422, "header_mismatch")
+    );
 
     // The honest message completes, with exactly the declared size (0x0478).
     let up = create(&alice).await;

@@ -78,6 +78,31 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
         let r = http.put(url).body(vec![0u8; 10]).send().await.unwrap();
         assert_eq!(status(r), 403, "{url}");
     }
+    // The part URL signs the part's length: filling the bucket through the URL of a small upload
+    // (a gigabyte through a 10-byte upload's part) is refused, any other length too; the exact
+    // length is accepted.
+    assert!(part_url.contains("content-length"), "{part_url}");
+    let exact = usize::try_from(up.ciphertext_size).unwrap();
+    for len in [exact + 1, exact - 1, 64 * 1024 * 1024] {
+        let r = http
+            .put(&part_url)
+            .body(vec![0u8; len])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            status(r),
+            403,
+            "{len} bytes through a {exact}-byte part URL"
+        );
+    }
+    let r = http
+        .put(&part_url)
+        .body(vec![0u8; exact])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 200);
     // The untampered URLs work, until they expire.
     assert_eq!(status(http.get(&get_url).send().await.unwrap()), 200);
     // Past the 5 s lifetime (generous, so a loaded CI machine cannot expire them early).

@@ -25,10 +25,12 @@ async fn abandoned_uploads_are_aborted_and_live_ones_kept() {
     let alice = app.user("alice").await;
     let up = alice.create_upload(&small()).await.unwrap();
     assert_eq!(up.key_arn, app.key_arn, "issued under the app's key");
+    // The part URL signs the part's exact length (the whole message, here).
+    let body = vec![0u8; usize::try_from(up.ciphertext_size).unwrap()];
     let put = || {
         reqwest::Client::new()
             .put(&up.parts[0].url)
-            .body(vec![0u8; 10])
+            .body(body.clone())
             .send()
     };
     assert_eq!(put().await.unwrap().status(), 200, "a part while pending");
