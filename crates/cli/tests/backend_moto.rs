@@ -80,4 +80,32 @@ async fn upload_and_download_through_moto() {
             "case {i}: official ESDK through moto differs"
         );
     }
+    // Part URLs sign the part's length. Record what moto does with another length (AWS and the
+    // embedded S3 refuse it: 403 SignatureDoesNotMatch, see the server's presigned tests).
+    let up = alice
+        .create_upload(&cipherdrop_api::CreateUploadRequest {
+            plaintext_size: 10,
+            suite: SUITE_COMMIT_KEY,
+            frame_length: 4096,
+            public_key: None,
+        })
+        .await
+        .unwrap();
+    let url = &up.parts[0].url;
+    assert!(url.contains("content-length"), "{url}");
+    let exact = usize::try_from(up.ciphertext_size).unwrap();
+    let put = |n: usize| reqwest::Client::new().put(url).body(vec![0u8; n]).send();
+    let longer = put(exact + 1000).await.unwrap().status().as_u16();
+    let right = put(exact).await.unwrap().status().as_u16();
+    assert_eq!(right, 200);
+    eprintln!("moto answered {longer} to a body longer than the signed length");
+    assert_eq!(
+        longer, MOTO_WRONG_LENGTH_STATUS,
+        "moto changed how it treats signed lengths"
+    );
 }
+
+/// What moto 5.2.5 answers to a part whose length differs from the one the presigned URL signs:
+/// it does not enforce the signed length and stores the part (AWS refuses it). Deployments rely on AWS or the
+/// embedded S3 for this defence, not on moto.
+const MOTO_WRONG_LENGTH_STATUS: u16 = 200;
