@@ -88,3 +88,19 @@ pub fn kms_client(
     }
     aws_sdk_kms::Client::from_conf(conf.build())
 }
+
+/// Every form a secret could be printed in: base64, hex in both cases, the bytes as Rust prints
+/// a slice, and the text itself when it is UTF-8. Tests search logs and files for each.
+pub fn printed_forms(secret: &[u8]) -> Vec<String> {
+    use base64::Engine as _;
+    let mut out = vec![
+        base64::engine::general_purpose::STANDARD.encode(secret),
+        hex(secret),
+        hex(secret).to_uppercase(),
+        format!("{secret:?}"),
+    ];
+    if let Ok(text) = std::str::from_utf8(secret) {
+        out.push(text.to_owned());
+    }
+    out
+}

@@ -405,17 +405,6 @@ async fn kms_serve_keeps_its_master_key_where_told_and_needs_it() {
     );
 }
 
-/// Every secret's printable forms: base64, hex, and the bytes as Rust prints a slice.
-fn printed_forms(secret: &[u8]) -> Vec<String> {
-    use base64::Engine as _;
-    vec![
-        base64::engine::general_purpose::STANDARD.encode(secret),
-        cipherdrop_e2e::hex(secret),
-        cipherdrop_e2e::hex(secret).to_uppercase(),
-        format!("{secret:?}"),
-    ]
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_kms_process_logs_no_secret_at_trace() {
     let dir = tempfile::tempdir().unwrap();
@@ -481,7 +470,7 @@ async fn the_kms_process_logs_no_secret_at_trace() {
         enc.into_inner(),
         secret.into_bytes(),
     ] {
-        for form in printed_forms(&s) {
+        for form in cipherdrop_e2e::printed_forms(&s) {
             assert!(!text.contains(&form), "the KMS logged a secret ({form})");
         }
     }

@@ -1273,14 +1273,12 @@ fn blob_under(id: uuid::Uuid, material: &[u8; 32], plaintext: &[u8]) -> Vec<u8> 
     blob
 }
 
-/// Every form the backing key could be written in.
+/// Every form the backing key could be written in (the shared printed forms, and the bytes read
+/// as text).
 fn forms(key: &[u8]) -> Vec<String> {
-    vec![
-        base64_of(key),
-        hex::encode(key),
-        hex::encode_upper(key),
-        String::from_utf8_lossy(key).into_owned(),
-    ]
+    let mut out = cipherdrop_e2e::printed_forms(key);
+    out.push(String::from_utf8_lossy(key).into_owned());
+    out
 }
 
 /// A data folder written by the code before the master key (backing keys in base64 in the key

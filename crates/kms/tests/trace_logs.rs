@@ -16,7 +16,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_sdk_kms::primitives::Blob;
-use base64::Engine as _;
 use cipherdrop_kms::Kms;
 use tracing::field::{Field, Visit};
 use tracing::level_filters::LevelFilter;
@@ -101,21 +100,6 @@ impl Subscriber for Capture {
     fn enter(&self, _: &Id) {}
 
     fn exit(&self, _: &Id) {}
-}
-
-/// Every form a secret could be printed in.
-fn forms(secret: &[u8]) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let mut out = vec![
-        b64.encode(secret),
-        hex::encode(secret),
-        hex::encode_upper(secret),
-        format!("{secret:?}"),
-    ];
-    if let Ok(text) = std::str::from_utf8(secret) {
-        out.push(text.to_owned());
-    }
-    out
 }
 
 #[test]
@@ -237,7 +221,7 @@ fn no_secret_reaches_the_logs_at_trace() {
     );
     assert!(client_log.contains(" TRACE "), "{client_log}");
     for secret in &secrets {
-        for form in forms(secret) {
+        for form in cipherdrop_e2e::printed_forms(secret) {
             assert!(
                 !service_log.contains(&form),
                 "the service logged a secret ({form}):\n{service_log}"
@@ -247,7 +231,7 @@ fn no_secret_reaches_the_logs_at_trace() {
     // Nor, as it happens, the client's: the SDK redacts sensitive bodies unless told otherwise
     // (LOG_SENSITIVE_BODIES, LOG_SIGNABLE_BODY). Blobs are not sensitive to it.
     for secret in [&secrets[0], &secrets[1], &secrets[3]] {
-        for form in forms(secret) {
+        for form in cipherdrop_e2e::printed_forms(secret) {
             assert!(
                 !client_log.contains(&form),
                 "the client logged a secret ({form})"
