@@ -84,17 +84,15 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     assert!(part_url.contains("content-length"), "{part_url}");
     let exact = usize::try_from(up.ciphertext_size).unwrap();
     for len in [exact + 1, exact - 1, 64 * 1024 * 1024] {
-        let r = http
-            .put(&part_url)
-            .body(vec![0u8; len])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            status(r),
-            403,
-            "{len} bytes through a {exact}-byte part URL"
-        );
+        match http.put(&part_url).body(vec![0u8; len]).send().await {
+            Ok(r) => assert_eq!(
+                status(r),
+                403,
+                "{len} bytes through a {exact}-byte part URL"
+            ),
+            // S3 may answer 403 and close before a large body is all sent: refused too.
+            Err(e) => assert!(e.is_request(), "{len} bytes: {e}"),
+        }
     }
     let r = http
         .put(&part_url)
