@@ -162,6 +162,21 @@ fn upload_context(
     Ok(context)
 }
 
+/// Audits a failed step of an upload's creation with the error's words; passes `result` on.
+async fn audit_failure<T>(
+    state: &AppState,
+    auth: &Auth,
+    ip: ClientIp,
+    action: &str,
+    object_id: &str,
+    result: ApiResult<T>,
+) -> ApiResult<T> {
+    if let Err(e) = &result {
+        record_account(state, auth, ip, action, object_id, "error", &e.message).await;
+    }
+    result
+}
+
 /// `POST /api/uploads`.
 pub async fn create(
     State(state): St,
@@ -193,21 +208,18 @@ pub async fn create(
         .iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
-    let failed = |action: &'static str, detail: String| {
-        let (state, auth, object_id) = (&state, &auth, &object_id);
-        async move {
-            record_account(state, auth, ip, action, object_id, "error", &detail).await;
-        }
-    };
-
-    let issued = state
-        .aws
-        .generate_data_key(&state.config.kms_key_id, &kms_context)
-        .await;
-    if let Err(e) = &issued {
-        failed("key.issued", e.message.clone()).await;
-    }
-    let issued = issued?;
+    let issued = audit_failure(
+        &state,
+        &auth,
+        ip,
+        "key.issued",
+        &object_id,
+        state
+            .aws
+            .generate_data_key(&state.config.kms_key_id, &kms_context)
+            .await,
+    )
+    .await?;
     let edk = EncryptedDataKey::aws_kms(&issued.key_arn, issued.edk.clone())
         .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "kms_error", e.to_string()))?;
     let ciphertext_size =
@@ -221,14 +233,18 @@ pub async fn create(
         ));
     }
     let s3_key = format!("objects/{object_id}");
-    let s3_upload_id = state
-        .aws
-        .create_multipart(&state.config.bucket, &s3_key)
-        .await;
-    if let Err(e) = &s3_upload_id {
-        failed("upload.created", e.message.clone()).await;
-    }
-    let s3_upload_id = s3_upload_id?;
+    let s3_upload_id = audit_failure(
+        &state,
+        &auth,
+        ip,
+        "upload.created",
+        &object_id,
+        state
+            .aws
+            .create_multipart(&state.config.bucket, &s3_key)
+            .await,
+    )
+    .await?;
     let context_json = serde_json::to_string(&context.iter().collect::<BTreeMap<_, _>>())
         .map_err(|e| ApiError::internal("encoding the encryption context", &e))?;
     let inserted = objects::insert_pending(
