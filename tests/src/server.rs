@@ -11,12 +11,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CompleteUploadRequest, CompletedPart, CreateUploadRequest, CreateUploadResponse, ErrorBody,
-    KeyResponse, ObjectDetails, ObjectSummary,
+    KeyResponse, ObjectDetails, ObjectSummary, ShareCreated, ShareKeyResponse,
 };
 use cipherdrop_core::{
     DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
-    Encryptor, SigningKey, Suite,
+    Encryptor, LinkKey, LinkSecret, SigningKey, Suite, open_from_link, seal_for_link,
 };
+use zeroize::Zeroizing;
 
 /// A running `cipherdrop serve` (killed on drop).
 pub struct ServerProcess {
@@ -197,6 +198,49 @@ pub fn code_of(e: &anyhow::Error) -> String {
         .unwrap_or_default()
 }
 
+/// A share link as its owner's page made it: the server's answer and the link's secret.
+pub struct Link {
+    /// The server's answer (settings and token).
+    pub created: ShareCreated,
+    /// The token and the link key, as the fragment carries them.
+    pub secret: LinkSecret,
+}
+
+impl Link {
+    /// The token (what the recipient's page sends the server).
+    pub fn token(&self) -> &str {
+        &self.created.token
+    }
+
+    /// The link's id.
+    pub fn id(&self) -> &str {
+        &self.created.share.id
+    }
+
+    /// The whole link, as the owner's page shows it.
+    pub fn url(&self, base: &str) -> String {
+        format!("{base}/s/#{}", self.secret.fragment().as_str())
+    }
+
+    /// What the recipient's page does with a release: opens the sealed key with the link key.
+    pub fn open(&self, release: &ShareKeyResponse) -> Result<DataKey> {
+        let sealed = B64.decode(&release.sealed_key)?;
+        Ok(open_from_link(&sealed, &self.secret.key, &release.id)?)
+    }
+
+    /// Downloads a release's ciphertext and decrypts it with the opened key.
+    pub async fn fetch(&self, release: &ShareKeyResponse) -> Result<Vec<u8>> {
+        let ciphertext = reqwest::get(&release.download_url)
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let (plaintext, _) =
+            cipherdrop_core::decrypt(self.open(release)?, &ciphertext, DecryptLimits::default())?;
+        Ok(plaintext)
+    }
+}
+
 /// An API client with its own cookie jar (one browser, one account).
 #[derive(Clone)]
 pub struct Client {
@@ -335,6 +379,51 @@ impl Client {
             None,
         )
         .await
+    }
+
+    /// Makes a share link for `object` the way the owner's page does: releases the data key to
+    /// the owner, seals it under a fresh link key for a fresh link id, and sends the sealed key
+    /// with the settings in `body` (which may override `id` and `sealed_key`, to attack).
+    pub async fn share(&self, object: &str, body: serde_json::Value) -> Result<Link> {
+        let key = self.key(object).await?;
+        let data_key = DataKey::from_bytes(&B64.decode(key.data_key.expose())?)?;
+        let link_key = LinkKey::generate(&mut rand::rng());
+        let id = uuid::Uuid::new_v4().to_string();
+        let sealed = seal_for_link(&data_key, &link_key, &id, &mut rand::rng())?;
+        let mut request = serde_json::json!({"id": id, "sealed_key": B64.encode(sealed)});
+        if let (Some(r), serde_json::Value::Object(extra)) = (request.as_object_mut(), body) {
+            r.extend(extra);
+        }
+        let created: ShareCreated = self
+            .json(
+                reqwest::Method::POST,
+                &format!("/api/objects/{object}/shares"),
+                Some(request),
+            )
+            .await?;
+        Ok(Link {
+            secret: LinkSecret {
+                token: Zeroizing::new(created.token.clone()),
+                key: link_key,
+            },
+            created,
+        })
+    }
+
+    /// `POST /api/share/key` with a link's token: one counted release of its sealed key.
+    pub async fn share_key(
+        &self,
+        token: &str,
+        passphrase: Option<&str>,
+    ) -> Result<ShareKeyResponse> {
+        let body = serde_json::json!({ "token": token, "passphrase": passphrase });
+        let (headers, v) = self
+            .call(reqwest::Method::POST, "/api/share/key", Some(&body))
+            .await?;
+        if headers.get("cache-control").map(|v| v.as_bytes()) != Some(b"no-store") {
+            bail!("a key release must be served no-store");
+        }
+        Ok(serde_json::from_value(v)?)
     }
 
     /// `GET /api/uploads/{id}/parts?first=&count=`: fresh presigned part URLs.

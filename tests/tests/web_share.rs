@@ -2,7 +2,9 @@
 //! recipient in a separate browser (own profile, no cookies, no account) opens them, sees the
 //! decrypted name, downloads identical bytes; a limit of 1 refuses the second visit; a revoked
 //! link refuses; a burn-after-reading secret text shows once, then the file is gone; the owner
-//! sees each link's access history; no token reaches the server's log.
+//! sees each link's access history; no token reaches the server's log. Links carry their whole
+//! secret in the fragment (the path is `/s/`), the page removes it from the address bar, and a
+//! link in the retired form `/s/{token}#k=…` is refused without a request that names it.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -15,6 +17,7 @@
 
 use std::time::Duration;
 
+use cipherdrop_core::LinkSecret;
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
 use cipherdrop_e2e::server::{PASSWORD, ServerProcess, add_user, sqlite};
 
@@ -126,8 +129,24 @@ async fn share_links_through_the_pages() {
 
     // Limit 1: the recipient (another browser, no account) downloads once.
     let once = make_link(&owner, NAME, "1", false).await;
+    let (path, fragment) = once.split_once('#').unwrap();
+    assert_eq!(
+        path,
+        format!("{}/s/", server.url),
+        "nothing secret before the #"
+    );
+    let parsed = LinkSecret::parse(fragment).unwrap();
+    assert_eq!(parsed.token.len(), 43);
     let recipient = Browser::start().await.unwrap();
     assert_eq!(open(&recipient, &once).await, "ready");
+    assert_eq!(
+        recipient
+            .js_string("return location.href + '|' + location.hash")
+            .await
+            .unwrap(),
+        format!("{}/s/|", server.url),
+        "the page removes the link's secret from the address bar"
+    );
     assert_eq!(
         recipient
             .js_string("return document.querySelector('#recipient-name').innerText")
@@ -274,6 +293,22 @@ async fn share_links_through_the_pages() {
     );
     assert_eq!(open(&recipient, &burn).await, "refused");
 
+    // A link in the retired form (token in the path): refused by the page, which asks for a new
+    // link; a reload after the secret was read says the link must be opened again.
+    let old = format!("{}/s/{}#k={}", server.url, "A".repeat(43), "B".repeat(43));
+    assert_eq!(open(&recipient, &old).await, "refused");
+    assert!(recipient.body_text_tail().await.contains("old form"));
+    assert_eq!(
+        open(&recipient, &format!("{}/s/", server.url)).await,
+        "refused"
+    );
+    assert!(
+        recipient
+            .body_text_tail()
+            .await
+            .contains("open the link again")
+    );
+
     // Expired (the test moves every link's expiry into the past): refused, with a reason.
     sqlite(
         data.path(),
@@ -290,8 +325,11 @@ async fn share_links_through_the_pages() {
         "a passphrase is in the log"
     );
     for link in [&once, &revocable, &guarded, &burn] {
-        let token = link.split("/s/").nth(1).unwrap().split('#').next().unwrap();
-        assert!(!logs.contains(token), "a token is in the log");
+        let secret = LinkSecret::parse(link.split_once('#').unwrap().1).unwrap();
+        assert!(
+            !logs.contains(secret.token.as_str()),
+            "a token is in the log"
+        );
     }
     recipient.close().await;
     owner.close().await;

@@ -11,7 +11,7 @@ use cipherdrop_api::{
     SecretB64, SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList,
     ShareSummary, ShareTokenRequest, UpdateShareRequest, UploadStatus,
 };
-use cipherdrop_core::DataKey;
+use cipherdrop_core::{DataKey, LinkKey, open_from_link};
 use gloo_net::http::{Request, RequestBuilder, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -308,16 +308,26 @@ pub async fn share_info(token: &str) -> ApiResult<ShareInfo> {
     json(post("/api/share", &body)).await
 }
 
-/// One counted key release through a link.
+/// One counted release through a link: the server answers the data key sealed under the link
+/// key, which only this page has (it came in the link's fragment); it is opened here.
 pub async fn share_key(
     token: &str,
     passphrase: Option<String>,
+    link_key: &LinkKey,
 ) -> ApiResult<WithKey<ShareKeyResponse>> {
     let body = ShareTokenRequest {
         token: token.to_owned(),
         passphrase,
     };
-    let mut answer: ShareKeyResponse = json(post("/api/share/key", &body)).await?;
-    let data_key = take_data_key(&mut answer.data_key)?;
+    let answer: ShareKeyResponse = json(post("/api/share/key", &body)).await?;
+    let sealed = B64
+        .decode(answer.sealed_key.as_bytes())
+        .map_err(|_| ApiError::Decode("sealed key".into()))?;
+    let data_key = open_from_link(&sealed, link_key, &answer.id).map_err(|_| {
+        ApiError::Decode(
+            "the link's key does not open the file's key: check that the link was copied whole"
+                .into(),
+        )
+    })?;
     Ok(WithKey { answer, data_key })
 }

@@ -17,8 +17,6 @@ use zeroize::Zeroizing;
 const VERSION: u8 = 1;
 /// The media type of a secret text (shown as text to a recipient, not saved as a file).
 pub const SECRET_TEXT_TYPE: &str = "text/plain; cipherdrop=secret";
-/// The "object id" a share link's own metadata is bound to (it is sealed under the link's key).
-pub const LINK_SCOPE: &str = "share-link";
 const LABEL: &[u8] = b"cipherdrop/metadata/v1";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;

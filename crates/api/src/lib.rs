@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 pub const CONTEXT_OBJECT: &str = "cipherdrop:object";
 /// Encryption-context key naming the owning account (an opaque id).
 pub const CONTEXT_OWNER: &str = "cipherdrop:owner";
+/// Encryption-context key naming the share link whose sealed key KMS encrypts.
+pub const CONTEXT_SHARE: &str = "cipherdrop:share";
 /// Suite id of AES-256-GCM, HKDF-SHA512, key commitment (unsigned).
 pub const SUITE_COMMIT_KEY: u16 = 0x0478;
 /// Suite id of the same with an ECDSA P-384 signature.
@@ -299,8 +301,16 @@ pub const SHARE_MAX_DOWNLOADS: u32 = 1000;
 pub const SHARE_MIN_PASSPHRASE: usize = 8;
 
 /// `POST /api/objects/{id}/shares`.
+///
+/// The owner's page makes the link's id and key, and seals the data key for the link
+/// (`cipherdrop_core::seal_for_link`); the server keeps the sealed key encrypted by KMS and never
+/// sees the link key, so neither the server nor the token alone can decrypt the file.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct CreateShareRequest {
+    /// The link's id, made by the page: a lowercase hyphenated UUID (the sealed key's AAD).
+    pub id: String,
+    /// The data key sealed under the link key, bound to `id` (base64, 61 bytes).
+    pub sealed_key: String,
     /// Lifetime in seconds (1 hour ..= 30 days; default 7 days).
     #[serde(default)]
     pub expires_in_secs: Option<i64>,
@@ -344,6 +354,9 @@ pub struct ShareSummary {
     pub delete_after_last: bool,
     /// Unix seconds, if revoked.
     pub revoked_at: Option<i64>,
+    /// Made in the old form (token in the path, server-released key) and retired.
+    #[serde(default)]
+    pub retired: bool,
 }
 
 /// The answer to creating a share: the only time the token is shown.
@@ -351,7 +364,8 @@ pub struct ShareSummary {
 pub struct ShareCreated {
     /// The link's settings.
     pub share: ShareSummary,
-    /// The link's secret token (256 bits, URL-safe base64); the link is `/s/{token}`.
+    /// The link's secret token (256 bits, URL-safe base64); the link is
+    /// `/s/#t={token}&k={link key}` (see `cipherdrop_core::LinkSecret`).
     pub token: String,
 }
 
@@ -389,6 +403,8 @@ pub struct ShareTokenRequest {
 /// `POST /api/share`: what a recipient may know before any key is released.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ShareInfo {
+    /// The link's id (the sealed key's AAD; not secret).
+    pub id: String,
     /// Ciphertext size in bytes.
     pub size: u64,
     /// Plaintext size in bytes.
@@ -407,12 +423,15 @@ pub struct ShareInfo {
     pub metadata: String,
 }
 
-/// `POST /api/share/key`: one counted key release.
+/// `POST /api/share/key`: one counted key release. The server decrypts the link's sealed key
+/// with KMS and returns it still sealed: only the link key in the fragment opens it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShareKeyResponse {
-    /// The plaintext data key, base64 (zeroized on drop, redacted in `Debug`).
-    pub data_key: SecretB64,
-    /// The KMS key that unwrapped it.
+    /// The link's id.
+    pub id: String,
+    /// The data key sealed under the link key (base64, 61 bytes).
+    pub sealed_key: String,
+    /// The KMS key that decrypted the sealed key.
     pub key_arn: String,
     /// Presigned GET of the ciphertext.
     pub download_url: String,

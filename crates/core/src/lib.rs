@@ -34,6 +34,7 @@ mod header;
 mod keyring;
 mod keys;
 mod limits;
+mod link;
 mod sign;
 mod size;
 mod suite;
@@ -56,6 +57,10 @@ pub use keys::{COMMITMENT_LEN, DataKey, FrameKey, KEY_LEN};
 pub use limits::{
     DEFAULT_FRAME_LEN, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LEN,
     DEFAULT_MAX_HEADER_LEN, DecryptLimits, MAX_ENCRYPT_FRAME_LEN,
+};
+pub use link::{
+    LINK_KEY_LEN, LINK_LABEL, LinkKey, LinkSecret, MAX_TOKEN_LEN, SEALED_LINK_KEY_LEN,
+    open_from_link, seal_for_link,
 };
 pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
 pub use size::{MessageLen, SIGNATURE_LEN_SLACK};

@@ -195,23 +195,57 @@ impl Aws {
         edk: &[u8],
         context: &HashMap<String, String>,
     ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        self.decrypt_pinned(key_arn, edk, context, 32).await
+    }
+
+    /// `Encrypt` of a small secret under `key_arn`, bound to `context`; returns the ciphertext
+    /// blob.
+    pub async fn encrypt_blob(
+        &self,
+        key_arn: &str,
+        plaintext: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<Vec<u8>, ApiError> {
         let out = self
             .kms
-            .decrypt()
+            .encrypt()
             .key_id(key_arn)
-            .ciphertext_blob(Blob::new(edk))
+            .plaintext(Blob::new(plaintext))
             .set_encryption_context(Some(context.clone()))
             .send()
             .await
             .map_err(|e| sdk_error("KMS", &e))?;
-        let key = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
-        if key.len() != 32 {
+        out.ciphertext_blob
+            .map(Blob::into_inner)
+            .ok_or_else(|| bad_gateway("KMS", "Encrypt answered without a ciphertext"))
+    }
+
+    /// `Decrypt` of a blob with its context, pinned to `key_arn`; the plaintext must be `len`
+    /// bytes.
+    pub async fn decrypt_pinned(
+        &self,
+        key_arn: &str,
+        blob: &[u8],
+        context: &HashMap<String, String>,
+        len: usize,
+    ) -> Result<Zeroizing<Vec<u8>>, ApiError> {
+        let out = self
+            .kms
+            .decrypt()
+            .key_id(key_arn)
+            .ciphertext_blob(Blob::new(blob))
+            .set_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?;
+        let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
+        if plaintext.len() != len {
             return Err(bad_gateway(
                 "KMS",
-                "Decrypt answered a key of the wrong size",
+                "Decrypt answered a plaintext of the wrong size",
             ));
         }
-        Ok(key)
+        Ok(plaintext)
     }
 
     /// `CreateMultipartUpload`; returns the S3 upload id.

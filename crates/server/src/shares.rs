@@ -1,14 +1,20 @@
 //! Share links: the row, the rules a link's settings follow, why a link can give no key now,
 //! and the queries, including the one atomic check-and-count of a release.
 //!
-//! Only SHA-256 of a token is stored, and tokens travel in request bodies, never in URLs. Every
+//! Only SHA-256 of a token is stored, and tokens travel in request bodies, never in URLs (a link
+//! carries its token in the fragment). The data key is stored only sealed under the link's key,
+//! which the server never sees, and that sealed key only encrypted by KMS under
+//! [`ShareRow::kms_context`]; links made before sealed keys existed are retired. Every
 //! release is one conditional `UPDATE … downloads = downloads + 1 … RETURNING` (SQLite runs one
 //! writer at a time, so concurrent requests can never pass the limit); a release that then fails
 //! gives the download back.
 
 use axum::http::StatusCode;
+use std::collections::HashMap;
+
 use cipherdrop_api::{
-    SHARE_DEFAULT_SECS, SHARE_MAX_DOWNLOADS, SHARE_MAX_SECS, SHARE_MIN_SECS, ShareSummary,
+    CONTEXT_OBJECT, CONTEXT_OWNER, CONTEXT_SHARE, SHARE_DEFAULT_SECS, SHARE_MAX_DOWNLOADS,
+    SHARE_MAX_SECS, SHARE_MIN_SECS, ShareSummary,
 };
 use sqlx::{FromRow, SqlitePool};
 
@@ -34,6 +40,8 @@ pub struct ShareRow {
     pub delete_after_last: bool,
     pub metadata: Option<Vec<u8>>,
     pub revoked_at: Option<i64>,
+    /// The link-sealed data key, encrypted by KMS; `None` for a retired old-form link.
+    pub sealed_key: Option<Vec<u8>>,
 }
 
 /// A database count as `u32` (saturating).
@@ -55,7 +63,17 @@ impl ShareRow {
             note: self.note.clone(),
             delete_after_last: self.delete_after_last,
             revoked_at: self.revoked_at,
+            retired: self.sealed_key.is_none(),
         }
+    }
+
+    /// The KMS encryption context of the link's sealed key: the object, its owner, the link.
+    pub fn kms_context(&self) -> HashMap<String, String> {
+        HashMap::from([
+            (CONTEXT_OBJECT.to_owned(), self.object_id.clone()),
+            (CONTEXT_OWNER.to_owned(), self.owner_id.clone()),
+            (CONTEXT_SHARE.to_owned(), self.id.clone()),
+        ])
     }
 
     /// Downloads left, if the link has a limit.
@@ -71,6 +89,13 @@ impl ShareRow {
                 StatusCode::GONE,
                 "share_revoked",
                 "this link was revoked by the person who shared it",
+            ))
+        } else if self.sealed_key.is_none() {
+            Some(ApiError::new(
+                StatusCode::GONE,
+                "share_retired",
+                "this link is in an old form that let the server alone decrypt the file, so it was \
+                 retired: ask the person who shared it for a new link",
             ))
         } else if self.expires_at <= now() {
             Some(ApiError::new(
@@ -156,8 +181,8 @@ pub async fn for_object(db: &SqlitePool, object_id: &str) -> ApiResult<Vec<Share
 pub async fn insert(db: &SqlitePool, row: &ShareRow, token: &str) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
-            max_downloads, passphrase_hash, note, delete_after_last, metadata)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&row.id)
     .bind(token_hash(token))
@@ -170,8 +195,15 @@ pub async fn insert(db: &SqlitePool, row: &ShareRow, token: &str) -> ApiResult<(
     .bind(&row.note)
     .bind(row.delete_after_last)
     .bind(&row.metadata)
+    .bind(&row.sealed_key)
     .execute(db)
-    .await?;
+    .await
+    .map_err(|e| match &e {
+        sqlx::Error::Database(d) if d.is_unique_violation() => {
+            ApiError::conflict("a link with this id exists; make the link again")
+        }
+        _ => e.into(),
+    })?;
     Ok(())
 }
 
@@ -214,7 +246,7 @@ pub struct Taken {
 pub async fn take_download(db: &SqlitePool, id: &str) -> ApiResult<Option<Taken>> {
     let taken: Option<(i64, Option<i64>)> = sqlx::query_as(
         "UPDATE shares SET downloads = downloads + 1
-         WHERE id = ? AND revoked_at IS NULL AND expires_at > ?
+         WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND sealed_key IS NOT NULL
            AND (max_downloads IS NULL OR downloads < max_downloads)
          RETURNING downloads, max_downloads",
     )

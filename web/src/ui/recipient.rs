@@ -1,43 +1,62 @@
-//! The recipient's page for a share link (`/s/{token}#k={link key}`), no account needed: what
+//! The recipient's page for a share link (`/s/#t={token}&k={link key}`), no account needed: what
 //! the file is, when the link expires, how many downloads are left, then a counted download that
 //! decrypts in the tab (or, for a secret text, shows the text with a copy button).
+//!
+//! The link's secrets are only in the fragment, which browsers never send. The page reads them
+//! once, then removes them from the address bar and from this history entry, so neither a
+//! reload, the history nor a screen share shows them; the server sees the token only in request
+//! bodies and never sees the link key, which opens the data key the server releases sealed.
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use std::rc::Rc;
+
 use cipherdrop_api::ShareInfo;
+use cipherdrop_core::LinkSecret;
+use wasm_bindgen::JsValue;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
 use yew::prelude::*;
-use zeroize::Zeroizing;
 
 use super::format;
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
 use crate::download::{self, Destination};
 use crate::error::Cancel;
-use crate::metadata::{self, FileMeta, LINK_SCOPE, SECRET_TEXT_TYPE};
+use crate::metadata::{self, FileMeta, SECRET_TEXT_TYPE};
 
-/// The link's token and key, from the address.
-fn link_parts() -> (String, Option<Zeroizing<Vec<u8>>>) {
-    let location = web_sys::window().map(|w| w.location());
-    let path = location
-        .as_ref()
-        .and_then(|l| l.pathname().ok())
-        .unwrap_or_default();
-    let hash = location
-        .as_ref()
-        .and_then(|l| l.hash().ok())
-        .unwrap_or_default();
-    let token = path
+/// What the address held when the page opened.
+enum Address {
+    /// A link in the current form.
+    Link(Rc<LinkSecret>),
+    /// A link in the retired form `/s/{token}#k=…`.
+    OldForm,
+    /// No secret: the fragment is missing (for example after a reload).
+    Missing,
+}
+
+/// Reads the link's secrets from the address once, and removes them from the address bar and
+/// the history entry.
+fn take_link() -> Address {
+    let Some(window) = web_sys::window() else {
+        return Address::Missing;
+    };
+    let location = window.location();
+    let path = location.pathname().unwrap_or_default();
+    let hash = location.hash().unwrap_or_default();
+    let old_form = !path
         .strip_prefix("/s/")
         .unwrap_or_default()
-        .trim_end_matches('/')
-        .to_owned();
-    let key = hash
-        .strip_prefix("#k=")
-        .and_then(|k| B64URL.decode(k).ok())
-        .map(Zeroizing::new);
-    (token, key)
+        .trim_matches('/')
+        .is_empty();
+    if (!hash.is_empty() || old_form)
+        && let Ok(history) = window.history()
+    {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some("/s/"));
+    }
+    match LinkSecret::parse(&hash) {
+        Some(secret) if !old_form => Address::Link(Rc::new(secret)),
+        _ if old_form => Address::OldForm,
+        _ => Address::Missing,
+    }
 }
 
 #[derive(Clone, PartialEq)]
@@ -57,26 +76,32 @@ pub fn recipient() -> Html {
     let passphrase = use_node_ref();
     let use_picker = use_state(has_save_picker);
     let reload = use_state(|| 0u32);
-    let (token, link_key) = link_parts();
-    let meta: Option<FileMeta> = match (&*info, &link_key) {
-        (Some(Ok(i)), Some(k)) => <[u8; 32]>::try_from(k.as_slice())
-            .ok()
-            .and_then(|k| metadata::open(&i.metadata, &k, LINK_SCOPE).ok()),
+    let address = use_state(take_link);
+    let link = match &*address {
+        Address::Link(secret) => Some(secret.clone()),
+        _ => None,
+    };
+    let meta: Option<FileMeta> = match (&*info, &link) {
+        (Some(Ok(i)), Some(link)) => metadata::open(&i.metadata, link.key.as_bytes(), &i.id).ok(),
         _ => None,
     };
     {
-        let (info, token) = (info.clone(), token.clone());
+        let (info, link) = (info.clone(), link.clone());
         use_effect_with(*reload, move |_| {
-            spawn_local(async move {
-                info.set(Some(
-                    api::share_info(&token).await.map_err(|e| e.to_string()),
-                ));
-            });
+            if let Some(link) = link {
+                spawn_local(async move {
+                    info.set(Some(
+                        api::share_info(&link.token)
+                            .await
+                            .map_err(|e| e.to_string()),
+                    ));
+                });
+            }
         });
     }
     let download = {
         let (step, reload, use_picker) = (step.clone(), reload.clone(), use_picker.clone());
-        let (passphrase, token, meta) = (passphrase.clone(), token.clone(), meta.clone());
+        let (passphrase, link, meta) = (passphrase.clone(), link.clone(), meta.clone());
         let total = info
             .as_ref()
             .and_then(|i| i.as_ref().ok())
@@ -92,7 +117,10 @@ pub fn recipient() -> Html {
             });
             let secret = meta.media_type == SECRET_TEXT_TYPE;
             let picker = !secret && *use_picker && has_save_picker();
-            let (step, reload, token) = (step.clone(), reload.clone(), token.clone());
+            let (step, reload) = (step.clone(), reload.clone());
+            let Some(link) = link.clone() else {
+                return;
+            };
             spawn_local(async move {
                 let destination = if picker {
                     match SaveFile::pick(&meta.name).await {
@@ -108,7 +136,7 @@ pub fn recipient() -> Html {
                     let api::WithKey {
                         answer: resp,
                         data_key: key,
-                    } = api::share_key(&token, pass).await?;
+                    } = api::share_key(&link.token, pass, &link.key).await?;
                     if secret {
                         return download::fetch_text(&resp.download_url, &key)
                             .await
@@ -155,6 +183,7 @@ pub fn recipient() -> Html {
         Callback::from(move |_: Event| use_picker.set(!*use_picker))
     };
     let state = match (&*info, &*step) {
+        _ if link.is_none() => "refused",
         (_, Step::Saved(_)) => "done",
         (_, Step::Secret(_)) => "done",
         (_, Step::Failed(_)) => "failed",
@@ -165,13 +194,19 @@ pub fn recipient() -> Html {
     let name = meta
         .as_ref()
         .map_or("(name not in the link)".to_owned(), |m| m.name.clone());
-    let body = match &*info {
-        None => html! { <p class="muted">{ "Checking the link…" }</p> },
-        Some(Err(e)) if !matches!(*step, Step::Saved(_) | Step::Secret(_)) => html! {
+    let body = match (&*address, &*info) {
+        (Address::OldForm, _) => html! {
+            <p class="error" role="alert" id="recipient-message">{ "This link is in an old form that was retired: its secret was in the part of the address that servers and proxies see. Ask the person who shared it for a new link; new links keep their whole secret after the #, which never leaves your browser." }</p>
+        },
+        (Address::Missing, _) => html! {
+            <p class="error" role="alert" id="recipient-message">{ "This page needs the whole link, including the part after #. That part is removed from the address bar once read, so a reload loses it: open the link again from where you got it." }</p>
+        },
+        (_, None) => html! { <p class="muted">{ "Checking the link…" }</p> },
+        (_, Some(Err(e))) if !matches!(*step, Step::Saved(_) | Step::Secret(_)) => html! {
             <p class="error" role="alert" id="recipient-message">{ format!("This link gives no file: {e}") }</p>
         },
-        Some(Err(_)) => html! {},
-        Some(Ok(i)) => html! {
+        (_, Some(Err(_))) => html! {},
+        (_, Some(Ok(i))) => html! {
             <>
             <dl class="result">
                 <dt>{ "File" }</dt><dd id="recipient-name">{ &name }</dd>

@@ -2,20 +2,24 @@
 //! delete after the last download), see the file's links, extend, change the limit, revoke, and
 //! read each link's access history.
 //!
-//! The link is `/s/{token}#k={link key}`: the token lets the server count and release the data key;
-//! the link key, made here and never sent to the server (it is in the fragment), seals the file's
-//! name for the recipient.
+//! The link is `/s/#t={token}&k={link key}`: browsers never send the fragment, so no server or
+//! proxy sees either. Making a link releases the file's data key to this page, which seals it
+//! under a fresh link key for a fresh link id (`cipherdrop_core::seal_for_link`) and sends the
+//! server only the sealed key (kept encrypted by KMS) and the file's name sealed under the link
+//! key. The token lets the server count a download and release the sealed key; only the link key
+//! opens it.
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{AuditEntry, CreateShareRequest, ShareSummary, UpdateShareRequest};
+use cipherdrop_core::{LinkKey, LinkSecret, seal_for_link};
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
 use crate::api;
-use crate::metadata::{self, FileMeta, LINK_SCOPE};
+use crate::metadata::{self, FileMeta};
 
 /// Props of [`Share`].
 #[derive(Properties, PartialEq)]
@@ -32,6 +36,52 @@ fn origin() -> String {
     web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
+}
+
+/// A fresh link id: a random (version 4) UUID, lowercase and hyphenated.
+fn new_link_id() -> String {
+    let mut b = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let part = |r: std::ops::Range<usize>| hex.get(r).unwrap_or_default().to_owned();
+    format!(
+        "{}-{}-{}-{}-{}",
+        part(0..8),
+        part(8..12),
+        part(12..16),
+        part(16..20),
+        part(20..32)
+    )
+}
+
+/// Makes a link for file `id`: the data key sealed for a fresh link, the name sealed under the
+/// link key; returns the whole link, to be shown once.
+async fn make_link(
+    id: &str,
+    meta: &FileMeta,
+    settings: CreateShareRequest,
+) -> Result<String, String> {
+    let data_key = api::release_key(id).await.map_err(|e| e.to_string())?;
+    let link_key = LinkKey::generate(&mut rand::rng());
+    let share_id = new_link_id();
+    let sealed = seal_for_link(&data_key, &link_key, &share_id, &mut rand::rng())
+        .map_err(|e| e.to_string())?;
+    let req = CreateShareRequest {
+        metadata: metadata::seal(meta, link_key.as_bytes(), &share_id),
+        id: share_id,
+        sealed_key: B64.encode(sealed),
+        ..settings
+    };
+    let created = api::create_share(id, &req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = LinkSecret {
+        token: zeroize::Zeroizing::new(created.token),
+        key: link_key,
+    };
+    Ok(format!("{}/s/#{}", origin(), secret.fragment().as_str()))
 }
 
 /// The share panel.
@@ -90,35 +140,28 @@ pub fn share(props: &ShareProps) -> Html {
                 .map(|t| t.value())
                 .filter(|n| !n.trim().is_empty());
             let burn = burn.cast::<HtmlInputElement>().is_some_and(|c| c.checked());
-            let mut link_key = zeroize::Zeroizing::new([0u8; 32]);
-            rand::Rng::fill_bytes(&mut rand::rng(), &mut link_key[..]);
             let meta = meta.clone().unwrap_or(FileMeta {
                 name: "shared file".into(),
                 media_type: String::new(),
             });
-            let req = CreateShareRequest {
+            let settings = CreateShareRequest {
                 expires_in_secs: secs,
                 max_downloads: max,
                 passphrase: pass,
                 note,
                 delete_after_last: burn,
-                metadata: metadata::seal(&meta, &link_key, LINK_SCOPE),
+                ..CreateShareRequest::default()
             };
-            let fragment = B64URL.encode(&link_key[..]);
             let (id, link, error, reload) =
                 (id.clone(), link.clone(), error.clone(), reload.clone());
             spawn_local(async move {
-                match api::create_share(&id, &req).await {
-                    Ok(created) => {
+                match make_link(&id, &meta, settings).await {
+                    Ok(l) => {
                         error.set(None);
-                        link.set(Some(format!(
-                            "{}/s/{}#k={fragment}",
-                            origin(),
-                            created.token
-                        )));
+                        link.set(Some(l));
                         reload.set(*reload + 1);
                     }
-                    Err(e) => error.set(Some(e.to_string())),
+                    Err(e) => error.set(Some(e)),
                 }
             });
         })
@@ -220,6 +263,7 @@ pub fn share(props: &ShareProps) -> Html {
                 <tbody>
                 { for list.iter().map(|s| {
                     let state = if s.revoked_at.is_some() { "revoked" }
+                        else if s.retired { "retired" }
                         else if s.expires_at <= (js_sys::Date::now() / 1000.0) as i64 { "expired" }
                         else if s.max_downloads.is_some_and(|m| s.downloads >= m) { "used up" }
                         else { "active" };
@@ -234,7 +278,7 @@ pub fn share(props: &ShareProps) -> Html {
                             <td>{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }</td>
                             <td>{ state }</td>
                             <td class="actions">
-                                if state != "revoked" {
+                                if state != "revoked" && state != "retired" {
                                     <input class="limit-input" type="number" min="1" max="1000"
                                            value={s.max_downloads.map(|m| m.to_string()).unwrap_or_default()}
                                            aria-label="Download limit (empty: none)" />
@@ -279,7 +323,7 @@ pub fn share(props: &ShareProps) -> Html {
                 <h2 id="share-title">{ format!("Share {title}") }</h2>
                 <button type="button" class="secondary" onclick={close}>{ "Close" }</button>
             </div>
-            <p class="muted">{ "Whoever has the link can download and decrypt the file until it expires, is used up or is revoked. Every download is one key release by KMS, counted and logged; revoking works even against someone who already has the encrypted file." }</p>
+            <p class="muted">{ "Whoever has the whole link can download and decrypt the file until it expires, is used up or is revoked. Its secret is all after the #, which browsers never send: the server, proxies and link scanners see only /s/, and the server alone cannot decrypt the file. Every download is one KMS call, counted and logged; revoking works even against someone who already has the encrypted file." }</p>
             <form id="share-form" onsubmit={create}>
                 <div class="options">
                     <label for="share-expiry">{ "Expires after" }</label>
@@ -302,7 +346,7 @@ pub fn share(props: &ShareProps) -> Html {
             <div aria-live="polite">
                 if let Some(e) = &*error { <p class="error" role="alert">{ e }</p> }
                 if let Some(l) = &*link {
-                    <p>{ "The link (shown only now; the part after # never reaches the server):" }</p>
+                    <p>{ "The link (shown only now; the part after # never leaves the browser):" }</p>
                     <input id="share-link" readonly=true value={l.clone()} aria-label="Share link" />
                     <button type="button" class="secondary" onclick={copy}>{ "Copy" }</button>
                 }

@@ -7,7 +7,8 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{SecretB64, ShareInfo, ShareKeyResponse, ShareTokenRequest};
+use cipherdrop_api::{ShareInfo, ShareKeyResponse, ShareTokenRequest};
+use cipherdrop_core::SEALED_LINK_KEY_LEN;
 use zeroize::Zeroizing;
 
 use super::no_store;
@@ -78,6 +79,7 @@ pub async fn info(
     }
     let object = shared_object(&state, &row).await?;
     Ok(Json(ShareInfo {
+        id: row.id.clone(),
         size: object.size(),
         plaintext_size: to_u64(object.plaintext_size),
         suite: object.suite_id(),
@@ -138,7 +140,9 @@ async fn check_passphrase(
     Ok(())
 }
 
-/// `POST /api/share/key`: one counted, audited key release, with a presigned GET.
+/// `POST /api/share/key`: one counted, audited release of the link's sealed key (KMS decrypts
+/// what the server stored; the result is still sealed under the link's key), with a presigned
+/// GET. The server never hands a link holder a plaintext data key.
 pub async fn release_key(
     State(state): St,
     ip: ClientIp,
@@ -171,18 +175,24 @@ pub async fn release_key(
     };
     let released = async {
         let object = shared_object(&state, &row).await?;
-        let key = state
+        let stored = row.sealed_key.as_deref().unwrap_or_default();
+        let sealed = state
             .aws
-            .decrypt_data_key(&object.key_arn, &object.edk, &object.kms_context()?)
+            .decrypt_pinned(
+                &object.key_arn,
+                stored,
+                &row.kms_context(),
+                SEALED_LINK_KEY_LEN,
+            )
             .await?;
         let url = state
             .aws
             .presign_get(&state.config.bucket, &object.s3_key, state.config.url_ttl)
             .await?;
-        Ok::<_, ApiError>((key, url, object))
+        Ok::<_, ApiError>((sealed, url, object))
     }
     .await;
-    let (key, download_url, object) = match released {
+    let (sealed, download_url, object) = match released {
         Ok(r) => r,
         Err(e) => {
             // Nothing was released: give the download back.
@@ -210,9 +220,9 @@ pub async fn release_key(
         }
     );
     holder_event(&state, ip, "share.key", &row.id, "ok", &detail).await?;
-    let data_key = SecretB64::new(Zeroizing::new(B64.encode(&key[..])));
     Ok(no_store(&ShareKeyResponse {
-        data_key,
+        id: row.id.clone(),
+        sealed_key: B64.encode(&sealed[..]),
         key_arn: object.key_arn.clone(),
         download_url,
         url_expires_at: state.urls_expire_at(),

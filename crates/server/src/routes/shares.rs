@@ -9,6 +9,7 @@ use cipherdrop_api::{
     AuditPage, CreateShareRequest, MAX_METADATA_BYTES, SHARE_MIN_PASSPHRASE, ShareCreated,
     ShareList, ShareSummary, UpdateShareRequest,
 };
+use cipherdrop_core::SEALED_LINK_KEY_LEN;
 use zeroize::Zeroizing;
 
 use super::audit_account;
@@ -21,7 +22,29 @@ use crate::objects;
 use crate::shares::{self, MAX_NOTE, ShareRow, limit_text};
 use axum::http::StatusCode;
 
+/// The page's id for a new link: a lowercase hyphenated UUID, exactly as the sealed key's AAD.
+fn link_id(id: &str) -> ApiResult<String> {
+    match uuid::Uuid::try_parse(id) {
+        Ok(u) if u.hyphenated().to_string() == id => Ok(id.to_owned()),
+        _ => Err(ApiError::bad_request(
+            "a link id is a lowercase hyphenated UUID",
+        )),
+    }
+}
+
+/// The data key sealed for the link: base64 of exactly the sealed form's length.
+fn sealed_key(b64: &str) -> ApiResult<Vec<u8>> {
+    match B64.decode(b64) {
+        Ok(k) if k.len() == SEALED_LINK_KEY_LEN && k.first() == Some(&1) => Ok(k),
+        _ => Err(ApiError::bad_request(format!(
+            "sealed_key must be base64 of the {SEALED_LINK_KEY_LEN}-byte sealed data key"
+        ))),
+    }
+}
+
 /// `POST /api/objects/{id}/shares`: makes a link; the answer is the only time the token is shown.
+/// The page sends the data key sealed under the link's key; the server encrypts that with KMS
+/// under the link's context and keeps only the result.
 pub async fn create(
     State(state): St,
     auth: Auth,
@@ -30,6 +53,8 @@ pub async fn create(
     Json(req): Json<CreateShareRequest>,
 ) -> ApiResult<Json<ShareCreated>> {
     let object = objects::owned_complete(&state.db, &auth.user.id, &object_id).await?;
+    let id = link_id(&req.id)?;
+    let sealed = sealed_key(&req.sealed_key)?;
     let secs = shares::lifetime(req.expires_in_secs)?;
     let max = shares::limit(req.max_downloads)?;
     let note = req.note.filter(|n| !n.trim().is_empty());
@@ -64,8 +89,8 @@ pub async fn create(
         }
     };
     let token = new_token();
-    let row = ShareRow {
-        id: uuid::Uuid::new_v4().to_string(),
+    let mut row = ShareRow {
+        id,
         object_id: object.id.clone(),
         owner_id: auth.user.id.clone(),
         created_at: now(),
@@ -77,7 +102,14 @@ pub async fn create(
         delete_after_last: req.delete_after_last,
         metadata: Some(metadata),
         revoked_at: None,
+        sealed_key: None,
     };
+    row.sealed_key = Some(
+        state
+            .aws
+            .encrypt_blob(&object.key_arn, &sealed, &row.kms_context())
+            .await?,
+    );
     shares::insert(&state.db, &row, &token).await?;
     let detail = format!(
         "link for {}: expires in {secs} s, limit {}, passphrase {}",

@@ -1,6 +1,7 @@
 //! Every documented endpoint for an anonymous client, another user, the owner and the admin;
 //! the same-origin rule, cookie flags, bad input, login limits, one-time links and resets.
 
+use base64::Engine as _;
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{code_of, status_of};
@@ -54,7 +55,9 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         // A body of the right shape for every POST, so only authorisation can refuse it.
         let body = serde_json::json!({
             "parts": [], "metadata": "", "token": "t", "username": "u", "password": "p",
-            "new_password": "a new password of some length"
+            "new_password": "a new password of some length",
+            "id": "0b7c5b2e-8f1e-4f57-9a53-3c1d2e4f5a6b",
+            "sealed_key": base64::engine::general_purpose::STANDARD.encode([1u8; 61])
         });
         let body = (m == Method::POST).then_some(&body);
         let label = format!("{method} {path}");

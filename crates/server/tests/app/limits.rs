@@ -87,15 +87,11 @@ async fn concurrent_guesses_get_no_more_checks_than_the_limit() {
         .upload(&data(10, 1), SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
-    let (_, created) = bob
-        .call(
-            Method::POST,
-            &format!("/api/objects/{object}/shares"),
-            Some(&json!({"passphrase": "the right passphrase", "metadata": ""})),
-        )
+    let link = bob
+        .share(&object, json!({"passphrase": "the right passphrase"}))
         .await
         .unwrap();
-    let token = created["token"].as_str().unwrap().to_owned();
+    let token = link.token().to_owned();
     let url = format!("{}/api/share/key", app.url);
     let codes = burst(300, |i| {
         http.post(&url)

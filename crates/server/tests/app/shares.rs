@@ -4,25 +4,20 @@
 //! passphrases reach no log or table; every access is in the owner's history and the audit chain.
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{SUITE_COMMIT_KEY, ShareCreated, ShareKeyResponse};
-use cipherdrop_core::{DataKey, DecryptLimits, decrypt};
+use cipherdrop_api::{SUITE_COMMIT_KEY, ShareKeyResponse};
 use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
+use cipherdrop_e2e::server::{Client, Link, code_of, status_of};
 use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::util::TestApp;
 
-async fn share(owner: &Client, object: &str, body: Value) -> ShareCreated {
-    let (_, v) = owner
-        .call(
-            Method::POST,
-            &format!("/api/objects/{object}/shares"),
-            Some(&body),
-        )
-        .await
-        .unwrap();
-    serde_json::from_value(v).unwrap()
+fn uuid_text() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+async fn share(owner: &Client, object: &str, body: serde_json::Value) -> Link {
+    owner.share(object, body).await.unwrap()
 }
 
 async fn release(
@@ -30,24 +25,7 @@ async fn release(
     token: &str,
     passphrase: Option<&str>,
 ) -> anyhow::Result<ShareKeyResponse> {
-    let body = json!({ "token": token, "passphrase": passphrase });
-    let (headers, v) = c.call(Method::POST, "/api/share/key", Some(&body)).await?;
-    assert_eq!(headers["cache-control"], "no-store");
-    Ok(serde_json::from_value(v)?)
-}
-
-/// Downloads through the released URL and decrypts with the released key.
-async fn fetch_and_decrypt(k: &ShareKeyResponse) -> Vec<u8> {
-    let ciphertext = reqwest::get(&k.download_url)
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    let key = DataKey::from_bytes(&B64.decode(&k.data_key).unwrap()).unwrap();
-    decrypt(key, &ciphertext, DecryptLimits::default())
-        .unwrap()
-        .0
+    c.share_key(token, passphrase).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -62,6 +40,7 @@ async fn share_links_release_keys_within_their_limits() {
     let stranger = app.client();
 
     // Bad settings are refused with reasons.
+    let upper = uuid_text().to_uppercase();
     for (body, what) in [
         (json!({"expires_in_secs": 60}), "1 hour"),
         (json!({"expires_in_secs": 31 * 24 * 3600}), "30 days"),
@@ -69,15 +48,21 @@ async fn share_links_release_keys_within_their_limits() {
         (json!({"max_downloads": 1001}), "1 to 1000"),
         (json!({"passphrase": "short"}), "at least 8"),
         (json!({"metadata": "%%%"}), "base64"),
+        (json!({"id": "not-a-uuid"}), "lowercase hyphenated UUID"),
+        (json!({"id": upper}), "lowercase hyphenated UUID"),
+        (
+            json!({"id": "x".repeat(100_000)}),
+            "lowercase hyphenated UUID",
+        ),
+        (json!({"sealed_key": "%%%"}), "61-byte"),
+        (json!({"sealed_key": B64.encode([1u8; 60])}), "61-byte"),
+        (json!({"sealed_key": B64.encode([2u8; 61])}), "61-byte"),
+        (
+            json!({"sealed_key": B64.encode(vec![1u8; 100_000])}),
+            "61-byte",
+        ),
     ] {
-        let e = alice
-            .call(
-                Method::POST,
-                &format!("/api/objects/{object}/shares"),
-                Some(&body),
-            )
-            .await
-            .unwrap_err();
+        let e = alice.share(&object, body.clone()).await.err().unwrap();
         assert_eq!(status_of(&e), 400, "{body}");
         assert!(format!("{e:?}").contains(what), "{body}: {e:?}");
     }
@@ -86,7 +71,7 @@ async fn share_links_release_keys_within_their_limits() {
         .call(
             Method::POST,
             &format!("/api/objects/{object}/shares"),
-            Some(&json!({})),
+            Some(&json!({"id": uuid_text(), "sealed_key": B64.encode([1u8; 61])})),
         )
         .await
         .unwrap_err();
@@ -99,13 +84,16 @@ async fn share_links_release_keys_within_their_limits() {
         json!({"metadata": B64.encode(b"sealed name"), "note": "for you"}),
     )
     .await;
-    assert_eq!(plain.share.max_downloads, None);
-    assert!((plain.share.expires_at - plain.share.created_at - 7 * 24 * 3600).abs() <= 1);
+    assert_eq!(plain.created.share.max_downloads, None);
+    assert!(
+        (plain.created.share.expires_at - plain.created.share.created_at - 7 * 24 * 3600).abs()
+            <= 1
+    );
     let (_, info) = stranger
         .call(
             Method::POST,
             "/api/share",
-            Some(&json!({"token": plain.token})),
+            Some(&json!({"token": plain.token()})),
         )
         .await
         .unwrap();
@@ -113,8 +101,8 @@ async fn share_links_release_keys_within_their_limits() {
     assert_eq!(info["needs_passphrase"], false);
     assert_eq!(info["note"], "for you");
     assert_eq!(info["metadata"], B64.encode(b"sealed name"));
-    let k = release(&stranger, &plain.token, None).await.unwrap();
-    assert_eq!(fetch_and_decrypt(&k).await, plaintext);
+    let k = release(&stranger, plain.token(), None).await.unwrap();
+    assert_eq!(plain.fetch(&k).await.unwrap(), plaintext);
     assert_eq!(k.remaining, None);
     // A made-up token: 404 of its own kind.
     let e = release(&stranger, "no-such-token", None).await.unwrap_err();
@@ -127,7 +115,7 @@ async fn share_links_release_keys_within_their_limits() {
     let ten = share(&alice, &object, json!({"max_downloads": 10})).await;
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let (c, token) = (app.client(), ten.token.clone());
+            let (c, token) = (app.client(), ten.token().to_owned());
             tokio::spawn(async move { release(&c, &token, None).await })
         })
         .collect();
@@ -158,7 +146,7 @@ async fn share_links_release_keys_within_their_limits() {
         .call(
             Method::POST,
             "/api/share",
-            Some(&json!({"token": ten.token})),
+            Some(&json!({"token": ten.token()})),
         )
         .await
         .unwrap_err();
@@ -167,17 +155,17 @@ async fn share_links_release_keys_within_their_limits() {
     let (_, v) = alice
         .call(
             Method::PATCH,
-            &format!("/api/shares/{}", ten.share.id),
+            &format!("/api/shares/{}", ten.created.share.id),
             Some(&json!({"max_downloads": 11})),
         )
         .await
         .unwrap();
     assert_eq!(v["max_downloads"], 11);
-    release(&stranger, &ten.token, None).await.unwrap();
+    release(&stranger, ten.token(), None).await.unwrap();
     let e = alice
         .call(
             Method::PATCH,
-            &format!("/api/shares/{}", ten.share.id),
+            &format!("/api/shares/{}", ten.created.share.id),
             Some(&json!({"max_downloads": 5})),
         )
         .await
@@ -186,8 +174,8 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Limit 1: the second attempt is refused.
     let once = share(&alice, &object, json!({"max_downloads": 1})).await;
-    release(&stranger, &once.token, None).await.unwrap();
-    let e = release(&stranger, &once.token, None).await.unwrap_err();
+    release(&stranger, once.token(), None).await.unwrap();
+    let e = release(&stranger, once.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (410, "share_exhausted")
@@ -195,11 +183,11 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Revoked: refused, even for someone who already had a key from it.
     let revoked = share(&alice, &object, json!({})).await;
-    release(&stranger, &revoked.token, None).await.unwrap();
+    release(&stranger, revoked.token(), None).await.unwrap();
     let e = bob
         .call(
             Method::POST,
-            &format!("/api/shares/{}/revoke", revoked.share.id),
+            &format!("/api/shares/{}/revoke", revoked.created.share.id),
             None,
         )
         .await
@@ -208,12 +196,12 @@ async fn share_links_release_keys_within_their_limits() {
     alice
         .call(
             Method::POST,
-            &format!("/api/shares/{}/revoke", revoked.share.id),
+            &format!("/api/shares/{}/revoke", revoked.created.share.id),
             None,
         )
         .await
         .unwrap();
-    let e = release(&stranger, &revoked.token, None).await.unwrap_err();
+    let e = release(&stranger, revoked.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (410, "share_revoked")
@@ -221,13 +209,15 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Expired (the test moves the link's expiry into the past in the database).
     let expiring = share(&alice, &object, json!({"expires_in_secs": 3600})).await;
-    release(&stranger, &expiring.token, None).await.unwrap();
+    release(&stranger, expiring.token(), None).await.unwrap();
     sqlx::query("UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = ?")
-        .bind(&expiring.share.id)
+        .bind(&expiring.created.share.id)
         .execute(&app.db)
         .await
         .unwrap();
-    let e = release(&stranger, &expiring.token, None).await.unwrap_err();
+    let e = release(&stranger, expiring.token(), None)
+        .await
+        .unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (410, "share_expired")
@@ -241,26 +231,26 @@ async fn share_links_release_keys_within_their_limits() {
         json!({"passphrase": secret, "max_downloads": 3}),
     )
     .await;
-    let e = release(&stranger, &guarded.token, None).await.unwrap_err();
+    let e = release(&stranger, guarded.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (401, "wrong_passphrase")
     );
     for _ in 0..4 {
-        let e = release(&stranger, &guarded.token, Some("guess guess"))
+        let e = release(&stranger, guarded.token(), Some("guess guess"))
             .await
             .unwrap_err();
         assert_eq!(code_of(&e), "wrong_passphrase");
     }
-    let e = release(&stranger, &guarded.token, Some(secret))
+    let e = release(&stranger, guarded.token(), Some(secret))
         .await
         .unwrap_err();
     assert_eq!((status_of(&e), code_of(&e).as_str()), (429, "rate_limited"));
     let other = share(&alice, &object, json!({"passphrase": secret})).await;
-    let k = release(&stranger, &other.token, Some(secret))
+    let k = release(&stranger, other.token(), Some(secret))
         .await
         .unwrap();
-    assert_eq!(fetch_and_decrypt(&k).await, plaintext);
+    assert_eq!(other.fetch(&k).await.unwrap(), plaintext);
     // No download was used up by the refusals.
     let (_, list) = alice
         .call(Method::GET, &format!("/api/objects/{object}/shares"), None)
@@ -270,7 +260,7 @@ async fn share_links_release_keys_within_their_limits() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|s| s["id"] == guarded.share.id.as_str())
+        .find(|s| s["id"] == guarded.created.share.id.as_str())
         .unwrap();
     assert_eq!(g["downloads"], 0);
     assert_eq!(list["shares"].as_array().unwrap().len(), 7);
@@ -281,7 +271,7 @@ async fn share_links_release_keys_within_their_limits() {
     let (_, history) = alice
         .call(
             Method::GET,
-            &format!("/api/shares/{}/history", guarded.share.id),
+            &format!("/api/shares/{}/history", guarded.created.share.id),
             None,
         )
         .await
@@ -306,7 +296,7 @@ async fn share_links_release_keys_within_their_limits() {
     let (_, history) = alice
         .call(
             Method::GET,
-            &format!("/api/shares/{}/history", ten.share.id),
+            &format!("/api/shares/{}/history", ten.created.share.id),
             None,
         )
         .await
@@ -336,7 +326,7 @@ async fn share_links_release_keys_within_their_limits() {
     let e = admin
         .call(
             Method::GET,
-            &format!("/api/shares/{}/history", guarded.share.id),
+            &format!("/api/shares/{}/history", guarded.created.share.id),
             None,
         )
         .await
@@ -359,7 +349,7 @@ async fn share_links_release_keys_within_their_limits() {
     .collect::<String>();
     for created in [&plain, &ten, &once, &revoked, &expiring, &guarded, &other] {
         assert!(
-            !logs.contains(&created.token) && !db.contains(&created.token),
+            !logs.contains(created.token()) && !db.contains(created.token()),
             "a token leaked"
         );
     }
@@ -387,10 +377,10 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
         json!({"max_downloads": 1, "delete_after_last": true}),
     )
     .await;
-    let k = release(&app.client(), &burn.token, None).await.unwrap();
+    let k = release(&app.client(), burn.token(), None).await.unwrap();
     assert_eq!(k.remaining, Some(0));
     // The recipient's download works while its URL is valid...
-    assert_eq!(fetch_and_decrypt(&k).await, secret);
+    assert_eq!(burn.fetch(&k).await.unwrap(), secret);
     // ...then the sweeper deletes the file (and with it the link).
     let mut gone = false;
     for _ in 0..100 {
@@ -403,7 +393,9 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
     assert!(gone, "the file outlived its last download");
     let e = alice.details(&object).await.unwrap_err();
     assert_eq!(status_of(&e), 404);
-    let e = release(&app.client(), &burn.token, None).await.unwrap_err();
+    let e = release(&app.client(), burn.token(), None)
+        .await
+        .unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (404, "share_not_found")
@@ -415,4 +407,176 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
             .status()
             .is_client_error()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let plaintext = data(70_000, 3);
+    let object = alice
+        .upload(&plaintext, SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let key = alice.key(&object).await.unwrap();
+    let data_key = B64.decode(key.data_key.expose()).unwrap();
+    let link = share(&alice, &object, json!({})).await;
+
+    // What a proxy, a link scanner or browser history sees of the link: `/s/` and nothing else.
+    let url = link.url(&app.url);
+    let (path, fragment) = url.split_once('#').unwrap();
+    assert_eq!(path, format!("{}/s/", app.url));
+    assert!(fragment.contains(link.token()));
+
+    // Someone with the token alone (from the fragment, say a stolen history entry) gets one
+    // counted release: the key still sealed under the link key, which they do not have.
+    let raw = app
+        .client()
+        .http
+        .post(format!("{}/api/share/key", app.url))
+        .json(&json!({"token": link.token()}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let encodings = [
+        B64.encode(&data_key),
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&data_key),
+        data_key
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>(),
+    ];
+    for e in &encodings {
+        assert!(
+            !raw.contains(e.as_str()),
+            "the release carries the data key"
+        );
+    }
+    let k: ShareKeyResponse = serde_json::from_str(&raw).unwrap();
+    let sealed = B64.decode(&k.sealed_key).unwrap();
+    assert_eq!(sealed.len(), cipherdrop_core::SEALED_LINK_KEY_LEN);
+    let guess = cipherdrop_core::LinkKey::generate(&mut rand::rng());
+    assert_eq!(
+        cipherdrop_core::open_from_link(&sealed, &guess, link.id()).err(),
+        Some(cipherdrop_core::Error::Authentication)
+    );
+    // The whole link decrypts.
+    assert_eq!(link.fetch(&k).await.unwrap(), plaintext);
+    // Nor does the server keep anything that opens alone: neither the data key nor the link
+    // key is in the database (the sealed key itself is stored only as KMS ciphertext).
+    let db = [
+        app.dir().join("cipherdrop.db"),
+        app.dir().join("cipherdrop.db-wal"),
+    ]
+    .iter()
+    .flat_map(|f| std::fs::read(f).unwrap_or_default())
+    .collect::<Vec<u8>>();
+    for secret in [&data_key[..], &link.secret.key.as_bytes()[..], &sealed[..]] {
+        assert!(
+            !db.windows(secret.len()).any(|w| w == secret),
+            "a key is in the database"
+        );
+    }
+    for e in encodings {
+        assert!(!app.logs().contains(&e), "the data key is in a log");
+    }
+
+    // A sealed key moved to another link (same link key, another id) does not open: the AAD is
+    // the link's id.
+    let moved = share(&alice, &object, json!({"sealed_key": k.sealed_key})).await;
+    let k2 = release(&app.client(), moved.token(), None).await.unwrap();
+    assert_eq!(k2.id, moved.id());
+    let sealed2 = B64.decode(&k2.sealed_key).unwrap();
+    assert_eq!(
+        cipherdrop_core::open_from_link(&sealed2, &link.secret.key, moved.id()).err(),
+        Some(cipherdrop_core::Error::Authentication)
+    );
+    // A link id taken twice is refused.
+    let e = alice
+        .share(&object, json!({"id": link.id()}))
+        .await
+        .err()
+        .unwrap();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (409, "conflict"));
+
+    // The stored KMS ciphertext copied from one link's row to another's (database write
+    // access): KMS refuses it under the other link's context, and the download is given back.
+    let victim = share(&alice, &object, json!({"max_downloads": 2})).await;
+    sqlx::query(
+        "UPDATE shares SET sealed_key = (SELECT sealed_key FROM shares WHERE id = ?) WHERE id = ?",
+    )
+    .bind(link.id())
+    .bind(victim.id())
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let e = release(&app.client(), victim.token(), None)
+        .await
+        .unwrap_err();
+    assert!(status_of(&e) >= 500, "{e:?}");
+    let (_, list) = alice
+        .call(Method::GET, &format!("/api/objects/{object}/shares"), None)
+        .await
+        .unwrap();
+    let row = |id: &str| {
+        list["shares"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(
+        row(victim.id())["downloads"],
+        0,
+        "the download was given back"
+    );
+
+    // Disabling the KMS key stops every release; enabling it again restores them.
+    let kms = app.kms();
+    kms.disable_key().key_id(&key.key_arn).send().await.unwrap();
+    let e = release(&app.client(), link.token(), None)
+        .await
+        .unwrap_err();
+    assert!(status_of(&e) >= 500, "{e:?}");
+    kms.enable_key().key_id(&key.key_arn).send().await.unwrap();
+    let k = release(&app.client(), link.token(), None).await.unwrap();
+    assert_eq!(link.fetch(&k).await.unwrap(), plaintext);
+
+    // A link in the old form (no sealed key: the server alone could release its data key) is
+    // retired: refused with a reason, and the owner sees it as such.
+    sqlx::query("UPDATE shares SET sealed_key = NULL WHERE id = ?")
+        .bind(link.id())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    for path in ["/api/share", "/api/share/key"] {
+        let e = app
+            .client()
+            .call(Method::POST, path, Some(&json!({"token": link.token()})))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (status_of(&e), code_of(&e).as_str()),
+            (410, "share_retired")
+        );
+        assert!(format!("{e:?}").contains("ask the person who shared it for a new link"));
+    }
+    let (_, list) = alice
+        .call(Method::GET, &format!("/api/objects/{object}/shares"), None)
+        .await
+        .unwrap();
+    let retired = list["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == link.id())
+        .unwrap();
+    assert_eq!(retired["retired"], true);
+    let (intact, report) = app.audit_verify().await;
+    assert!(intact, "{report}");
 }
