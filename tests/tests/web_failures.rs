@@ -1,7 +1,7 @@
 //! The page when things go wrong, in headless Chromium against `cipherdrop serve` with its KMS
 //! as a separate process: a file over the size limit, KMS down, S3 unreachable for a moment
-//! (retried) and for good (given up, upload aborted), and a cancelled upload. Each shows a clear
-//! message and leaves no file recorded.
+//! (retried) and for good (given up, upload aborted), a cancelled upload, and an upload over the
+//! account's quota. Each shows a clear message and leaves no file recorded.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium, and the bootstrap's Python venv.
@@ -89,6 +89,8 @@ async fn failures_show_clear_messages_and_record_nothing() {
             &kms.url,
             "--max-object-size",
             "8000000",
+            "--quota-stored-bytes",
+            "10M",
         ],
         &aws_env(&ak, &sk),
     )
@@ -172,6 +174,23 @@ async fn failures_show_clear_messages_and_record_nothing() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    assert_eq!(states(&srv_dir), ["complete", "aborted", "aborted"]);
+
+    // Over the account's quota (10 MiB stored; 6 MB already are): the form shows the room left,
+    // and the upload is refused in words before anything is stored.
+    b.wait_until_js(
+        "(() => { const r = document.querySelector('#room'); return r && Number(r.dataset.room) < 5000000 && r.innerText.includes('Room left'); })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    pick(&b, &write("over-quota.bin", 5_000_000)).await;
+    let (state, message) = outcome(&b, "over-quota.bin").await;
+    assert_eq!(state, "failed");
+    assert!(
+        message.contains("your account has") && message.contains("left"),
+        "{message}"
+    );
     assert_eq!(states(&srv_dir), ["complete", "aborted", "aborted"]);
 
     // Only the file that made it is listed.

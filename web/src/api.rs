@@ -240,6 +240,11 @@ pub async fn list() -> ApiResult<ObjectList> {
     json(Request::get("/api/objects").build()).await
 }
 
+/// The account's quotas and what it uses of them.
+pub async fn usage() -> ApiResult<cipherdrop_api::Usage> {
+    json(Request::get("/api/usage").build()).await
+}
+
 /// One file, with a presigned download URL.
 pub async fn details(id: &str) -> ApiResult<ObjectDetails> {
     json(Request::get(&format!("/api/objects/{id}")).build()).await

@@ -246,6 +246,32 @@ pub struct ObjectDetails {
     pub url_expires_at: i64,
 }
 
+/// `GET /api/usage`: the account's quotas and what it uses of them (ciphertext bytes).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Usage {
+    /// Uploads begun and not yet completed or aborted.
+    pub pending_uploads: u64,
+    /// The most pending uploads at once.
+    pub pending_uploads_limit: u64,
+    /// Bytes the pending uploads declared.
+    pub pending_bytes: u64,
+    /// The most bytes pending uploads may declare.
+    pub pending_bytes_limit: u64,
+    /// Bytes stored, pending uploads included (so completing one never passes the limit).
+    pub stored_bytes: u64,
+    /// The most bytes the account may store.
+    pub stored_bytes_limit: u64,
+}
+
+impl Usage {
+    /// Bytes the account may still begin uploading: the smaller of what is left of both limits.
+    pub fn room(&self) -> u64 {
+        self.stored_bytes_limit
+            .saturating_sub(self.stored_bytes)
+            .min(self.pending_bytes_limit.saturating_sub(self.pending_bytes))
+    }
+}
+
 /// `POST /api/objects/{id}/key` (served with `Cache-Control: no-store`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeyResponse {

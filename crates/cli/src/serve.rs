@@ -88,6 +88,74 @@ pub struct ServeArgs {
     /// Requests that may wait for a password check; more are refused with 429.
     #[arg(long, default_value_t = 64)]
     max_waiting_hashes: usize,
+    /// Unfinished uploads an account may have at once (unless `cipherdrop user quota` gives it
+    /// its own).
+    #[arg(long, default_value_t = 20)]
+    quota_pending_uploads: u64,
+    /// Bytes an account's unfinished uploads may declare together (a number, or with K, M, G or
+    /// T: binary units).
+    #[arg(long, default_value = "128G", value_parser = parse_size)]
+    quota_pending_bytes: u64,
+    /// Bytes an account may store, unfinished uploads included.
+    #[arg(long, default_value = "512G", value_parser = parse_size)]
+    quota_stored_bytes: u64,
+}
+
+/// A size: bytes, or a number with K, M, G or T (binary units; a trailing "B" or "iB" is
+/// allowed).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let t = t
+        .strip_suffix("iB")
+        .or_else(|| t.strip_suffix('B'))
+        .unwrap_or(t);
+    let (digits, shift) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (t.get(..i), 10),
+        Some((i, 'M' | 'm')) => (t.get(..i), 20),
+        Some((i, 'G' | 'g')) => (t.get(..i), 30),
+        Some((i, 'T' | 't')) => (t.get(..i), 40),
+        _ => (Some(t), 0),
+    };
+    digits
+        .and_then(|d| d.trim().parse::<u64>().ok())
+        .and_then(|n| n.checked_mul(1u64 << shift))
+        .ok_or_else(|| format!("{s:?} is not a size (for example 500M, 10G or 1073741824)"))
+}
+
+/// A quota setting of `cipherdrop user quota`: a value, or `default`.
+#[derive(Clone, Copy, Debug)]
+pub enum Limit {
+    /// Back to the server's default.
+    Default,
+    /// The account's own limit.
+    Value(u64),
+}
+
+impl Limit {
+    fn column(self) -> Option<i64> {
+        match self {
+            Limit::Default => None,
+            Limit::Value(v) => Some(i64::try_from(v).unwrap_or(i64::MAX)),
+        }
+    }
+}
+
+fn parse_size_limit(s: &str) -> Result<Limit, String> {
+    if s == "default" {
+        Ok(Limit::Default)
+    } else {
+        parse_size(s).map(Limit::Value)
+    }
+}
+
+fn parse_count_limit(s: &str) -> Result<Limit, String> {
+    if s == "default" {
+        Ok(Limit::Default)
+    } else {
+        s.parse::<u64>()
+            .map(Limit::Value)
+            .map_err(|_| format!("{s:?} is neither a number nor \"default\""))
+    }
 }
 
 /// `--trusted-proxy`: a network, or one address.
@@ -109,6 +177,23 @@ pub enum UserCommand {
         admin: bool,
         #[command(flatten)]
         common: UserArgs,
+    },
+    /// Show an account's own quotas, or set them (`default`: the server's, from `serve` flags).
+    Quota {
+        /// Account name.
+        name: String,
+        /// Unfinished uploads at once (a number, or `default`).
+        #[arg(long, value_name = "N|default", value_parser = parse_count_limit)]
+        pending_uploads: Option<Limit>,
+        /// Bytes unfinished uploads may declare together (a size such as 10G, or `default`).
+        #[arg(long, value_name = "SIZE|default", value_parser = parse_size_limit)]
+        pending_bytes: Option<Limit>,
+        /// Bytes stored, unfinished uploads included (a size such as 1T, or `default`).
+        #[arg(long, value_name = "SIZE|default", value_parser = parse_size_limit)]
+        stored_bytes: Option<Limit>,
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
     },
     /// Reset an account's password (ends its sessions); prints a one-time login link unless
     /// --password-stdin is given.
@@ -268,6 +353,11 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         config.max_concurrent_hashes = n.max(1);
     }
     config.max_waiting_hashes = a.max_waiting_hashes;
+    config.quota = cipherdrop_server::Quota {
+        pending_uploads: a.quota_pending_uploads,
+        pending_bytes: a.quota_pending_bytes,
+        stored_bytes: a.quota_stored_bytes,
+    };
     if a.web_dir.join("index.html").is_file() {
         config.web_dir = Some(a.web_dir.clone());
     } else {
@@ -352,9 +442,52 @@ fn read_password(stdin: bool) -> Result<Option<zeroize::Zeroizing<String>>> {
     Ok(Some(p))
 }
 
+/// `cipherdrop user quota`: sets what is given, then prints the account's own quotas.
+fn user_quota(name: &str, data_dir: &Path, settings: [Option<Limit>; 3]) -> Result<()> {
+    runtime()?.block_on(async {
+        let db = cipherdrop_server::db::open(&database_path(data_dir)).await?;
+        let mut o = cipherdrop_server::admin::quota(&db, name).await?;
+        let [uploads, pending, stored] = settings;
+        if settings.iter().any(Option::is_some) {
+            if let Some(l) = uploads {
+                o.quota_pending_uploads = l.column();
+            }
+            if let Some(l) = pending {
+                o.quota_pending_bytes = l.column();
+            }
+            if let Some(l) = stored {
+                o.quota_stored_bytes = l.column();
+            }
+            cipherdrop_server::admin::set_quota(&db, name, o).await?;
+        }
+        let text = |v: Option<i64>| v.map_or("the server's default".to_owned(), |n| n.to_string());
+        println!(
+            "{name}: pending uploads {}; pending bytes {}; stored bytes {}",
+            text(o.quota_pending_uploads),
+            text(o.quota_pending_bytes),
+            text(o.quota_stored_bytes)
+        );
+        db.close().await;
+        Ok(())
+    })
+}
+
 /// `cipherdrop user ...`.
 pub fn user(cmd: UserCommand) -> Result<()> {
     let (name, admin, common, add) = match cmd {
+        UserCommand::Quota {
+            name,
+            pending_uploads,
+            pending_bytes,
+            stored_bytes,
+            data_dir,
+        } => {
+            return user_quota(
+                &name,
+                &data_dir,
+                [pending_uploads, pending_bytes, stored_bytes],
+            );
+        }
         UserCommand::Add {
             name,
             admin,
@@ -414,5 +547,27 @@ fn parse_suite(s: &str) -> Result<u16, String> {
     match s.parse::<cipherdrop_core::Suite>() {
         Ok(suite) => Ok(suite.id().0),
         Err(e) => Err(format!("{e} (0x0478 or 0x0578)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(parse_size("1048576").unwrap(), 1 << 20);
+        assert_eq!(parse_size("10M").unwrap(), 10 << 20);
+        assert_eq!(parse_size("10MiB").unwrap(), 10 << 20);
+        assert_eq!(parse_size("2 G").unwrap(), 2 << 30);
+        assert_eq!(parse_size("1t").unwrap(), 1 << 40);
+        assert_eq!(parse_size("0").unwrap(), 0);
+        for bad in ["", "M", "-1G", "1.5G", "10X", "99999999999T", "default"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(parse_size_limit("default"), Ok(Limit::Default)));
+        assert!(matches!(parse_count_limit("7"), Ok(Limit::Value(7))));
+        assert!(parse_count_limit("7G").is_err());
     }
 }

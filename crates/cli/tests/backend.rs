@@ -129,3 +129,72 @@ async fn upload_download_and_official_esdk_decrypt() {
     let (ok, report) = audit_verify(Path::new(BIN), dir.path()).unwrap();
     assert!(ok, "{report}");
 }
+
+/// Runs `cipherdrop user quota` against the server's data folder; (success, stdout + stderr).
+fn user_quota(data_dir: &Path, args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["user", "quota"])
+        .args(args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_quota_gives_one_account_its_own_limits_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--quota-pending-uploads", "1", "--quota-stored-bytes", "1G"],
+        &[],
+    )
+    .unwrap();
+    let (_admin, alice, bob) = accounts(&server).await;
+    let request = cipherdrop_api::CreateUploadRequest {
+        plaintext_size: 1000,
+        suite: SUITE_COMMIT_KEY,
+        frame_length: 4096,
+        public_key: None,
+    };
+    alice.create_upload(&request).await.unwrap();
+    let e = alice.create_upload(&request).await.unwrap_err();
+    assert_eq!(status_of(&e), 409, "the server's default: one at a time");
+
+    let (ok, out) = user_quota(
+        dir.path(),
+        &["alice", "--pending-uploads", "3", "--stored-bytes", "2G"],
+    );
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("pending uploads 3") && out.contains("stored bytes 2147483648"),
+        "{out}"
+    );
+    alice.create_upload(&request).await.unwrap();
+    alice.create_upload(&request).await.unwrap();
+    assert!(alice.create_upload(&request).await.is_err(), "3 at most");
+    let (_, usage) = alice.call(Method::GET, "/api/usage", None).await.unwrap();
+    assert_eq!(usage["stored_bytes_limit"], 2u64 << 30);
+    let (_, usage) = bob.call(Method::GET, "/api/usage", None).await.unwrap();
+    assert_eq!(usage["pending_uploads_limit"], 1, "bob keeps the default");
+
+    // Back to the default; bad values and unknown accounts are refused in words.
+    let (ok, out) = user_quota(dir.path(), &["alice", "--pending-uploads", "default"]);
+    assert!(
+        ok && out.contains("pending uploads the server's default"),
+        "{out}"
+    );
+    let (ok, out) = user_quota(dir.path(), &["alice", "--stored-bytes", "10X"]);
+    assert!(!ok && out.contains("is not a size"), "{out}");
+    let (ok, out) = user_quota(dir.path(), &["nobody"]);
+    assert!(!ok && out.contains("no account named"), "{out}");
+}

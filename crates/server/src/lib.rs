@@ -17,6 +17,7 @@ mod extract;
 mod limiter;
 mod middleware;
 mod objects;
+mod quotas;
 mod routes;
 mod shares;
 mod state;
@@ -33,6 +34,7 @@ pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
 pub use aws::{Aws, AwsSettings};
 pub use error::ApiError;
 pub use extract::SESSION_COOKIE;
+pub use quotas::{Overrides as QuotaOverrides, Quota};
 pub use state::{AppState, Config};
 
 use routes::{
@@ -48,6 +50,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/login/link", post(session::login_link))
         .route("/logout", post(session::logout))
         .route("/me", get(session::me))
+        .route("/usage", get(uploads::usage))
         .route("/password", post(session::set_password))
         .route("/uploads", post(uploads::create))
         .route("/uploads/{id}", get(uploads::status))
@@ -226,5 +229,36 @@ pub mod admin {
                 Ok(Some(accounts::create_login_link(db, &user.id).await?))
             }
         }
+    }
+
+    /// Sets an account's quota overrides (`None`: the server's default); audited.
+    pub async fn set_quota(
+        db: &SqlitePool,
+        username: &str,
+        overrides: quotas::Overrides,
+    ) -> Result<(), AccountError> {
+        quotas::set_overrides(db, username, overrides).await?;
+        let text = |v: Option<i64>| v.map_or("default".to_owned(), |n| n.to_string());
+        let detail = format!(
+            "{username}: pending uploads {}, pending bytes {}, stored bytes {} (command line)",
+            text(overrides.quota_pending_uploads),
+            text(overrides.quota_pending_bytes),
+            text(overrides.quota_stored_bytes)
+        );
+        audit::AuditLog::new(db.clone())
+            .record(&audit::Event {
+                actor: "system",
+                action: "user.quota",
+                outcome: "ok",
+                detail: &detail,
+                ..Default::default()
+            })
+            .await;
+        Ok(())
+    }
+
+    /// An account's quota overrides.
+    pub async fn quota(db: &SqlitePool, username: &str) -> Result<quotas::Overrides, AccountError> {
+        quotas::overrides(db, username).await
     }
 }

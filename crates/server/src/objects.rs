@@ -16,6 +16,7 @@ use sqlx::{FromRow, SqlitePool};
 use crate::accounts::token_hash;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
+use crate::quotas::{self, Quota};
 use crate::state::AppState;
 
 /// Where an object is in its life.
@@ -189,12 +190,20 @@ pub struct NewUpload<'a> {
     pub context_json: &'a str,
 }
 
-/// Records a pending upload.
-pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>) -> ApiResult<()> {
-    sqlx::query(
+/// Records a pending upload if the owner's usage with it stays within `quota`; whether it did.
+/// The check and the insert are one statement, so concurrent uploads cannot pass a quota
+/// together (SQLite runs one writer at a time).
+pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>, quota: Quota) -> ApiResult<bool> {
+    let size = to_i64(up.ciphertext_size)?;
+    let done = sqlx::query(
         "INSERT INTO objects (id, owner_id, state, s3_key, s3_upload_id, suite, frame_length,
             plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+         WHERE (SELECT COUNT(*) FROM objects WHERE owner_id = ? AND state = 'pending') < ?
+           AND (SELECT COALESCE(SUM(ciphertext_size), 0) FROM objects
+                WHERE owner_id = ? AND state = 'pending') + ? <= ?
+           AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
+                WHERE owner_id = ? AND state IN ('pending', 'complete')) + ? <= ?",
     )
     .bind(up.id)
     .bind(up.owner_id)
@@ -204,16 +213,24 @@ pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>) -> ApiResult<()
     .bind(i64::from(up.suite))
     .bind(i64::from(up.frame_length))
     .bind(to_i64(up.plaintext_size)?)
-    .bind(to_i64(up.ciphertext_size)?)
+    .bind(size)
     .bind(to_i64(up.part_size)?)
     .bind(to_i64(up.part_count)?)
     .bind(up.key_arn)
     .bind(up.edk)
     .bind(up.context_json)
     .bind(now())
+    .bind(up.owner_id)
+    .bind(quotas::sql(quota.pending_uploads))
+    .bind(up.owner_id)
+    .bind(size)
+    .bind(quotas::sql(quota.pending_bytes))
+    .bind(up.owner_id)
+    .bind(size)
+    .bind(quotas::sql(quota.stored_bytes))
     .execute(db)
     .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 /// The owner's row in any state (404 for anyone else's, so ids do not leak).

@@ -11,6 +11,7 @@ use sqlx::SqlitePool;
 use crate::audit::AuditLog;
 use crate::aws::Aws;
 use crate::limiter::{HashGate, Limiter};
+use crate::quotas::Quota;
 
 /// How the server runs.
 #[derive(Clone, Debug)]
@@ -52,6 +53,8 @@ pub struct Config {
     pub max_concurrent_hashes: usize,
     /// Requests waiting for an argon2 check; past that they are refused with 429.
     pub max_waiting_hashes: usize,
+    /// Every account's limits, unless the account overrides them.
+    pub quota: Quota,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
             trusted_proxies: Vec::new(),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_waiting_hashes: 64,
+            quota: Quota::default(),
         }
     }
 }

@@ -11,6 +11,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
+use crate::api;
 use crate::browser::now_ms;
 use crate::error::Cancel;
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
@@ -166,6 +167,23 @@ pub fn uploads(props: &UploadsProps) -> Html {
     // One file at a time; each file uploads its parts in parallel.
     let queue = use_memo((), |_| Mutex::new(()));
     let input = use_node_ref();
+    // The account's room, fetched at first and again whenever an upload ends.
+    let usage = use_state(|| None::<cipherdrop_api::Usage>);
+    let settled = items
+        .items
+        .iter()
+        .filter(|i| !matches!(i.status, Status::Waiting | Status::Running))
+        .count();
+    {
+        let usage = usage.clone();
+        use_effect_with(settled, move |_| {
+            spawn_local(async move {
+                if let Ok(u) = api::usage().await {
+                    usage.set(Some(u));
+                }
+            });
+        });
+    }
 
     let start = {
         let (items, suite, parallel, queue) = (
@@ -333,6 +351,15 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 <input id="file-input" ref={input} type="file" multiple=true class="visually-hidden"
                        aria-label="Files to encrypt and upload" tabindex="-1" {onchange} />
                 <p class="muted">{ "Files are encrypted in this tab; only ciphertext leaves it." }</p>
+                if let Some(u) = &*usage {
+                    <p id="room" class="muted" data-room={u.room().to_string()}>{ format!(
+                        "Room left: {} of {} ({} of {} unfinished uploads at once).",
+                        format::size(u.room()),
+                        format::size(u.stored_bytes_limit),
+                        u.pending_uploads,
+                        u.pending_uploads_limit
+                    ) }</p>
+                }
             </div>
             <div class="options">
                 <label for="suite">{ "Algorithm suite" }</label>

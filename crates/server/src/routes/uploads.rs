@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CONTEXT_OBJECT, CONTEXT_OWNER, CompleteUploadRequest, CreateUploadRequest,
     CreateUploadResponse, MAX_METADATA_BYTES, ObjectSummary, PartUrl, SUITE_COMMIT_KEY,
-    SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, UploadStatus,
+    SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, UploadStatus, Usage,
 };
 use cipherdrop_core::{
     AlgorithmSuiteId, ContentType, EncryptedDataKey, EncryptionContext, Header, MessageLen,
@@ -26,6 +26,7 @@ use super::{audit_account, no_store, record_account};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
 use crate::objects::{self, NewUpload, ObjectRow, ObjectState, to_u64};
+use crate::quotas;
 use crate::state::AppState;
 
 /// S3 keeps at most this many parts per upload.
@@ -202,6 +203,14 @@ pub async fn create(
             ),
         ));
     }
+    // Spares KMS and S3 the requests that cannot fit (the ciphertext is at least the plaintext);
+    // the insert below is the check that counts.
+    let quota = quotas::of(&state.db, state.config.quota, &auth.user.id).await?;
+    let before = quotas::usage(&state.db, quota, &auth.user.id).await?;
+    // (Refusals are not audited: nothing was issued, and an account could grow the log with them.)
+    if let Some(refusal) = quotas::refusal(&before, req.plaintext_size) {
+        return Err(refusal);
+    }
     let object_id = uuid::Uuid::new_v4().to_string();
     let context = upload_context(suite, &object_id, &auth.user.id, req.public_key.as_ref())?;
     let kms_context: HashMap<String, String> = context
@@ -264,14 +273,25 @@ pub async fn create(
             edk: &issued.edk,
             context_json: &context_json,
         },
+        quota,
     )
     .await;
-    if let Err(e) = inserted {
+    if !matches!(inserted, Ok(true)) {
         let _ = state
             .aws
             .abort_multipart(&state.config.bucket, &s3_key, &s3_upload_id)
             .await;
-        return Err(e);
+        inserted?;
+        // Concurrent uploads of the account took the room meanwhile.
+        let now_used = quotas::usage(&state.db, quota, &auth.user.id).await?;
+        let refusal = quotas::refusal(&now_used, ciphertext_size).unwrap_or_else(|| {
+            ApiError::new(
+                StatusCode::CONFLICT,
+                "quota_changed",
+                "your account's other uploads changed meanwhile; try again",
+            )
+        });
+        return Err(refusal);
     }
     let row = objects::owned(&state.db, &auth.user.id, &object_id).await?;
     let parts = presign_parts(&state, &row, 1, FIRST_URLS).await?;
@@ -320,6 +340,12 @@ pub async fn create(
         parts,
         urls_expire_at: state.urls_expire_at(),
     }))
+}
+
+/// `GET /api/usage`: the account's quotas and what it uses of them.
+pub async fn usage(State(state): St, auth: Auth) -> ApiResult<Json<Usage>> {
+    let quota = quotas::of(&state.db, state.config.quota, &auth.user.id).await?;
+    Ok(Json(quotas::usage(&state.db, quota, &auth.user.id).await?))
 }
 
 /// Which part URLs to presign.

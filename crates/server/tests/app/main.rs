@@ -15,6 +15,7 @@ mod endpoints;
 mod limits;
 mod modules;
 mod presigned;
+mod quotas;
 mod sessions;
 mod shares;
 mod sweeper;
