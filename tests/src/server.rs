@@ -443,6 +443,24 @@ impl Client {
         Ok(serde_json::from_value(v["parts"].clone())?)
     }
 
+    /// `GET /api/uploads/{id}/parts?first=n&count=1&length=len`: the URL of a part whose length
+    /// only the message decides, signing the length it has.
+    pub async fn part_url_sized(
+        &self,
+        id: &str,
+        n: u32,
+        len: usize,
+    ) -> Result<Vec<cipherdrop_api::PartUrl>> {
+        let (_, v) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/uploads/{id}/parts?first={n}&count=1&length={len}"),
+                None,
+            )
+            .await?;
+        Ok(serde_json::from_value(v["parts"].clone())?)
+    }
+
     /// `PUT` a part to its presigned URL; returns its ETag.
     pub async fn put_part(&self, url: &str, bytes: Vec<u8>) -> Result<String> {
         let resp = self.http.put(url).body(bytes).send().await?;
@@ -494,6 +512,11 @@ impl Client {
             let n = u32::try_from(i + 1)?;
             if !urls.iter().any(|p| p.part_number == n) {
                 urls = self.part_urls(&up.upload_id, n, 100).await?;
+            }
+            if !urls.iter().any(|p| p.part_number == n) {
+                // A part whose length only the message decides (the end of a 0x0578 message):
+                // its URL signs the length it has.
+                urls = self.part_url_sized(&up.upload_id, n, chunk.len()).await?;
             }
             let url = &urls
                 .iter()

@@ -220,6 +220,18 @@ pub async fn part_urls(upload_id: &str, first: u32, count: u32) -> ApiResult<Upl
     .await
 }
 
+/// The URL of part `number` for the `len` bytes it has (the server signs that length, and gives
+/// a URL only if the declared message allows it).
+pub async fn part_url_sized(upload_id: &str, number: u32, len: u32) -> ApiResult<UploadStatus> {
+    json(
+        Request::get(&format!(
+            "/api/uploads/{upload_id}/parts?first={number}&count=1&length={len}"
+        ))
+        .build(),
+    )
+    .await
+}
+
 /// Completes an upload: the server checks the stored header before recording the file.
 pub async fn complete(upload_id: &str, req: &CompleteUploadRequest) -> ApiResult<ObjectSummary> {
     json(post(&format!("/api/uploads/{upload_id}/complete"), req)).await

@@ -103,15 +103,22 @@ impl S3Parts {
         }
     }
 
-    async fn url_for(&mut self, n: u32) -> Result<String, TransferError> {
+    /// Part `n`'s URL, which signs its length `len`: from the batch, or, for a part whose length
+    /// only the message decides (the end of a 0x0578 message), asked for with its length.
+    async fn url_for(&mut self, n: u32, len: u32) -> Result<String, TransferError> {
         let now = (js_sys::Date::now() / 1000.0) as i64;
         let fresh = self.urls_expire_at - now > URL_MARGIN_SECS;
         if let Some(url) = self.urls.borrow().get(&n).filter(|_| fresh) {
             return Ok(url.clone());
         }
-        let status = api::part_urls(&self.upload_id, n, URL_BATCH)
+        let mut status = api::part_urls(&self.upload_id, n, URL_BATCH)
             .await
             .map_err(|e| TransferError::Sink(e.to_string()))?;
+        if !status.parts.iter().any(|p| p.part_number == n) {
+            status = api::part_url_sized(&self.upload_id, n, len)
+                .await
+                .map_err(|e| TransferError::Sink(e.to_string()))?;
+        }
         self.urls_expire_at = status.urls_expire_at;
         let mut urls = self.urls.borrow_mut();
         urls.extend(status.parts.into_iter().map(|p| (p.part_number, p.url)));
@@ -153,7 +160,7 @@ impl PartSink for S3Parts {
             self.stop();
             return Err(TransferError::Cancelled);
         }
-        let url = self.url_for(number).await?;
+        let url = self.url_for(number, part.bytes.length()).await?;
         let signal = self.abort.as_ref().map(AbortController::signal);
         let upload_id = self.upload_id.clone();
         let cancel = self.cancel.clone();
@@ -228,7 +235,7 @@ async fn put_part(
                 if status == 403 && !refreshed {
                     // A URL can expire while a slow upload waits: ask the server for a new one.
                     refreshed = true;
-                    if let Some(p) = api::part_urls(upload_id, number, 1)
+                    if let Some(p) = api::part_url_sized(upload_id, number, part.bytes.length())
                         .await
                         .ok()
                         .and_then(|s| s.parts.into_iter().next())

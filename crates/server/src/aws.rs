@@ -263,22 +263,20 @@ impl Aws {
             .ok_or_else(|| bad_gateway("S3", "CreateMultipartUpload answered without an id"))
     }
 
-    /// A presigned `UploadPart` URL; with `content_length`, the length is signed too, so S3
-    /// refuses a body of any other size.
+    /// A presigned `UploadPart` URL that signs `content_length`, so S3 refuses a body of any
+    /// other size.
     pub async fn presign_part(
         &self,
         bucket: &str,
         key: &str,
         upload_id: &str,
         part_number: u32,
-        content_length: Option<u64>,
+        content_length: u64,
         ttl: Duration,
     ) -> Result<String, ApiError> {
         let part = i32::try_from(part_number).map_err(|_| ApiError::bad_request("part number"))?;
-        let length = content_length
-            .map(i64::try_from)
-            .transpose()
-            .map_err(|_| ApiError::bad_request("part length"))?;
+        let length =
+            i64::try_from(content_length).map_err(|_| ApiError::bad_request("part length"))?;
         let req = self
             .s3
             .upload_part()
@@ -286,7 +284,7 @@ impl Aws {
             .key(key)
             .upload_id(upload_id)
             .part_number(part)
-            .set_content_length(length)
+            .content_length(length)
             .presigned(presigning(ttl)?)
             .await
             .map_err(|e| sdk_error("S3", &e))?;

@@ -128,8 +128,8 @@ pub fn spec() -> Value {
             "/api/uploads": {"post": op("Start an upload: data key, EDK, context, part size and presigned part URLs", true, Some("CreateUploadRequest"), Some("CreateUploadResponse"), true)},
             "/api/uploads/{id}": {"parameters": id_param(), "get": op("An upload's state", true, None, Some("UploadStatus"), false)},
             "/api/uploads/{id}/parts": {"parameters": id_param(), "get": {
-                "parameters": [{"name": "first", "in": "query", "schema": int()}, {"name": "count", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
-                "summary": "More presigned part URLs", "security": [{"session": []}],
+                "parameters": [{"name": "first", "in": "query", "schema": int()}, {"name": "count", "in": "query", "schema": {"type": "integer", "maximum": 1000}}, {"name": "length", "in": "query", "description": "The length of part `first` (with count=1), for a part whose length only the message decides: the end of a 0x0578 message. Without it such parts get no URL.", "schema": int()}],
+                "summary": "More presigned part URLs, each signing its part's length", "security": [{"session": []}],
                 "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": r("UploadStatus")}}}}
             }},
             "/api/uploads/{id}/complete": {"parameters": id_param(), "post": op("Assemble the parts, verify the stored header, record the object", true, Some("CompleteUploadRequest"), Some("ObjectSummary"), false)},

@@ -77,32 +77,71 @@ fn declared_size(
     Ok(lengths.max())
 }
 
-/// The exact length of part `n` when it is certain: every part of a 0x0478 message, whose size
-/// is exact; for 0x0578 (a signature of 8 to 104 bytes) only the parts that end before the
-/// shortest possible message does. A URL with a certain length signs it, so S3 refuses any
-/// other body: no one can store more through a part URL than the upload declared.
-fn certain_part_len(row: &ObjectRow, n: u32) -> Option<u64> {
-    let (size, part) = (to_u64(row.ciphertext_size), to_u64(row.part_size));
+/// Where a message can end: its shortest and longest possible length. Exact for 0x0478; for
+/// 0x0578 a signature of 8 to 104 bytes leaves a range.
+fn message_ends(row: &ObjectRow) -> (u64, u64) {
+    let size = to_u64(row.ciphertext_size);
     let shortest = if row.suite == i64::from(SUITE_COMMIT_KEY_ECDSA_P384) {
-        size.checked_sub(cipherdrop_core::SIGNATURE_LEN_SLACK)?
+        size.saturating_sub(cipherdrop_core::SIGNATURE_LEN_SLACK)
     } else {
         size
     };
+    (shortest, size)
+}
+
+/// The exact length of part `n` when it is certain: every part of a 0x0478 message, whose size
+/// is exact; for 0x0578 only the parts that end before the shortest possible message does.
+fn certain_part_len(row: &ObjectRow, n: u32) -> Option<u64> {
+    let ((shortest, size), part) = (message_ends(row), to_u64(row.part_size));
     let start = u64::from(n).checked_sub(1)?.checked_mul(part)?;
     let end = start.checked_add(part)?.min(size);
     (end <= shortest && end > start).then_some(end - start)
 }
 
+/// Whether part `n` may have `len` bytes: its certain length if it has one; otherwise a full
+/// part that does not pass the longest message, or a shorter one that ends the message within
+/// its possible range.
+fn possible_part_len(row: &ObjectRow, n: u32, len: u64) -> bool {
+    if let Some(certain) = certain_part_len(row, n) {
+        return len == certain;
+    }
+    let ((shortest, size), part) = (message_ends(row), to_u64(row.part_size));
+    let Some(start) = u64::from(n)
+        .checked_sub(1)
+        .and_then(|i| i.checked_mul(part))
+    else {
+        return false;
+    };
+    let end = start.saturating_add(len);
+    len > 0 && len <= part && end <= size && (len == part || end >= shortest)
+}
+
+/// Presigned URLs for parts `first .. first + count`. Every URL signs its part's length, so S3
+/// refuses any other body: a part whose length is certain gets it; a part whose length is not
+/// (the last one or two of a 0x0578 message) is left out unless the page names the length it
+/// has (`length`, for one part), which must be possible for the declared message.
 async fn presign_parts(
     state: &AppState,
     row: &ObjectRow,
     first: u32,
     count: u32,
+    length: Option<u64>,
 ) -> ApiResult<Vec<PartUrl>> {
     let last = u32::try_from(row.part_count).unwrap_or(0);
+    if let Some(len) = length
+        && (count != 1 || !(1..=last).contains(&first) || !possible_part_len(row, first, len))
+    {
+        return Err(ApiError::bad_request(format!(
+            "part {first} of this upload cannot have {len} bytes (name a length for one part at \
+             a time, as the message gives it)"
+        )));
+    }
     let mut parts = Vec::new();
     let end = first.saturating_add(count).min(last.saturating_add(1));
     for n in first.max(1)..end {
+        let Some(len) = certain_part_len(row, n).or(length) else {
+            continue;
+        };
         let url = state
             .aws
             .presign_part(
@@ -110,7 +149,7 @@ async fn presign_parts(
                 &row.s3_key,
                 &row.s3_upload_id,
                 n,
-                certain_part_len(row, n),
+                len,
                 state.config.url_ttl,
             )
             .await?;
@@ -294,7 +333,7 @@ pub async fn create(
         return Err(refusal);
     }
     let row = objects::owned(&state.db, &auth.user.id, &object_id).await?;
-    let parts = presign_parts(&state, &row, 1, FIRST_URLS).await?;
+    let parts = presign_parts(&state, &row, 1, FIRST_URLS, None).await?;
     // No data key leaves without its audit row: if the row cannot be written, the upload ends.
     let logged = audit_account(
         &state,
@@ -355,6 +394,9 @@ pub struct PartQuery {
     first: Option<u32>,
     #[serde(default)]
     count: Option<u32>,
+    /// The length of part `first`, for a part whose length only the message decides.
+    #[serde(default)]
+    length: Option<u64>,
 }
 
 fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) -> UploadStatus {
@@ -379,7 +421,7 @@ pub async fn status(
     Ok(Json(status_of(&state, &row, Vec::new())))
 }
 
-/// `GET /api/uploads/{id}/parts?first=&count=`: more presigned part URLs.
+/// `GET /api/uploads/{id}/parts?first=&count=[&length=]`: more presigned part URLs.
 pub async fn part_urls(
     State(state): St,
     auth: Auth,
@@ -389,7 +431,7 @@ pub async fn part_urls(
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
     row.require_pending()?;
     let count = q.count.unwrap_or(FIRST_URLS).min(MAX_URLS_PER_REQUEST);
-    let parts = presign_parts(&state, &row, q.first.unwrap_or(1), count).await?;
+    let parts = presign_parts(&state, &row, q.first.unwrap_or(1), count, q.length).await?;
     Ok(Json(status_of(&state, &row, parts)))
 }
 

@@ -1,7 +1,9 @@
 //! The embedded S3 behind presigned URLs: tampered, foreign and expired URLs are refused, the
-//! configured maximum object size holds, and CORS grants only the app's origin.
+//! configured maximum object size holds, CORS grants only the app's origin, and no part URL leaves
+//! its length open, not even at the end of a signed message.
 
-use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY};
+use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
+use cipherdrop_core::{SIGNATURE_LEN_SLACK, SigningKey};
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{code_of, status_of};
 use reqwest::Method;
@@ -139,4 +141,100 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
     let evil = pre("http://evil.example").await.unwrap();
     assert_eq!(evil.status(), 403);
     assert!(evil.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_part_url_leaves_its_length_open_even_at_the_end_of_a_signed_message() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let key = SigningKey::generate(&mut rand::rng());
+    // A 0x0578 message of about 6 MiB: part 1 (5 MiB) ends before the shortest possible message,
+    // part 2 ends where the signature's length decides.
+    let up = alice
+        .create_upload(&CreateUploadRequest {
+            plaintext_size: 6 * 1024 * 1024,
+            suite: SUITE_COMMIT_KEY_ECDSA_P384,
+            frame_length: 65536,
+            public_key: Some(key.public_key_base64()),
+        })
+        .await
+        .unwrap();
+    assert_eq!(up.part_count, 2);
+    let numbers = |urls: &[cipherdrop_api::PartUrl]| {
+        assert!(
+            urls.iter().all(|p| p.url.contains("content-length")),
+            "{urls:?}"
+        );
+        urls.iter().map(|p| p.part_number).collect::<Vec<_>>()
+    };
+    assert_eq!(numbers(&up.parts), [1], "no URL without a signed length");
+    let more = alice.part_urls(&up.upload_id, 1, 100).await.unwrap();
+    assert_eq!(numbers(&more), [1]);
+
+    // The page names part 2's length once it has the bytes; only a length the declared message
+    // allows gets a URL.
+    let (size, part) = (up.ciphertext_size, up.part_size);
+    let shortest_last = size - SIGNATURE_LEN_SLACK - part;
+    let longest_last = size - part;
+    for len in [0, shortest_last - 1, longest_last + 1, part + 1, 1 << 30] {
+        let e = alice
+            .part_url_sized(&up.upload_id, 2, len as usize)
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), 400, "{len}");
+    }
+    for (first, count, len) in [(1, 1, part - 1), (3, 1, 10), (0, 1, 10), (1, 2, part)] {
+        let path = format!(
+            "/api/uploads/{}/parts?first={first}&count={count}&length={len}",
+            up.upload_id
+        );
+        let e = alice.call(Method::GET, &path, None).await.unwrap_err();
+        assert_eq!(status_of(&e), 400, "{path}");
+    }
+    let sized = alice
+        .part_url_sized(&up.upload_id, 2, shortest_last as usize)
+        .await
+        .unwrap();
+    assert_eq!(numbers(&sized), [2]);
+    // Filling the bucket through it is refused; the named length is accepted.
+    let http = reqwest::Client::new();
+    for len in [shortest_last + 1, 64 * 1024 * 1024] {
+        match http
+            .put(&sized[0].url)
+            .body(vec![0u8; len as usize])
+            .send()
+            .await
+        {
+            Ok(r) => assert_eq!(r.status().as_u16(), 403, "{len}"),
+            Err(e) => assert!(e.is_request(), "{len} bytes: {e}"),
+        }
+    }
+    let r = http
+        .put(&sized[0].url)
+        .body(vec![0u8; shortest_last as usize])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    // A certain part's URL asked with its own length is the same kind of URL; any other is refused.
+    assert_eq!(
+        numbers(
+            &alice
+                .part_url_sized(&up.upload_id, 1, part as usize)
+                .await
+                .unwrap()
+        ),
+        [1]
+    );
+
+    // Whole signed uploads of every ending still complete and decrypt (the client asks for the
+    // last parts' URLs as the page does).
+    for len in [6 * 1024 * 1024, 5 * 1024 * 1024 - 200, 5 * 1024 * 1024 + 1] {
+        let plaintext = data(len, 5);
+        let id = alice
+            .upload(&plaintext, SUITE_COMMIT_KEY_ECDSA_P384, 65536)
+            .await
+            .unwrap();
+        assert_eq!(alice.download(&id).await.unwrap(), plaintext, "{len}");
+    }
 }
