@@ -18,7 +18,7 @@ use cipherdrop_api::{
 };
 use cipherdrop_e2e::data;
 use cipherdrop_e2e::server::{
-    Client, ServerProcess, audit_verify, esdk_decrypt, setup_accounts, status_of,
+    Client, PASSWORD, ServerProcess, audit_verify, esdk_decrypt, setup_accounts, status_of,
     stored_credentials,
 };
 use reqwest::Method;
@@ -32,7 +32,10 @@ async fn accounts(server: &ServerProcess) -> (Client, Client, Client) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_download_and_official_esdk_decrypt() {
     let dir = tempfile::tempdir().unwrap();
-    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
+    // Every crate at `trace` (the AWS SDK's wire logs included): no secret may reach the log
+    // even then.
+    let server =
+        ServerProcess::start(Path::new(BIN), dir.path(), &[], &[("RUST_LOG", "trace")]).unwrap();
     let (_admin, alice, _bob) = accounts(&server).await;
     let kms_creds = stored_credentials(&dir.path().join("kms")).unwrap();
     let kms_url = server.kms_url.clone().unwrap();
@@ -106,8 +109,13 @@ async fn upload_download_and_official_esdk_decrypt() {
     // A plaintext data key never reaches the logs or the database, in any encoding.
     let logs = server.logs();
     assert!(
-        logs.contains("DEBUG"),
-        "the capture must include debug logs"
+        logs.contains("TRACE") && logs.contains("aws_smithy_runtime"),
+        "the capture must include every crate's trace logs"
+    );
+    assert!(!logs.contains(PASSWORD), "a password is in the server log");
+    assert!(
+        !logs.contains(&kms_creds.1),
+        "the KMS secret key is in the server log"
     );
     let db = std::fs::read(dir.path().join("cipherdrop.db")).unwrap();
     let wal = std::fs::read(dir.path().join("cipherdrop.db-wal")).unwrap_or_default();
