@@ -15,6 +15,7 @@ BINARYEN_VERSION=132.0.0
 CARGO_FUZZ_VERSION=0.13.2
 MOTO_VERSION=5.2.5
 ESDK_PY_VERSION=4.0.7
+ESDK_CLI_VERSION=4.3.0
 export CARGO_NET_RETRY=5
 
 SUDO=""
@@ -79,6 +80,14 @@ fi
 if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
   log "moto[server] $MOTO_VERSION"
   "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# The official aws-encryption-cli pins an older aws-encryption-sdk (3.x): its own venv.
+ECLI_VENV="$TOOLS/ecli-venv"
+if ! "$ECLI_VENV/bin/aws-encryption-cli" --version 2>/dev/null | grep -q "aws-encryption-sdk-cli/$ESDK_CLI_VERSION"; then
+  log "aws-encryption-sdk-cli $ESDK_CLI_VERSION (own venv)"
+  python3 -m venv "$ECLI_VENV"
+  "$ECLI_VENV/bin/pip" install -q --disable-pip-version-check "aws-encryption-sdk-cli==$ESDK_CLI_VERSION"
 fi
 
 log "ready"

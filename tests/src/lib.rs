@@ -13,6 +13,20 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// The official `aws-encryption-cli` (its own venv, made by the bootstrap), or
+/// `$CIPHERDROP_ECLI`. Panics with a clear message when it is missing: these tests must run.
+pub fn aws_encryption_cli() -> PathBuf {
+    let p = std::env::var_os("CIPHERDROP_ECLI")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".tools/ecli-venv/bin/aws-encryption-cli"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run scripts/bootstrap.sh",
+        p.display()
+    );
+    p
+}
+
 /// The Python interpreter of the bootstrap venv (with the official `aws-encryption-sdk`), or
 /// `$CIPHERDROP_PYTHON`. Panics with a clear message when it is missing: these tests must run.
 pub fn python() -> PathBuf {

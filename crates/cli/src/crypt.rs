@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_core::{
-    DecryptLimits, Decryptor, EncryptionContext, EncryptionMaterials, Encryptor, RawAesKeyring,
-    Suite,
+    DecryptLimits, Decryptor, EncryptionContext, EncryptionMaterials, Encryptor, KeyProvider,
+    RawAesKeyring,
 };
 use zeroize::Zeroizing;
 
@@ -110,16 +110,14 @@ fn pump(input: &Path, mut step: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
     }
 }
 
+/// Encrypts `input` into `output` with `materials`.
 pub fn encrypt(
-    keyring: &RawAesKeyring,
-    suite: Suite,
+    materials: EncryptionMaterials,
     frame_length: u32,
-    context: &EncryptionContext,
     input: &Path,
     output: &Path,
 ) -> Result<()> {
     let mut rng = rand::rng();
-    let materials = EncryptionMaterials::with_raw_aes(suite, context, &[keyring], &mut rng)?;
     let mut enc =
         Encryptor::<cipherdrop_core::AesGcmCipher>::new(materials, frame_length, &mut rng)?;
     let mut out = Output::create(output)?;
@@ -135,14 +133,16 @@ pub fn encrypt(
     out.commit()
 }
 
+/// Decrypts `input` into `output` with the data key `keys` give; output appears only if the whole
+/// message verifies and holds the `expected` context pairs.
 pub fn decrypt(
-    keyring: &RawAesKeyring,
+    keys: &impl KeyProvider,
     limits: DecryptLimits,
     expected: &EncryptionContext,
     input: &Path,
     output: &Path,
 ) -> Result<()> {
-    let mut dec = Decryptor::<_>::new(keyring, limits);
+    let mut dec = Decryptor::<_>::new(keys, limits);
     let mut out = Output::create(output)?;
     let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK));
     let mut context_checked = false;

@@ -1,6 +1,7 @@
 //! The `cipherdrop` command: encrypt and decrypt files in the ESDK v2 format, run test vectors.
 
 mod crypt;
+mod keyring;
 mod kms;
 mod serve;
 mod vectors;
@@ -22,9 +23,10 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Encrypt a file (or stdin) with a raw AES key.
+    /// Encrypt a file (or stdin) under AWS KMS keys and/or raw AES keys.
     Encrypt(EncryptArgs),
-    /// Decrypt a file (or stdin) with a raw AES key. Output appears only if the whole message verifies.
+    /// Decrypt a file (or stdin) with AWS KMS (strict or discovery) and/or a raw AES key. Output
+    /// appears only if the whole message verifies.
     Decrypt(DecryptArgs),
     /// Run an `awses-decrypt` test-vector manifest (version 2 or 1, keys manifest version 3).
     Vectors {
@@ -114,9 +116,9 @@ struct KmsArgs {
 /// The raw AES wrapping key: a file holding 16, 24 or 32 raw bytes or their base64.
 #[derive(Args, Debug)]
 struct KeyArgs {
-    /// File with the wrapping key (16/24/32 raw bytes, or base64 of them).
+    /// File with a raw wrapping key (16/24/32 raw bytes, or base64 of them).
     #[arg(long, value_name = "FILE")]
-    key_file: PathBuf,
+    key_file: Option<PathBuf>,
     /// Key namespace (the EDK provider id).
     #[arg(long, default_value = "cipherdrop")]
     key_namespace: String,
@@ -135,8 +137,23 @@ struct IoArgs {
     output: PathBuf,
 }
 
+impl KeyArgs {
+    /// The raw keyring, if a key file was given.
+    fn keyrings(&self) -> Result<Vec<cipherdrop_core::RawAesKeyring>> {
+        self.key_file
+            .iter()
+            .map(|f| crypt::load_keyring(f, &self.key_namespace, &self.key_name))
+            .collect()
+    }
+}
+
 #[derive(Args, Debug)]
 struct EncryptArgs {
+    /// AWS KMS key to wrap the data key under: key ARN, alias/NAME, alias ARN or key id
+    /// (repeatable; the first generates the data key). Credentials, region and endpoint come from
+    /// the standard AWS chain (AWS_ENDPOINT_URL_KMS reaches another KMS-compatible service).
+    #[arg(long = "kms-key-id", value_name = "KEY")]
+    kms_key_ids: Vec<String>,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -154,6 +171,26 @@ struct EncryptArgs {
 
 #[derive(Args, Debug)]
 struct DecryptArgs {
+    /// Strict mode: only data keys under this AWS KMS key ARN are tried (repeatable).
+    #[arg(
+        long = "kms-key-id",
+        value_name = "KEY_ARN",
+        conflicts_with = "discovery"
+    )]
+    kms_key_ids: Vec<String>,
+    /// Discovery mode: any AWS KMS key the caller may use decrypts (within the filter below).
+    #[arg(long)]
+    discovery: bool,
+    /// With --discovery: only keys of this account (repeatable).
+    #[arg(
+        long = "discovery-account",
+        value_name = "ACCOUNT",
+        requires = "discovery"
+    )]
+    discovery_accounts: Vec<String>,
+    /// With --discovery: only keys of this partition (aws, aws-cn, aws-us-gov…).
+    #[arg(long, requires = "discovery")]
+    discovery_partition: Option<String>,
     #[command(flatten)]
     key: KeyArgs,
     #[command(flatten)]
@@ -188,29 +225,59 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Encrypt(a) => {
-            let keyring =
-                crypt::load_keyring(&a.key.key_file, &a.key.key_namespace, &a.key.key_name)?;
+            let raw = a.key.keyrings()?;
+            let kms = if a.kms_key_ids.is_empty() {
+                None
+            } else {
+                Some(keyring::Kms::new()?)
+            };
             let context: EncryptionContext = a.context.into_iter().collect();
-            crypt::encrypt(
-                &keyring,
+            let materials = keyring::encryption_materials(
+                kms.as_ref(),
+                &a.kms_key_ids,
+                &raw,
                 a.suite,
-                a.frame_length,
                 &context,
-                &a.io.input,
-                &a.io.output,
             )?;
+            crypt::encrypt(materials, a.frame_length, &a.io.input, &a.io.output)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt(a) => {
-            let keyring =
-                crypt::load_keyring(&a.key.key_file, &a.key.key_namespace, &a.key.key_name)?;
+            let raw = a.key.keyrings()?;
+            let mode = if a.discovery {
+                keyring::KmsDecryptMode::Discovery {
+                    partition: a.discovery_partition,
+                    accounts: a.discovery_accounts,
+                }
+            } else if !a.kms_key_ids.is_empty() {
+                keyring::KmsDecryptMode::Strict(keyring::strict_keys(&a.kms_key_ids)?)
+            } else if raw.is_empty() {
+                bail!("no key: give --kms-key-id (repeatable), --discovery, or --key-file");
+            } else {
+                keyring::KmsDecryptMode::Off
+            };
+            let kms = match mode {
+                keyring::KmsDecryptMode::Off => None,
+                _ => Some(keyring::Kms::new()?),
+            };
+            let keys = keyring::DecryptKeys {
+                raw: &raw,
+                kms: kms.as_ref(),
+                mode,
+                failure: std::cell::RefCell::new(None),
+            };
             let limits = DecryptLimits {
                 max_encrypted_data_keys: a.max_encrypted_data_keys,
                 max_frame_len: a.max_frame_length,
                 ..DecryptLimits::default()
             };
             let expected: EncryptionContext = a.context.into_iter().collect();
-            crypt::decrypt(&keyring, limits, &expected, &a.io.input, &a.io.output)?;
+            if let Err(e) = crypt::decrypt(&keys, limits, &expected, &a.io.input, &a.io.output) {
+                return Err(match keys.failure.take() {
+                    Some(why) => anyhow::anyhow!("{why}"),
+                    None => e,
+                });
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Kms(KmsCommand::Serve {
