@@ -8,8 +8,8 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_core::{
-    DecryptLimits, Decryptor, EncryptionContext, EncryptionMaterials, Encryptor, KeyProvider,
-    RawAesKeyring,
+    DecryptLimits, Decryptor, EncryptionContext, EncryptionMaterials, Encryptor, FrameCipher,
+    KeyProvider, RawAesKeyring,
 };
 use zeroize::Zeroizing;
 
@@ -111,15 +111,14 @@ fn pump(input: &Path, mut step: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
 }
 
 /// Encrypts `input` into `output` with `materials`.
-pub fn encrypt(
+pub fn encrypt<C: FrameCipher>(
     materials: EncryptionMaterials,
     frame_length: u32,
     input: &Path,
     output: &Path,
 ) -> Result<()> {
     let mut rng = rand::rng();
-    let mut enc =
-        Encryptor::<cipherdrop_core::AesGcmCipher>::new(materials, frame_length, &mut rng)?;
+    let mut enc = Encryptor::<C>::new(materials, frame_length, &mut rng)?;
     let mut out = Output::create(output)?;
     let mut buf = Vec::with_capacity(CHUNK + 4096);
     pump(input, |chunk| {
@@ -135,14 +134,14 @@ pub fn encrypt(
 
 /// Decrypts `input` into `output` with the data key `keys` give; output appears only if the whole
 /// message verifies and holds the `expected` context pairs.
-pub fn decrypt(
+pub fn decrypt<C: FrameCipher>(
     keys: &impl KeyProvider,
     limits: DecryptLimits,
     expected: &EncryptionContext,
     input: &Path,
     output: &Path,
 ) -> Result<()> {
-    let mut dec = Decryptor::<_>::new(keys, limits);
+    let mut dec = Decryptor::<_, C>::new(keys, limits);
     let mut out = Output::create(output)?;
     let mut buf = Zeroizing::new(Vec::with_capacity(CHUNK));
     let mut context_checked = false;

@@ -1,5 +1,6 @@
 //! The `cipherdrop` command: encrypt and decrypt files in the ESDK v2 format, run test vectors.
 
+mod cipher;
 mod crypt;
 mod keyring;
 mod kms;
@@ -127,6 +128,15 @@ struct KeyArgs {
     key_name: String,
 }
 
+/// Which AES-256-GCM implementation does the bulk work.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum CipherChoice {
+    /// AWS-LC (assembly; the faster here, see BENCHMARKS.md).
+    AwsLc,
+    /// RustCrypto `aes-gcm` (pure Rust with AES-NI; what the browser and `cipherdrop-core` use).
+    Rustcrypto,
+}
+
 #[derive(Args, Debug)]
 struct IoArgs {
     /// Input file, or `-` for stdin.
@@ -135,6 +145,9 @@ struct IoArgs {
     /// Output file, or `-` for stdout.
     #[arg(short, long, default_value = "-")]
     output: PathBuf,
+    /// The AES-256-GCM implementation (same bytes either way).
+    #[arg(long, value_enum, default_value = "aws-lc")]
+    cipher: CipherChoice,
 }
 
 impl KeyArgs {
@@ -239,7 +252,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 a.suite,
                 &context,
             )?;
-            crypt::encrypt(materials, a.frame_length, &a.io.input, &a.io.output)?;
+            match a.io.cipher {
+                CipherChoice::AwsLc => crypt::encrypt::<cipher::AwsLcCipher>(
+                    materials,
+                    a.frame_length,
+                    &a.io.input,
+                    &a.io.output,
+                )?,
+                CipherChoice::Rustcrypto => crypt::encrypt::<cipherdrop_core::AesGcmCipher>(
+                    materials,
+                    a.frame_length,
+                    &a.io.input,
+                    &a.io.output,
+                )?,
+            }
             Ok(ExitCode::SUCCESS)
         }
         Command::Decrypt(a) => {
@@ -272,7 +298,16 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ..DecryptLimits::default()
             };
             let expected: EncryptionContext = a.context.into_iter().collect();
-            if let Err(e) = crypt::decrypt(&keys, limits, &expected, &a.io.input, &a.io.output) {
+            let (input, output) = (&a.io.input, &a.io.output);
+            let done = match a.io.cipher {
+                CipherChoice::AwsLc => {
+                    crypt::decrypt::<cipher::AwsLcCipher>(&keys, limits, &expected, input, output)
+                }
+                CipherChoice::Rustcrypto => crypt::decrypt::<cipherdrop_core::AesGcmCipher>(
+                    &keys, limits, &expected, input, output,
+                ),
+            };
+            if let Err(e) = done {
                 return Err(match keys.failure.take() {
                     Some(why) => anyhow::anyhow!("{why}"),
                     None => e,
