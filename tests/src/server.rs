@@ -263,6 +263,22 @@ impl Client {
         }
     }
 
+    /// A client that authenticates with an API token (`Authorization: Bearer`), no cookies.
+    pub fn with_token(base: &str, token: &str) -> Self {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Ok(v) = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}")) {
+            headers.insert(reqwest::header::AUTHORIZATION, v);
+        }
+        Self {
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .pool_max_idle_per_host(64)
+                .build()
+                .unwrap_or_default(),
+            base: base.to_owned(),
+        }
+    }
+
     /// Sends `method path` with an optional JSON body; JSON back (or `null` for no content).
     pub async fn call(
         &self,

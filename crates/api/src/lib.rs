@@ -246,6 +246,64 @@ pub struct ObjectDetails {
     pub url_expires_at: i64,
 }
 
+/// The scopes an API token may have.
+pub const TOKEN_SCOPES: [&str; 3] = ["read", "write", "share"];
+/// Longest API token lifetime, in days.
+pub const TOKEN_MAX_DAYS: u32 = 365;
+/// Default API token lifetime, in days.
+pub const TOKEN_DEFAULT_DAYS: u32 = 30;
+/// Most live API tokens per account.
+pub const TOKEN_MAX_PER_ACCOUNT: u32 = 50;
+/// Longest API token name, in characters.
+pub const TOKEN_MAX_NAME: usize = 64;
+
+/// `POST /api/tokens` (page session only): a token for scripts.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CreateTokenRequest {
+    /// What it is for (1 to 64 characters).
+    pub name: String,
+    /// Some of `read` (list, download), `write` (upload, delete), `share` (links).
+    pub scopes: Vec<String>,
+    /// Lifetime in days (1 ..= 365; default 30).
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// One API token as its owner sees it (never the secret).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TokenSummary {
+    /// Token id (not the secret).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Its scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds of the last request it authenticated.
+    pub last_used_at: Option<i64>,
+    /// Unix seconds, if revoked.
+    pub revoked_at: Option<i64>,
+}
+
+/// The answer to creating a token: the only time its secret is shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenCreated {
+    /// The token's settings.
+    pub token: TokenSummary,
+    /// The secret (`cdt_…`), sent as `Authorization: Bearer …`.
+    pub secret: SecretB64,
+}
+
+/// `GET /api/tokens`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TokenList {
+    /// Newest first.
+    pub tokens: Vec<TokenSummary>,
+}
+
 /// `GET /api/usage`: the account's quotas and what it uses of them (ciphertext bytes).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Usage {

@@ -178,6 +178,9 @@ pub enum UserCommand {
         #[command(flatten)]
         common: UserArgs,
     },
+    /// An account's API tokens for scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Show an account's own quotas, or set them (`default`: the server's, from `serve` flags).
     Quota {
         /// Account name.
@@ -203,6 +206,109 @@ pub enum UserCommand {
         #[command(flatten)]
         common: UserArgs,
     },
+}
+
+/// `cipherdrop user token`.
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token; prints its secret (shown only this once).
+    Create {
+        /// Account name.
+        name: String,
+        /// What the token is for.
+        #[arg(long = "name", value_name = "LABEL")]
+        label: String,
+        /// A scope: read (list, download), write (upload, delete), share (links). Repeatable.
+        #[arg(long = "scope", required = true, value_parser = ["read", "write", "share"])]
+        scopes: Vec<String>,
+        /// Lifetime in days (1 to 365).
+        #[arg(long, default_value_t = cipherdrop_api::TOKEN_DEFAULT_DAYS)]
+        expires_days: u32,
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// List an account's tokens (never their secrets).
+    List {
+        /// Account name.
+        name: String,
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Revoke a token by id.
+    Revoke {
+        /// Account name.
+        name: String,
+        /// The token's id (from `list`).
+        id: String,
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// `cipherdrop user token …`.
+fn user_token(cmd: TokenCommand) -> Result<()> {
+    let data_dir = match &cmd {
+        TokenCommand::Create { data_dir, .. }
+        | TokenCommand::List { data_dir, .. }
+        | TokenCommand::Revoke { data_dir, .. } => data_dir.clone(),
+    };
+    runtime()?.block_on(async {
+        let db = cipherdrop_server::db::open(&database_path(&data_dir)).await?;
+        let done = async {
+            match cmd {
+                TokenCommand::Create {
+                    name,
+                    label,
+                    scopes,
+                    expires_days,
+                    ..
+                } => {
+                    let req = cipherdrop_api::CreateTokenRequest {
+                        name: label,
+                        scopes,
+                        expires_in_days: Some(expires_days),
+                    };
+                    let (token, secret) =
+                        cipherdrop_server::admin::create_token(&db, &name, &req).await?;
+                    println!(
+                        "API token {} for {name} ({}; expires at unix {}), shown only now:\n  {}",
+                        token.id,
+                        token.scopes.join(", "),
+                        token.expires_at,
+                        secret.as_str()
+                    );
+                }
+                TokenCommand::List { name, .. } => {
+                    for t in cipherdrop_server::admin::tokens(&db, &name).await? {
+                        let state = if t.revoked_at.is_some() {
+                            "revoked"
+                        } else {
+                            "live"
+                        };
+                        println!(
+                            "{}  {:<24} {:<18} expires {}  last used {}  {state}",
+                            t.id,
+                            t.name,
+                            t.scopes.join(","),
+                            t.expires_at,
+                            t.last_used_at.map_or("never".to_owned(), |u| u.to_string())
+                        );
+                    }
+                }
+                TokenCommand::Revoke { name, id, .. } => {
+                    cipherdrop_server::admin::revoke_token(&db, &name, &id).await?;
+                    println!("token {id} of {name} revoked");
+                }
+            }
+            Ok::<_, cipherdrop_server::ApiError>(())
+        }
+        .await;
+        db.close().await;
+        done.map_err(|e| anyhow::anyhow!("{}", e.message))
+    })
 }
 
 /// Options shared by the `user` commands.
@@ -475,6 +581,7 @@ fn user_quota(name: &str, data_dir: &Path, settings: [Option<Limit>; 3]) -> Resu
 /// `cipherdrop user ...`.
 pub fn user(cmd: UserCommand) -> Result<()> {
     let (name, admin, common, add) = match cmd {
+        UserCommand::Token(cmd) => return user_token(cmd),
         UserCommand::Quota {
             name,
             pending_uploads,

@@ -206,3 +206,75 @@ async fn user_quota_gives_one_account_its_own_limits_while_the_server_runs() {
     let (ok, out) = user_quota(dir.path(), &["nobody"]);
     assert!(!ok && out.contains("no account named"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn user_token_makes_lists_and_revokes_api_tokens_while_the_server_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
+    let (_admin, alice, _bob) = accounts(&server).await;
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN)
+            .args(["user", "token"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let (ok, out) = run(&[
+        "create",
+        "alice",
+        "--name",
+        "nightly backup",
+        "--scope",
+        "read",
+        "--scope",
+        "write",
+    ]);
+    assert!(ok, "{out}");
+    let secret = out
+        .split_whitespace()
+        .find(|w| w.starts_with("cdt_"))
+        .unwrap()
+        .to_owned();
+    let id = out.split_whitespace().nth(2).unwrap().to_owned();
+    let script = Client::with_token(&server.url, &secret);
+    let object = script
+        .upload(&data(5000, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    assert_eq!(script.download(&object).await.unwrap(), data(5000, 1));
+    assert_eq!(
+        alice.download(&object).await.unwrap(),
+        data(5000, 1),
+        "the page sees it"
+    );
+    let (ok, out) = run(&["list", "alice"]);
+    assert!(
+        ok && out.contains("nightly backup")
+            && out.contains("read,write")
+            && !out.contains("never"),
+        "{out}"
+    );
+    assert!(!out.contains(&secret), "list shows no secret");
+    let (ok, out) = run(&["revoke", "alice", &id]);
+    assert!(ok, "{out}");
+    let e = script
+        .call(Method::GET, "/api/objects", None)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 401);
+    let (ok, out) = run(&["create", "alice", "--name", "x", "--scope", "admin"]);
+    assert!(!ok && out.contains("invalid value"), "{out}");
+    let (ok, out) = run(&["create", "nobody", "--name", "x", "--scope", "read"]);
+    assert!(!ok && out.contains("no account named"), "{out}");
+    assert!(
+        !server.logs().contains(&secret),
+        "the secret is in the server's log"
+    );
+}

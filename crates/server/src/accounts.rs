@@ -331,7 +331,8 @@ pub async fn redeem_login_link(
     user_by_id(pool, &user_id).await
 }
 
-async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sqlx::Error> {
+/// The account with id `id`.
+pub async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sqlx::Error> {
     let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = ?")
         .bind(id)
         .fetch_optional(pool)

@@ -1,6 +1,7 @@
-//! Request extractors and the session cookie: who is asking ([`Auth`]), from where
-//! ([`ClientIp`]), and the cookie's name, parsing and `Set-Cookie` form. A leaf: it knows the
-//! accounts and the state, nothing of the routes.
+//! Request extractors and the session cookie: who is asking ([`Auth`]: a page session, or an API
+//! token within the scope the route names), from where ([`ClientIp`]), and the cookie's name,
+//! parsing and `Set-Cookie` form. A leaf: it knows the accounts, the tokens and the state,
+//! nothing of the routes.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -9,9 +10,14 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, header};
 
+use axum::http::StatusCode;
+use zeroize::Zeroizing;
+
 use crate::accounts::{self, User};
+use crate::audit::Event;
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::tokens::{self, Scope, TokenRow};
 
 /// Name of the session cookie when the app is served over plain http (development).
 pub const SESSION_COOKIE: &str = "cipherdrop_session";
@@ -115,12 +121,17 @@ pub fn session_token(headers: &HeaderMap, name: &str) -> Result<Option<String>, 
     Ok(first)
 }
 
-/// A logged-in account (401 otherwise).
+/// A logged-in account (401 otherwise): by the page's session cookie, or by an API token
+/// (`Authorization: Bearer cdt_…`) on a route that names the [`Scope`] it needs (a request
+/// extension the router sets) when the token has that scope. A route without a scope takes page
+/// sessions only (403 `session_required` for a token); a token never gets a session.
 pub struct Auth {
     /// The account.
     pub user: User,
     /// Logged in by one-time link and no password chosen yet.
     pub must_set_password: bool,
+    /// The API token that authenticated the request, if it was not a page session.
+    pub token: Option<TokenRow>,
 }
 
 impl FromRequestParts<Arc<AppState>> for Auth {
@@ -129,11 +140,38 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        Self::from_headers(state, &parts.headers).await
+        Self::from_parts(state, parts).await
     }
 }
 
+/// The API token of `headers`, if they carry one: exactly one `Authorization: Bearer …`.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<Zeroizing<String>>, ApiError> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_request("send one Authorization header"));
+    }
+    let secret = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or_else(|| ApiError::bad_request("Authorization must be `Bearer <API token>`"))?;
+    Ok(Some(Zeroizing::new(secret.to_owned())))
+}
+
 impl Auth {
+    /// Who sends the request of `parts`: its API token, or else its session cookie.
+    pub async fn from_parts(state: &Arc<AppState>, parts: &mut Parts) -> Result<Self, ApiError> {
+        match bearer(&parts.headers)? {
+            Some(secret) => Self::from_token(state, parts, &secret).await,
+            None => Self::from_headers(state, &parts.headers).await,
+        }
+    }
+
     /// The account whose session cookie `headers` carry (401 otherwise).
     pub async fn from_headers(state: &AppState, headers: &HeaderMap) -> Result<Self, ApiError> {
         let name = cookie_name(&state.config.public_origin);
@@ -144,6 +182,62 @@ impl Auth {
         Ok(Self {
             user,
             must_set_password,
+            token: None,
+        })
+    }
+
+    /// The account of API token `secret`, if it is live and has the route's scope; the use is
+    /// recorded (last-used time, audit row).
+    async fn from_token(
+        state: &Arc<AppState>,
+        parts: &mut Parts,
+        secret: &str,
+    ) -> Result<Self, ApiError> {
+        let row = tokens::by_secret(&state.db, secret)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        if let Some(refusal) = row.refusal() {
+            return Err(refusal);
+        }
+        let Some(scope) = parts.extensions.get::<Scope>().copied() else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "session_required",
+                "API tokens cannot do this: log in to the page",
+            ));
+        };
+        if !row.allows(scope) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "insufficient_scope",
+                format!(
+                    "this token may {}, not {}",
+                    row.scopes.replace(',', ", "),
+                    scope.as_str()
+                ),
+            ));
+        }
+        let user = accounts::user_by_id(&state.db, &row.user_id)
+            .await?
+            .ok_or_else(ApiError::unauthenticated)?;
+        tokens::touch(&state.db, &row.id).await?;
+        let Ok(ip) = ClientIp::from_request_parts(parts, state).await;
+        let detail = format!("{}: {} {}", row.name, parts.method, parts.uri.path());
+        state
+            .audit
+            .record(&Event {
+                actor: &user.username,
+                action: "token.used",
+                object: Some(&row.id),
+                ip: ip.text().as_deref(),
+                outcome: "ok",
+                detail: &detail,
+            })
+            .await;
+        Ok(Self {
+            user,
+            must_set_password: false,
+            token: Some(row),
         })
     }
 }

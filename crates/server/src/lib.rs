@@ -22,12 +22,14 @@ mod routes;
 mod shares;
 mod state;
 mod sweeper;
+mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::Router;
-use axum::routing::{get, patch, post};
+use axum::handler::Handler as _;
+use axum::routing::{delete, get, patch, post};
+use axum::{Extension, Router};
 use sqlx::SqlitePool;
 
 pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
@@ -39,37 +41,64 @@ pub use state::{AppState, Config};
 
 use routes::{
     admin as admin_routes, objects as object_routes, openapi, session, share_link,
-    shares as share_routes, uploads,
+    shares as share_routes, tokens as token_routes, uploads,
 };
+use tokens::Scope;
 
 /// Every route, under the middleware: the API at `/api`, the web bundle (if configured) at `/`.
+///
+/// A route that API tokens may use names the scope they need (`scoped`); every other route takes
+/// page sessions only.
 pub fn app(state: Arc<AppState>) -> Router {
+    let (read, write, share, any) = (
+        Extension(Scope::Read),
+        Extension(Scope::Write),
+        Extension(Scope::Share),
+        Extension(Scope::Any),
+    );
     let api = Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/login", post(session::login))
         .route("/login/link", post(session::login_link))
         .route("/logout", post(session::logout))
-        .route("/me", get(session::me))
-        .route("/usage", get(uploads::usage))
+        .route("/me", get(session::me.layer(any)))
+        .route("/usage", get(uploads::usage.layer(read)))
         .route("/password", post(session::set_password))
-        .route("/uploads", post(uploads::create))
-        .route("/uploads/{id}", get(uploads::status))
-        .route("/uploads/{id}/parts", get(uploads::part_urls))
-        .route("/uploads/{id}/complete", post(uploads::complete))
-        .route("/uploads/{id}/abort", post(uploads::abort))
-        .route("/objects", get(object_routes::list))
+        .route(
+            "/tokens",
+            get(token_routes::list).post(token_routes::create),
+        )
+        .route("/tokens/{id}", delete(token_routes::revoke))
+        .route("/uploads", post(uploads::create.layer(write)))
+        .route("/uploads/{id}", get(uploads::status.layer(write)))
+        .route("/uploads/{id}/parts", get(uploads::part_urls.layer(write)))
+        .route(
+            "/uploads/{id}/complete",
+            post(uploads::complete.layer(write)),
+        )
+        .route("/uploads/{id}/abort", post(uploads::abort.layer(write)))
+        .route("/objects", get(object_routes::list.layer(read)))
         .route(
             "/objects/{id}",
-            get(object_routes::details).delete(object_routes::delete),
+            get(object_routes::details.layer(read)).delete(object_routes::delete.layer(write)),
         )
-        .route("/objects/{id}/key", post(object_routes::release_key))
+        .route(
+            "/objects/{id}/key",
+            post(object_routes::release_key.layer(read)),
+        )
         .route(
             "/objects/{id}/shares",
-            get(share_routes::list).post(share_routes::create),
+            get(share_routes::list.layer(share)).post(share_routes::create.layer(share)),
         )
-        .route("/shares/{id}", patch(share_routes::update))
-        .route("/shares/{id}/revoke", post(share_routes::revoke))
-        .route("/shares/{id}/history", get(share_routes::history))
+        .route("/shares/{id}", patch(share_routes::update.layer(share)))
+        .route(
+            "/shares/{id}/revoke",
+            post(share_routes::revoke.layer(share)),
+        )
+        .route(
+            "/shares/{id}/history",
+            get(share_routes::history.layer(share)),
+        )
         .route("/share", post(share_link::info))
         .route("/share/key", post(share_link::release_key))
         .route("/admin/audit", get(admin_routes::audit_page))
@@ -251,6 +280,70 @@ pub mod admin {
                 action: "user.quota",
                 outcome: "ok",
                 detail: &detail,
+                ..Default::default()
+            })
+            .await;
+        Ok(())
+    }
+
+    /// Makes an API token for `username` (audited); returns it and its secret, shown once.
+    pub async fn create_token(
+        db: &SqlitePool,
+        username: &str,
+        req: &cipherdrop_api::CreateTokenRequest,
+    ) -> Result<(cipherdrop_api::TokenSummary, zeroize::Zeroizing<String>), ApiError> {
+        let (user, _) = accounts::find_user(db, username)
+            .await?
+            .ok_or_else(|| ApiError::bad_request(format!("no account named {username:?}")))?;
+        let settings = tokens::settings(req)?;
+        let secret = tokens::new_secret();
+        let row = tokens::insert(db, &user.id, &secret, settings).await?;
+        let detail = format!(
+            "{username}: {} (scopes {}, expires at {}; command line)",
+            row.name, row.scopes, row.expires_at
+        );
+        audit::AuditLog::new(db.clone())
+            .record(&audit::Event {
+                actor: "system",
+                action: "token.created",
+                object: Some(&row.id),
+                outcome: "ok",
+                detail: &detail,
+                ..Default::default()
+            })
+            .await;
+        Ok((row.summary(), secret))
+    }
+
+    /// An account's API tokens, newest first.
+    pub async fn tokens(
+        db: &SqlitePool,
+        username: &str,
+    ) -> Result<Vec<cipherdrop_api::TokenSummary>, ApiError> {
+        let (user, _) = accounts::find_user(db, username)
+            .await?
+            .ok_or_else(|| ApiError::bad_request(format!("no account named {username:?}")))?;
+        Ok(tokens::of_user(db, &user.id)
+            .await?
+            .iter()
+            .map(tokens::TokenRow::summary)
+            .collect())
+    }
+
+    /// Revokes an account's API token (audited).
+    pub async fn revoke_token(db: &SqlitePool, username: &str, id: &str) -> Result<(), ApiError> {
+        let (user, _) = accounts::find_user(db, username)
+            .await?
+            .ok_or_else(|| ApiError::bad_request(format!("no account named {username:?}")))?;
+        let row = tokens::owned(db, &user.id, id).await?;
+        tokens::revoke(db, &row.id).await?;
+        audit::AuditLog::new(db.clone())
+            .record(&audit::Event {
+                actor: "system",
+                action: "token.revoked",
+                object: Some(&row.id),
+                outcome: "ok",
+                detail: &format!("{username}: {} (command line)", row.name),
                 ..Default::default()
             })
             .await;

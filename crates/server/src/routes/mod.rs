@@ -7,6 +7,7 @@ pub mod openapi;
 pub mod session;
 pub mod share_link;
 pub mod shares;
+pub mod tokens;
 pub mod uploads;
 
 use axum::Json;
@@ -33,6 +34,11 @@ pub(crate) async fn audit_account(
     outcome: &str,
     detail: &str,
 ) -> Result<(), AuditError> {
+    // What a script did with an API token says which token.
+    let detail = match &auth.token {
+        Some(t) => format!("{detail} [API token {} {}]", t.name, t.id),
+        None => detail.to_owned(),
+    };
     state
         .audit
         .append(&Event {
@@ -41,7 +47,7 @@ pub(crate) async fn audit_account(
             object: Some(object),
             ip: ip.text().as_deref(),
             outcome,
-            detail,
+            detail: &detail,
         })
         .await
 }

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -13,7 +14,7 @@ use zeroize::Zeroizing;
 use super::{no_store, record_account};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, ClientIp, St, cookie_name, session_token};
+use crate::extract::{Auth, ClientIp, St, bearer, cookie_name, session_token};
 use crate::objects::{self, ObjectRow, SessionOwned};
 
 /// `GET /api/objects`.
@@ -59,20 +60,39 @@ pub async fn delete(
 
 /// `POST /api/objects/{id}/key`: KMS `Decrypt` of the stored EDK with the stored context.
 ///
-/// The hot path: one query checks the session and the ownership together; only a refusal pays
-/// for telling "not logged in" (401) from "not yours" (404).
+/// The hot path (a page session): one query checks the session and the ownership together;
+/// only a refusal pays for telling "not logged in" (401) from "not yours" (404). An API token
+/// (scope `read`) takes the usual path.
 pub async fn release_key(
     State(state): St,
     ip: ClientIp,
-    headers: HeaderMap,
+    mut parts: Parts,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let found = match session_token(&headers, cookie_name(&state.config.public_origin))? {
-        Some(token) => objects::complete_for_session(&state.db, &token, &id).await?,
-        None => None,
+    let (found, by_token) = if bearer(&parts.headers)?.is_some() {
+        let auth = Auth::from_parts(&state, &mut parts).await?;
+        let row = match objects::owned_complete(&state.db, &auth.user.id, &id).await {
+            Ok(row) => Some(SessionOwned {
+                row,
+                username: auth.user.username.clone(),
+            }),
+            Err(e) if e.status == StatusCode::NOT_FOUND => None,
+            Err(e) => return Err(e),
+        };
+        (row, Some(auth))
+    } else {
+        let token = session_token(&parts.headers, cookie_name(&state.config.public_origin))?;
+        let row = match token {
+            Some(token) => objects::complete_for_session(&state.db, &token, &id).await?,
+            None => None,
+        };
+        (row, None)
     };
     let Some(SessionOwned { row, username }) = found else {
-        let auth = Auth::from_headers(&state, &headers).await?;
+        let auth = match by_token {
+            Some(auth) => auth,
+            None => Auth::from_headers(&state, &parts.headers).await?,
+        };
         // Refusals are audited too: someone asked for a key that is not theirs.
         super::audit_account(
             &state,

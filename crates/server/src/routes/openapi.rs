@@ -77,8 +77,45 @@ fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
+/// The operations an API token may call, with the scope it needs (as `lib.rs` routes them; the
+/// endpoint test checks each against the server).
+const TOKEN_SCOPES: &[(&str, &str, &str)] = &[
+    ("/api/me", "get", "any"),
+    ("/api/usage", "get", "read"),
+    ("/api/objects", "get", "read"),
+    ("/api/objects/{id}", "get", "read"),
+    ("/api/objects/{id}/key", "post", "read"),
+    ("/api/uploads", "post", "write"),
+    ("/api/uploads/{id}", "get", "write"),
+    ("/api/uploads/{id}/parts", "get", "write"),
+    ("/api/uploads/{id}/complete", "post", "write"),
+    ("/api/uploads/{id}/abort", "post", "write"),
+    ("/api/objects/{id}", "delete", "write"),
+    ("/api/objects/{id}/shares", "get", "share"),
+    ("/api/objects/{id}/shares", "post", "share"),
+    ("/api/shares/{id}", "patch", "share"),
+    ("/api/shares/{id}/revoke", "post", "share"),
+    ("/api/shares/{id}/history", "get", "share"),
+];
+
 /// The document.
 pub fn spec() -> Value {
+    let mut doc = base();
+    for (path, method, scope) in TOKEN_SCOPES {
+        if let Some(security) = doc
+            .pointer_mut(&format!(
+                "/paths/{}/{method}/security",
+                path.replace('/', "~1")
+            ))
+            .and_then(Value::as_array_mut)
+        {
+            security.push(json!({"token": [scope]}));
+        }
+    }
+    doc
+}
+
+fn base() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -87,13 +124,20 @@ pub fn spec() -> Value {
             "description": "Client-side envelope encryption: the server issues KMS data keys and presigned S3 URLs; browsers encrypt (AWS Encryption SDK message format v2) and upload ciphertext straight to S3. State-changing requests must be same-origin."
         },
         "components": {
-            "securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE}},
+            "securitySchemes": {
+                "session": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE},
+                "token": {"type": "http", "scheme": "bearer", "description": "An API token (`cdt_…`) for scripts, with scopes read, write and share; an operation lists the scope it needs. Operations without a token requirement take the page's session only."}
+            },
             "schemas": {
                 "ErrorBody": object(&[("error", s()), ("message", s())], &["error", "message"]),
                 "LoginRequest": object(&[("username", s()), ("password", s())], &["username", "password"]),
                 "LinkLoginRequest": object(&[("token", s())], &["token"]),
                 "SetPasswordRequest": object(&[("current_password", s()), ("new_password", json!({"type": "string", "minLength": crate::accounts::MIN_PASSWORD_LEN}))], &["new_password"]),
                 "Usage": object(&[("pending_uploads", int()), ("pending_uploads_limit", int()), ("pending_bytes", int()), ("pending_bytes_limit", int()), ("stored_bytes", int()), ("stored_bytes_limit", int())], &["pending_uploads", "pending_uploads_limit", "pending_bytes", "pending_bytes_limit", "stored_bytes", "stored_bytes_limit"]),
+                "CreateTokenRequest": object(&[("name", json!({"type": "string", "minLength": 1, "maxLength": cipherdrop_api::TOKEN_MAX_NAME})), ("scopes", json!({"type": "array", "items": {"type": "string", "enum": cipherdrop_api::TOKEN_SCOPES}})), ("expires_in_days", json!({"type": "integer", "minimum": 1, "maximum": cipherdrop_api::TOKEN_MAX_DAYS, "default": cipherdrop_api::TOKEN_DEFAULT_DAYS}))], &["name", "scopes"]),
+                "TokenSummary": object(&[("id", s()), ("name", s()), ("scopes", json!({"type": "array", "items": s()})), ("created_at", int()), ("expires_at", int()), ("last_used_at", int()), ("revoked_at", int())], &["id", "name", "scopes", "created_at", "expires_at"]),
+                "TokenCreated": object(&[("token", r("TokenSummary")), ("secret", s())], &["token", "secret"]),
+                "TokenList": object(&[("tokens", json!({"type": "array", "items": r("TokenSummary")}))], &["tokens"]),
                 "Me": object(&[("id", s()), ("username", s()), ("is_admin", json!({"type": "boolean"})), ("must_set_password", json!({"type": "boolean"})), ("default_suite", json!({"type": "integer", "enum": [0x0478, 0x0578]}))], &["id", "username", "is_admin", "must_set_password", "default_suite"]),
                 "CreateUploadRequest": object(&[("plaintext_size", int()), ("suite", json!({"type": "integer", "enum": [0x0478, 0x0578]})), ("frame_length", int()), ("public_key", b64())], &["plaintext_size", "suite", "frame_length"]),
                 "PartUrl": object(&[("part_number", int()), ("url", s())], &["part_number", "url"]),
@@ -123,6 +167,10 @@ pub fn spec() -> Value {
             "/api/login/link": {"post": op("Log in with a one-time link's token", false, Some("LinkLoginRequest"), Some("Me"), true)},
             "/api/logout": {"post": op("End the session", false, None, None, false)},
             "/api/me": {"get": op("The logged-in account", true, None, Some("Me"), false)},
+            "/api/tokens": {
+                "get": op("The account's API tokens (page session only)", true, None, Some("TokenList"), false),
+                "post": op("Make an API token; the answer is the only time its secret is shown (page session only)", true, Some("CreateTokenRequest"), Some("TokenCreated"), true)},
+            "/api/tokens/{id}": {"parameters": id_param(), "delete": op("Revoke an API token (page session only)", true, None, Some("TokenSummary"), false)},
             "/api/usage": {"get": op("The account's quotas and what it uses of them (ciphertext bytes; pending uploads count towards stored bytes)", true, None, Some("Usage"), false)},
             "/api/password": {"post": op("Choose a new password", true, Some("SetPasswordRequest"), Some("Me"), true)},
             "/api/uploads": {"post": op("Start an upload: data key, EDK, context, part size and presigned part URLs", true, Some("CreateUploadRequest"), Some("CreateUploadResponse"), true)},

@@ -36,7 +36,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
             }
         }
     }
-    assert_eq!(operations.len(), 23, "{operations:?}");
+    assert_eq!(operations.len(), 26, "{operations:?}");
     let public = [
         "/api/openapi.json",
         "/api/login",

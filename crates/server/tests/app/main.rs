@@ -19,5 +19,6 @@ mod quotas;
 mod sessions;
 mod shares;
 mod sweeper;
+mod tokens;
 mod upstream;
 mod util;
