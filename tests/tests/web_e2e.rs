@@ -18,7 +18,7 @@ use std::time::Duration;
 use cipherdrop_core::{DecryptLimits, Header, Suite};
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
 use cipherdrop_e2e::server::{
-    Client, PASSWORD, ServerProcess, add_user, esdk_decrypt, sqlite, stored_credentials,
+    Client, PASSWORD, ServerProcess, add_user, esdk_decrypt, sqlite, status_of, stored_credentials,
 };
 use fantoccini::Locator;
 
@@ -364,6 +364,51 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
             .unwrap(),
         whoami
     );
+
+    // Settings: an API token made in the page (shown once) works for a script within its scopes,
+    // and revoking it in the page ends it.
+    b.click("#tokens summary").await.unwrap();
+    b.type_into("#token-name", "e2e script").await.unwrap();
+    b.click("#token-create").await.unwrap();
+    b.wait_for("#token-secret", MIN).await.unwrap();
+    let secret = b
+        .js_string("return document.querySelector('#token-secret').value")
+        .await
+        .unwrap();
+    assert!(secret.starts_with("cdt_"), "{secret}");
+    let script = Client::with_token(&server.url, &secret);
+    let listed = script
+        .call(reqwest::Method::GET, "/api/objects", None)
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(listed["objects"].as_array().unwrap().len(), 2, "{listed}");
+    let e = script
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/objects/{big_id}"),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 403, "a read token cannot delete");
+    b.wait_for(
+        "#token-list tr.token[data-state=\"active\"] button.revoke-token",
+        MIN,
+    )
+    .await
+    .unwrap();
+    b.click("#token-list tr.token[data-state=\"active\"] button.revoke-token")
+        .await
+        .unwrap();
+    b.wait_for("#token-list tr.token[data-state=\"revoked\"]", MIN)
+        .await
+        .unwrap();
+    let e = script
+        .call(reqwest::Method::GET, "/api/objects", None)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 401);
 
     // Logging out returns to the login form.
     b.click("#logout").await.unwrap();

@@ -311,6 +311,27 @@ pub async fn revoke_share(share_id: &str) -> ApiResult<ShareSummary> {
     .await
 }
 
+/// The account's API tokens.
+pub async fn tokens() -> ApiResult<cipherdrop_api::TokenList> {
+    json(Request::get("/api/tokens").build()).await
+}
+
+/// Makes an API token; the answer holds its secret, shown only this once.
+pub async fn create_token(
+    req: &cipherdrop_api::CreateTokenRequest,
+) -> ApiResult<cipherdrop_api::TokenCreated> {
+    json(post("/api/tokens", req)).await
+}
+
+/// Revokes an API token.
+pub async fn revoke_token(id: &str) -> ApiResult<cipherdrop_api::TokenSummary> {
+    json(empty(
+        gloo_net::http::Method::DELETE,
+        &format!("/api/tokens/{id}"),
+    ))
+    .await
+}
+
 /// A link's access history.
 pub async fn share_history(share_id: &str) -> ApiResult<AuditPage> {
     json(Request::get(&format!("/api/shares/{share_id}/history")).build()).await

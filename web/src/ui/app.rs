@@ -16,6 +16,7 @@ use super::learn::Learn;
 use super::login::{Login, SetPassword};
 use super::recipient::Recipient;
 use super::share::Share;
+use super::tokens::Tokens;
 use super::uploads::Uploads;
 use crate::api;
 use crate::upload::UploadRecord;
@@ -241,6 +242,7 @@ pub fn app() -> Html {
                 <Files version={*version} names={names.clone()} {on_inspect} {on_share} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>
+                <Tokens />
                 <Learn />
                 </>
             }

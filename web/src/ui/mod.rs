@@ -1,5 +1,5 @@
 //! The page's Yew components: session and login, upload queue, file list, share links, the
-//! link recipient's page, inspector and explanations.
+//! link recipient's page, inspector, settings (API tokens) and explanations.
 
 pub mod app;
 pub mod files;
@@ -9,4 +9,5 @@ pub mod learn;
 pub mod login;
 pub mod recipient;
 pub mod share;
+pub mod tokens;
 pub mod uploads;
