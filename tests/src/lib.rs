@@ -118,3 +118,21 @@ pub fn printed_forms(secret: &[u8]) -> Vec<String> {
     }
     out
 }
+
+/// The file under `dir` whose bytes are `content` (an object as the embedded S3 stores it, to
+/// tamper with).
+pub fn find_stored(dir: &Path, content: &[u8]) -> Option<PathBuf> {
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            if let Some(p) = find_stored(&path, content) {
+                return Some(p);
+            }
+        } else if entry.metadata().map(|m| m.len()).ok() == Some(content.len() as u64)
+            && std::fs::read(&path).ok().as_deref() == Some(content)
+        {
+            return Some(path);
+        }
+    }
+    None
+}

@@ -12,11 +12,11 @@
     missing_docs
 )]
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cipherdrop_core::{DecryptLimits, Header, Suite};
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
+use cipherdrop_e2e::find_stored;
 use cipherdrop_e2e::server::{
     Client, PASSWORD, ServerProcess, add_user, esdk_decrypt, sqlite, status_of, stored_credentials,
 };
@@ -39,23 +39,6 @@ fn big_plaintext() -> Vec<u8> {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
-}
-
-/// The file under `dir` whose bytes equal `content` (where the embedded S3 keeps the object).
-fn find_stored(dir: &Path, content: &[u8]) -> Option<PathBuf> {
-    for entry in std::fs::read_dir(dir).ok()?.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if let Some(p) = find_stored(&path, content) {
-                return Some(p);
-            }
-        } else if entry.metadata().map(|m| m.len()).ok() == Some(content.len() as u64)
-            && std::fs::read(&path).ok().as_deref() == Some(content)
-        {
-            return Some(path);
-        }
-    }
-    None
 }
 
 /// Waits until the upload of `name` ends; panics with the page's message if it failed.

@@ -43,7 +43,7 @@ fn open_input(path: &Path) -> Result<Box<dyn Read>> {
 }
 
 /// Where output goes: stdout, or a temporary file beside the target that is renamed on success.
-enum Output {
+pub(crate) enum Output {
     Stdout(io::StdoutLock<'static>),
     File {
         tmp: BufWriter<tempfile::NamedTempFile>,
@@ -52,7 +52,7 @@ enum Output {
 }
 
 impl Output {
-    fn create(path: &Path) -> Result<Self> {
+    pub(crate) fn create(path: &Path) -> Result<Self> {
         if path == Path::new("-") {
             return Ok(Output::Stdout(io::stdout().lock()));
         }
@@ -71,7 +71,7 @@ impl Output {
         })
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<()> {
+    pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
         match self {
             Output::Stdout(s) => s.write_all(bytes)?,
             Output::File { tmp, .. } => tmp.write_all(bytes)?,
@@ -80,7 +80,7 @@ impl Output {
     }
 
     /// Makes the output visible: flush, fsync and rename over the target.
-    fn commit(self) -> Result<()> {
+    pub(crate) fn commit(self) -> Result<()> {
         match self {
             Output::Stdout(mut s) => s.flush()?,
             Output::File { tmp, target } => {

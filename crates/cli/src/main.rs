@@ -1,6 +1,7 @@
 //! The `cipherdrop` command: encrypt and decrypt files in the ESDK v2 format, run test vectors.
 
 mod cipher;
+mod client;
 mod crypt;
 mod keyring;
 mod kms;
@@ -16,7 +17,15 @@ use clap::{Args, Parser, Subcommand};
 
 /// Client-side envelope encryption in the AWS Encryption SDK message format v2.
 #[derive(Parser, Debug)]
-#[command(name = "cipherdrop", version, about)]
+#[command(
+    name = "cipherdrop",
+    version,
+    about,
+    after_help = "Exit codes: 0 ok; 1 other errors; 2 usage; 3 authentication or permission (no \
+                  login, token expired, revoked or without the scope); 4 not found or gone; 5 \
+                  integrity (the ciphertext failed verification; nothing was written); 6 network \
+                  or service unavailable."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -48,6 +57,74 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Log in to a Cipherdrop server with an API token (read from standard input; make one in
+    /// the page's Settings). Stored in the config folder, readable by you only.
+    Login {
+        /// The server's URL, e.g. https://files.example.
+        url: String,
+    },
+    /// List your files on the server, with their names decrypted here.
+    Ls {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Encrypt files here and upload them to the server (parts straight to S3); prints each id.
+    Put {
+        /// Files to upload.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Algorithm suite: 0x0478 (committing) or 0x0578 (committing, ECDSA P-384 signed).
+        #[arg(long, default_value = "0x0478")]
+        suite: Suite,
+        /// Plaintext bytes per frame.
+        #[arg(long, default_value_t = 65536)]
+        frame_length: u32,
+        /// Parts sent at once.
+        #[arg(long, default_value_t = 4)]
+        parallel: usize,
+    },
+    /// Download a file by id or name and decrypt it here; the output appears only if it verified.
+    Get {
+        /// The file's id, or its name.
+        target: String,
+        /// Where to write it (`-` for standard output; default: its name, never over a file).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Delete a file by id or name.
+    Rm {
+        /// The file's id, or its name.
+        target: String,
+    },
+    /// Make a share link for a file; prints the link (its secret is all after the #).
+    Share {
+        /// The file's id, or its name.
+        target: String,
+        /// Lifetime: seconds, or with m, h or d (1 hour to 30 days).
+        #[arg(long, default_value = "7d", value_parser = client::parse_duration)]
+        expires: i64,
+        /// Download limit (1 to 1000; default none).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Read a passphrase the recipient must give from standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+        /// A note shown to the recipient.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// Download and decrypt a share link's file, no account needed.
+    Fetch {
+        /// The whole link, …/s/#t=…&k=…
+        link: String,
+        /// Where to write it (`-` for standard output; default: its name, never over a file).
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+        /// Read the link's passphrase from standard input.
+        #[arg(long)]
+        passphrase_stdin: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -230,7 +307,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("cipherdrop: {e:#}");
-            ExitCode::FAILURE
+            match e.downcast_ref::<client::Failure>() {
+                Some(f) => ExitCode::from(f.code),
+                None => ExitCode::FAILURE,
+            }
         }
     }
 }
@@ -357,6 +437,47 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 ExitCode::FAILURE
             })
         }
+        Command::Login { url } => client::login(&url).map(|()| ExitCode::SUCCESS),
+        Command::Ls { json } => client::ls(json).map(|()| ExitCode::SUCCESS),
+        Command::Put {
+            files,
+            suite,
+            frame_length,
+            parallel,
+        } => client::put(
+            &files,
+            &client::PutOptions {
+                suite,
+                frame_length,
+                parallel,
+            },
+        )
+        .map(|()| ExitCode::SUCCESS),
+        Command::Get { target, output } => {
+            client::get(&target, output.as_deref()).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Rm { target } => client::rm(&target).map(|()| ExitCode::SUCCESS),
+        Command::Share {
+            target,
+            expires,
+            limit,
+            passphrase_stdin,
+            note,
+        } => client::share(
+            &target,
+            client::ShareOptions {
+                expires_in_secs: expires,
+                limit,
+                passphrase_stdin,
+                note,
+            },
+        )
+        .map(|()| ExitCode::SUCCESS),
+        Command::Fetch {
+            link,
+            output,
+            passphrase_stdin,
+        } => client::fetch(&link, output.as_deref(), passphrase_stdin).map(|()| ExitCode::SUCCESS),
         Command::Vectors { manifest } => {
             let summary = vectors::run(&manifest)
                 .with_context(|| format!("running {}", manifest.display()))?;

@@ -35,6 +35,7 @@ mod keyring;
 mod keys;
 mod limits;
 mod link;
+pub mod metadata;
 mod sign;
 mod size;
 mod suite;

@@ -1,0 +1,864 @@
+//! `cipherdrop` as a client of a Cipherdrop server, for scripts: `login`, `ls`, `put`, `get`,
+//! `rm`, `share` with an API token, and `fetch` of a share link with no account.
+//!
+//! It stores exactly what the page stores: the same ESDK messages (core, with the AWS-LC cipher),
+//! names sealed under each file's data key (`cipherdrop_core::metadata`), links in the two-of-two
+//! form (`/s/#t=…&k=…`). Files are encrypted and decrypted here; only ciphertext crosses the
+//! network, straight to and from S3 through presigned URLs. Output appears only when the whole
+//! message verified (a temporary file renamed at the end).
+//!
+//! Exit codes (also in `cipherdrop help`): 0 ok, 1 other errors, 3 authentication or permission
+//! (token missing, expired, revoked, wrong scope), 4 not found (no such file, link gone), 5
+//! integrity (the ciphertext failed verification), 6 network or service unavailable.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal as _, Read as _};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context as _, Result, anyhow, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::{
+    CompleteUploadRequest, CompletedPart, CreateShareRequest, CreateUploadRequest,
+    CreateUploadResponse, ErrorBody, KeyResponse, Me, ObjectDetails, ObjectList, ObjectSummary,
+    ShareCreated, ShareInfo, ShareKeyResponse, ShareTokenRequest, UploadStatus,
+};
+use cipherdrop_core::metadata::{self, FileMeta};
+use cipherdrop_core::{
+    DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
+    Encryptor, LinkKey, LinkSecret, SigningKey, Suite, open_from_link, seal_for_link,
+};
+use futures_util::StreamExt as _;
+use futures_util::stream::FuturesUnordered;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::cipher::AwsLcCipher;
+use crate::crypt::Output;
+
+/// Exit code: authentication or permission.
+pub const EXIT_AUTH: u8 = 3;
+/// Exit code: not found or gone.
+pub const EXIT_NOT_FOUND: u8 = 4;
+/// Exit code: the ciphertext failed verification.
+pub const EXIT_INTEGRITY: u8 = 5;
+/// Exit code: network or service unavailable.
+pub const EXIT_UNAVAILABLE: u8 = 6;
+
+/// A failure with the exit code a script can rely on.
+#[derive(Debug)]
+pub struct Failure {
+    /// The process's exit code.
+    pub code: u8,
+    /// What happened, in words.
+    pub message: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        code,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Where the server and the token come from: `CIPHERDROP_URL` and `CIPHERDROP_TOKEN`, or the
+/// file `cipherdrop login` wrote.
+#[derive(Serialize, Deserialize)]
+struct Credentials {
+    url: String,
+    token: String,
+}
+
+impl Drop for Credentials {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.token);
+    }
+}
+
+fn config_path() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .context("no HOME or XDG_CONFIG_HOME to keep the login in")?;
+    Ok(base.join("cipherdrop").join("credentials.json"))
+}
+
+/// The server's API, as an account's token (or no one, for share links) calls it.
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    token: Option<Zeroizing<String>>,
+}
+
+impl Remote {
+    /// A client of `base` (no token).
+    pub fn anonymous(base: &str) -> Result<Self> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(600))
+                .build()?,
+            base: base.trim_end_matches('/').to_owned(),
+            token: None,
+        })
+    }
+
+    /// The logged-in client: the environment's URL and token, else the stored login.
+    pub fn logged_in() -> Result<Self> {
+        let (url, token) = match (
+            std::env::var("CIPHERDROP_URL"),
+            std::env::var("CIPHERDROP_TOKEN"),
+        ) {
+            (Ok(u), Ok(t)) => (u, Zeroizing::new(t)),
+            _ => {
+                let path = config_path()?;
+                let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|_| {
+                    fail(
+                        EXIT_AUTH,
+                        "not logged in: run `cipherdrop login URL` (or set CIPHERDROP_URL and \
+                         CIPHERDROP_TOKEN)",
+                    )
+                })?);
+                let c: Credentials = serde_json::from_str(&text)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                (c.url.clone(), Zeroizing::new(c.token.clone()))
+            }
+        };
+        let mut r = Self::anonymous(&url)?;
+        r.token = Some(token);
+        Ok(r)
+    }
+
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, format!("{}{path}", self.base));
+        match &self.token {
+            Some(t) => req.bearer_auth(t.as_str()),
+            None => req,
+        }
+    }
+
+    /// Sends a request; the JSON answer, or a [`Failure`] in words.
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&(impl Serialize + ?Sized)>,
+    ) -> Result<T> {
+        let mut req = self.request(method, path);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(|e| unreachable(&self.base, &e))?;
+        let status = resp.status();
+        if status.is_success() {
+            let bytes = resp
+                .bytes()
+                .await
+                .map_err(|e| unreachable(&self.base, &e))?;
+            let text = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(text)
+                .map_err(|e| anyhow!("unexpected answer from the server: {e}"));
+        }
+        let body: Option<ErrorBody> = resp.json().await.ok();
+        let message = body.map_or_else(|| format!("the server answered {status}"), |b| b.message);
+        Err(fail(
+            match status.as_u16() {
+                401 | 403 => EXIT_AUTH,
+                404 | 410 => EXIT_NOT_FOUND,
+                429 | 500..=599 => EXIT_UNAVAILABLE,
+                _ => 1,
+            },
+            message,
+        ))
+    }
+
+    /// The account's files.
+    async fn list(&self) -> Result<Vec<ObjectSummary>> {
+        Ok(self
+            .call::<ObjectList>(reqwest::Method::GET, "/api/objects", None::<&()>)
+            .await?
+            .objects)
+    }
+
+    /// A file's data key (one audited KMS release).
+    async fn key(&self, id: &str) -> Result<DataKey> {
+        let mut k: KeyResponse = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/objects/{id}/key"),
+                None::<&()>,
+            )
+            .await?;
+        let b64 = k.data_key.take();
+        let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
+        Ok(DataKey::from_bytes(&raw)?)
+    }
+
+    /// A file's name and type, decrypted here (a name that does not decrypt is shown as such,
+    /// so one damaged record does not hide the others).
+    async fn meta(&self, o: &ObjectSummary) -> Result<(DataKey, FileMeta)> {
+        let key = self.key(&o.id).await?;
+        let meta =
+            metadata::open(&o.metadata, key.as_bytes(), &o.id).unwrap_or_else(|e| FileMeta {
+                name: format!("({e})"),
+                media_type: String::new(),
+            });
+        Ok((key, meta))
+    }
+
+    /// The file a script names: by id, or by its (decrypted) name when exactly one has it.
+    async fn resolve(&self, target: &str) -> Result<(ObjectSummary, DataKey, FileMeta)> {
+        let all = self.list().await?;
+        if let Some(o) = all.iter().find(|o| o.id == target) {
+            let (key, meta) = self.meta(o).await?;
+            return Ok((o.clone(), key, meta));
+        }
+        let mut found = Vec::new();
+        for o in &all {
+            let (key, meta) = self.meta(o).await?;
+            if meta.name == target {
+                found.push((o.clone(), key, meta));
+            }
+        }
+        match found.len() {
+            1 => Ok(found.remove(0)),
+            0 => Err(fail(
+                EXIT_NOT_FOUND,
+                format!("no file with id or name {target:?}"),
+            )),
+            n => Err(fail(
+                1,
+                format!("{n} files are named {target:?}: give the id (see `cipherdrop ls`)"),
+            )),
+        }
+    }
+}
+
+fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    fail(EXIT_UNAVAILABLE, format!("cannot reach {base}: {text}"))
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?)
+}
+
+/// Reads one line of standard input (a token, a passphrase), prompting on a terminal.
+fn read_secret_line(prompt: &str) -> Result<Zeroizing<String>> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{prompt}");
+    }
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin().read_line(&mut line)?;
+    let s = Zeroizing::new(line.trim().to_owned());
+    if s.is_empty() {
+        bail!("nothing on standard input");
+    }
+    Ok(s)
+}
+
+/// `cipherdrop login URL`: reads an API token (made in the page's Settings) from standard input,
+/// checks it, and stores both in the config folder (mode 0600).
+pub fn login(url: &str) -> Result<()> {
+    let token = read_secret_line("API token (from the page's Settings): ")?;
+    let mut remote = Remote::anonymous(url)?;
+    remote.token = Some(token.clone());
+    let me: Me = runtime()?.block_on(remote.call(reqwest::Method::GET, "/api/me", None::<&()>))?;
+    let path = config_path()?;
+    let dir = path.parent().context("config folder")?;
+    std::fs::create_dir_all(dir)?;
+    let creds = Credentials {
+        url: remote.base.clone(),
+        token: token.to_string(),
+    };
+    let text = Zeroizing::new(serde_json::to_string(&creds)?);
+    write_private(&path, text.as_bytes())?;
+    println!("logged in to {} as {}", remote.base, me.username);
+    Ok(())
+}
+
+/// Writes `bytes` to `path`, readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    }
+    f.write_all(bytes)?;
+    Ok(())
+}
+
+/// One line of `ls --json`.
+#[derive(Serialize)]
+struct Listed {
+    id: String,
+    name: String,
+    media_type: String,
+    size: u64,
+    stored_size: u64,
+    created_at: i64,
+    suite: String,
+}
+
+/// `cipherdrop ls`: every file with its decrypted name.
+pub fn ls(json: bool) -> Result<()> {
+    let remote = Remote::logged_in()?;
+    runtime()?.block_on(async {
+        let mut out = Vec::new();
+        for o in remote.list().await? {
+            let (_, meta) = remote.meta(&o).await?;
+            out.push(Listed {
+                id: o.id.clone(),
+                name: meta.name,
+                media_type: meta.media_type,
+                size: o.plaintext_size,
+                stored_size: o.size,
+                created_at: o.created_at,
+                suite: format!("0x{:04X}", o.suite),
+            });
+        }
+        if json {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            for l in out {
+                println!("{}  {:>14}  {}  {}", l.id, l.size, l.created_at, l.name);
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Progress on a terminal: bytes, MB/s and time left; nothing when piped.
+struct Progress {
+    name: String,
+    total: u64,
+    start: Instant,
+    shown: bool,
+}
+
+impl Progress {
+    fn new(name: &str, total: u64) -> Self {
+        Self {
+            name: name.to_owned(),
+            total,
+            start: Instant::now(),
+            shown: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn update(&self, done: u64) {
+        if !self.shown {
+            return;
+        }
+        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
+        let rate = done as f64 / secs;
+        let left = if rate > 0.0 {
+            (self.total.saturating_sub(done)) as f64 / rate
+        } else {
+            0.0
+        };
+        eprint!(
+            "\r{}: {:.1} of {:.1} MB, {:.1} MB/s, {:.0} s left   ",
+            self.name,
+            done as f64 / 1e6,
+            self.total as f64 / 1e6,
+            rate / 1e6,
+            left
+        );
+    }
+
+    fn done(&self) {
+        if self.shown {
+            eprintln!();
+        }
+    }
+}
+
+/// The URL of part `n` for its `len` bytes: from those handed out, else asked for (with the
+/// length, for the end of a 0x0578 message).
+async fn part_url(
+    remote: &Remote,
+    urls: &mut HashMap<u32, String>,
+    upload: &str,
+    n: u32,
+    len: usize,
+) -> Result<String> {
+    if let Some(u) = urls.get(&n) {
+        return Ok(u.clone());
+    }
+    let batch: UploadStatus = remote
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/uploads/{upload}/parts?first={n}&count=64"),
+            None::<&()>,
+        )
+        .await?;
+    urls.extend(batch.parts.into_iter().map(|p| (p.part_number, p.url)));
+    if let Some(u) = urls.get(&n) {
+        return Ok(u.clone());
+    }
+    let sized: UploadStatus = remote
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/uploads/{upload}/parts?first={n}&count=1&length={len}"),
+            None::<&()>,
+        )
+        .await?;
+    sized
+        .parts
+        .into_iter()
+        .next()
+        .map(|p| p.url)
+        .ok_or_else(|| anyhow!("the server gave no URL for part {n}"))
+}
+
+/// PUTs one part, retrying network failures and 5xx with backoff; its ETag.
+async fn put_part(
+    http: reqwest::Client,
+    url: String,
+    n: u32,
+    bytes: Vec<u8>,
+) -> Result<CompletedPart> {
+    let mut last = String::new();
+    for attempt in 0..5u32 {
+        if attempt > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+        }
+        match http.put(&url).body(bytes.clone()).send().await {
+            Ok(r) if r.status().is_success() => {
+                let etag = r
+                    .headers()
+                    .get("etag")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+                    .ok_or_else(|| anyhow!("S3 accepted part {n} without an ETag"))?;
+                return Ok(CompletedPart {
+                    part_number: n,
+                    etag,
+                });
+            }
+            Ok(r) if r.status().is_server_error() => last = format!("S3 answered {}", r.status()),
+            Ok(r) => {
+                return Err(fail(
+                    1,
+                    format!(
+                        "S3 refused part {n}: {} {}",
+                        r.status(),
+                        r.text().await.unwrap_or_default()
+                    ),
+                ));
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Err(fail(
+        EXIT_UNAVAILABLE,
+        format!("part {n} could not be sent: {last} (gave up after 5 attempts)"),
+    ))
+}
+
+/// Options of `put`.
+pub struct PutOptions {
+    /// The algorithm suite.
+    pub suite: Suite,
+    /// Plaintext bytes per frame.
+    pub frame_length: u32,
+    /// Parts in flight at once.
+    pub parallel: usize,
+}
+
+/// `cipherdrop put FILE…`: each file encrypted here, its parts straight to S3; prints each new
+/// file's id.
+pub fn put(files: &[PathBuf], opts: &PutOptions) -> Result<()> {
+    let remote = Remote::logged_in()?;
+    runtime()?.block_on(async {
+        for f in files {
+            let id = put_one(&remote, f, opts).await?;
+            println!("{id}");
+        }
+        Ok(())
+    })
+}
+
+async fn put_one(remote: &Remote, path: &Path, opts: &PutOptions) -> Result<String> {
+    let mut file =
+        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+    let size = file.metadata()?.len();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".to_owned());
+    let mut rng = rand::rng();
+    let signing = opts
+        .suite
+        .is_signed()
+        .then(|| SigningKey::generate(&mut rng));
+    let mut created: CreateUploadResponse = remote
+        .call(
+            reqwest::Method::POST,
+            "/api/uploads",
+            Some(&CreateUploadRequest {
+                plaintext_size: size,
+                suite: opts.suite.id().0,
+                frame_length: opts.frame_length,
+                public_key: signing.as_ref().map(SigningKey::public_key_base64),
+            }),
+        )
+        .await?;
+    let upload = created.upload_id.clone();
+    let sent = async {
+        let key = {
+            let b64 = created.data_key.take();
+            let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
+            DataKey::from_bytes(&raw)?
+        };
+        let context: EncryptionContext = created.encryption_context.clone().into_iter().collect();
+        let edk = EncryptedDataKey::aws_kms(&created.key_arn, B64.decode(&created.edk)?)?;
+        let materials =
+            EncryptionMaterials::new(opts.suite, context, key.clone(), vec![edk], signing)?;
+        let mut enc = Some(Encryptor::<AwsLcCipher>::new(
+            materials,
+            opts.frame_length,
+            &mut rng,
+        )?);
+        let part_size = usize::try_from(created.part_size)?;
+        let mut urls: HashMap<u32, String> = created
+            .parts
+            .iter()
+            .map(|p| (p.part_number, p.url.clone()))
+            .collect();
+        let progress = Progress::new(&name, size);
+        let mut in_flight = FuturesUnordered::new();
+        let mut done_parts = Vec::new();
+        let (mut pending, mut next, mut read_total) = (Vec::with_capacity(part_size), 1u32, 0u64);
+        let mut buf = vec![0u8; 1 << 20];
+        let mut out = Vec::with_capacity(2 << 20);
+        let mut finished = false;
+        while let Some(e) = enc.as_mut() {
+            let n = file.read(&mut buf)?;
+            if n == 0 {
+                if let Some(e) = enc.take() {
+                    e.finish(&mut out)?;
+                }
+                finished = true;
+            } else {
+                e.push(buf.get(..n).unwrap_or_default(), &mut out)?;
+                read_total += n as u64;
+            }
+            pending.extend_from_slice(&out);
+            out.clear();
+            while pending.len() >= part_size || (finished && !pending.is_empty()) {
+                let take = pending.len().min(part_size);
+                let rest = pending.split_off(take);
+                let part = std::mem::replace(&mut pending, rest);
+                let url = part_url(remote, &mut urls, &upload, next, part.len()).await?;
+                while in_flight.len() >= opts.parallel.max(1) {
+                    if let Some(r) = in_flight.next().await {
+                        done_parts.push(r?);
+                    }
+                }
+                in_flight.push(put_part(remote.http.clone(), url, next, part));
+                next += 1;
+            }
+            progress.update(read_total);
+        }
+        while let Some(r) = in_flight.next().await {
+            done_parts.push(r?);
+        }
+        progress.done();
+        done_parts.sort_by_key(|p| p.part_number);
+        let meta = FileMeta {
+            name: name.clone(),
+            media_type: String::new(),
+        };
+        let sealed = metadata::seal(&meta, key.as_bytes(), &created.object_id, &mut rng);
+        let _: ObjectSummary = remote
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/uploads/{upload}/complete"),
+                Some(&CompleteUploadRequest {
+                    parts: done_parts,
+                    metadata: sealed,
+                }),
+            )
+            .await?;
+        Ok::<_, anyhow::Error>(())
+    }
+    .await;
+    if let Err(e) = sent {
+        // Nothing half-stored: the server aborts the multipart upload.
+        let _: Result<serde_json::Value> = remote
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/uploads/{upload}/abort"),
+                None::<&()>,
+            )
+            .await;
+        return Err(e.context(format!("uploading {}", path.display())));
+    }
+    Ok(created.object_id)
+}
+
+/// Streams the ciphertext at `url` through the decryptor into `output`; the output appears only
+/// if the whole message verified.
+async fn download_to(
+    http: &reqwest::Client,
+    url: &str,
+    key: DataKey,
+    output: &Path,
+) -> Result<u64> {
+    let resp = http
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(EXIT_UNAVAILABLE, format!("S3: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(fail(
+            if resp.status().as_u16() == 403 {
+                EXIT_NOT_FOUND
+            } else {
+                EXIT_UNAVAILABLE
+            },
+            format!("S3 refused the download: {}", resp.status()),
+        ));
+    }
+    let mut dec = Decryptor::<_, AwsLcCipher>::new(key, DecryptLimits::default());
+    let mut out = Output::create(output)?;
+    let mut plain = Zeroizing::new(Vec::new());
+    let mut total = 0u64;
+    let mut stream = resp.bytes_stream();
+    let integrity = |e: cipherdrop_core::Error| {
+        fail(
+            EXIT_INTEGRITY,
+            format!("integrity check failed, nothing was written: {e}"),
+        )
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| fail(EXIT_UNAVAILABLE, format!("download interrupted: {e}")))?;
+        dec.push(&chunk, &mut plain).map_err(integrity)?;
+        total += plain.len() as u64;
+        out.write(&plain)?;
+        plain.clear();
+    }
+    dec.finish().map_err(integrity)?;
+    out.commit()?;
+    Ok(total)
+}
+
+/// Where a download goes: `output`, or the file's own name (never over an existing file).
+fn destination(output: Option<&Path>, name: &str) -> Result<PathBuf> {
+    if let Some(o) = output {
+        return Ok(o.to_owned());
+    }
+    let base = Path::new(name)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty() && n != "." && n != "..")
+        .unwrap_or_else(|| "download.bin".to_owned());
+    let path = PathBuf::from(base);
+    if path.exists() {
+        bail!(
+            "{} exists: give -o PATH (or -o - for standard output)",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+/// `cipherdrop get ID|NAME [-o PATH]`.
+pub fn get(target: &str, output: Option<&Path>) -> Result<()> {
+    let remote = Remote::logged_in()?;
+    runtime()?.block_on(async {
+        let (o, key, meta) = remote.resolve(target).await?;
+        let details: ObjectDetails = remote
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/objects/{}", o.id),
+                None::<&()>,
+            )
+            .await?;
+        let to = destination(output, &meta.name)?;
+        download_to(&remote.http, &details.download_url, key, &to).await?;
+        if to != Path::new("-") {
+            eprintln!("{} → {} (verified)", meta.name, to.display());
+        }
+        Ok(())
+    })
+}
+
+/// `cipherdrop rm ID|NAME`.
+pub fn rm(target: &str) -> Result<()> {
+    let remote = Remote::logged_in()?;
+    runtime()?.block_on(async {
+        let (o, _, meta) = remote.resolve(target).await?;
+        let _: serde_json::Value = remote
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/objects/{}", o.id),
+                None::<&()>,
+            )
+            .await?;
+        eprintln!("deleted {} ({})", meta.name, o.id);
+        Ok(())
+    })
+}
+
+/// Options of `share`.
+pub struct ShareOptions {
+    /// Lifetime in seconds.
+    pub expires_in_secs: i64,
+    /// Download limit.
+    pub limit: Option<u32>,
+    /// Read a passphrase from standard input.
+    pub passphrase_stdin: bool,
+    /// A note for the recipient.
+    pub note: Option<String>,
+}
+
+/// `cipherdrop share ID|NAME`: makes a link as the page does (the data key sealed under a fresh
+/// link key); prints it.
+pub fn share(target: &str, opts: ShareOptions) -> Result<()> {
+    let remote = Remote::logged_in()?;
+    let passphrase = if opts.passphrase_stdin {
+        Some(read_secret_line("passphrase for the link: ")?)
+    } else {
+        None
+    };
+    runtime()?.block_on(async {
+        let (o, key, meta) = remote.resolve(target).await?;
+        let mut rng = rand::rng();
+        let link_key = LinkKey::generate(&mut rng);
+        let id = uuid::Uuid::new_v4().to_string();
+        let sealed = seal_for_link(&key, &link_key, &id, &mut rng)?;
+        let req = CreateShareRequest {
+            metadata: metadata::seal(&meta, link_key.as_bytes(), &id, &mut rng),
+            id,
+            sealed_key: B64.encode(sealed),
+            expires_in_secs: Some(opts.expires_in_secs),
+            max_downloads: opts.limit,
+            passphrase: passphrase.as_ref().map(|p| p.to_string()),
+            note: opts.note.clone(),
+            delete_after_last: false,
+        };
+        let created: ShareCreated = remote
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/objects/{}/shares", o.id),
+                Some(&req),
+            )
+            .await?;
+        let secret = LinkSecret {
+            token: Zeroizing::new(created.token.clone()),
+            key: link_key,
+        };
+        println!("{}/s/#{}", remote.base, secret.fragment().as_str());
+        Ok(())
+    })
+}
+
+/// `cipherdrop fetch LINK [-o PATH]`: a share link, no account.
+pub fn fetch(link: &str, output: Option<&Path>, passphrase_stdin: bool) -> Result<()> {
+    let (base, fragment) = link
+        .split_once("/s/#")
+        .ok_or_else(|| anyhow!("not a share link (…/s/#t=…&k=…)"))?;
+    let secret = LinkSecret::parse(fragment)
+        .ok_or_else(|| anyhow!("the link is incomplete: check that it was copied whole"))?;
+    let remote = Remote::anonymous(base)?;
+    runtime()?.block_on(async {
+        let ask = ShareTokenRequest {
+            token: secret.token.to_string(),
+            passphrase: None,
+        };
+        let info: ShareInfo = remote
+            .call(reqwest::Method::POST, "/api/share", Some(&ask))
+            .await?;
+        let meta =
+            metadata::open(&info.metadata, secret.key.as_bytes(), &info.id).unwrap_or(FileMeta {
+                name: "shared-file.bin".into(),
+                media_type: String::new(),
+            });
+        let passphrase = match (info.needs_passphrase, passphrase_stdin) {
+            (false, _) => None,
+            (true, true) => Some(read_secret_line("passphrase: ")?),
+            (true, false) => {
+                return Err(fail(
+                    EXIT_AUTH,
+                    "this link needs a passphrase: give --passphrase-stdin",
+                ));
+            }
+        };
+        let to = destination(output, &meta.name)?;
+        let release: ShareKeyResponse = remote
+            .call(
+                reqwest::Method::POST,
+                "/api/share/key",
+                Some(&ShareTokenRequest {
+                    token: secret.token.to_string(),
+                    passphrase: passphrase.as_ref().map(|p| p.to_string()),
+                }),
+            )
+            .await?;
+        let sealed = B64.decode(&release.sealed_key)?;
+        let key = open_from_link(&sealed, &secret.key, &release.id).map_err(|_| {
+            fail(
+                EXIT_INTEGRITY,
+                "the link's key does not open the file's key: check that the link was copied whole",
+            )
+        })?;
+        download_to(&remote.http, &release.download_url, key, &to).await?;
+        if to != Path::new("-") {
+            eprintln!("{} → {} (verified)", meta.name, to.display());
+        }
+        Ok(())
+    })
+}
+
+/// A lifetime: seconds, or a number with `m`, `h` or `d`.
+pub fn parse_duration(s: &str) -> Result<i64, String> {
+    let t = s.trim();
+    let (digits, unit) = match t.char_indices().last() {
+        Some((i, 'm')) => (t.get(..i), 60),
+        Some((i, 'h')) => (t.get(..i), 3600),
+        Some((i, 'd')) => (t.get(..i), 86_400),
+        _ => (Some(t), 1),
+    };
+    digits
+        .and_then(|d| d.parse::<i64>().ok())
+        .and_then(|n| n.checked_mul(unit))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{s:?} is not a duration (for example 3600, 90m, 24h or 7d)"))
+}

@@ -1,0 +1,349 @@
+//! `cipherdrop` as a client of a running `cipherdrop serve`: login with an API token, put (0 B,
+//! 1 B, multi-part, both suites), ls with decrypted names, get by id and by name, share and fetch
+//! (with a limit and a passphrase, no account), rm; what the CLI stores reads in the page's way
+//! (names sealed under the data key) and the reverse; and the exit codes a script relies on for a
+//! revoked token, a token without the scope, a tampered object, a link used up and a server that
+//! cannot be reached.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::SUITE_COMMIT_KEY;
+use cipherdrop_core::metadata::{self, FileMeta};
+use cipherdrop_e2e::server::{ServerProcess, setup_accounts};
+use cipherdrop_e2e::{data, find_stored};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
+
+/// Runs the CLI with `config` as its config folder, `env` set and `stdin` written.
+fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("XDG_CONFIG_HOME", config)
+        .env_remove("CIPHERDROP_URL")
+        .env_remove("CIPHERDROP_TOKEN")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn ok(o: &Output) -> String {
+    assert!(o.status.success(), "{}", text(o));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+fn token(data_dir: &Path, scopes: &[&str]) -> String {
+    let mut args = vec!["user", "token", "create", "alice", "--name", "cli test"];
+    for s in scopes {
+        args.extend(["--scope", s]);
+    }
+    let out = Command::new(BIN)
+        .args(&args)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .output()
+        .unwrap();
+    let printed = ok(&out);
+    printed
+        .split_whitespace()
+        .find(|w| w.starts_with("cdt_"))
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
+    let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let (cfg, w) = (work.path().join("config"), work.path().to_owned());
+    let secret = token(dir.path(), &["read", "write", "share"]);
+
+    // Login: the token from standard input, checked, stored for the owner only.
+    let out = cli(&cfg, &[], &format!("{secret}\n"), &["login", &server.url]);
+    assert!(ok(&out).contains("as alice"), "{}", text(&out));
+    let stored = cfg.join("cipherdrop/credentials.json");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&stored).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let bad = cli(&cfg.join("x"), &[], "cdt_wrong\n", &["login", &server.url]);
+    assert_eq!(code(&bad), 3, "{}", text(&bad));
+
+    // Put: empty, one byte, three parts; a signed one of two parts.
+    let files: Vec<(PathBuf, Vec<u8>)> = [
+        ("empty.bin", 0usize),
+        ("one byte.txt", 1),
+        ("big.bin", 11 * 1024 * 1024 + 3),
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, (name, len))| {
+        let p = w.join(name);
+        let d = data(*len, i as u64);
+        std::fs::write(&p, &d).unwrap();
+        (p, d)
+    })
+    .collect();
+    let args: Vec<&str> = ["put"]
+        .into_iter()
+        .chain(files.iter().map(|(p, _)| p.to_str().unwrap()))
+        .collect();
+    let ids: Vec<String> = ok(&cli(&cfg, &[], "", &args))
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(ids.len(), 3);
+    let signed = w.join("signed.pdf");
+    let signed_data = data(6 * 1024 * 1024 + 1, 9);
+    std::fs::write(&signed, &signed_data).unwrap();
+    let signed_id = ok(&cli(
+        &cfg,
+        &[],
+        "",
+        &["put", "--suite", "0x0578", signed.to_str().unwrap()],
+    ))
+    .trim()
+    .to_owned();
+
+    assert!(alice.download(&signed_id).await.unwrap() == signed_data);
+
+    // What the CLI stored reads the page's way: the name sealed under the data key.
+    for (id, (path, content)) in ids.iter().zip(&files) {
+        assert!(alice.download(id).await.unwrap() == *content);
+        let details = alice.details(id).await.unwrap();
+        let key = B64
+            .decode(alice.key(id).await.unwrap().data_key.expose())
+            .unwrap();
+        let meta = metadata::open(
+            &details.object.metadata,
+            key.as_slice().try_into().unwrap(),
+            id,
+        )
+        .unwrap();
+        assert_eq!(meta.name, path.file_name().unwrap().to_str().unwrap());
+    }
+    // And the reverse: a file stored the page's way lists and downloads through the CLI.
+    let page_data = data(70_000, 5);
+    let (up, parts) = alice
+        .upload_parts(&page_data, SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let sealed = metadata::seal(
+        &FileMeta {
+            name: "from the page.txt".into(),
+            media_type: "text/plain".into(),
+        },
+        B64.decode(&up.data_key)
+            .unwrap()
+            .as_slice()
+            .try_into()
+            .unwrap(),
+        &up.object_id,
+        &mut rand::rng(),
+    );
+    alice
+        .complete(&up.upload_id, &parts, &B64.decode(sealed).unwrap())
+        .await
+        .unwrap();
+
+    // ls: names decrypted here.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&cli(&cfg, &[], "", &["ls", "--json"]))).unwrap();
+    let names: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    for n in [
+        "empty.bin",
+        "one byte.txt",
+        "big.bin",
+        "signed.pdf",
+        "from the page.txt",
+    ] {
+        assert!(names.contains(&n), "{names:?}");
+    }
+
+    // get by id, by name, to standard output; never over an existing file.
+    let out_dir = w.join("out");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let got = out_dir.join("big");
+    ok(&cli(
+        &cfg,
+        &[],
+        "",
+        &["get", &ids[2], "-o", got.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&got).unwrap() == files[2].1);
+    let got = out_dir.join("signed");
+    ok(&cli(
+        &cfg,
+        &[],
+        "",
+        &["get", "signed.pdf", "-o", got.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&got).unwrap() == signed_data);
+    let stdout = cli(&cfg, &[], "", &["get", "from the page.txt", "-o", "-"]);
+    assert!(stdout.status.success() && stdout.stdout == page_data);
+    let again = cli(
+        &cfg,
+        &[],
+        "",
+        &["get", &ids[1], "-o", got.to_str().unwrap()],
+    );
+    assert!(again.status.success(), "-o replaces: {}", text(&again));
+    let missing = cli(&cfg, &[], "", &["get", "no such file"]);
+    assert_eq!(code(&missing), 4, "{}", text(&missing));
+
+    // share → fetch with no account; a limit of 1 refuses the second; a passphrase is asked.
+    let link = ok(&cli(&cfg, &[], "", &["share", "big.bin", "--limit", "1"]))
+        .trim()
+        .to_owned();
+    assert!(link.starts_with(&format!("{}/s/#t=", server.url)), "{link}");
+    let nobody = w.join("nobody");
+    let fetched = out_dir.join("fetched");
+    ok(&cli(
+        &nobody,
+        &[],
+        "",
+        &["fetch", &link, "-o", fetched.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&fetched).unwrap() == files[2].1);
+    let used = cli(&nobody, &[], "", &["fetch", &link, "-o", "-"]);
+    assert_eq!(code(&used), 4, "{}", text(&used));
+    assert!(text(&used).contains("used as many times as allowed"));
+    let guarded = ok(&cli(
+        &cfg,
+        &[],
+        "open sesame 42\n",
+        &["share", &ids[1], "--passphrase-stdin", "--expires", "2h"],
+    ))
+    .trim()
+    .to_owned();
+    let no_pass = cli(&nobody, &[], "", &["fetch", &guarded, "-o", "-"]);
+    assert_eq!(code(&no_pass), 3, "{}", text(&no_pass));
+    let with_pass = cli(
+        &nobody,
+        &[],
+        "open sesame 42\n",
+        &["fetch", &guarded, "-o", "-", "--passphrase-stdin"],
+    );
+    assert!(
+        with_pass.status.success() && with_pass.stdout == files[1].1,
+        "{}",
+        text(&with_pass)
+    );
+    // A link made in the page's way fetches too (the page and the CLI share one form).
+    let page_link = alice.share(&ids[0], serde_json::json!({})).await.unwrap();
+    let empty = cli(
+        &nobody,
+        &[],
+        "",
+        &["fetch", &page_link.url(&server.url), "-o", "-"],
+    );
+    assert!(
+        empty.status.success() && empty.stdout.is_empty(),
+        "{}",
+        text(&empty)
+    );
+
+    // A tampered object: exit 5 and no output file.
+    let stored_obj = alice.download_ciphertext(&ids[2]).await.unwrap();
+    let path = find_stored(dir.path(), &stored_obj).unwrap();
+    let mut bad = stored_obj.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 1;
+    std::fs::write(&path, &bad).unwrap();
+    let target = out_dir.join("tampered");
+    let t = cli(
+        &cfg,
+        &[],
+        "",
+        &["get", &ids[2], "-o", target.to_str().unwrap()],
+    );
+    assert_eq!(code(&t), 5, "{}", text(&t));
+    assert!(!target.exists(), "a tampered download left a file");
+
+    // rm by name; then it is gone.
+    ok(&cli(&cfg, &[], "", &["rm", "one byte.txt"]));
+    let gone = cli(&cfg, &[], "", &["get", &ids[1], "-o", "-"]);
+    assert_eq!(code(&gone), 4, "{}", text(&gone));
+
+    // Tokens from the environment: a read-only one cannot put; a revoked one can do nothing; a
+    // server that cannot be reached is exit 6.
+    let reader = token(dir.path(), &["read"]);
+    let env = [
+        ("CIPHERDROP_URL", server.url.as_str()),
+        ("CIPHERDROP_TOKEN", reader.as_str()),
+    ];
+    let denied = cli(&nobody, &env, "", &["put", files[0].0.to_str().unwrap()]);
+    assert_eq!(code(&denied), 3, "{}", text(&denied));
+    assert!(text(&denied).contains("not write"), "{}", text(&denied));
+    assert!(ok(&cli(&nobody, &env, "", &["ls"])).contains("big.bin"));
+    let id = Command::new(BIN)
+        .args(["user", "token", "list", "alice", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    for line in String::from_utf8_lossy(&id.stdout).lines() {
+        let id = line.split_whitespace().next().unwrap();
+        let out = Command::new(BIN)
+            .args(["user", "token", "revoke", "alice", id, "--data-dir"])
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        ok(&out);
+    }
+    let revoked = cli(&cfg, &[], "", &["ls"]);
+    assert_eq!(code(&revoked), 3, "{}", text(&revoked));
+    assert!(text(&revoked).contains("revoked"), "{}", text(&revoked));
+    let down = cli(
+        &nobody,
+        &[
+            ("CIPHERDROP_URL", "http://127.0.0.1:9"),
+            ("CIPHERDROP_TOKEN", "cdt_x"),
+        ],
+        "",
+        &["ls"],
+    );
+    assert_eq!(code(&down), 6, "{}", text(&down));
+    // No token in the server's log.
+    assert!(!server.logs().contains(&secret));
+}
