@@ -247,15 +247,23 @@ impl Remote {
     }
 }
 
-fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+/// An error and every error under it, in one line.
+pub fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
+    let mut source = e.source();
     while let Some(s) = source {
         text.push_str(": ");
         text.push_str(&s.to_string());
         source = s.source();
     }
-    fail(EXIT_UNAVAILABLE, format!("cannot reach {base}: {text}"))
+    text
+}
+
+fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
+    fail(
+        EXIT_UNAVAILABLE,
+        format!("cannot reach {base}: {}", chain(e)),
+    )
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {

@@ -213,7 +213,7 @@ impl Kms {
 fn describe<E, R>(e: &aws_sdk_kms::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_kms::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match e {
         aws_sdk_kms::error::SdkError::ServiceError(s) => {
@@ -224,16 +224,7 @@ where
                 err.message().map_or_else(|| err.to_string(), str::to_owned)
             )
         }
-        other => {
-            let mut text = other.to_string();
-            let mut source = std::error::Error::source(other);
-            while let Some(s) = source {
-                text.push_str(": ");
-                text.push_str(&s.to_string());
-                source = s.source();
-            }
-            text
-        }
+        other => crate::client::chain(other),
     }
 }
 

@@ -37,14 +37,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         }
     }
     assert_eq!(operations.len(), 26, "{operations:?}");
-    let public = [
-        "/api/openapi.json",
-        "/api/login",
-        "/api/login/link",
-        "/api/logout",
-        "/api/share",
-        "/api/share/key",
-    ];
+    let public = crate::util::PUBLIC_OPERATIONS;
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let concrete = if path.starts_with("/api/uploads/") {

@@ -339,14 +339,7 @@ async fn share_links_release_keys_within_their_limits() {
         logs.contains("DEBUG"),
         "the capture must include debug logs"
     );
-    // The database as an attacker with the files would read it: every page, and the WAL.
-    let db = [
-        app.dir().join("cipherdrop.db"),
-        app.dir().join("cipherdrop.db-wal"),
-    ]
-    .iter()
-    .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
-    .collect::<String>();
+    let db = app.stored_text();
     for created in [&plain, &ten, &once, &revoked, &expiring, &guarded, &other] {
         assert!(
             !logs.contains(created.token()) && !db.contains(created.token()),
@@ -467,13 +460,7 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     assert_eq!(link.fetch(&k).await.unwrap(), plaintext);
     // Nor does the server keep anything that opens alone: neither the data key nor the link
     // key is in the database (the sealed key itself is stored only as KMS ciphertext).
-    let db = [
-        app.dir().join("cipherdrop.db"),
-        app.dir().join("cipherdrop.db-wal"),
-    ]
-    .iter()
-    .flat_map(|f| std::fs::read(f).unwrap_or_default())
-    .collect::<Vec<u8>>();
+    let db = app.stored_bytes();
     for secret in [&data_key[..], &link.secret.key.as_bytes()[..], &sealed[..]] {
         assert!(
             !db.windows(secret.len()).any(|w| w == secret),

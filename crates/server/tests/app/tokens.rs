@@ -38,14 +38,7 @@ async fn api_tokens_do_what_their_scopes_say_and_nothing_else() {
         .call(Method::GET, "/api/openapi.json", None)
         .await
         .unwrap();
-    let public = [
-        "/api/openapi.json",
-        "/api/login",
-        "/api/login/link",
-        "/api/logout",
-        "/api/share",
-        "/api/share/key",
-    ];
+    let public = crate::util::PUBLIC_OPERATIONS;
     let ghost = "00000000-0000-4000-8000-000000000000";
     let body = json!({"parts": [], "metadata": "", "plaintext_size": 1, "suite": SUITE_COMMIT_KEY,
         "frame_length": 4096, "name": "x", "scopes": ["read"], "new_password": "a new password of some length",
@@ -290,13 +283,7 @@ async fn api_tokens_do_what_their_scopes_say_and_nothing_else() {
             .contains(&format!("[API token script read {}]", read.token.id))),
         "{released:?}"
     );
-    let db = [
-        app.dir().join("cipherdrop.db"),
-        app.dir().join("cipherdrop.db-wal"),
-    ]
-    .iter()
-    .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
-    .collect::<String>();
+    let db = app.stored_text();
     let logs = app.logs();
     for t in [&read, &write, &share] {
         let secret = t.secret.expose();

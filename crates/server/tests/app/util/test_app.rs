@@ -249,6 +249,19 @@ impl TestApp {
         (report.problems.is_empty(), report.problems.join("\n"))
     }
 
+    /// The database's files as an attacker with them would read them: every page and the WAL.
+    pub fn stored_bytes(&self) -> Vec<u8> {
+        ["cipherdrop.db", "cipherdrop.db-wal"]
+            .iter()
+            .flat_map(|f| std::fs::read(self.dir().join(f)).unwrap_or_default())
+            .collect()
+    }
+
+    /// [`TestApp::stored_bytes`] as text (lossy), to search for secrets.
+    pub fn stored_text(&self) -> String {
+        String::from_utf8_lossy(&self.stored_bytes()).into_owned()
+    }
+
     /// Everything logged so far by every app in this test binary.
     pub fn logs(&self) -> String {
         let logs = captured_logs();
