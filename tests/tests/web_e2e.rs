@@ -348,10 +348,12 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         whoami
     );
 
-    // Settings: an API token made in the page (shown once) works for a script within its scopes,
-    // and revoking it in the page ends it.
+    // Settings: an API token made in the page (shown once) works for the CLI within its scopes:
+    // the CLI lists the page's files by name and downloads one; a file the CLI puts appears in
+    // the page with its name and downloads there. Revoking the token in the page ends it.
     b.click("#tokens summary").await.unwrap();
     b.type_into("#token-name", "e2e script").await.unwrap();
+    b.click("#token-write").await.unwrap();
     b.click("#token-create").await.unwrap();
     b.wait_for("#token-secret", MIN).await.unwrap();
     let secret = b
@@ -360,21 +362,59 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .unwrap();
     assert!(secret.starts_with("cdt_"), "{secret}");
     let script = Client::with_token(&server.url, &secret);
-    let listed = script
-        .call(reqwest::Method::GET, "/api/objects", None)
-        .await
-        .unwrap()
-        .1;
-    assert_eq!(listed["objects"].as_array().unwrap().len(), 2, "{listed}");
     let e = script
         .call(
-            reqwest::Method::DELETE,
-            &format!("/api/objects/{big_id}"),
-            None,
+            reqwest::Method::POST,
+            &format!("/api/objects/{big_id}/shares"),
+            Some(&serde_json::json!({})),
         )
         .await
         .unwrap_err();
-    assert_eq!(status_of(&e), 403, "a read token cannot delete");
+    assert_eq!(status_of(&e), 403, "a read+write token cannot share");
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .env("CIPHERDROP_URL", &server.url)
+            .env("CIPHERDROP_TOKEN", &secret)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let listed = String::from_utf8(cli(&["ls", "--json"])).unwrap();
+    assert!(listed.contains(BIG) && listed.contains(SIGNED), "{listed}");
+    assert!(
+        cli(&["get", SIGNED, "-o", "-"]) == signed,
+        "the CLI reads the page's file"
+    );
+    let cli_file = files.path().join("from the cli.txt");
+    let cli_data = cipherdrop_e2e::data(300_001, 77);
+    std::fs::write(&cli_file, &cli_data).unwrap();
+    cli(&["put", "--suite", "0x0578", cli_file.to_str().unwrap()]);
+    b.client.refresh().await.unwrap();
+    b.wait_for("tr.file[data-name=\"from the cli.txt\"]", MIN)
+        .await
+        .unwrap();
+    // The reload brought back "ask where to save", which headless Chromium cannot answer.
+    b.client
+        .execute(
+            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (state, message) = download(&b, "from the cli.txt").await;
+    assert_eq!(state, "done", "{message}");
+    let saved = b.wait_for_download("from the cli.txt", MIN).await.unwrap();
+    assert!(
+        std::fs::read(&saved).unwrap() == cli_data,
+        "the page reads the CLI's file"
+    );
+    b.click("#tokens summary").await.unwrap();
     b.wait_for(
         "#token-list tr.token[data-state=\"active\"] button.revoke-token",
         MIN,
