@@ -57,6 +57,9 @@ impl Browser {
     /// answers, and opens a headless Chromium session with a fresh profile whose downloads go to
     /// [`Browser::download_dir`] without prompting.
     pub async fn start() -> Result<Self> {
+        // The workspace builds rustls with two crypto providers (AWS-LC for the AWS SDK, ring for
+        // reqwest), so the WebDriver client's TLS setup cannot pick one by itself: name it.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         let driver_path = std::env::var_os("CHROMEDRIVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/usr/bin/chromedriver"));
