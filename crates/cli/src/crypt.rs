@@ -42,9 +42,12 @@ fn open_input(path: &Path) -> Result<Box<dyn Read>> {
     Ok(Box::new(f))
 }
 
-/// Where output goes: stdout, or a temporary file beside the target that is renamed on success.
+/// Where output goes: stdout; a device or pipe that already exists (`/dev/null`, a FIFO),
+/// written in place like stdout; or a temporary file beside the target that is renamed over it
+/// on success (never over a device: renaming over `/dev/null` would replace it with a file).
 pub(crate) enum Output {
     Stdout(io::StdoutLock<'static>),
+    Special(BufWriter<File>),
     File {
         tmp: BufWriter<tempfile::NamedTempFile>,
         target: PathBuf,
@@ -55,6 +58,13 @@ impl Output {
     pub(crate) fn create(path: &Path) -> Result<Self> {
         if path == Path::new("-") {
             return Ok(Output::Stdout(io::stdout().lock()));
+        }
+        if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let f = std::fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .with_context(|| format!("opening {}", path.display()))?;
+            return Ok(Output::Special(BufWriter::with_capacity(CHUNK, f)));
         }
         let dir = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -74,6 +84,7 @@ impl Output {
     pub(crate) fn write(&mut self, bytes: &[u8]) -> Result<()> {
         match self {
             Output::Stdout(s) => s.write_all(bytes)?,
+            Output::Special(f) => f.write_all(bytes)?,
             Output::File { tmp, .. } => tmp.write_all(bytes)?,
         }
         Ok(())
@@ -83,6 +94,7 @@ impl Output {
     pub(crate) fn commit(self) -> Result<()> {
         match self {
             Output::Stdout(mut s) => s.flush()?,
+            Output::Special(mut f) => f.flush()?,
             Output::File { tmp, target } => {
                 let tmp = tmp.into_inner().map_err(|e| e.into_error())?;
                 tmp.as_file().sync_all()?;

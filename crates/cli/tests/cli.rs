@@ -351,3 +351,59 @@ fn peak_rss_kib(args: &[&str]) -> u64 {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
 }
+
+/// `-o` naming a device or a pipe writes into it; it must never be replaced by the atomic
+/// rename (as root, renaming over `/dev/null` turns it into a regular file).
+#[cfg(unix)]
+#[test]
+fn output_to_a_pipe_or_device_writes_in_place() {
+    use std::os::unix::fs::FileTypeExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), &[6u8; 32]);
+    let pt = data(200_000, 4);
+    let p = dir.path().join("p");
+    std::fs::write(&p, &pt).unwrap();
+    let fifo = dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || tx.send(std::fs::read(fifo).unwrap()));
+    }
+    let out = cipherdrop(&["encrypt", "--key-file", &key, "-i", s(&p), "-o", s(&fifo)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+        "the pipe was replaced by a file"
+    );
+    let Ok(ciphertext) = rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+        panic!("nothing came through the pipe");
+    };
+    let c = dir.path().join("c");
+    std::fs::write(&c, &ciphertext).unwrap();
+    let d = dir.path().join("d");
+    let out = cipherdrop(&["decrypt", "--key-file", &key, "-i", s(&c), "-o", s(&d)]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(&d).unwrap() == pt);
+    // No temporary file was left beside the pipe.
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".cipherdrop-"))
+        .collect();
+    assert!(left.is_empty());
+}
