@@ -84,6 +84,47 @@ fn process(data: &[u8], key: &std::path::Path, cipher: &str) -> f64 {
     data.len() as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
+/// MB/s of `cipherdrop encrypt --cipher NAME -i FILE -o -`, stdout to /dev/null.
+fn from_file(path: &std::path::Path, len: usize, key: &std::path::Path, cipher: &str) -> f64 {
+    let start = Instant::now();
+    let ok = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
+        .args([
+            "encrypt",
+            "--frame-length",
+            "1048576",
+            "--cipher",
+            cipher,
+            "--key-file",
+        ])
+        .arg(key)
+        .arg("-i")
+        .arg(path)
+        .args(["-o", "-"])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+    len as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
+/// MB/s of the same bytes through a pipe into `cat > /dev/null`: what a pipe allows here.
+fn pipe_ceiling(data: &[u8]) -> f64 {
+    let start = Instant::now();
+    let mut child = Command::new("cat")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    for chunk in data.chunks(4 * MIB) {
+        stdin.write_all(chunk).unwrap();
+    }
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+    data.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+}
+
 /// OpenSSL's AES-256-GCM figure at 1 MiB blocks, MB/s.
 fn openssl() -> Option<f64> {
     let out = Command::new("openssl")
@@ -119,13 +160,19 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("k");
     std::fs::write(&key, [5u8; 32]).unwrap();
+    let file = dir.path().join("input");
+    std::fs::write(&file, &data).unwrap();
     let (mut lc, mut rc, mut cli_lc, mut cli_rc, mut ssl) =
         (vec![], vec![], vec![], vec![], vec![]);
+    let (mut file_lc, mut file_rc, mut pipe) = (vec![], vec![], vec![]);
     for _ in 0..RUNS {
         lc.push(in_memory::<cipher::AwsLcCipher>(&data));
         rc.push(in_memory::<AesGcmCipher>(&data));
         cli_lc.push(process(&data, &key, "aws-lc"));
         cli_rc.push(process(&data, &key, "rustcrypto"));
+        file_lc.push(from_file(&file, data.len(), &key, "aws-lc"));
+        file_rc.push(from_file(&file, data.len(), &key, "rustcrypto"));
+        pipe.push(pipe_ceiling(&data));
         if let Some(s) = openssl() {
             ssl.push(s);
         }
@@ -148,6 +195,18 @@ fn main() {
         (
             "`cipherdrop encrypt --cipher rustcrypto`, stdin → /dev/null",
             median(cli_rc),
+        ),
+        (
+            "`cipherdrop encrypt --cipher aws-lc -i FILE -o -` → /dev/null",
+            median(file_lc),
+        ),
+        (
+            "`cipherdrop encrypt --cipher rustcrypto -i FILE -o -` → /dev/null",
+            median(file_rc),
+        ),
+        (
+            "a pipe into `cat > /dev/null` (the ceiling of any stdin figure)",
+            median(pipe),
         ),
     ] {
         println!("| {name} | {v:.0} | {} |", pct(v));
