@@ -59,18 +59,24 @@ fn in_memory<C: FrameCipher>(data: &[u8]) -> f64 {
 
 /// MB/s of `cipherdrop encrypt --cipher NAME` from a pipe, stdout to /dev/null.
 fn process(data: &[u8], key: &std::path::Path, cipher: &str) -> f64 {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cipherdrop"));
+    cmd.args([
+        "encrypt",
+        "--frame-length",
+        "1048576",
+        "--cipher",
+        cipher,
+        "--key-file",
+    ])
+    .arg(key)
+    .args(["-i", "-", "-o", "-"]);
+    feed(cmd, data)
+}
+
+/// MB/s of `data` written into `cmd`'s stdin (4 MiB writes), its stdout to /dev/null.
+fn feed(mut cmd: Command, data: &[u8]) -> f64 {
     let start = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
-        .args([
-            "encrypt",
-            "--frame-length",
-            "1048576",
-            "--cipher",
-            cipher,
-            "--key-file",
-        ])
-        .arg(key)
-        .args(["-i", "-", "-o", "-"])
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .spawn()
@@ -110,19 +116,7 @@ fn from_file(path: &std::path::Path, len: usize, key: &std::path::Path, cipher: 
 
 /// MB/s of the same bytes through a pipe into `cat > /dev/null`: what a pipe allows here.
 fn pipe_ceiling(data: &[u8]) -> f64 {
-    let start = Instant::now();
-    let mut child = Command::new("cat")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    for chunk in data.chunks(4 * MIB) {
-        stdin.write_all(chunk).unwrap();
-    }
-    drop(stdin);
-    assert!(child.wait().unwrap().success());
-    data.len() as f64 / start.elapsed().as_secs_f64() / 1e6
+    feed(Command::new("cat"), data)
 }
 
 /// OpenSSL's AES-256-GCM figure at 1 MiB blocks, MB/s.
