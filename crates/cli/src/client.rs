@@ -453,12 +453,13 @@ async fn part_url(
         .ok_or_else(|| anyhow!("the server gave no URL for part {n}"))
 }
 
-/// PUTs one part, retrying network failures and 5xx with backoff; its ETag.
+/// PUTs one part, retrying network failures and 5xx with backoff; its ETag. The body is shared
+/// between attempts, not copied.
 async fn put_part(
     http: reqwest::Client,
     url: String,
     n: u32,
-    bytes: Vec<u8>,
+    bytes: bytes::Bytes,
 ) -> Result<CompletedPart> {
     let mut last = String::new();
     for attempt in 0..5u32 {
@@ -598,7 +599,12 @@ async fn put_one(remote: &Remote, path: &Path, opts: &PutOptions) -> Result<Stri
                         done_parts.push(r?);
                     }
                 }
-                in_flight.push(put_part(remote.http.clone(), url, next, part));
+                in_flight.push(put_part(
+                    remote.http.clone(),
+                    url,
+                    next,
+                    bytes::Bytes::from(part),
+                ));
                 next += 1;
             }
             progress.update(read_total);
