@@ -575,21 +575,19 @@ async fn put_one(remote: &Remote, path: &Path, opts: &PutOptions) -> Result<Stri
         let (mut pending, mut next, mut read_total) = (Vec::with_capacity(part_size), 1u32, 0u64);
         let mut buf = vec![0u8; 1 << 20];
         let mut out = Vec::with_capacity(2 << 20);
-        let mut finished = false;
         while let Some(e) = enc.as_mut() {
             let n = file.read(&mut buf)?;
             if n == 0 {
                 if let Some(e) = enc.take() {
                     e.finish(&mut out)?;
                 }
-                finished = true;
             } else {
                 e.push(buf.get(..n).unwrap_or_default(), &mut out)?;
                 read_total += n as u64;
             }
             pending.extend_from_slice(&out);
             out.clear();
-            while pending.len() >= part_size || (finished && !pending.is_empty()) {
+            while pending.len() >= part_size || (enc.is_none() && !pending.is_empty()) {
                 let take = pending.len().min(part_size);
                 let rest = pending.split_off(take);
                 let part = std::mem::replace(&mut pending, rest);

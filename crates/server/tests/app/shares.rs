@@ -20,14 +20,6 @@ async fn share(owner: &Client, object: &str, body: serde_json::Value) -> Link {
     owner.share(object, body).await.unwrap()
 }
 
-async fn release(
-    c: &Client,
-    token: &str,
-    passphrase: Option<&str>,
-) -> anyhow::Result<ShareKeyResponse> {
-    c.share_key(token, passphrase).await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn share_links_release_keys_within_their_limits() {
     let app = TestApp::start().await;
@@ -101,11 +93,11 @@ async fn share_links_release_keys_within_their_limits() {
     assert_eq!(info["needs_passphrase"], false);
     assert_eq!(info["note"], "for you");
     assert_eq!(info["metadata"], B64.encode(b"sealed name"));
-    let k = release(&stranger, plain.token(), None).await.unwrap();
+    let k = stranger.share_key(plain.token(), None).await.unwrap();
     assert_eq!(plain.fetch(&k).await.unwrap(), plaintext);
     assert_eq!(k.remaining, None);
     // A made-up token: 404 of its own kind.
-    let e = release(&stranger, "no-such-token", None).await.unwrap_err();
+    let e = stranger.share_key("no-such-token", None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (404, "share_not_found")
@@ -116,7 +108,7 @@ async fn share_links_release_keys_within_their_limits() {
     let tasks: Vec<_> = (0..50)
         .map(|_| {
             let (c, token) = (app.client(), ten.token().to_owned());
-            tokio::spawn(async move { release(&c, &token, None).await })
+            tokio::spawn(async move { c.share_key(&token, None).await })
         })
         .collect();
     let mut results = Vec::new();
@@ -161,7 +153,7 @@ async fn share_links_release_keys_within_their_limits() {
         .await
         .unwrap();
     assert_eq!(v["max_downloads"], 11);
-    release(&stranger, ten.token(), None).await.unwrap();
+    stranger.share_key(ten.token(), None).await.unwrap();
     let e = alice
         .call(
             Method::PATCH,
@@ -174,8 +166,8 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Limit 1: the second attempt is refused.
     let once = share(&alice, &object, json!({"max_downloads": 1})).await;
-    release(&stranger, once.token(), None).await.unwrap();
-    let e = release(&stranger, once.token(), None).await.unwrap_err();
+    stranger.share_key(once.token(), None).await.unwrap();
+    let e = stranger.share_key(once.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (410, "share_exhausted")
@@ -183,7 +175,7 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Revoked: refused, even for someone who already had a key from it.
     let revoked = share(&alice, &object, json!({})).await;
-    release(&stranger, revoked.token(), None).await.unwrap();
+    stranger.share_key(revoked.token(), None).await.unwrap();
     let e = bob
         .call(
             Method::POST,
@@ -201,7 +193,7 @@ async fn share_links_release_keys_within_their_limits() {
         )
         .await
         .unwrap();
-    let e = release(&stranger, revoked.token(), None).await.unwrap_err();
+    let e = stranger.share_key(revoked.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (410, "share_revoked")
@@ -209,13 +201,14 @@ async fn share_links_release_keys_within_their_limits() {
 
     // Expired (the test moves the link's expiry into the past in the database).
     let expiring = share(&alice, &object, json!({"expires_in_secs": 3600})).await;
-    release(&stranger, expiring.token(), None).await.unwrap();
+    stranger.share_key(expiring.token(), None).await.unwrap();
     sqlx::query("UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = ?")
         .bind(&expiring.created.share.id)
         .execute(&app.db)
         .await
         .unwrap();
-    let e = release(&stranger, expiring.token(), None)
+    let e = stranger
+        .share_key(expiring.token(), None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -231,23 +224,26 @@ async fn share_links_release_keys_within_their_limits() {
         json!({"passphrase": secret, "max_downloads": 3}),
     )
     .await;
-    let e = release(&stranger, guarded.token(), None).await.unwrap_err();
+    let e = stranger.share_key(guarded.token(), None).await.unwrap_err();
     assert_eq!(
         (status_of(&e), code_of(&e).as_str()),
         (401, "wrong_passphrase")
     );
     for _ in 0..4 {
-        let e = release(&stranger, guarded.token(), Some("guess guess"))
+        let e = stranger
+            .share_key(guarded.token(), Some("guess guess"))
             .await
             .unwrap_err();
         assert_eq!(code_of(&e), "wrong_passphrase");
     }
-    let e = release(&stranger, guarded.token(), Some(secret))
+    let e = stranger
+        .share_key(guarded.token(), Some(secret))
         .await
         .unwrap_err();
     assert_eq!((status_of(&e), code_of(&e).as_str()), (429, "rate_limited"));
     let other = share(&alice, &object, json!({"passphrase": secret})).await;
-    let k = release(&stranger, other.token(), Some(secret))
+    let k = stranger
+        .share_key(other.token(), Some(secret))
         .await
         .unwrap();
     assert_eq!(other.fetch(&k).await.unwrap(), plaintext);
@@ -370,7 +366,7 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
         json!({"max_downloads": 1, "delete_after_last": true}),
     )
     .await;
-    let k = release(&app.client(), burn.token(), None).await.unwrap();
+    let k = app.client().share_key(burn.token(), None).await.unwrap();
     assert_eq!(k.remaining, Some(0));
     // The recipient's download works while its URL is valid...
     assert_eq!(burn.fetch(&k).await.unwrap(), secret);
@@ -386,7 +382,9 @@ async fn a_burn_after_reading_link_deletes_the_file_after_its_download() {
     assert!(gone, "the file outlived its last download");
     let e = alice.details(&object).await.unwrap_err();
     assert_eq!(status_of(&e), 404);
-    let e = release(&app.client(), burn.token(), None)
+    let e = app
+        .client()
+        .share_key(burn.token(), None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -474,7 +472,7 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     // A sealed key moved to another link (same link key, another id) does not open: the AAD is
     // the link's id.
     let moved = share(&alice, &object, json!({"sealed_key": k.sealed_key})).await;
-    let k2 = release(&app.client(), moved.token(), None).await.unwrap();
+    let k2 = app.client().share_key(moved.token(), None).await.unwrap();
     assert_eq!(k2.id, moved.id());
     let sealed2 = B64.decode(&k2.sealed_key).unwrap();
     assert_eq!(
@@ -500,7 +498,9 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     .execute(&app.db)
     .await
     .unwrap();
-    let e = release(&app.client(), victim.token(), None)
+    let e = app
+        .client()
+        .share_key(victim.token(), None)
         .await
         .unwrap_err();
     assert!(status_of(&e) >= 500, "{e:?}");
@@ -526,12 +526,14 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     // Disabling the KMS key stops every release; enabling it again restores them.
     let kms = app.kms();
     kms.disable_key().key_id(&key.key_arn).send().await.unwrap();
-    let e = release(&app.client(), link.token(), None)
+    let e = app
+        .client()
+        .share_key(link.token(), None)
         .await
         .unwrap_err();
     assert!(status_of(&e) >= 500, "{e:?}");
     kms.enable_key().key_id(&key.key_arn).send().await.unwrap();
-    let k = release(&app.client(), link.token(), None).await.unwrap();
+    let k = app.client().share_key(link.token(), None).await.unwrap();
     assert_eq!(link.fetch(&k).await.unwrap(), plaintext);
 
     // A link in the old form (no sealed key: the server alone could release its data key) is
