@@ -186,6 +186,51 @@ pub struct UploadStatus {
     pub parts: Vec<PartUrl>,
     /// When the presigned URLs expire (Unix seconds).
     pub urls_expire_at: i64,
+    /// The algorithm suite the upload was created with.
+    #[serde(default)]
+    pub suite: u16,
+    /// Plaintext bytes per frame.
+    #[serde(default)]
+    pub frame_length: u32,
+    /// The plaintext size declared at creation.
+    #[serde(default)]
+    pub plaintext_size: u64,
+    /// The ciphertext size declared at creation (the longest possible, for 0x0578).
+    #[serde(default)]
+    pub ciphertext_size: u64,
+    /// The parts S3 holds (`ListParts`), in order: only in `GET /api/uploads/{id}` of a pending
+    /// upload. This is what counts when resuming, not the client's own record.
+    #[serde(default)]
+    pub stored: Vec<StoredPart>,
+    /// When the server aborts the upload if it is still pending (Unix seconds).
+    #[serde(default)]
+    pub abandon_at: i64,
+}
+
+/// A part S3 holds for a pending upload.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct StoredPart {
+    /// 1-based part number.
+    pub part_number: u32,
+    /// Its length in bytes.
+    pub size: u64,
+    /// Its ETag, when the store reports one (the embedded S3's `ListParts` does not).
+    #[serde(default)]
+    pub etag: Option<String>,
+}
+
+/// `POST /api/uploads/{id}/key`: a pending upload's data key again, for its owner to resume
+/// it (served with `Cache-Control: no-store`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PendingKeyResponse {
+    /// The plaintext data key, base64 (zeroized on drop, redacted in `Debug`).
+    pub data_key: SecretB64,
+    /// The KMS key ARN: the EDK's provider info.
+    pub key_arn: String,
+    /// The encrypted data key, base64.
+    pub edk: String,
+    /// The message's encryption context, as issued.
+    pub encryption_context: BTreeMap<String, String>,
 }
 
 /// One uploaded part, as S3 answered its `PUT`.

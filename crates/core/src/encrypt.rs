@@ -68,6 +68,19 @@ impl FrameEncoder {
         frame_length: u32,
         rng: &mut R,
     ) -> Result<Self> {
+        let mut message_id = [0u8; MESSAGE_ID_LEN];
+        rng.fill_bytes(&mut message_id);
+        Self::with_message_id(materials, frame_length, message_id)
+    }
+
+    /// Starts a message with a given message id: with the same materials, the same bytes as the
+    /// message first made with that id (to resume an interrupted upload, [`crate::resume`]).
+    /// A message id must never be reused for different plaintext under the same data key.
+    pub fn with_message_id(
+        materials: EncryptionMaterials,
+        frame_length: u32,
+        message_id: [u8; MESSAGE_ID_LEN],
+    ) -> Result<Self> {
         if frame_length == 0 || frame_length > MAX_ENCRYPT_FRAME_LEN {
             return Err(Error::InvalidArgument(
                 "frame length must be 1 ..= 2^31-1 bytes",
@@ -80,8 +93,6 @@ impl FrameEncoder {
             edks,
             signing_key,
         } = materials;
-        let mut message_id = [0u8; MESSAGE_ID_LEN];
-        rng.fill_bytes(&mut message_id);
         let (key, commitment) = derive(suite, &message_id, &data_key);
         drop(data_key);
         let header = Header {
@@ -111,6 +122,11 @@ impl FrameEncoder {
             final_begun: false,
             final_written: false,
         })
+    }
+
+    /// The message id (random unless given).
+    pub fn message_id(&self) -> [u8; MESSAGE_ID_LEN] {
+        self.message_id
     }
 
     /// The serialized header (body and tag): the first bytes of the message.
@@ -328,7 +344,18 @@ impl<C: FrameCipher> Encryptor<C> {
         frame_length: u32,
         rng: &mut R,
     ) -> Result<Self> {
-        let encoder = FrameEncoder::new(materials, frame_length, rng)?;
+        let mut message_id = [0u8; MESSAGE_ID_LEN];
+        rng.fill_bytes(&mut message_id);
+        Self::with_message_id(materials, frame_length, message_id)
+    }
+
+    /// Starts a message with a given message id (see [`FrameEncoder::with_message_id`]).
+    pub fn with_message_id(
+        materials: EncryptionMaterials,
+        frame_length: u32,
+        message_id: [u8; MESSAGE_ID_LEN],
+    ) -> Result<Self> {
+        let encoder = FrameEncoder::with_message_id(materials, frame_length, message_id)?;
         let cipher = C::new(encoder.frame_key());
         let cap = (frame_length as usize).min(1 << 20);
         Ok(Self {
@@ -337,6 +364,11 @@ impl<C: FrameCipher> Encryptor<C> {
             pending: Zeroizing::new(Vec::with_capacity(cap)),
             header_written: false,
         })
+    }
+
+    /// The message id, to re-create the message later ([`Encryptor::with_message_id`]).
+    pub fn message_id(&self) -> [u8; MESSAGE_ID_LEN] {
+        self.encoder.message_id()
     }
 
     /// The message header, for callers that want to inspect it.

@@ -36,6 +36,8 @@ mod keys;
 mod limits;
 mod link;
 pub mod metadata;
+pub mod resume;
+mod sealed;
 mod sign;
 mod size;
 mod suite;

@@ -6,21 +6,16 @@
 //! HKDF-SHA256(data key, info = `cipherdrop/metadata/v1` ‖ object id), a different key from the
 //! ESDK's frame key; the object id is also the AAD, so metadata cannot be moved to another file.
 
-use aes_gcm::aead::inout::InOutBuf;
-use aes_gcm::{AeadInOut, Aes256Gcm, KeyInit};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use hkdf::Hkdf;
 use serde::{Deserialize, Serialize};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
-const VERSION: u8 = 1;
+use crate::sealed;
+
 /// The media type of a secret text (shown as text to a recipient, not saved as a file).
 pub const SECRET_TEXT_TYPE: &str = "text/plain; cipherdrop=secret";
 const LABEL: &[u8] = b"cipherdrop/metadata/v1";
-const NONCE_LEN: usize = 12;
-const TAG_LEN: usize = 16;
 
 /// What the owner's browser knows about a file and nobody else does.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,22 +46,6 @@ impl std::fmt::Display for MetaError {
     }
 }
 
-fn cipher(data_key: &[u8; 32], object_id: &str) -> Aes256Gcm {
-    let mut okm = Zeroizing::new([0u8; 32]);
-    let mut info = LABEL.to_vec();
-    info.extend_from_slice(object_id.as_bytes());
-    // 32 bytes is far below HKDF-SHA256's 255 * 32 byte maximum, so expand cannot fail.
-    let _ = Hkdf::<Sha256>::new(None, data_key).expand(&info, &mut okm[..]);
-    Aes256Gcm::new((&*okm).into())
-}
-
-fn aad(object_id: &str) -> Vec<u8> {
-    let mut aad = LABEL.to_vec();
-    aad.push(0);
-    aad.extend_from_slice(object_id.as_bytes());
-    aad
-}
-
 /// Encrypts `meta` for object `object_id` under `data_key`; returns the stored string.
 pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     meta: &FileMeta,
@@ -74,36 +53,17 @@ pub fn seal<R: rand_core::CryptoRng + ?Sized>(
     object_id: &str,
     rng: &mut R,
 ) -> String {
-    let mut nonce = [0u8; NONCE_LEN];
-    rng.fill_bytes(&mut nonce);
-    let mut buf = Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default());
-    let mut out = vec![VERSION];
-    out.extend_from_slice(&nonce);
-    let tag = cipher(data_key, object_id)
-        .encrypt_inout_detached((&nonce).into(), &aad(object_id), buf.as_mut_slice().into())
-        .map(|t| t.to_vec())
-        .unwrap_or_default();
-    out.extend_from_slice(&buf);
-    out.extend_from_slice(&tag);
-    B64.encode(out)
+    let plain = Zeroizing::new(serde_json::to_vec(meta).unwrap_or_default());
+    B64.encode(sealed::seal(LABEL, data_key, object_id, &plain, rng))
 }
 
 /// Decrypts what [`seal`] made.
 pub fn open(stored: &str, data_key: &[u8; 32], object_id: &str) -> Result<FileMeta, MetaError> {
     let bytes = B64.decode(stored).map_err(|_| MetaError::Malformed)?;
-    let (version, rest) = bytes.split_first().ok_or(MetaError::Malformed)?;
-    if *version != VERSION || rest.len() < NONCE_LEN + TAG_LEN {
-        return Err(MetaError::Malformed);
-    }
-    let (nonce, rest) = rest.split_at(NONCE_LEN);
-    let (ct, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| MetaError::Malformed)?;
-    let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| MetaError::Malformed)?;
-    let mut plain = Zeroizing::new(vec![0u8; ct.len()]);
-    let buf = InOutBuf::new(ct, plain.as_mut_slice()).map_err(|_| MetaError::Malformed)?;
-    cipher(data_key, object_id)
-        .decrypt_inout_detached((&nonce).into(), &aad(object_id), buf, (&tag).into())
-        .map_err(|_| MetaError::Authentication)?;
+    let plain = sealed::open(LABEL, data_key, object_id, &bytes).map_err(|e| match e {
+        sealed::OpenError::Malformed => MetaError::Malformed,
+        sealed::OpenError::Authentication => MetaError::Authentication,
+    })?;
     serde_json::from_slice(&plain).map_err(|_| MetaError::Malformed)
 }
 

@@ -39,6 +39,12 @@ impl SigningKey {
             .map_err(|_| Error::InvalidArgument("not a valid P-384 private key"))
     }
 
+    /// The 48-byte big-endian scalar (zeroized on drop), to keep the key sealed while an
+    /// upload may be resumed ([`crate::resume::seal_signing_key`]).
+    pub fn to_bytes(&self) -> zeroize::Zeroizing<[u8; 48]> {
+        zeroize::Zeroizing::new(self.0.to_bytes().into())
+    }
+
     /// The verification key as the context carries it: base64 of the SEC1 compressed point.
     pub fn public_key_base64(&self) -> String {
         let point = self.0.verifying_key().to_sec1_point(true);

@@ -370,6 +370,55 @@ impl Aws {
         }
     }
 
+    /// `ListParts`, every page: each part S3 holds, as (number, size, ETag if reported), in
+    /// order; `None` when S3 no longer knows the upload.
+    pub async fn list_parts(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Option<Vec<(u32, u64, Option<String>)>>, ApiError> {
+        let mut parts = Vec::new();
+        let mut marker: Option<String> = None;
+        // At most 10,000 parts in pages of up to 1,000: the bound keeps a store that repeats its
+        // marker from looping.
+        for _ in 0..=10 {
+            let out = match self
+                .s3
+                .list_parts()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(upload_id)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+            {
+                Ok(out) => out,
+                Err(e) if service_code(&e).as_deref() == Some("NoSuchUpload") => return Ok(None),
+                Err(e) => return Err(sdk_error("S3", &e)),
+            };
+            for p in out.parts() {
+                let (Some(n), Some(size)) = (p.part_number(), p.size()) else {
+                    continue;
+                };
+                let (Ok(n), Ok(size)) = (u32::try_from(n), u64::try_from(size)) else {
+                    continue;
+                };
+                parts.push((n, size, p.e_tag().map(str::to_owned)));
+            }
+            if !out.is_truncated().unwrap_or(false) {
+                break;
+            }
+            marker = out.next_part_number_marker().map(str::to_owned);
+            if marker.is_none() {
+                break;
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        parts.dedup_by_key(|p| p.0);
+        Ok(Some(parts))
+    }
+
     /// One page (at most `max`) of the keys under `prefix`, each with its last-modified time (Unix
     /// seconds), and the token of the next page, if any.
     pub async fn list_keys(

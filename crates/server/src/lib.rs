@@ -77,6 +77,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(uploads::complete.layer(write)),
         )
         .route("/uploads/{id}/abort", post(uploads::abort.layer(write)))
+        .route(
+            "/uploads/{id}/key",
+            post(uploads::release_pending_key.layer(write)),
+        )
         .route("/objects", get(object_routes::list.layer(read)))
         .route(
             "/objects/{id}",

@@ -12,8 +12,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CONTEXT_OBJECT, CONTEXT_OWNER, CompleteUploadRequest, CreateUploadRequest,
-    CreateUploadResponse, MAX_METADATA_BYTES, ObjectSummary, PartUrl, SUITE_COMMIT_KEY,
-    SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, UploadStatus, Usage,
+    CreateUploadResponse, MAX_METADATA_BYTES, ObjectSummary, PartUrl, PendingKeyResponse,
+    SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, StoredPart, UploadStatus, Usage,
 };
 use cipherdrop_core::{
     AlgorithmSuiteId, ContentType, EncryptedDataKey, EncryptionContext, Header, MessageLen,
@@ -400,6 +400,7 @@ pub struct PartQuery {
 }
 
 fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) -> UploadStatus {
+    let abandon_after = i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
     UploadStatus {
         upload_id: row.id.clone(),
         object_id: row.id.clone(),
@@ -408,17 +409,91 @@ fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) -> UploadSt
         part_count: u32::try_from(row.part_count).unwrap_or(0),
         parts,
         urls_expire_at: state.urls_expire_at(),
+        suite: row.suite_id(),
+        frame_length: u32::try_from(row.frame_length).unwrap_or(0),
+        plaintext_size: to_u64(row.plaintext_size),
+        ciphertext_size: to_u64(row.ciphertext_size),
+        stored: Vec::new(),
+        abandon_at: row.created_at.saturating_add(abandon_after),
     }
 }
 
-/// `GET /api/uploads/{id}`.
+/// `GET /api/uploads/{id}`: the upload's layout and, while it is pending, the parts S3 holds
+/// (`ListParts`), which is what a resumed upload goes by.
 pub async fn status(
     State(state): St,
     auth: Auth,
     Path(id): Path<String>,
 ) -> ApiResult<Json<UploadStatus>> {
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
-    Ok(Json(status_of(&state, &row, Vec::new())))
+    let mut status = status_of(&state, &row, Vec::new());
+    if row.state == ObjectState::Pending {
+        let listed = state
+            .aws
+            .list_parts(&state.config.bucket, &row.s3_key, &row.s3_upload_id)
+            .await?;
+        let Some(listed) = listed else {
+            return Err(ApiError::conflict(
+                "S3 no longer knows this upload (it was aborted or expired); start a new upload",
+            ));
+        };
+        status.stored = listed
+            .into_iter()
+            .filter(|(n, ..)| (1..=status.part_count).contains(n))
+            .map(|(part_number, size, etag)| StoredPart {
+                part_number,
+                size,
+                etag,
+            })
+            .collect();
+    }
+    Ok(Json(status))
+}
+
+/// `POST /api/uploads/{id}/key`: the data key of a *pending* upload again, for its owner to
+/// resume it (one KMS `Decrypt` of the stored EDK under the stored context, audited like any
+/// release; no key leaves without its audit row). Refused once the upload is complete or ended.
+pub async fn release_pending_key(
+    State(state): St,
+    ip: ClientIp,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let row = match objects::owned(&state.db, &auth.user.id, &id).await {
+        Ok(row) => row,
+        Err(e) => {
+            if e.status == StatusCode::NOT_FOUND {
+                audit_account(
+                    &state,
+                    &auth,
+                    ip,
+                    "key.released",
+                    &id,
+                    "denied",
+                    "resume: not the owner, or no such upload",
+                )
+                .await?;
+            }
+            return Err(e);
+        }
+    };
+    row.require_pending()?;
+    let result = state
+        .aws
+        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
+        .await;
+    let (outcome, detail) = match &result {
+        Ok(_) => ("ok", "to owner, to resume a pending upload".to_owned()),
+        Err(e) => ("error", e.message.clone()),
+    };
+    audit_account(&state, &auth, ip, "key.released", &row.id, outcome, &detail).await?;
+    let key = result?;
+    Ok(no_store(&PendingKeyResponse {
+        data_key: SecretB64::new(Zeroizing::new(B64.encode(&key[..]))),
+        key_arn: row.key_arn.clone(),
+        edk: B64.encode(&row.edk),
+        encryption_context: row.context()?,
+    }))
 }
 
 /// `GET /api/uploads/{id}/parts?first=&count=[&length=]`: more presigned part URLs.

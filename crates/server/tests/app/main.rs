@@ -16,6 +16,7 @@ mod limits;
 mod modules;
 mod presigned;
 mod quotas;
+mod resume;
 mod sessions;
 mod shares;
 mod sweeper;
