@@ -397,6 +397,16 @@ impl Client {
         .await
     }
 
+    /// `POST /api/uploads/{id}/key`: a pending upload's data key again, to resume it.
+    pub async fn pending_key(&self, id: &str) -> Result<cipherdrop_api::PendingKeyResponse> {
+        self.json(
+            reqwest::Method::POST,
+            &format!("/api/uploads/{id}/key"),
+            None,
+        )
+        .await
+    }
+
     /// Makes a share link for `object` the way the owner's page does: releases the data key to
     /// the owner, seals it under a fresh link key for a fresh link id, and sends the sealed key
     /// with the settings in `body` (which may override `id` and `sealed_key`, to attack).

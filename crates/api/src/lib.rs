@@ -167,6 +167,9 @@ pub struct CreateUploadResponse {
     pub parts: Vec<PartUrl>,
     /// When the presigned URLs expire (Unix seconds).
     pub urls_expire_at: i64,
+    /// When the server aborts the upload if it is still pending (Unix seconds).
+    #[serde(default)]
+    pub abandon_at: i64,
 }
 
 /// `GET /api/uploads/{id}` and `GET /api/uploads/{id}/parts?first=&count=`.

@@ -9,28 +9,24 @@
 //!
 //! Exit codes (also in `cipherdrop help`): 0 ok, 1 other errors, 3 authentication or permission
 //! (token missing, expired, revoked, wrong scope), 4 not found (no such file, link gone), 5
-//! integrity (the ciphertext failed verification), 6 network or service unavailable.
+//! integrity (the ciphertext failed verification), 6 network or service unavailable, 130
+//! interrupted. `put` and its resumption are in `upload.rs`.
 
-use std::collections::HashMap;
-use std::io::{IsTerminal as _, Read as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
-    CompleteUploadRequest, CompletedPart, CreateShareRequest, CreateUploadRequest,
-    CreateUploadResponse, ErrorBody, KeyResponse, Me, ObjectDetails, ObjectList, ObjectSummary,
-    ShareCreated, ShareInfo, ShareKeyResponse, ShareTokenRequest, UploadStatus,
+    CreateShareRequest, ErrorBody, KeyResponse, Me, ObjectDetails, ObjectList, ObjectSummary,
+    ShareCreated, ShareInfo, ShareKeyResponse, ShareTokenRequest,
 };
 use cipherdrop_core::metadata::{self, FileMeta};
 use cipherdrop_core::{
-    DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
-    Encryptor, LinkKey, LinkSecret, SigningKey, Suite, open_from_link, seal_for_link,
+    DataKey, DecryptLimits, Decryptor, LinkKey, LinkSecret, open_from_link, seal_for_link,
 };
 use futures_util::StreamExt as _;
-use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -63,7 +59,7 @@ impl std::fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
+pub(crate) fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
     Failure {
         code,
         message: message.into(),
@@ -95,8 +91,8 @@ fn config_path() -> Result<PathBuf> {
 
 /// The server's API, as an account's token (or no one, for share links) calls it.
 pub struct Remote {
-    http: reqwest::Client,
-    base: String,
+    pub(crate) http: reqwest::Client,
+    pub(crate) base: String,
     token: Option<Zeroizing<String>>,
 }
 
@@ -147,7 +143,7 @@ impl Remote {
     }
 
     /// Sends a request; the JSON answer, or a [`Failure`] in words.
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(crate) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -266,7 +262,7 @@ fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
     )
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -308,7 +304,7 @@ pub fn login(url: &str) -> Result<()> {
 }
 
 /// Writes `bytes` to `path`, readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);
@@ -367,281 +363,6 @@ pub fn ls(json: bool) -> Result<()> {
         }
         Ok(())
     })
-}
-
-/// Progress on a terminal: bytes, MB/s and time left; nothing when piped.
-struct Progress {
-    name: String,
-    total: u64,
-    start: Instant,
-    shown: bool,
-}
-
-impl Progress {
-    fn new(name: &str, total: u64) -> Self {
-        Self {
-            name: name.to_owned(),
-            total,
-            start: Instant::now(),
-            shown: std::io::stderr().is_terminal(),
-        }
-    }
-
-    fn update(&self, done: u64) {
-        if !self.shown {
-            return;
-        }
-        let secs = self.start.elapsed().as_secs_f64().max(1e-3);
-        let rate = done as f64 / secs;
-        let left = if rate > 0.0 {
-            (self.total.saturating_sub(done)) as f64 / rate
-        } else {
-            0.0
-        };
-        eprint!(
-            "\r{}: {:.1} of {:.1} MB, {:.1} MB/s, {:.0} s left   ",
-            self.name,
-            done as f64 / 1e6,
-            self.total as f64 / 1e6,
-            rate / 1e6,
-            left
-        );
-    }
-
-    fn done(&self) {
-        if self.shown {
-            eprintln!();
-        }
-    }
-}
-
-/// The URL of part `n` for its `len` bytes: from those handed out, else asked for (with the
-/// length, for the end of a 0x0578 message).
-async fn part_url(
-    remote: &Remote,
-    urls: &mut HashMap<u32, String>,
-    upload: &str,
-    n: u32,
-    len: usize,
-) -> Result<String> {
-    if let Some(u) = urls.get(&n) {
-        return Ok(u.clone());
-    }
-    let batch: UploadStatus = remote
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/uploads/{upload}/parts?first={n}&count=64"),
-            None::<&()>,
-        )
-        .await?;
-    urls.extend(batch.parts.into_iter().map(|p| (p.part_number, p.url)));
-    if let Some(u) = urls.get(&n) {
-        return Ok(u.clone());
-    }
-    let sized: UploadStatus = remote
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/uploads/{upload}/parts?first={n}&count=1&length={len}"),
-            None::<&()>,
-        )
-        .await?;
-    sized
-        .parts
-        .into_iter()
-        .next()
-        .map(|p| p.url)
-        .ok_or_else(|| anyhow!("the server gave no URL for part {n}"))
-}
-
-/// PUTs one part, retrying network failures and 5xx with backoff; its ETag. The body is shared
-/// between attempts, not copied.
-async fn put_part(
-    http: reqwest::Client,
-    url: String,
-    n: u32,
-    bytes: bytes::Bytes,
-) -> Result<CompletedPart> {
-    let mut last = String::new();
-    for attempt in 0..5u32 {
-        if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
-        }
-        match http.put(&url).body(bytes.clone()).send().await {
-            Ok(r) if r.status().is_success() => {
-                let etag = r
-                    .headers()
-                    .get("etag")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-                    .ok_or_else(|| anyhow!("S3 accepted part {n} without an ETag"))?;
-                return Ok(CompletedPart {
-                    part_number: n,
-                    etag,
-                });
-            }
-            Ok(r) if r.status().is_server_error() => last = format!("S3 answered {}", r.status()),
-            Ok(r) => {
-                return Err(fail(
-                    1,
-                    format!(
-                        "S3 refused part {n}: {} {}",
-                        r.status(),
-                        r.text().await.unwrap_or_default()
-                    ),
-                ));
-            }
-            Err(e) => last = e.to_string(),
-        }
-    }
-    Err(fail(
-        EXIT_UNAVAILABLE,
-        format!("part {n} could not be sent: {last} (gave up after 5 attempts)"),
-    ))
-}
-
-/// Options of `put`.
-pub struct PutOptions {
-    /// The algorithm suite.
-    pub suite: Suite,
-    /// Plaintext bytes per frame.
-    pub frame_length: u32,
-    /// Parts in flight at once.
-    pub parallel: usize,
-}
-
-/// `cipherdrop put FILE…`: each file encrypted here, its parts straight to S3; prints each new
-/// file's id.
-pub fn put(files: &[PathBuf], opts: &PutOptions) -> Result<()> {
-    let remote = Remote::logged_in()?;
-    runtime()?.block_on(async {
-        for f in files {
-            let id = put_one(&remote, f, opts).await?;
-            println!("{id}");
-        }
-        Ok(())
-    })
-}
-
-async fn put_one(remote: &Remote, path: &Path, opts: &PutOptions) -> Result<String> {
-    let mut file =
-        std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
-    let size = file.metadata()?.len();
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "file".to_owned());
-    let mut rng = rand::rng();
-    let signing = opts
-        .suite
-        .is_signed()
-        .then(|| SigningKey::generate(&mut rng));
-    let mut created: CreateUploadResponse = remote
-        .call(
-            reqwest::Method::POST,
-            "/api/uploads",
-            Some(&CreateUploadRequest {
-                plaintext_size: size,
-                suite: opts.suite.id().0,
-                frame_length: opts.frame_length,
-                public_key: signing.as_ref().map(SigningKey::public_key_base64),
-            }),
-        )
-        .await?;
-    let upload = created.upload_id.clone();
-    let sent = async {
-        let key = {
-            let b64 = created.data_key.take();
-            let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
-            DataKey::from_bytes(&raw)?
-        };
-        let context: EncryptionContext = created.encryption_context.clone().into_iter().collect();
-        let edk = EncryptedDataKey::aws_kms(&created.key_arn, B64.decode(&created.edk)?)?;
-        let materials =
-            EncryptionMaterials::new(opts.suite, context, key.clone(), vec![edk], signing)?;
-        let mut enc = Some(Encryptor::<AwsLcCipher>::new(
-            materials,
-            opts.frame_length,
-            &mut rng,
-        )?);
-        let part_size = usize::try_from(created.part_size)?;
-        let mut urls: HashMap<u32, String> = created
-            .parts
-            .iter()
-            .map(|p| (p.part_number, p.url.clone()))
-            .collect();
-        let progress = Progress::new(&name, size);
-        let mut in_flight = FuturesUnordered::new();
-        let mut done_parts = Vec::new();
-        let (mut pending, mut next, mut read_total) = (Vec::with_capacity(part_size), 1u32, 0u64);
-        let mut buf = vec![0u8; 1 << 20];
-        let mut out = Vec::with_capacity(2 << 20);
-        while let Some(e) = enc.as_mut() {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                if let Some(e) = enc.take() {
-                    e.finish(&mut out)?;
-                }
-            } else {
-                e.push(buf.get(..n).unwrap_or_default(), &mut out)?;
-                read_total += n as u64;
-            }
-            pending.extend_from_slice(&out);
-            out.clear();
-            while pending.len() >= part_size || (enc.is_none() && !pending.is_empty()) {
-                let take = pending.len().min(part_size);
-                let rest = pending.split_off(take);
-                let part = std::mem::replace(&mut pending, rest);
-                let url = part_url(remote, &mut urls, &upload, next, part.len()).await?;
-                while in_flight.len() >= opts.parallel.max(1) {
-                    if let Some(r) = in_flight.next().await {
-                        done_parts.push(r?);
-                    }
-                }
-                in_flight.push(put_part(
-                    remote.http.clone(),
-                    url,
-                    next,
-                    bytes::Bytes::from(part),
-                ));
-                next += 1;
-            }
-            progress.update(read_total);
-        }
-        while let Some(r) = in_flight.next().await {
-            done_parts.push(r?);
-        }
-        progress.done();
-        done_parts.sort_by_key(|p| p.part_number);
-        let meta = FileMeta {
-            name: name.clone(),
-            media_type: String::new(),
-        };
-        let sealed = metadata::seal(&meta, key.as_bytes(), &created.object_id, &mut rng);
-        let _: ObjectSummary = remote
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/uploads/{upload}/complete"),
-                Some(&CompleteUploadRequest {
-                    parts: done_parts,
-                    metadata: sealed,
-                }),
-            )
-            .await?;
-        Ok::<_, anyhow::Error>(())
-    }
-    .await;
-    if let Err(e) = sent {
-        // Nothing half-stored: the server aborts the multipart upload.
-        let _: Result<serde_json::Value> = remote
-            .call(
-                reqwest::Method::POST,
-                &format!("/api/uploads/{upload}/abort"),
-                None::<&()>,
-            )
-            .await;
-        return Err(e.context(format!("uploading {}", path.display())));
-    }
-    Ok(created.object_id)
 }
 
 /// Streams the ciphertext at `url` through the decryptor into `output`; the output appears only

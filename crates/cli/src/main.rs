@@ -6,6 +6,7 @@ mod crypt;
 mod keyring;
 mod kms;
 mod serve;
+mod upload;
 mod vectors;
 
 use std::path::PathBuf;
@@ -24,7 +25,8 @@ use clap::{Args, Parser, Subcommand};
     after_help = "Exit codes: 0 ok; 1 other errors; 2 usage; 3 authentication or permission (no \
                   login, token expired, revoked or without the scope); 4 not found or gone; 5 \
                   integrity (the ciphertext failed verification; nothing was written); 6 network \
-                  or service unavailable."
+                  or service unavailable (an upload's parts sent so far are kept: `put --resume` \
+                  continues it); 130 interrupted by Ctrl-C (the same)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -71,9 +73,13 @@ enum Command {
     },
     /// Encrypt files here and upload them to the server (parts straight to S3); prints each id.
     Put {
-        /// Files to upload.
-        #[arg(required = true)]
+        /// Files to upload (with --resume and none: every interrupted upload to this server).
+        #[arg(required_unless_present = "resume")]
         files: Vec<PathBuf>,
+        /// Continue an interrupted upload of each file where it stopped (the file must be the
+        /// same; a file without one starts anew).
+        #[arg(long)]
+        resume: bool,
         /// Algorithm suite: 0x0478 (committing) or 0x0578 (committing, ECDSA P-384 signed).
         #[arg(long, default_value = "0x0478")]
         suite: Suite,
@@ -444,12 +450,14 @@ fn run(cli: Cli) -> Result<ExitCode> {
             suite,
             frame_length,
             parallel,
-        } => client::put(
+            resume,
+        } => upload::put(
             &files,
-            &client::PutOptions {
+            &upload::PutOptions {
                 suite,
                 frame_length,
                 parallel,
+                resume,
             },
         )
         .map(|()| ExitCode::SUCCESS),

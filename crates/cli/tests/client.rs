@@ -26,17 +26,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 
 /// Runs the CLI with `config` as its config folder, `env` set and `stdin` written.
 fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env("XDG_CONFIG_HOME", config)
-        .env_remove("CIPHERDROP_URL")
-        .env_remove("CIPHERDROP_TOKEN")
-        .stdin(Stdio::piped())
+    let mut cmd = command(config, env, args);
+    cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let mut child = cmd.spawn().unwrap();
     child
         .stdin
@@ -45,6 +38,20 @@ fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Outpu
         .write_all(stdin.as_bytes())
         .unwrap();
     child.wait_with_output().unwrap()
+}
+
+/// The CLI's command with `config` as its config folder (and its state folder under it).
+fn command(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.args(args)
+        .env("XDG_CONFIG_HOME", config)
+        .env("XDG_STATE_HOME", config.join("state"))
+        .env_remove("CIPHERDROP_URL")
+        .env_remove("CIPHERDROP_TOKEN");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
 }
 
 fn text(o: &Output) -> String {
@@ -346,4 +353,204 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
     assert_eq!(code(&down), 6, "{}", text(&down));
     // No token in the server's log.
     assert!(!server.logs().contains(&secret));
+}
+
+/// The records of uploads under way in `config`'s state folder, as JSON.
+fn records(config: &Path) -> Vec<serde_json::Value> {
+    let dir = config.join("state/cipherdrop/uploads");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| {
+            let p = e.ok()?.path();
+            (p.extension()? == "json")
+                .then(|| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
+                .flatten()
+        })
+        .collect()
+}
+
+/// Starts `put FILE --parallel 1` and sends it SIGINT once `parts` parts are recorded; its output.
+fn interrupted_put(config: &Path, file: &Path, suite: &str, parts: usize) -> Output {
+    let mut child = command(
+        config,
+        &[],
+        &[
+            "put",
+            "--parallel",
+            "1",
+            "--suite",
+            suite,
+            file.to_str().unwrap(),
+        ],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let done = records(config)
+            .first()
+            .map_or(0, |r| r["parts"].as_object().unwrap().len());
+        if done >= parts {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "put ended before {parts} parts were sent"
+        );
+        assert!(start.elapsed().as_secs() < 120, "no progress");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    child.wait_with_output().unwrap()
+}
+
+/// What the server says of an upload.
+async fn upload_status(c: &cipherdrop_e2e::server::Client, id: &str) -> serde_json::Value {
+    c.call(reqwest::Method::GET, &format!("/api/uploads/{id}"), None)
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
+    let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("config");
+    let secret = token(dir.path(), &["read", "write"]);
+    ok(&cli(
+        &cfg,
+        &[],
+        &format!("{secret}\n"),
+        &["login", &server.url],
+    ));
+
+    for (suite, len) in [("0x0478", 100 << 20), ("0x0578", 60 << 20)] {
+        let file = work.path().join(format!("backup {suite}.tar"));
+        let original = data(len + 12_345, len as u64);
+        std::fs::write(&file, &original).unwrap();
+
+        // Ctrl-C after three parts: exit 130, the parts and the record kept, nothing listed.
+        let out = interrupted_put(&cfg, &file, suite, 3);
+        assert_eq!(code(&out), 130, "{}", text(&out));
+        assert!(text(&out).contains("--resume"), "{}", text(&out));
+        let recs = records(&cfg);
+        assert_eq!(recs.len(), 1);
+        let upload = recs[0]["upload_id"].as_str().unwrap().to_owned();
+        let sent = recs[0]["parts"].as_object().unwrap().len();
+        assert!(sent >= 3);
+        let status = upload_status(&alice, &upload).await;
+        assert_eq!(status["state"], "pending");
+        assert_eq!(status["stored"].as_array().unwrap().len(), sent);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let rec = cfg.join(format!("state/cipherdrop/uploads/{upload}.json"));
+            let mode = std::fs::metadata(rec).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        // The record holds no secret: no data key, and a 0x0578 signing key only sealed.
+        let key = B64
+            .decode(alice.pending_key(&upload).await.unwrap().data_key.expose())
+            .unwrap();
+        let rec_text =
+            std::fs::read_to_string(cfg.join(format!("state/cipherdrop/uploads/{upload}.json")))
+                .unwrap();
+        for form in cipherdrop_e2e::printed_forms(&key) {
+            assert!(!rec_text.contains(&form), "the data key is in the record");
+        }
+        assert_eq!(recs[0]["signing_key"].is_string(), suite == "0x0578");
+
+        if suite == "0x0478" {
+            let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+            // Same size and time, other bytes in a part already sent: refused, nothing sent.
+            let mut changed = original.clone();
+            changed[6 << 20] ^= 1;
+            std::fs::write(&file, &changed).unwrap();
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+            let out = cli(&cfg, &[], "", &["put", "--resume", file.to_str().unwrap()]);
+            assert_eq!(code(&out), 1, "{}", text(&out));
+            assert!(
+                text(&out).contains("is not the file whose upload was interrupted (part 2"),
+                "{}",
+                text(&out)
+            );
+            assert_eq!(
+                upload_status(&alice, &upload).await["stored"]
+                    .as_array()
+                    .unwrap()
+                    .len(),
+                sent
+            );
+            // A newer modification time: refused before any key is asked for.
+            std::fs::write(&file, &original).unwrap();
+            let out = cli(&cfg, &[], "", &["put", "--resume", file.to_str().unwrap()]);
+            assert_eq!(code(&out), 1, "{}", text(&out));
+            assert!(text(&out).contains("changed since"), "{}", text(&out));
+            std::fs::File::options()
+                .write(true)
+                .open(&file)
+                .unwrap()
+                .set_modified(modified)
+                .unwrap();
+            assert_eq!(records(&cfg).len(), 1);
+
+            // The same file: only the missing parts are sent, and the object is whole.
+            let out = cli(&cfg, &[], "", &["put", "--resume", file.to_str().unwrap()]);
+            let id = ok(&out).trim().to_owned();
+            assert_eq!(id, upload);
+            assert!(
+                text(&out).contains(&format!("resuming, {sent} of 21 parts already stored")),
+                "{}",
+                text(&out)
+            );
+        } else {
+            // `put --resume` with no file continues every recorded upload.
+            let out = cli(&cfg, &[], "", &["put", "--resume"]);
+            assert_eq!(ok(&out).trim(), upload);
+        }
+        assert!(records(&cfg).is_empty());
+        let back = work.path().join("back");
+        ok(&cli(
+            &cfg,
+            &[],
+            "",
+            &["get", &upload, "-o", back.to_str().unwrap()],
+        ));
+        assert!(std::fs::read(&back).unwrap() == original);
+        std::fs::remove_file(&back).unwrap();
+    }
+
+    // A plain `put` of a file whose upload was interrupted starts over, and aborts the old one.
+    let file = work.path().join("backup 0x0478.tar");
+    let out = interrupted_put(&cfg, &file, "0x0478", 2);
+    assert_eq!(code(&out), 130, "{}", text(&out));
+    let old = records(&cfg)[0]["upload_id"].as_str().unwrap().to_owned();
+    let out = cli(&cfg, &[], "", &["put", file.to_str().unwrap()]);
+    assert!(text(&out).contains("discarded"), "{}", text(&out));
+    assert_ne!(ok(&out).trim(), old);
+    assert_eq!(upload_status(&alice, &old).await["state"], "aborted");
+    // Two interrupted and resumed files, one started over: three objects, nothing pending.
+    let listed: serde_json::Value =
+        serde_json::from_str(&ok(&cli(&cfg, &[], "", &["ls", "--json"]))).unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
+    assert!(records(&cfg).is_empty());
 }

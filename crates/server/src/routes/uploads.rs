@@ -378,6 +378,7 @@ pub async fn create(
         ciphertext_size,
         parts,
         urls_expire_at: state.urls_expire_at(),
+        abandon_at: abandon_at(&state, &row),
     }))
 }
 
@@ -399,8 +400,13 @@ pub struct PartQuery {
     length: Option<u64>,
 }
 
+/// When the sweeper aborts `row` if it is still pending.
+fn abandon_at(state: &AppState, row: &ObjectRow) -> i64 {
+    let after = i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
+    row.created_at.saturating_add(after)
+}
+
 fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) -> UploadStatus {
-    let abandon_after = i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
     UploadStatus {
         upload_id: row.id.clone(),
         object_id: row.id.clone(),
@@ -414,7 +420,7 @@ fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) -> UploadSt
         plaintext_size: to_u64(row.plaintext_size),
         ciphertext_size: to_u64(row.ciphertext_size),
         stored: Vec::new(),
-        abandon_at: row.created_at.saturating_add(abandon_after),
+        abandon_at: abandon_at(state, row),
     }
 }
 
