@@ -15,16 +15,17 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
-use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY};
+use cipherdrop_api::{CompletedPart, CreateUploadRequest, SUITE_COMMIT_KEY};
 use cipherdrop_e2e::server::{ServerProcess, setup_accounts};
+use futures_util::StreamExt as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const GIB: usize = 1 << 30;
 
-/// Runs the CLI under GNU `time`; (seconds, peak RSS in MiB, stdout).
-fn timed(env: &[(&str, &str)], args: &[&str]) -> (f64, f64, String) {
+/// Runs the CLI under GNU `time`; (seconds, peak RSS in MiB, CPU seconds, stdout).
+fn timed(env: &[(&str, &str)], args: &[&str]) -> (f64, f64, f64, String) {
     let mut cmd = Command::new("/usr/bin/time");
-    cmd.args(["-f", "%e %M", BIN]).args(args);
+    cmd.args(["-f", "%e %M %U %S", BIN]).args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -39,9 +40,12 @@ fn timed(env: &[(&str, &str)], args: &[&str]) -> (f64, f64, String) {
     let mut it = last.split_whitespace();
     let secs: f64 = it.next().unwrap().parse().unwrap();
     let kib: f64 = it.next().unwrap().parse().unwrap();
+    let user: f64 = it.next().unwrap().parse().unwrap();
+    let sys: f64 = it.next().unwrap().parse().unwrap();
     (
         secs,
         kib / 1024.0,
+        user + sys,
         String::from_utf8_lossy(&out.stdout).into_owned(),
     )
 }
@@ -72,7 +76,11 @@ async fn main() {
     let data = cipherdrop_e2e::data(GIB, 3);
     std::fs::write(&file, &data).unwrap();
 
-    // The reference: the same bytes through presigned part URLs, unencrypted, 4 parts at once.
+    // The reference: the same bytes through the same presigned part URLs, unencrypted, 4 parts
+    // at once (a sliding window, as the CLI keeps), then completion, so that S3's assembly is in
+    // both figures. The bytes are padded to the declared ciphertext's length so that every part
+    // URL (which signs its length) takes them; the server then finds no message in what S3
+    // assembled, deletes it and answers 422, which is the end of the reference's work.
     let up = alice
         .create_upload(&CreateUploadRequest {
             plaintext_size: GIB as u64,
@@ -83,37 +91,44 @@ async fn main() {
         .await
         .unwrap();
     let part = usize::try_from(up.part_size).unwrap();
-    let start = Instant::now();
-    let mut handles = Vec::new();
-    let chunks: Vec<(u32, Vec<u8>)> = data
+    let mut padded = data.clone();
+    padded.resize(usize::try_from(up.ciphertext_size).unwrap(), 0x5a);
+    let chunks: Vec<(u32, bytes::Bytes)> = padded
         .chunks(part)
         .enumerate()
-        .map(|(i, c)| (u32::try_from(i + 1).unwrap(), c.to_vec()))
+        .map(|(i, c)| {
+            (
+                u32::try_from(i + 1).unwrap(),
+                bytes::Bytes::copy_from_slice(c),
+            )
+        })
         .collect();
-    for group in chunks.chunks(4) {
-        for (n, bytes) in group.iter().cloned() {
-            let url = alice.part_urls(&up.upload_id, n, 1).await.unwrap()[0]
-                .url
-                .clone();
+    drop(padded);
+    let start = Instant::now();
+    let sent: Vec<CompletedPart> = futures_util::stream::iter(chunks)
+        .map(|(n, bytes)| {
             let c = alice.clone();
-            handles.push(tokio::spawn(async move { c.put_part(&url, bytes).await }));
-        }
-        for h in handles.drain(..) {
-            // Lengths differ from the declared ciphertext's, so S3 may refuse the last part;
-            // the time of sending the bytes is what counts here.
-            let _ = h.await.unwrap();
-        }
-    }
-    let put_ref = start.elapsed().as_secs_f64();
-    let _ = alice
-        .call(
-            reqwest::Method::POST,
-            &format!("/api/uploads/{}/abort", up.upload_id),
-            None,
-        )
+            let id = up.upload_id.clone();
+            async move {
+                let url = c.part_urls(&id, n, 1).await.unwrap()[0].url.clone();
+                let etag = c.put_part(&url, bytes.to_vec()).await.unwrap();
+                CompletedPart {
+                    part_number: n,
+                    etag,
+                }
+            }
+        })
+        .buffered(4)
+        .collect()
         .await;
+    let refused = alice
+        .complete(&up.upload_id, &sent, b"x")
+        .await
+        .unwrap_err();
+    assert_eq!(cipherdrop_e2e::server::status_of(&refused), 422);
+    let put_ref = start.elapsed().as_secs_f64();
 
-    let (put_secs, put_mib, ids) = timed(&env, &["put", file.to_str().unwrap()]);
+    let (put_secs, put_mib, put_cpu, ids) = timed(&env, &["put", file.to_str().unwrap()]);
     let id = ids.trim().to_owned();
 
     // The reference download: the stored bytes through the presigned GET, not decrypted; before
@@ -126,7 +141,8 @@ async fn main() {
     };
     let before = reference().await;
     let target = work.path().join("back.bin");
-    let (get_secs, get_mib, _) = timed(&env, &["get", &id, "-o", target.to_str().unwrap()]);
+    let (get_secs, get_mib, get_cpu, _) =
+        timed(&env, &["get", &id, "-o", target.to_str().unwrap()]);
     let get_ref = before.min(reference().await);
     assert!(
         std::fs::read(&target).unwrap() == data,
@@ -136,15 +152,15 @@ async fn main() {
     println!(
         "1 GiB through `cipherdrop serve` + the embedded S3 on 127.0.0.1 (s; MB/s; peak RSS)\n"
     );
-    println!("| what | s | MB/s | × reference | CLI peak RSS |");
-    println!("|---|---|---|---|---|");
+    println!("| what | s | MB/s | × reference | CLI peak RSS | CLI CPU s |");
+    println!("|---|---|---|---|---|---|");
     let mbs = |s: f64| GIB as f64 / s / 1e6;
     println!(
-        "| unencrypted PUTs to the same presigned URLs (4 at once) | {put_ref:.1} | {:.0} | 1.00 | |",
+        "| unencrypted PUTs to the same presigned URLs (4 at once), then completion | {put_ref:.1} | {:.0} | 1.00 | |",
         mbs(put_ref)
     );
     println!(
-        "| `cipherdrop put` (0x0478, 64 KiB frames, 4 parts at once) | {put_secs:.1} | {:.0} | {:.2} | {put_mib:.0} MiB |",
+        "| `cipherdrop put` (0x0478, 64 KiB frames, 4 parts at once) | {put_secs:.1} | {:.0} | {:.2} | {put_mib:.0} MiB | {put_cpu:.1} |",
         mbs(put_secs),
         put_secs / put_ref
     );
@@ -153,7 +169,7 @@ async fn main() {
         mbs(get_ref)
     );
     println!(
-        "| `cipherdrop get` (verify, decrypt, write a file) | {get_secs:.1} | {:.0} | {:.2} | {get_mib:.0} MiB |",
+        "| `cipherdrop get` (verify, decrypt, write a file) | {get_secs:.1} | {:.0} | {:.2} | {get_mib:.0} MiB | {get_cpu:.1} |",
         mbs(get_secs),
         get_secs / get_ref
     );

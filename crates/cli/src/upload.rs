@@ -3,8 +3,8 @@
 //! crash, the network gone) instead of starting over.
 //!
 //! Each upload under way has a record, `$XDG_STATE_HOME/cipherdrop/uploads/{upload id}.json`
-//! (mode 0600; `~/.local/state` without `XDG_STATE_HOME`), written before the first part is sent
-//! and after every part S3 acknowledges. It keeps what re-creates the message byte for byte: the
+//! and `.parts` (mode 0600; `~/.local/state` without `XDG_STATE_HOME`), written before the first
+//! part is sent, with a line appended for every part S3 acknowledges. It keeps what re-creates the message byte for byte: the
 //! file (path, size, modification time), the message id, the suite and frame length, for 0x0578
 //! the signing key **sealed under the data key** (`cipherdrop_core::resume`), and each
 //! acknowledged part's ETag and SHA-256. The record alone decrypts nothing and signs nothing: the
@@ -86,6 +86,8 @@ struct Record {
     signing_key: Option<String>,
     /// When the server sweeps the upload if it is still pending (Unix seconds).
     abandon_at: i64,
+    /// Kept in the record's log of parts, not in its header.
+    #[serde(skip)]
     parts: BTreeMap<u32, PartRecord>,
 }
 
@@ -115,11 +117,32 @@ impl Records {
         Ok(Self { dir })
     }
 
-    fn path_of(&self, upload_id: &str) -> Result<PathBuf> {
+    /// The record's two files: the header (`.json`, written whole) and the log of acknowledged
+    /// parts (`.parts`, one JSON line appended per part, so a long upload's record costs O(1)
+    /// per part).
+    fn paths_of(&self, upload_id: &str) -> Result<(PathBuf, PathBuf)> {
         if !safe_id(upload_id) {
             return Err(anyhow!("the server named an upload {upload_id:?}"));
         }
-        Ok(self.dir.join(format!("{upload_id}.json")))
+        Ok((
+            self.dir.join(format!("{upload_id}.json")),
+            self.dir.join(format!("{upload_id}.parts")),
+        ))
+    }
+
+    fn load(&self, header: &Path) -> Result<Record> {
+        let mut r: Record = serde_json::from_slice(&std::fs::read(header)?)?;
+        let (_, log) = self.paths_of(&r.upload_id)?;
+        if let Ok(text) = std::fs::read_to_string(&log) {
+            // A line cut short by a crash is the last one: what it would have said is that a
+            // part was acknowledged, and without it the part is simply sent again.
+            for line in text.lines() {
+                if let Ok(l) = serde_json::from_str::<PartLine>(line) {
+                    r.parts.insert(l.n, l.part);
+                }
+            }
+        }
+        Ok(r)
     }
 
     /// Every readable record for `server` (one that cannot be read is skipped, with a warning).
@@ -130,10 +153,7 @@ impl Records {
             if path.extension().is_none_or(|e| e != "json") {
                 continue;
             }
-            let parsed = std::fs::read(&path)
-                .map_err(anyhow::Error::from)
-                .and_then(|b| Ok(serde_json::from_slice::<Record>(&b)?));
-            match parsed {
+            match self.load(&path) {
                 Ok(r) if r.server == server => found.push(r),
                 Ok(_) => {}
                 Err(e) => eprintln!("skipping the upload record {}: {e}", path.display()),
@@ -147,20 +167,64 @@ impl Records {
         Ok(self.all(server)?.into_iter().find(|r| r.path == path))
     }
 
-    /// Writes the record whole or not at all (a temporary file renamed over it).
+    /// Writes the record whole or not at all (temporary files renamed over it): the log first,
+    /// so a header never names parts that are not in it.
     fn save(&self, r: &Record) -> Result<()> {
-        let path = self.path_of(&r.upload_id)?;
-        let tmp = path.with_extension("json.tmp");
-        crate::client::write_private(&tmp, &serde_json::to_vec_pretty(r)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        let (header, log) = self.paths_of(&r.upload_id)?;
+        let mut lines = Vec::new();
+        for (&n, part) in &r.parts {
+            serde_json::to_writer(
+                &mut lines,
+                &PartLine {
+                    n,
+                    part: part.clone(),
+                },
+            )?;
+            lines.push(b'\n');
+        }
+        for (path, bytes) in [(log, lines), (header, serde_json::to_vec_pretty(r)?)] {
+            let tmp = path.with_extension("tmp");
+            crate::client::write_private(&tmp, &bytes)?;
+            std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+        }
         Ok(())
     }
 
+    /// Appends one acknowledged part to the record's log.
+    fn append(&self, upload_id: &str, n: u32, part: &PartRecord) -> Result<()> {
+        use std::io::Write as _;
+        let (_, log) = self.paths_of(upload_id)?;
+        let mut line = serde_json::to_vec(&PartLine {
+            n,
+            part: part.clone(),
+        })?;
+        line.push(b'\n');
+        let mut opts = std::fs::OpenOptions::new();
+        opts.append(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            opts.mode(0o600);
+        }
+        opts.open(&log)
+            .and_then(|mut f| f.write_all(&line))
+            .with_context(|| format!("writing {}", log.display()))
+    }
+
     fn remove(&self, upload_id: &str) {
-        if let Ok(path) = self.path_of(upload_id) {
-            let _ = std::fs::remove_file(path);
+        if let Ok((header, log)) = self.paths_of(upload_id) {
+            let _ = std::fs::remove_file(header);
+            let _ = std::fs::remove_file(log);
         }
     }
+}
+
+/// One line of a record's log of parts.
+#[derive(Serialize, Deserialize)]
+struct PartLine {
+    n: u32,
+    #[serde(flatten)]
+    part: PartRecord,
 }
 
 /// The file's size and modification time, as the record compares them.
@@ -819,9 +883,8 @@ fn acknowledged(
     let (size, sha256) = hashes
         .remove(&n)
         .ok_or_else(|| anyhow!("part {n} was acknowledged twice"))?;
-    upload
-        .record
-        .parts
-        .insert(n, PartRecord { etag, size, sha256 });
-    records.save(&upload.record)
+    let part = PartRecord { etag, size, sha256 };
+    records.append(&upload.record.upload_id, n, &part)?;
+    upload.record.parts.insert(n, part);
+    Ok(())
 }

@@ -364,9 +364,18 @@ fn records(config: &Path) -> Vec<serde_json::Value> {
     entries
         .filter_map(|e| {
             let p = e.ok()?.path();
-            (p.extension()? == "json")
-                .then(|| serde_json::from_slice(&std::fs::read(p).ok()?).ok())
-                .flatten()
+            if p.extension()? != "json" {
+                return None;
+            }
+            let mut r: serde_json::Value = serde_json::from_slice(&std::fs::read(&p).ok()?).ok()?;
+            let log = std::fs::read_to_string(p.with_extension("parts")).unwrap_or_default();
+            let parts: serde_json::Map<String, serde_json::Value> = log
+                .lines()
+                .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+                .map(|l| (l["n"].to_string(), l))
+                .collect();
+            r["parts"] = parts.into();
+            Some(r)
         })
         .collect()
 }
@@ -454,13 +463,17 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
         assert!(sent >= 3);
         let status = upload_status(&alice, &upload).await;
         assert_eq!(status["state"], "pending");
-        assert_eq!(status["stored"].as_array().unwrap().len(), sent);
+        // (S3 may also hold the part that was on the wire, unacknowledged.)
+        let held = status["stored"].as_array().unwrap().len();
+        assert!((sent..=sent + 1).contains(&held), "{held} {sent}");
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt as _;
-            let rec = cfg.join(format!("state/cipherdrop/uploads/{upload}.json"));
-            let mode = std::fs::metadata(rec).unwrap().permissions().mode();
-            assert_eq!(mode & 0o777, 0o600);
+            for ext in ["json", "parts"] {
+                let rec = cfg.join(format!("state/cipherdrop/uploads/{upload}.{ext}"));
+                let mode = std::fs::metadata(rec).unwrap().permissions().mode();
+                assert_eq!(mode & 0o777, 0o600, "{ext}");
+            }
         }
         // The record holds no secret: no data key, and a 0x0578 signing key only sealed.
         let key = B64
@@ -498,7 +511,7 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
                     .as_array()
                     .unwrap()
                     .len(),
-                sent
+                held
             );
             // A newer modification time: refused before any key is asked for.
             std::fs::write(&file, &original).unwrap();
@@ -523,6 +536,10 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
                 text(&out)
             );
         } else {
+            // A line cut short by a crash at the end of the log is only a part to send again.
+            let log = cfg.join(format!("state/cipherdrop/uploads/{upload}.parts"));
+            let mut f = std::fs::File::options().append(true).open(log).unwrap();
+            f.write_all(b"{\"n\":4,\"etag\":\"\\\"ab").unwrap();
             // `put --resume` with no file continues every recorded upload.
             let out = cli(&cfg, &[], "", &["put", "--resume"]);
             assert_eq!(ok(&out).trim(), upload);
