@@ -59,11 +59,46 @@ impl ServerProcess {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Result<Self> {
+        Self::spawn(
+            bin,
+            data_dir,
+            web_dir,
+            ("127.0.0.1:0", "127.0.0.1:0"),
+            extra,
+            env,
+        )
+    }
+
+    /// [`ServerProcess::start`] on given ports (the app's, the embedded S3's), to start it again
+    /// where clients and presigned URLs expect it after a kill.
+    pub fn start_at(
+        bin: &Path,
+        data_dir: &Path,
+        ports: (u16, u16),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
+        let (app, s3) = (
+            format!("127.0.0.1:{}", ports.0),
+            format!("127.0.0.1:{}", ports.1),
+        );
+        let web_dir = data_dir.join("no-web-bundle");
+        Self::spawn(bin, data_dir, &web_dir, (&app, &s3), extra, env)
+    }
+
+    fn spawn(
+        bin: &Path,
+        data_dir: &Path,
+        web_dir: &Path,
+        listen: (&str, &str),
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Result<Self> {
         std::fs::create_dir_all(data_dir)?;
         let log_path = data_dir.join(format!("server-{}.log", rand::random::<u32>()));
         let log = std::fs::File::create(&log_path)?;
         let mut cmd = Command::new(bin);
-        cmd.args(["serve", "--listen", "127.0.0.1:0", "--s3-listen", "127.0.0.1:0"])
+        cmd.args(["serve", "--listen", listen.0, "--s3-listen", listen.1])
             .arg("--data-dir")
             .arg(data_dir)
             .arg("--web-dir")

@@ -414,7 +414,9 @@ async fn put_part(
     let mut last = String::new();
     for attempt in 0..5u32 {
         if attempt > 0 {
-            tokio::time::sleep(std::time::Duration::from_millis(500 << attempt)).await;
+            let wait = std::time::Duration::from_millis(500 << attempt);
+            eprintln!("part {n}: {last}; trying again in {} s", wait.as_secs_f32());
+            tokio::time::sleep(wait).await;
         }
         match http.put(&url).body(bytes.clone()).send().await {
             Ok(r) if r.status().is_success() => {

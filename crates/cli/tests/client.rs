@@ -571,3 +571,60 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
     assert_eq!(listed.as_array().unwrap().len(), 3, "{listed}");
     assert!(records(&cfg).is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_carries_on_across_a_server_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = (
+        cipherdrop_e2e::server::free_port().unwrap(),
+        cipherdrop_e2e::server::free_port().unwrap(),
+    );
+    let mut server = ServerProcess::start_at(Path::new(BIN), dir.path(), ports, &[], &[]).unwrap();
+    setup_accounts(&server, Path::new(BIN)).await.unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let cfg = work.path().join("config");
+    let secret = token(dir.path(), &["read", "write"]);
+    ok(&cli(
+        &cfg,
+        &[],
+        &format!("{secret}\n"),
+        &["login", &server.url],
+    ));
+    let file = work.path().join("export.csv");
+    let original = data((60 << 20) + 7, 77);
+    std::fs::write(&file, &original).unwrap();
+
+    // The server (and its S3) is killed with two parts stored and started again on the same
+    // ports: the part on the wire is retried, and the upload completes in the same run.
+    let child = command(
+        &cfg,
+        &[],
+        &["put", "--parallel", "1", file.to_str().unwrap()],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    while records(&cfg)
+        .first()
+        .map_or(0, |r| r["parts"].as_object().unwrap().len())
+        < 2
+    {
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    server.kill();
+    let server = ServerProcess::start_at(Path::new(BIN), dir.path(), ports, &[], &[]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let id = ok(&out).trim().to_owned();
+    assert!(text(&out).contains("trying again"), "{}", text(&out));
+    let back = work.path().join("back.csv");
+    ok(&cli(
+        &cfg,
+        &[],
+        "",
+        &["get", &id, "-o", back.to_str().unwrap()],
+    ));
+    assert!(std::fs::read(&back).unwrap() == original);
+    assert!(records(&cfg).is_empty());
+    drop(server);
+}
