@@ -103,9 +103,36 @@ async fn upload_and_download_through_moto() {
         longer, MOTO_WRONG_LENGTH_STATUS,
         "moto changed how it treats signed lengths"
     );
+    // Resuming through moto: the pending key comes back through moto's KMS. Moto's ListParts
+    // answer has the root element `ListPartsResponse` where AWS has `ListPartsResult`, which the
+    // Rust SDK refuses: the server says S3 failed (502, the reason in its log), and does not
+    // guess which parts are there.
+    let e = alice
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/uploads/{}", up.upload_id),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(
+        cipherdrop_e2e::server::status_of(&e),
+        MOTO_LIST_PARTS_STATUS
+    );
+    assert!(
+        server.logs().contains("expected ListPartsResult"),
+        "moto's ListParts answer changed: check the status route against it"
+    );
+    let again = alice.pending_key(&up.upload_id).await.unwrap();
+    assert_eq!(again.data_key.expose(), up.data_key.expose());
 }
 
 /// What moto 5.2.5 answers to a part whose length differs from the one the presigned URL signs:
 /// it does not enforce the signed length and stores the part (AWS refuses it). Deployments rely on AWS or the
 /// embedded S3 for this defence, not on moto.
 const MOTO_WRONG_LENGTH_STATUS: u16 = 200;
+
+/// What the server answers for an upload's parts through moto 5.2.5, whose `ListParts` response
+/// the AWS SDK cannot read (root element `ListPartsResponse`; AWS and the SDK say
+/// `ListPartsResult`). The embedded S3 and AWS answer with the parts.
+const MOTO_LIST_PARTS_STATUS: u16 = 502;

@@ -3,6 +3,7 @@
 //! service failed and whether trying again may help; the service's own message goes to the log
 //! under an error id, and only the id goes to the client.
 
+use aws_sdk_s3::config::http::HttpResponse;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -524,11 +525,18 @@ where
     R: std::fmt::Debug + 'static,
 {
     match e {
-        aws_sdk_s3::error::SdkError::ServiceError(s) => format!(
-            "{}: {}",
-            s.err().code().unwrap_or("Unknown"),
-            s.err().message().unwrap_or("")
-        ),
+        aws_sdk_s3::error::SdkError::ServiceError(s) => {
+            let status = e
+                .raw_response()
+                .and_then(|r| (r as &dyn std::any::Any).downcast_ref::<HttpResponse>())
+                .map(|r| r.status().as_u16());
+            let status = status.map(|c| format!(" (HTTP {c})")).unwrap_or_default();
+            match s.err().code() {
+                Some(code) => format!("{code}: {}{status}", s.err().message().unwrap_or("")),
+                // No error code: the answer itself did not parse, and the chain says why.
+                None => format!("{}{status}", aws_smithy_error_chain(s.err())),
+            }
+        }
         other => aws_smithy_error_chain(other),
     }
 }

@@ -36,7 +36,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
             }
         }
     }
-    assert_eq!(operations.len(), 26, "{operations:?}");
+    assert_eq!(operations.len(), 27, "{operations:?}");
     let public = crate::util::PUBLIC_OPERATIONS;
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
@@ -103,19 +103,19 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
     for a in ["login", "key.issued", "upload.created", "upload.completed"] {
         assert!(actions.contains(&a), "{a} not audited: {actions:?}");
     }
-    // Bob's and the admin's attempts at Alice's key were refused, and audited as such.
+    // Bob's and the admin's attempts at Alice's keys (the object's, and the pending upload's)
+    // were refused, and audited as such.
     let denied: Vec<&serde_json::Value> = rest["entries"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|e| e["action"] == "key.released")
         .collect();
-    assert_eq!(denied.len(), 2);
-    assert!(
-        denied
-            .iter()
-            .all(|e| e["outcome"] == "denied" && e["object"] == object.as_str())
-    );
+    assert_eq!(denied.len(), 4);
+    assert!(denied.iter().all(|e| e["outcome"] == "denied"));
+    for id in [object.as_str(), pending.upload_id.as_str()] {
+        assert_eq!(denied.iter().filter(|e| e["object"] == id).count(), 2, "{id}");
+    }
 
     // The owner: key responses are never cached; the object's own key comes back.
     let (h, _) = alice
