@@ -114,7 +114,11 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
     assert_eq!(denied.len(), 4);
     assert!(denied.iter().all(|e| e["outcome"] == "denied"));
     for id in [object.as_str(), pending.upload_id.as_str()] {
-        assert_eq!(denied.iter().filter(|e| e["object"] == id).count(), 2, "{id}");
+        assert_eq!(
+            denied.iter().filter(|e| e["object"] == id).count(),
+            2,
+            "{id}"
+        );
     }
 
     // The owner: key responses are never cached; the object's own key comes back.
