@@ -141,13 +141,21 @@ async fn failures_show_clear_messages_and_record_nothing() {
     let (state, message) = outcome(&b, "offline.bin").await;
     assert_eq!(state, "failed");
     assert!(
-        message.contains("connection to S3 failed") && message.contains("gave up after 6 attempts"),
+        message.contains("connection to S3 failed")
+            && message.contains("gave up after 6 attempts")
+            && message.contains("kept until")
+            && message.contains("Unfinished uploads"),
         "{message}"
     );
-    assert_eq!(states(&srv_dir), ["complete", "aborted"]);
+    // What was sent is kept for a resume (pending, and listed as unfinished in the page).
+    assert_eq!(states(&srv_dir), ["complete", "pending"]);
+    b.wait_for("li.unfinished-upload[data-name=\"offline.bin\"]", MIN)
+        .await
+        .unwrap();
 
-    // Cancel while parts are being retried: cancelled, aborted, nothing recorded.
-    pick(&b, &write("cancel-me.bin", 3_000_000)).await;
+    // Cancel while parts are being retried: cancelled, aborted, nothing recorded. (Small: the
+    // kept 2 MB count towards the 10 MiB quota until they are resumed or discarded.)
+    pick(&b, &write("cancel-me.bin", 1_500_000)).await;
     b.wait_for(
         "li.upload[data-name=\"cancel-me.bin\"][data-state=\"running\"] button.cancel",
         MIN,
@@ -169,12 +177,12 @@ async fn failures_show_clear_messages_and_record_nothing() {
     block_s3(&b, &s3_url, false).await;
     // The abort reaches the server right after the page stops.
     for _ in 0..50 {
-        if states(&srv_dir) == ["complete", "aborted", "aborted"] {
+        if states(&srv_dir) == ["complete", "pending", "aborted"] {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(states(&srv_dir), ["complete", "aborted", "aborted"]);
+    assert_eq!(states(&srv_dir), ["complete", "pending", "aborted"]);
 
     // Over the account's quota (10 MiB stored; 6 MB already are): the form shows the room left,
     // and the upload is refused in words before anything is stored.
@@ -191,7 +199,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
         message.contains("your account has") && message.contains("left"),
         "{message}"
     );
-    assert_eq!(states(&srv_dir), ["complete", "aborted", "aborted"]);
+    assert_eq!(states(&srv_dir), ["complete", "pending", "aborted"]);
 
     // Only the file that made it is listed.
     b.wait_for("tr.file[data-name=\"flaky.bin\"]", MIN)
@@ -202,6 +210,149 @@ async fn failures_show_clear_messages_and_record_nothing() {
         .await
         .unwrap();
     assert_eq!(listed, "1");
+
+    // S3 is back: the offline file, chosen again under "Unfinished uploads", completes.
+    b.click("#clear-finished").await.unwrap();
+    b.type_into(
+        "li.unfinished-upload[data-name=\"offline.bin\"] input.resume-input",
+        &files.join("offline.bin").display().to_string(),
+    )
+    .await
+    .unwrap();
+    let (state, message) = outcome(&b, "offline.bin").await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(states(&srv_dir), ["complete", "complete", "aborted"]);
+    b.wait_for("tr.file[data-name=\"offline.bin\"]", MIN)
+        .await
+        .unwrap();
     drop(kms);
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_cut_off_by_a_reload_resumes_with_the_same_file_only() {
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (srv_dir, files) = (dir.path().join("srv"), dir.path().join("files"));
+    std::fs::create_dir_all(&files).unwrap();
+    let server = ServerProcess::start_with_web(&bin, &srv_dir, &web, &[], &[]).unwrap();
+    let s3_url = server.s3_url.clone().unwrap();
+    add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
+    // Five parts of 5 MiB (the last shorter).
+    let original = cipherdrop_e2e::data(26_000_000, 26);
+    let path = files.join("scan.tiff");
+    std::fs::write(&path, &original).unwrap();
+
+    let b = Browser::start().await.unwrap();
+    b.log_in(&server.url, "alice", PASSWORD).await.unwrap();
+    b.cdp("Network.enable", json!({})).await.unwrap();
+    // Part 3 cannot reach S3 (it is retried); the others arrive. Then the tab is reloaded.
+    b.cdp(
+        "Network.setBlockedURLs",
+        json!({ "urls": ["*partNumber=3&*"] }),
+    )
+    .await
+    .unwrap();
+    pick(&b, &path).await;
+    b.wait_until_js(
+        "(() => { const p = document.querySelector('li.upload[data-name=\"scan.tiff\"] progress'); \
+           return p !== null && Number(p.value) >= 3 * 5242880; })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.client.refresh().await.unwrap();
+    block_s3(&b, &s3_url, false).await;
+    assert_eq!(states(&srv_dir), ["pending"]);
+
+    // After the reload the page lists it, with what was sent and until when it is kept.
+    let row = "li.unfinished-upload[data-name=\"scan.tiff\"]";
+    b.wait_for(row, MIN).await.unwrap();
+    let text = b
+        .js_string(&format!("return document.querySelector('{row}').innerText"))
+        .await
+        .unwrap();
+    assert!(text.contains("sent · kept until"), "{text}");
+    let input = format!("{row} input.resume-input");
+
+    // Another file of another size: refused at once, nothing sent, still unfinished.
+    let other = files.join("other.tiff");
+    std::fs::write(&other, cipherdrop_e2e::data(1000, 1)).unwrap();
+    b.type_into(&input, &other.display().to_string())
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "scan.tiff").await;
+    assert_eq!(state, "failed");
+    assert!(
+        message.contains("is not the file whose upload was interrupted"),
+        "{message}"
+    );
+    // Same size and time, one byte different in a part already sent: refused after the check.
+    let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+    let mut changed = original.clone();
+    changed[6_000_000] ^= 1;
+    std::fs::write(&path, &changed).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    b.click("#clear-finished").await.unwrap();
+    b.type_into(&input, &path.display().to_string())
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "scan.tiff").await;
+    assert_eq!(state, "failed");
+    assert!(message.contains("part 2 differs"), "{message}");
+    assert_eq!(states(&srv_dir), ["pending"]);
+
+    // The same file: the missing part is sent and the object completes.
+    std::fs::write(&path, &original).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    b.click("#clear-finished").await.unwrap();
+    b.type_into(&input, &path.display().to_string())
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "scan.tiff").await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(states(&srv_dir), ["complete"]);
+    // The key came back through the audited release for a pending upload, once per attempt
+    // that got that far (the changed file and the right one).
+    let released = sqlite(
+        &srv_dir,
+        "SELECT count(*) FROM audit WHERE action = 'key.released' AND detail LIKE '%resume%'",
+    )
+    .unwrap();
+    assert_eq!(released[0][0], 2, "{released}");
+    b.wait_for("tr.file[data-name=\"scan.tiff\"]", MIN)
+        .await
+        .unwrap();
+    // Nothing is left unfinished, also after another reload.
+    b.client.refresh().await.unwrap();
+    b.wait_for("tr.file[data-name=\"scan.tiff\"]", MIN)
+        .await
+        .unwrap();
+    let left = b
+        .js_string("return String(document.querySelectorAll('li.unfinished-upload').length)")
+        .await
+        .unwrap();
+    assert_eq!(left, "0");
+    // And the stored object is the file.
+    let alice = server.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let (_, listed) = alice
+        .call(reqwest::Method::GET, "/api/objects", None)
+        .await
+        .unwrap();
+    let id = listed["objects"][0]["id"].as_str().unwrap().to_owned();
+    assert!(alice.download(&id).await.unwrap() == original);
     b.close().await;
 }

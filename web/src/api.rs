@@ -232,6 +232,24 @@ pub async fn part_url_sized(upload_id: &str, number: u32, len: u32) -> ApiResult
     .await
 }
 
+/// An upload's layout and, while it is pending, the parts S3 holds.
+pub async fn upload_status(upload_id: &str) -> ApiResult<UploadStatus> {
+    json(Request::get(&format!("/api/uploads/{upload_id}")).build()).await
+}
+
+/// A pending upload's data key again, to resume it (an audited release, owner only).
+pub async fn pending_key(
+    upload_id: &str,
+) -> ApiResult<WithKey<cipherdrop_api::PendingKeyResponse>> {
+    let mut answer: cipherdrop_api::PendingKeyResponse = json(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/uploads/{upload_id}/key"),
+    ))
+    .await?;
+    let data_key = take_data_key(&mut answer.data_key)?;
+    Ok(WithKey { answer, data_key })
+}
+
 /// Completes an upload: the server checks the stored header before recording the file.
 pub async fn complete(upload_id: &str, req: &CompleteUploadRequest) -> ApiResult<ObjectSummary> {
     json(post(&format!("/api/uploads/{upload_id}/complete"), req)).await

@@ -151,7 +151,7 @@ pub async fn bench_upload(
         media_type: "application/octet-stream".into(),
     };
     let started = now_ms();
-    let record = upload_blob(&data, meta, options, Rc::new(|_| {}), Cancel::default())
+    let record = upload_blob(&data, meta, options, Rc::new(|_| {}), Cancel::default(), "")
         .await
         .map_err(err)?;
     let ms = now_ms() - started;

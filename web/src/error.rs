@@ -50,6 +50,12 @@ pub enum TransferError {
     Sink(String),
     /// Misuse of the format API, or sizes that disagree (a bug on this page or the server).
     Format(String),
+    /// S3 or the network stayed away after every retry (what the last attempt met).
+    GaveUp(String),
+    /// The upload stopped but what was sent is kept, to be resumed (the whole message says how).
+    Interrupted(String),
+    /// A file chosen to resume an upload is not the one being uploaded, or the upload is gone.
+    NotSame(String),
 }
 
 impl fmt::Display for TransferError {
@@ -66,6 +72,7 @@ impl fmt::Display for TransferError {
             ),
             Self::Sink(e) => write!(f, "{e}"),
             Self::Format(e) => write!(f, "Internal error: {e}"),
+            Self::GaveUp(e) | Self::Interrupted(e) | Self::NotSame(e) => write!(f, "{e}"),
         }
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! Layers, from the page down: `ui` → `upload` / `download` (one file's whole job) → `crypt`
 //! (the encrypt and decrypt pipelines) → `stream` (reading), `parts` (packing), `s3` (presigned
-//! PUTs and GETs) and `api` (the server); `error` is the one error type of uploads and
+//! PUTs and GETs), `resume` (this browser's record of uploads under way, in IndexedDB) and `api`
+//! (the server); `error` is the one error type of uploads and
 //! downloads (it wraps `api::ApiError`).
 
 pub mod api;
@@ -19,6 +20,7 @@ pub mod download;
 pub mod error;
 pub mod metadata;
 pub mod parts;
+pub mod resume;
 pub mod s3;
 pub mod stream;
 pub mod subtle;

@@ -49,6 +49,10 @@ pub(crate) struct S3Parts {
     report: Report,
     cancel: Cancel,
     pool: BufferPool,
+    /// Parts S3 already holds (a resumed upload), with their ETags: not sent again.
+    held: HashMap<u32, String>,
+    /// Whether each acknowledged part goes into the upload's record (`resume`).
+    recorded: bool,
 }
 
 impl S3Parts {
@@ -77,7 +81,21 @@ impl S3Parts {
             report,
             cancel,
             pool: BufferPool::default(),
+            held: HashMap::new(),
+            recorded: false,
         }
+    }
+
+    /// Records each acknowledged part in the upload's record, for a later resume.
+    pub(crate) fn recording(mut self, recorded: bool) -> Self {
+        self.recorded = recorded;
+        self
+    }
+
+    /// Parts S3 already holds (with their ETags), which are not sent again.
+    pub(crate) fn holding(mut self, held: HashMap<u32, String>) -> Self {
+        self.held = held;
+        self
     }
 
     /// Stops every request in flight.
@@ -151,6 +169,17 @@ impl PartSink for S3Parts {
                 self.part_count
             )));
         }
+        if let Some(etag) = self.held.get(&number) {
+            // Checked against the file before this pass; S3 has it.
+            let etag = etag.clone();
+            return self.record(Ok(Stored {
+                completed: CompletedPart {
+                    part_number: number,
+                    etag,
+                },
+                buffer: part.bytes,
+            }));
+        }
         while self.in_flight.len() >= self.parallel {
             if let Some(r) = self.in_flight.next().await {
                 self.record(r)?;
@@ -161,11 +190,31 @@ impl PartSink for S3Parts {
             return Err(TransferError::Cancelled);
         }
         let url = self.url_for(number, part.bytes.length()).await?;
+        let digest = if self.recorded {
+            Some(
+                crate::resume::sha256(&part.bytes)
+                    .await
+                    .map_err(TransferError::Crypto)?,
+            )
+        } else {
+            None
+        };
         let signal = self.abort.as_ref().map(AbortController::signal);
         let upload_id = self.upload_id.clone();
         let cancel = self.cancel.clone();
         self.in_flight.push(Box::pin(async move {
-            put_part(&upload_id, part, url, signal, cancel).await
+            let size = u64::from(part.bytes.length());
+            let stored = put_part(&upload_id, part, url, signal, cancel).await?;
+            if let Some(sha256) = digest {
+                let sent = crate::resume::SentPart {
+                    etag: stored.completed.etag.clone(),
+                    size,
+                    sha256,
+                };
+                // Without the entry the part is only sent again on resume.
+                let _ = crate::resume::save_part(&upload_id, number, &sent).await;
+            }
+            Ok(stored)
         }));
         Ok(())
     }
@@ -256,8 +305,8 @@ async fn put_part(
             }
         }
     }
-    Err(TransferError::Sink(format!(
-        "{last} (gave up after {ATTEMPTS} attempts)"
+    Err(TransferError::GaveUp(format!(
+        "{last} (gave up after {ATTEMPTS} attempts)."
     )))
 }
 

@@ -1,9 +1,10 @@
 //! Encrypt-and-upload of one file: the data key from the server, the ESDK message built in the
 //! tab, its parts PUT to S3 (`s3`), the size checked, and the upload completed.
 //!
-//! Any failure after the server opened the upload aborts it (best effort; the server's sweeper
-//! aborts what is left), so a file is recorded only when every part arrived and the server
-//! checked the stored header.
+//! A file is recorded only when every part arrived and the server checked the stored header.
+//! When the network or S3 stays away, the parts sent are kept and the upload can be resumed from
+//! this browser's record (`resume`), with the same file chosen again; any other failure aborts
+//! the upload (best effort; the server's sweeper aborts what is left).
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -12,18 +13,23 @@ use std::rc::Rc;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
-    CompleteUploadRequest, CreateUploadRequest, CreateUploadResponse, ObjectSummary,
+    CompleteUploadRequest, CreateUploadRequest, CreateUploadResponse, ObjectSummary, SecretB64,
 };
+use cipherdrop_core::resume::{open_signing_key, seal_signing_key};
 use cipherdrop_core::{
-    DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials, FrameEncoder, MessageLen,
-    SigningKey, Suite,
+    AlgorithmSuiteId, DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
+    FrameEncoder, MESSAGE_ID_LEN, MessageLen, PUBLIC_KEY_FIELD, SigningKey, Suite,
 };
+use wasm_bindgen::JsCast as _;
 use web_sys::{Blob, File};
+use zeroize::Zeroizing;
 
 use crate::api::{self, ApiError};
 use crate::crypt::encrypt_blob;
 use crate::error::{Cancel, TransferError};
 use crate::metadata::{self, FileMeta};
+use crate::parts::{Part, PartSink};
+use crate::resume::{self, SentPart, Unfinished};
 use crate::s3::S3Parts;
 use crate::stream::read_bytes;
 
@@ -92,27 +98,15 @@ pub struct UploadRecord {
 /// Receives progress reports.
 pub type Report = Rc<dyn Fn(Progress)>;
 
-/// Encrypts `file` and uploads it; `report` is called as bytes are encrypted and stored.
-pub async fn upload_file(
-    file: &File,
-    options: UploadOptions,
-    report: Report,
-    cancel: Cancel,
-) -> Result<UploadRecord, TransferError> {
-    let meta = FileMeta {
-        name: file.name(),
-        media_type: file.type_(),
-    };
-    upload_blob(file, meta, options, report, cancel).await
-}
-
-/// Encrypts `data` and uploads it as a file described by `meta`.
+/// Encrypts `data` and uploads it as a file described by `meta`. A `File` gets a record in this
+/// browser (see [`crate::resume`]) so that the upload can be resumed if it is interrupted.
 pub async fn upload_blob(
     file: &Blob,
     meta: FileMeta,
     options: UploadOptions,
     report: Report,
     cancel: Cancel,
+    owner: &str,
 ) -> Result<UploadRecord, TransferError> {
     let started = crate::browser::now_ms();
     let size = file.size() as u64;
@@ -128,33 +122,221 @@ pub async fn upload_blob(
         public_key: signing.as_ref().map(SigningKey::public_key_base64),
     };
     let created = api::create_upload(&request).await?;
+    let answer = &created.answer;
+    let message_id: [u8; MESSAGE_ID_LEN] = rand::random();
+    let mut recorded = false;
+    if let Some(f) = file.dyn_ref::<File>() {
+        let record = Unfinished {
+            upload_id: answer.upload_id.clone(),
+            owner: owner.to_owned(),
+            name: meta.name.clone(),
+            media_type: meta.media_type.clone(),
+            size,
+            last_modified: f.last_modified(),
+            suite: options.suite.id().0,
+            frame_length: options.frame_length,
+            part_size: answer.part_size,
+            part_count: answer.part_count,
+            ciphertext_size: answer.ciphertext_size,
+            message_id: crate::ui::format::hex(&message_id),
+            signing_key: signing.as_ref().map(|k| {
+                B64.encode(seal_signing_key(
+                    k,
+                    &created.data_key,
+                    &answer.upload_id,
+                    &mut rng,
+                ))
+            }),
+            abandon_at: answer.abandon_at,
+            parts: BTreeMap::new(),
+        };
+        // Without a record the upload still works; it only cannot be resumed.
+        recorded = resume::save(&record).await.is_ok();
+    }
     let job = Job {
         file,
         options,
-        created: &created.answer,
+        created: answer,
         meta: &meta,
         report,
         cancel: &cancel,
     };
-    match job.run(created.data_key, signing).await {
-        Ok(sent) => Ok(UploadRecord {
-            object: sent.object,
-            meta,
-            key_arn: created.answer.key_arn.clone(),
-            encryption_context: created.answer.encryption_context.clone(),
-            edk: sent.edk,
-            header: sent.header,
-            plaintext_head: sent.plaintext_head,
-            part_size: created.answer.part_size,
-            part_count: created.answer.part_count,
-            seconds: (crate::browser::now_ms() - started) / 1000.0,
-        }),
+    let plan = Plan {
+        message_id,
+        held: BTreeMap::new(),
+        recorded,
+    };
+    let sent = job.run(created.data_key.clone(), signing, plan).await;
+    let sent = settle(sent, answer, recorded).await?;
+    Ok(sent.into_record(meta, answer, started))
+}
+
+/// Continues the upload `unfinished` with `file`, which must be the same file: its size and
+/// modification time, and then every part already sent (made again here and compared), before
+/// anything is sent. The server says which parts S3 holds and releases the data key again
+/// (audited); only the parts S3 lacks are sent, and the object is the one an uninterrupted upload
+/// would have made.
+pub async fn resume_upload(
+    file: &File,
+    unfinished: Unfinished,
+    parallel: usize,
+    report: Report,
+    cancel: Cancel,
+) -> Result<UploadRecord, TransferError> {
+    let started = crate::browser::now_ms();
+    let u = unfinished;
+    if file.size() as u64 != u.size || file.last_modified() != u.last_modified {
+        return Err(TransferError::NotSame(format!(
+            "“{}” is not the file whose upload was interrupted: its size or modification time \
+             differ. Nothing was sent; choose “{}” ({} bytes) again.",
+            file.name(),
+            u.name,
+            u.size
+        )));
+    }
+    let status = match api::upload_status(&u.upload_id).await {
+        Ok(s) if s.state == "pending" => s,
+        Ok(s) => {
+            resume::remove(&u.upload_id).await;
+            return Err(TransferError::NotSame(format!(
+                "This upload is {} on the server and can no longer be resumed; upload the file \
+                 again.",
+                s.state
+            )));
+        }
+        Err(e) if matches!(e.status(), Some(404 | 409)) => {
+            resume::remove(&u.upload_id).await;
+            return Err(TransferError::NotSame(format!(
+                "The server no longer has this upload ({e}); upload the file again."
+            )));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if (status.suite, status.frame_length, status.plaintext_size)
+        != (u.suite, u.frame_length, u.size)
+    {
+        return Err(TransferError::Format(
+            "the server's upload is not the one recorded in this browser".into(),
+        ));
+    }
+    let bad = |what: &str| TransferError::Api(ApiError::Decode(what.to_owned()));
+    let key = api::pending_key(&u.upload_id).await?;
+    let suite = Suite::from_id(AlgorithmSuiteId(u.suite)).map_err(|e| bad(&e.to_string()))?;
+    let signing = match &u.signing_key {
+        Some(sealed) => {
+            let sealed = B64.decode(sealed).map_err(|_| bad("sealed signing key"))?;
+            let k = open_signing_key(&sealed, &key.data_key, &u.upload_id)
+                .map_err(|e| bad(&format!("the recorded signing key: {e}")))?;
+            if key.answer.encryption_context.get(PUBLIC_KEY_FIELD) != Some(&k.public_key_base64()) {
+                return Err(bad("the recorded signing key is not this upload's"));
+            }
+            Some(k)
+        }
+        None => None,
+    };
+    // What S3 holds and this browser vouches for (same size; same ETag where S3 reports one).
+    let held: BTreeMap<u32, SentPart> = status
+        .stored
+        .iter()
+        .filter_map(|p| {
+            let r = u.parts.get(&p.part_number)?;
+            let same = r.size == p.size && p.etag.as_ref().is_none_or(|e| *e == r.etag);
+            same.then(|| (p.part_number, r.clone()))
+        })
+        .collect();
+    let message_id: [u8; MESSAGE_ID_LEN] = unhex(&u.message_id)
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| bad("the recorded message id"))?;
+    let created = CreateUploadResponse {
+        upload_id: u.upload_id.clone(),
+        object_id: u.upload_id.clone(),
+        data_key: SecretB64::new(Zeroizing::new(String::new())),
+        key_arn: key.answer.key_arn.clone(),
+        edk: key.answer.edk.clone(),
+        encryption_context: key.answer.encryption_context.clone(),
+        part_size: status.part_size,
+        part_count: status.part_count,
+        ciphertext_size: status.ciphertext_size,
+        parts: Vec::new(),
+        urls_expire_at: 0,
+        abandon_at: status.abandon_at,
+    };
+    let meta = FileMeta {
+        name: u.name.clone(),
+        media_type: u.media_type.clone(),
+    };
+    let job = Job {
+        file,
+        options: UploadOptions {
+            suite,
+            frame_length: u.frame_length,
+            parallel,
+        },
+        created: &created,
+        meta: &meta,
+        report,
+        cancel: &cancel,
+    };
+    let plan = Plan {
+        message_id,
+        held,
+        recorded: true,
+    };
+    let sent = job.run(key.data_key.clone(), signing, plan).await;
+    let sent = settle(sent, &created, true).await?;
+    Ok(sent.into_record(meta, &created, started))
+}
+
+/// Whether a failure leaves the upload worth resuming: the network or S3 stayed away, not a
+/// refusal or a bug.
+fn resumable(e: &TransferError) -> bool {
+    matches!(
+        e,
+        TransferError::GaveUp(_) | TransferError::Api(ApiError::Network(_))
+    ) || matches!(e, TransferError::Api(a) if a.status().is_some_and(|s| s >= 500 || s == 429))
+}
+
+/// The end of a job: a finished upload forgets its record; one the network interrupted keeps its
+/// parts and its record, and says until when; anything else is aborted (nothing half-recorded).
+async fn settle(
+    result: Result<Sent, TransferError>,
+    created: &CreateUploadResponse,
+    recorded: bool,
+) -> Result<Sent, TransferError> {
+    let id = &created.upload_id;
+    match result {
+        Ok(sent) => {
+            if recorded {
+                resume::remove(id).await;
+            }
+            Ok(sent)
+        }
+        // A different file was chosen to resume: nothing was sent, the upload stays as it was.
+        Err(e @ TransferError::NotSame(_)) => Err(e),
+        Err(e) if recorded && resumable(&e) => Err(TransferError::Interrupted(format!(
+            "{e} The parts sent so far are kept until {}: choose the same file under \
+             “Unfinished uploads” to continue from there.",
+            crate::ui::format::date(created.abandon_at)
+        ))),
         Err(e) => {
             // Leave nothing half-recorded: the server aborts the multipart upload.
-            let _ = api::abort(&created.answer.upload_id).await;
+            let _ = api::abort(id).await;
+            if recorded {
+                resume::remove(id).await;
+            }
             Err(e)
         }
     }
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// One upload the server opened: what the rest of it needs.
@@ -165,6 +347,16 @@ struct Job<'a> {
     meta: &'a FileMeta,
     report: Report,
     cancel: &'a Cancel,
+}
+
+/// How a job makes its message, and what S3 already holds of it.
+struct Plan {
+    /// The message id (recorded, so the same bytes can be made again).
+    message_id: [u8; MESSAGE_ID_LEN],
+    /// Parts S3 holds (a resumed upload), each checked against the file and then not sent.
+    held: BTreeMap<u32, SentPart>,
+    /// Whether acknowledged parts go into the upload's record.
+    recorded: bool,
 }
 
 /// What an upload sent that the page shows afterwards.
@@ -179,13 +371,74 @@ struct Sent {
     plaintext_head: Vec<u8>,
 }
 
+impl Sent {
+    fn into_record(
+        self,
+        meta: FileMeta,
+        created: &CreateUploadResponse,
+        started: f64,
+    ) -> UploadRecord {
+        UploadRecord {
+            object: self.object,
+            meta,
+            key_arn: created.key_arn.clone(),
+            encryption_context: created.encryption_context.clone(),
+            edk: self.edk,
+            header: self.header,
+            plaintext_head: self.plaintext_head,
+            part_size: created.part_size,
+            part_count: created.part_count,
+            seconds: (crate::browser::now_ms() - started) / 1000.0,
+        }
+    }
+}
+
+/// Compares the parts a resumed upload makes again with the ones S3 holds, and stops the pass
+/// after the last of them.
+struct Check<'a> {
+    expected: &'a BTreeMap<u32, SentPart>,
+    last: u32,
+    name: &'a str,
+    /// Set once the last held part was checked (ends the pass).
+    enough: Cancel,
+    /// The user's cancel.
+    cancel: &'a Cancel,
+}
+
+impl PartSink for Check<'_> {
+    async fn put(&mut self, part: Part) -> Result<(), TransferError> {
+        if self.cancel.is_cancelled() {
+            return Err(TransferError::Cancelled);
+        }
+        if let Some(sent) = self.expected.get(&part.number) {
+            let digest = resume::sha256(&part.bytes)
+                .await
+                .map_err(TransferError::Crypto)?;
+            if digest != sent.sha256 {
+                return Err(TransferError::NotSame(format!(
+                    "“{}” is not the file whose upload was interrupted: part {} differs from \
+                     what was sent. Nothing was sent; choose the same file, or discard the \
+                     unfinished upload.",
+                    self.name, part.number
+                )));
+            }
+        }
+        if part.number >= self.last {
+            self.enough.cancel();
+        }
+        Ok(())
+    }
+}
+
 impl Job<'_> {
     /// Seals the metadata, builds the encoder (which drops the data key once it derived the
-    /// frame key), encrypts and uploads the parts, checks the size and completes the upload.
+    /// frame key), checks the parts S3 already holds against the file (a resumed upload),
+    /// encrypts and uploads the other parts, checks the size and completes the upload.
     async fn run(
         self,
         data_key: DataKey,
         signing: Option<SigningKey>,
+        plan: Plan,
     ) -> Result<Sent, TransferError> {
         let created = self.created;
         let bad = |what: &str| TransferError::Api(ApiError::Decode(what.to_owned()));
@@ -201,11 +454,45 @@ impl Job<'_> {
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect();
         let suite = self.options.suite;
-        let materials = EncryptionMaterials::new(suite, context, data_key, vec![edk], signing)
-            .map_err(|e| bad(&e.to_string()))?;
+        let frame_length = self.options.frame_length;
         // The plaintext data key is dropped (zeroized) inside, right after key derivation.
-        let encoder = FrameEncoder::new(materials, self.options.frame_length, &mut rand::rng())
+        let encoder = |data_key: DataKey, signing: Option<SigningKey>| {
+            let materials = EncryptionMaterials::new(
+                suite,
+                context.clone(),
+                data_key,
+                vec![edk.clone()],
+                signing,
+            )
             .map_err(|e| bad(&e.to_string()))?;
+            FrameEncoder::with_message_id(materials, frame_length, plan.message_id)
+                .map_err(|e| bad(&e.to_string()))
+        };
+        if let Some(&last) = plan.held.keys().next_back() {
+            let mut check = Check {
+                expected: &plan.held,
+                last,
+                name: &self.meta.name,
+                enough: Cancel::default(),
+                cancel: self.cancel,
+            };
+            let enough = check.enough.clone();
+            let checked = encrypt_blob(
+                self.file,
+                encoder(data_key.clone(), signing.clone())?,
+                created.part_size,
+                &mut check,
+                &mut |_| {},
+                &enough,
+            )
+            .await;
+            match checked {
+                Ok(_) => {}
+                Err(TransferError::Cancelled) if !self.cancel.is_cancelled() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        let encoder = encoder(data_key, signing)?;
         let header = encoder.header().to_vec();
         let size = self.file.size() as u64;
         let plaintext_head = read_bytes(self.file, 0, size.min(64)).await?;
@@ -214,13 +501,20 @@ impl Job<'_> {
             total: created.ciphertext_size,
             ..Progress::default()
         }));
+        let held = plan
+            .held
+            .iter()
+            .map(|(&n, p)| (n, p.etag.clone()))
+            .collect();
         let mut sink = S3Parts::new(
             created,
             self.options.parallel,
             progress.clone(),
             self.report.clone(),
             self.cancel.clone(),
-        );
+        )
+        .holding(held)
+        .recording(plan.recorded);
         let mut encrypted = {
             let report = self.report.clone();
             move |n: u64| {

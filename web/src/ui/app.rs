@@ -238,7 +238,7 @@ pub fn app() -> Html {
             });
             html! {
                 <>
-                <Uploads on_uploaded={on_uploaded} default_suite={default_suite} />
+                <Uploads on_uploaded={on_uploaded} default_suite={default_suite} owner={me.id.clone()} />
                 <Files version={*version} names={names.clone()} {on_inspect} {on_share} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>

@@ -15,7 +15,10 @@ use crate::api;
 use crate::browser::now_ms;
 use crate::error::Cancel;
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
-use crate::upload::{DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, upload_blob};
+use crate::resume::{self, Unfinished};
+use crate::upload::{
+    DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, resume_upload, upload_blob,
+};
 
 /// Where one file is.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +29,8 @@ pub enum Status {
     Running,
     /// Stored.
     Done(f64),
-    /// Failed with this message; nothing was recorded.
+    /// Failed with this message (nothing was recorded; what was sent may be kept for a resume,
+    /// as the message says).
     Failed(String),
     /// Cancelled by the user; nothing was recorded.
     Cancelled,
@@ -139,9 +143,33 @@ pub struct UploadsProps {
     pub on_uploaded: Callback<Rc<UploadRecord>>,
     /// The suite preselected (the server's default).
     pub default_suite: Suite,
+    /// The logged-in account's id (whose unfinished uploads this browser lists).
+    pub owner: String,
 }
 
-fn files_of(list: Option<FileList>) -> Vec<(Blob, FileMeta)> {
+/// One file to upload: a new one, or the same file again for an interrupted upload.
+enum Work {
+    Fresh(Blob, FileMeta),
+    Resume(File, Unfinished),
+}
+
+impl Work {
+    fn name(&self) -> String {
+        match self {
+            Self::Fresh(_, m) => m.name.clone(),
+            Self::Resume(_, u) => u.name.clone(),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        match self {
+            Self::Fresh(b, _) => b.size() as u64,
+            Self::Resume(_, u) => u.size,
+        }
+    }
+}
+
+fn files_of(list: Option<FileList>) -> Vec<Work> {
     let Some(list) = list else {
         return Vec::new();
     };
@@ -152,7 +180,7 @@ fn files_of(list: Option<FileList>) -> Vec<(Blob, FileMeta)> {
                 name: f.name(),
                 media_type: f.type_(),
             };
-            (Blob::from(f), meta)
+            Work::Fresh(Blob::from(f), meta)
         })
         .collect()
 }
@@ -174,12 +202,18 @@ pub fn uploads(props: &UploadsProps) -> Html {
         .iter()
         .filter(|i| !matches!(i.status, Status::Waiting | Status::Running))
         .count();
+    // This browser's unfinished uploads, read at first and again whenever an upload ends.
+    let unfinished = use_state(Vec::<Unfinished>::new);
+    let reload = use_state(|| 0u32);
     {
-        let usage = usage.clone();
-        use_effect_with(settled, move |_| {
+        let (usage, unfinished, owner) = (usage.clone(), unfinished.clone(), props.owner.clone());
+        use_effect_with((settled, *reload), move |_| {
             spawn_local(async move {
                 if let Ok(u) = api::usage().await {
                     usage.set(Some(u));
+                }
+                if let Ok(list) = resume::list(&owner).await {
+                    unfinished.set(list);
                 }
             });
         });
@@ -193,7 +227,8 @@ pub fn uploads(props: &UploadsProps) -> Html {
             queue.clone(),
         );
         let on_uploaded = props.on_uploaded.clone();
-        Rc::new(move |files: Vec<(Blob, FileMeta)>| {
+        let owner = props.owner.clone();
+        Rc::new(move |files: Vec<Work>| {
             if files.is_empty() {
                 return;
             }
@@ -203,9 +238,9 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 files
                     .iter()
                     .zip(&cancels)
-                    .map(|((f, m), c)| NewItem {
-                        name: m.name.clone(),
-                        size: f.size() as u64,
+                    .map(|(w, c)| NewItem {
+                        name: w.name(),
+                        size: w.size(),
                         cancel: c.clone(),
                     })
                     .collect(),
@@ -215,10 +250,14 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 parallel: *parallel,
                 ..UploadOptions::default()
             };
-            for (n, ((file, meta), cancel)) in files.into_iter().zip(cancels).enumerate() {
+            for (n, (work, cancel)) in files.into_iter().zip(cancels).enumerate() {
                 let key = first + n as u32;
-                let (items, queue, on_uploaded) =
-                    (items.clone(), queue.clone(), on_uploaded.clone());
+                let (items, queue, on_uploaded, owner) = (
+                    items.clone(),
+                    queue.clone(),
+                    on_uploaded.clone(),
+                    owner.clone(),
+                );
                 spawn_local(async move {
                     let _turn = queue.lock().await;
                     if cancel.is_cancelled() {
@@ -230,16 +269,25 @@ pub fn uploads(props: &UploadsProps) -> Html {
                         let items = items.clone();
                         Rc::new(move |p: Progress| items.dispatch(Action::Progress(key, p)))
                     };
-                    let status =
-                        match upload_blob(&file, meta, options, report, cancel.clone()).await {
-                            Ok(record) => {
-                                let seconds = record.seconds;
-                                on_uploaded.emit(Rc::new(record));
-                                Status::Done(seconds)
-                            }
-                            Err(_) if cancel.is_cancelled() => Status::Cancelled,
-                            Err(e) => Status::Failed(e.to_string()),
-                        };
+                    let result = match &work {
+                        Work::Fresh(file, meta) => {
+                            upload_blob(file, meta.clone(), options, report, cancel.clone(), &owner)
+                                .await
+                        }
+                        Work::Resume(file, u) => {
+                            resume_upload(file, u.clone(), options.parallel, report, cancel.clone())
+                                .await
+                        }
+                    };
+                    let status = match result {
+                        Ok(record) => {
+                            let seconds = record.seconds;
+                            on_uploaded.emit(Rc::new(record));
+                            Status::Done(seconds)
+                        }
+                        Err(_) if cancel.is_cancelled() => Status::Cancelled,
+                        Err(e) => Status::Failed(e.to_string()),
+                    };
                     items.dispatch(Action::End(key, status));
                 });
             }
@@ -321,7 +369,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                     "Secret text, {}",
                     super::format::date((js_sys::Date::now() / 1000.0) as i64)
                 );
-                start(vec![(
+                start(vec![Work::Fresh(
                     blob,
                     FileMeta {
                         name,
@@ -340,6 +388,58 @@ pub fn uploads(props: &UploadsProps) -> Html {
         .items
         .iter()
         .any(|i| !matches!(i.status, Status::Waiting | Status::Running));
+    // Unfinished uploads this page is not running now (a resumed one shows in the list below).
+    let running: Vec<String> = items
+        .items
+        .iter()
+        .filter(|i| matches!(i.status, Status::Waiting | Status::Running))
+        .map(|i| i.name.clone())
+        .collect();
+    let render_unfinished = |u: &Unfinished| {
+        let resume = {
+            let (start, u) = (start.clone(), u.clone());
+            Callback::from(move |e: Event| {
+                let input: HtmlInputElement = e.target_unchecked_into();
+                if let Some(file) = input.files().and_then(|l| l.get(0)) {
+                    start(vec![Work::Resume(file, u.clone())]);
+                }
+                input.set_value("");
+            })
+        };
+        let discard = {
+            let (reload, id) = (reload.clone(), u.upload_id.clone());
+            Callback::from(move |_: MouseEvent| {
+                let (reload, id) = (reload.clone(), id.clone());
+                spawn_local(async move {
+                    let _ = api::abort(&id).await;
+                    resume::remove(&id).await;
+                    reload.set(*reload + 1);
+                });
+            })
+        };
+        let input_id = format!("resume-{}", u.upload_id);
+        html! {
+            <li class="unfinished-upload" data-name={u.name.clone()} data-upload={u.upload_id.clone()}>
+                <span class="upload-name">{ &u.name }</span>
+                <span class="muted">{ format!(
+                    "{} of {} sent · kept until {}",
+                    format::size(u.sent()),
+                    format::size(u.ciphertext_size),
+                    format::date(u.abandon_at)
+                ) }</span>
+                <label for={input_id.clone()} class="button">{ "Resume…" }</label>
+                <input id={input_id} type="file" class="visually-hidden resume-input"
+                       aria-label={format!("Choose {} again to resume its upload", u.name)}
+                       onchange={resume} />
+                <button type="button" class="secondary discard" onclick={discard}
+                        aria-label={format!("Discard the unfinished upload of {}", u.name)}>{ "Discard" }</button>
+            </li>
+        }
+    };
+    let waiting: Vec<&Unfinished> = unfinished
+        .iter()
+        .filter(|u| !running.contains(&u.name))
+        .collect();
 
     html! {
         <section class="card" aria-labelledby="upload-title">
@@ -378,11 +478,18 @@ pub fn uploads(props: &UploadsProps) -> Html {
                     <button id="secret-store" type="submit">{ "Encrypt and store" }</button>
                 </form>
             </details>
+            if !waiting.is_empty() {
+                <div id="unfinished" class="unfinished">
+                    <h3>{ "Unfinished uploads" }</h3>
+                    <p class="muted">{ "Interrupted by a reload, a closed tab or the network. Choose the same file again to continue where it stopped: only what S3 lacks is sent, after the parts already sent are checked against the file." }</p>
+                    <ul>{ for waiting.iter().map(|u| render_unfinished(u)) }</ul>
+                </div>
+            }
             <ul id="uploads" class="uploads" aria-label="Uploads">
                 { for items.items.iter().map(render_item) }
             </ul>
             if finished {
-                <button type="button" class="secondary" onclick={clear}>{ "Clear finished" }</button>
+                <button id="clear-finished" type="button" class="secondary" onclick={clear}>{ "Clear finished" }</button>
             }
         </section>
     }

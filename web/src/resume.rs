@@ -1,0 +1,220 @@
+//! What the page keeps in IndexedDB about uploads under way, so that one interrupted by a reload,
+//! a crash, a closed tab or a network that stayed down continues later instead of starting over.
+//!
+//! Per upload, the store `uploads` keeps an [`Unfinished`] record (written before the first part
+//! is sent): the upload id, the file's name, size and last-modified time, the suite, frame and part
+//! sizes, the message id, and for 0x0578 the signing key **sealed under the data key**
+//! (`cipherdrop_core::resume`), which only the server's audited release gives back. The store
+//! `parts` gets one entry per part S3 acknowledged (its ETag and the SHA-256 of its ciphertext),
+//! so recording a part costs the same at part 10,000 as at part 1. Nothing in either store opens
+//! or signs anything by itself.
+//!
+//! The record is a convenience: on resume the server's `ListParts` says what S3 holds, and the
+//! file chosen again is re-encrypted and compared with every part already sent before anything is
+//! sent (see `upload::resume_upload`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::prelude::*;
+
+use crate::browser::js_error_message;
+
+#[wasm_bindgen(inline_js = r#"
+function open_db() {
+  return new Promise((resolve, reject) => {
+    const r = indexedDB.open('cipherdrop', 1);
+    r.onupgradeneeded = () => {
+      const d = r.result;
+      if (!d.objectStoreNames.contains('uploads')) { d.createObjectStore('uploads'); }
+      if (!d.objectStoreNames.contains('parts')) { d.createObjectStore('parts'); }
+    };
+    r.onsuccess = () => resolve(r.result);
+    r.onerror = () => reject(r.error);
+    r.onblocked = () => reject(new Error('IndexedDB is blocked by another tab'));
+  });
+}
+function finished(tx) {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error || new Error('IndexedDB transaction aborted'));
+  });
+}
+function result(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+function part_key(id, n) { return id + '/' + String(n).padStart(5, '0'); }
+export async function idb_put_upload(id, json) {
+  const d = await open_db();
+  try {
+    const tx = d.transaction('uploads', 'readwrite');
+    tx.objectStore('uploads').put(json, id);
+    await finished(tx);
+  } finally { d.close(); }
+}
+export async function idb_put_part(id, n, json) {
+  const d = await open_db();
+  try {
+    const tx = d.transaction('parts', 'readwrite');
+    tx.objectStore('parts').put(json, part_key(id, n));
+    await finished(tx);
+  } finally { d.close(); }
+}
+export async function idb_list() {
+  const d = await open_db();
+  try {
+    const tx = d.transaction(['uploads', 'parts'], 'readonly');
+    const [uploads, keys, parts] = await Promise.all([
+      result(tx.objectStore('uploads').getAll()),
+      result(tx.objectStore('parts').getAllKeys()),
+      result(tx.objectStore('parts').getAll()),
+    ]);
+    return JSON.stringify({ uploads, parts: keys.map((k, i) => [k, parts[i]]) });
+  } finally { d.close(); }
+}
+export async function idb_remove(id) {
+  const d = await open_db();
+  try {
+    const tx = d.transaction(['uploads', 'parts'], 'readwrite');
+    tx.objectStore('uploads').delete(id);
+    tx.objectStore('parts').delete(IDBKeyRange.bound(id + '/', id + '/\uffff'));
+    await finished(tx);
+  } finally { d.close(); }
+}
+export async function sha256_hex(bytes) {
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    async fn idb_put_upload(id: &str, json: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn idb_put_part(id: &str, n: u32, json: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn idb_list() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn idb_remove(id: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn sha256_hex(bytes: &js_sys::Uint8Array) -> Result<JsValue, JsValue>;
+}
+
+/// A part S3 acknowledged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SentPart {
+    /// Its ETag, as S3 answered the PUT.
+    pub etag: String,
+    /// Its length.
+    pub size: u64,
+    /// SHA-256 of its ciphertext, hex.
+    pub sha256: String,
+}
+
+/// An upload under way, as this browser recorded it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Unfinished {
+    /// The upload (and object) id.
+    pub upload_id: String,
+    /// The account that started it (another account on this browser does not list it).
+    pub owner: String,
+    /// The file's name.
+    pub name: String,
+    /// Its media type.
+    pub media_type: String,
+    /// Its size in bytes.
+    pub size: u64,
+    /// Its `lastModified` (ms since the epoch).
+    pub last_modified: f64,
+    /// The algorithm suite.
+    pub suite: u16,
+    /// Plaintext bytes per frame.
+    pub frame_length: u32,
+    /// Bytes per part.
+    pub part_size: u64,
+    /// Parts in all.
+    pub part_count: u32,
+    /// The declared ciphertext size.
+    pub ciphertext_size: u64,
+    /// The message id, hex: with the data key, it makes the same bytes again.
+    pub message_id: String,
+    /// The 0x0578 signing key, sealed under the data key for this upload, base64.
+    pub signing_key: Option<String>,
+    /// When the server aborts the upload if it is still pending (Unix seconds).
+    pub abandon_at: i64,
+    /// The parts S3 acknowledged (kept in the `parts` store).
+    #[serde(skip)]
+    pub parts: BTreeMap<u32, SentPart>,
+}
+
+impl Unfinished {
+    /// Ciphertext bytes S3 acknowledged.
+    pub fn sent(&self) -> u64 {
+        self.parts.values().map(|p| p.size).sum()
+    }
+}
+
+/// Records (or replaces) an upload's record, without its parts.
+pub async fn save(u: &Unfinished) -> Result<(), String> {
+    let json = serde_json::to_string(u).map_err(|e| e.to_string())?;
+    idb_put_upload(&u.upload_id, &json)
+        .await
+        .map(drop)
+        .map_err(|e| js_error_message(&e))
+}
+
+/// Records one acknowledged part.
+pub async fn save_part(upload_id: &str, n: u32, part: &SentPart) -> Result<(), String> {
+    let json = serde_json::to_string(part).map_err(|e| e.to_string())?;
+    idb_put_part(upload_id, n, &json)
+        .await
+        .map(drop)
+        .map_err(|e| js_error_message(&e))
+}
+
+/// Forgets an upload and its parts.
+pub async fn remove(upload_id: &str) {
+    let _ = idb_remove(upload_id).await;
+}
+
+/// The unfinished uploads `owner` started in this browser, oldest first, with their parts.
+pub async fn list(owner: &str) -> Result<Vec<Unfinished>, String> {
+    #[derive(Deserialize)]
+    struct All {
+        uploads: Vec<String>,
+        parts: Vec<(String, String)>,
+    }
+    let text = idb_list().await.map_err(|e| js_error_message(&e))?;
+    let all: All =
+        serde_json::from_str(&text.as_string().unwrap_or_default()).map_err(|e| e.to_string())?;
+    let mut found: Vec<Unfinished> = all
+        .uploads
+        .iter()
+        .filter_map(|u| serde_json::from_str::<Unfinished>(u).ok())
+        .filter(|u| u.owner == owner)
+        .collect();
+    for (key, value) in all.parts {
+        let Some((id, n)) = key.rsplit_once('/') else {
+            continue;
+        };
+        let (Ok(n), Ok(part)) = (n.parse::<u32>(), serde_json::from_str::<SentPart>(&value)) else {
+            continue;
+        };
+        if let Some(u) = found.iter_mut().find(|u| u.upload_id == id) {
+            u.parts.insert(n, part);
+        }
+    }
+    found.sort_by_key(|u| u.abandon_at);
+    Ok(found)
+}
+
+/// SHA-256 of a part's bytes (WebCrypto), hex.
+pub async fn sha256(bytes: &js_sys::Uint8Array) -> Result<String, String> {
+    sha256_hex(bytes)
+        .await
+        .map(|v| v.as_string().unwrap_or_default())
+        .map_err(|e| js_error_message(&e))
+}
