@@ -345,14 +345,61 @@ async fn an_upload_cut_off_by_a_reload_resumes_with_the_same_file_only() {
         .await
         .unwrap();
     assert_eq!(left, "0");
-    // And the stored object is the file.
+
+    // A signed (0x0578) upload cut off the same way: its signing key comes back from the record
+    // (sealed under the data key), and the signature covers the whole message made again.
+    b.client
+        .execute(
+            "const s = document.querySelector('#suite'); s.value = '0x0578'; \
+             s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let signed = cipherdrop_e2e::data(12_000_000, 12);
+    let signed_path = files.join("signed.pdf");
+    std::fs::write(&signed_path, &signed).unwrap();
+    b.cdp(
+        "Network.setBlockedURLs",
+        json!({ "urls": ["*partNumber=2&*"] }),
+    )
+    .await
+    .unwrap();
+    pick(&b, &signed_path).await;
+    b.wait_until_js(
+        "(() => { const p = document.querySelector('li.upload[data-name=\"signed.pdf\"] progress'); \
+           return p !== null && Number(p.value) >= 5242880 + 1; })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.client.refresh().await.unwrap();
+    block_s3(&b, &s3_url, false).await;
+    let row = "li.unfinished-upload[data-name=\"signed.pdf\"]";
+    b.type_into(
+        &format!("{row} input.resume-input"),
+        &signed_path.display().to_string(),
+    )
+    .await
+    .unwrap();
+    let (state, message) = outcome(&b, "signed.pdf").await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(states(&srv_dir), ["complete", "complete"]);
+
+    // And the stored objects are the files.
     let alice = server.client();
     alice.login("alice", PASSWORD).await.unwrap();
     let (_, listed) = alice
         .call(reqwest::Method::GET, "/api/objects", None)
         .await
         .unwrap();
-    let id = listed["objects"][0]["id"].as_str().unwrap().to_owned();
-    assert!(alice.download(&id).await.unwrap() == original);
+    let mut found = 0;
+    for o in listed["objects"].as_array().unwrap() {
+        let back = alice.download(o["id"].as_str().unwrap()).await.unwrap();
+        assert!(back == original || back == signed);
+        found += 1;
+    }
+    assert_eq!(found, 2);
     b.close().await;
 }
