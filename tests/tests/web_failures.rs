@@ -1,7 +1,9 @@
 //! The page when things go wrong, in headless Chromium against `cipherdrop serve` with its KMS
 //! as a separate process: a file over the size limit, KMS down, S3 unreachable for a moment
-//! (retried) and for good (given up, upload aborted), a cancelled upload, and an upload over the
-//! account's quota. Each shows a clear message and leaves no file recorded.
+//! (retried) and for good (given up, what was sent kept and resumed later), a cancelled upload,
+//! and an upload over the account's quota. Each shows a clear message and leaves no half file
+//! recorded. Then uploads cut off by a reload (resumed, and only with the same file) and by the
+//! browser going offline (waits, and goes on by itself).
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium, and the bootstrap's Python venv.
@@ -230,7 +232,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_upload_cut_off_by_a_reload_resumes_with_the_same_file_only() {
+async fn uploads_survive_a_reload_and_going_offline() {
     let bin = cipherdrop_bin().unwrap();
     let web = web_dist().unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -387,6 +389,46 @@ async fn an_upload_cut_off_by_a_reload_resumes_with_the_same_file_only() {
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete", "complete"]);
 
+    // Offline mid-upload for longer than every retry would last: the upload waits, says so,
+    // and goes on by itself when the network is back.
+    let later = cipherdrop_e2e::data(3_000_000, 3);
+    let later_path = files.join("later.bin");
+    std::fs::write(&later_path, &later).unwrap();
+    block_s3(&b, &s3_url, true).await;
+    pick(&b, &later_path).await;
+    b.wait_for(
+        "li.upload[data-name=\"later.bin\"][data-state=\"running\"] progress:not([max=\"1\"])",
+        MIN,
+    )
+    .await
+    .unwrap();
+    let offline = |on: bool| json!({"offline": on, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1});
+    b.cdp("Network.emulateNetworkConditions", offline(true))
+        .await
+        .unwrap();
+    block_s3(&b, &s3_url, false).await;
+    b.wait_until_js(
+        "(() => { const e = document.querySelector('li.upload[data-name=\"later.bin\"] .upload-message'); \
+           return e !== null && e.innerText.includes('Offline: waiting for the network'); })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    let state = b
+        .js_string(
+            "return document.querySelector('li.upload[data-name=\"later.bin\"]').dataset.state",
+        )
+        .await
+        .unwrap();
+    assert_eq!(state, "running");
+    b.cdp("Network.emulateNetworkConditions", offline(false))
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "later.bin").await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(states(&srv_dir), ["complete", "complete", "complete"]);
+
     // And the stored objects are the files.
     let alice = server.client();
     alice.login("alice", PASSWORD).await.unwrap();
@@ -397,9 +439,9 @@ async fn an_upload_cut_off_by_a_reload_resumes_with_the_same_file_only() {
     let mut found = 0;
     for o in listed["objects"].as_array().unwrap() {
         let back = alice.download(o["id"].as_str().unwrap()).await.unwrap();
-        assert!(back == original || back == signed);
+        assert!(back == original || back == signed || back == later);
         found += 1;
     }
-    assert_eq!(found, 2);
+    assert_eq!(found, 3);
     b.close().await;
 }

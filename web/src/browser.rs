@@ -27,6 +27,15 @@ export function js_error_message(e) {
   if (e instanceof Error) { return e.name + ': ' + e.message; }
   return String(e);
 }
+export function is_online() { return navigator.onLine !== false; }
+export function online_or_after(ms) {
+  return new Promise((resolve) => {
+    if (navigator.onLine !== false) { resolve(); return; }
+    const done = () => { clearTimeout(t); removeEventListener('online', done); resolve(); };
+    const t = setTimeout(done, ms);
+    addEventListener('online', done);
+  });
+}
 export function js_error_name(e) { return (e && e.name) ? String(e.name) : ''; }
 export function yield_now() {
   return new Promise((resolve) => { const c = new MessageChannel(); c.port1.onmessage = () => resolve(); c.port2.postMessage(0); });
@@ -62,6 +71,9 @@ extern "C" {
     /// The `name` of a thrown DOMException or Error (`AbortError`, `OperationError`, ...).
     pub fn js_error_name(e: &JsValue) -> String;
     fn yield_now() -> Promise;
+    /// Whether the browser believes it is online (`navigator.onLine`).
+    pub fn is_online() -> bool;
+    fn online_or_after(ms: f64) -> Promise;
     /// Copies `text` to the clipboard; whether it worked.
     pub async fn copy_text(text: &str) -> JsValue;
     /// A bring-your-own-buffer reader of `blob`'s bytes, or `null` where the browser has none.
@@ -70,6 +82,11 @@ extern "C" {
     #[wasm_bindgen(catch)]
     pub async fn byob_read(reader: &JsValue, view: &js_sys::Uint8Array)
     -> Result<JsValue, JsValue>;
+}
+
+/// Waits until the browser is back online (its `online` event) or `ms` pass, whichever is first.
+pub async fn online_or_timeout(ms: f64) {
+    let _ = JsFuture::from(online_or_after(ms)).await;
 }
 
 /// Waits `ms` milliseconds without blocking the page.

@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 use web_sys::{AbortController, AbortSignal, ReadableStreamDefaultReader};
 
 use crate::api::{self, ApiError};
-use crate::browser::{js_error_message, now_ms, sleep};
+use crate::browser::{is_online, js_error_message, now_ms, online_or_timeout, sleep};
 use crate::error::{Cancel, TransferError};
 use crate::parts::{BufferPool, Part, PartSink, blob_body};
 use crate::stream::{Reader, Source};
@@ -202,9 +202,13 @@ impl PartSink for S3Parts {
         let signal = self.abort.as_ref().map(AbortController::signal);
         let upload_id = self.upload_id.clone();
         let cancel = self.cancel.clone();
+        let watch = Watch {
+            progress: self.progress.clone(),
+            report: self.report.clone(),
+        };
         self.in_flight.push(Box::pin(async move {
             let size = u64::from(part.bytes.length());
-            let stored = put_part(&upload_id, part, url, signal, cancel).await?;
+            let stored = put_part(&upload_id, part, url, signal, cancel, &watch).await?;
             if let Some(sha256) = digest {
                 let sent = crate::resume::SentPart {
                     etag: stored.completed.etag.clone(),
@@ -234,25 +238,65 @@ async fn back_off(attempt: u32, cancel: &Cancel) -> Result<(), TransferError> {
     Ok(())
 }
 
+/// Where a part's PUT says that the browser went offline and came back.
+struct Watch {
+    progress: Rc<RefCell<Progress>>,
+    report: Report,
+}
+
+impl Watch {
+    /// Waits while the browser is offline, however long that takes, showing it: an upload
+    /// pauses rather than spending its attempts, and goes on by itself when the network is back
+    /// (part URLs are renewed as they expire; the server keeps what was sent until the upload's
+    /// `abandon_at`).
+    async fn while_offline(&self, cancel: &Cancel) -> Result<(), TransferError> {
+        if is_online() {
+            return Ok(());
+        }
+        self.set(true);
+        while !is_online() {
+            if cancel.is_cancelled() {
+                self.set(false);
+                return Err(TransferError::Cancelled);
+            }
+            online_or_timeout(1000.0).await;
+        }
+        self.set(false);
+        Ok(())
+    }
+
+    fn set(&self, offline: bool) {
+        if self.progress.borrow().offline != offline {
+            self.progress.borrow_mut().offline = offline;
+            (self.report)(*self.progress.borrow());
+        }
+    }
+}
+
 /// PUTs one part, retrying network failures, 5xx and 429 with exponential backoff, and an
-/// expired URL (403) with a fresh one.
+/// expired URL (403) with a fresh one. While the browser is offline it waits, spending no
+/// attempt.
 async fn put_part(
     upload_id: &str,
     part: Part,
     mut url: String,
     signal: Option<AbortSignal>,
     cancel: Cancel,
+    watch: &Watch,
 ) -> Result<Stored, TransferError> {
     let number = part.number;
     let mut last = String::new();
     let mut refreshed = false;
-    for attempt in 0..ATTEMPTS {
+    let mut attempt = 0;
+    while attempt < ATTEMPTS {
         if cancel.is_cancelled() {
             return Err(TransferError::Cancelled);
         }
+        watch.while_offline(&cancel).await?;
         if attempt > 0 {
             back_off(attempt, &cancel).await?;
         }
+        attempt += 1;
         let body = blob_body(&part.bytes)?;
         let request = Request::put(&url).abort_signal(signal.as_ref()).body(body);
         let response = match request {
@@ -302,6 +346,10 @@ async fn put_part(
                     return Err(TransferError::Cancelled);
                 }
                 last = format!("the connection to S3 failed for part {number}: {e}");
+                if !is_online() {
+                    // The network went away: wait for it (above) instead of counting this.
+                    attempt -= 1;
+                }
             }
         }
     }

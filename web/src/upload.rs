@@ -68,6 +68,10 @@ pub struct Progress {
     pub uploaded: u64,
     /// Ciphertext bytes in all.
     pub total: u64,
+    /// The browser is offline: the upload waits for the network and goes on by itself.
+    pub offline: bool,
+    /// When the server aborts the upload if it is still pending (Unix seconds).
+    pub abandon_at: i64,
 }
 
 /// What the page can show about an upload afterwards ("what the server and S3 see").
@@ -499,6 +503,7 @@ impl Job<'_> {
 
         let progress = Rc::new(RefCell::new(Progress {
             total: created.ciphertext_size,
+            abandon_at: created.abandon_at,
             ..Progress::default()
         }));
         let held = plan

@@ -516,6 +516,13 @@ fn render_item(item: &Item) -> Html {
     let message = match &item.status {
         Status::Waiting => "Waiting…".to_owned(),
         Status::Running if p.total == 0 => "Asking for a data key…".to_owned(),
+        Status::Running if p.offline => format!(
+            "Offline: waiting for the network. The upload goes on by itself when it is back \
+             ({} of {} sent; part links are renewed, and the server keeps what was sent until {}).",
+            format::size(p.uploaded),
+            format::size(p.total),
+            format::date(p.abandon_at)
+        ),
         Status::Running => format!(
             "{} of {} uploaded · {}/s · {} left · {} encrypted",
             format::size(p.uploaded),
