@@ -70,10 +70,12 @@ impl ServerProcess {
     }
 
     /// [`ServerProcess::start`] on given ports (the app's, the embedded S3's), to start it again
-    /// where clients and presigned URLs expect it after a kill.
+    /// where clients and presigned URLs expect it after a kill; with the web bundle in
+    /// `web_dir`, if given.
     pub fn start_at(
         bin: &Path,
         data_dir: &Path,
+        web_dir: Option<&Path>,
         ports: (u16, u16),
         extra: &[&str],
         env: &[(&str, &str)],
@@ -82,8 +84,9 @@ impl ServerProcess {
             format!("127.0.0.1:{}", ports.0),
             format!("127.0.0.1:{}", ports.1),
         );
-        let web_dir = data_dir.join("no-web-bundle");
-        Self::spawn(bin, data_dir, &web_dir, (&app, &s3), extra, env)
+        let none = data_dir.join("no-web-bundle");
+        let web_dir = web_dir.unwrap_or(&none);
+        Self::spawn(bin, data_dir, web_dir, (&app, &s3), extra, env)
     }
 
     fn spawn(

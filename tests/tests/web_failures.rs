@@ -3,7 +3,8 @@
 //! (retried) and for good (given up, what was sent kept and resumed later), a cancelled upload,
 //! and an upload over the account's quota. Each shows a clear message and leaves no half file
 //! recorded. Then uploads cut off by a reload (resumed, and only with the same file) and by the
-//! browser going offline (waits, and goes on by itself).
+//! browser going offline (waits, and goes on by itself), and a download whose connection breaks
+//! off when the server is killed (goes on from where it stopped once it is back).
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium, and the bootstrap's Python venv.
@@ -232,13 +233,15 @@ async fn failures_show_clear_messages_and_record_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn uploads_survive_a_reload_and_going_offline() {
+async fn transfers_survive_a_reload_and_going_offline() {
     let bin = cipherdrop_bin().unwrap();
     let web = web_dist().unwrap();
     let dir = tempfile::tempdir().unwrap();
     let (srv_dir, files) = (dir.path().join("srv"), dir.path().join("files"));
     std::fs::create_dir_all(&files).unwrap();
-    let server = ServerProcess::start_with_web(&bin, &srv_dir, &web, &[], &[]).unwrap();
+    // Fixed ports, so that the server can be killed and started again where the page expects it.
+    let ports = (free_port().unwrap(), free_port().unwrap());
+    let mut server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
     let s3_url = server.s3_url.clone().unwrap();
     add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
     // Five parts of 5 MiB (the last shorter).
@@ -428,6 +431,49 @@ async fn uploads_survive_a_reload_and_going_offline() {
     let (state, message) = outcome(&b, "later.bin").await;
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete", "complete", "complete"]);
+
+    // A download whose connection breaks off (the server and its S3 killed mid-way, and started
+    // again) goes on from where it stopped, and saves the file.
+    b.client
+        .execute(
+            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": 4_000_000, "uploadThroughput": -1}),
+    )
+    .await
+    .unwrap();
+    let row = "tr.file[data-name=\"scan.tiff\"]";
+    b.click(&format!("{row} button.download")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    server.kill();
+    server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    b.cdp("Network.emulateNetworkConditions", offline(false))
+        .await
+        .unwrap();
+    b.wait_until_js(
+        &format!("['done','failed'].includes(document.querySelector('{row}').dataset.download)"),
+        MIN,
+    )
+    .await
+    .unwrap();
+    let message = b
+        .js_string(&format!(
+            "return document.querySelector('{row}').dataset.download + ': ' + \
+             document.querySelector('{row}').nextElementSibling.innerText"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        message.starts_with("done: ") && message.contains("The connection broke"),
+        "{message}"
+    );
+    let saved = b.wait_for_download("scan.tiff", MIN).await.unwrap();
+    assert!(std::fs::read(saved).unwrap() == original);
 
     // And the stored objects are the files.
     let alice = server.client();

@@ -6,6 +6,9 @@
 //! writes to a temporary file that is discarded on failure; otherwise plaintext is collected and
 //! offered as one Blob at the end.
 
+use std::cell::Cell;
+use std::rc::Rc;
+
 use cipherdrop_api::ObjectDetails;
 use cipherdrop_core::{DataKey, DecryptLimits, Header, MessageLen};
 use js_sys::ArrayBuffer;
@@ -42,7 +45,16 @@ pub fn file_meta(stored: &str, key: &DataKey, id: &str) -> Result<FileMeta, Stri
     metadata::open(stored, key.as_bytes(), id).map_err(|e| e.to_string())
 }
 
-/// Downloads, decrypts and saves file `id` under `name`. Returns plaintext bytes saved.
+/// What a download saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Saved {
+    /// Plaintext bytes.
+    pub bytes: u64,
+    /// Times the connection broke off and the download went on from where it stopped.
+    pub resumed: u32,
+}
+
+/// Downloads, decrypts and saves file `id` under `name`.
 /// `progress` gets (ciphertext bytes read, ciphertext bytes in all).
 pub async fn download(
     id: &str,
@@ -50,7 +62,7 @@ pub async fn download(
     destination: Destination,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
-) -> Result<u64, TransferError> {
+) -> Result<Saved, TransferError> {
     let prepared = async {
         let details = api::details(id).await?;
         let key = api::release_key(id).await?;
@@ -86,7 +98,8 @@ struct Prepared {
     key: DataKey,
 }
 
-/// Fetches the message at `url`, decrypts it with `key` and saves it under `name`.
+/// Fetches the message at `url`, decrypts it with `key` and saves it under `name`. A
+/// connection that breaks off goes on from where it stopped (a `Range` GET).
 pub async fn save_from(
     url: &str,
     total: u64,
@@ -95,7 +108,7 @@ pub async fn save_from(
     destination: Destination,
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
-) -> Result<u64, TransferError> {
+) -> Result<Saved, TransferError> {
     let reader = match s3::get(url, None).await {
         Ok(r) => r,
         Err(e) => {
@@ -107,10 +120,21 @@ pub async fn save_from(
     };
     let mut report = |n: u64| progress(n, total);
     let limits = DecryptLimits::default();
+    let resumed = Rc::new(Cell::new(0));
+    let source = Source::Download {
+        reader,
+        url: url.to_owned(),
+        total,
+        resumed: resumed.clone(),
+    };
+    let saved = |opened: crate::crypt::Opened| Saved {
+        bytes: opened.plaintext_len,
+        resumed: resumed.get(),
+    };
     match destination {
         Destination::Picked(file) => {
             let result = decrypt_source(
-                Source::Stream(reader),
+                source,
                 key,
                 limits,
                 &mut PickedSink(&file),
@@ -123,7 +147,7 @@ pub async fn save_from(
                     file.commit()
                         .await
                         .map_err(|e| TransferError::Sink(format!("saving the file failed: {e}")))?;
-                    Ok(opened.plaintext_len)
+                    Ok(saved(opened))
                 }
                 Err(e) => {
                     file.discard().await;
@@ -133,18 +157,11 @@ pub async fn save_from(
         }
         Destination::Blob => {
             let mut sink = MemoryPlain::default();
-            let opened = decrypt_source(
-                Source::Stream(reader),
-                key,
-                limits,
-                &mut sink,
-                &mut report,
-                cancel,
-            )
-            .await?;
+            let opened =
+                decrypt_source(source, key, limits, &mut sink, &mut report, cancel).await?;
             let blob = sink.into_blob()?;
             save_blob(&blob, name);
-            Ok(opened.plaintext_len)
+            Ok(saved(opened))
         }
     }
 }

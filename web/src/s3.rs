@@ -374,6 +374,8 @@ pub(crate) async fn get(
     range: Option<Range<u64>>,
 ) -> Result<ReadableStreamDefaultReader, TransferError> {
     let mut request = Request::get(url);
+    // (A range from byte 0 answered whole is the same bytes, only more of them.)
+    let range_asked = range.as_ref().is_some_and(|r| r.start > 0);
     if let Some(range) = range {
         let last = range.end - 1;
         request = request.header("Range", &format!("bytes={}-{last}", range.start));
@@ -387,6 +389,13 @@ pub(crate) async fn get(
             "S3 refused the download: {} {}",
             resp.status(),
             resp.status_text()
+        )));
+    }
+    // A store that ignored `Range` would send the object from its first byte again.
+    if range_asked && resp.status() != 206 {
+        return Err(TransferError::Sink(format!(
+            "S3 answered a range request with {} instead of 206 (partial content)",
+            resp.status()
         )));
     }
     let body = resp

@@ -10,7 +10,9 @@
 //! come, so their bytes are handed on while the next ones arrive. [`read_bytes`] is the
 //! one-shot read of a few bytes of a Blob.
 
+use std::cell::Cell;
 use std::ops::Range;
+use std::rc::Rc;
 
 use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
@@ -24,8 +26,107 @@ use crate::error::TransferError;
 pub enum Source {
     /// A response body's reader (a download).
     Stream(ReadableStreamDefaultReader),
+    /// A download of `total` bytes from `url` that continues where it broke off (a `Range` GET
+    /// from the first byte not received), counting how many times it did in `resumed`.
+    Download {
+        /// The first response's body.
+        reader: ReadableStreamDefaultReader,
+        /// The (presigned) URL, for the `Range` GETs.
+        url: String,
+        /// The object's size.
+        total: u64,
+        /// Times the download continued after breaking off.
+        resumed: Rc<Cell<u32>>,
+    },
     /// A Blob (a file), read from this byte offset on.
     Blob(Blob, u64),
+}
+
+/// Times in a row a download may break off and continue without receiving a byte in between.
+const DOWNLOAD_ATTEMPTS: u32 = 6;
+
+/// A stream read chunk by chunk; a download continues with a `Range` GET where it broke off.
+struct Chunks {
+    reader: ReadableStreamDefaultReader,
+    again: Option<Again>,
+}
+
+/// What continuing a download needs.
+struct Again {
+    url: String,
+    received: u64,
+    total: u64,
+    /// Breaks since the last byte arrived.
+    failures: u32,
+    resumed: Rc<Cell<u32>>,
+}
+
+impl Chunks {
+    fn from_source(source: Source) -> Result<Self, TransferError> {
+        Ok(match source {
+            Source::Blob(blob, start) => Self::plain(default_reader(&rest_of(blob, start)?)?),
+            Source::Stream(reader) => Self::plain(reader),
+            Source::Download {
+                reader,
+                url,
+                total,
+                resumed,
+            } => Self {
+                reader,
+                again: Some(Again {
+                    url,
+                    received: 0,
+                    total,
+                    failures: 0,
+                    resumed,
+                }),
+            },
+        })
+    }
+
+    fn plain(reader: ReadableStreamDefaultReader) -> Self {
+        Self {
+            reader,
+            again: None,
+        }
+    }
+
+    /// The next chunk, or `None` at the end. A download that breaks off (an error, or an end
+    /// before all its bytes) continues from the first byte not received, after waiting for the
+    /// network if the browser is offline and backing off; the decoder, which keeps its place,
+    /// sees one unbroken stream, and every frame is still verified as it completes.
+    async fn next(&mut self) -> Result<Option<Uint8Array>, TransferError> {
+        loop {
+            let read = next_chunk_of(&self.reader).await;
+            let Some(again) = self.again.as_mut() else {
+                return read;
+            };
+            let broke = match read {
+                Ok(Some(chunk)) => {
+                    again.received += u64::from(chunk.length());
+                    again.failures = 0;
+                    return Ok(Some(chunk));
+                }
+                Ok(None) if again.received >= again.total => return Ok(None),
+                Ok(None) => TransferError::Read(format!(
+                    "the download ended after {} of {} bytes",
+                    again.received, again.total
+                )),
+                Err(e) => e,
+            };
+            again.failures += 1;
+            if again.failures > DOWNLOAD_ATTEMPTS {
+                return Err(broke);
+            }
+            crate::browser::online_or_timeout(f64::from(500u32 << again.failures.min(5))).await;
+            let range = again.received..again.total;
+            // If this fails too, the old reader fails again at once: another break, counted.
+            if let Ok(reader) = crate::s3::get(&again.url, Some(range)).await {
+                again.resumed.set(again.resumed.get() + 1);
+                self.reader = reader;
+            }
+        }
+    }
 }
 
 /// How a [`Reader`] gets its bytes.
@@ -34,7 +135,7 @@ enum Mode {
     Byob(JsValue),
     /// The default reader, and what is left of the chunk that [`Reader::fill`] last cut.
     Chunks {
-        reader: ReadableStreamDefaultReader,
+        reader: Chunks,
         rest: Option<Uint8Array>,
     },
 }
@@ -99,9 +200,9 @@ impl Reader {
                         buf,
                     });
                 }
-                default_reader(&blob)?
+                Chunks::plain(default_reader(&blob)?)
             }
-            Source::Stream(reader) => reader,
+            other => Chunks::from_source(other)?,
         };
         Ok(Self {
             mode: Mode::Chunks { reader, rest: None },
@@ -111,10 +212,7 @@ impl Reader {
 
     /// Reads `source` chunk by chunk, as its stream hands the chunks out.
     pub fn chunks(source: Source) -> Result<Self, TransferError> {
-        let reader = match source {
-            Source::Blob(blob, start) => default_reader(&rest_of(blob, start)?)?,
-            Source::Stream(reader) => reader,
-        };
+        let reader = Chunks::from_source(source)?;
         Ok(Self {
             mode: Mode::Chunks { reader, rest: None },
             buf: Uint8Array::new_with_length(0),
@@ -138,7 +236,7 @@ impl Reader {
             Mode::Chunks { reader, rest } => {
                 let chunk = match rest.take() {
                     Some(c) => c,
-                    None => match next_chunk_of(reader).await? {
+                    None => match reader.next().await? {
                         Some(c) => c,
                         None => return Ok(None),
                     },
@@ -172,7 +270,7 @@ impl Reader {
         if let Mode::Chunks { reader, rest } = &mut self.mode {
             return match rest.take() {
                 Some(chunk) => Ok(Some(chunk)),
-                None => next_chunk_of(reader).await,
+                None => reader.next().await,
             };
         }
         let capacity = self.buf.length();
@@ -196,7 +294,7 @@ impl Reader {
                 if rest.as_ref().is_some_and(|r| r.length() > 0) {
                     return Ok(false);
                 }
-                Ok(next_chunk_of(reader).await?.is_none())
+                Ok(reader.next().await?.is_none())
             }
         }
     }

@@ -579,7 +579,8 @@ async fn a_put_carries_on_across_a_server_restart() {
         cipherdrop_e2e::server::free_port().unwrap(),
         cipherdrop_e2e::server::free_port().unwrap(),
     );
-    let mut server = ServerProcess::start_at(Path::new(BIN), dir.path(), ports, &[], &[]).unwrap();
+    let mut server =
+        ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();
     setup_accounts(&server, Path::new(BIN)).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let cfg = work.path().join("config");
@@ -613,7 +614,8 @@ async fn a_put_carries_on_across_a_server_restart() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     server.kill();
-    let server = ServerProcess::start_at(Path::new(BIN), dir.path(), ports, &[], &[]).unwrap();
+    let server =
+        ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();
     let out = child.wait_with_output().unwrap();
     let id = ok(&out).trim().to_owned();
     assert!(text(&out).contains("trying again"), "{}", text(&out));

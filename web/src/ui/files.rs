@@ -22,7 +22,7 @@ pub type Names = Rc<RefCell<HashMap<String, Result<FileMeta, String>>>>;
 #[derive(Clone, Debug, PartialEq)]
 enum Transfer {
     Running(u64, u64),
-    Done(u64),
+    Done(download::Saved),
     Failed(String),
 }
 
@@ -219,7 +219,7 @@ pub fn files(props: &FilesProps) -> Html {
                                    role={if matches!(t, Transfer::Failed(_)) { "alert" } else { "status" }}>
                                 { match t {
                                     Transfer::Running(done, total) => format!("Downloading and decrypting: {} of {}", format::size(done), format::size(total)),
-                                    Transfer::Done(n) => format!("Decrypted and saved {} ({}); every frame verified.", name, format::size(n)),
+                                    Transfer::Done(n) => format!("Decrypted and saved {} ({}); every frame verified.{}", name, format::size(n.bytes), resumed_note(n.resumed)),
                                     Transfer::Failed(e) => format!("Download failed: {e}"),
                                 } }
                                 </p>
@@ -248,5 +248,16 @@ pub fn files(props: &FilesProps) -> Html {
             }
             { body }
         </section>
+    }
+}
+
+/// What a finished download says about breaks in its connection.
+pub(crate) fn resumed_note(resumed: u32) -> String {
+    match resumed {
+        0 => String::new(),
+        1 => " The connection broke once; the download went on from where it stopped.".into(),
+        n => format!(
+            " The connection broke {n} times; each time the download went on from where it stopped."
+        ),
     }
 }

@@ -63,7 +63,7 @@ fn take_link() -> Address {
 enum Step {
     Ready,
     Working(u64, u64),
-    Saved(u64),
+    Saved(crate::download::Saved),
     Secret(String),
     Failed(String),
 }
@@ -234,7 +234,7 @@ pub fn recipient() -> Html {
             html! { <p role="status">{ format!("Downloading and decrypting: {} of {}", format::size(*done), format::size(*all)) }</p> }
         }
         Step::Saved(n) => {
-            html! { <p role="status" class="ok" id="recipient-message">{ format!("Decrypted and saved ({}); every frame verified.", format::size(*n)) }</p> }
+            html! { <p role="status" class="ok" id="recipient-message">{ format!("Decrypted and saved ({}); every frame verified.{}", format::size(n.bytes), super::files::resumed_note(n.resumed)) }</p> }
         }
         Step::Secret(text) => html! {
             <div>
