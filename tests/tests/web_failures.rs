@@ -20,8 +20,8 @@ use std::time::Duration;
 
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
 use cipherdrop_e2e::server::{
-    PASSWORD, ServerProcess, add_user, aws_env, free_port, kms_service, python_aws, sqlite,
-    stored_credentials,
+    PASSWORD, ServerProcess, add_user, aws_env, esdk_decrypt, free_port, kms_service, python_aws,
+    sqlite, stored_credentials,
 };
 use fantoccini::Locator;
 use serde_json::json;
@@ -432,6 +432,90 @@ async fn transfers_survive_a_reload_and_going_offline() {
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete", "complete", "complete"]);
 
+    // The server (and its S3) killed mid-upload and started again: the parts on the wire are
+    // retried, and the upload completes by itself.
+    let restarted = cipherdrop_e2e::data(16_000_000, 16);
+    let restarted_path = files.join("restarted.bin");
+    std::fs::write(&restarted_path, &restarted).unwrap();
+    b.cdp(
+        "Network.emulateNetworkConditions",
+        json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 8_000_000}),
+    )
+    .await
+    .unwrap();
+    pick(&b, &restarted_path).await;
+    b.wait_until_js(
+        "(() => { const p = document.querySelector('li.upload[data-name=\"restarted.bin\"] progress'); \
+           return p !== null && Number(p.value) >= 5242880; })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    server.kill();
+    server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    b.cdp("Network.emulateNetworkConditions", offline(false))
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "restarted.bin").await;
+    assert_eq!(state, "done", "{message}");
+
+    // An unfinished upload the server no longer keeps (aborted, as the sweeper does): the page
+    // says so when the file is chosen again, and offers it as a new upload.
+    let swept_path = files.join("swept.bin");
+    std::fs::write(&swept_path, cipherdrop_e2e::data(11_000_000, 11)).unwrap();
+    b.cdp(
+        "Network.setBlockedURLs",
+        json!({ "urls": ["*partNumber=2&*"] }),
+    )
+    .await
+    .unwrap();
+    pick(&b, &swept_path).await;
+    b.wait_until_js(
+        "(() => { const p = document.querySelector('li.upload[data-name=\"swept.bin\"] progress'); \
+           return p !== null && Number(p.value) >= 5242880; })()",
+        MIN,
+    )
+    .await
+    .unwrap();
+    b.client.refresh().await.unwrap();
+    block_s3(&b, &s3_url, false).await;
+    let row = "li.unfinished-upload[data-name=\"swept.bin\"]";
+    b.wait_for(row, MIN).await.unwrap();
+    let swept_id = b
+        .js_string(&format!(
+            "return document.querySelector('{row}').dataset.upload"
+        ))
+        .await
+        .unwrap();
+    let alice = server.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    alice
+        .call(
+            reqwest::Method::POST,
+            &format!("/api/uploads/{swept_id}/abort"),
+            None,
+        )
+        .await
+        .unwrap();
+    b.type_into(
+        &format!("{row} input.resume-input"),
+        &swept_path.display().to_string(),
+    )
+    .await
+    .unwrap();
+    let (state, message) = outcome(&b, "swept.bin").await;
+    assert_eq!(state, "failed");
+    assert!(message.contains("no longer keeps this upload"), "{message}");
+    b.click("li.upload[data-name=\"swept.bin\"] button.upload-anew")
+        .await
+        .unwrap();
+    b.wait_until_js(
+        "[...document.querySelectorAll('li.upload[data-name=\"swept.bin\"]')].some(e => e.dataset.state === 'done')",
+        MIN,
+    )
+    .await
+    .unwrap();
+
     // A download whose connection breaks off (the server and its S3 killed mid-way, and started
     // again) goes on from where it stopped, and saves the file.
     b.client
@@ -475,19 +559,74 @@ async fn transfers_survive_a_reload_and_going_offline() {
     let saved = b.wait_for_download("scan.tiff", MIN).await.unwrap();
     assert!(std::fs::read(saved).unwrap() == original);
 
-    // And the stored objects are the files.
+    // And the stored objects are the files: each resumed one byte for byte what one
+    // uninterrupted run makes with the same data key and message id (0x0478; a 0x0578 message's
+    // signature needs the tab's signing key), and the official ESDK decrypts them.
     let alice = server.client();
     alice.login("alice", PASSWORD).await.unwrap();
     let (_, listed) = alice
         .call(reqwest::Method::GET, "/api/objects", None)
         .await
         .unwrap();
+    let kms_creds = stored_credentials(&srv_dir.join("kms")).unwrap();
+    let kms_url = server.kms_url.clone().unwrap();
     let mut found = 0;
     for o in listed["objects"].as_array().unwrap() {
-        let back = alice.download(o["id"].as_str().unwrap()).await.unwrap();
-        assert!(back == original || back == signed || back == later);
+        let id = o["id"].as_str().unwrap();
+        let back = alice.download(id).await.unwrap();
+        let stored = alice.download_ciphertext(id).await.unwrap();
+        let details = alice.details(id).await.unwrap();
+        if back == original {
+            let key = alice.key(id).await.unwrap();
+            let again = uninterrupted(&stored, key.data_key.expose(), &original);
+            assert!(
+                again == stored,
+                "the resumed upload differs from an uninterrupted one"
+            );
+        }
+        if back == original || back == signed {
+            let official = esdk_decrypt(
+                &kms_url,
+                (&kms_creds.0, &kms_creds.1),
+                &details.key_arn,
+                &stored,
+                dir.path(),
+            )
+            .unwrap();
+            assert!(official == back, "the official ESDK reads it otherwise");
+        }
         found += 1;
     }
-    assert_eq!(found, 3);
+    // scan.tiff, signed.pdf, later.bin, restarted.bin, swept.bin
+    assert_eq!(found, 5);
     b.close().await;
+}
+
+/// The message one uninterrupted run makes of `plain` with the data key (base64) and the message
+/// id, context and EDKs in `stored`'s header: what a resumed 0x0478 upload must equal.
+fn uninterrupted(stored: &[u8], data_key_b64: &str, plain: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    use cipherdrop_core::{DataKey, DecryptLimits, EncryptionMaterials, Encryptor, Header};
+    let (header, _) = Header::parse(stored, &DecryptLimits::default()).unwrap();
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(data_key_b64)
+        .unwrap();
+    let materials = EncryptionMaterials::new(
+        header.suite,
+        header.encryption_context.clone(),
+        DataKey::from_bytes(&key).unwrap(),
+        header.encrypted_data_keys.clone(),
+        None,
+    )
+    .unwrap();
+    let mut enc = Encryptor::<cipherdrop_core::AesGcmCipher>::with_message_id(
+        materials,
+        header.frame_length,
+        header.message_id,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    enc.push(plain, &mut out).unwrap();
+    enc.finish(&mut out).unwrap();
+    out
 }

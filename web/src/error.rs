@@ -54,8 +54,10 @@ pub enum TransferError {
     GaveUp(String),
     /// The upload stopped but what was sent is kept, to be resumed (the whole message says how).
     Interrupted(String),
-    /// A file chosen to resume an upload is not the one being uploaded, or the upload is gone.
+    /// A file chosen to resume an upload is not the one being uploaded.
     NotSame(String),
+    /// The upload to resume is no longer kept by the server (aborted, swept or finished).
+    Gone(String),
 }
 
 impl fmt::Display for TransferError {
@@ -72,7 +74,9 @@ impl fmt::Display for TransferError {
             ),
             Self::Sink(e) => write!(f, "{e}"),
             Self::Format(e) => write!(f, "Internal error: {e}"),
-            Self::GaveUp(e) | Self::Interrupted(e) | Self::NotSame(e) => write!(f, "{e}"),
+            Self::GaveUp(e) | Self::Interrupted(e) | Self::NotSame(e) | Self::Gone(e) => {
+                write!(f, "{e}")
+            }
         }
     }
 }

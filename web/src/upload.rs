@@ -202,16 +202,16 @@ pub async fn resume_upload(
         Ok(s) if s.state == "pending" => s,
         Ok(s) => {
             resume::remove(&u.upload_id).await;
-            return Err(TransferError::NotSame(format!(
-                "This upload is {} on the server and can no longer be resumed; upload the file \
-                 again.",
+            return Err(TransferError::Gone(format!(
+                "The server no longer keeps this upload (it is {}: unfinished uploads are \
+                 aborted after a while), so it cannot be resumed.",
                 s.state
             )));
         }
         Err(e) if matches!(e.status(), Some(404 | 409)) => {
             resume::remove(&u.upload_id).await;
-            return Err(TransferError::NotSame(format!(
-                "The server no longer has this upload ({e}); upload the file again."
+            return Err(TransferError::Gone(format!(
+                "The server no longer keeps this upload ({e}), so it cannot be resumed."
             )));
         }
         Err(e) => return Err(e.into()),

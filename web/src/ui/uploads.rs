@@ -13,7 +13,7 @@ use yew::prelude::*;
 use super::format;
 use crate::api;
 use crate::browser::now_ms;
-use crate::error::Cancel;
+use crate::error::{Cancel, TransferError};
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
 use crate::resume::{self, Unfinished};
 use crate::upload::{
@@ -58,6 +58,8 @@ pub struct Item {
     progress: Progress,
     started: f64,
     cancel: Cancel,
+    /// The file again, offered as a new upload when the one to resume is gone.
+    anew: Option<(Blob, FileMeta)>,
 }
 
 /// The upload list.
@@ -87,6 +89,8 @@ pub enum Action {
     Progress(u32, Progress),
     /// A file ended.
     End(u32, Status),
+    /// Offers a file as a new upload (its unfinished one is gone).
+    OfferAnew(u32, Blob, FileMeta),
     /// Removes finished entries.
     ClearFinished,
 }
@@ -108,6 +112,7 @@ impl Reducible for Items {
                         progress: Progress::default(),
                         started: 0.0,
                         cancel,
+                        anew: None,
                     });
                     next += 1;
                 }
@@ -126,6 +131,11 @@ impl Reducible for Items {
             Action::End(key, status) => {
                 if let Some(i) = items.iter_mut().find(|i| i.key == key) {
                     i.status = status;
+                }
+            }
+            Action::OfferAnew(key, blob, meta) => {
+                if let Some(i) = items.iter_mut().find(|i| i.key == key) {
+                    i.anew = Some((blob, meta));
                 }
             }
             Action::ClearFinished => {
@@ -279,6 +289,16 @@ pub fn uploads(props: &UploadsProps) -> Html {
                                 .await
                         }
                     };
+                    let anew = match (&work, &result) {
+                        (Work::Resume(file, u), Err(TransferError::Gone(_))) => Some((
+                            Blob::from(file.clone()),
+                            FileMeta {
+                                name: u.name.clone(),
+                                media_type: u.media_type.clone(),
+                            },
+                        )),
+                        _ => None,
+                    };
                     let status = match result {
                         Ok(record) => {
                             let seconds = record.seconds;
@@ -289,6 +309,9 @@ pub fn uploads(props: &UploadsProps) -> Html {
                         Err(e) => Status::Failed(e.to_string()),
                     };
                     items.dispatch(Action::End(key, status));
+                    if let Some((blob, meta)) = anew {
+                        items.dispatch(Action::OfferAnew(key, blob, meta));
+                    }
                 });
             }
         })
@@ -486,7 +509,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 </div>
             }
             <ul id="uploads" class="uploads" aria-label="Uploads">
-                { for items.items.iter().map(render_item) }
+                { for items.items.iter().map(|i| render_item(i, &(start.clone() as Rc<dyn Fn(Vec<Work>)>))) }
             </ul>
             if finished {
                 <button id="clear-finished" type="button" class="secondary" onclick={clear}>{ "Clear finished" }</button>
@@ -495,7 +518,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
     }
 }
 
-fn render_item(item: &Item) -> Html {
+fn render_item(item: &Item, start: &Rc<dyn Fn(Vec<Work>)>) -> Html {
     let p = item.progress;
     let elapsed = (now_ms() - item.started) / 1000.0;
     let rate = if elapsed > 0.0 {
@@ -536,6 +559,12 @@ fn render_item(item: &Item) -> Html {
         Status::Cancelled => "Cancelled; nothing was stored.".to_owned(),
     };
     let running = matches!(item.status, Status::Waiting | Status::Running);
+    let anew = item.anew.clone().map(|(blob, meta)| {
+        let start = start.clone();
+        Callback::from(move |_: MouseEvent| {
+            start(vec![Work::Fresh(blob.clone(), meta.clone())]);
+        })
+    });
     html! {
         <li class={classes!("upload", item.status.key())} data-name={item.name.clone()} data-state={item.status.key()}>
             <div class="upload-head">
@@ -550,6 +579,9 @@ fn render_item(item: &Item) -> Html {
                       aria-label={format!("Upload of {}", item.name)} />
             <p class={classes!("upload-message", matches!(item.status, Status::Failed(_)).then_some("error"))}
                role={if matches!(item.status, Status::Failed(_)) { "alert" } else { "status" }}>{ message }</p>
+            if let Some(onclick) = anew {
+                <button type="button" class="upload-anew" {onclick}>{ format!("Upload {} as a new file", item.name) }</button>
+            }
         </li>
     }
 }
