@@ -8,6 +8,7 @@
 //! `aws-sdk-kms` and `aws-sdk-s3`.
 
 mod accounts;
+mod assets;
 pub mod audit;
 pub mod aws;
 mod csp;
@@ -109,11 +110,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         .fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new().nest("/api", api);
     if let Some(dir) = &state.config.web_dir {
-        let index = dir.join("index.html");
-        app = app.fallback_service(
-            tower_http::services::ServeDir::new(dir)
-                .fallback(tower_http::services::ServeFile::new(index)),
-        );
+        app = app.fallback_service(assets::service(dir));
     }
     middleware::layers(app, &state).with_state(state)
 }

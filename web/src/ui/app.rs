@@ -62,10 +62,43 @@ async fn redeem_token(session: &UseStateHandle<Session>, token: &str) {
     });
 }
 
+/// The hint (not a secret, and not trusted: the server decides) that this browser was logged in
+/// when it last showed the app.
+const SESSION_HINT: &str = "cipherdrop.logged-in";
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+fn session_hint() -> bool {
+    storage()
+        .and_then(|s| s.get_item(SESSION_HINT).ok()?)
+        .is_some()
+}
+
+fn set_session_hint(logged_in: bool) {
+    if let Some(s) = storage() {
+        let _ = if logged_in {
+            s.set_item(SESSION_HINT, "1")
+        } else {
+            s.remove_item(SESSION_HINT)
+        };
+    }
+}
+
 /// The application root.
 #[function_component(App)]
 pub fn app() -> Html {
-    let session = use_state(|| Session::Checking);
+    // A browser that has not logged in here before sees the login form at once (the server's
+    // answer follows and corrects it), instead of "Loading…" for a round trip: the first paint
+    // is the page the visitor needs.
+    let session = use_state(|| {
+        if session_hint() {
+            Session::Checking
+        } else {
+            Session::Out(None)
+        }
+    });
     let version = use_state(|| 0u32);
     let names: Names = (*use_memo((), |_| Rc::new(RefCell::new(HashMap::new())))).clone();
     let records = use_mut_ref(HashMap::<String, Rc<UploadRecord>>::new);
@@ -104,6 +137,16 @@ pub fn app() -> Html {
             }
             // The root lives as long as the page.
             on_hash.forget();
+        });
+    }
+
+    {
+        let logged_in = matches!(&*session, Session::In(_));
+        let known = !matches!(&*session, Session::Checking);
+        use_effect_with((logged_in, known), move |&(logged_in, known)| {
+            if known {
+                set_session_hint(logged_in);
+            }
         });
     }
 

@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod assets;
 mod audit;
 mod complete;
 mod endpoints;
