@@ -1,5 +1,5 @@
 # Cipherdrop: the two commands a newcomer needs, plus a few conveniences.
-.PHONY: test run bootstrap bench fuzz-smoke
+.PHONY: test run bootstrap bench fuzz-smoke lighthouse
 
 test:        ## set up everything and run every test
 	bash scripts/test.sh
@@ -15,3 +15,6 @@ bench:       ## native throughput benchmark against raw aes-gcm and the official
 
 fuzz-smoke:  ## each fuzz target for FUZZ_SECONDS (default 10) seconds, as `make test` runs them
 	bash scripts/fuzz-smoke.sh
+
+lighthouse:  ## page load: Lighthouse (mobile) on the login page, goals performance 0.95, accessibility 1.0
+	bash scripts/lighthouse.sh
