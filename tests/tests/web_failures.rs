@@ -443,6 +443,15 @@ async fn transfers_survive_a_reload_and_going_offline() {
     )
     .await
     .unwrap();
+    // One part at a time, so that the kill falls between parts (four at once end together).
+    b.client
+        .execute(
+            "const p = document.querySelector('#parallel'); p.value = '1'; \
+             p.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await
+        .unwrap();
     pick(&b, &restarted_path).await;
     b.wait_until_js(
         "(() => { const p = document.querySelector('li.upload[data-name=\"restarted.bin\"] progress'); \

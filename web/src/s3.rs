@@ -129,13 +129,10 @@ impl S3Parts {
         if let Some(url) = self.urls.borrow().get(&n).filter(|_| fresh) {
             return Ok(url.clone());
         }
-        let mut status = api::part_urls(&self.upload_id, n, URL_BATCH)
-            .await
-            .map_err(|e| TransferError::Sink(e.to_string()))?;
+        // (The server unreachable here is an interruption to resume from, not a refusal.)
+        let mut status = api::part_urls(&self.upload_id, n, URL_BATCH).await?;
         if !status.parts.iter().any(|p| p.part_number == n) {
-            status = api::part_url_sized(&self.upload_id, n, len)
-                .await
-                .map_err(|e| TransferError::Sink(e.to_string()))?;
+            status = api::part_url_sized(&self.upload_id, n, len).await?;
         }
         self.urls_expire_at = status.urls_expire_at;
         let mut urls = self.urls.borrow_mut();

@@ -291,6 +291,41 @@ pub async fn resume_upload(
     Ok(sent.into_record(meta, &created, started))
 }
 
+/// Completes the upload, trying again while the server cannot be reached (a restart, a lost
+/// connection): when an earlier attempt got through and only its answer was lost, the upload is
+/// complete already, and that is the answer.
+async fn complete(
+    upload_id: &str,
+    req: &CompleteUploadRequest,
+    cancel: &Cancel,
+) -> Result<ObjectSummary, TransferError> {
+    const ATTEMPTS: u32 = 6;
+    let mut attempt = 0;
+    loop {
+        let unreachable = |e: &ApiError| {
+            matches!(e, ApiError::Network(_)) || matches!(e.status(), Some(502..=504))
+        };
+        match api::complete(upload_id, req).await {
+            Ok(object) => return Ok(object),
+            Err(e) if unreachable(&e) && attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                crate::browser::online_or_timeout(f64::from(500u32 << attempt)).await;
+                if cancel.is_cancelled() {
+                    return Err(TransferError::Cancelled);
+                }
+            }
+            Err(e) if attempt > 0 && e.status() == Some(409) => {
+                let status = api::upload_status(upload_id).await?;
+                if status.state != "complete" {
+                    return Err(e.into());
+                }
+                return Ok(api::details(upload_id).await?.object);
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 /// Whether a failure leaves the upload worth resuming: the network or S3 stayed away, not a
 /// refusal or a bug.
 fn resumable(e: &TransferError) -> bool {
@@ -559,9 +594,10 @@ impl Job<'_> {
         if self.cancel.is_cancelled() {
             return Err(TransferError::Cancelled);
         }
-        let object = api::complete(
+        let object = complete(
             &created.upload_id,
             &CompleteUploadRequest { parts, metadata },
+            self.cancel,
         )
         .await?;
         Ok(Sent {
