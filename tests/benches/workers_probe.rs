@@ -14,34 +14,14 @@ use cipherdrop_e2e::load::machine;
 use cipherdrop_e2e::server::free_port;
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>probe</title><script>
-const WORKER = `onmessage = async (e) => {
-  const { mib, inFlight } = e.data;
+// Gets ready to seal `mib` MiB in 1 MiB calls with `inFlight` calls in flight; resolves to a
+// function that does it and resolves to the milliseconds it took (key and data made first).
+async function seal(mib, inFlight) {
   const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt']);
   const buf = new Uint8Array(1 << 20);
   for (let o = 0; o < buf.length; o += 65536) crypto.getRandomValues(buf.subarray(o, o + 65536));
   await crypto.subtle.encrypt({ name: 'AES-GCM', iv: new Uint8Array(12) }, key, buf);
-  postMessage('ready');
-  onmessage = async () => {
-    const t0 = performance.now();
-    let next = 0;
-    const lane = async () => {
-      while (next < mib) {
-        const iv = new Uint8Array(12); new DataView(iv.buffer).setUint32(8, next++);
-        await crypto.subtle.encrypt({ name: 'AES-GCM', iv }, key, buf);
-      }
-    };
-    await Promise.all(Array.from({ length: inFlight }, lane));
-    postMessage(performance.now() - t0);
-  };
-};`;
-const url = URL.createObjectURL(new Blob([WORKER], { type: 'text/javascript' }));
-// `workers` workers at once (0: the page itself), each sealing `mib` MiB with `inFlight` calls
-// in flight; the wall time in ms from the common start to the last one done.
-window.probe = async (workers, mib, inFlight) => {
-  if (workers === 0) {
-    const key = await crypto.subtle.generateKey({ name: 'AES-GCM', length: 256 }, false, ['encrypt']);
-    const buf = new Uint8Array(1 << 20);
-    for (let o = 0; o < buf.length; o += 65536) crypto.getRandomValues(buf.subarray(o, o + 65536));
+  return async () => {
     const t0 = performance.now();
     let next = 0;
     const lane = async () => {
@@ -52,6 +32,20 @@ window.probe = async (workers, mib, inFlight) => {
     };
     await Promise.all(Array.from({ length: inFlight }, lane));
     return performance.now() - t0;
+  };
+}
+const WORKER = `${seal.toString()}
+onmessage = async (e) => {
+  const go = await seal(e.data.mib, e.data.inFlight);
+  postMessage('ready');
+  onmessage = async () => postMessage(await go());
+};`;
+const url = URL.createObjectURL(new Blob([WORKER], { type: 'text/javascript' }));
+// `workers` workers at once (0: the page itself), each sealing `mib` MiB with `inFlight` calls
+// in flight; the wall time in ms from the common start to the last one done.
+window.probe = async (workers, mib, inFlight) => {
+  if (workers === 0) {
+    return await (await seal(mib, inFlight))();
   }
   const ws = Array.from({ length: workers }, () => new Worker(url));
   await Promise.all(ws.map((w) => new Promise((r) => { w.onmessage = r; w.postMessage({ mib, inFlight }); })));

@@ -226,6 +226,18 @@ impl Browser {
         }
     }
 
+    /// Turns off the page's "ask where to save" option, so that downloads go to the browser's
+    /// download folder (a headless browser shows no save dialog).
+    pub async fn no_save_dialog(&self) -> Result<()> {
+        self.client
+            .execute(
+                "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
+                vec![],
+            )
+            .await?;
+        Ok(())
+    }
+
     /// Logs in through the page's form at `url` and waits for the logged-in view.
     pub async fn log_in(&self, url: &str, username: &str, password: &str) -> Result<()> {
         const WAIT: Duration = Duration::from_secs(60);

@@ -58,18 +58,6 @@ async fn object_id(b: &Browser, name: &str) -> String {
     .unwrap()
 }
 
-/// Turns off "ask where to save" (headless Chromium cannot answer the dialog): downloads take
-/// the Blob path.
-async fn no_save_dialog(b: &Browser) {
-    b.client
-        .execute(
-            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
-            vec![],
-        )
-        .await
-        .unwrap();
-}
-
 /// Clicks Download for `name` and waits for the page's verdict; returns (state, message).
 async fn download(b: &Browser, name: &str) -> (String, String) {
     let row = format!("tr.file[data-name=\"{name}\"]");
@@ -232,7 +220,7 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     }
 
     // Download through the page (the Blob path: no save dialog in automation).
-    no_save_dialog(&b).await;
+    b.no_save_dialog().await.unwrap();
     for (name, plaintext) in [(BIG, &big), (EMPTY, &Vec::new()), (SIGNED, &signed)] {
         let (state, message) = download(&b, name).await;
         assert_eq!(state, "done", "{name}: {message}");
@@ -406,7 +394,7 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .await
         .unwrap();
     // The reload brought back "ask where to save", which headless Chromium cannot answer.
-    no_save_dialog(&b).await;
+    b.no_save_dialog().await.unwrap();
     let (state, message) = download(&b, "from the cli.txt").await;
     assert_eq!(state, "done", "{message}");
     let saved = b.wait_for_download("from the cli.txt", MIN).await.unwrap();

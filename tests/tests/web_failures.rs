@@ -51,6 +51,40 @@ async fn outcome(b: &Browser, name: &str) -> (String, String) {
     b.upload_outcome(name, 2 * MIN).await.unwrap()
 }
 
+/// Waits until the upload of `name` has at least `bytes` stored in S3.
+async fn stored_at_least(b: &Browser, name: &str, bytes: u64) {
+    b.wait_until_js(
+        &format!(
+            "(() => {{ const p = document.querySelector('li.upload[data-name=\"{name}\"] progress'); \
+               return p !== null && Number(p.value) >= {bytes}; }})()"
+        ),
+        MIN,
+    )
+    .await
+    .unwrap();
+}
+
+/// Writes `bytes` to `path` with `modified` as its modification time.
+fn write_as_of(path: &Path, bytes: &[u8], modified: std::time::SystemTime) {
+    std::fs::write(path, bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+}
+
+/// Clears the finished rows, chooses `path` in the resume input `input` and waits for the
+/// upload of `name` to end; (state, message).
+async fn resume_with(b: &Browser, input: &str, path: &Path, name: &str) -> (String, String) {
+    b.click("#clear-finished").await.unwrap();
+    b.type_into(input, &path.display().to_string())
+        .await
+        .unwrap();
+    outcome(b, name).await
+}
+
 async fn block_s3(b: &Browser, s3_url: &str, blocked: bool) {
     let port = s3_url.rsplit(':').next().unwrap().trim_end_matches('/');
     let urls = if blocked {
@@ -215,14 +249,13 @@ async fn failures_show_clear_messages_and_record_nothing() {
     assert_eq!(listed, "1");
 
     // S3 is back: the offline file, chosen again under "Unfinished uploads", completes.
-    b.click("#clear-finished").await.unwrap();
-    b.type_into(
+    let (state, message) = resume_with(
+        &b,
         "li.unfinished-upload[data-name=\"offline.bin\"] input.resume-input",
-        &files.join("offline.bin").display().to_string(),
+        &files.join("offline.bin"),
+        "offline.bin",
     )
-    .await
-    .unwrap();
-    let (state, message) = outcome(&b, "offline.bin").await;
+    .await;
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete", "complete", "aborted"]);
     b.wait_for("tr.file[data-name=\"offline.bin\"]", MIN)
@@ -241,7 +274,8 @@ async fn transfers_survive_a_reload_and_going_offline() {
     std::fs::create_dir_all(&files).unwrap();
     // Fixed ports, so that the server can be killed and started again where the page expects it.
     let ports = (free_port().unwrap(), free_port().unwrap());
-    let mut server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    let restart = || ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    let mut server = restart();
     let s3_url = server.s3_url.clone().unwrap();
     add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
     // Five parts of 5 MiB (the last shorter).
@@ -260,13 +294,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     .await
     .unwrap();
     pick(&b, &path).await;
-    b.wait_until_js(
-        "(() => { const p = document.querySelector('li.upload[data-name=\"scan.tiff\"] progress'); \
-           return p !== null && Number(p.value) >= 3 * 5242880; })()",
-        MIN,
-    )
-    .await
-    .unwrap();
+    stored_at_least(&b, "scan.tiff", 3 * 5242880).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.client.refresh().await.unwrap();
     block_s3(&b, &s3_url, false).await;
@@ -298,35 +326,15 @@ async fn transfers_survive_a_reload_and_going_offline() {
     let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
     let mut changed = original.clone();
     changed[6_000_000] ^= 1;
-    std::fs::write(&path, &changed).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-    b.click("#clear-finished").await.unwrap();
-    b.type_into(&input, &path.display().to_string())
-        .await
-        .unwrap();
-    let (state, message) = outcome(&b, "scan.tiff").await;
+    write_as_of(&path, &changed, modified);
+    let (state, message) = resume_with(&b, &input, &path, "scan.tiff").await;
     assert_eq!(state, "failed");
     assert!(message.contains("part 2 differs"), "{message}");
     assert_eq!(states(&srv_dir), ["pending"]);
 
     // The same file: the missing part is sent and the object completes.
-    std::fs::write(&path, &original).unwrap();
-    std::fs::File::options()
-        .write(true)
-        .open(&path)
-        .unwrap()
-        .set_modified(modified)
-        .unwrap();
-    b.click("#clear-finished").await.unwrap();
-    b.type_into(&input, &path.display().to_string())
-        .await
-        .unwrap();
-    let (state, message) = outcome(&b, "scan.tiff").await;
+    write_as_of(&path, &original, modified);
+    let (state, message) = resume_with(&b, &input, &path, "scan.tiff").await;
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete"]);
     // The key came back through the audited release for a pending upload, once per attempt
@@ -371,13 +379,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     .await
     .unwrap();
     pick(&b, &signed_path).await;
-    b.wait_until_js(
-        "(() => { const p = document.querySelector('li.upload[data-name=\"signed.pdf\"] progress'); \
-           return p !== null && Number(p.value) >= 5242880 + 1; })()",
-        MIN,
-    )
-    .await
-    .unwrap();
+    stored_at_least(&b, "signed.pdf", 5242880 + 1).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     b.client.refresh().await.unwrap();
     block_s3(&b, &s3_url, false).await;
@@ -453,15 +455,9 @@ async fn transfers_survive_a_reload_and_going_offline() {
         .await
         .unwrap();
     pick(&b, &restarted_path).await;
-    b.wait_until_js(
-        "(() => { const p = document.querySelector('li.upload[data-name=\"restarted.bin\"] progress'); \
-           return p !== null && Number(p.value) >= 5242880; })()",
-        MIN,
-    )
-    .await
-    .unwrap();
+    stored_at_least(&b, "restarted.bin", 5242880).await;
     server.kill();
-    server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    server = restart();
     b.cdp("Network.emulateNetworkConditions", offline(false))
         .await
         .unwrap();
@@ -479,13 +475,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     .await
     .unwrap();
     pick(&b, &swept_path).await;
-    b.wait_until_js(
-        "(() => { const p = document.querySelector('li.upload[data-name=\"swept.bin\"] progress'); \
-           return p !== null && Number(p.value) >= 5242880; })()",
-        MIN,
-    )
-    .await
-    .unwrap();
+    stored_at_least(&b, "swept.bin", 5242880).await;
     b.client.refresh().await.unwrap();
     block_s3(&b, &s3_url, false).await;
     let row = "li.unfinished-upload[data-name=\"swept.bin\"]";
@@ -527,13 +517,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
 
     // A download whose connection breaks off (the server and its S3 killed mid-way, and started
     // again) goes on from where it stopped, and saves the file.
-    b.client
-        .execute(
-            "const c = document.querySelector('#save-picker'); if (c && c.checked) c.click();",
-            vec![],
-        )
-        .await
-        .unwrap();
+    b.no_save_dialog().await.unwrap();
     b.cdp(
         "Network.emulateNetworkConditions",
         json!({"offline": false, "latency": 0, "downloadThroughput": 4_000_000, "uploadThroughput": -1}),
@@ -544,7 +528,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     b.click(&format!("{row} button.download")).await.unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     server.kill();
-    server = ServerProcess::start_at(&bin, &srv_dir, Some(&web), ports, &[], &[]).unwrap();
+    server = restart();
     b.cdp("Network.emulateNetworkConditions", offline(false))
         .await
         .unwrap();

@@ -198,9 +198,7 @@ impl Remote {
                 None::<&()>,
             )
             .await?;
-        let b64 = k.data_key.take();
-        let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
-        Ok(DataKey::from_bytes(&raw)?)
+        decode_key(&mut k.data_key)
     }
 
     /// A file's name and type, decrypted here (a name that does not decrypt is shown as such,
@@ -241,6 +239,13 @@ impl Remote {
             )),
         }
     }
+}
+
+/// Moves a data key out of an answer and decodes it (the text and bytes are zeroized).
+pub(crate) fn decode_key(b64: &mut cipherdrop_api::SecretB64) -> Result<DataKey> {
+    let b64 = b64.take();
+    let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
+    Ok(DataKey::from_bytes(&raw)?)
 }
 
 /// An error and every error under it, in one line.

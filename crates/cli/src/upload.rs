@@ -28,7 +28,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CompleteUploadRequest, CompletedPart, CreateUploadRequest, CreateUploadResponse, ObjectSummary,
-    PendingKeyResponse, SecretB64, UploadStatus,
+    PendingKeyResponse, UploadStatus,
 };
 use cipherdrop_core::metadata::{self, FileMeta};
 use cipherdrop_core::resume::{open_signing_key, seal_signing_key};
@@ -39,10 +39,9 @@ use cipherdrop_core::{
 use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::cipher::AwsLcCipher;
-use crate::client::{EXIT_UNAVAILABLE, Failure, Remote, fail, runtime};
+use crate::client::{EXIT_UNAVAILABLE, Failure, Remote, decode_key, fail, runtime};
 
 /// Exit code of a `put` interrupted by Ctrl-C (the shell's 128 + SIGINT); the upload is kept for
 /// `put --resume`.
@@ -241,12 +240,6 @@ fn identity(meta: &std::fs::Metadata) -> Result<(u64, String)> {
 
 fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, bytes))
-}
-
-fn decode_key(b64: &mut SecretB64) -> Result<DataKey> {
-    let b64 = b64.take();
-    let raw = Zeroizing::new(B64.decode(b64.as_bytes())?);
-    Ok(DataKey::from_bytes(&raw)?)
 }
 
 /// Progress on a terminal: bytes, MB/s and time left; nothing when piped.

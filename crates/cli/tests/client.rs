@@ -355,6 +355,15 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
     assert!(!server.logs().contains(&secret));
 }
 
+/// A config folder in `work`, logged in to the server at `url` (data in `data_dir`) as alice
+/// with a read and write token.
+fn logged_in(work: &tempfile::TempDir, data_dir: &Path, url: &str) -> PathBuf {
+    let cfg = work.path().join("config");
+    let secret = token(data_dir, &["read", "write"]);
+    ok(&cli(&cfg, &[], &format!("{secret}\n"), &["login", url]));
+    cfg
+}
+
 /// The records of uploads under way in `config`'s state folder, as JSON.
 fn records(config: &Path) -> Vec<serde_json::Value> {
     let dir = config.join("state/cipherdrop/uploads");
@@ -438,14 +447,7 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
     let server = ServerProcess::start(Path::new(BIN), dir.path(), &[], &[]).unwrap();
     let (_admin, alice, _bob) = setup_accounts(&server, Path::new(BIN)).await.unwrap();
     let work = tempfile::tempdir().unwrap();
-    let cfg = work.path().join("config");
-    let secret = token(dir.path(), &["read", "write"]);
-    ok(&cli(
-        &cfg,
-        &[],
-        &format!("{secret}\n"),
-        &["login", &server.url],
-    ));
+    let cfg = logged_in(&work, dir.path(), &server.url);
 
     for (suite, len) in [("0x0478", 100 << 20), ("0x0578", 60 << 20)] {
         let file = work.path().join(format!("backup {suite}.tar"));
@@ -583,14 +585,7 @@ async fn a_put_carries_on_across_a_server_restart() {
         ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();
     setup_accounts(&server, Path::new(BIN)).await.unwrap();
     let work = tempfile::tempdir().unwrap();
-    let cfg = work.path().join("config");
-    let secret = token(dir.path(), &["read", "write"]);
-    ok(&cli(
-        &cfg,
-        &[],
-        &format!("{secret}\n"),
-        &["login", &server.url],
-    ));
+    let cfg = logged_in(&work, dir.path(), &server.url);
     let file = work.path().join("export.csv");
     let original = data((60 << 20) + 7, 77);
     std::fs::write(&file, &original).unwrap();

@@ -16,6 +16,7 @@ use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St, bearer, cookie_name, session_token};
 use crate::objects::{self, ObjectRow, SessionOwned};
+use crate::state::AppState;
 
 /// `GET /api/objects`.
 pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<ObjectList>> {
@@ -106,14 +107,7 @@ pub async fn release_key(
         .await?;
         return Err(ApiError::not_found("object"));
     };
-    let result = state
-        .aws
-        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
-        .await;
-    let (outcome, detail) = match &result {
-        Ok(_) => ("ok", "to owner".to_owned()),
-        Err(e) => ("error", e.message.clone()),
-    };
+    let (result, outcome, detail) = kms_release(&state, &row, "to owner").await?;
     // No key leaves without its audit row.
     state
         .audit
@@ -126,10 +120,28 @@ pub async fn release_key(
             detail: &detail,
         })
         .await?;
-    let key = result?;
-    let data_key = SecretB64::new(Zeroizing::new(B64.encode(&key[..])));
     Ok(no_store(&KeyResponse {
-        data_key,
+        data_key: result?,
         key_arn: row.key_arn,
     }))
+}
+
+/// One KMS `Decrypt` of `row`'s stored EDK under its stored context, pinned to its key ARN: the
+/// key (base64, zeroized on drop), and the outcome and detail of the audit row the caller must
+/// write before answering (`detail` when it worked, KMS's refusal in words when not).
+pub(crate) async fn kms_release(
+    state: &AppState,
+    row: &ObjectRow,
+    detail: &str,
+) -> ApiResult<(ApiResult<SecretB64>, &'static str, String)> {
+    let result = state
+        .aws
+        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
+        .await;
+    let (outcome, detail) = match &result {
+        Ok(_) => ("ok", detail.to_owned()),
+        Err(e) => ("error", e.message.clone()),
+    };
+    let key = result.map(|k| SecretB64::new(Zeroizing::new(B64.encode(&k[..]))));
+    Ok((key, outcome, detail))
 }

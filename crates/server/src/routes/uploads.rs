@@ -484,18 +484,12 @@ pub async fn release_pending_key(
         }
     };
     row.require_pending()?;
-    let result = state
-        .aws
-        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
-        .await;
-    let (outcome, detail) = match &result {
-        Ok(_) => ("ok", "to owner, to resume a pending upload".to_owned()),
-        Err(e) => ("error", e.message.clone()),
-    };
+    let (result, outcome, detail) =
+        super::objects::kms_release(&state, &row, "to owner, to resume a pending upload").await?;
+    // No key leaves without its audit row.
     audit_account(&state, &auth, ip, "key.released", &row.id, outcome, &detail).await?;
-    let key = result?;
     Ok(no_store(&PendingKeyResponse {
-        data_key: SecretB64::new(Zeroizing::new(B64.encode(&key[..]))),
+        data_key: result?,
         key_arn: row.key_arn.clone(),
         edk: B64.encode(&row.edk),
         encryption_context: row.context()?,
