@@ -344,9 +344,7 @@ impl<C: FrameCipher> Encryptor<C> {
         frame_length: u32,
         rng: &mut R,
     ) -> Result<Self> {
-        let mut message_id = [0u8; MESSAGE_ID_LEN];
-        rng.fill_bytes(&mut message_id);
-        Self::with_message_id(materials, frame_length, message_id)
+        Ok(Self::over(FrameEncoder::new(materials, frame_length, rng)?))
     }
 
     /// Starts a message with a given message id (see [`FrameEncoder::with_message_id`]).
@@ -355,15 +353,22 @@ impl<C: FrameCipher> Encryptor<C> {
         frame_length: u32,
         message_id: [u8; MESSAGE_ID_LEN],
     ) -> Result<Self> {
-        let encoder = FrameEncoder::with_message_id(materials, frame_length, message_id)?;
+        Ok(Self::over(FrameEncoder::with_message_id(
+            materials,
+            frame_length,
+            message_id,
+        )?))
+    }
+
+    fn over(encoder: FrameEncoder) -> Self {
         let cipher = C::new(encoder.frame_key());
-        let cap = (frame_length as usize).min(1 << 20);
-        Ok(Self {
+        let cap = (encoder.frame_length() as usize).min(1 << 20);
+        Self {
             encoder,
             cipher,
             pending: Zeroizing::new(Vec::with_capacity(cap)),
             header_written: false,
-        })
+        }
     }
 
     /// The message id, to re-create the message later ([`Encryptor::with_message_id`]).
