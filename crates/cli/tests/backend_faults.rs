@@ -149,12 +149,27 @@ async fn kms_down_then_s3_down_during_complete() {
         .await
         .unwrap_err();
     assert_eq!(status_of(&e), 503);
+    // (The upload's status names the parts S3 holds, so it too waits for S3: 503.)
+    let e = alice
+        .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 503);
+    let state = sqlite(
+        &srv_dir,
+        &format!("SELECT state FROM objects WHERE id = '{}'", up.upload_id),
+    )
+    .unwrap();
+    assert_eq!(state[0][0], "pending");
+    s3 = s3_service(&s3_dir, s3_port);
     let (_, st) = alice
         .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
         .await
         .unwrap();
-    assert_eq!(st["state"], "pending");
-    s3 = s3_service(&s3_dir, s3_port);
+    assert_eq!(
+        (st["state"].as_str(), st["stored"].as_array().map(Vec::len)),
+        (Some("pending"), Some(2))
+    );
     alice.complete(&up.upload_id, &parts, b"m").await.unwrap();
     assert!(alice.download(&up.object_id).await.unwrap() == second);
     let (ok, report) = audit_verify(Path::new(BIN), &srv_dir).unwrap();
