@@ -357,6 +357,17 @@ impl Client {
         Ok(serde_json::from_value(v)?)
     }
 
+    /// Starts an upload of `plaintext_size` bytes, 0x0478 in 4 KiB frames (the plain case).
+    pub async fn open_upload(&self, plaintext_size: u64) -> Result<CreateUploadResponse> {
+        self.create_upload(&CreateUploadRequest {
+            plaintext_size,
+            suite: cipherdrop_api::SUITE_COMMIT_KEY,
+            frame_length: 4096,
+            public_key: None,
+        })
+        .await
+    }
+
     /// Redeems a one-time login link token.
     pub async fn login_link(&self, token: &str) -> Result<()> {
         self.call(

@@ -57,8 +57,8 @@ fn in_memory<C: FrameCipher>(data: &[u8]) -> f64 {
     data.len() as f64 / start.elapsed().as_secs_f64() / 1e6
 }
 
-/// MB/s of `cipherdrop encrypt --cipher NAME` from a pipe, stdout to /dev/null.
-fn process(data: &[u8], key: &std::path::Path, cipher: &str) -> f64 {
+/// `cipherdrop encrypt --frame-length 1048576 --cipher NAME --key-file KEY`.
+fn encrypt_command(key: &std::path::Path, cipher: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_cipherdrop"));
     cmd.args([
         "encrypt",
@@ -68,8 +68,14 @@ fn process(data: &[u8], key: &std::path::Path, cipher: &str) -> f64 {
         cipher,
         "--key-file",
     ])
-    .arg(key)
-    .args(["-i", "-", "-o", "-"]);
+    .arg(key);
+    cmd
+}
+
+/// MB/s of `cipherdrop encrypt --cipher NAME` from a pipe, stdout to /dev/null.
+fn process(data: &[u8], key: &std::path::Path, cipher: &str) -> f64 {
+    let mut cmd = encrypt_command(key, cipher);
+    cmd.args(["-i", "-", "-o", "-"]);
     feed(cmd, data)
 }
 
@@ -93,16 +99,7 @@ fn feed(mut cmd: Command, data: &[u8]) -> f64 {
 /// MB/s of `cipherdrop encrypt --cipher NAME -i FILE -o -`, stdout to /dev/null.
 fn from_file(path: &std::path::Path, len: usize, key: &std::path::Path, cipher: &str) -> f64 {
     let start = Instant::now();
-    let ok = Command::new(env!("CARGO_BIN_EXE_cipherdrop"))
-        .args([
-            "encrypt",
-            "--frame-length",
-            "1048576",
-            "--cipher",
-            cipher,
-            "--key-file",
-        ])
-        .arg(key)
+    let ok = encrypt_command(key, cipher)
         .arg("-i")
         .arg(path)
         .args(["-o", "-"])

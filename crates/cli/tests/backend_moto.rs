@@ -82,15 +82,7 @@ async fn upload_and_download_through_moto() {
     }
     // Part URLs sign the part's length. Record what moto does with another length (AWS and the
     // embedded S3 refuse it: 403 SignatureDoesNotMatch, see the server's presigned tests).
-    let up = alice
-        .create_upload(&cipherdrop_api::CreateUploadRequest {
-            plaintext_size: 10,
-            suite: SUITE_COMMIT_KEY,
-            frame_length: 4096,
-            public_key: None,
-        })
-        .await
-        .unwrap();
+    let up = alice.open_upload(10).await.unwrap();
     let url = &up.parts[0].url;
     assert!(url.contains("content-length"), "{url}");
     let exact = usize::try_from(up.ciphertext_size).unwrap();

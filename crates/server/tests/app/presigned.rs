@@ -26,15 +26,7 @@ async fn embedded_s3_refuses_tampered_and_expired_presigned_urls() {
         .upload(&data(100, 4), SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
-    let up = alice
-        .create_upload(&CreateUploadRequest {
-            plaintext_size: 10,
-            suite: SUITE_COMMIT_KEY,
-            frame_length: 4096,
-            public_key: None,
-        })
-        .await
-        .unwrap();
+    let up = alice.open_upload(10).await.unwrap();
     // The configured maximum object size.
     let too_big = alice
         .create_upload(&CreateUploadRequest {

@@ -131,15 +131,7 @@ async fn a_pending_upload_resumes_from_what_s3_holds_for_its_owner_only() {
     );
 
     // Aborted: the same.
-    let other = alice
-        .create_upload(&CreateUploadRequest {
-            plaintext_size: 10,
-            suite: SUITE_COMMIT_KEY,
-            frame_length: 4096,
-            public_key: None,
-        })
-        .await
-        .unwrap();
+    let other = alice.open_upload(10).await.unwrap();
     alice
         .call(
             Method::POST,

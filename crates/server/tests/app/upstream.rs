@@ -1,7 +1,6 @@
 //! What KMS or S3 say when they refuse stays in the server's log: the client gets which service
 //! failed and an error id, never the service's message (AWS messages name accounts, roles, keys).
 
-use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY};
 use cipherdrop_e2e::server::{code_of, status_of};
 
 use crate::util::TestApp;
@@ -16,15 +15,7 @@ async fn upstream_error_messages_reach_the_log_not_the_client() {
         .send()
         .await
         .unwrap();
-    let e = alice
-        .create_upload(&CreateUploadRequest {
-            plaintext_size: 10,
-            suite: SUITE_COMMIT_KEY,
-            frame_length: 4096,
-            public_key: None,
-        })
-        .await
-        .unwrap_err();
+    let e = alice.open_upload(10).await.unwrap_err();
     assert_eq!((status_of(&e), code_of(&e).as_str()), (502, "kms_error"));
     let message = format!("{e}");
     let account = app.key_arn.split(':').nth(4).unwrap();
