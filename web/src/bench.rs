@@ -1,14 +1,14 @@
-//! Entry points for the in-browser benchmarks (`cargo bench -p cipherdrop-e2e --bench web`),
-//! exported to JavaScript as `window.wasmBindings.bench_*`. They run the page's real pipelines;
-//! the upload ones act for the logged-in account like the page does.
+//! Entry points for the in-browser benchmarks (`cargo bench -p cipherdrop-e2e --bench web`) and
+//! the browser tests, exported to JavaScript as `window.wasmBindings.bench_*`. They run the
+//! page's real pipelines; the upload ones act for the logged-in account like the page does.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
 use cipherdrop_api::CreateUploadRequest;
 use cipherdrop_core::{
-    AlgorithmSuiteId, DataKey, DecryptLimits, EncryptionContext, EncryptionMaterials, FrameEncoder,
-    RawAesKeyring, SigningKey, Suite, message_context,
+    AlgorithmSuiteId, DataKey, DecryptLimits, EncryptedDataKey, EncryptionContext,
+    EncryptionMaterials, FrameEncoder, RawAesKeyring, SigningKey, Suite, message_context,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -49,6 +49,73 @@ fn encoder(suite: Suite, frame_length: u32) -> Result<(FrameEncoder, DataKey), J
         EncryptionMaterials::new(suite, context, copy, vec![edk], signing).map_err(err)?;
     let encoder = FrameEncoder::new(materials, frame_length, &mut rng).map_err(err)?;
     Ok((encoder, data_key))
+}
+
+/// Chooses the bulk cipher for what follows: `workers` sealing workers (`-1`: as many as the
+/// page would use, `0`: WebCrypto on the page), `script` the worker script (empty: the app's),
+/// or core's pure-Rust cipher (`rust`).
+#[wasm_bindgen]
+pub fn bench_cipher(workers: i32, script: String, rust: bool) {
+    crate::workers::configure(
+        u32::try_from(workers).ok(),
+        (!script.is_empty()).then_some(script.as_str()),
+    );
+    crate::subtle::force_rust_cipher(rust);
+}
+
+/// Encrypts `data` through the page's pipeline (5 MiB parts, into memory) with exactly these
+/// materials: the data key, message id and (0x0578) signing key given, the context
+/// `{"purpose": "test"}` and one EDK of provider `test` whose ciphertext is 32 zero bytes; so a
+/// test can make the same message with core natively and compare. Returns `[engine, message]`.
+#[wasm_bindgen]
+pub async fn bench_encrypt_exact(
+    data: Blob,
+    suite_id: u16,
+    frame_length: u32,
+    data_key: Vec<u8>,
+    message_id: Vec<u8>,
+    signing_key: Vec<u8>,
+) -> Result<js_sys::Array, JsValue> {
+    let suite = suite(suite_id)?;
+    let signing = if suite.is_signed() {
+        Some(SigningKey::from_bytes(&signing_key).map_err(err)?)
+    } else {
+        None
+    };
+    let caller: EncryptionContext = [("purpose", "test")].into_iter().collect();
+    let context = message_context(suite, &caller, signing.as_ref()).map_err(err)?;
+    let edk = EncryptedDataKey {
+        provider_id: "test".into(),
+        provider_info: b"test".to_vec(),
+        ciphertext: vec![0; 32],
+    };
+    let key = DataKey::from_bytes(&data_key).map_err(err)?;
+    let materials =
+        EncryptionMaterials::new(suite, context, key, vec![edk], signing).map_err(err)?;
+    let message_id = message_id
+        .try_into()
+        .map_err(|_| err("a message id is 32 bytes"))?;
+    let encoder =
+        FrameEncoder::with_message_id(materials, frame_length, message_id).map_err(err)?;
+    let mut parts = MemoryParts::default();
+    let sealed = encrypt_blob(
+        &data,
+        encoder,
+        5 << 20,
+        &mut parts,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await
+    .map_err(err)?;
+    let message = js_sys::Uint8Array::new(
+        &wasm_bindgen_futures::JsFuture::from(parts.into_blob().map_err(err)?.array_buffer())
+            .await?,
+    );
+    Ok(js_sys::Array::of2(
+        &sealed.engine.name().into(),
+        &message.into(),
+    ))
 }
 
 /// Counts parts and hands their buffers straight back: encryption alone, bounded memory.

@@ -8,7 +8,8 @@
 //!
 //! Layers, from the page down: `ui` → `upload` / `download` (one file's whole job) → `crypt`
 //! (the encrypt and decrypt pipelines) → `stream` (reading), `parts` (packing), `s3` (presigned
-//! PUTs and GETs), `resume` (this browser's record of uploads under way, in IndexedDB) and `api`
+//! PUTs and GETs), `subtle` and `workers` (the bulk cipher, in sealing workers where they
+//! start), `resume` (this browser's record of uploads under way, in IndexedDB) and `api`
 //! (the server); `error` is the one error type of uploads and
 //! downloads (it wraps `api::ApiError`).
 
@@ -26,5 +27,6 @@ pub mod stream;
 pub mod subtle;
 pub mod ui;
 pub mod upload;
+pub mod workers;
 
 pub use ui::app::App;

@@ -6,9 +6,13 @@
 //! right after the import. Sealing returns `ciphertext ‖ tag` in one `ArrayBuffer`, which is
 //! exactly how an ESDK frame stores them, so encrypted frames go to the upload without passing
 //! through wasm memory. Both ciphers answer through promises, so callers need not care which runs.
+//! Where sealing workers started (`workers`), WebCrypto keys go to them and frames are sealed
+//! there, off the page's thread and on several cores.
 
 use std::cell::RefCell;
 use std::rc::Rc;
+
+use crate::workers::{self, PooledKey};
 
 use cipherdrop_core::{AesGcmCipher, FrameCipher, FrameKey, IV_LEN, TAG_LEN};
 use js_sys::{Array, ArrayBuffer, Object, Promise, Reflect, Uint8Array};
@@ -45,14 +49,44 @@ enum Inner {
         subtle: SubtleCrypto,
     },
     Rust(Rc<RefCell<AesGcmCipher>>),
+    /// Held by the sealing workers, which do the work.
+    Pooled(Rc<PooledKey>),
+}
+
+/// Which cipher does a key's work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// WebCrypto in sealing workers.
+    Workers,
+    /// WebCrypto on the page's thread.
+    Page,
+    /// Core's pure-Rust cipher in wasm.
+    Rust,
+}
+
+impl Engine {
+    /// A word for it, for tests and benchmarks.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Workers => "workers",
+            Self::Page => "page",
+            Self::Rust => "rust",
+        }
+    }
 }
 
 impl GcmKey {
-    /// Imports a frame key: WebCrypto (non-extractable) where possible, else the Rust cipher.
+    /// Imports a frame key: WebCrypto (non-extractable) in the sealing workers where they
+    /// started, else WebCrypto on the page, else the Rust cipher.
     pub async fn import(key: &FrameKey) -> Result<Self, JsValue> {
         if !FORCE_RUST.with(std::cell::Cell::get)
             && let Ok(k) = Self::import_web(key).await
         {
+            if let Inner::Web { key, .. } = &k.0
+                && let Some(pool) = workers::pool().await
+            {
+                return Ok(Self(Inner::Pooled(Rc::new(PooledKey::new(pool, key)))));
+            }
             return Ok(k);
         }
         Ok(Self(Inner::Rust(Rc::new(RefCell::new(AesGcmCipher::new(
@@ -75,7 +109,24 @@ impl GcmKey {
 
     /// Whether WebCrypto does the work (else the pure-Rust fallback).
     pub fn is_webcrypto(&self) -> bool {
-        matches!(self.0, Inner::Web { .. })
+        self.engine() != Engine::Rust
+    }
+
+    /// Which cipher does the work.
+    pub fn engine(&self) -> Engine {
+        match self.0 {
+            Inner::Web { .. } => Engine::Page,
+            Inner::Rust(_) => Engine::Rust,
+            Inner::Pooled(_) => Engine::Workers,
+        }
+    }
+
+    /// Frames worth sealing or opening at once with this key.
+    pub fn parallelism(&self) -> usize {
+        match &self.0 {
+            Inner::Pooled(k) => k.parallelism(),
+            _ => 4,
+        }
     }
 
     fn params(iv: &[u8; IV_LEN], aad: &[u8]) -> AesGcmParams {
@@ -92,6 +143,7 @@ impl GcmKey {
             Inner::Web { key, subtle } => {
                 subtle.encrypt_with_object_and_buffer_source(&Self::params(iv, aad), key, data)
             }
+            Inner::Pooled(k) => Ok(k.run("seal", iv, aad, data)),
             Inner::Rust(cipher) => {
                 let input = data.unchecked_ref::<Uint8Array>().to_vec();
                 let mut out = vec![0u8; input.len()];
@@ -114,10 +166,11 @@ impl GcmKey {
             Inner::Web { key, subtle } => {
                 subtle.decrypt_with_object_and_buffer_source(&Self::params(iv, aad), key, sealed)
             }
+            Inner::Pooled(k) => Ok(k.run("open", iv, aad, sealed)),
             Inner::Rust(cipher) => {
                 let input = sealed.unchecked_ref::<Uint8Array>().to_vec();
                 let Some(split) = input.len().checked_sub(TAG_LEN) else {
-                    return Ok(Promise::reject(&JsValue::from_str("OperationError")));
+                    return Ok(Promise::reject(&operation_error()));
                 };
                 let (ct, tag) = input.split_at(split);
                 let tag: [u8; TAG_LEN] = tag.try_into().unwrap_or([0; TAG_LEN]);
@@ -127,12 +180,19 @@ impl GcmKey {
                         Ok(()) => {
                             Promise::resolve(&JsValue::from(Uint8Array::from(&out[..]).buffer()))
                         }
-                        Err(_) => Promise::reject(&JsValue::from_str("OperationError")),
+                        Err(_) => Promise::reject(&operation_error()),
                     },
                 )
             }
         }
     }
+}
+
+/// What WebCrypto rejects with when a tag does not verify, made by the Rust cipher too.
+fn operation_error() -> JsValue {
+    let e = js_sys::Error::new("the authentication tag did not verify");
+    e.set_name("OperationError");
+    e.into()
 }
 
 /// Awaits a promise that resolves to an `ArrayBuffer`.

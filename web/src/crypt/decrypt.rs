@@ -1,5 +1,5 @@
 //! Decryption of a message stream in the page: the bytes go through core's `MessageDecoder`,
-//! WebCrypto opens up to four frames at once while the next bytes arrive, and plaintext goes to
+//! WebCrypto opens several frames at once (in sealing workers where they run) while the next bytes arrive, and plaintext goes to
 //! a sink in order, each frame only after its tag verified; also the inspector's first frame.
 
 use std::collections::VecDeque;
@@ -10,7 +10,8 @@ use cipherdrop_core::{
 use js_sys::{Array, ArrayBuffer, Promise, Uint8Array};
 use web_sys::Blob;
 
-use super::{IN_FLIGHT, import};
+use super::import;
+use crate::browser::js_error_name;
 use crate::error::{Cancel, TransferError};
 use crate::stream::{Reader, Source};
 use crate::subtle::{GcmKey, buffer};
@@ -101,7 +102,8 @@ pub async fn decrypt_source<S: PlainSink>(
             }
         }
         // Frames are opened while the next bytes arrive; plaintext goes out in order.
-        while opening.len() > IN_FLIGHT {
+        let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
+        while opening.len() > in_flight {
             written += open_next(&mut opening, sink).await?;
         }
         progress(read);
@@ -128,8 +130,12 @@ async fn open_next<S: PlainSink>(
     let Some(promise) = opening.pop_front() else {
         return Ok(0);
     };
-    let plain = buffer(promise).await.map_err(|_| {
-        TransferError::Integrity("a frame's authentication tag did not verify".into())
+    let plain = buffer(promise).await.map_err(|e| {
+        if js_error_name(&e) == "OperationError" {
+            TransferError::Integrity("a frame's authentication tag did not verify".into())
+        } else {
+            TransferError::crypto(e)
+        }
     })?;
     sink.write(&plain).await?;
     Ok(u64::from(plain.byte_length()))

@@ -1,5 +1,5 @@
 //! Encryption of a file in the page: read frame by frame into one reused buffer (a BYOB
-//! stream), sealed by WebCrypto up to four frames at once, and written as `header ‖ frames ‖
+//! stream), sealed by WebCrypto several frames at once (in sealing workers where they run), and written as `header ‖ frames ‖
 //! footer` into upload parts of exactly the part size.
 
 use std::collections::VecDeque;
@@ -8,11 +8,11 @@ use cipherdrop_core::{FrameEncoder, FrameSpec};
 use js_sys::{Promise, Uint8Array};
 use web_sys::Blob;
 
-use super::{IN_FLIGHT, import};
+use super::import;
 use crate::error::{Cancel, TransferError};
 use crate::parts::{Packer, PartSink};
 use crate::stream::{Reader, Source};
-use crate::subtle::{GcmKey, buffer};
+use crate::subtle::{Engine, GcmKey, buffer};
 
 /// Frames sealed between two turns given to the page (its input, timers and rendering).
 const YIELD_EVERY: u64 = 4;
@@ -24,6 +24,8 @@ pub struct Sealed {
     pub ciphertext_len: u64,
     /// Parts handed to the sink.
     pub parts: u32,
+    /// Which cipher sealed the frames.
+    pub engine: Engine,
 }
 
 /// A frame WebCrypto is sealing.
@@ -61,7 +63,7 @@ impl<S: PartSink> Writer<'_, S> {
             .seal(&spec.iv, spec.aad(), plaintext)
             .map_err(TransferError::crypto)?;
         self.sealing.push_back(Sealing { spec, promise });
-        while self.sealing.len() >= IN_FLIGHT {
+        while self.sealing.len() >= self.key.parallelism() {
             self.finish_oldest().await?;
         }
         Ok(())
@@ -104,6 +106,7 @@ pub async fn encrypt_blob<S: PartSink>(
     cancel: &Cancel,
 ) -> Result<Sealed, TransferError> {
     let key = import(encoder.frame_key()).await?;
+    let engine = key.engine();
     let size = source.size() as u64;
     let frame = u64::from(encoder.frame_length());
     // Regular frames, then a final frame of the remainder (empty when the size is a multiple).
@@ -159,5 +162,6 @@ pub async fn encrypt_blob<S: PartSink>(
     Ok(Sealed {
         ciphertext_len: packed.bytes,
         parts: packed.parts,
+        engine,
     })
 }

@@ -3,8 +3,9 @@
 //! the cipher glue they share.
 //!
 //! Core (`FrameEncoder` / `MessageDecoder`) writes and checks everything but the bulk cipher;
-//! [`GcmKey`] (WebCrypto, or core's pure-Rust cipher where WebCrypto is missing) seals and opens
-//! the frames, up to [`IN_FLIGHT`] at once. Memory stays bounded whatever the size: one reused
+//! [`GcmKey`] (WebCrypto in sealing workers or on the page, or core's pure-Rust cipher where
+//! WebCrypto is missing) seals and opens the frames, as many at once as it can use
+//! ([`GcmKey::parallelism`]). Memory stays bounded whatever the size: one reused
 //! frame buffer, the frames in flight, and the parts or plaintext the sink holds.
 
 pub mod decrypt;
@@ -17,9 +18,6 @@ pub use encrypt::{Sealed, encrypt_blob};
 
 use crate::error::TransferError;
 use crate::subtle::GcmKey;
-
-/// Frames being sealed (or opened) by WebCrypto at once.
-pub const IN_FLIGHT: usize = 4;
 
 /// Imports a frame key core derived into the bulk cipher.
 async fn import(frame_key: &FrameKey) -> Result<GcmKey, TransferError> {
