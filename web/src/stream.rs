@@ -210,6 +210,12 @@ impl Reader {
         })
     }
 
+    /// Reads on into `buf` from now on (its length must cover what is asked of [`Reader::fill`]):
+    /// for when the last view [`Reader::fill`] returned has moved elsewhere with its buffer.
+    pub fn set_buffer(&mut self, buf: Uint8Array) {
+        self.buf = buf;
+    }
+
     /// Reads `source` chunk by chunk, as its stream hands the chunks out.
     pub fn chunks(source: Source) -> Result<Self, TransferError> {
         let reader = Chunks::from_source(source)?;

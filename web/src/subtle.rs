@@ -121,6 +121,29 @@ impl GcmKey {
         }
     }
 
+    /// Whether [`GcmKey::seal`] and [`GcmKey::open`] take their input's buffer away (sealing
+    /// workers: it moves to a worker, detached here, unless it is wasm memory), so the next
+    /// frame needs a fresh [`GcmKey::buffer`].
+    pub fn takes_input(&self) -> bool {
+        matches!(self.0, Inner::Pooled(_))
+    }
+
+    /// A buffer of `len` bytes for a frame's input: recycled by the sealing workers' pool where
+    /// it can be, else new.
+    pub fn buffer(&self, len: u32) -> Uint8Array {
+        match &self.0 {
+            Inner::Pooled(k) => k.buffer(len),
+            _ => Uint8Array::new_with_length(len),
+        }
+    }
+
+    /// Hands back a result buffer the caller is done with, for [`GcmKey::buffer`] to reuse.
+    pub fn recycle(&self, buf: &ArrayBuffer) {
+        if let Inner::Pooled(k) = &self.0 {
+            k.recycle(buf);
+        }
+    }
+
     /// Frames worth sealing or opening at once with this key.
     pub fn parallelism(&self) -> usize {
         match &self.0 {
@@ -136,8 +159,9 @@ impl GcmKey {
         params
     }
 
-    /// Starts sealing `data` (a `Uint8Array`): resolves to `ciphertext ‖ tag`. The input is
-    /// copied before this returns, so the caller may reuse it at once.
+    /// Starts sealing `data` (a `Uint8Array`): resolves to `ciphertext ‖ tag` (an `ArrayBuffer`
+    /// of exactly that length). The input is copied before this returns, so the caller may
+    /// reuse it at once, except where [`GcmKey::takes_input`]: then its buffer is gone.
     pub fn seal(&self, iv: &[u8; IV_LEN], aad: &[u8], data: &Object) -> Result<Promise, JsValue> {
         match &self.0 {
             Inner::Web { key, subtle } => {
@@ -160,7 +184,7 @@ impl GcmKey {
     }
 
     /// Starts opening `ciphertext ‖ tag`: resolves to the plaintext, or rejects when the tag
-    /// does not verify.
+    /// does not verify (`OperationError`). The input is kept as by [`GcmKey::seal`].
     pub fn open(&self, iv: &[u8; IV_LEN], aad: &[u8], sealed: &Object) -> Result<Promise, JsValue> {
         match &self.0 {
             Inner::Web { key, subtle } => {

@@ -13,15 +13,17 @@
 //!
 //! A frame key reaches the workers once, as the page's non-extractable `CryptoKey`
 //! (structured-cloned, so its bytes never become readable to script), and is forgotten by
-//! them when the page drops it. Frames travel as transferred buffers (one copy, on the page:
-//! the pipelines reuse their read buffers). Where workers cannot start (no `Worker`, a
+//! them when the page drops it. Frames travel in transferred buffers, not copies: the page
+//! reads each frame into a buffer of the pool's, which moves to the worker and comes back
+//! holding the sealed frame, so the page's thread neither copies nor allocates per frame (a
+//! copy and a fresh buffer per frame had cost half the speed and 25–35 ms pauses). Where workers cannot start (no `Worker`, a
 //! script that does not load, a refusal by the page's CSP) the pool is never used and the
 //! pipelines seal on the page as before; if a worker dies mid-transfer, that transfer fails
 //! with words (an upload keeps its parts and can be resumed) and later ones seal on the page.
 
 use std::cell::{Cell, RefCell};
 
-use js_sys::{Object, Promise};
+use js_sys::{ArrayBuffer, Object, Promise, Uint8Array};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::CryptoKey;
@@ -35,14 +37,15 @@ const START_MS: u32 = 5_000;
 
 #[wasm_bindgen(inline_js = r#"
 export class Pool {
-  constructor(workers) {
-    this.workers = workers; this.next = 0; this.ids = 0; this.kids = 0;
-    this.pending = new Map(); this.broken = null;
+  constructor(workers, memory) {
+    this.workers = workers; this.memory = memory; this.next = 0; this.ids = 0; this.kids = 0;
+    this.pending = new Map(); this.broken = null; this.free = [];
     for (const w of workers) {
       w.onmessage = (e) => {
         const p = this.pending.get(e.data.id);
         if (!p) return;
         this.pending.delete(e.data.id);
+        if (e.data.back) this.recycle(e.data.back);
         if (e.data.error !== undefined) p.reject(new DOMException('the frame did not ' + p.op, e.data.error));
         else p.resolve(e.data.out);
       };
@@ -56,6 +59,7 @@ export class Pool {
     for (const w of this.workers) w.terminate();
     for (const p of this.pending.values()) p.reject(new DOMException(why, 'WorkerError'));
     this.pending.clear();
+    this.free = [];
   }
   get size() { return this.workers.length; }
   get is_broken() { return this.broken !== null; }
@@ -66,20 +70,29 @@ export class Pool {
   }
   forget(kid) { if (!this.broken) for (const w of this.workers) w.postMessage({ op: 'forget', kid }); }
   terminate() { this.fail('the encryption workers were stopped'); }
+  // A buffer of exactly `len` bytes to fill and hand to `run`: a recycled one when there is one.
+  buffer(len) {
+    const i = this.free.findIndex((b) => b.byteLength === len);
+    return new Uint8Array(i < 0 ? new ArrayBuffer(len) : this.free.splice(i, 1)[0]);
+  }
+  recycle(buf) {
+    if (buf.byteLength > 0 && this.free.length < 4 * this.workers.length + 4) this.free.push(buf);
+  }
   run(op, kid, iv, aad, data) {
     if (this.broken) return Promise.reject(new DOMException(this.broken, 'WorkerError'));
     const id = ++this.ids;
-    // Fresh buffers: the arguments may be views of wasm memory or of a reused read buffer.
-    const copy = data.slice();
+    // A view of wasm memory is copied (its buffer must never leave); any other buffer moves
+    // to the worker, detached here, and comes back with the result.
+    const own = data.buffer === this.memory.buffer ? data.slice() : data;
     const w = this.workers[this.next];
     this.next = (this.next + 1) % this.workers.length;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, op });
-      w.postMessage({ op, id, kid, iv: iv.slice(), aad: aad.slice(), data: copy }, [copy.buffer]);
+      w.postMessage({ op, id, kid, iv: iv.slice(), aad: aad.slice(), data: own }, [own.buffer]);
     });
   }
 }
-export function start_pool(url, n, ms) {
+export function start_pool(url, n, ms, memory) {
   if (typeof Worker !== 'function' || n < 1) return Promise.resolve(null);
   const workers = [];
   try {
@@ -95,7 +108,7 @@ export function start_pool(url, n, ms) {
   })));
   const late = new Promise((resolve) => setTimeout(() => resolve(false), ms));
   return Promise.race([answered.then(() => true, () => false), late]).then((ok) => {
-    if (ok) return new Pool(workers);
+    if (ok) return new Pool(workers, memory);
     workers.forEach((w) => w.terminate());
     return null;
   });
@@ -108,7 +121,7 @@ extern "C" {
     /// A started pool of sealing workers.
     #[derive(Clone)]
     pub type Pool;
-    fn start_pool(url: &str, n: u32, ms: u32) -> Promise;
+    fn start_pool(url: &str, n: u32, ms: u32, memory: &JsValue) -> Promise;
     fn hardware_concurrency() -> u32;
     #[wasm_bindgen(method, getter)]
     fn size(this: &Pool) -> u32;
@@ -120,6 +133,10 @@ extern "C" {
     fn forget(this: &Pool, kid: u32);
     #[wasm_bindgen(method)]
     fn terminate(this: &Pool);
+    #[wasm_bindgen(method)]
+    fn buffer(this: &Pool, len: u32) -> Uint8Array;
+    #[wasm_bindgen(method)]
+    fn recycle(this: &Pool, buf: &ArrayBuffer);
     #[wasm_bindgen(method)]
     fn run(this: &Pool, op: &str, kid: u32, iv: &[u8], aad: &[u8], data: &Object) -> Promise;
 }
@@ -166,7 +183,9 @@ pub async fn pool() -> Option<Pool> {
     }
     let promise = POOL.with(|p| {
         p.borrow_mut()
-            .get_or_insert_with(|| URL.with(|u| start_pool(&u.borrow(), n, START_MS)))
+            .get_or_insert_with(|| {
+                URL.with(|u| start_pool(&u.borrow(), n, START_MS, &wasm_bindgen::memory()))
+            })
             .clone()
     });
     let pool = JsFuture::from(promise)
@@ -190,13 +209,25 @@ impl PooledKey {
         Self { pool, kid }
     }
 
-    /// Frames worth having in flight: enough to keep every worker busy while the page waits
-    /// for the oldest.
+    /// Frames worth having in flight: two per worker (one sealing, one waiting), which the
+    /// measurements in BENCHMARKS.md found best.
     pub fn parallelism(&self) -> usize {
-        (self.pool.size() as usize * 3).max(4)
+        (self.pool.size() as usize * 2).max(4)
     }
 
-    /// Starts sealing (`op` "seal") or opening ("open") `data` on the next worker.
+    /// A buffer of exactly `len` bytes to read a frame into (a recycled one where possible).
+    pub fn buffer(&self, len: u32) -> Uint8Array {
+        self.pool.buffer(len)
+    }
+
+    /// Gives a buffer the page is done with back for [`PooledKey::buffer`].
+    pub fn recycle(&self, buf: &ArrayBuffer) {
+        self.pool.recycle(buf);
+    }
+
+    /// Starts sealing (`op` "seal") or opening ("open") `data` on the next worker. Unless it is
+    /// a view of wasm memory (then copied), `data`'s buffer moves to the worker and is
+    /// detached here.
     pub fn run(&self, op: &str, iv: &[u8], aad: &[u8], data: &Object) -> Promise {
         self.pool.run(op, self.kid, iv, aad, data)
     }

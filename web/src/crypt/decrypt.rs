@@ -45,7 +45,9 @@ async fn unlock(decoder: &mut MessageDecoder, data_key: &DataKey) -> Result<GcmK
 }
 
 /// Starts opening `frame` with `key`, its `ciphertext ‖ tag` copied into `scratch` (grown when
-/// too small): WebCrypto copies its input before `open` returns, so one buffer serves all frames.
+/// too small): WebCrypto copies its input before `open` returns, so one buffer serves all frames
+/// (with sealing workers the buffer moves to a worker instead, and the next frame takes another
+/// from the workers' pool).
 fn open_frame(
     key: Option<&GcmKey>,
     frame: &SealedFrame<'_>,
@@ -56,8 +58,8 @@ fn open_frame(
     };
     let n = frame.ciphertext.len();
     let need = (n + TAG_LEN) as u32;
-    if scratch.length() < need {
-        *scratch = Uint8Array::new_with_length(need);
+    if scratch.length() < need || key.takes_input() {
+        *scratch = key.buffer(need);
     }
     let sealed = scratch.subarray(0, need);
     sealed.subarray(0, n as u32).copy_from(frame.ciphertext);

@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 
-use cipherdrop_core::{FrameEncoder, FrameSpec};
+use cipherdrop_core::{FrameEncoder, FrameSpec, TAG_LEN};
 use js_sys::{Promise, Uint8Array};
 use web_sys::Blob;
 
@@ -88,7 +88,10 @@ impl<S: PartSink> Writer<'_, S> {
         .map_err(TransferError::format)?;
         let prefix = Uint8Array::from(&self.prefix[..]);
         self.emit(&prefix).await?;
-        self.emit(&sealed).await
+        self.emit(&sealed).await?;
+        // Packed (copied): the buffer can carry another frame to the workers.
+        self.key.recycle(&sealed_buf);
+        Ok(())
     }
 }
 
@@ -125,6 +128,13 @@ pub async fn encrypt_blob<S: PartSink>(
 
     let capacity = frame.min(size.max(1)) as u32;
     let mut reader = Reader::byob(Source::Blob(source.clone(), 0), capacity)?;
+    // With sealing workers each frame's buffer moves to a worker and comes back holding the
+    // sealed frame (`+ TAG_LEN` bytes), to be read into again once packed.
+    let moving = w.key.takes_input();
+    let frame_buffer = capacity + TAG_LEN as u32;
+    if moving {
+        reader.set_buffer(w.key.buffer(frame_buffer));
+    }
     let changed = || TransferError::Read("the file changed while it was being read".into());
     let mut consumed = 0u64;
     for index in 0..=regular {
@@ -139,6 +149,9 @@ pub async fn encrypt_blob<S: PartSink>(
         }
         consumed += u64::from(want);
         w.seal(&plaintext, is_final).await?;
+        if moving {
+            reader.set_buffer(w.key.buffer(frame_buffer));
+        }
         progress(consumed);
         if index % YIELD_EVERY == YIELD_EVERY - 1 {
             crate::browser::yield_to_page().await;
