@@ -136,6 +136,15 @@ impl Bench {
         Ok(())
     }
 
+    /// The number of sealing workers the page starts (its `navigator.hardwareConcurrency`,
+    /// capped).
+    async fn workers(&self) -> Result<u64> {
+        self.run("return Math.min(Math.max(navigator.hardwareConcurrency || 1, 1), 4);")
+            .await?
+            .as_u64()
+            .context("a number")
+    }
+
     async fn ms(&self, script: &str) -> Result<f64> {
         self.run(script)
             .await?
@@ -227,140 +236,173 @@ async fn main() -> Result<()> {
     }
     println!("# Web app benchmarks ({}; headless Chromium)", machine());
 
-    // 1. Encrypt only: the page's pipeline from a Blob vs raw WebCrypto over the same bytes.
+    // 1. Encrypt only: the page's pipeline from a Blob (sealing workers, and WebCrypto on the
+    // page's own thread) vs raw WebCrypto over the same bytes, interleaved run by run.
     bench.file_blob(files.path(), "enc", mib as usize).await?;
-    let mut ours = Vec::new();
-    let mut raw = Vec::new();
-    let mut ours_signed = Vec::new();
-    let ours_js =
-        "return await window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0478, 1048576);";
-    bench.ms(ours_js).await?; // warm-up
+    let workers = bench.workers().await?;
+    // The page's encryption with the cipher chosen (`bench_cipher`), as it is or inside
+    // `window.__lag` (which answers the longest main-thread stall instead of the time).
+    let encrypt = |suite: &str, frame: u32, cipher: i32, lag: bool| {
+        let call =
+            format!("window.wasmBindings.bench_encrypt(window.__blobs.enc, {suite}, {frame})");
+        let call = if lag {
+            format!("window.__lag(() => {call})")
+        } else {
+            call
+        };
+        format!("window.wasmBindings.bench_cipher({cipher}, '', false); return await {call};")
+    };
+    let ours = |suite: &str, frame: u32, cipher: i32| encrypt(suite, frame, cipher, false);
+    let (w78, p78, w58) = (
+        ours("0x0478", 1 << 20, -1),
+        ours("0x0478", 1 << 20, 0),
+        ours("0x0578", 1 << 20, -1),
+    );
+    bench.ms(&w78).await?; // warm-up
+    bench.ms(&p78).await?;
     bench
         .ms("return await window.__rawWebCrypto('enc');")
         .await?;
-    let mut raw_file = Vec::new();
+    let (mut ow, mut op, mut raw, mut raw_file, mut signed) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        ours.push(bench.ms(ours_js).await?);
-        raw_file.push(
-            bench
-                .ms("return await window.__rawWebCryptoFile('enc');")
-                .await?,
-        );
+        ow.push(bench.ms(&w78).await?);
         raw.push(
             bench
                 .ms("return await window.__rawWebCrypto('enc');")
                 .await?,
         );
-        ours_signed.push(
+        op.push(bench.ms(&p78).await?);
+        raw_file.push(
             bench
-                .ms("return await window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0578, 1048576);")
+                .ms("return await window.__rawWebCryptoFile('enc');")
                 .await?,
         );
+        signed.push(bench.ms(&w58).await?);
     }
-    let (o, r, s, rf) = (
-        median(ours),
+    let (o, pg, r, s, rf) = (
+        median(ow),
+        median(op),
         median(raw),
-        median(ours_signed),
+        median(signed),
         median(raw_file),
     );
-    println!(
-        "\n## Encrypt only, a {mib} MiB file picked from disk, frame 1 MiB (median of {RUNS})"
+    let (lag_w, lag_p, lag_s) = (
+        bench.ms(&encrypt("0x0478", 1 << 20, -1, true)).await?,
+        bench.ms(&encrypt("0x0478", 1 << 20, 0, true)).await?,
+        bench.ms(&encrypt("0x0578", 1 << 20, -1, true)).await?,
     );
-    println!("| contender | MB/s | % of raw WebCrypto |");
-    println!("|---|---|---|");
     println!(
-        "| raw WebCrypto AES-256-GCM, 1 MiB chunks, sequential, bytes already in memory | {:.0} | 100% |",
+        "\n## Encrypt only, a {mib} MiB file picked from disk, frame 1 MiB (median of {RUNS}, interleaved)"
+    );
+    println!("| contender | MB/s | % of raw WebCrypto | longest main-thread stall |");
+    println!("|---|---|---|---|");
+    println!(
+        "| raw WebCrypto AES-256-GCM, 1 MiB chunks, sequential, bytes already in memory, the page's thread | {:.0} | 100% | |",
         rate(mib, r)
     );
     println!(
-        "| raw WebCrypto, 1 MiB chunks read from the file (BYOB stream), sequential | {:.0} | {:.0}% |",
+        "| raw WebCrypto, 1 MiB chunks read from the file (BYOB stream), sequential | {:.0} | {:.0}% | |",
         rate(mib, rf),
         100.0 * r / rf
     );
     println!(
-        "| Cipherdrop page, 0x0478 (reads the file, ESDK framing, 5 MiB parts) | {:.0} | {:.0}% |",
+        "| Cipherdrop page, 0x0478, {workers} sealing workers (reads the file, ESDK framing, 5 MiB parts) | {:.0} | {:.0}% | {lag_w:.0} ms |",
         rate(mib, o),
         100.0 * r / o
     );
     println!(
-        "| Cipherdrop page, 0x0578 (signed) | {:.0} | {:.0}% |",
+        "| Cipherdrop page, 0x0478, WebCrypto on the page's thread (no workers) | {:.0} | {:.0}% | {lag_p:.0} ms |",
+        rate(mib, pg),
+        100.0 * r / pg
+    );
+    println!(
+        "| Cipherdrop page, 0x0578 (signed: SHA-384 of the message on the page), {workers} workers | {:.0} | {:.0}% | {lag_s:.0} ms |",
         rate(mib, s),
         100.0 * r / s
     );
-    let lag = bench
-        .ms("return await window.__lag(() => window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0478, 1048576));")
-        .await?;
-    let lag_signed = bench
-        .ms("return await window.__lag(() => window.wasmBindings.bench_encrypt(window.__blobs.enc, 0x0578, 1048576));")
-        .await?;
-    println!(
-        "longest main-thread stall while encrypting (a 5 ms timer's worst gap): {lag:.0} ms (0x0478), {lag_signed:.0} ms (0x0578)"
-    );
-    let (_, mem_enc) = bench.with_memory(ours_js).await?;
-    println!("peak tab memory over idle while encrypting {mib} MiB: {mem_enc:.1} MiB");
-    let mut dec = Vec::new();
-    let mut raw_dec = Vec::new();
+    let (_, mem_enc) = bench.with_memory(&w78).await?;
+    println!("peak tab memory over idle while encrypting {mib} MiB (workers): {mem_enc:.1} MiB");
+    let dec = |cipher: i32| {
+        format!(
+            "window.wasmBindings.bench_cipher({cipher}, '', false); \
+             return await window.wasmBindings.bench_decrypt(window.__blobs.enc, 0x0478, 1048576);"
+        )
+    };
+    let (mut dw, mut dp, mut raw_dec) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..RUNS {
-        dec.push(
-            bench
-                .ms("return await window.wasmBindings.bench_decrypt(window.__blobs.enc, 0x0478, 1048576);")
-                .await?,
-        );
+        dw.push(bench.ms(&dec(-1)).await?);
         raw_dec.push(
             bench
                 .ms("return await window.__rawWebCryptoDecrypt('enc');")
                 .await?,
         );
+        dp.push(bench.ms(&dec(0)).await?);
     }
-    let (d, rd) = (median(dec), median(raw_dec));
+    let (d, dpg, rd) = (median(dw), median(dp), median(raw_dec));
     println!(
-        "\n## Decrypt only, the same {mib} MiB as an ESDK message, frame 1 MiB (median of {RUNS})"
+        "\n## Decrypt only, the same {mib} MiB as an ESDK message, frame 1 MiB (median of {RUNS}, interleaved)"
     );
     println!("| contender | MB/s | % of raw WebCrypto |");
     println!("|---|---|---|");
     println!(
-        "| raw WebCrypto AES-256-GCM decrypt, 1 MiB chunks, sequential, in memory | {:.0} | 100% |",
+        "| raw WebCrypto AES-256-GCM decrypt, 1 MiB chunks, sequential, in memory, the page's thread | {:.0} | 100% |",
         rate(mib, rd)
     );
     println!(
-        "| Cipherdrop page, 0x0478 (the download pipeline, read as a stream) | {:.0} | {:.0}% |",
+        "| Cipherdrop page, 0x0478, {workers} sealing workers (the download pipeline, read as a stream) | {:.0} | {:.0}% |",
         rate(mib, d),
         100.0 * rd / d
     );
+    println!(
+        "| Cipherdrop page, 0x0478, WebCrypto on the page's thread | {:.0} | {:.0}% |",
+        rate(mib, dpg),
+        100.0 * rd / dpg
+    );
 
-    // 2. @aws-crypto/client-browser on the same bytes (one-shot API: input in memory).
+    // 2. @aws-crypto/client-browser on the same bytes (one-shot API: input in memory), at
+    // three frame sizes, interleaved with the page (workers).
     let bundle = cipherdrop_e2e::repo_root().join("target/bench-js/aws-crypto-bench.bundle.js");
     if bundle.exists() {
         let code = std::fs::read_to_string(&bundle)?;
         bench.b.client.execute(&code, vec![]).await?;
-        let js = "const bytes = new Uint8Array(await window.__blobs.enc.arrayBuffer()); \
-                  const r = await globalThis.awsCryptoBench.encrypt(bytes, 1048576, '0x0478'); return r.ms;";
-        let mut times = Vec::new();
-        let mut mems = Vec::new();
-        for _ in 0..RUNS {
-            let (v, m) = bench.with_memory(js).await?;
-            times.push(v.as_f64().context("ms")?);
-            mems.push(m);
-        }
-        let t = median(times);
         let version = bench
             .run("return globalThis.awsCryptoBench.version;")
             .await?;
         println!(
-            "\n## @aws-crypto/client-browser {version}, {mib} MiB, 0x0478, frame 1 MiB (median of {RUNS})"
-        );
-        println!("| contender | MB/s | time ÷ Cipherdrop | peak tab memory over idle |");
-        println!("|---|---|---|---|");
-        println!(
-            "| Cipherdrop page | {:.0} | 1.00 | {mem_enc:.1} MiB |",
-            rate(mib, o)
+            "\n## @aws-crypto/client-browser {version} against the page, {mib} MiB, 0x0478 (median of {RUNS}, interleaved)"
         );
         println!(
-            "| @aws-crypto/client-browser | {:.0} | {:.2} | {:.1} MiB (incl. the {mib} MiB input it needs in memory) |",
-            rate(mib, t),
-            t / o,
-            median(mems)
+            "| frame | Cipherdrop MB/s | @aws-crypto MB/s | its time ÷ ours | peak tab memory over idle: ours / @aws-crypto |"
         );
+        println!("|---|---|---|---|---|");
+        for frame in [4096u32, 65536, 1 << 20] {
+            let js = format!(
+                "const bytes = new Uint8Array(await window.__blobs.enc.arrayBuffer()); \
+                 const r = await globalThis.awsCryptoBench.encrypt(bytes, {frame}, '0x0478'); return r.ms;"
+            );
+            let mine = ours("0x0478", frame, -1);
+            let (mut times, mut mems, mut us, mut our_mems) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+            for _ in 0..RUNS {
+                let (v, m) = bench.with_memory(&js).await?;
+                times.push(v.as_f64().context("ms")?);
+                mems.push(m);
+                let (v, m) = bench.with_memory(&mine).await?;
+                us.push(v.as_f64().context("ms")?);
+                our_mems.push(m);
+            }
+            let (t, u) = (median(times), median(us));
+            println!(
+                "| {} KiB | {:.0} | {:.0} | {:.2} | {:.1} / {:.1} MiB |",
+                frame / 1024,
+                rate(mib, u),
+                rate(mib, t),
+                t / u,
+                median(our_mems),
+                median(mems)
+            );
+        }
     } else {
         println!(
             "\n(@aws-crypto/client-browser skipped: run `bash scripts/bench-js.sh` to build its bundle)"
@@ -371,7 +413,12 @@ async fn main() -> Result<()> {
         .await?;
 
     // 3. Encrypt and upload vs the same bytes unencrypted through the same path; memory.
-    println!("\n## Encrypt and upload to the embedded S3, 4 parts in parallel (median of {RUNS})");
+    bench
+        .run("window.wasmBindings.bench_cipher(-1, '', false); return 0;")
+        .await?;
+    println!(
+        "\n## Encrypt and upload to the embedded S3, 4 parts in parallel, sealing workers (median of {RUNS})"
+    );
     println!(
         "| size | encrypt+upload MB/s | plain upload MB/s | time ratio | peak tab memory over idle (encrypt+upload) |"
     );

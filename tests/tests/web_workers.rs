@@ -2,8 +2,8 @@
 //! page makes with its frames sealed in workers is byte for byte the one core makes natively
 //! with the same materials and message id, and so is the one sealed by WebCrypto on the page,
 //! by core's pure-Rust cipher in wasm, and by the fallback when the worker script cannot load;
-//! both suites, frame sizes that do and do not divide the file and the 5 MiB parts, and an
-//! empty file.
+//! both suites, frame sizes that do and do not divide the file and the 5 MiB parts, frames
+//! small enough to travel to the workers in batches, and an empty file.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -141,6 +141,9 @@ async fn workers_page_and_rust_cipher_make_the_same_bytes_as_core() {
         (unsigned, 1 << 20, 10 << 20, -1, "", false, "workers"),
         (unsigned, 4_000, 3_000_001, 3, "", false, "workers"),
         (unsigned, 4_096, 0, -1, "", false, "workers"),
+        // Just under and at the size from which frames travel alone instead of in batches.
+        (unsigned, 65_535, 1_000_000, -1, "", false, "workers"),
+        (signed, 4_096, 100_000, -1, "", false, "workers"),
         (
             signed,
             1 << 20,

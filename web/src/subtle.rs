@@ -121,11 +121,11 @@ impl GcmKey {
         }
     }
 
-    /// Whether [`GcmKey::seal`] and [`GcmKey::open`] take their input's buffer away (sealing
-    /// workers: it moves to a worker, detached here, unless it is wasm memory), so the next
-    /// frame needs a fresh [`GcmKey::buffer`].
-    pub fn takes_input(&self) -> bool {
-        matches!(self.0, Inner::Pooled(_))
+    /// Whether [`GcmKey::seal`] and [`GcmKey::open`] take the buffer of an input of `len` bytes
+    /// away (sealing workers, for frames too large to batch: it moves to a worker, detached
+    /// here, unless it is wasm memory), so the next frame needs a fresh [`GcmKey::buffer`].
+    pub fn takes_input(&self, len: u32) -> bool {
+        matches!(&self.0, Inner::Pooled(k) if k.takes(len))
     }
 
     /// A buffer of `len` bytes for a frame's input: recycled by the sealing workers' pool where
@@ -144,10 +144,10 @@ impl GcmKey {
         }
     }
 
-    /// Frames worth sealing or opening at once with this key.
-    pub fn parallelism(&self) -> usize {
+    /// Frames of `frame_len` bytes worth sealing or opening at once with this key.
+    pub fn parallelism(&self, frame_len: u32) -> usize {
         match &self.0 {
-            Inner::Pooled(k) => k.parallelism(),
+            Inner::Pooled(k) => k.parallelism(frame_len),
             _ => 4,
         }
     }

@@ -32,14 +32,20 @@ use web_sys::CryptoKey;
 pub const SCRIPT: &str = "/seal-worker.js";
 /// Workers at most, whatever the machine reports.
 pub const MAX_WORKERS: u32 = 4;
+/// Frames smaller than this go to the workers in batches of up to 1 MiB (copied), larger ones
+/// one by one in their own buffers.
+pub const BATCHED_BELOW: u32 = 64 * 1024;
 /// How long the workers get to load and answer their first message.
 const START_MS: u32 = 5_000;
 
 #[wasm_bindgen(inline_js = r#"
 export class Pool {
-  constructor(workers, memory) {
-    this.workers = workers; this.memory = memory; this.next = 0; this.ids = 0; this.kids = 0;
+  constructor(workers, memory, small) {
+    this.workers = workers; this.memory = memory; this.small = small;
+    this.next = 0; this.ids = 0; this.kids = 0;
     this.pending = new Map(); this.broken = null; this.free = [];
+    this.batch = null; this.scheduled = false; this.tick = new MessageChannel();
+    this.tick.port1.onmessage = () => { this.scheduled = false; this.flush(); };
     for (const w of workers) {
       w.onmessage = (e) => {
         const p = this.pending.get(e.data.id);
@@ -57,8 +63,11 @@ export class Pool {
     if (this.broken) return;
     this.broken = why;
     for (const w of this.workers) w.terminate();
-    for (const p of this.pending.values()) p.reject(new DOMException(why, 'WorkerError'));
+    const gone = new DOMException(why, 'WorkerError');
+    for (const p of this.pending.values()) p.reject(gone);
+    if (this.batch) for (const b of this.batch.waiters) b.reject(gone);
     this.pending.clear();
+    this.batch = null;
     this.free = [];
   }
   get size() { return this.workers.length; }
@@ -78,21 +87,58 @@ export class Pool {
   recycle(buf) {
     if (buf.byteLength > 0 && this.free.length < 4 * this.workers.length + 4) this.free.push(buf);
   }
+  // Frames smaller than `small` are copied into a batch (up to 1 MiB), sent when full or on
+  // the page's next turn: one message per frame would cost more than sealing it.
+  takes(len) { return len >= this.small; }
+  worker() {
+    const w = this.workers[this.next];
+    this.next = (this.next + 1) % this.workers.length;
+    return w;
+  }
+  queue(op, kid, iv, aad, data) {
+    let b = this.batch;
+    if (b && (b.op !== op || b.kid !== kid || b.bytes + data.length > (1 << 20))) { this.flush(); b = null; }
+    if (!b) {
+      b = this.batch = { op, kid, items: [], chunks: [], bytes: 0, waiters: [] };
+      if (!this.scheduled) { this.scheduled = true; this.tick.port2.postMessage(0); }
+    }
+    b.items.push({ iv: iv.slice(), aad: aad.slice(), len: data.length });
+    b.chunks.push(data.slice());
+    b.bytes += data.length;
+    return new Promise((resolve, reject) => b.waiters.push({ resolve, reject }));
+  }
+  flush() {
+    const b = this.batch;
+    this.batch = null;
+    if (!b) return;
+    const data = new Uint8Array(b.bytes);
+    let offset = 0;
+    for (const c of b.chunks) { data.set(c, offset); offset += c.length; }
+    const id = ++this.ids;
+    this.pending.set(id, {
+      op: b.op,
+      resolve: (outs) => outs.forEach((x, i) => (x instanceof ArrayBuffer
+        ? b.waiters[i].resolve(x)
+        : b.waiters[i].reject(new DOMException('the frame did not ' + b.op, x)))),
+      reject: (e) => b.waiters.forEach((w) => w.reject(e)),
+    });
+    this.worker().postMessage({ op: 'batch', inner: b.op, id, kid: b.kid, items: b.items, data: data.buffer }, [data.buffer]);
+  }
   run(op, kid, iv, aad, data) {
     if (this.broken) return Promise.reject(new DOMException(this.broken, 'WorkerError'));
+    if (!this.takes(data.length)) return this.queue(op, kid, iv, aad, data);
     const id = ++this.ids;
     // A view of wasm memory is copied (its buffer must never leave); any other buffer moves
     // to the worker, detached here, and comes back with the result.
     const own = data.buffer === this.memory.buffer ? data.slice() : data;
-    const w = this.workers[this.next];
-    this.next = (this.next + 1) % this.workers.length;
+    const w = this.worker();
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, op });
       w.postMessage({ op, id, kid, iv: iv.slice(), aad: aad.slice(), data: own }, [own.buffer]);
     });
   }
 }
-export function start_pool(url, n, ms, memory) {
+export function start_pool(url, n, ms, memory, small) {
   if (typeof Worker !== 'function' || n < 1) return Promise.resolve(null);
   const workers = [];
   try {
@@ -108,7 +154,7 @@ export function start_pool(url, n, ms, memory) {
   })));
   const late = new Promise((resolve) => setTimeout(() => resolve(false), ms));
   return Promise.race([answered.then(() => true, () => false), late]).then((ok) => {
-    if (ok) return new Pool(workers, memory);
+    if (ok) return new Pool(workers, memory, small);
     workers.forEach((w) => w.terminate());
     return null;
   });
@@ -121,7 +167,7 @@ extern "C" {
     /// A started pool of sealing workers.
     #[derive(Clone)]
     pub type Pool;
-    fn start_pool(url: &str, n: u32, ms: u32, memory: &JsValue) -> Promise;
+    fn start_pool(url: &str, n: u32, ms: u32, memory: &JsValue, small: u32) -> Promise;
     fn hardware_concurrency() -> u32;
     #[wasm_bindgen(method, getter)]
     fn size(this: &Pool) -> u32;
@@ -133,6 +179,8 @@ extern "C" {
     fn forget(this: &Pool, kid: u32);
     #[wasm_bindgen(method)]
     fn terminate(this: &Pool);
+    #[wasm_bindgen(method)]
+    fn takes(this: &Pool, len: u32) -> bool;
     #[wasm_bindgen(method)]
     fn buffer(this: &Pool, len: u32) -> Uint8Array;
     #[wasm_bindgen(method)]
@@ -184,7 +232,15 @@ pub async fn pool() -> Option<Pool> {
     let promise = POOL.with(|p| {
         p.borrow_mut()
             .get_or_insert_with(|| {
-                URL.with(|u| start_pool(&u.borrow(), n, START_MS, &wasm_bindgen::memory()))
+                URL.with(|u| {
+                    start_pool(
+                        &u.borrow(),
+                        n,
+                        START_MS,
+                        &wasm_bindgen::memory(),
+                        BATCHED_BELOW,
+                    )
+                })
             })
             .clone()
     });
@@ -209,10 +265,22 @@ impl PooledKey {
         Self { pool, kid }
     }
 
-    /// Frames worth having in flight: two per worker (one sealing, one waiting), which the
-    /// measurements in BENCHMARKS.md found best.
-    pub fn parallelism(&self) -> usize {
-        (self.pool.size() as usize * 2).max(4)
+    /// Frames of `frame_len` bytes worth having in flight: two per worker (one sealing, one
+    /// waiting), which the measurements in BENCHMARKS.md found best; for batched frames, two
+    /// batches' worth per worker.
+    pub fn parallelism(&self, frame_len: u32) -> usize {
+        let per_worker = if frame_len < BATCHED_BELOW {
+            2 * (1 << 20) / frame_len.max(1) as usize
+        } else {
+            2
+        };
+        (self.pool.size() as usize * per_worker).max(4)
+    }
+
+    /// Whether [`PooledKey::run`] moves an input of `len` bytes to a worker (else it copies it
+    /// into a batch).
+    pub fn takes(&self, len: u32) -> bool {
+        self.pool.takes(len)
     }
 
     /// A buffer of exactly `len` bytes to read a frame into (a recycled one where possible).

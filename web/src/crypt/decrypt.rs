@@ -58,7 +58,7 @@ fn open_frame(
     };
     let n = frame.ciphertext.len();
     let need = (n + TAG_LEN) as u32;
-    if scratch.length() < need || key.takes_input() {
+    if scratch.length() < need || key.takes_input(need) {
         *scratch = key.buffer(need);
     }
     let sealed = scratch.subarray(0, need);
@@ -104,7 +104,8 @@ pub async fn decrypt_source<S: PlainSink>(
             }
         }
         // Frames are opened while the next bytes arrive; plaintext goes out in order.
-        let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
+        let frame_len = decoder.header().map_or(0, |h| h.frame_length);
+        let in_flight = key.as_ref().map_or(4, |k| k.parallelism(frame_len));
         while opening.len() > in_flight {
             written += open_next(&mut opening, sink).await?;
         }

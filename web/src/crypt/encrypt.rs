@@ -63,7 +63,7 @@ impl<S: PartSink> Writer<'_, S> {
             .seal(&spec.iv, spec.aad(), plaintext)
             .map_err(TransferError::crypto)?;
         self.sealing.push_back(Sealing { spec, promise });
-        while self.sealing.len() >= self.key.parallelism() {
+        while self.sealing.len() >= self.key.parallelism(self.encoder.frame_length()) {
             self.finish_oldest().await?;
         }
         Ok(())
@@ -130,7 +130,7 @@ pub async fn encrypt_blob<S: PartSink>(
     let mut reader = Reader::byob(Source::Blob(source.clone(), 0), capacity)?;
     // With sealing workers each frame's buffer moves to a worker and comes back holding the
     // sealed frame (`+ TAG_LEN` bytes), to be read into again once packed.
-    let moving = w.key.takes_input();
+    let moving = w.key.takes_input(capacity);
     let frame_buffer = capacity + TAG_LEN as u32;
     if moving {
         reader.set_buffer(w.key.buffer(frame_buffer));
