@@ -278,8 +278,8 @@ async fn transfers_survive_a_reload_and_going_offline() {
     let mut server = restart();
     let s3_url = server.s3_url.clone().unwrap();
     add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
-    // Five parts of 5 MiB (the last shorter).
-    let original = cipherdrop_e2e::data(26_000_000, 26);
+    // Over 60 MiB: twelve parts of 5 MiB and a shorter thirteenth.
+    let original = cipherdrop_e2e::data(63_000_000, 26);
     let path = files.join("scan.tiff");
     std::fs::write(&path, &original).unwrap();
 
@@ -369,7 +369,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
         )
         .await
         .unwrap();
-    let signed = cipherdrop_e2e::data(12_000_000, 12);
+    let signed = cipherdrop_e2e::data(63_000_000, 12);
     let signed_path = files.join("signed.pdf");
     std::fs::write(&signed_path, &signed).unwrap();
     b.cdp(
