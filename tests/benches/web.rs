@@ -174,6 +174,70 @@ impl Bench {
     }
 }
 
+/// The resume overhead: an upload of `mib` MiB through the page's file picker with every part
+/// past the first half blocked (CDP), the tab reloaded once half is in S3, the same file chosen
+/// again under "Unfinished uploads"; the time from choosing it to the first new part stored
+/// (the file checked against the parts S3 holds, the message rebuilt up to there), and to the
+/// end. Leaves the page reloaded (the helpers gone): run it last.
+async fn resume_overhead(bench: &Bench, dir: &std::path::Path, mib: f64) -> Result<()> {
+    const PART: u64 = 5 << 20;
+    let b = &bench.b;
+    bench.file_blob(dir, "resume", mib as usize).await?;
+    let path = dir.join("resume.bin");
+    let bytes = (mib * MIB) as u64;
+    let parts = bytes / PART + 2;
+    let half = parts / 2;
+    let blocked: Vec<String> = (half + 1..=parts)
+        .map(|n| format!("*partNumber={n}&*"))
+        .collect();
+    b.cdp("Network.enable", serde_json::json!({})).await?;
+    b.cdp(
+        "Network.setBlockedURLs",
+        serde_json::json!({ "urls": blocked }),
+    )
+    .await?;
+    let progress = "document.querySelector('li.upload[data-name=\"resume.bin\"] progress')";
+    let stored_over = |at_least: u64| {
+        format!(
+            "(() => {{ const p = {progress}; return p !== null && Number(p.value) >= {at_least}; }})()"
+        )
+    };
+    b.type_into("#file-input", &path.display().to_string())
+        .await?;
+    b.wait_until_js(&stored_over(half * PART), Duration::from_secs(600))
+        .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.client.refresh().await?;
+    b.cdp("Network.setBlockedURLs", serde_json::json!({ "urls": [] }))
+        .await?;
+    let input = "li.unfinished-upload[data-name=\"resume.bin\"] input.resume-input";
+    b.wait_for(input, Duration::from_secs(60)).await?;
+    let started = std::time::Instant::now();
+    b.type_into(input, &path.display().to_string()).await?;
+    b.wait_until_js(&stored_over(half * PART + 1), Duration::from_secs(600))
+        .await?;
+    let first = started.elapsed();
+    let (state, message) = b
+        .upload_outcome("resume.bin", Duration::from_secs(600))
+        .await?;
+    let done = started.elapsed();
+    println!(
+        "\n## Resume: {mib} MiB, 0x0478, {half} of {} parts in S3, the tab reloaded, the same file chosen again",
+        parts - 1
+    );
+    println!("| from choosing the file to | s |");
+    println!("|---|---|");
+    println!(
+        "| the first new part stored in S3 (the resume overhead) | {:.1} |",
+        first.as_secs_f64()
+    );
+    println!(
+        "| the upload complete ({state}: {message}) | {:.1} |",
+        done.as_secs_f64()
+    );
+    Ok(())
+}
+
 /// Prints the 25 functions with the most self time in a CDP CPU profile (`BENCH_PROFILE`).
 fn print_profile(profile: &Value) {
     let mut names = std::collections::HashMap::new();
@@ -523,6 +587,7 @@ async fn main() -> Result<()> {
             .run("delete window.__blobs.up; window.__gc(); return 0;")
             .await?;
     }
+    resume_overhead(&bench, files.path(), up_mib).await?;
     println!("\n({} at the end)", machine());
     bench.b.close().await;
     Ok(())

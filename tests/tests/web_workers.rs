@@ -157,6 +157,10 @@ async fn workers_page_and_rust_cipher_make_the_same_bytes_as_core() {
         (signed, 65_536, 300_000, -1, "", true, "rust"),
     ];
     for &(suite, frame, len, workers, script, rust, engine) in cases {
+        eprintln!(
+            "case: {:#06x} {frame} {len} {workers} {script:?} {rust}",
+            suite.id().0
+        );
         let (want_sha, want_len) = native(suite, frame, len);
         let (got_engine, got_sha, got_len) =
             in_page(&b, suite, frame, len, workers, script, rust).await;

@@ -245,8 +245,13 @@ pub async fn bench_plain_upload(data: Blob, parallel: u32) -> Result<f64, JsValu
         Rc::new(|_| {}),
         Cancel::default(),
     );
-    // Same reading and part buffers as the encrypting path, minus the encryption.
-    pack_blob(&data, created.part_size, &mut sink)
+    // Same reading and part buffers as the encrypting path, minus the encryption; as many
+    // bytes as the message would have (the part URLs are signed for those lengths).
+    let pad = created.ciphertext_size.saturating_sub(data.size() as u64);
+    let zeros = js_sys::Uint8Array::new_with_length(u32::try_from(pad).map_err(err)?);
+    let zeros: Blob = Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&zeros))?;
+    let padded = Blob::new_with_blob_sequence(&js_sys::Array::of2(&data, &zeros))?;
+    pack_blob(&padded, created.part_size, &mut sink)
         .await
         .map_err(err)?;
     let result = sink.finish().await.map_err(err);

@@ -13,9 +13,10 @@ use crate::error::{Cancel, TransferError};
 use crate::parts::{Packer, PartSink};
 use crate::stream::{Reader, Source};
 use crate::subtle::{Engine, GcmKey, buffer};
+use crate::workers::BATCHED_BELOW;
 
-/// Frames sealed between two turns given to the page (its input, timers and rendering).
-const YIELD_EVERY: u64 = 4;
+/// Plaintext sealed between two turns given to the page (its input, timers and rendering).
+const YIELD_BYTES: u64 = 4 << 20;
 
 /// What encrypting produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -126,34 +127,57 @@ pub async fn encrypt_blob<S: PartSink>(
     };
     w.emit(&header).await?;
 
-    let capacity = frame.min(size.max(1)) as u32;
+    // Small frames are read about 1 MiB at a time (a read per frame would cost more than
+    // sealing it), larger ones one at a time.
+    let per_read = if frame < u64::from(BATCHED_BELOW) {
+        (u64::from(BATCHED_BELOW) * 16 / frame).max(1)
+    } else {
+        1
+    };
+    let capacity = (frame * per_read).min(size.max(1)) as u32;
     let mut reader = Reader::byob(Source::Blob(source.clone(), 0), capacity)?;
-    // With sealing workers each frame's buffer moves to a worker and comes back holding the
-    // sealed frame (`+ TAG_LEN` bytes), to be read into again once packed.
-    let moving = w.key.takes_input(capacity);
+    // With sealing workers each large frame's buffer moves to a worker and comes back holding
+    // the sealed frame (`+ TAG_LEN` bytes), to be read into again once packed.
+    let moving = per_read == 1 && w.key.takes_input(capacity);
     let frame_buffer = capacity + TAG_LEN as u32;
     if moving {
         reader.set_buffer(w.key.buffer(frame_buffer));
     }
     let changed = || TransferError::Read("the file changed while it was being read".into());
     let mut consumed = 0u64;
+    let mut next_yield = YIELD_BYTES;
+    // The last read (its length kept apart: a moved buffer reads as empty).
+    let mut chunk = Uint8Array::new_with_length(0);
+    let (mut at, mut chunk_len) = (0u32, 0u32);
     for index in 0..=regular {
         if cancel.is_cancelled() {
             return Err(TransferError::Cancelled);
         }
         let is_final = index == regular;
         let want = if is_final { final_len } else { frame as u32 };
-        let plaintext = reader.fill(want).await?;
-        if plaintext.length() != want {
-            return Err(changed());
+        if at == chunk_len {
+            // The next frames in one read: up to `per_read` regular ones, or the final one.
+            let bytes = if is_final {
+                final_len
+            } else {
+                (per_read.min(regular - index) * frame) as u32
+            };
+            chunk = reader.fill(bytes).await?;
+            if chunk.length() != bytes {
+                return Err(changed());
+            }
+            (at, chunk_len) = (0, bytes);
         }
+        let plaintext = chunk.subarray(at, at + want);
+        at += want;
         consumed += u64::from(want);
         w.seal(&plaintext, is_final).await?;
         if moving {
             reader.set_buffer(w.key.buffer(frame_buffer));
         }
         progress(consumed);
-        if index % YIELD_EVERY == YIELD_EVERY - 1 {
+        if consumed >= next_yield {
+            next_yield = consumed + YIELD_BYTES;
             crate::browser::yield_to_page().await;
         }
     }
