@@ -4,8 +4,7 @@
 // bytes never become readable to script), then frames in transferred buffers. A sealed frame
 // that fits its input buffer exactly is copied back into it, so the page reuses its buffers
 // and allocates nothing per frame; otherwise the result comes back with the input buffer for
-// reuse. Small frames come in batches (one message, one buffer, many frames) and go back as one
-// result each. Nothing is stored; a key is forgotten when the page says so.
+// reuse. Nothing is stored; a key is forgotten when the page says so.
 'use strict';
 const keys = new Map();
 onmessage = async (event) => {
@@ -13,23 +12,6 @@ onmessage = async (event) => {
   if (m.op === 'ping') { postMessage({ id: m.id, out: null }); return; }
   if (m.op === 'key') { keys.set(m.kid, m.key); return; }
   if (m.op === 'forget') { keys.delete(m.kid); return; }
-  if (m.op === 'batch') {
-    const key = keys.get(m.kid);
-    let offset = 0;
-    const calls = m.items.map((it) => {
-      const params = { name: 'AES-GCM', iv: it.iv, additionalData: it.aad, tagLength: 128 };
-      const view = new Uint8Array(m.data, offset, it.len);
-      offset += it.len;
-      if (!key) return Promise.reject(new Error('unknown key'));
-      return m.inner === 'seal'
-        ? crypto.subtle.encrypt(params, key, view)
-        : crypto.subtle.decrypt(params, key, view);
-    });
-    const outs = (await Promise.allSettled(calls)).map((r) => (r.status === 'fulfilled'
-      ? r.value : ((r.reason && r.reason.name) ? String(r.reason.name) : String(r.reason))));
-    postMessage({ id: m.id, out: outs }, outs.filter((x) => x instanceof ArrayBuffer));
-    return;
-  }
   try {
     const key = keys.get(m.kid);
     if (!key) throw new Error('unknown key');

@@ -136,10 +136,10 @@ impl Bench {
         Ok(())
     }
 
-    /// The number of sealing workers the page starts (its `navigator.hardwareConcurrency`,
-    /// capped).
+    /// The number of sealing workers the page starts (one fewer than its
+    /// `navigator.hardwareConcurrency`, from 1 to 4).
     async fn workers(&self) -> Result<u64> {
-        self.run("return Math.min(Math.max(navigator.hardwareConcurrency || 1, 1), 4);")
+        self.run("return Math.min(Math.max((navigator.hardwareConcurrency || 1) - 1, 1), 4);")
             .await?
             .as_u64()
             .context("a number")

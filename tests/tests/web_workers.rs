@@ -2,8 +2,9 @@
 //! page makes with its frames sealed in workers is byte for byte the one core makes natively
 //! with the same materials and message id, and so is the one sealed by WebCrypto on the page,
 //! by core's pure-Rust cipher in wasm, and by the fallback when the worker script cannot load;
-//! both suites, frame sizes that do and do not divide the file and the 5 MiB parts, frames
-//! small enough to travel to the workers in batches, and an empty file.
+//! both suites, frame sizes that do and do not divide the file and the 5 MiB parts, the frame
+//! length from which the workers seal and the one below, small frames read many at a time, and
+//! an empty file.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -124,26 +125,29 @@ async fn workers_page_and_rust_cipher_make_the_same_bytes_as_core() {
     let signed = Suite::CommitKeyEcdsaP384;
     let odd = 12 * 1024 * 1024 + 12_345;
     let cases: &[(Suite, u32, usize, i32, &str, bool, &str)] = &[
-        (unsigned, 65_536, odd, -1, "", false, "workers"),
-        (unsigned, 65_536, odd, 4, "", false, "workers"),
-        (unsigned, 65_536, odd, 0, "", false, "page"),
-        (unsigned, 65_536, odd, -1, "", true, "rust"),
+        (unsigned, 1 << 20, odd, -1, "", false, "workers"),
+        (unsigned, 1 << 20, odd, 4, "", false, "workers"),
+        (unsigned, 1 << 20, odd, 0, "", false, "page"),
+        (unsigned, 1 << 20, odd, -1, "", true, "rust"),
         // The worker script does not load: the page seals, and says so.
         (
             unsigned,
-            65_536,
+            1 << 20,
             odd,
             -1,
             "/no-such-worker.js",
             false,
             "page",
         ),
-        (unsigned, 1 << 20, 10 << 20, -1, "", false, "workers"),
-        (unsigned, 4_000, 3_000_001, 3, "", false, "workers"),
-        (unsigned, 4_096, 0, -1, "", false, "workers"),
-        // Just under and at the size from which frames travel alone instead of in batches.
-        (unsigned, 65_535, 1_000_000, -1, "", false, "workers"),
-        (signed, 4_096, 100_000, -1, "", false, "workers"),
+        (unsigned, 1 << 20, 10 << 20, 3, "", false, "workers"),
+        // At and just under the frame length from which the workers seal.
+        (unsigned, 512 * 1024, 3_000_001, -1, "", false, "workers"),
+        (unsigned, 512 * 1024 - 1, 3_000_001, -1, "", false, "page"),
+        (unsigned, 1 << 20, 0, -1, "", false, "workers"),
+        (unsigned, 1 << 20, 1_000, -1, "", false, "workers"),
+        // Small frames, read many at a time.
+        (unsigned, 4_000, 3_000_001, -1, "", false, "page"),
+        (unsigned, 65_536, odd, -1, "", true, "rust"),
         (
             signed,
             1 << 20,
@@ -154,8 +158,10 @@ async fn workers_page_and_rust_cipher_make_the_same_bytes_as_core() {
             "workers",
         ),
         (signed, 1 << 20, 7 * 1024 * 1024 + 1, 0, "", false, "page"),
+        (signed, 4_096, 300_000, -1, "", false, "page"),
         (signed, 65_536, 300_000, -1, "", true, "rust"),
     ];
+
     for &(suite, frame, len, workers, script, rust, engine) in cases {
         eprintln!(
             "case: {:#06x} {frame} {len} {workers} {script:?} {rust}",

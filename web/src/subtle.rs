@@ -76,13 +76,15 @@ impl Engine {
 }
 
 impl GcmKey {
-    /// Imports a frame key: WebCrypto (non-extractable) in the sealing workers where they
-    /// started, else WebCrypto on the page, else the Rust cipher.
-    pub async fn import(key: &FrameKey) -> Result<Self, JsValue> {
+    /// Imports a frame key for frames of `frame_len` bytes: WebCrypto (non-extractable) in the
+    /// sealing workers where they started and the frames are large enough
+    /// ([`workers::WORKER_FRAMES_FROM`]), else WebCrypto on the page, else the Rust cipher.
+    pub async fn import(key: &FrameKey, frame_len: u32) -> Result<Self, JsValue> {
         if !FORCE_RUST.with(std::cell::Cell::get)
             && let Ok(k) = Self::import_web(key).await
         {
             if let Inner::Web { key, .. } = &k.0
+                && frame_len >= workers::WORKER_FRAMES_FROM
                 && let Some(pool) = workers::pool().await
             {
                 return Ok(Self(Inner::Pooled(Rc::new(PooledKey::new(pool, key)))));
@@ -121,11 +123,11 @@ impl GcmKey {
         }
     }
 
-    /// Whether [`GcmKey::seal`] and [`GcmKey::open`] take the buffer of an input of `len` bytes
-    /// away (sealing workers, for frames too large to batch: it moves to a worker, detached
-    /// here, unless it is wasm memory), so the next frame needs a fresh [`GcmKey::buffer`].
-    pub fn takes_input(&self, len: u32) -> bool {
-        matches!(&self.0, Inner::Pooled(k) if k.takes(len))
+    /// Whether [`GcmKey::seal`] and [`GcmKey::open`] take their input's buffer away (sealing
+    /// workers: it moves to a worker, detached here, unless it is wasm memory), so the next
+    /// frame needs a fresh [`GcmKey::buffer`].
+    pub fn takes_input(&self) -> bool {
+        matches!(self.0, Inner::Pooled(_))
     }
 
     /// A buffer of `len` bytes for a frame's input: recycled by the sealing workers' pool where
@@ -144,10 +146,10 @@ impl GcmKey {
         }
     }
 
-    /// Frames of `frame_len` bytes worth sealing or opening at once with this key.
-    pub fn parallelism(&self, frame_len: u32) -> usize {
+    /// Frames worth sealing or opening at once with this key.
+    pub fn parallelism(&self) -> usize {
         match &self.0 {
-            Inner::Pooled(k) => k.parallelism(frame_len),
+            Inner::Pooled(k) => k.parallelism(),
             _ => 4,
         }
     }

@@ -32,20 +32,19 @@ use web_sys::CryptoKey;
 pub const SCRIPT: &str = "/seal-worker.js";
 /// Workers at most, whatever the machine reports.
 pub const MAX_WORKERS: u32 = 4;
-/// Frames smaller than this go to the workers in batches of up to 1 MiB (copied), larger ones
-/// one by one in their own buffers.
-pub const BATCHED_BELOW: u32 = 64 * 1024;
+/// Messages from this frame length on are sealed in the workers; smaller frames on the page,
+/// where they measured faster (BENCHMARKS.md): a message per small frame costs more than
+/// sealing it, and batching them, tried, paid for the messages in copies.
+pub const WORKER_FRAMES_FROM: u32 = 512 * 1024;
 /// How long the workers get to load and answer their first message.
 const START_MS: u32 = 5_000;
 
 #[wasm_bindgen(inline_js = r#"
 export class Pool {
-  constructor(workers, memory, small) {
-    this.workers = workers; this.memory = memory; this.small = small;
+  constructor(workers, memory) {
+    this.workers = workers; this.memory = memory;
     this.next = 0; this.ids = 0; this.kids = 0;
     this.pending = new Map(); this.broken = null; this.free = [];
-    this.batch = null; this.scheduled = false; this.tick = new MessageChannel();
-    this.tick.port1.onmessage = () => { this.scheduled = false; this.flush(); };
     for (const w of workers) {
       w.onmessage = (e) => {
         const p = this.pending.get(e.data.id);
@@ -65,9 +64,7 @@ export class Pool {
     for (const w of this.workers) w.terminate();
     const gone = new DOMException(why, 'WorkerError');
     for (const p of this.pending.values()) p.reject(gone);
-    if (this.batch) for (const b of this.batch.waiters) b.reject(gone);
     this.pending.clear();
-    this.batch = null;
     this.free = [];
   }
   get size() { return this.workers.length; }
@@ -87,58 +84,21 @@ export class Pool {
   recycle(buf) {
     if (buf.byteLength > 0 && this.free.length < 4 * this.workers.length + 4) this.free.push(buf);
   }
-  // Frames smaller than `small` are copied into a batch (up to 1 MiB), sent when full or on
-  // the page's next turn: one message per frame would cost more than sealing it.
-  takes(len) { return len >= this.small; }
-  worker() {
-    const w = this.workers[this.next];
-    this.next = (this.next + 1) % this.workers.length;
-    return w;
-  }
-  queue(op, kid, iv, aad, data) {
-    let b = this.batch;
-    if (b && (b.op !== op || b.kid !== kid || b.bytes + data.length > (1 << 20))) { this.flush(); b = null; }
-    if (!b) {
-      b = this.batch = { op, kid, items: [], chunks: [], bytes: 0, waiters: [] };
-      if (!this.scheduled) { this.scheduled = true; this.tick.port2.postMessage(0); }
-    }
-    b.items.push({ iv: iv.slice(), aad: aad.slice(), len: data.length });
-    b.chunks.push(data.slice());
-    b.bytes += data.length;
-    return new Promise((resolve, reject) => b.waiters.push({ resolve, reject }));
-  }
-  flush() {
-    const b = this.batch;
-    this.batch = null;
-    if (!b) return;
-    const data = new Uint8Array(b.bytes);
-    let offset = 0;
-    for (const c of b.chunks) { data.set(c, offset); offset += c.length; }
-    const id = ++this.ids;
-    this.pending.set(id, {
-      op: b.op,
-      resolve: (outs) => outs.forEach((x, i) => (x instanceof ArrayBuffer
-        ? b.waiters[i].resolve(x)
-        : b.waiters[i].reject(new DOMException('the frame did not ' + b.op, x)))),
-      reject: (e) => b.waiters.forEach((w) => w.reject(e)),
-    });
-    this.worker().postMessage({ op: 'batch', inner: b.op, id, kid: b.kid, items: b.items, data: data.buffer }, [data.buffer]);
-  }
   run(op, kid, iv, aad, data) {
     if (this.broken) return Promise.reject(new DOMException(this.broken, 'WorkerError'));
-    if (!this.takes(data.length)) return this.queue(op, kid, iv, aad, data);
     const id = ++this.ids;
     // A view of wasm memory is copied (its buffer must never leave); any other buffer moves
     // to the worker, detached here, and comes back with the result.
     const own = data.buffer === this.memory.buffer ? data.slice() : data;
-    const w = this.worker();
+    const w = this.workers[this.next];
+    this.next = (this.next + 1) % this.workers.length;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject, op });
       w.postMessage({ op, id, kid, iv: iv.slice(), aad: aad.slice(), data: own }, [own.buffer]);
     });
   }
 }
-export function start_pool(url, n, ms, memory, small) {
+export function start_pool(url, n, ms, memory) {
   if (typeof Worker !== 'function' || n < 1) return Promise.resolve(null);
   const workers = [];
   try {
@@ -154,7 +114,7 @@ export function start_pool(url, n, ms, memory, small) {
   })));
   const late = new Promise((resolve) => setTimeout(() => resolve(false), ms));
   return Promise.race([answered.then(() => true, () => false), late]).then((ok) => {
-    if (ok) return new Pool(workers, memory, small);
+    if (ok) return new Pool(workers, memory);
     workers.forEach((w) => w.terminate());
     return null;
   });
@@ -167,7 +127,7 @@ extern "C" {
     /// A started pool of sealing workers.
     #[derive(Clone)]
     pub type Pool;
-    fn start_pool(url: &str, n: u32, ms: u32, memory: &JsValue, small: u32) -> Promise;
+    fn start_pool(url: &str, n: u32, ms: u32, memory: &JsValue) -> Promise;
     fn hardware_concurrency() -> u32;
     #[wasm_bindgen(method, getter)]
     fn size(this: &Pool) -> u32;
@@ -179,8 +139,6 @@ extern "C" {
     fn forget(this: &Pool, kid: u32);
     #[wasm_bindgen(method)]
     fn terminate(this: &Pool);
-    #[wasm_bindgen(method)]
-    fn takes(this: &Pool, len: u32) -> bool;
     #[wasm_bindgen(method)]
     fn buffer(this: &Pool, len: u32) -> Uint8Array;
     #[wasm_bindgen(method)]
@@ -198,12 +156,15 @@ thread_local! {
     static URL: RefCell<String> = RefCell::new(SCRIPT.to_owned());
 }
 
-/// How many workers to start: the machine's cores (`navigator.hardwareConcurrency`), at most
-/// [`MAX_WORKERS`], unless [`configure`] said otherwise.
+/// How many workers to start: one core fewer than the machine has
+/// (`navigator.hardwareConcurrency`; the page's own thread reads, frames and packs), at least
+/// one and at most [`MAX_WORKERS`], unless [`configure`] said otherwise.
 pub fn wanted() -> u32 {
-    WANTED
-        .with(Cell::get)
-        .unwrap_or_else(|| hardware_concurrency().clamp(1, MAX_WORKERS))
+    WANTED.with(Cell::get).unwrap_or_else(|| {
+        hardware_concurrency()
+            .saturating_sub(1)
+            .clamp(1, MAX_WORKERS)
+    })
 }
 
 /// Sets the number of workers (`Some(0)`: none, seal on the page; `None`: the default) and the
@@ -232,15 +193,7 @@ pub async fn pool() -> Option<Pool> {
     let promise = POOL.with(|p| {
         p.borrow_mut()
             .get_or_insert_with(|| {
-                URL.with(|u| {
-                    start_pool(
-                        &u.borrow(),
-                        n,
-                        START_MS,
-                        &wasm_bindgen::memory(),
-                        BATCHED_BELOW,
-                    )
-                })
+                URL.with(|u| start_pool(&u.borrow(), n, START_MS, &wasm_bindgen::memory()))
             })
             .clone()
     });
@@ -265,22 +218,10 @@ impl PooledKey {
         Self { pool, kid }
     }
 
-    /// Frames of `frame_len` bytes worth having in flight: two per worker (one sealing, one
-    /// waiting), which the measurements in BENCHMARKS.md found best; for batched frames, two
-    /// batches' worth per worker.
-    pub fn parallelism(&self, frame_len: u32) -> usize {
-        let per_worker = if frame_len < BATCHED_BELOW {
-            2 * (1 << 20) / frame_len.max(1) as usize
-        } else {
-            2
-        };
-        (self.pool.size() as usize * per_worker).max(4)
-    }
-
-    /// Whether [`PooledKey::run`] moves an input of `len` bytes to a worker (else it copies it
-    /// into a batch).
-    pub fn takes(&self, len: u32) -> bool {
-        self.pool.takes(len)
+    /// Frames worth having in flight: two per worker (one sealing, one waiting), which the
+    /// measurements in BENCHMARKS.md found best.
+    pub fn parallelism(&self) -> usize {
+        (self.pool.size() as usize * 2).max(4)
     }
 
     /// A buffer of exactly `len` bytes to read a frame into (a recycled one where possible).

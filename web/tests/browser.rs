@@ -155,7 +155,7 @@ async fn the_pure_rust_fallback_gives_the_same_bytes_and_detects_tampering() {
     let probe = FrameEncoder::new(materials(Suite::CommitKey, &mut r), 4096, &mut r).unwrap();
     let key = probe.frame_key();
     assert!(
-        !cipherdrop_web::subtle::GcmKey::import(key)
+        !cipherdrop_web::subtle::GcmKey::import(key, 4096)
             .await
             .unwrap()
             .is_webcrypto()
@@ -177,7 +177,7 @@ async fn the_pure_rust_fallback_gives_the_same_bytes_and_detects_tampering() {
     }
     cipherdrop_web::subtle::force_rust_cipher(false);
     assert!(
-        cipherdrop_web::subtle::GcmKey::import(key)
+        cipherdrop_web::subtle::GcmKey::import(key, 4096)
             .await
             .unwrap()
             .is_webcrypto()

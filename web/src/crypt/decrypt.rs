@@ -41,7 +41,8 @@ async fn unlock(decoder: &mut MessageDecoder, data_key: &DataKey) -> Result<GcmK
     let frame_key = decoder
         .frame_key()
         .ok_or_else(|| TransferError::Format("no frame key".into()))?;
-    import(frame_key).await
+    let frame_len = decoder.header().map_or(0, |h| h.frame_length);
+    import(frame_key, frame_len).await
 }
 
 /// Starts opening `frame` with `key`, its `ciphertext ‖ tag` copied into `scratch` (grown when
@@ -58,7 +59,7 @@ fn open_frame(
     };
     let n = frame.ciphertext.len();
     let need = (n + TAG_LEN) as u32;
-    if scratch.length() < need || key.takes_input(need) {
+    if scratch.length() < need || key.takes_input() {
         *scratch = key.buffer(need);
     }
     let sealed = scratch.subarray(0, need);
@@ -104,8 +105,7 @@ pub async fn decrypt_source<S: PlainSink>(
             }
         }
         // Frames are opened while the next bytes arrive; plaintext goes out in order.
-        let frame_len = decoder.header().map_or(0, |h| h.frame_length);
-        let in_flight = key.as_ref().map_or(4, |k| k.parallelism(frame_len));
+        let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
         while opening.len() > in_flight {
             written += open_next(&mut opening, sink).await?;
         }

@@ -13,10 +13,12 @@ use crate::error::{Cancel, TransferError};
 use crate::parts::{Packer, PartSink};
 use crate::stream::{Reader, Source};
 use crate::subtle::{Engine, GcmKey, buffer};
-use crate::workers::BATCHED_BELOW;
+use crate::workers::WORKER_FRAMES_FROM;
 
-/// Plaintext sealed between two turns given to the page (its input, timers and rendering).
+/// Plaintext sealed between two turns given to the page (its input, timers and rendering), or
+/// frames, whichever comes first.
 const YIELD_BYTES: u64 = 4 << 20;
+const YIELD_FRAMES: u64 = 64;
 
 /// What encrypting produced.
 #[derive(Clone, Debug, PartialEq)]
@@ -64,7 +66,7 @@ impl<S: PartSink> Writer<'_, S> {
             .seal(&spec.iv, spec.aad(), plaintext)
             .map_err(TransferError::crypto)?;
         self.sealing.push_back(Sealing { spec, promise });
-        while self.sealing.len() >= self.key.parallelism(self.encoder.frame_length()) {
+        while self.sealing.len() >= self.key.parallelism() {
             self.finish_oldest().await?;
         }
         Ok(())
@@ -109,7 +111,7 @@ pub async fn encrypt_blob<S: PartSink>(
     progress: &mut dyn FnMut(u64),
     cancel: &Cancel,
 ) -> Result<Sealed, TransferError> {
-    let key = import(encoder.frame_key()).await?;
+    let key = import(encoder.frame_key(), encoder.frame_length()).await?;
     let engine = key.engine();
     let size = source.size() as u64;
     let frame = u64::from(encoder.frame_length());
@@ -129,16 +131,17 @@ pub async fn encrypt_blob<S: PartSink>(
 
     // Small frames are read about 1 MiB at a time (a read per frame would cost more than
     // sealing it), larger ones one at a time.
-    let per_read = if frame < u64::from(BATCHED_BELOW) {
-        (u64::from(BATCHED_BELOW) * 16 / frame).max(1)
+    let per_read = if frame < u64::from(WORKER_FRAMES_FROM) {
+        ((1 << 20) / frame).max(1)
     } else {
         1
     };
     let capacity = (frame * per_read).min(size.max(1)) as u32;
     let mut reader = Reader::byob(Source::Blob(source.clone(), 0), capacity)?;
-    // With sealing workers each large frame's buffer moves to a worker and comes back holding
-    // the sealed frame (`+ TAG_LEN` bytes), to be read into again once packed.
-    let moving = per_read == 1 && w.key.takes_input(capacity);
+    // With sealing workers (large frames only, so one frame per read) each frame's buffer moves
+    // to a worker and comes back holding the sealed frame (`+ TAG_LEN` bytes), to be read into
+    // again once packed.
+    let moving = w.key.takes_input();
     let frame_buffer = capacity + TAG_LEN as u32;
     if moving {
         reader.set_buffer(w.key.buffer(frame_buffer));
@@ -176,7 +179,7 @@ pub async fn encrypt_blob<S: PartSink>(
             reader.set_buffer(w.key.buffer(frame_buffer));
         }
         progress(consumed);
-        if consumed >= next_yield {
+        if consumed >= next_yield || index % YIELD_FRAMES == YIELD_FRAMES - 1 {
             next_yield = consumed + YIELD_BYTES;
             crate::browser::yield_to_page().await;
         }

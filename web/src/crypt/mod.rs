@@ -20,8 +20,8 @@ use crate::error::TransferError;
 use crate::subtle::GcmKey;
 
 /// Imports a frame key core derived into the bulk cipher.
-async fn import(frame_key: &FrameKey) -> Result<GcmKey, TransferError> {
-    GcmKey::import(frame_key)
+async fn import(frame_key: &FrameKey, frame_len: u32) -> Result<GcmKey, TransferError> {
+    GcmKey::import(frame_key, frame_len)
         .await
         .map_err(TransferError::crypto)
 }
