@@ -29,6 +29,16 @@ const URL_BATCH: u32 = 64;
 /// A URL expiring sooner than this (seconds) is replaced before use.
 const URL_MARGIN_SECS: i64 = 60;
 
+/// A part S3 already holds (a resumed upload).
+#[derive(Clone, Debug)]
+pub(crate) struct Held {
+    /// Its ETag.
+    pub(crate) etag: String,
+    /// SHA-256 (hex) of the ciphertext it must have, where the part is checked as it passes
+    /// (else it was checked before).
+    pub(crate) sha256: Option<String>,
+}
+
 /// A part S3 stored: what completing the upload needs, and its buffer to recycle.
 struct Stored {
     completed: CompletedPart,
@@ -49,8 +59,10 @@ pub(crate) struct S3Parts {
     report: Report,
     cancel: Cancel,
     pool: BufferPool,
-    /// Parts S3 already holds (a resumed upload), with their ETags: not sent again.
-    held: HashMap<u32, String>,
+    /// Parts S3 already holds (a resumed upload): not sent again.
+    held: HashMap<u32, Held>,
+    /// The file's name, for a held part that is not what this file makes.
+    file_name: String,
     /// Whether each acknowledged part goes into the upload's record (`resume`).
     recorded: bool,
 }
@@ -82,6 +94,7 @@ impl S3Parts {
             cancel,
             pool: BufferPool::default(),
             held: HashMap::new(),
+            file_name: String::new(),
             recorded: false,
         }
     }
@@ -92,9 +105,10 @@ impl S3Parts {
         self
     }
 
-    /// Parts S3 already holds (with their ETags), which are not sent again.
-    pub(crate) fn holding(mut self, held: HashMap<u32, String>) -> Self {
+    /// Parts S3 already holds, which are not sent again, of the file called `file_name`.
+    pub(crate) fn holding(mut self, held: HashMap<u32, Held>, file_name: &str) -> Self {
         self.held = held;
+        self.file_name = file_name.to_owned();
         self
     }
 
@@ -166,9 +180,17 @@ impl PartSink for S3Parts {
                 self.part_count
             )));
         }
-        if let Some(etag) = self.held.get(&number) {
-            // Checked against the file before this pass; S3 has it.
-            let etag = etag.clone();
+        if let Some(held) = self.held.get(&number) {
+            // S3 has it; checked against the file before this pass, or here.
+            let etag = held.etag.clone();
+            if let Some(expected) = &held.sha256 {
+                let digest = crate::resume::sha256(&part.bytes)
+                    .await
+                    .map_err(TransferError::Crypto)?;
+                if digest != *expected {
+                    return Err(crate::upload::not_the_same_part(&self.file_name, number));
+                }
+            }
             return self.record(Ok(Stored {
                 completed: CompletedPart {
                     part_number: number,

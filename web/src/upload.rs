@@ -30,7 +30,7 @@ use crate::error::{Cancel, TransferError};
 use crate::metadata::{self, FileMeta};
 use crate::parts::{Part, PartSink};
 use crate::resume::{self, SentPart, Unfinished};
-use crate::s3::S3Parts;
+use crate::s3::{Held, S3Parts};
 use crate::stream::read_bytes;
 
 /// Default plaintext bytes per ESDK frame: large frames keep WebCrypto calls few.
@@ -444,6 +444,15 @@ struct Check<'a> {
     cancel: &'a Cancel,
 }
 
+/// The refusal of a file whose part `number` is not what was sent before.
+pub(crate) fn not_the_same_part(name: &str, number: u32) -> TransferError {
+    TransferError::NotSame(format!(
+        "“{name}” is not the file whose upload was interrupted: part {number} differs from \
+         what was sent. Nothing was sent; choose the same file, or discard the unfinished \
+         upload."
+    ))
+}
+
 impl PartSink for Check<'_> {
     async fn put(&mut self, part: Part) -> Result<(), TransferError> {
         if self.cancel.is_cancelled() {
@@ -454,12 +463,7 @@ impl PartSink for Check<'_> {
                 .await
                 .map_err(TransferError::Crypto)?;
             if digest != sent.sha256 {
-                return Err(TransferError::NotSame(format!(
-                    "“{}” is not the file whose upload was interrupted: part {} differs from \
-                     what was sent. Nothing was sent; choose the same file, or discard the \
-                     unfinished upload.",
-                    self.name, part.number
-                )));
+                return Err(not_the_same_part(self.name, part.number));
             }
         }
         if part.number >= self.last {
@@ -507,7 +511,13 @@ impl Job<'_> {
             FrameEncoder::with_message_id(materials, frame_length, plan.message_id)
                 .map_err(|e| bad(&e.to_string()))
         };
-        if let Some(&last) = plan.held.keys().next_back() {
+        // Held parts 1..=k, all before any part to send, are checked as the upload passes them
+        // (nothing is sent before the last of them checked); any other set first, in a pass
+        // of its own, so that nothing is sent for a file that is not the same.
+        let prefix = plan.held.keys().copied().eq(1..=plan.held.len() as u32);
+        if let Some(&last) = plan.held.keys().next_back()
+            && !prefix
+        {
             let mut check = Check {
                 expected: &plan.held,
                 last,
@@ -544,7 +554,11 @@ impl Job<'_> {
         let held = plan
             .held
             .iter()
-            .map(|(&n, p)| (n, p.etag.clone()))
+            .map(|(&n, p)| {
+                let sha256 = prefix.then(|| p.sha256.clone());
+                let etag = p.etag.clone();
+                (n, Held { etag, sha256 })
+            })
             .collect();
         let mut sink = S3Parts::new(
             created,
@@ -553,7 +567,7 @@ impl Job<'_> {
             self.report.clone(),
             self.cancel.clone(),
         )
-        .holding(held)
+        .holding(held, &self.meta.name)
         .recording(plan.recorded);
         let mut encrypted = {
             let report = self.report.clone();
