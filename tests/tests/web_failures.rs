@@ -412,6 +412,64 @@ async fn transfers_survive_a_reload_and_going_offline() {
     assert_eq!(state, "done", "{message}");
     assert_eq!(states(&srv_dir), ["complete", "complete"]);
 
+    // A file dropped with its FileSystemFileHandle (Chromium gives one for a drop from the
+    // desktop; headless cannot drag from a desktop, so the drop is dispatched by script with a
+    // real handle of the origin's private file system standing in for the desktop's): the
+    // upload keeps the handle, and after a reload one click resumes it, no file chosen again.
+    let kept_len = 11_000_000;
+    b.client
+        .execute(
+            r"
+            const [len] = arguments;
+            const root = await navigator.storage.getDirectory();
+            const handle = await root.getFileHandle('kept.bin', { create: true });
+            const w = await handle.createWritable();
+            const data = new Uint8Array(len);
+            for (let i = 0; i < len; i++) data[i] = Math.imul(i, 2654435761) >>> 24;
+            await w.write(data);
+            await w.close();
+            DataTransferItem.prototype.getAsFileSystemHandle = function () { return Promise.resolve(handle); };
+            const dt = new DataTransfer();
+            dt.items.add(await handle.getFile());
+            document.querySelector('.dropzone').dispatchEvent(
+              new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }));
+            ",
+            vec![json!(kept_len)],
+        )
+        .await
+        .unwrap();
+    let from_second: Vec<String> = (2..=4).map(|n| format!("*partNumber={n}&*")).collect();
+    b.cdp("Network.setBlockedURLs", json!({ "urls": from_second }))
+        .await
+        .unwrap();
+    stored_at_least(&b, "kept.bin", 5242880).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    b.client.refresh().await.unwrap();
+    block_s3(&b, &s3_url, false).await;
+    let row = "li.unfinished-upload[data-name=\"kept.bin\"]";
+    b.wait_for(&format!("{row} button.resume-handle"), MIN)
+        .await
+        .unwrap();
+    b.click(&format!("{row} button.resume-handle"))
+        .await
+        .unwrap();
+    let (state, message) = outcome(&b, "kept.bin").await;
+    assert_eq!(state, "done", "{message}");
+    assert_eq!(states(&srv_dir), ["complete", "complete", "complete"]);
+    let kept: Vec<u8> = (0..kept_len)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    // The handle went with the record.
+    let handles = b
+        .js_string(
+            "return await new Promise((ok) => { const r = indexedDB.open('cipherdrop'); \
+               r.onsuccess = () => { const q = r.result.transaction('handles').objectStore('handles').count(); \
+                 q.onsuccess = () => { ok(String(q.result)); r.result.close(); }; }; })",
+        )
+        .await
+        .unwrap();
+    assert_eq!(handles, "0");
+
     // Offline mid-upload for longer than every retry would last: the upload waits, says so,
     // and goes on by itself when the network is back.
     let later = cipherdrop_e2e::data(3_000_000, 3);
@@ -450,7 +508,10 @@ async fn transfers_survive_a_reload_and_going_offline() {
         .unwrap();
     let (state, message) = outcome(&b, "later.bin").await;
     assert_eq!(state, "done", "{message}");
-    assert_eq!(states(&srv_dir), ["complete", "complete", "complete"]);
+    assert_eq!(
+        states(&srv_dir),
+        ["complete", "complete", "complete", "complete"]
+    );
 
     // The server (and its S3) killed mid-upload and started again: the parts on the wire are
     // retried, and the upload completes by itself.
@@ -582,6 +643,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     let kms_creds = stored_credentials(&srv_dir.join("kms")).unwrap();
     let kms_url = server.kms_url.clone().unwrap();
     let mut found = 0;
+    let mut kept_back = false;
     for o in listed["objects"].as_array().unwrap() {
         let id = o["id"].as_str().unwrap();
         let back = alice.download(id).await.unwrap();
@@ -595,6 +657,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
                 "the resumed upload differs from an uninterrupted one"
             );
         }
+        kept_back |= back == kept;
         if back == original || back == signed {
             let official = esdk_decrypt(
                 &kms_url,
@@ -608,8 +671,12 @@ async fn transfers_survive_a_reload_and_going_offline() {
         }
         found += 1;
     }
-    // scan.tiff, signed.pdf, later.bin, restarted.bin, swept.bin
-    assert_eq!(found, 5);
+    // scan.tiff, signed.pdf, kept.bin, later.bin, restarted.bin, swept.bin
+    assert_eq!(found, 6);
+    assert!(
+        kept_back,
+        "the upload resumed through its handle is not the file"
+    );
     b.close().await;
 }
 

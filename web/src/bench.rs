@@ -218,9 +218,17 @@ pub async fn bench_upload(
         media_type: "application/octet-stream".into(),
     };
     let started = now_ms();
-    let record = upload_blob(&data, meta, options, Rc::new(|_| {}), Cancel::default(), "")
-        .await
-        .map_err(err)?;
+    let record = upload_blob(
+        &data,
+        meta,
+        options,
+        Rc::new(|_| {}),
+        Cancel::default(),
+        "",
+        None,
+    )
+    .await
+    .map_err(err)?;
     let ms = now_ms() - started;
     Ok(js_sys::Array::of2(&ms.into(), &record.object.id.into()))
 }

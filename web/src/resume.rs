@@ -6,8 +6,11 @@
 //! sizes, the message id, and for 0x0578 the signing key **sealed under the data key**
 //! (`cipherdrop_core::resume`), which only the server's audited release gives back. The store
 //! `parts` gets one entry per part S3 acknowledged (its ETag and the SHA-256 of its ciphertext),
-//! so recording a part costs the same at part 10,000 as at part 1. Nothing in either store opens
-//! or signs anything by itself.
+//! so recording a part costs the same at part 10,000 as at part 1. Where the file came with a
+//! `FileSystemFileHandle` (dropped on the page, in browsers that give one), the store `handles`
+//! keeps it (structured-cloned, as the File System Access API allows), so that resuming asks only
+//! for permission to read the file again instead of for the file. Nothing in any store opens or
+//! signs anything by itself.
 //!
 //! The record is a convenience: on resume the server's `ListParts` says what S3 holds, and the
 //! file chosen again is re-encrypted and compared with every part already sent before anything is
@@ -16,6 +19,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::browser::js_error_message;
@@ -23,11 +27,12 @@ use crate::browser::js_error_message;
 #[wasm_bindgen(inline_js = r#"
 function open_db() {
   return new Promise((resolve, reject) => {
-    const r = indexedDB.open('cipherdrop', 1);
+    const r = indexedDB.open('cipherdrop', 2);
     r.onupgradeneeded = () => {
       const d = r.result;
       if (!d.objectStoreNames.contains('uploads')) { d.createObjectStore('uploads'); }
       if (!d.objectStoreNames.contains('parts')) { d.createObjectStore('parts'); }
+      if (!d.objectStoreNames.contains('handles')) { d.createObjectStore('handles'); }
     };
     r.onsuccess = () => resolve(r.result);
     r.onerror = () => reject(r.error);
@@ -64,23 +69,62 @@ export async function idb_put_part(id, n, json) {
     await finished(tx);
   } finally { d.close(); }
 }
+export async function idb_put_handle(id, handle) {
+  const d = await open_db();
+  try {
+    const tx = d.transaction('handles', 'readwrite');
+    tx.objectStore('handles').put(handle, id);
+    await finished(tx);
+  } finally { d.close(); }
+}
 export async function idb_list() {
   const d = await open_db();
   try {
-    const tx = d.transaction(['uploads', 'parts'], 'readonly');
-    const [uploads, keys, parts] = await Promise.all([
+    const tx = d.transaction(['uploads', 'parts', 'handles'], 'readonly');
+    const [uploads, keys, parts, handles] = await Promise.all([
       result(tx.objectStore('uploads').getAll()),
       result(tx.objectStore('parts').getAllKeys()),
       result(tx.objectStore('parts').getAll()),
+      result(tx.objectStore('handles').getAllKeys()),
     ]);
-    return JSON.stringify({ uploads, parts: keys.map((k, i) => [k, parts[i]]) });
+    return JSON.stringify({ uploads, parts: keys.map((k, i) => [k, parts[i]]), handles });
   } finally { d.close(); }
+}
+// The file behind the upload's stored handle, once the user allows reading it again (the
+// request needs the click that called this); null without a handle, a permission or the file.
+export async function idb_file_of(id) {
+  const d = await open_db();
+  let handle;
+  try {
+    const tx = d.transaction('handles', 'readonly');
+    handle = await result(tx.objectStore('handles').get(id));
+  } finally { d.close(); }
+  if (!handle || typeof handle.getFile !== 'function') return null;
+  try {
+    let state = typeof handle.queryPermission === 'function'
+      ? await handle.queryPermission({ mode: 'read' }) : 'granted';
+    if (state === 'prompt') state = await handle.requestPermission({ mode: 'read' });
+    return state === 'granted' ? await handle.getFile() : null;
+  } catch (_) { return null; }
+}
+// Starts asking for the FileSystemFileHandle of every file dropped (Chromium; must be called
+// while the drop event runs): a promise of an array with a handle or null per file item.
+export function dropped_handles(dt) {
+  const asks = [];
+  for (const item of (dt && dt.items) ? Array.from(dt.items) : []) {
+    if (item.kind !== 'file') continue;
+    asks.push(typeof item.getAsFileSystemHandle === 'function'
+      ? item.getAsFileSystemHandle().then((h) => (h && h.kind === 'file' ? h : null), () => null)
+      : Promise.resolve(null));
+  }
+  return Promise.all(asks);
 }
 export async function idb_remove(id) {
   const d = await open_db();
   try {
-    const tx = d.transaction(['uploads', 'parts'], 'readwrite');
+    const tx = d.transaction(['uploads', 'parts', 'handles'], 'readwrite');
     tx.objectStore('uploads').delete(id);
+    tx.objectStore('handles').delete(id);
     tx.objectStore('parts').delete(IDBKeyRange.bound(id + '/', id + '/\uffff'));
     await finished(tx);
   } finally { d.close(); }
@@ -96,7 +140,13 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn idb_put_part(id: &str, n: u32, json: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
+    async fn idb_put_handle(id: &str, handle: &JsValue) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
     async fn idb_list() -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn idb_file_of(id: &str) -> Result<JsValue, JsValue>;
+    /// Starts asking for the handles of the files of a drop (see the JS above).
+    pub fn dropped_handles(dt: &web_sys::DataTransfer) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     async fn idb_remove(id: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
@@ -148,6 +198,9 @@ pub struct Unfinished {
     /// The parts S3 acknowledged (kept in the `parts` store).
     #[serde(skip)]
     pub parts: BTreeMap<u32, SentPart>,
+    /// Whether the `handles` store has the file's handle.
+    #[serde(skip)]
+    pub has_handle: bool,
 }
 
 impl Unfinished {
@@ -164,6 +217,23 @@ pub async fn save(u: &Unfinished) -> Result<(), String> {
         .await
         .map(drop)
         .map_err(|e| js_error_message(&e))
+}
+
+/// Keeps the file's `FileSystemFileHandle` with the upload's record.
+pub async fn save_handle(upload_id: &str, handle: &JsValue) -> Result<(), String> {
+    idb_put_handle(upload_id, handle)
+        .await
+        .map(drop)
+        .map_err(|e| js_error_message(&e))
+}
+
+/// The file behind an upload's stored handle, read again with the user's permission (ask from
+/// a click); `None` without a handle, a permission or the file.
+pub async fn file_of(upload_id: &str) -> Option<web_sys::File> {
+    idb_file_of(upload_id)
+        .await
+        .ok()
+        .and_then(|f| f.dyn_into::<web_sys::File>().ok())
 }
 
 /// Records one acknowledged part.
@@ -186,6 +256,8 @@ pub async fn list(owner: &str) -> Result<Vec<Unfinished>, String> {
     struct All {
         uploads: Vec<String>,
         parts: Vec<(String, String)>,
+        #[serde(default)]
+        handles: Vec<String>,
     }
     let text = idb_list().await.map_err(|e| js_error_message(&e))?;
     let all: All =
@@ -195,6 +267,10 @@ pub async fn list(owner: &str) -> Result<Vec<Unfinished>, String> {
         .iter()
         .filter_map(|u| serde_json::from_str::<Unfinished>(u).ok())
         .filter(|u| u.owner == owner)
+        .map(|mut u| {
+            u.has_handle = all.handles.contains(&u.upload_id);
+            u
+        })
         .collect();
     for (key, value) in all.parts {
         let Some((id, n)) = key.rsplit_once('/') else {

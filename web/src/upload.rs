@@ -20,7 +20,7 @@ use cipherdrop_core::{
     AlgorithmSuiteId, DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
     FrameEncoder, MESSAGE_ID_LEN, MessageLen, PUBLIC_KEY_FIELD, SigningKey, Suite,
 };
-use wasm_bindgen::JsCast as _;
+use wasm_bindgen::{JsCast as _, JsValue};
 use web_sys::{Blob, File};
 use zeroize::Zeroizing;
 
@@ -103,7 +103,8 @@ pub struct UploadRecord {
 pub type Report = Rc<dyn Fn(Progress)>;
 
 /// Encrypts `data` and uploads it as a file described by `meta`. A `File` gets a record in this
-/// browser (see [`crate::resume`]) so that the upload can be resumed if it is interrupted.
+/// browser (see [`crate::resume`]) so that the upload can be resumed if it is interrupted, with
+/// its `FileSystemFileHandle` where the page got one (`handle`).
 pub async fn upload_blob(
     file: &Blob,
     meta: FileMeta,
@@ -111,6 +112,7 @@ pub async fn upload_blob(
     report: Report,
     cancel: Cancel,
     owner: &str,
+    handle: Option<&JsValue>,
 ) -> Result<UploadRecord, TransferError> {
     let started = crate::browser::now_ms();
     let size = file.size() as u64;
@@ -153,9 +155,14 @@ pub async fn upload_blob(
             }),
             abandon_at: answer.abandon_at,
             parts: BTreeMap::new(),
+            has_handle: false,
         };
         // Without a record the upload still works; it only cannot be resumed.
         recorded = resume::save(&record).await.is_ok();
+        if recorded && let Some(h) = handle {
+            // Without the handle, resuming asks for the file instead.
+            let _ = resume::save_handle(&record.upload_id, h).await;
+        }
     }
     let job = Job {
         file,

@@ -4,6 +4,8 @@ use std::rc::Rc;
 
 use cipherdrop_core::Suite;
 use futures::lock::Mutex;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_futures::JsFuture;
 use web_sys::{
     Blob, DragEvent, File, FileList, HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement,
 };
@@ -157,23 +159,24 @@ pub struct UploadsProps {
     pub owner: String,
 }
 
-/// One file to upload: a new one, or the same file again for an interrupted upload.
+/// One file to upload: a new one (with its `FileSystemFileHandle` where the drop gave one), or
+/// the same file again for an interrupted upload.
 enum Work {
-    Fresh(Blob, FileMeta),
+    Fresh(Blob, FileMeta, Option<JsValue>),
     Resume(File, Unfinished),
 }
 
 impl Work {
     fn name(&self) -> String {
         match self {
-            Self::Fresh(_, m) => m.name.clone(),
+            Self::Fresh(_, m, _) => m.name.clone(),
             Self::Resume(_, u) => u.name.clone(),
         }
     }
 
     fn size(&self) -> u64 {
         match self {
-            Self::Fresh(b, _) => b.size() as u64,
+            Self::Fresh(b, _, _) => b.size() as u64,
             Self::Resume(_, u) => u.size,
         }
     }
@@ -190,7 +193,7 @@ fn files_of(list: Option<FileList>) -> Vec<Work> {
                 name: f.name(),
                 media_type: f.type_(),
             };
-            Work::Fresh(Blob::from(f), meta)
+            Work::Fresh(Blob::from(f), meta, None)
         })
         .collect()
 }
@@ -214,6 +217,8 @@ pub fn uploads(props: &UploadsProps) -> Html {
         .count();
     // This browser's unfinished uploads, read at first and again whenever an upload ends.
     let unfinished = use_state(Vec::<Unfinished>::new);
+    // Unfinished uploads whose kept file handle could not be read again.
+    let lost = use_state(Vec::<String>::new);
     let reload = use_state(|| 0u32);
     {
         let (usage, unfinished, owner) = (usage.clone(), unfinished.clone(), props.owner.clone());
@@ -280,9 +285,17 @@ pub fn uploads(props: &UploadsProps) -> Html {
                         Rc::new(move |p: Progress| items.dispatch(Action::Progress(key, p)))
                     };
                     let result = match &work {
-                        Work::Fresh(file, meta) => {
-                            upload_blob(file, meta.clone(), options, report, cancel.clone(), &owner)
-                                .await
+                        Work::Fresh(file, meta, handle) => {
+                            upload_blob(
+                                file,
+                                meta.clone(),
+                                options,
+                                report,
+                                cancel.clone(),
+                                &owner,
+                                handle.as_ref(),
+                            )
+                            .await
                         }
                         Work::Resume(file, u) => {
                             resume_upload(file, u.clone(), options.parallel, report, cancel.clone())
@@ -330,7 +343,28 @@ pub fn uploads(props: &UploadsProps) -> Html {
         Callback::from(move |e: DragEvent| {
             e.prevent_default();
             dragging.set(false);
-            start(files_of(e.data_transfer().and_then(|d| d.files())));
+            let Some(dt) = e.data_transfer() else {
+                return;
+            };
+            let mut works = files_of(dt.files());
+            // Asked for now (only the drop event may), awaited after: each file's handle, kept
+            // with its upload so that a resume needs no new choice of the file.
+            let handles = resume::dropped_handles(&dt);
+            let start = start.clone();
+            spawn_local(async move {
+                if let Ok(found) = JsFuture::from(handles).await {
+                    let found = js_sys::Array::from(&found);
+                    if found.length() as usize == works.len() {
+                        for (i, w) in works.iter_mut().enumerate() {
+                            if let Work::Fresh(_, _, handle) = w {
+                                let h = found.get(i as u32);
+                                *handle = (!h.is_null() && !h.is_undefined()).then_some(h);
+                            }
+                        }
+                    }
+                }
+                start(works);
+            });
         })
     };
     let ondragover = {
@@ -398,6 +432,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                         name,
                         media_type: SECRET_TEXT_TYPE.into(),
                     },
+                    None,
                 )]);
                 area.set_value("");
             }
@@ -440,6 +475,24 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 });
             })
         };
+        // With the file's handle kept: one click, and the browser asks to read it again.
+        let resume_handle = {
+            let (start, u, lost) = (start.clone(), u.clone(), lost.clone());
+            Callback::from(move |_: MouseEvent| {
+                let (start, u, lost) = (start.clone(), u.clone(), lost.clone());
+                spawn_local(async move {
+                    match resume::file_of(&u.upload_id).await {
+                        Some(file) => start(vec![Work::Resume(file, u)]),
+                        None => {
+                            let mut ids = (*lost).clone();
+                            ids.push(u.upload_id.clone());
+                            lost.set(ids);
+                        }
+                    }
+                });
+            })
+        };
+        let unreadable = lost.contains(&u.upload_id);
         let input_id = format!("resume-{}", u.upload_id);
         html! {
             <li class="unfinished-upload" data-name={u.name.clone()} data-upload={u.upload_id.clone()}>
@@ -450,7 +503,16 @@ pub fn uploads(props: &UploadsProps) -> Html {
                     format::size(u.ciphertext_size),
                     format::date(u.abandon_at)
                 ) }</span>
-                <label for={input_id.clone()} class="button">{ "Resume…" }</label>
+                if u.has_handle && !unreadable {
+                    <button type="button" class="resume-handle" onclick={resume_handle}
+                            aria-label={format!("Resume the upload of {}", u.name)}>{ "Resume" }</button>
+                }
+                if unreadable {
+                    <span class="error">{ "The file could not be read again (no permission, or it moved): choose it." }</span>
+                }
+                <label for={input_id.clone()} class={classes!("button", (u.has_handle && !unreadable).then_some("secondary"))}>
+                    { if u.has_handle && !unreadable { "Choose the file…" } else { "Resume…" } }
+                </label>
                 <input id={input_id} type="file" class="visually-hidden resume-input"
                        aria-label={format!("Choose {} again to resume its upload", u.name)}
                        onchange={resume} />
@@ -562,7 +624,7 @@ fn render_item(item: &Item, start: &Rc<dyn Fn(Vec<Work>)>) -> Html {
     let anew = item.anew.clone().map(|(blob, meta)| {
         let start = start.clone();
         Callback::from(move |_: MouseEvent| {
-            start(vec![Work::Fresh(blob.clone(), meta.clone())]);
+            start(vec![Work::Fresh(blob.clone(), meta.clone(), None)]);
         })
     });
     html! {
