@@ -98,16 +98,7 @@ pub async fn bench_encrypt_exact(
     let encoder =
         FrameEncoder::with_message_id(materials, frame_length, message_id).map_err(err)?;
     let mut parts = MemoryParts::default();
-    let sealed = encrypt_blob(
-        &data,
-        encoder,
-        5 << 20,
-        &mut parts,
-        &mut |_| {},
-        &Cancel::default(),
-    )
-    .await
-    .map_err(err)?;
+    let sealed = encrypt_to(&data, encoder, &mut parts).await?;
     let message = js_sys::Uint8Array::new(
         &wasm_bindgen_futures::JsFuture::from(parts.into_blob().map_err(err)?.array_buffer())
             .await?,
@@ -116,6 +107,24 @@ pub async fn bench_encrypt_exact(
         &sealed.engine.name().into(),
         &message.into(),
     ))
+}
+
+/// Encrypts `data` through the page's pipeline into `sink` in 5 MiB parts.
+async fn encrypt_to<S: PartSink>(
+    data: &Blob,
+    encoder: FrameEncoder,
+    sink: &mut S,
+) -> Result<crate::crypt::Sealed, JsValue> {
+    encrypt_blob(
+        data,
+        encoder,
+        5 << 20,
+        sink,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await
+    .map_err(err)
 }
 
 /// Counts parts and hands their buffers straight back: encryption alone, bounded memory.
@@ -141,17 +150,7 @@ pub async fn bench_encrypt(data: Blob, suite_id: u16, frame_length: u32) -> Resu
     let suite = suite(suite_id)?;
     let started = now_ms();
     let (encoder, _) = encoder(suite, frame_length)?;
-    let mut sink = Discard::default();
-    encrypt_blob(
-        &data,
-        encoder,
-        5 << 20,
-        &mut sink,
-        &mut |_| {},
-        &Cancel::default(),
-    )
-    .await
-    .map_err(err)?;
+    encrypt_to(&data, encoder, &mut Discard::default()).await?;
     Ok(now_ms() - started)
 }
 
@@ -172,10 +171,8 @@ impl PlainSink for DiscardPlain {
 pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
     let (encoder, data_key) = encoder(suite(suite_id)?, frame_length)?;
     let mut parts = MemoryParts::default();
+    encrypt_to(&data, encoder, &mut parts).await?;
     let cancel = Cancel::default();
-    encrypt_blob(&data, encoder, 5 << 20, &mut parts, &mut |_| {}, &cancel)
-        .await
-        .map_err(err)?;
     let ciphertext = parts.into_blob().map_err(err)?;
     let reader = ciphertext
         .stream()

@@ -52,28 +52,11 @@ function result(req) {
     req.onerror = () => reject(req.error);
   });
 }
-function part_key(id, n) { return id + '/' + String(n).padStart(5, '0'); }
-export async function idb_put_upload(id, json) {
+export async function idb_put(store, key, value) {
   const d = await open_db();
   try {
-    const tx = d.transaction('uploads', 'readwrite');
-    tx.objectStore('uploads').put(json, id);
-    await finished(tx);
-  } finally { d.close(); }
-}
-export async function idb_put_part(id, n, json) {
-  const d = await open_db();
-  try {
-    const tx = d.transaction('parts', 'readwrite');
-    tx.objectStore('parts').put(json, part_key(id, n));
-    await finished(tx);
-  } finally { d.close(); }
-}
-export async function idb_put_handle(id, handle) {
-  const d = await open_db();
-  try {
-    const tx = d.transaction('handles', 'readwrite');
-    tx.objectStore('handles').put(handle, id);
+    const tx = d.transaction(store, 'readwrite');
+    tx.objectStore(store).put(value, key);
     await finished(tx);
   } finally { d.close(); }
 }
@@ -136,11 +119,7 @@ export async function sha256_hex(bytes) {
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
-    async fn idb_put_upload(id: &str, json: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch)]
-    async fn idb_put_part(id: &str, n: u32, json: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch)]
-    async fn idb_put_handle(id: &str, handle: &JsValue) -> Result<JsValue, JsValue>;
+    async fn idb_put(store: &str, key: &str, value: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     async fn idb_list() -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
@@ -213,7 +192,7 @@ impl Unfinished {
 /// Records (or replaces) an upload's record, without its parts.
 pub async fn save(u: &Unfinished) -> Result<(), String> {
     let json = serde_json::to_string(u).map_err(|e| e.to_string())?;
-    idb_put_upload(&u.upload_id, &json)
+    idb_put("uploads", &u.upload_id, &json.into())
         .await
         .map(drop)
         .map_err(|e| js_error_message(&e))
@@ -221,7 +200,7 @@ pub async fn save(u: &Unfinished) -> Result<(), String> {
 
 /// Keeps the file's `FileSystemFileHandle` with the upload's record.
 pub async fn save_handle(upload_id: &str, handle: &JsValue) -> Result<(), String> {
-    idb_put_handle(upload_id, handle)
+    idb_put("handles", upload_id, handle)
         .await
         .map(drop)
         .map_err(|e| js_error_message(&e))
@@ -239,10 +218,15 @@ pub async fn file_of(upload_id: &str) -> Option<web_sys::File> {
 /// Records one acknowledged part.
 pub async fn save_part(upload_id: &str, n: u32, part: &SentPart) -> Result<(), String> {
     let json = serde_json::to_string(part).map_err(|e| e.to_string())?;
-    idb_put_part(upload_id, n, &json)
+    idb_put("parts", &part_key(upload_id, n), &json.into())
         .await
         .map(drop)
         .map_err(|e| js_error_message(&e))
+}
+
+/// The `parts` store's key of part `n`: ordered as text (the JS module reads ranges of them).
+fn part_key(upload_id: &str, n: u32) -> String {
+    format!("{upload_id}/{n:05}")
 }
 
 /// Forgets an upload and its parts.
