@@ -1,10 +1,16 @@
 //! In-browser benchmarks of the web app (headless Chromium, the real page and pipelines):
-//! encrypt-only and decrypt-only throughput against raw WebCrypto in the same page,
-//! encrypt-and-upload of 1 GiB against uploading the same bytes unencrypted through the same
-//! presigned multipart path, the tab's peak memory, and `@aws-crypto/client-browser` on the same bytes when its bundle exists
-//! (`bash scripts/bench-js.sh`). Reported, not asserted: `cargo bench -p cipherdrop-e2e --bench web`.
+//! encrypt-only and decrypt-only throughput against raw WebCrypto in the same page, with the
+//! sealing workers and with WebCrypto on the page's thread, and the page thread's longest stall;
+//! `@aws-crypto/client-browser` on the same bytes at 4 KiB, 64 KiB and 1 MiB frames when its
+//! bundle exists (`bash scripts/bench-js.sh`); encrypt-and-upload of 1 GiB against uploading the
+//! same bytes unencrypted through the same presigned multipart path, with the tab's peak memory;
+//! and the resume overhead of a 1 GiB upload half sent. Reported, not asserted:
+//! `cargo bench -p cipherdrop-e2e --bench web`.
 //!
-//! Sizes: `BENCH_MIB` (default 256) for encrypt-only, `BENCH_UPLOAD_MIB` (default 1024).
+//! Sizes: `BENCH_MIB` (default 256) for encrypt-only, `BENCH_UPLOAD_MIB` (default 1024) for the
+//! upload and the resume. `BENCH_JS` runs one experiment in the logged-in page instead
+//! (`BENCH_JS_SETUP`, `BENCH_JS_FILE_MIB` for a file; `BENCH_PROFILE=1` adds a CPU profile of the
+//! page's thread).
 #![allow(
     clippy::unwrap_used,
     clippy::indexing_slicing,
