@@ -4,7 +4,7 @@
 //! by core's pure-Rust cipher in wasm, and by the fallback when the worker script cannot load;
 //! both suites, frame sizes that do and do not divide the file and the 5 MiB parts, the frame
 //! length from which the workers seal and the one below, small frames read many at a time, and
-//! an empty file.
+//! an empty file. A worker that fails mid-transfer fails it in words, and later transfers seal on the page.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -178,6 +178,39 @@ async fn workers_page_and_rust_cipher_make_the_same_bytes_as_core() {
         assert_eq!(got_len, want_len, "{case}: length");
         assert_eq!(got_sha, want_sha, "{case}: bytes differ from core's");
     }
+    // A worker fails in the middle of a transfer (its error event, raised here after the 20th
+    // frame it was given): the transfer fails in words, not as tampering and without hanging,
+    // and later transfers seal on the page, with the right bytes.
+    let failed = b
+        .client
+        .execute(
+            r"
+            window.wasmBindings.bench_cipher(-1, '', false);
+            const send = Worker.prototype.postMessage;
+            let frames = 0;
+            Worker.prototype.postMessage = function (m, t) {
+              send.call(this, m, t);
+              if (m && m.op === 'seal' && ++frames === 20) this.dispatchEvent(new ErrorEvent('error'));
+            };
+            try {
+              await window.wasmBindings.bench_encrypt_exact(new Blob([new Uint8Array(64 << 20)]),
+                0x0478, 1 << 20, new Uint8Array(32), new Uint8Array(32), new Uint8Array(48));
+              return 'finished';
+            } catch (e) { return String(e); } finally { Worker.prototype.postMessage = send; }
+            ",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let failed = failed.as_str().unwrap();
+    assert!(
+        failed.contains("an encryption worker stopped") && !failed.contains("authentication"),
+        "{failed}"
+    );
+    let (want_sha, want_len) = native(unsigned, 1 << 20, odd);
+    let after = in_page(&b, unsigned, 1 << 20, odd, -2, "", false).await;
+    assert_eq!(after, ("page".to_owned(), want_sha, want_len));
+
     // The workers ran under the app's CSP without a violation.
     let violations = b.csp_violations().await.unwrap();
     assert!(violations.is_empty(), "CSP violations: {violations:?}");

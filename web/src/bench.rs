@@ -52,14 +52,16 @@ fn encoder(suite: Suite, frame_length: u32) -> Result<(FrameEncoder, DataKey), J
 }
 
 /// Chooses the bulk cipher for what follows: `workers` sealing workers (`-1`: as many as the
-/// page would use, `0`: WebCrypto on the page), `script` the worker script (empty: the app's),
-/// or core's pure-Rust cipher (`rust`).
+/// page would use, `0`: WebCrypto on the page, `-2`: the workers as they are, even broken),
+/// `script` the worker script (empty: the app's), or core's pure-Rust cipher (`rust`).
 #[wasm_bindgen]
 pub fn bench_cipher(workers: i32, script: String, rust: bool) {
-    crate::workers::configure(
-        u32::try_from(workers).ok(),
-        (!script.is_empty()).then_some(script.as_str()),
-    );
+    if workers >= -1 {
+        crate::workers::configure(
+            u32::try_from(workers).ok(),
+            (!script.is_empty()).then_some(script.as_str()),
+        );
+    }
     crate::subtle::force_rust_cipher(rust);
 }
 
