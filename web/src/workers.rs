@@ -16,10 +16,12 @@
 //! them when the page drops it. Frames travel in transferred buffers, not copies: the page
 //! reads each frame into a buffer of the pool's, which moves to the worker and comes back
 //! holding the sealed frame, so the page's thread neither copies nor allocates per frame (a
-//! copy and a fresh buffer per frame had cost half the speed and 25–35 ms pauses). Where workers cannot start (no `Worker`, a
-//! script that does not load, a refusal by the page's CSP) the pool is never used and the
-//! pipelines seal on the page as before; if a worker dies mid-transfer, that transfer fails
-//! with words (an upload keeps its parts and can be resumed) and later ones seal on the page.
+//! copy and a fresh buffer per frame had cost half the speed and 25–35 ms pauses).
+//!
+//! Where workers cannot start (no `Worker`, a script that does not load, a refusal by the
+//! page's CSP) the pool is never used and the pipelines seal on the page as before; if a worker
+//! fails mid-transfer, that transfer fails with words (an upload keeps its parts and can be
+//! resumed) and later ones seal on the page.
 
 use std::cell::{Cell, RefCell};
 
@@ -32,9 +34,9 @@ use web_sys::CryptoKey;
 pub const SCRIPT: &str = "/seal-worker.js";
 /// Workers at most, whatever the machine reports.
 pub const MAX_WORKERS: u32 = 4;
-/// Messages from this frame length on are sealed in the workers; smaller frames on the page,
-/// where they measured faster (BENCHMARKS.md): a message per small frame costs more than
-/// sealing it, and batching them, tried, paid for the messages in copies.
+/// Frames of this length and longer are sealed in the workers, shorter ones on the page, where
+/// they measured faster (BENCHMARKS.md): a message per small frame costs more than sealing it,
+/// and batching them (tried) paid for the messages in copies.
 pub const WORKER_FRAMES_FROM: u32 = 512 * 1024;
 /// How long the workers get to load and answer their first message.
 const START_MS: u32 = 5_000;

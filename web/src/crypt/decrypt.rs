@@ -1,6 +1,7 @@
 //! Decryption of a message stream in the page: the bytes go through core's `MessageDecoder`,
-//! WebCrypto opens several frames at once (in sealing workers where they run) while the next bytes arrive, and plaintext goes to
-//! a sink in order, each frame only after its tag verified; also the inspector's first frame.
+//! WebCrypto opens several frames at once (in sealing workers where they run) while the next
+//! bytes arrive, and plaintext goes to a sink in order, each frame only after its tag verified;
+//! also the inspector's first frame.
 
 use std::collections::VecDeque;
 

@@ -1,5 +1,6 @@
-//! Encryption of a file in the page: read frame by frame into one reused buffer (a BYOB
-//! stream), sealed by WebCrypto several frames at once (in sealing workers where they run), and written as `header ‖ frames ‖
+//! Encryption of a file in the page: read through a BYOB stream (small frames about 1 MiB at a
+//! time into one reused buffer, large ones one by one into the buffers that travel to the sealing
+//! workers), sealed by WebCrypto several frames at once, and written as `header ‖ frames ‖
 //! footer` into upload parts of exactly the part size.
 
 use std::collections::VecDeque;
