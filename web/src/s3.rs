@@ -184,12 +184,7 @@ impl PartSink for S3Parts {
             // S3 has it; checked against the file before this pass, or here.
             let etag = held.etag.clone();
             if let Some(expected) = &held.sha256 {
-                let digest = crate::resume::sha256(&part.bytes)
-                    .await
-                    .map_err(TransferError::Crypto)?;
-                if digest != *expected {
-                    return Err(crate::upload::not_the_same_part(&self.file_name, number));
-                }
+                crate::upload::check_part(&part, expected, &self.file_name).await?;
             }
             return self.record(Ok(Stored {
                 completed: CompletedPart {

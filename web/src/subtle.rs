@@ -12,13 +12,13 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use crate::workers::{self, PooledKey};
-
 use cipherdrop_core::{AesGcmCipher, FrameCipher, FrameKey, IV_LEN, TAG_LEN};
 use js_sys::{Array, ArrayBuffer, Object, Promise, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{AesGcmParams, CryptoKey, SubtleCrypto};
+
+use crate::workers::{self, PooledKey};
 
 /// The page's (or worker's) `crypto.subtle`, if this context has one (it needs a secure origin).
 pub fn subtle() -> Result<SubtleCrypto, JsValue> {

@@ -451,13 +451,20 @@ struct Check<'a> {
     cancel: &'a Cancel,
 }
 
-/// The refusal of a file whose part `number` is not what was sent before.
-pub(crate) fn not_the_same_part(name: &str, number: u32) -> TransferError {
-    TransferError::NotSame(format!(
-        "“{name}” is not the file whose upload was interrupted: part {number} differs from \
-         what was sent. Nothing was sent; choose the same file, or discard the unfinished \
-         upload."
-    ))
+/// Checks that `part` of the file called `name` is what was sent before (its ciphertext's
+/// SHA-256, hex): a file that is not the same is refused in words.
+pub(crate) async fn check_part(part: &Part, sha256: &str, name: &str) -> Result<(), TransferError> {
+    let digest = resume::sha256(&part.bytes)
+        .await
+        .map_err(TransferError::Crypto)?;
+    if digest == sha256 {
+        return Ok(());
+    }
+    Err(TransferError::NotSame(format!(
+        "“{name}” is not the file whose upload was interrupted: part {} differs from what was \
+         sent. Nothing was sent; choose the same file, or discard the unfinished upload.",
+        part.number
+    )))
 }
 
 impl PartSink for Check<'_> {
@@ -466,12 +473,7 @@ impl PartSink for Check<'_> {
             return Err(TransferError::Cancelled);
         }
         if let Some(sent) = self.expected.get(&part.number) {
-            let digest = resume::sha256(&part.bytes)
-                .await
-                .map_err(TransferError::Crypto)?;
-            if digest != sent.sha256 {
-                return Err(not_the_same_part(self.name, part.number));
-            }
+            check_part(&part, &sent.sha256, self.name).await?;
         }
         if part.number >= self.last {
             self.enough.cancel();
