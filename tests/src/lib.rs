@@ -3,6 +3,7 @@
 
 pub mod browser;
 pub mod load;
+pub mod postgres;
 pub mod server;
 
 use std::path::{Path, PathBuf};

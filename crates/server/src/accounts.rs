@@ -5,12 +5,13 @@
 
 use std::time::Duration;
 
+use crate::db::Db;
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
 use sha2::{Digest as _, Sha256};
-use sqlx::{Row as _, SqlitePool};
+use sqlx::Row as _;
 use zeroize::Zeroizing;
 
 use crate::db::now;
@@ -191,11 +192,11 @@ pub fn token_hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-fn user_from_row(r: &sqlx::sqlite::SqliteRow) -> Result<User, sqlx::Error> {
+fn user_from_row(r: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
     Ok(User {
         id: r.try_get("id")?,
         username: r.try_get("username")?,
-        is_admin: r.try_get("is_admin")?,
+        is_admin: r.try_get::<i64, _>("is_admin")? != 0,
     })
 }
 
@@ -221,7 +222,7 @@ fn check_name(name: &str) -> Result<(), AccountError> {
 
 /// Creates an account with an optional password hash.
 pub async fn create_user(
-    pool: &SqlitePool,
+    pool: &Db,
     username: &str,
     password_hash: Option<&str>,
     is_admin: bool,
@@ -229,12 +230,12 @@ pub async fn create_user(
     check_name(username)?;
     let id = uuid::Uuid::new_v4().to_string();
     let result = sqlx::query(
-        "INSERT INTO users (id, username, password_hash, is_admin, created_at) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO users (id, username, password_hash, is_admin, created_at) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(&id)
     .bind(username)
     .bind(password_hash)
-    .bind(is_admin)
+    .bind(i64::from(is_admin))
     .bind(now())
     .execute(pool)
     .await;
@@ -253,11 +254,11 @@ pub async fn create_user(
 
 /// The account named `username` and its password hash.
 pub async fn find_user(
-    pool: &SqlitePool,
+    pool: &Db,
     username: &str,
 ) -> Result<Option<(User, Option<String>)>, sqlx::Error> {
     let row =
-        sqlx::query("SELECT id, username, is_admin, password_hash FROM users WHERE username = ?")
+        sqlx::query("SELECT id, username, is_admin, password_hash FROM users WHERE username = $1")
             .bind(username)
             .fetch_optional(pool)
             .await?;
@@ -267,22 +268,18 @@ pub async fn find_user(
 
 /// Sets (or, with `None`, clears) a password, ends every session of the account and deletes
 /// its outstanding one-time login links.
-pub async fn set_password(
-    pool: &SqlitePool,
-    user_id: &str,
-    hash: Option<&str>,
-) -> Result<(), sqlx::Error> {
+pub async fn set_password(pool: &Db, user_id: &str, hash: Option<&str>) -> Result<(), sqlx::Error> {
     let mut tx = pool.begin().await?;
-    sqlx::query("UPDATE users SET password_hash = ? WHERE id = ?")
+    sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM sessions WHERE user_id = ?")
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
-    sqlx::query("DELETE FROM login_links WHERE user_id = ?")
+    sqlx::query("DELETE FROM login_links WHERE user_id = $1")
         .bind(user_id)
         .execute(&mut *tx)
         .await?;
@@ -290,7 +287,7 @@ pub async fn set_password(
 }
 
 /// Whether any account exists.
-pub async fn any_user(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
+pub async fn any_user(pool: &Db) -> Result<bool, sqlx::Error> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
         .fetch_one(pool)
         .await?;
@@ -298,12 +295,9 @@ pub async fn any_user(pool: &SqlitePool) -> Result<bool, sqlx::Error> {
 }
 
 /// Makes a one-time login link token for an account.
-pub async fn create_login_link(
-    pool: &SqlitePool,
-    user_id: &str,
-) -> Result<Zeroizing<String>, sqlx::Error> {
+pub async fn create_login_link(pool: &Db, user_id: &str) -> Result<Zeroizing<String>, sqlx::Error> {
     let token = new_token();
-    sqlx::query("INSERT INTO login_links (token_hash, user_id, expires_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO login_links (token_hash, user_id, expires_at) VALUES ($1, $2, $3)")
         .bind(token_hash(&token))
         .bind(user_id)
         .bind(now() + secs(LINK_TTL))
@@ -313,12 +307,9 @@ pub async fn create_login_link(
 }
 
 /// Redeems a link token (once): the account it was for, if valid and unexpired.
-pub async fn redeem_login_link(
-    pool: &SqlitePool,
-    token: &str,
-) -> Result<Option<User>, sqlx::Error> {
+pub async fn redeem_login_link(pool: &Db, token: &str) -> Result<Option<User>, sqlx::Error> {
     let row =
-        sqlx::query("DELETE FROM login_links WHERE token_hash = ? RETURNING user_id, expires_at")
+        sqlx::query("DELETE FROM login_links WHERE token_hash = $1 RETURNING user_id, expires_at")
             .bind(token_hash(token))
             .fetch_optional(pool)
             .await?;
@@ -332,8 +323,8 @@ pub async fn redeem_login_link(
 }
 
 /// The account with id `id`.
-pub async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sqlx::Error> {
-    let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = ?")
+pub async fn user_by_id(pool: &Db, id: &str) -> Result<Option<User>, sqlx::Error> {
+    let row = sqlx::query("SELECT id, username, is_admin FROM users WHERE id = $1")
         .bind(id)
         .fetch_optional(pool)
         .await?;
@@ -342,45 +333,42 @@ pub async fn user_by_id(pool: &SqlitePool, id: &str) -> Result<Option<User>, sql
 
 /// Starts a session; returns its token (for the cookie).
 pub async fn create_session(
-    pool: &SqlitePool,
+    pool: &Db,
     user_id: &str,
     via_link: bool,
 ) -> Result<Zeroizing<String>, sqlx::Error> {
     let token = new_token();
     sqlx::query(
-        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, via_link) VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO sessions (token_hash, user_id, created_at, expires_at, via_link) VALUES ($1, $2, $3, $4, $5)",
     )
     .bind(token_hash(&token))
     .bind(user_id)
     .bind(now())
     .bind(now() + secs(SESSION_TTL))
-    .bind(via_link)
+    .bind(i64::from(via_link))
     .execute(pool)
     .await?;
     Ok(token)
 }
 
 /// The session's account and whether it came from a one-time link without a password set yet.
-pub async fn session_user(
-    pool: &SqlitePool,
-    token: &str,
-) -> Result<Option<(User, bool)>, sqlx::Error> {
+pub async fn session_user(pool: &Db, token: &str) -> Result<Option<(User, bool)>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT u.id, u.username, u.is_admin, u.password_hash IS NULL AS no_password
+        "SELECT u.id, u.username, u.is_admin, CASE WHEN u.password_hash IS NULL THEN 1 ELSE 0 END AS no_password
          FROM sessions s JOIN users u ON u.id = s.user_id
-         WHERE s.token_hash = ? AND s.expires_at > ?",
+         WHERE s.token_hash = $1 AND s.expires_at > $2",
     )
     .bind(token_hash(token))
     .bind(now())
     .fetch_optional(pool)
     .await?;
-    row.map(|r| Ok((user_from_row(&r)?, r.try_get::<bool, _>("no_password")?)))
+    row.map(|r| Ok((user_from_row(&r)?, r.try_get::<i64, _>("no_password")? != 0)))
         .transpose()
 }
 
 /// Ends a session.
-pub async fn end_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE token_hash = ?")
+pub async fn end_session(pool: &Db, token: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
         .bind(token_hash(token))
         .execute(pool)
         .await?;
@@ -388,12 +376,12 @@ pub async fn end_session(pool: &SqlitePool, token: &str) -> Result<(), sqlx::Err
 }
 
 /// Removes expired sessions and links.
-pub async fn purge_expired(pool: &SqlitePool) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM sessions WHERE expires_at <= ?")
+pub async fn purge_expired(pool: &Db) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now())
         .execute(pool)
         .await?;
-    sqlx::query("DELETE FROM login_links WHERE expires_at <= ?")
+    sqlx::query("DELETE FROM login_links WHERE expires_at <= $1")
         .bind(now())
         .execute(pool)
         .await?;

@@ -6,9 +6,10 @@
 //! which rows. Concurrent appenders (the server and a `cipherdrop` command) still form one chain:
 //! see [`AuditLog`].
 
+use crate::db::Db;
 use cipherdrop_api::AuditEntry;
 use sha2::{Digest as _, Sha256};
-use sqlx::{Row as _, SqlitePool};
+use sqlx::Row as _;
 
 use crate::db::now_ms;
 
@@ -61,18 +62,18 @@ pub fn row_hash(prev_hash: &str, e: &AuditEntry) -> String {
 
 /// The audit log of one database.
 ///
-/// Appends are group-committed: each caller queues its row, and whoever holds the chain's head
-/// writes every queued row in one multi-row `INSERT`, then wakes the callers whose rows it wrote;
-/// so under load many appends share one database round trip, and each caller still returns only
-/// after its own row is committed. The head (last id and hash) is kept in memory; the rows'
-/// explicit ids make SQLite's primary key refuse a batch when another process (a `cipherdrop`
-/// command) appended meanwhile, and then the head is read again and the batch rebuilt.
+/// Appends are group-committed: each caller queues its row, and whoever holds this process's
+/// writer lock writes every queued row in one multi-row `INSERT`, then wakes the callers whose
+/// rows it wrote; so under load many appends share one database round trip, and each caller still
+/// returns only after its own row is committed. Across processes (replicas on one PostgreSQL, a
+/// `cipherdrop` command beside the server) the chain stays one: each batch's transaction first
+/// takes the `audit_head` row (`UPDATE … RETURNING`, which holds it until commit), chains its rows
+/// onto it, and moves it.
 pub struct AuditLog {
-    pool: SqlitePool,
-    head: tokio::sync::Mutex<Option<(i64, String)>>,
+    db: Db,
+    writer: tokio::sync::Mutex<()>,
     queue: std::sync::Mutex<Vec<Queued>>,
 }
-
 struct Queued {
     entry: AuditEntry,
     done: tokio::sync::oneshot::Sender<Result<(), std::sync::Arc<sqlx::Error>>>,
@@ -96,15 +97,15 @@ fn cap(text: &str, max: usize) -> String {
     format!("{}…", text.get(..end).unwrap_or_default())
 }
 
-/// Rows per `INSERT` statement (10 parameters each, well under SQLite's limit).
+/// Rows per `INSERT` statement (10 parameters each, well under SQLite's and PostgreSQL's limits).
 const MAX_BATCH: usize = 500;
 
 impl AuditLog {
     /// The audit log in `pool`'s database.
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(db: Db) -> Self {
         Self {
-            pool,
-            head: tokio::sync::Mutex::new(None),
+            db,
+            writer: tokio::sync::Mutex::new(()),
             queue: std::sync::Mutex::new(Vec::new()),
         }
     }
@@ -128,7 +129,7 @@ impl AuditLog {
             .lock()
             .map_err(|_| AuditError::Lost)?
             .push(Queued { entry, done });
-        let mut head = self.head.lock().await;
+        let writer = self.writer.lock().await;
         // Written by the holder before us?
         if let Ok(r) = result.try_recv() {
             return r.map_err(AuditError::Batch);
@@ -138,68 +139,71 @@ impl AuditLog {
         while batch.peek().is_some() {
             let chunk: Vec<Queued> = batch.by_ref().take(MAX_BATCH).collect();
             let mut entries: Vec<AuditEntry> = chunk.iter().map(|q| q.entry.clone()).collect();
-            let written = self.write(&mut head, &mut entries).await;
+            let written = self.write(&mut entries).await;
             let shared = written.map_err(std::sync::Arc::new);
             for q in chunk {
                 let _ = q.done.send(shared.clone());
             }
         }
-        drop(head);
+        drop(writer);
         match result.await {
             Ok(r) => r.map_err(AuditError::Batch),
             Err(_) => Err(AuditError::Lost),
         }
     }
 
-    /// Chains `entries` onto the head and inserts them in one statement.
-    async fn write(
-        &self,
-        head: &mut Option<(i64, String)>,
-        entries: &mut [AuditEntry],
-    ) -> Result<(), sqlx::Error> {
-        let mut last_error = None;
-        for _ in 0..5 {
-            let (mut id, mut prev) = match head.take() {
-                Some(h) => h,
-                None => read_head(&self.pool).await?,
-            };
-            for e in entries.iter_mut() {
-                id += 1;
-                e.id = id;
-                e.prev_hash = prev;
-                e.hash = row_hash(&e.prev_hash, e);
-                prev = e.hash.clone();
-            }
-            let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash) ",
-            );
-            insert.push_values(entries.iter(), |mut row, e| {
-                row.push_bind(e.id)
-                    .push_bind(e.time_ms)
-                    .push_bind(&e.actor)
-                    .push_bind(&e.action)
-                    .push_bind(&e.object)
-                    .push_bind(&e.ip)
-                    .push_bind(&e.outcome)
-                    .push_bind(&e.detail)
-                    .push_bind(&e.prev_hash)
-                    .push_bind(&e.hash);
-            });
-            // Not kept as a prepared statement: each batch size is different SQL, and caching
-            // them all would hold up to 100 large statements per connection.
-            match insert.build().persistent(false).execute(&self.pool).await {
-                Ok(_) => {
-                    *head = Some((id, prev));
-                    return Ok(());
-                }
-                // Another process took these numbers: read the head again (it stays `None`).
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                    last_error = Some(sqlx::Error::Database(e));
-                }
-                Err(e) => return Err(e),
-            }
+    /// Chains `entries` onto the head and inserts them in one statement, in one transaction.
+    async fn write(&self, entries: &mut [AuditEntry]) -> Result<(), sqlx::Error> {
+        let mut tx = self.db.begin().await?;
+        // Taking the head row first also makes this SQLite transaction a writer from its first
+        // statement, so it waits its turn instead of failing to upgrade a read.
+        let (mut id, mut prev): (i64, String) =
+            sqlx::query_as("UPDATE audit_head SET id = id WHERE one = 1 RETURNING id, hash")
+                .fetch_one(&mut *tx)
+                .await?;
+        for e in entries.iter_mut() {
+            id += 1;
+            e.id = id;
+            e.prev_hash = prev;
+            e.hash = row_hash(&e.prev_hash, e);
+            prev = e.hash.clone();
         }
-        Err(last_error.unwrap_or(sqlx::Error::PoolTimedOut))
+        let mut sql = String::from(
+            "INSERT INTO audit (id, time_ms, actor, action, object, ip, outcome, detail, prev_hash, hash) VALUES ",
+        );
+        for i in 0..entries.len() {
+            let n = i * 10;
+            let row: Vec<String> = (1..=10).map(|k| format!("${}", n + k)).collect();
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            sql.push_str(&row.join(", "));
+            sql.push(')');
+        }
+        let mut insert = sqlx::query(&sql);
+        for e in entries.iter() {
+            insert = insert
+                .bind(e.id)
+                .bind(e.time_ms)
+                .bind(&e.actor)
+                .bind(&e.action)
+                .bind(&e.object)
+                .bind(&e.ip)
+                .bind(&e.outcome)
+                .bind(&e.detail)
+                .bind(&e.prev_hash)
+                .bind(&e.hash);
+        }
+        // Not kept as a prepared statement: each batch size is different SQL, and caching
+        // them all would hold up to 500 large statements per connection.
+        insert.persistent(false).execute(&mut *tx).await?;
+        sqlx::query("UPDATE audit_head SET id = $1, hash = $2 WHERE one = 1")
+            .bind(id)
+            .bind(&prev)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
     }
 
     /// Appends, logging (not failing) if the database refuses: used after the fact, when the
@@ -211,27 +215,7 @@ impl AuditLog {
     }
 }
 
-/// The last row's id (or the highest id ever used, if rows were deleted from the end: numbers
-/// are never reused, so the gap stays visible) and the last row's hash.
-async fn read_head(pool: &SqlitePool) -> Result<(i64, String), sqlx::Error> {
-    // One statement, so one snapshot: the last row and the sequence cannot disagree.
-    let row = sqlx::query(
-        "SELECT (SELECT id FROM audit ORDER BY id DESC LIMIT 1),
-                (SELECT hash FROM audit ORDER BY id DESC LIMIT 1),
-                (SELECT seq FROM sqlite_sequence WHERE name = 'audit')",
-    )
-    .fetch_one(pool)
-    .await?;
-    let last_id: Option<i64> = row.try_get(0)?;
-    let hash: Option<String> = row.try_get(1)?;
-    let seq: Option<i64> = row.try_get(2)?;
-    Ok((
-        last_id.unwrap_or(0).max(seq.unwrap_or(0)),
-        hash.unwrap_or_else(|| GENESIS.to_owned()),
-    ))
-}
-
-fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, sqlx::Error> {
+fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {
     Ok(AuditEntry {
         id: row.try_get("id")?,
         time_ms: row.try_get("time_ms")?,
@@ -247,12 +231,8 @@ fn entry_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<AuditEntry, sqlx::Err
 }
 
 /// Rows with `id > after`, at most `limit`.
-pub async fn page(
-    pool: &SqlitePool,
-    after: i64,
-    limit: u32,
-) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM audit WHERE id > ? ORDER BY id LIMIT ?")
+pub async fn page(pool: &Db, after: i64, limit: u32) -> Result<Vec<AuditEntry>, sqlx::Error> {
+    let rows = sqlx::query("SELECT * FROM audit WHERE id > $1 ORDER BY id LIMIT $2")
         .bind(after)
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -262,11 +242,11 @@ pub async fn page(
 
 /// Every row about `object` (an object or share id), oldest first, at most `limit`.
 pub async fn for_object(
-    pool: &SqlitePool,
+    pool: &Db,
     object: &str,
     limit: u32,
 ) -> Result<Vec<AuditEntry>, sqlx::Error> {
-    let rows = sqlx::query("SELECT * FROM audit WHERE object = ? ORDER BY id LIMIT ?")
+    let rows = sqlx::query("SELECT * FROM audit WHERE object = $1 ORDER BY id LIMIT $2")
         .bind(object)
         .bind(i64::from(limit))
         .fetch_all(pool)
@@ -284,7 +264,7 @@ pub struct Verification {
 }
 
 /// Walks the whole chain and reports every edited, deleted or reordered row.
-pub async fn verify(pool: &SqlitePool) -> Result<Verification, sqlx::Error> {
+pub async fn verify(pool: &Db) -> Result<Verification, sqlx::Error> {
     let mut report = Verification::default();
     let mut prev_hash = GENESIS.to_owned();
     let mut expected_id = 1i64;
@@ -317,15 +297,23 @@ pub async fn verify(pool: &SqlitePool) -> Result<Verification, sqlx::Error> {
             expected_id = e.id + 1;
         }
     }
-    let seq: Option<i64> =
-        sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'audit'")
-            .fetch_optional(pool)
+    let (head_id, head_hash): (i64, String) =
+        sqlx::query_as("SELECT id, hash FROM audit_head WHERE one = 1")
+            .fetch_one(pool)
             .await?;
-    if let Some(seq) = seq
-        && seq >= expected_id
-    {
+    if head_id >= expected_id {
         report.problems.push(format!(
-            "rows {expected_id}..={seq} at the end are missing (deleted)"
+            "rows {expected_id}..={head_id} at the end are missing (deleted)"
+        ));
+    } else if head_id < expected_id - 1 {
+        report.problems.push(format!(
+            "rows {}..={} were written past the chain's head (not by the server)",
+            head_id + 1,
+            expected_id - 1
+        ));
+    } else if head_hash != prev_hash {
+        report.problems.push(format!(
+            "row {head_id}: is not the row the chain's head recorded (replaced)"
         ));
     }
     Ok(report)

@@ -83,8 +83,17 @@ impl ApiError {
     pub fn conflict(message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, "conflict", message)
     }
-    /// 500 for a database failure; details go to the log, not the client.
+    /// 500 for a database failure, 503 when the database cannot be reached (down, restarting,
+    /// refusing the server's credentials); details go to the log, not the client.
     pub fn database(e: &sqlx::Error) -> Self {
+        if crate::db::unavailable(e) || crate::db::credentials_refused(e) {
+            tracing::warn!(error = %e, "database unavailable");
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the server cannot reach its database just now; nothing was changed: try again in a moment",
+            );
+        }
         tracing::error!(error = %e, "database error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

@@ -28,10 +28,10 @@ mod tokens;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::db::Db;
 use axum::handler::Handler as _;
 use axum::routing::{delete, get, patch, post};
 use axum::{Extension, Router};
-use sqlx::SqlitePool;
 
 pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
 pub use aws::{Aws, AwsSettings};
@@ -123,7 +123,7 @@ pub struct Server {
 
 impl Server {
     /// Builds the server over an open database and connected clients.
-    pub fn new(config: Config, db: SqlitePool, aws: Aws) -> Self {
+    pub fn new(config: Config, db: Db, aws: Aws) -> Self {
         Self {
             state: Arc::new(AppState::new(config, db, aws)),
         }
@@ -198,7 +198,7 @@ pub mod admin {
     /// Adds an account. With a password it can log in at once; without, the returned one-time
     /// link token lets its owner choose one.
     pub async fn add_user(
-        db: &SqlitePool,
+        db: &Db,
         username: &str,
         password: Option<&str>,
         is_admin: bool,
@@ -231,7 +231,7 @@ pub mod admin {
     /// Replaces an account's password (ending its sessions), or, without one, returns a one-time
     /// link token that lets its owner choose a new one.
     pub async fn reset_password(
-        db: &SqlitePool,
+        db: &Db,
         username: &str,
         password: Option<&str>,
     ) -> Result<Option<zeroize::Zeroizing<String>>, AccountError> {
@@ -263,7 +263,7 @@ pub mod admin {
 
     /// Sets an account's quota overrides (`None`: the server's default); audited.
     pub async fn set_quota(
-        db: &SqlitePool,
+        db: &Db,
         username: &str,
         overrides: quotas::Overrides,
     ) -> Result<(), AccountError> {
@@ -289,7 +289,7 @@ pub mod admin {
 
     /// Makes an API token for `username` (audited); returns it and its secret, shown once.
     pub async fn create_token(
-        db: &SqlitePool,
+        db: &Db,
         username: &str,
         req: &cipherdrop_api::CreateTokenRequest,
     ) -> Result<(cipherdrop_api::TokenSummary, zeroize::Zeroizing<String>), ApiError> {
@@ -318,7 +318,7 @@ pub mod admin {
 
     /// An account's API tokens, newest first.
     pub async fn tokens(
-        db: &SqlitePool,
+        db: &Db,
         username: &str,
     ) -> Result<Vec<cipherdrop_api::TokenSummary>, ApiError> {
         let (user, _) = accounts::find_user(db, username)
@@ -332,7 +332,7 @@ pub mod admin {
     }
 
     /// Revokes an account's API token (audited).
-    pub async fn revoke_token(db: &SqlitePool, username: &str, id: &str) -> Result<(), ApiError> {
+    pub async fn revoke_token(db: &Db, username: &str, id: &str) -> Result<(), ApiError> {
         let (user, _) = accounts::find_user(db, username)
             .await?
             .ok_or_else(|| ApiError::bad_request(format!("no account named {username:?}")))?;
@@ -352,7 +352,7 @@ pub mod admin {
     }
 
     /// An account's quota overrides.
-    pub async fn quota(db: &SqlitePool, username: &str) -> Result<quotas::Overrides, AccountError> {
+    pub async fn quota(db: &Db, username: &str) -> Result<quotas::Overrides, AccountError> {
         quotas::overrides(db, username).await
     }
 }

@@ -1,23 +1,28 @@
 //! Guess limits: failed-attempt counters per account (or share link) and per client network, and
 //! the gate that bounds how many argon2 checks run at once.
 //!
-//! An attempt is counted **before** its password is checked, in the same critical section as the
-//! check of the counters ([`Limiter::begin`]), so a burst of concurrent requests can never have
-//! more checks than the limit; a success gives its count back. IPv6 clients are counted per /64
+//! An attempt is counted **before** its password is checked, in one step with the check of the
+//! counters ([`Limiter::begin`]), so a burst of concurrent requests can never have more checks
+//! than the limit, on one replica or many (the counters are database rows); a success gives its
+//! count back. IPv6 clients are counted per /64
 //! (one customer's whole allocation), IPv4 clients per address. Refusals while limited are
 //! counted, not audited one by one: [`Limiter::take_refusals`] hands out the counts for one
 //! summary row each.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
-/// Most counters kept before expired ones are dropped.
-const MAX_ENTRIES: usize = 100_000;
+use crate::db::{Db, now_ms};
+use crate::error::ApiError;
+
+/// Longest subject kept as it is in a counter's key; a longer one (a client's made-up account
+/// name) is counted under its SHA-256, so a stored key never grows with what a client sends.
+const MAX_SUBJECT: usize = 128;
 
 /// The key a client address is counted under: the address for IPv4 (and IPv4-mapped IPv6), its
 /// /64 network for IPv6.
@@ -34,33 +39,42 @@ pub fn network_key(ip: IpAddr) -> String {
     }
 }
 
-struct Counter {
-    failures: u32,
-    since: Instant,
-    /// Attempts refused while limited, not yet summarised in the audit log.
-    refused: u64,
-}
-
 /// Failed-attempt limits per subject (an account name, a share link) and per client network,
-/// over a fixed window that starts at the first failure.
+/// over a fixed window that starts at the first failure. The counters are rows of the `limits`
+/// table, so every replica on one database counts against the same limits.
 pub struct Limiter {
+    db: Db,
+    /// Prefix of this limiter's keys (`login`, `share`).
+    scope: &'static str,
     per_subject: u32,
     per_network: u32,
     window: Duration,
-    counters: Mutex<HashMap<String, Counter>>,
 }
 
 /// Why an attempt may not proceed.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Refused {
     /// The subject had too many failures in the window.
     Subject,
     /// The client's network had too many failures in the window.
     Network,
+    /// The counters could not be read or written.
+    Database(sqlx::Error),
+}
+
+impl Refused {
+    /// The answer: 429 with `limited` for a limit, the database's error otherwise.
+    pub fn into_error(self, limited: &str) -> ApiError {
+        match self {
+            Self::Subject | Self::Network => ApiError::rate_limited(limited),
+            Self::Database(e) => ApiError::database(&e),
+        }
+    }
 }
 
 /// One counted attempt: already a failure unless [`Attempt::succeeded`] or [`Attempt::cancel`]
 /// says otherwise, so dropping it (an error, a cancelled request) keeps it counted.
+#[must_use]
 pub struct Attempt<'a> {
     limiter: &'a Limiter,
     subject: String,
@@ -68,100 +82,168 @@ pub struct Attempt<'a> {
 }
 
 impl Limiter {
-    /// `per_subject` and `per_network` failures allowed per `window`.
-    pub fn new(per_subject: u32, per_network: u32, window: Duration) -> Self {
+    /// `per_subject` and `per_network` failures allowed per `window`, counted in `db` under
+    /// keys starting with `scope`.
+    pub fn new(
+        db: Db,
+        scope: &'static str,
+        per_subject: u32,
+        per_network: u32,
+        window: Duration,
+    ) -> Self {
         Self {
+            db,
+            scope,
             per_subject,
             per_network,
             window,
-            counters: Mutex::new(HashMap::new()),
         }
     }
 
-    /// Checks both limits and counts the attempt as a failure, in one step.
-    pub fn begin(&self, subject: &str, ip: IpAddr) -> Result<Attempt<'_>, Refused> {
-        let subject = format!("s:{subject}");
-        let network = network_key(ip);
-        let Ok(mut map) = self.counters.lock() else {
-            return Err(Refused::Network);
+    fn window_ms(&self) -> i64 {
+        i64::try_from(self.window.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// Checks both limits and counts the attempt as a failure, in one transaction: each counter
+    /// is one conditional upsert (counted only if under its limit, or its window is over), so
+    /// concurrent attempts on any number of replicas can never pass a limit together.
+    pub async fn begin(&self, subject: &str, ip: IpAddr) -> Result<Attempt<'_>, Refused> {
+        let subject = if subject.len() > MAX_SUBJECT {
+            format!("{}:s#{}", self.scope, hex::encode(Sha256::digest(subject)))
+        } else {
+            format!("{}:s:{subject}", self.scope)
         };
-        if map.len() > MAX_ENTRIES {
-            map.retain(|_, c| c.since.elapsed() < self.window || c.refused > 0);
-        }
-        let window = self.window;
-        let current = |map: &HashMap<String, Counter>, k: &str| {
-            map.get(k)
-                .filter(|c| c.since.elapsed() < window)
-                .map_or(0, |c| c.failures)
-        };
-        let refused = if current(&map, &subject) >= self.per_subject {
-            Some((Refused::Subject, subject.clone()))
-        } else if current(&map, &network) >= self.per_network {
-            Some((Refused::Network, network.clone()))
+        let network = format!("{}:{}", self.scope, network_key(ip));
+        let now = now_ms();
+        let cutoff = now.saturating_sub(self.window_ms());
+        let mut tx = self.db.begin().await.map_err(Refused::Database)?;
+        let refused = if !count(&mut tx, &subject, self.per_subject, now, cutoff)
+            .await
+            .map_err(Refused::Database)?
+        {
+            Some((Refused::Subject, &subject))
+        } else if !count(&mut tx, &network, self.per_network, now, cutoff)
+            .await
+            .map_err(Refused::Database)?
+        {
+            // The subject's count is given back with the rollback.
+            tx.rollback().await.map_err(Refused::Database)?;
+            tx = self.db.begin().await.map_err(Refused::Database)?;
+            Some((Refused::Network, &network))
         } else {
             None
         };
-        if let Some((why, key)) = refused {
-            if let Some(c) = map.get_mut(&key) {
-                c.refused += 1;
-            }
-            return Err(why);
+        if let Some((_, key)) = &refused {
+            sqlx::query("UPDATE limits SET refused = refused + 1 WHERE key = $1")
+                .bind(*key)
+                .execute(&mut *tx)
+                .await
+                .map_err(Refused::Database)?;
         }
-        for k in [&subject, &network] {
-            let c = map.entry(k.clone()).or_insert(Counter {
-                failures: 0,
-                since: Instant::now(),
-                refused: 0,
-            });
-            if c.since.elapsed() >= window {
-                c.failures = 0;
-                c.since = Instant::now();
-            }
-            c.failures += 1;
+        tx.commit().await.map_err(Refused::Database)?;
+        match refused {
+            Some((why, _)) => Err(why),
+            None => Ok(Attempt {
+                limiter: self,
+                subject,
+                network,
+            }),
         }
-        Ok(Attempt {
-            limiter: self,
-            subject,
-            network,
-        })
     }
 
-    /// The refusals counted since the last call, per key, for one audit row each.
-    pub fn take_refusals(&self) -> Vec<(String, u64)> {
-        let Ok(mut map) = self.counters.lock() else {
-            return Vec::new();
-        };
-        map.iter_mut()
-            .filter(|(_, c)| c.refused > 0)
-            .map(|(k, c)| (k.clone(), std::mem::take(&mut c.refused)))
-            .collect()
+    /// The refusals counted since the last call, per key (without the scope), for one audit row
+    /// each. Run by one sweeper at a time; a refusal counted meanwhile is kept for the next call.
+    pub async fn take_refusals(&self) -> Result<Vec<(String, u64)>, sqlx::Error> {
+        let prefix = format!("{}:", self.scope);
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, refused FROM limits WHERE refused > 0 AND substr(key, 1, $1) = $2",
+        )
+        .bind(i64::try_from(prefix.len()).unwrap_or(0))
+        .bind(&prefix)
+        .fetch_all(&self.db)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (key, refused) in rows {
+            sqlx::query("UPDATE limits SET refused = refused - $1 WHERE key = $2")
+                .bind(refused)
+                .bind(&key)
+                .execute(&self.db)
+                .await?;
+            let short = key.strip_prefix(&prefix).unwrap_or(&key).to_owned();
+            out.push((short, u64::try_from(refused).unwrap_or(0)));
+        }
+        Ok(out)
     }
 
-    fn uncount(&self, key: &str, forget: bool) {
-        if let Ok(mut map) = self.counters.lock()
-            && let Some(c) = map.get_mut(key)
-        {
-            if forget {
-                c.failures = 0;
-            } else {
-                c.failures = c.failures.saturating_sub(1);
-            }
+    /// Drops this limiter's counters whose window is over and whose refusals were summarised.
+    pub async fn purge(&self) -> Result<(), sqlx::Error> {
+        let prefix = format!("{}:", self.scope);
+        sqlx::query(
+            "DELETE FROM limits WHERE since_ms <= $1 AND refused = 0 AND substr(key, 1, $2) = $3",
+        )
+        .bind(now_ms().saturating_sub(self.window_ms()))
+        .bind(i64::try_from(prefix.len()).unwrap_or(0))
+        .bind(&prefix)
+        .execute(&self.db)
+        .await?;
+        Ok(())
+    }
+
+    async fn uncount(&self, key: &str, forget: bool) {
+        let done = sqlx::query(
+            "UPDATE limits SET failures = CASE WHEN $1 = 1 OR failures < 1 THEN 0
+                                               ELSE failures - 1 END
+             WHERE key = $2",
+        )
+        .bind(i64::from(forget))
+        .bind(key)
+        .execute(&self.db)
+        .await;
+        if let Err(e) = done {
+            // The attempt stays counted: the safe side.
+            tracing::warn!(error = %e, "could not give back a counted attempt");
         }
     }
+}
+
+/// Counts one failure under `key` unless it already has `limit` in a window that began after
+/// `cutoff`; whether it did. One statement, so the check and the count are one step.
+async fn count(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    key: &str,
+    limit: u32,
+    now: i64,
+    cutoff: i64,
+) -> Result<bool, sqlx::Error> {
+    let n: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO limits (key, failures, since_ms, refused) VALUES ($1, 1, $2, 0)
+         ON CONFLICT (key) DO UPDATE SET
+            failures = CASE WHEN limits.since_ms <= $3 THEN 1 ELSE limits.failures + 1 END,
+            since_ms = CASE WHEN limits.since_ms <= $3 THEN $2 ELSE limits.since_ms END
+         WHERE limits.since_ms <= $3 OR limits.failures < $4
+         RETURNING failures",
+    )
+    .bind(key)
+    .bind(now)
+    .bind(cutoff)
+    .bind(i64::from(limit))
+    .fetch_optional(&mut **tx)
+    .await?;
+    Ok(n.is_some())
 }
 
 impl Attempt<'_> {
     /// The password was right: the subject's failures are forgotten and this attempt no longer
     /// counts against the network.
-    pub fn succeeded(self) {
-        self.limiter.uncount(&self.subject, true);
-        self.limiter.uncount(&self.network, false);
+    pub async fn succeeded(self) {
+        self.limiter.uncount(&self.subject, true).await;
+        self.limiter.uncount(&self.network, false).await;
     }
 
     /// Nothing was checked (the server was too busy): the attempt does not count.
-    pub fn cancel(self) {
-        self.limiter.uncount(&self.subject, false);
-        self.limiter.uncount(&self.network, false);
+    pub async fn cancel(self) {
+        self.limiter.uncount(&self.subject, false).await;
+        self.limiter.uncount(&self.network, false).await;
     }
 }
 
@@ -284,29 +366,53 @@ mod tests {
         assert_eq!(network_key(mapped), "ip:192.0.2.7");
     }
 
-    #[test]
-    fn attempts_count_before_the_check_and_successes_give_back() {
-        let l = Limiter::new(3, 5, Duration::from_secs(60));
+    #[tokio::test]
+    async fn attempts_count_before_the_check_and_successes_give_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = crate::db::open(&dir.path().join("db.sqlite"))
+            .await
+            .unwrap();
+        let l = Limiter::new(db.clone(), "login", 3, 5, Duration::from_secs(60));
+        let other = Limiter::new(db, "share", 1, 1, Duration::from_secs(60));
         let ip: IpAddr = "192.0.2.1".parse().unwrap();
         // Three attempts in flight at once use up the account: the fourth is refused before any
         // of them has finished.
-        let held: Vec<Attempt<'_>> = (0..3).map(|_| l.begin("bob", ip).unwrap()).collect();
-        assert_eq!(l.begin("bob", ip).err(), Some(Refused::Subject));
+        let mut held = Vec::new();
+        for _ in 0..3 {
+            held.push(l.begin("bob", ip).await.unwrap());
+        }
+        assert!(matches!(l.begin("bob", ip).await, Err(Refused::Subject)));
         drop(held);
-        assert_eq!(l.begin("bob", ip).err(), Some(Refused::Subject));
+        assert!(matches!(l.begin("bob", ip).await, Err(Refused::Subject)));
         // The network: 3 of 5 used; a success gives its count back.
-        l.begin("alice", ip).unwrap().succeeded();
-        l.begin("carol", ip).unwrap().cancel();
-        l.begin("dave", ip).unwrap();
-        l.begin("erin", ip).unwrap();
-        assert_eq!(l.begin("frank", ip).err(), Some(Refused::Network));
-        let refusals = l.take_refusals();
-        assert!(refusals.contains(&("s:bob".to_owned(), 2)), "{refusals:?}");
-        assert!(refusals.contains(&("ip:192.0.2.1".to_owned(), 1)));
+        l.begin("alice", ip).await.unwrap().succeeded().await;
+        l.begin("carol", ip).await.unwrap().cancel().await;
+        let _d = l.begin("dave", ip).await.unwrap();
+        let _e = l.begin("erin", ip).await.unwrap();
+        assert!(matches!(l.begin("frank", ip).await, Err(Refused::Network)));
+        // Frank's refusal did not count against his name.
+        let mut refusals = l.take_refusals().await.unwrap();
+        refusals.sort();
+        assert_eq!(
+            refusals,
+            vec![("ip:192.0.2.1".to_owned(), 1), ("s:bob".to_owned(), 2)]
+        );
         assert!(
-            l.take_refusals().is_empty(),
+            l.take_refusals().await.unwrap().is_empty(),
             "each refusal is summarised once"
         );
+        // Another limiter's counters are its own, and a long name is kept as its hash.
+        let long = "x".repeat(10_000);
+        let _kept = other.begin(&long, ip).await.unwrap();
+        assert!(matches!(
+            other.begin(&long, ip).await,
+            Err(Refused::Subject)
+        ));
+        let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM limits")
+            .fetch_all(&l.db)
+            .await
+            .unwrap();
+        assert!(keys.iter().all(|k| k.len() <= 200), "{keys:?}");
     }
 
     #[tokio::test]

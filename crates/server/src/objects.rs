@@ -7,11 +7,12 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use crate::db::Db;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::ObjectSummary;
 use cipherdrop_core::{ContentType, DecryptLimits, Header, MessageLen, TAG_LEN};
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use crate::accounts::token_hash;
 use crate::db::now;
@@ -20,8 +21,7 @@ use crate::quotas::{self, Quota};
 use crate::state::AppState;
 
 /// Where an object is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, sqlx::Type)]
-#[sqlx(rename_all = "lowercase")]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ObjectState {
     /// Data key issued, multipart upload open in S3.
     Pending,
@@ -42,6 +42,32 @@ impl ObjectState {
             Self::Aborted => "aborted",
             Self::Rejected => "rejected",
         }
+    }
+}
+
+// Stored as its name (`TEXT` on both back ends): sqlx's derive cannot speak to the `Any` driver.
+impl sqlx::Type<sqlx::Any> for ObjectState {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <&str as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for ObjectState {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.as_str(), buf)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Any> for ObjectState {
+    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
+        [Self::Pending, Self::Complete, Self::Aborted, Self::Rejected]
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| format!("no object state is called {text:?}").into())
     }
 }
 
@@ -191,19 +217,21 @@ pub struct NewUpload<'a> {
 }
 
 /// Records a pending upload if the owner's usage with it stays within `quota`; whether it did.
-/// The check and the insert are one statement, so concurrent uploads cannot pass a quota
-/// together (SQLite runs one writer at a time).
-pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>, quota: Quota) -> ApiResult<bool> {
+/// The check and the insert are one statement under the owner's lock (see [`Db::lock_account`]),
+/// so concurrent uploads on any replicas cannot pass a quota together.
+pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiResult<bool> {
     let size = to_i64(up.ciphertext_size)?;
+    let mut tx = db.begin().await?;
+    db.lock_account(&mut tx, up.owner_id).await?;
     let done = sqlx::query(
         "INSERT INTO objects (id, owner_id, state, s3_key, s3_upload_id, suite, frame_length,
             plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-         WHERE (SELECT COUNT(*) FROM objects WHERE owner_id = ? AND state = 'pending') < ?
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+         WHERE (SELECT COUNT(*) FROM objects WHERE owner_id = $16 AND state = 'pending') < $17
            AND (SELECT COALESCE(SUM(ciphertext_size), 0) FROM objects
-                WHERE owner_id = ? AND state = 'pending') + ? <= ?
+                WHERE owner_id = $18 AND state = 'pending') + $19 <= $20
            AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
-                WHERE owner_id = ? AND state IN ('pending', 'complete')) + ? <= ?",
+                WHERE owner_id = $21 AND state IN ('pending', 'complete')) + $22 <= $23",
     )
     .bind(up.id)
     .bind(up.owner_id)
@@ -228,14 +256,15 @@ pub async fn insert_pending(db: &SqlitePool, up: &NewUpload<'_>, quota: Quota) -
     .bind(up.owner_id)
     .bind(size)
     .bind(quotas::sql(quota.stored_bytes))
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// The owner's row in any state (404 for anyone else's, so ids do not leak).
-pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
-    let row: Option<ObjectRow> = sqlx::query_as("SELECT * FROM objects WHERE id = ?")
+pub async fn owned(db: &Db, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
+    let row: Option<ObjectRow> = sqlx::query_as("SELECT * FROM objects WHERE id = $1")
         .bind(id)
         .fetch_optional(db)
         .await?;
@@ -246,8 +275,8 @@ pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<Objec
 }
 
 /// The owner's complete object (404 otherwise).
-pub async fn owned_complete(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
-    sqlx::query_as("SELECT * FROM objects WHERE id = ? AND owner_id = ? AND state = ?")
+pub async fn owned_complete(db: &Db, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
+    sqlx::query_as("SELECT * FROM objects WHERE id = $1 AND owner_id = $2 AND state = $3")
         .bind(id)
         .bind(owner_id)
         .bind(ObjectState::Complete)
@@ -258,9 +287,9 @@ pub async fn owned_complete(db: &SqlitePool, owner_id: &str, id: &str) -> ApiRes
 
 /// A complete object by id, whoever owns it: only for callers that already hold another right
 /// to it (a share link).
-pub async fn complete_by_id(db: &SqlitePool, id: &str) -> ApiResult<Option<ObjectRow>> {
+pub async fn complete_by_id(db: &Db, id: &str) -> ApiResult<Option<ObjectRow>> {
     Ok(
-        sqlx::query_as("SELECT * FROM objects WHERE id = ? AND state = ?")
+        sqlx::query_as("SELECT * FROM objects WHERE id = $1 AND state = $2")
             .bind(id)
             .bind(ObjectState::Complete)
             .fetch_optional(db)
@@ -269,9 +298,9 @@ pub async fn complete_by_id(db: &SqlitePool, id: &str) -> ApiResult<Option<Objec
 }
 
 /// The owner's complete objects, newest first.
-pub async fn list_complete(db: &SqlitePool, owner_id: &str) -> ApiResult<Vec<ObjectRow>> {
+pub async fn list_complete(db: &Db, owner_id: &str) -> ApiResult<Vec<ObjectRow>> {
     Ok(sqlx::query_as(
-        "SELECT * FROM objects WHERE owner_id = ? AND state = ? ORDER BY completed_at DESC, id",
+        "SELECT * FROM objects WHERE owner_id = $1 AND state = $2 ORDER BY completed_at DESC, id",
     )
     .bind(owner_id)
     .bind(ObjectState::Complete)
@@ -290,7 +319,7 @@ pub struct SessionOwned {
 /// The complete object `id` if the live session `token` belongs to its owner: session and
 /// ownership in one query (the hot path of key release).
 pub async fn complete_for_session(
-    db: &SqlitePool,
+    db: &Db,
     token: &str,
     id: &str,
 ) -> ApiResult<Option<SessionOwned>> {
@@ -298,7 +327,7 @@ pub async fn complete_for_session(
         "SELECT o.*, u.username FROM sessions s
          JOIN users u ON u.id = s.user_id
          JOIN objects o ON o.owner_id = u.id
-         WHERE s.token_hash = ? AND s.expires_at > ? AND o.id = ? AND o.state = ?",
+         WHERE s.token_hash = $1 AND s.expires_at > $2 AND o.id = $3 AND o.state = $4",
     )
     .bind(token_hash(token))
     .bind(now())
@@ -309,13 +338,8 @@ pub async fn complete_for_session(
 }
 
 /// Moves `id` from `from` to `to`; whether this call made the change.
-pub async fn transition(
-    db: &SqlitePool,
-    id: &str,
-    from: ObjectState,
-    to: ObjectState,
-) -> ApiResult<bool> {
-    let done = sqlx::query("UPDATE objects SET state = ? WHERE id = ? AND state = ?")
+pub async fn transition(db: &Db, id: &str, from: ObjectState, to: ObjectState) -> ApiResult<bool> {
+    let done = sqlx::query("UPDATE objects SET state = $1 WHERE id = $2 AND state = $3")
         .bind(to)
         .bind(id)
         .bind(from)
@@ -327,14 +351,14 @@ pub async fn transition(
 /// Records a verified completion of a pending upload; `false` when the row was no longer pending
 /// (an abort or the sweeper got there first).
 pub async fn mark_complete(
-    db: &SqlitePool,
+    db: &Db,
     id: &str,
     metadata: &[u8],
     stored_size: u64,
 ) -> ApiResult<bool> {
     let done = sqlx::query(
-        "UPDATE objects SET state = ?, metadata = ?, stored_size = ?, completed_at = ?
-         WHERE id = ? AND state = ?",
+        "UPDATE objects SET state = $1, metadata = $2, stored_size = $3, completed_at = $4
+         WHERE id = $5 AND state = $6",
     )
     .bind(ObjectState::Complete)
     .bind(metadata)
@@ -348,8 +372,8 @@ pub async fn mark_complete(
 }
 
 /// Whether object `id` is recorded as complete.
-pub async fn is_complete(db: &SqlitePool, id: &str) -> ApiResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE id = ? AND state = ?")
+pub async fn is_complete(db: &Db, id: &str) -> ApiResult<bool> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE id = $1 AND state = $2")
         .bind(id)
         .bind(ObjectState::Complete)
         .fetch_one(db)
@@ -358,8 +382,8 @@ pub async fn is_complete(db: &SqlitePool, id: &str) -> ApiResult<bool> {
 }
 
 /// Forgets an object (after S3 deleted it).
-pub async fn delete_row(db: &SqlitePool, id: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM objects WHERE id = ?")
+pub async fn delete_row(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM objects WHERE id = $1")
         .bind(id)
         .execute(db)
         .await?;
@@ -367,8 +391,8 @@ pub async fn delete_row(db: &SqlitePool, id: &str) -> ApiResult<()> {
 }
 
 /// Marks a complete object for deletion by the sweeper at `at` (Unix seconds).
-pub async fn delete_at(db: &SqlitePool, id: &str, at: i64) -> ApiResult<()> {
-    sqlx::query("UPDATE objects SET delete_at = ? WHERE id = ?")
+pub async fn delete_at(db: &Db, id: &str, at: i64) -> ApiResult<()> {
+    sqlx::query("UPDATE objects SET delete_at = $1 WHERE id = $2")
         .bind(at)
         .bind(id)
         .execute(db)
@@ -385,9 +409,9 @@ pub struct S3Ref {
 }
 
 /// Pending uploads created at or before `cutoff`, at most `limit`.
-pub async fn abandoned(db: &SqlitePool, cutoff: i64, limit: i64) -> ApiResult<Vec<S3Ref>> {
+pub async fn abandoned(db: &Db, cutoff: i64, limit: i64) -> ApiResult<Vec<S3Ref>> {
     Ok(sqlx::query_as(
-        "SELECT id, s3_key, s3_upload_id FROM objects WHERE state = ? AND created_at <= ? LIMIT ?",
+        "SELECT id, s3_key, s3_upload_id FROM objects WHERE state = $1 AND created_at <= $2 LIMIT $3",
     )
     .bind(ObjectState::Pending)
     .bind(cutoff)
@@ -397,10 +421,10 @@ pub async fn abandoned(db: &SqlitePool, cutoff: i64, limit: i64) -> ApiResult<Ve
 }
 
 /// Complete objects whose deletion time has come, at most `limit`.
-pub async fn due_for_deletion(db: &SqlitePool, limit: i64) -> ApiResult<Vec<S3Ref>> {
+pub async fn due_for_deletion(db: &Db, limit: i64) -> ApiResult<Vec<S3Ref>> {
     Ok(sqlx::query_as(
         "SELECT id, s3_key, s3_upload_id FROM objects
-         WHERE state = ? AND delete_at IS NOT NULL AND delete_at <= ? LIMIT ?",
+         WHERE state = $1 AND delete_at IS NOT NULL AND delete_at <= $2 LIMIT $3",
     )
     .bind(ObjectState::Complete)
     .bind(now())

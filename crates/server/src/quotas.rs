@@ -9,9 +9,9 @@
 //! check here, before any KMS or S3 call, only spares those calls for requests that would fail.
 //! Bytes are ciphertext bytes as the upload declared them; S3 holds a part URL to its signed length.
 
+use crate::db::Db;
 use axum::http::StatusCode;
 use cipherdrop_api::Usage;
-use sqlx::SqlitePool;
 
 use crate::accounts::AccountError;
 use crate::error::{ApiError, ApiResult};
@@ -73,10 +73,10 @@ impl Quota {
 }
 
 /// The account's limits: the server's defaults with its overrides.
-pub async fn of(db: &SqlitePool, default: Quota, user_id: &str) -> ApiResult<Quota> {
+pub async fn of(db: &Db, default: Quota, user_id: &str) -> ApiResult<Quota> {
     let o: Option<Overrides> = sqlx::query_as(
         "SELECT quota_pending_uploads, quota_pending_bytes, quota_stored_bytes
-         FROM users WHERE id = ?",
+         FROM users WHERE id = $1",
     )
     .bind(user_id)
     .fetch_optional(db)
@@ -85,13 +85,13 @@ pub async fn of(db: &SqlitePool, default: Quota, user_id: &str) -> ApiResult<Quo
 }
 
 /// What the account uses, against its limits.
-pub async fn usage(db: &SqlitePool, quota: Quota, user_id: &str) -> ApiResult<Usage> {
+pub async fn usage(db: &Db, quota: Quota, user_id: &str) -> ApiResult<Usage> {
     let (pending_uploads, pending_bytes, stored_bytes): (i64, i64, i64) = sqlx::query_as(
         "SELECT
-            COALESCE(SUM(state = 'pending'), 0),
-            COALESCE(SUM(CASE WHEN state = 'pending' THEN ciphertext_size END), 0),
-            COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0)
-         FROM objects WHERE owner_id = ? AND state IN ('pending', 'complete')",
+            CAST(COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT),
+            CAST(COALESCE(SUM(CASE WHEN state = 'pending' THEN ciphertext_size END), 0) AS BIGINT),
+            CAST(COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) AS BIGINT)
+         FROM objects WHERE owner_id = $1 AND state IN ('pending', 'complete')",
     )
     .bind(user_id)
     .fetch_one(db)
@@ -170,15 +170,11 @@ pub fn refusal(usage: &Usage, bytes: u64) -> Option<ApiError> {
 }
 
 /// Sets (or, with `None`, returns to the server's default) an account's overrides.
-pub async fn set_overrides(
-    db: &SqlitePool,
-    username: &str,
-    o: Overrides,
-) -> Result<(), AccountError> {
+pub async fn set_overrides(db: &Db, username: &str, o: Overrides) -> Result<(), AccountError> {
     let done = sqlx::query(
-        "UPDATE users SET quota_pending_uploads = ?, quota_pending_bytes = ?,
-            quota_stored_bytes = ?
-         WHERE username = ?",
+        "UPDATE users SET quota_pending_uploads = $1, quota_pending_bytes = $2,
+            quota_stored_bytes = $3
+         WHERE username = $4",
     )
     .bind(o.quota_pending_uploads)
     .bind(o.quota_pending_bytes)
@@ -193,10 +189,10 @@ pub async fn set_overrides(
 }
 
 /// An account's overrides.
-pub async fn overrides(db: &SqlitePool, username: &str) -> Result<Overrides, AccountError> {
+pub async fn overrides(db: &Db, username: &str) -> Result<Overrides, AccountError> {
     sqlx::query_as(
         "SELECT quota_pending_uploads, quota_pending_bytes, quota_stored_bytes
-         FROM users WHERE username = ?",
+         FROM users WHERE username = $1",
     )
     .bind(username)
     .fetch_optional(db)

@@ -12,11 +12,12 @@
 use axum::http::StatusCode;
 use std::collections::HashMap;
 
+use crate::db::Db;
 use cipherdrop_api::{
     CONTEXT_OBJECT, CONTEXT_OWNER, CONTEXT_SHARE, SHARE_DEFAULT_SECS, SHARE_MAX_DOWNLOADS,
     SHARE_MAX_SECS, SHARE_MIN_SECS, ShareSummary,
 };
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 
 use crate::accounts::token_hash;
 use crate::db::now;
@@ -37,7 +38,8 @@ pub struct ShareRow {
     pub downloads: i64,
     pub passphrase_hash: Option<String>,
     pub note: Option<String>,
-    pub delete_after_last: bool,
+    /// 1: the file is deleted after the link's last download (0/1, as both back ends store it).
+    pub delete_after_last: i64,
     pub metadata: Option<Vec<u8>>,
     pub revoked_at: Option<i64>,
     /// The link-sealed data key, encrypted by KMS; `None` for a retired old-form link.
@@ -61,7 +63,7 @@ impl ShareRow {
             downloads: to_u32(self.downloads),
             has_passphrase: self.passphrase_hash.is_some(),
             note: self.note.clone(),
-            delete_after_last: self.delete_after_last,
+            delete_after_last: self.delete_after_last != 0,
             revoked_at: self.revoked_at,
             retired: self.sealed_key.is_none(),
         }
@@ -143,8 +145,8 @@ pub fn limit_text(max: Option<i64>) -> String {
 }
 
 /// The owner's link (404 for anyone else's).
-pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<ShareRow> {
-    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE id = ? AND owner_id = ?")
+pub async fn owned(db: &Db, owner_id: &str, id: &str) -> ApiResult<ShareRow> {
+    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE id = $1 AND owner_id = $2")
         .bind(id)
         .bind(owner_id)
         .fetch_optional(db)
@@ -153,8 +155,8 @@ pub async fn owned(db: &SqlitePool, owner_id: &str, id: &str) -> ApiResult<Share
 }
 
 /// The link whose token this is (404 otherwise).
-pub async fn by_token(db: &SqlitePool, token: &str) -> ApiResult<ShareRow> {
-    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE token_hash = ?")
+pub async fn by_token(db: &Db, token: &str) -> ApiResult<ShareRow> {
+    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE token_hash = $1")
         .bind(token_hash(token))
         .fetch_optional(db)
         .await?
@@ -168,9 +170,9 @@ pub async fn by_token(db: &SqlitePool, token: &str) -> ApiResult<ShareRow> {
 }
 
 /// An object's links, newest first.
-pub async fn for_object(db: &SqlitePool, object_id: &str) -> ApiResult<Vec<ShareRow>> {
+pub async fn for_object(db: &Db, object_id: &str) -> ApiResult<Vec<ShareRow>> {
     Ok(sqlx::query_as::<_, ShareRow>(
-        "SELECT * FROM shares WHERE object_id = ? ORDER BY created_at DESC, rowid DESC",
+        "SELECT * FROM shares WHERE object_id = $1 ORDER BY created_at DESC, rowid DESC",
     )
     .bind(object_id)
     .fetch_all(db)
@@ -178,11 +180,11 @@ pub async fn for_object(db: &SqlitePool, object_id: &str) -> ApiResult<Vec<Share
 }
 
 /// Stores a new link under the hash of `token`.
-pub async fn insert(db: &SqlitePool, row: &ShareRow, token: &str) -> ApiResult<()> {
+pub async fn insert(db: &Db, row: &ShareRow, token: &str) -> ApiResult<()> {
     sqlx::query(
         "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
             max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&row.id)
     .bind(token_hash(token))
@@ -209,10 +211,10 @@ pub async fn insert(db: &SqlitePool, row: &ShareRow, token: &str) -> ApiResult<(
 
 /// Sets a live link's expiry and limit, unless the limit would drop below what concurrent
 /// releases have taken meanwhile; whether it changed.
-pub async fn update_terms(db: &SqlitePool, row: &ShareRow) -> ApiResult<bool> {
+pub async fn update_terms(db: &Db, row: &ShareRow) -> ApiResult<bool> {
     let done = sqlx::query(
-        "UPDATE shares SET expires_at = ?, max_downloads = ?
-         WHERE id = ? AND revoked_at IS NULL AND (? IS NULL OR downloads <= ?)",
+        "UPDATE shares SET expires_at = $1, max_downloads = $2
+         WHERE id = $3 AND revoked_at IS NULL AND ($4 IS NULL OR downloads <= $5)",
     )
     .bind(row.expires_at)
     .bind(row.max_downloads)
@@ -225,8 +227,8 @@ pub async fn update_terms(db: &SqlitePool, row: &ShareRow) -> ApiResult<bool> {
 }
 
 /// Revokes a link (a no-op if it already is).
-pub async fn revoke(db: &SqlitePool, id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE shares SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+pub async fn revoke(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE shares SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now())
         .bind(id)
         .execute(db)
@@ -243,10 +245,10 @@ pub struct Taken {
 }
 
 /// The one atomic check-and-count: takes a download if the link is live and under its limit.
-pub async fn take_download(db: &SqlitePool, id: &str) -> ApiResult<Option<Taken>> {
+pub async fn take_download(db: &Db, id: &str) -> ApiResult<Option<Taken>> {
     let taken: Option<(i64, Option<i64>)> = sqlx::query_as(
         "UPDATE shares SET downloads = downloads + 1
-         WHERE id = ? AND revoked_at IS NULL AND expires_at > ? AND sealed_key IS NOT NULL
+         WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 AND sealed_key IS NOT NULL
            AND (max_downloads IS NULL OR downloads < max_downloads)
          RETURNING downloads, max_downloads",
     )
@@ -258,8 +260,8 @@ pub async fn take_download(db: &SqlitePool, id: &str) -> ApiResult<Option<Taken>
 }
 
 /// Gives back a download whose release failed.
-pub async fn give_back(db: &SqlitePool, id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE shares SET downloads = downloads - 1 WHERE id = ? AND downloads > 0")
+pub async fn give_back(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE shares SET downloads = downloads - 1 WHERE id = $1 AND downloads > 0")
         .bind(id)
         .execute(db)
         .await?;

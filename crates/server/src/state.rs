@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use crate::db::Db;
 
 use crate::audit::AuditLog;
 use crate::aws::Aws;
@@ -87,7 +87,7 @@ impl Config {
 /// Everything a request handler needs.
 pub struct AppState {
     pub(crate) config: Config,
-    pub(crate) db: SqlitePool,
+    pub(crate) db: Db,
     pub(crate) audit: AuditLog,
     pub(crate) aws: Aws,
     /// Failed logins: per account and per client network.
@@ -104,13 +104,17 @@ pub struct AppState {
 
 impl AppState {
     /// The state over an open database and connected clients.
-    pub fn new(config: Config, db: SqlitePool, aws: Aws) -> Self {
+    pub fn new(config: Config, db: Db, aws: Aws) -> Self {
         let limiter = Limiter::new(
+            db.clone(),
+            "login",
             config.login_failures_per_account,
             config.login_failures_per_ip,
             config.login_window,
         );
         let share_limiter = Limiter::new(
+            db.clone(),
+            "share",
             config.share_failures_per_link,
             config.share_failures_per_ip,
             config.login_window,

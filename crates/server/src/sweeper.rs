@@ -23,8 +23,24 @@ pub async fn run(state: Arc<AppState>) {
     }
 }
 
-/// One pass; returns how many uploads it aborted.
+/// The cluster-wide lock that lets one replica sweep at a time ("cipherdrop sweeper" as a number).
+const SWEEPER_LOCK: i64 = 0x6369_7068_7377_6570;
+
+/// One pass, unless another replica is sweeping now; returns how many uploads it aborted.
+///
+/// Each step is whole on its own (S3 first, then the row; a step redone finds S3 already done),
+/// so a replica killed mid-sweep leaves work for the next sweep, never half an object.
 pub async fn sweep(state: &AppState) -> Result<usize, ApiError> {
+    let Some(lock) = state.db.try_lock(SWEEPER_LOCK).await? else {
+        tracing::debug!("another replica is sweeping");
+        return Ok(0);
+    };
+    let swept = sweep_locked(state).await;
+    lock.release().await;
+    swept
+}
+
+async fn sweep_locked(state: &AppState) -> Result<usize, ApiError> {
     summarise_refusals(state).await;
     crate::accounts::purge_expired(&state.db).await?;
     let cutoff = now() - i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
@@ -76,7 +92,17 @@ async fn summarise_refusals(state: &AppState) {
         (&state.limiter, "login"),
         (&state.share_limiter, "share.key"),
     ] {
-        for (key, count) in limiter.take_refusals() {
+        let refusals = match limiter.take_refusals().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the refused attempts");
+                Vec::new()
+            }
+        };
+        if let Err(e) = limiter.purge().await {
+            tracing::warn!(error = %e, "could not drop expired attempt counters");
+        }
+        for (key, count) in refusals {
             let plural = if count == 1 { "" } else { "s" };
             let detail = format!("{count} attempt{plural} refused unchecked while rate-limited");
             let (actor, object, ip) = match key.split_once(':') {

@@ -7,6 +7,7 @@
 //! use is audited as `token.used`. Live tokens per account are capped; creating one checks the
 //! cap in the same statement as the insert.
 
+use crate::db::Db;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
@@ -14,7 +15,7 @@ use cipherdrop_api::{
     CreateTokenRequest, TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS, TOKEN_MAX_NAME, TOKEN_MAX_PER_ACCOUNT,
     TOKEN_SCOPES, TokenSummary,
 };
-use sqlx::{FromRow, SqlitePool};
+use sqlx::FromRow;
 use zeroize::Zeroizing;
 
 use crate::accounts::token_hash;
@@ -158,20 +159,22 @@ pub fn new_secret() -> Zeroizing<String> {
 }
 
 /// Stores a new token for `user_id` unless the account already has the most live tokens
-/// (one statement: the check and the insert).
+/// (the check and the insert are one step: one statement under the account's lock).
 pub async fn insert(
-    db: &SqlitePool,
+    db: &Db,
     user_id: &str,
     secret: &str,
     (name, scopes, lifetime): (String, String, i64),
 ) -> ApiResult<TokenRow> {
     let id = uuid::Uuid::new_v4().to_string();
     let created = now();
+    let mut tx = db.begin().await?;
+    db.lock_account(&mut tx, user_id).await?;
     let done = sqlx::query(
         "INSERT INTO api_tokens (id, user_id, token_hash, name, scopes, created_at, expires_at)
-         SELECT ?, ?, ?, ?, ?, ?, ?
+         SELECT $1, $2, $3, $4, $5, $6, $7
          WHERE (SELECT COUNT(*) FROM api_tokens
-                WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ?) < ?",
+                WHERE user_id = $8 AND revoked_at IS NULL AND expires_at > $9) < $10",
     )
     .bind(&id)
     .bind(user_id)
@@ -183,8 +186,9 @@ pub async fn insert(
     .bind(user_id)
     .bind(created)
     .bind(i64::from(TOKEN_MAX_PER_ACCOUNT))
-    .execute(db)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     if done.rows_affected() == 0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -198,8 +202,8 @@ pub async fn insert(
 }
 
 /// The account's token (404 for anyone else's).
-pub async fn owned(db: &SqlitePool, user_id: &str, id: &str) -> ApiResult<TokenRow> {
-    sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens WHERE id = ? AND user_id = ?")
+pub async fn owned(db: &Db, user_id: &str, id: &str) -> ApiResult<TokenRow> {
+    sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens WHERE id = $1 AND user_id = $2")
         .bind(id)
         .bind(user_id)
         .fetch_optional(db)
@@ -208,9 +212,9 @@ pub async fn owned(db: &SqlitePool, user_id: &str, id: &str) -> ApiResult<TokenR
 }
 
 /// The account's tokens, newest first.
-pub async fn of_user(db: &SqlitePool, user_id: &str) -> ApiResult<Vec<TokenRow>> {
+pub async fn of_user(db: &Db, user_id: &str) -> ApiResult<Vec<TokenRow>> {
     Ok(sqlx::query_as::<_, TokenRow>(
-        "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at DESC, rowid DESC",
+        "SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, rowid DESC",
     )
     .bind(user_id)
     .fetch_all(db)
@@ -218,9 +222,9 @@ pub async fn of_user(db: &SqlitePool, user_id: &str) -> ApiResult<Vec<TokenRow>>
 }
 
 /// The token whose secret this is, if any.
-pub async fn by_secret(db: &SqlitePool, secret: &str) -> ApiResult<Option<TokenRow>> {
+pub async fn by_secret(db: &Db, secret: &str) -> ApiResult<Option<TokenRow>> {
     Ok(
-        sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens WHERE token_hash = ?")
+        sqlx::query_as::<_, TokenRow>("SELECT * FROM api_tokens WHERE token_hash = $1")
             .bind(token_hash(secret))
             .fetch_optional(db)
             .await?,
@@ -228,8 +232,8 @@ pub async fn by_secret(db: &SqlitePool, secret: &str) -> ApiResult<Option<TokenR
 }
 
 /// Records a use.
-pub async fn touch(db: &SqlitePool, id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE api_tokens SET last_used_at = ? WHERE id = ?")
+pub async fn touch(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
         .bind(now())
         .bind(id)
         .execute(db)
@@ -238,8 +242,8 @@ pub async fn touch(db: &SqlitePool, id: &str) -> ApiResult<()> {
 }
 
 /// Revokes a token (a no-op if it already is).
-pub async fn revoke(db: &SqlitePool, id: &str) -> ApiResult<()> {
-    sqlx::query("UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
+pub async fn revoke(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("UPDATE api_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
         .bind(now())
         .bind(id)
         .execute(db)

@@ -77,11 +77,10 @@ pub async fn login(
     let attempt = state
         .limiter
         .begin(&name, ip.or_unspecified())
-        .map_err(|_| {
-            ApiError::rate_limited("too many failed logins; wait a few minutes and try again")
-        })?;
+        .await
+        .map_err(|r| r.into_error("too many failed logins; wait a few minutes and try again"))?;
     let Some(permit) = state.hashing.enter().await else {
-        attempt.cancel();
+        attempt.cancel().await;
         return Err(ApiError::busy());
     };
     // A name no account can have needs no lookup; an unknown one costs a check all the same.
@@ -108,7 +107,7 @@ pub async fn login(
             "wrong account name or password",
         ));
     };
-    attempt.succeeded();
+    attempt.succeeded().await;
     let token = accounts::create_session(&state.db, &user.id, false).await?;
     audit("ok", "password").await;
     Ok(logged_in(&state, &token, me_body(&state, &user, false)))
@@ -195,16 +194,15 @@ pub async fn set_password(
             state
                 .limiter
                 .begin(&auth.user.username, ip.or_unspecified())
-                .map_err(|_| {
-                    ApiError::rate_limited(
-                        "too many wrong passwords; wait a few minutes and try again",
-                    )
+                .await
+                .map_err(|r| {
+                    r.into_error("too many wrong passwords; wait a few minutes and try again")
                 })?,
         )
     };
     let Some(permit) = state.hashing.enter().await else {
         if let Some(a) = attempt {
-            a.cancel();
+            a.cancel().await;
         }
         return Err(ApiError::busy());
     };
@@ -224,7 +222,7 @@ pub async fn set_password(
                 "the current password is wrong",
             ));
         }
-        attempt.succeeded();
+        attempt.succeeded().await;
     }
     let new_password = zeroize::Zeroizing::new(req.new_password.clone());
     let hash = permit

@@ -107,11 +107,12 @@ async fn check_passphrase(
     let attempt = state
         .share_limiter
         .begin(&row.id, ip.or_unspecified())
-        .map_err(|_| {
-            ApiError::rate_limited("too many wrong passphrases; wait a few minutes and try again")
+        .await
+        .map_err(|r| {
+            r.into_error("too many wrong passphrases; wait a few minutes and try again")
         })?;
     let Some(permit) = state.hashing.enter().await else {
-        attempt.cancel();
+        attempt.cancel().await;
         return Err(ApiError::busy());
     };
     let (passphrase, hash) = (zeroize::Zeroizing::new(passphrase.to_owned()), hash.clone());
@@ -136,7 +137,7 @@ async fn check_passphrase(
             "wrong passphrase",
         ));
     }
-    attempt.succeeded();
+    attempt.succeeded().await;
     Ok(())
 }
 
@@ -202,7 +203,7 @@ pub async fn release_key(
         }
     };
     let remaining = max.map(|m| to_u32(m - downloads));
-    let last = remaining == Some(0) && row.delete_after_last;
+    let last = remaining == Some(0) && row.delete_after_last != 0;
     if last {
         // Deleted by the sweeper once this download's URL has expired.
         let ttl = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(0);

@@ -99,7 +99,7 @@ pub async fn create(
         downloads: 0,
         passphrase_hash,
         note,
-        delete_after_last: req.delete_after_last,
+        delete_after_last: i64::from(req.delete_after_last),
         metadata: Some(metadata),
         revoked_at: None,
         sealed_key: None,

@@ -74,7 +74,7 @@ async fn a_new_password_ends_every_outstanding_login_link() {
     let add_link = |token: &'static str| {
         sqlx::query(
             "INSERT INTO login_links (token_hash, user_id, expires_at)
-             VALUES (?, (SELECT id FROM users WHERE username = 'carol'), strftime('%s','now') + 3600)",
+             VALUES ($1, (SELECT id FROM users WHERE username = 'carol'), strftime('%s','now') + 3600)",
         )
         .bind(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).to_vec())
         .execute(&app.db)

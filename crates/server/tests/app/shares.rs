@@ -202,7 +202,7 @@ async fn share_links_release_keys_within_their_limits() {
     // Expired (the test moves the link's expiry into the past in the database).
     let expiring = share(&alice, &object, json!({"expires_in_secs": 3600})).await;
     stranger.share_key(expiring.token(), None).await.unwrap();
-    sqlx::query("UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = ?")
+    sqlx::query("UPDATE shares SET expires_at = strftime('%s','now') - 1 WHERE id = $1")
         .bind(&expiring.created.share.id)
         .execute(&app.db)
         .await
@@ -491,7 +491,7 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     // access): KMS refuses it under the other link's context, and the download is given back.
     let victim = share(&alice, &object, json!({"max_downloads": 2})).await;
     sqlx::query(
-        "UPDATE shares SET sealed_key = (SELECT sealed_key FROM shares WHERE id = ?) WHERE id = ?",
+        "UPDATE shares SET sealed_key = (SELECT sealed_key FROM shares WHERE id = $1) WHERE id = $2",
     )
     .bind(link.id())
     .bind(victim.id())
@@ -538,7 +538,7 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
 
     // A link in the old form (no sealed key: the server alone could release its data key) is
     // retired: refused with a reason, and the owner sees it as such.
-    sqlx::query("UPDATE shares SET sealed_key = NULL WHERE id = ?")
+    sqlx::query("UPDATE shares SET sealed_key = NULL WHERE id = $1")
         .bind(link.id())
         .execute(&app.db)
         .await

@@ -117,7 +117,7 @@ async fn stored_objects_that_no_complete_upload_lists_are_swept() {
         .await
         .unwrap();
     // What a lost race or a crash between S3 and the database leaves: an object, no complete row.
-    sqlx::query("UPDATE objects SET state = 'aborted' WHERE id = ?")
+    sqlx::query("UPDATE objects SET state = 'aborted' WHERE id = $1")
         .bind(&orphan)
         .execute(&app.db)
         .await

@@ -162,7 +162,7 @@ async fn api_tokens_do_what_their_scopes_say_and_nothing_else() {
         (status_of(&e), code_of(&e).as_str()),
         (401, "token_revoked")
     );
-    sqlx::query("UPDATE api_tokens SET expires_at = strftime('%s','now') - 1 WHERE id = ?")
+    sqlx::query("UPDATE api_tokens SET expires_at = strftime('%s','now') - 1 WHERE id = $1")
         .bind(&write.token.id)
         .execute(&app.db)
         .await

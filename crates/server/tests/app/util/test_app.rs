@@ -7,8 +7,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use cipherdrop_e2e::server::Client;
+use cipherdrop_server::db::Db;
 use cipherdrop_server::{AwsSettings, Config, Server};
-use sqlx::SqlitePool;
 use tokio::sync::watch;
 
 /// The password every test account gets.
@@ -26,7 +26,7 @@ pub struct TestApp {
     kms_credentials: (String, String),
     s3_credentials: (String, String),
     /// The server's database.
-    pub db: SqlitePool,
+    pub db: Db,
     server: Server,
     admin_token: Option<String>,
     stop: watch::Sender<bool>,
