@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 pub mod browser;
+pub mod cluster;
 pub mod load;
 pub mod postgres;
 pub mod server;

@@ -159,6 +159,8 @@ enum AuditCommand {
         /// The server's data folder.
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
+        #[command(flatten)]
+        db: serve::DbArgs,
     },
 }
 
@@ -436,8 +438,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::user(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { data_dir }) => {
-            Ok(if serve::audit_verify(&data_dir)? {
+        Command::Audit(AuditCommand::Verify { data_dir, db }) => {
+            Ok(if serve::audit_verify(&data_dir, &db)? {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::FAILURE

@@ -99,6 +99,107 @@ pub struct ServeArgs {
     /// Bytes an account may store, unfinished uploads included.
     #[arg(long, default_value = "512G", value_parser = parse_size)]
     quota_stored_bytes: u64,
+    #[command(flatten)]
+    db: DbArgs,
+}
+
+/// Where the database is: an SQLite file in the data folder (the default), or a PostgreSQL
+/// shared by replicas, its credentials given, or read from Secrets Manager or Parameter Store.
+#[derive(Args, Debug, Clone)]
+pub struct DbArgs {
+    /// PostgreSQL shared by every replica: postgres://USER[:PASSWORD]@HOST[:PORT]/DB. Better in
+    /// the environment than on the command line when it holds the password. Default: an SQLite
+    /// file in the data folder.
+    #[arg(
+        long,
+        env = "CIPHERDROP_DATABASE_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
+    /// A Secrets Manager secret (id or ARN) holding the PostgreSQL connection in the JSON RDS
+    /// rotation keeps (engine, host, port, username, password, dbname).
+    #[arg(long, value_name = "ID|ARN", conflicts_with_all = ["database_url", "database_password_parameter"])]
+    database_secret_id: Option<String>,
+    /// An SSM SecureString parameter holding the password of --database-url's user.
+    #[arg(long, value_name = "NAME", requires = "database_url")]
+    database_password_parameter: Option<String>,
+    /// Seconds between reads of the secret or parameter (a refused password is read again at
+    /// once as well).
+    #[arg(long, default_value_t = 300)]
+    database_refresh_secs: u64,
+    /// Most PostgreSQL connections this process opens.
+    #[arg(long, default_value_t = 16)]
+    database_max_connections: u32,
+    /// Seconds a PostgreSQL connection is kept before it is replaced (when next idle, never
+    /// mid-query), so a rotated password is in use on every connection soon after.
+    #[arg(long, default_value_t = 1800)]
+    database_max_lifetime_secs: u64,
+    /// Region of Secrets Manager and SSM (default: the AWS configuration's).
+    #[arg(long)]
+    secrets_region: Option<String>,
+    /// Endpoint of Secrets Manager and SSM (default: AWS's for the region).
+    #[arg(long)]
+    secrets_endpoint: Option<String>,
+}
+
+impl DbArgs {
+    /// Opens the database: PostgreSQL if a URL or secret is given, else the data folder's
+    /// SQLite file. A start-up error names the secret or parameter, never its value.
+    pub async fn open(&self, data_dir: &Path) -> Result<cipherdrop_server::db::Db> {
+        use cipherdrop_server::{db, secrets};
+        let source = match (
+            &self.database_secret_id,
+            &self.database_password_parameter,
+            &self.database_url,
+        ) {
+            (Some(id), _, _) => Some(secrets::Source::Secret(id.clone())),
+            (None, Some(name), Some(url)) => Some(secrets::Source::Parameter {
+                name: name.clone(),
+                url: url.clone(),
+            }),
+            _ => None,
+        };
+        let size = db::PoolSize {
+            max: self.database_max_connections.max(1),
+            max_lifetime: Duration::from_secs(self.database_max_lifetime_secs.max(1)),
+        };
+        if let Some(source) = source {
+            let settings = secrets::Settings {
+                region: self.secrets_region.clone(),
+                endpoint: self.secrets_endpoint.clone(),
+            };
+            let creds = Arc::new(secrets::SecretCredentials::new(source, &settings).await);
+            let what = creds.what();
+            let options = creds
+                .options(false)
+                .await
+                .map_err(|e| anyhow::anyhow!("the database's credentials: {e}"))?
+                .into_iter()
+                .next()
+                .with_context(|| format!("{what} gave no credentials"))?;
+            return db::connect_postgres(options, size, Some(creds))
+                .await
+                .with_context(|| {
+                    format!("connecting to PostgreSQL with the credentials in {what}")
+                });
+        }
+        if let Some(url) = &self.database_url {
+            let options = db::postgres_options(url).context("--database-url")?;
+            return db::connect_postgres(options, size, None)
+                .await
+                .context("connecting to PostgreSQL (--database-url)");
+        }
+        db::open(&database_path(data_dir))
+            .await
+            .context("opening the database")
+    }
+
+    /// How often the credentials are read again, if they come from AWS.
+    fn refresh(&self) -> Option<Duration> {
+        (self.database_secret_id.is_some() || self.database_password_parameter.is_some())
+            .then(|| Duration::from_secs(self.database_refresh_secs.max(1)))
+    }
 }
 
 /// A size: bytes, or a number with K, M, G or T (binary units; a trailing "B" or "iB" is
@@ -323,6 +424,8 @@ pub struct UserArgs {
     /// The app's URL, for the printed link.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     public_url: String,
+    #[command(flatten)]
+    db: DbArgs,
 }
 
 fn database_path(data_dir: &Path) -> PathBuf {
@@ -445,9 +548,21 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
             .map_err(|e| anyhow::anyhow!("embedded S3: {}", e.message))?;
     }
 
-    let db = cipherdrop_server::db::open(&database_path(&a.data_dir))
-        .await
-        .context("opening the database")?;
+    let db = a.db.open(&a.data_dir).await?;
+    let mut refresher = None;
+    if let Some(every) = a.db.refresh() {
+        let db = db.clone();
+        refresher = Some(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                if let Err(e) = db.refresh_credentials().await {
+                    tracing::warn!(error = %e, "could not read the database credentials again");
+                }
+            }
+        }));
+    }
     let mut config = Config::new(&public_url, &kms_key_id, &bucket);
     config.max_object_size = a.max_object_size;
     config.default_suite = a.default_suite;
@@ -494,6 +609,9 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     let _ = std::io::stdout().flush();
 
     let result = server.serve(listener, crate::kms::shutdown_signal()).await;
+    if let Some(r) = refresher {
+        r.abort();
+    }
     let _ = stop_tx.send(true);
     for t in tasks {
         let _ = t.await;
@@ -604,7 +722,7 @@ pub fn user(cmd: UserCommand) -> Result<()> {
     };
     let password = read_password(common.password_stdin)?;
     runtime()?.block_on(async {
-        let db = cipherdrop_server::db::open(&database_path(&common.data_dir)).await?;
+        let db = common.db.open(&common.data_dir).await?;
         let pw = password.as_deref().map(String::as_str);
         let token = if add {
             cipherdrop_server::admin::add_user(&db, &name, pw, admin).await?
@@ -624,13 +742,13 @@ pub fn user(cmd: UserCommand) -> Result<()> {
 }
 
 /// `cipherdrop audit verify`: exit status 0 when the chain is intact.
-pub fn audit_verify(data_dir: &Path) -> Result<bool> {
+pub fn audit_verify(data_dir: &Path, db: &DbArgs) -> Result<bool> {
     let path = database_path(data_dir);
-    if !path.is_file() {
+    if db.database_url.is_none() && db.database_secret_id.is_none() && !path.is_file() {
         bail!("no database at {}", path.display());
     }
     runtime()?.block_on(async {
-        let db = cipherdrop_server::db::open(&path).await?;
+        let db = db.open(data_dir).await?;
         let report = cipherdrop_server::audit::verify(&db).await?;
         db.close().await;
         if report.problems.is_empty() {

@@ -38,10 +38,11 @@ pub enum Backend {
 
 /// Where fresh PostgreSQL credentials come from (Secrets Manager, Parameter Store).
 pub trait Credentials: Send + Sync {
-    /// The connect options with the credentials as they are now. `refused` says the database
-    /// has just refused the last ones (so a source in the middle of a rotation may try the
-    /// pending version). The error is a sentence that names the source, never a secret.
-    fn current(&self, refused: bool) -> BoxFuture<'_, Result<AnyConnectOptions, String>>;
+    /// The connect options with the credentials as they are now, first, and others worth
+    /// trying after them when `refused` (the database has just refused the last ones: a source
+    /// in the middle of a rotation adds the pending version). The error is a sentence that names
+    /// the source, never a secret.
+    fn current(&self, refused: bool) -> BoxFuture<'_, Result<Vec<AnyConnectOptions>, String>>;
 }
 
 /// A pool on either back end.
@@ -106,11 +107,17 @@ pub async fn open(path: &Path) -> Result<Db, sqlx::Error> {
 pub struct PoolSize {
     /// Most connections this replica opens.
     pub max: u32,
+    /// A connection is closed (when next released, never mid-query) once this old, so a rotated
+    /// password is in use everywhere soon after, and none outlives a second rotation.
+    pub max_lifetime: Duration,
 }
 
 impl Default for PoolSize {
     fn default() -> Self {
-        Self { max: 16 }
+        Self {
+            max: 16,
+            max_lifetime: Duration::from_secs(30 * 60),
+        }
     }
 }
 
@@ -126,9 +133,7 @@ pub async fn connect_postgres(
     let pool = AnyPoolOptions::new()
         .max_connections(size.max)
         .acquire_timeout(ACQUIRE_TIMEOUT)
-        // Connections are recycled within the hour, so a rotated password is in use everywhere
-        // soon after, and none outlives a second rotation.
-        .max_lifetime(Duration::from_secs(30 * 60))
+        .max_lifetime(size.max_lifetime)
         .connect_lazy_with(options.disable_statement_logging().clone());
     let db = Db {
         pool,
@@ -203,17 +208,23 @@ impl Db {
                     return Err(e);
                 };
                 tracing::warn!("the database refused its credentials; reading them again");
-                match source.current(true).await {
-                    Ok(options) => {
-                        self.pool
-                            .set_connect_options(options.disable_statement_logging().clone());
-                        self.pool.acquire().await
-                    }
+                let candidates = match source.current(true).await {
+                    Ok(c) => c,
                     Err(why) => {
                         tracing::error!(error = %why, "could not read the database credentials");
-                        Err(e)
+                        return Err(e);
+                    }
+                };
+                let mut last = e;
+                for options in candidates {
+                    self.pool
+                        .set_connect_options(options.disable_statement_logging().clone());
+                    match self.pool.acquire().await {
+                        Err(e) if credentials_refused(&e) => last = e,
+                        r => return r,
                     }
                 }
+                Err(last)
             }
             r => r,
         }
@@ -221,8 +232,9 @@ impl Db {
 
     /// Reads the credentials again now (the timer's refresh) and uses them for new connections.
     pub async fn refresh_credentials(&self) -> Result<(), String> {
-        if let Some(source) = &self.credentials {
-            let options = source.current(false).await?;
+        if let Some(source) = &self.credentials
+            && let Some(options) = source.current(false).await?.into_iter().next()
+        {
             self.pool
                 .set_connect_options(options.disable_statement_logging().clone());
         }

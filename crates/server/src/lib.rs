@@ -20,6 +20,7 @@ mod middleware;
 mod objects;
 mod quotas;
 mod routes;
+pub mod secrets;
 mod shares;
 mod state;
 mod sweeper;
@@ -154,7 +155,12 @@ impl Server {
         if accounts::any_user(&self.state.db).await? {
             return Ok(None);
         }
-        let user = accounts::create_user(&self.state.db, "admin", None, true).await?;
+        let user = match accounts::create_user(&self.state.db, "admin", None, true).await {
+            Ok(user) => user,
+            // Another replica starting at the same moment made it.
+            Err(AccountError::Exists(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
         self.state
             .audit
             .record(&audit::Event {

