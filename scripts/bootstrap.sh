@@ -33,6 +33,20 @@ apt_install() {
 # 1. Debian packages: Chromium + driver for browser tests, pkg-config for -sys crates.
 apt_install chromium chromium-driver pkg-config
 
+# 1b. PostgreSQL's server binaries for the cluster tests, which start throwaway clusters of their
+# own: no system cluster or service is made (create_main_cluster = false, kept by ucf).
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
+    $SUDO mkdir -p /etc/postgresql-common
+    echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
+  fi
+  log "apt-get install postgresql"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive UCF_FORCE_CONFFOLD=1 apt-get install -y -qq \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    postgresql postgresql-client util-linux >/dev/null
+fi
+
 # 2. The wasm32 standard library: rustup first (with a timeout), else Debian's build-std toolchain.
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   :

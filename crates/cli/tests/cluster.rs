@@ -20,7 +20,9 @@ use std::time::{Duration, Instant};
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_e2e::cluster::Cluster;
 use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess, esdk_decrypt, status_of};
+use cipherdrop_e2e::server::{
+    Client, PASSWORD, ServerProcess, esdk_decrypt, start_moto, status_of,
+};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 
@@ -160,6 +162,13 @@ async fn three_replicas_keep_every_guarantee() {
     tokio::join!(load(0), load(1), load(2));
     let (intact, report) = cluster.audit_verify().unwrap();
     assert!(intact, "{report}");
+    for r in replicas {
+        assert!(
+            !r.logs().contains("error returned from database"),
+            "{}",
+            r.logs()
+        );
+    }
     let rows: usize = cluster
         .sql("SELECT count(*) FROM audit")
         .unwrap()
@@ -198,6 +207,17 @@ async fn one_replica_sweeps_at_a_time() {
     for _ in 0..15 {
         ids.push(alice.open_upload(100_000).await.unwrap().upload_id);
     }
+    // Wrong passwords past bob's limit (5), spread over the replicas: the refusals are summed up
+    // in one audit row by whichever replica sweeps next.
+    cluster.add_user("bob", PASSWORD).unwrap();
+    for i in 0..8 {
+        let r = [&r1, &_r2, &_r3][i % 3];
+        let e = Client::new(&r.url)
+            .login("bob", "not bob's password")
+            .await
+            .unwrap_err();
+        assert_eq!(status_of(&e), if i < 5 { 401 } else { 429 });
+    }
     // Each abandoned upload is swept once: one "upload.aborted" row each, and no replica found
     // one another had just swept (its row would say "completed meanwhile").
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -228,11 +248,28 @@ async fn one_replica_sweeps_at_a_time() {
             "{id}: {rows:#?}"
         );
     }
+    let summaries = cluster
+        .sql("SELECT detail FROM audit WHERE action = 'login' AND actor = 'bob' AND outcome = 'denied'")
+        .unwrap();
+    assert_eq!(
+        summaries
+            .lines()
+            .filter(|l| l.contains("refused unchecked"))
+            .collect::<Vec<_>>(),
+        vec!["3 attempts refused unchecked while rate-limited"],
+        "{summaries}"
+    );
     let (intact, report) = cluster.audit_verify().unwrap();
     assert!(intact, "{report}");
+    for r in [&r1, &_r2, &_r3] {
+        assert!(
+            !r.logs().contains("error returned from database"),
+            "{}",
+            r.logs()
+        );
+    }
 }
 
-#[allow(dead_code)]
 /// Requests through `replicas` in `workers` loops until `stop`: each lists the account's files
 /// (a database read) and makes a login session (a write); returns (ok, failed) with the first
 /// failures' words.
@@ -325,4 +362,228 @@ async fn postgres_restarted_under_load_gives_503_then_full_service() {
     assert_eq!(pending, 0, "the refused uploads left no rows");
     let (intact, report) = cluster.audit_verify().unwrap();
     assert!(intact, "{report}");
+}
+
+/// moto, killed on drop.
+struct Moto(std::process::Child, String);
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `tests/py/aws_secrets.py` against moto; its output.
+fn secrets(moto: &Moto, args: &[&str]) -> String {
+    let out = std::process::Command::new(cipherdrop_e2e::python())
+        .arg(cipherdrop_e2e::repo_root().join("tests/py/aws_secrets.py"))
+        .args(args)
+        .env("AWS_ENDPOINT_URL", &moto.1)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "aws_secrets.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The secret RDS rotation keeps for the cluster's database, with `password`.
+fn rds_secret(cluster: &Cluster, password: &str) -> String {
+    serde_json::json!({
+        "engine": "postgres", "host": "127.0.0.1", "port": cluster.pg.port,
+        "username": "cipherdrop", "password": password, "dbname": "cipherdrop",
+        "dbInstanceIdentifier": "cipherdrop-test"
+    })
+    .to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
+    use cipherdrop_e2e::cluster::DB_PASSWORD;
+    let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let (child, url) = start_moto().unwrap();
+    let moto = Moto(child, url);
+    let id = "prod/cipherdrop/db";
+    secrets(
+        &moto,
+        &["create-secret", id, &rds_secret(&cluster, DB_PASSWORD)],
+    );
+    // Connections live one second, so new ones are opened all through the rotation.
+    let flags = [
+        "--database-secret-id",
+        id,
+        "--secrets-endpoint",
+        &moto.1,
+        "--secrets-region",
+        "us-east-1",
+        "--database-refresh-secs",
+        "2",
+        "--database-max-lifetime-secs",
+        "1",
+        "--database-max-connections",
+        "4",
+    ];
+    let r1 = cluster.replica_with(&flags, &[]).unwrap();
+    let r2 = cluster.replica_with(&flags, &[]).unwrap();
+    cluster.add_user("alice", PASSWORD).unwrap();
+    let alice = r1.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients = (0..8)
+        .map(|i| at(&alice, if i % 2 == 0 { &r1 } else { &r2 }))
+        .collect();
+    let load = request_loop(clients, stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+
+    // RDS's single-user rotation: createSecret (AWSPENDING), setSecret (the role's password),
+    // then, a while later, finishSecret (AWSCURRENT moves). Between the last two, AWSCURRENT no
+    // longer works and only AWSPENDING does.
+    let new_password = format!("rotated-{:032x}", rand::random::<u128>());
+    let version = secrets(
+        &moto,
+        &["put-pending", id, &rds_secret(&cluster, &new_password)],
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster
+        .sql(&format!("ALTER ROLE cipherdrop PASSWORD '{new_password}'"))
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    secrets(&moto, &["promote", id, &version]);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    stop.store(true, Ordering::SeqCst);
+    let (ok, failed) = load.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} failed: {:#?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    assert!(ok > 100, "only {ok} requests");
+    // The old password is refused by now, so every connection after the rotation was opened
+    // with the new one; and both replicas met the refusal and read the secret again.
+    let old = cluster.pg.url("cipherdrop", DB_PASSWORD, "cipherdrop");
+    let refused = std::process::Command::new("psql")
+        .args([&old, "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    for r in [&r1, &r2] {
+        let logs = r.logs();
+        assert!(logs.contains("refused its credentials"), "{logs}");
+        assert!(!logs.contains(&new_password) && !logs.contains(DB_PASSWORD));
+        let c = at(&alice, r);
+        let bytes = data(20_000, 5);
+        let id = c.upload(&bytes, SUITE_COMMIT_KEY, 4096).await.unwrap();
+        assert!(c.download(&id).await.unwrap() == bytes);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secrets() {
+    use cipherdrop_e2e::cluster::DB_PASSWORD;
+    let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let (child, url) = start_moto().unwrap();
+    let moto = Moto(child, url);
+    let aws = [
+        "--secrets-endpoint",
+        &moto.1,
+        "--secrets-region",
+        "us-east-1",
+    ];
+
+    // The password in an SSM SecureString, the rest in the URL.
+    secrets(&moto, &["put-parameter", "/prod/db/password", DB_PASSWORD]);
+    let no_password = cluster
+        .pg
+        .url("cipherdrop", "", "cipherdrop")
+        .replace(":@", "@");
+    let mut flags = vec![
+        "--database-url",
+        &no_password,
+        "--database-password-parameter",
+        "/prod/db/password",
+    ];
+    flags.extend_from_slice(&aws);
+    let r = cluster.replica_with(&flags, &[]).unwrap();
+    assert!(r.admin_token.is_some());
+    let admin = r.client();
+    admin
+        .login_link(r.admin_token.as_deref().unwrap())
+        .await
+        .unwrap();
+    admin
+        .call(reqwest::Method::GET, "/api/objects", None)
+        .await
+        .unwrap();
+
+    // A missing secret, a wrong password in a secret, a secret that is not RDS's JSON, a
+    // missing parameter: each stops the start with the secret's name and never its value.
+    let wrong = format!("wrong-{:016x}", rand::random::<u64>());
+    secrets(
+        &moto,
+        &[
+            "create-secret",
+            "wrong/password",
+            &rds_secret(&cluster, &wrong),
+        ],
+    );
+    let garbled = format!("{{\"password\": \"{wrong}\", \"port\": \"{wrong}\"");
+    secrets(&moto, &["create-secret", "not/json", &garbled]);
+    let cases: [(&[&str], &str); 4] = [
+        (
+            &["--database-secret-id", "no/such/secret"],
+            "secret no/such/secret (AWSCURRENT): ResourceNotFoundException",
+        ),
+        (
+            &["--database-secret-id", "wrong/password"],
+            "with the credentials in secret wrong/password",
+        ),
+        (
+            &["--database-secret-id", "not/json"],
+            "secret not/json: is not the JSON RDS rotation uses",
+        ),
+        (
+            &[
+                "--database-url",
+                &no_password,
+                "--database-password-parameter",
+                "/no/such/parameter",
+            ],
+            "parameter /no/such/parameter: ParameterNotFound",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut flags = args.to_vec();
+        flags.extend_from_slice(&aws);
+        let e = match cluster.replica_with(&flags, &[]) {
+            Ok(_) => panic!("{args:?} started"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(e.contains(expected), "{args:?}: {e}");
+        assert!(!e.contains(&wrong) && !e.contains(DB_PASSWORD), "{e}");
+    }
+    let wrong_pw = cluster
+        .replica_with(
+            &[
+                "--database-secret-id",
+                "wrong/password",
+                aws[0],
+                aws[1],
+                aws[2],
+                aws[3],
+            ],
+            &[],
+        )
+        .err()
+        .map(|e| format!("{e:#}"))
+        .unwrap_or_default();
+    assert!(
+        wrong_pw.contains("password authentication failed"),
+        "{wrong_pw}"
+    );
 }

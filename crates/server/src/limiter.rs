@@ -155,13 +155,11 @@ impl Limiter {
     /// each. Run by one sweeper at a time; a refusal counted meanwhile is kept for the next call.
     pub async fn take_refusals(&self) -> Result<Vec<(String, u64)>, sqlx::Error> {
         let prefix = format!("{}:", self.scope);
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, refused FROM limits WHERE refused > 0 AND substr(key, 1, $1) = $2",
-        )
-        .bind(i64::try_from(prefix.len()).unwrap_or(0))
-        .bind(&prefix)
-        .fetch_all(&self.db)
-        .await?;
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT key, refused FROM limits WHERE refused > 0 AND key LIKE $1")
+                .bind(format!("{prefix}%"))
+                .fetch_all(&self.db)
+                .await?;
         let mut out = Vec::with_capacity(rows.len());
         for (key, refused) in rows {
             sqlx::query("UPDATE limits SET refused = refused - $1 WHERE key = $2")
@@ -177,15 +175,12 @@ impl Limiter {
 
     /// Drops this limiter's counters whose window is over and whose refusals were summarised.
     pub async fn purge(&self) -> Result<(), sqlx::Error> {
-        let prefix = format!("{}:", self.scope);
-        sqlx::query(
-            "DELETE FROM limits WHERE since_ms <= $1 AND refused = 0 AND substr(key, 1, $2) = $3",
-        )
-        .bind(now_ms().saturating_sub(self.window_ms()))
-        .bind(i64::try_from(prefix.len()).unwrap_or(0))
-        .bind(&prefix)
-        .execute(&self.db)
-        .await?;
+        // Scopes are plain words: no LIKE wildcard in the prefix.
+        sqlx::query("DELETE FROM limits WHERE since_ms <= $1 AND refused = 0 AND key LIKE $2")
+            .bind(now_ms().saturating_sub(self.window_ms()))
+            .bind(format!("{}:%", self.scope))
+            .execute(&self.db)
+            .await?;
         Ok(())
     }
 

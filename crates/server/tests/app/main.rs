@@ -15,6 +15,7 @@ mod complete;
 mod endpoints;
 mod limits;
 mod modules;
+mod postgres;
 mod presigned;
 mod quotas;
 mod resume;
