@@ -37,9 +37,18 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// PostgreSQL with the app's role and database, the KMS with a key, S3 with the bucket.
+    /// PostgreSQL (tuned for tests) with the app's role and database, the KMS with a key, S3
+    /// with the bucket.
     pub async fn start(bin: &Path) -> Result<Self> {
-        let pg = Postgres::start()?;
+        Self::start_on(bin, Postgres::start()?).await
+    }
+
+    /// [`Cluster::start`] on PostgreSQL with its durable defaults (for benchmarks).
+    pub async fn start_durable(bin: &Path) -> Result<Self> {
+        Self::start_on(bin, Postgres::start_durable()?).await
+    }
+
+    async fn start_on(bin: &Path, pg: Postgres) -> Result<Self> {
         let db_url = pg.create_app_database(DB_NAME, DB_PASSWORD)?;
         let dir = tempfile::tempdir()?;
         let kms_dir = dir.path().join("kms");
