@@ -7,9 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     AuditPage, CompleteUploadRequest, CreateShareRequest, CreateUploadRequest, ErrorBody,
-    KeyResponse, LinkLoginRequest, LoginRequest, Me, ObjectDetails, ObjectList, ObjectSummary,
-    SecretB64, SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList,
-    ShareSummary, ShareTokenRequest, UpdateShareRequest, UploadStatus,
+    KeyResponse, LinkLoginRequest, LoginRequest, Me, MetadataKeyRequest, MetadataKeyResponse,
+    ObjectDetails, ObjectList, ObjectSummary, SecretB64, SetMetadataRequest, SetPasswordRequest,
+    ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary, ShareTokenRequest,
+    UpdateShareRequest, UploadStatus,
 };
 use cipherdrop_core::{DataKey, LinkKey, open_from_link};
 use gloo_net::http::{Request, RequestBuilder, Response};
@@ -288,6 +289,35 @@ pub async fn release_key(id: &str) -> ApiResult<DataKey> {
     ))
     .await?;
     take_data_key(&mut resp.data_key)
+}
+
+/// A version of the account's metadata key (or the newest, made on first use): its version, the
+/// newest version, and the key in a zeroizing buffer. One audited KMS call on the server.
+pub async fn metadata_key(version: Option<u32>) -> ApiResult<(u32, u32, Zeroizing<[u8; 32]>)> {
+    let mut resp: MetadataKeyResponse =
+        json(post("/api/metadata-key", &MetadataKeyRequest { version })).await?;
+    let b64 = resp.key.take();
+    let raw = Zeroizing::new(
+        B64.decode(b64.as_bytes())
+            .map_err(|_| ApiError::Decode("metadata key".into()))?,
+    );
+    let mut key = Zeroizing::new([0u8; 32]);
+    if raw.len() != key.len() {
+        return Err(ApiError::Decode("metadata key length".into()));
+    }
+    key.copy_from_slice(&raw);
+    Ok((resp.version, resp.current, key))
+}
+
+/// Stores a file's name and type sealed again (under the newest metadata key).
+pub async fn set_metadata(id: &str, metadata: String) -> ApiResult<()> {
+    send(
+        RequestBuilder::new(&format!("/api/objects/{id}/metadata"))
+            .method(gloo_net::http::Method::PUT)
+            .json(&SetMetadataRequest { metadata }),
+    )
+    .await
+    .map(drop)
 }
 
 /// Deletes a file (S3 object, then the record).

@@ -17,7 +17,6 @@ use crate::api;
 use crate::browser::{SaveFile, save_blob};
 use crate::crypt::{MemoryPlain, PlainSink, decrypt_source, first_frame};
 use crate::error::{Cancel, TransferError};
-use crate::metadata::{self, FileMeta};
 use crate::s3;
 use crate::stream::{Source, read_bytes};
 
@@ -38,11 +37,6 @@ impl PlainSink for PickedSink<'_> {
             .await
             .map_err(|e| TransferError::Sink(format!("writing the file failed: {e}")))
     }
-}
-
-/// The file's name and type, decrypted with its data key.
-pub fn file_meta(stored: &str, key: &DataKey, id: &str) -> Result<FileMeta, String> {
-    metadata::open(stored, key.as_bytes(), id).map_err(|e| e.to_string())
 }
 
 /// What a download saved.

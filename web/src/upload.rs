@@ -494,7 +494,9 @@ impl Job<'_> {
     ) -> Result<Sent, TransferError> {
         let created = self.created;
         let bad = |what: &str| TransferError::Api(ApiError::Decode(what.to_owned()));
-        let metadata = metadata::seal(self.meta, data_key.as_bytes(), &created.object_id);
+        let metadata = metadata::seal_for_owner(self.meta, &created.object_id)
+            .await
+            .map_err(TransferError::Api)?;
         let edk_blob = B64
             .decode(&created.edk)
             .map_err(|_| bad("encrypted data key"))?;

@@ -387,6 +387,35 @@ pub struct KeyResponse {
     pub key_arn: String,
 }
 
+/// `POST /api/metadata-key`: which version of the account's metadata key (default: the newest,
+/// made on first use).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct MetadataKeyRequest {
+    /// A version an older name was sealed under.
+    #[serde(default)]
+    pub version: Option<u32>,
+}
+
+/// The account's metadata key (served with `Cache-Control: no-store`): the page seals file names
+/// and types under it (`cipherdrop_core::metadata::seal_for_account`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MetadataKeyResponse {
+    /// This key's version.
+    pub version: u32,
+    /// The newest version: what names are sealed under now.
+    pub current: u32,
+    /// The key, base64 (zeroized on drop, redacted in `Debug`).
+    pub key: SecretB64,
+}
+
+/// `PUT /api/objects/{id}/metadata`: the file's name and type sealed again (under the account's
+/// newest metadata key), base64.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SetMetadataRequest {
+    /// Encrypted metadata, base64 (at most [`MAX_METADATA_BYTES`] decoded).
+    pub metadata: String,
+}
+
 /// One audit-log row.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct AuditEntry {

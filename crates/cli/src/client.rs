@@ -12,6 +12,7 @@
 //! integrity (the ciphertext failed verification), 6 network or service unavailable, 130
 //! interrupted. `put` and its resumption are in `upload.rs`.
 
+use std::collections::HashMap;
 use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 
@@ -19,10 +20,11 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
-    CreateShareRequest, ErrorBody, KeyResponse, Me, ObjectDetails, ObjectList, ObjectSummary,
-    ShareCreated, ShareInfo, ShareKeyResponse, ShareTokenRequest,
+    CreateShareRequest, ErrorBody, KeyResponse, Me, MetadataKeyRequest, MetadataKeyResponse,
+    ObjectDetails, ObjectList, ObjectSummary, ShareCreated, ShareInfo, ShareKeyResponse,
+    ShareTokenRequest,
 };
-use cipherdrop_core::metadata::{self, FileMeta};
+use cipherdrop_core::metadata::{self, FileMeta, SealedUnder};
 use cipherdrop_core::{
     DataKey, DecryptLimits, Decryptor, LinkKey, LinkSecret, open_from_link, seal_for_link,
 };
@@ -89,11 +91,16 @@ fn config_path() -> Result<PathBuf> {
     Ok(base.join("cipherdrop").join("credentials.json"))
 }
 
+/// A version of the account's metadata key and the key.
+type MetadataKey = (u32, Zeroizing<[u8; 32]>);
+
 /// The server's API, as an account's token (or no one, for share links) calls it.
 pub struct Remote {
     pub(crate) http: reqwest::Client,
     pub(crate) base: String,
     token: Option<Zeroizing<String>>,
+    /// Versions of the account's metadata key released so far (each one KMS call, once).
+    metadata_keys: std::sync::Mutex<HashMap<Option<u32>, MetadataKey>>,
 }
 
 impl Remote {
@@ -105,6 +112,7 @@ impl Remote {
                 .build()?,
             base: base.trim_end_matches('/').to_owned(),
             token: None,
+            metadata_keys: std::sync::Mutex::default(),
         })
     }
 
@@ -201,30 +209,101 @@ impl Remote {
         decode_key(&mut k.data_key)
     }
 
-    /// A file's name and type, decrypted here (a name that does not decrypt is shown as such,
-    /// so one damaged record does not hide the others).
-    async fn meta(&self, o: &ObjectSummary) -> Result<(DataKey, FileMeta)> {
-        let key = self.key(&o.id).await?;
-        let meta =
-            metadata::open(&o.metadata, key.as_bytes(), &o.id).unwrap_or_else(|e| FileMeta {
-                name: format!("({e})"),
-                media_type: String::new(),
-            });
-        Ok((key, meta))
+    /// Version `version` of the account's metadata key (`None`: the newest), released once.
+    async fn metadata_key(&self, version: Option<u32>) -> Result<MetadataKey> {
+        let lock = || {
+            self.metadata_keys
+                .lock()
+                .map_err(|_| anyhow!("metadata key cache poisoned"))
+        };
+        if let Some(found) = lock()?.get(&version) {
+            return Ok(found.clone());
+        }
+        let mut k: MetadataKeyResponse = self
+            .call(
+                reqwest::Method::POST,
+                "/api/metadata-key",
+                Some(&MetadataKeyRequest { version }),
+            )
+            .await?;
+        let raw = Zeroizing::new(
+            B64.decode(k.key.take().as_bytes())
+                .map_err(|_| anyhow!("the server sent a metadata key that is not base64"))?,
+        );
+        let key = Zeroizing::new(
+            <[u8; 32]>::try_from(&raw[..])
+                .map_err(|_| anyhow!("the server sent a metadata key of the wrong length"))?,
+        );
+        let mut cache = lock()?;
+        cache.insert(Some(k.version), (k.version, key.clone()));
+        if k.version == k.current {
+            cache.insert(None, (k.version, key.clone()));
+        }
+        Ok((k.version, key))
+    }
+
+    /// Seals a new file's name for its owner: under the account's metadata key, or, for a token
+    /// that may not read it (write scope only), under the file's own data key as before
+    /// metadata keys (the owner's page moves it to the account key on its next visit).
+    pub(crate) async fn seal_for_owner(
+        &self,
+        meta: &FileMeta,
+        object_id: &str,
+        data_key: &DataKey,
+    ) -> Result<String> {
+        let mut rng = rand::rng();
+        match self.metadata_key(None).await {
+            Ok((version, key)) => Ok(metadata::seal_for_account(
+                meta, &key, version, object_id, &mut rng,
+            )),
+            Err(e)
+                if e.downcast_ref::<Failure>()
+                    .is_some_and(|f| f.code == EXIT_AUTH) =>
+            {
+                Ok(metadata::seal(
+                    meta,
+                    data_key.as_bytes(),
+                    object_id,
+                    &mut rng,
+                ))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A file's name and type, decrypted here: with the account's metadata key (one release for
+    /// every file), or, for an old-form name, the file's data key. A name that does not decrypt
+    /// is shown as such, so one damaged record does not hide the others.
+    async fn meta(&self, o: &ObjectSummary) -> Result<FileMeta> {
+        let opened = match metadata::sealed_under(&o.metadata) {
+            Ok(SealedUnder::AccountKey(version)) => {
+                let (_, key) = self.metadata_key(Some(version)).await?;
+                metadata::open_for_account(&o.metadata, &key, version, &o.id)
+            }
+            Ok(SealedUnder::FileKey) => {
+                let key = self.key(&o.id).await?;
+                metadata::open(&o.metadata, key.as_bytes(), &o.id)
+            }
+            Err(e) => Err(e),
+        };
+        Ok(opened.unwrap_or_else(|e| FileMeta {
+            name: format!("({e})"),
+            media_type: String::new(),
+        }))
     }
 
     /// The file a script names: by id, or by its (decrypted) name when exactly one has it.
-    async fn resolve(&self, target: &str) -> Result<(ObjectSummary, DataKey, FileMeta)> {
+    async fn resolve(&self, target: &str) -> Result<(ObjectSummary, FileMeta)> {
         let all = self.list().await?;
         if let Some(o) = all.iter().find(|o| o.id == target) {
-            let (key, meta) = self.meta(o).await?;
-            return Ok((o.clone(), key, meta));
+            let meta = self.meta(o).await?;
+            return Ok((o.clone(), meta));
         }
         let mut found = Vec::new();
         for o in &all {
-            let (key, meta) = self.meta(o).await?;
+            let meta = self.meta(o).await?;
             if meta.name == target {
-                found.push((o.clone(), key, meta));
+                found.push((o.clone(), meta));
             }
         }
         match found.len() {
@@ -348,7 +427,7 @@ pub fn ls(json: bool) -> Result<()> {
     runtime()?.block_on(async {
         let mut out = Vec::new();
         for o in remote.list().await? {
-            let (_, meta) = remote.meta(&o).await?;
+            let meta = remote.meta(&o).await?;
             out.push(Listed {
                 id: o.id.clone(),
                 name: meta.name,
@@ -441,7 +520,8 @@ fn destination(output: Option<&Path>, name: &str) -> Result<PathBuf> {
 pub fn get(target: &str, output: Option<&Path>) -> Result<()> {
     let remote = Remote::logged_in()?;
     runtime()?.block_on(async {
-        let (o, key, meta) = remote.resolve(target).await?;
+        let (o, meta) = remote.resolve(target).await?;
+        let key = remote.key(&o.id).await?;
         let details: ObjectDetails = remote
             .call(
                 reqwest::Method::GET,
@@ -462,7 +542,7 @@ pub fn get(target: &str, output: Option<&Path>) -> Result<()> {
 pub fn rm(target: &str) -> Result<()> {
     let remote = Remote::logged_in()?;
     runtime()?.block_on(async {
-        let (o, _, meta) = remote.resolve(target).await?;
+        let (o, meta) = remote.resolve(target).await?;
         let _: serde_json::Value = remote
             .call(
                 reqwest::Method::DELETE,
@@ -497,7 +577,8 @@ pub fn share(target: &str, opts: ShareOptions) -> Result<()> {
         None
     };
     runtime()?.block_on(async {
-        let (o, key, meta) = remote.resolve(target).await?;
+        let (o, meta) = remote.resolve(target).await?;
+        let key = remote.key(&o.id).await?;
         let mut rng = rand::rng();
         let link_key = LinkKey::generate(&mut rng);
         let id = uuid::Uuid::new_v4().to_string();

@@ -30,7 +30,7 @@ use cipherdrop_api::{
     CompleteUploadRequest, CompletedPart, CreateUploadRequest, CreateUploadResponse, ObjectSummary,
     PendingKeyResponse, UploadStatus,
 };
-use cipherdrop_core::metadata::{self, FileMeta};
+use cipherdrop_core::metadata::FileMeta;
 use cipherdrop_core::resume::{open_signing_key, seal_signing_key};
 use cipherdrop_core::{
     DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials, Encryptor, MESSAGE_ID_LEN,
@@ -853,7 +853,9 @@ async fn send(
         name: name.to_owned(),
         media_type: String::new(),
     };
-    let sealed = metadata::seal(&meta, upload.key.as_bytes(), &upload_id, &mut rand::rng());
+    let sealed = remote
+        .seal_for_owner(&meta, &upload_id, &upload.key)
+        .await?;
     let done: ObjectSummary = remote
         .call(
             reqwest::Method::POST,

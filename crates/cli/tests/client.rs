@@ -1,7 +1,8 @@
 //! `cipherdrop` as a client of a running `cipherdrop serve`: login with an API token, put (0 B,
 //! 1 B, multi-part, both suites), ls with decrypted names, get by id and by name, share and fetch
 //! (with a limit and a passphrase, no account), rm; what the CLI stores reads in the page's way
-//! (names sealed under the data key) and the reverse; and the exit codes a script relies on for a
+//! (names sealed under the account's metadata key; a write-only token's under the file's data key)
+//! and the reverse, old-form names included; and the exit codes a script relies on for a
 //! revoked token, a token without the scope, a tampered object, a link used up and a server that
 //! cannot be reached.
 #![allow(
@@ -150,44 +151,78 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
 
     assert!(alice.download(&signed_id).await.unwrap() == signed_data);
 
-    // What the CLI stored reads the page's way: the name sealed under the data key.
+    // What the CLI stored reads the page's way: the name sealed under the account's metadata key.
+    let (_, released) = alice
+        .call(
+            reqwest::Method::POST,
+            "/api/metadata-key",
+            Some(&serde_json::json!({})),
+        )
+        .await
+        .unwrap();
+    let version = u32::try_from(released["version"].as_u64().unwrap()).unwrap();
+    let account_key: [u8; 32] = B64
+        .decode(released["key"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
     for (id, (path, content)) in ids.iter().zip(&files) {
         assert!(alice.download(id).await.unwrap() == *content);
         let details = alice.details(id).await.unwrap();
-        let key = B64
-            .decode(alice.key(id).await.unwrap().data_key.expose())
+        let meta = metadata::open_for_account(&details.object.metadata, &account_key, version, id)
             .unwrap();
-        let meta = metadata::open(
-            &details.object.metadata,
-            key.as_slice().try_into().unwrap(),
-            id,
-        )
-        .unwrap();
         assert_eq!(meta.name, path.file_name().unwrap().to_str().unwrap());
     }
-    // And the reverse: a file stored the page's way lists and downloads through the CLI.
+    // And the reverse: files stored the page's way (and the old way, under the file's data key)
+    // list and download through the CLI.
     let page_data = data(70_000, 5);
-    let (up, parts) = alice
-        .upload_parts(&page_data, SUITE_COMMIT_KEY, 4096)
-        .await
-        .unwrap();
-    let sealed = metadata::seal(
-        &FileMeta {
-            name: "from the page.txt".into(),
+    for (name, old_form) in [("from the page.txt", false), ("from an old page.txt", true)] {
+        let (up, parts) = alice
+            .upload_parts(&page_data, SUITE_COMMIT_KEY, 4096)
+            .await
+            .unwrap();
+        let meta = FileMeta {
+            name: name.into(),
             media_type: "text/plain".into(),
-        },
-        B64.decode(&up.data_key)
-            .unwrap()
-            .as_slice()
-            .try_into()
-            .unwrap(),
-        &up.object_id,
-        &mut rand::rng(),
+        };
+        let data_key: [u8; 32] = B64.decode(&up.data_key).unwrap().try_into().unwrap();
+        let sealed = if old_form {
+            metadata::seal(&meta, &data_key, &up.object_id, &mut rand::rng())
+        } else {
+            metadata::seal_for_account(
+                &meta,
+                &account_key,
+                version,
+                &up.object_id,
+                &mut rand::rng(),
+            )
+        };
+        alice
+            .complete(&up.upload_id, &parts, &B64.decode(sealed).unwrap())
+            .await
+            .unwrap();
+    }
+    // A write-only token may not read the metadata key: its upload's name is sealed the old way,
+    // for the owner's page to move.
+    let writer = token(dir.path(), &["write"]);
+    let only_write = w.join("from a backup job.txt");
+    std::fs::write(&only_write, b"nightly").unwrap();
+    let written = ok(&cli(
+        &cfg.join("writer"),
+        &[
+            ("CIPHERDROP_URL", &server.url),
+            ("CIPHERDROP_TOKEN", &writer),
+        ],
+        "",
+        &["put", only_write.to_str().unwrap()],
+    ))
+    .trim()
+    .to_owned();
+    let stored_meta = alice.details(&written).await.unwrap().object.metadata;
+    assert_eq!(
+        metadata::sealed_under(&stored_meta).unwrap(),
+        metadata::SealedUnder::FileKey
     );
-    alice
-        .complete(&up.upload_id, &parts, &B64.decode(sealed).unwrap())
-        .await
-        .unwrap();
 
     // ls: names decrypted here.
     let listed: serde_json::Value =
@@ -204,6 +239,8 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
         "big.bin",
         "signed.pdf",
         "from the page.txt",
+        "from an old page.txt",
+        "from a backup job.txt",
     ] {
         assert!(names.contains(&n), "{names:?}");
     }

@@ -147,6 +147,36 @@ async fn three_replicas_keep_every_guarantee() {
         assert_eq!(status_of(&e), 429);
     }
 
+    // The account's metadata key, first asked for by 30 requests at once over all replicas:
+    // one key, one row (whoever inserted first; the others decrypt it).
+    let firsts = futures_util::future::join_all((0..30).map(|i| {
+        let c = at(&alice, replicas[i % 3]);
+        async move {
+            let (_, v) = c
+                .call(
+                    reqwest::Method::POST,
+                    "/api/metadata-key",
+                    Some(&serde_json::json!({})),
+                )
+                .await
+                .unwrap();
+            (
+                v["version"].as_u64().unwrap(),
+                v["key"].as_str().unwrap().to_owned(),
+            )
+        }
+    }))
+    .await;
+    assert!(
+        firsts.iter().all(|f| *f == (1, firsts[0].1.clone())),
+        "{}",
+        firsts.len()
+    );
+    assert_eq!(
+        cluster.sql("SELECT count(*) FROM metadata_keys").unwrap(),
+        "1"
+    );
+
     // Concurrent load on all three (uploads and releases write audit rows everywhere), then
     // the chain verifies as one.
     let load = |i: usize| {

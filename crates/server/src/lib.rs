@@ -6,6 +6,7 @@
 //! the *stored* context), and records every such event in a hash-chained audit log. It never sees
 //! file plaintext and never receives the ciphertext bulk. KMS and S3 are reached only through
 //! `aws-sdk-kms` and `aws-sdk-s3`.
+#![recursion_limit = "256"] // the OpenAPI document is one `json!` literal
 
 mod accounts;
 mod assets;
@@ -16,6 +17,7 @@ pub mod db;
 mod error;
 mod extract;
 mod limiter;
+mod metakeys;
 mod middleware;
 mod objects;
 mod quotas;
@@ -31,7 +33,7 @@ use std::sync::Arc;
 
 use crate::db::Db;
 use axum::handler::Handler as _;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
 use axum::{Extension, Router};
 
 pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
@@ -42,8 +44,8 @@ pub use quotas::{Overrides as QuotaOverrides, Quota};
 pub use state::{AppState, Config};
 
 use routes::{
-    admin as admin_routes, objects as object_routes, openapi, session, share_link,
-    shares as share_routes, tokens as token_routes, uploads,
+    admin as admin_routes, metadata as metadata_routes, objects as object_routes, openapi, session,
+    share_link, shares as share_routes, tokens as token_routes, uploads,
 };
 use tokens::Scope;
 
@@ -84,6 +86,12 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(uploads::release_pending_key.layer(write)),
         )
         .route("/objects", get(object_routes::list.layer(read)))
+        .route("/metadata-key", post(metadata_routes::release.layer(read)))
+        .route("/metadata-key/rotate", post(metadata_routes::rotate))
+        .route(
+            "/objects/{id}/metadata",
+            put(metadata_routes::set.layer(write)),
+        )
         .route(
             "/objects/{id}",
             get(object_routes::details.layer(read)).delete(object_routes::delete.layer(write)),

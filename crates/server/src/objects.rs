@@ -348,6 +348,21 @@ pub async fn transition(db: &Db, id: &str, from: ObjectState, to: ObjectState) -
     Ok(done.rows_affected() == 1)
 }
 
+/// Replaces a complete object's encrypted metadata (its owner's page re-sealed it); whether it
+/// was there to change.
+pub async fn set_metadata(db: &Db, owner_id: &str, id: &str, metadata: &[u8]) -> ApiResult<bool> {
+    let done = sqlx::query(
+        "UPDATE objects SET metadata = $1 WHERE id = $2 AND owner_id = $3 AND state = $4",
+    )
+    .bind(metadata)
+    .bind(id)
+    .bind(owner_id)
+    .bind(ObjectState::Complete)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// Records a verified completion of a pending upload; `false` when the row was no longer pending
 /// (an abort or the sweeper got there first).
 pub async fn mark_complete(

@@ -152,7 +152,10 @@ pub fn app() -> Html {
 
     let on_login = {
         let session = session.clone();
-        Callback::from(move |me: Me| session.set(Session::In(me)))
+        Callback::from(move |me: Me| {
+            crate::metadata::forget();
+            session.set(Session::In(me))
+        })
     };
     let on_logout = {
         let (session, names, records) = (session.clone(), names.clone(), records.clone());
@@ -160,6 +163,7 @@ pub fn app() -> Html {
             let (session, names, records) = (session.clone(), names.clone(), records.clone());
             spawn_local(async move {
                 let _ = api::logout().await;
+                crate::metadata::forget();
                 names.borrow_mut().clear();
                 records.borrow_mut().clear();
                 session.set(Session::Out(None));
@@ -220,6 +224,7 @@ pub fn app() -> Html {
                 let (session, token) = (session.clone(), token.clone());
                 spawn_local(async move {
                     let _ = api::logout().await;
+                    crate::metadata::forget();
                     redeem_token(&session, &token).await;
                 });
             }

@@ -13,7 +13,7 @@ use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
 use crate::download::{self, Destination};
 use crate::error::Cancel;
-use crate::metadata::FileMeta;
+use crate::metadata::{self, FileMeta};
 
 /// Names decrypted so far in this tab (never stored anywhere).
 pub type Names = Rc<RefCell<HashMap<String, Result<FileMeta, String>>>>;
@@ -58,15 +58,13 @@ pub fn files(props: &FilesProps) -> Html {
                     Ok(l) => {
                         let objects = l.objects;
                         list.set(Some(Ok(objects.clone())));
-                        // Names need each file's data key: release them one by one, keep none.
+                        // Names open with the account's metadata key (one release per
+                        // session); old-form names migrate to it as they are read.
                         for o in objects {
                             if names.borrow().contains_key(&o.id) {
                                 continue;
                             }
-                            let meta = match api::release_key(&o.id).await {
-                                Ok(key) => download::file_meta(&o.metadata, &key, &o.id),
-                                Err(e) => Err(e.to_string()),
-                            };
+                            let meta = metadata::open_listed(&o.metadata, &o.id).await;
                             names.borrow_mut().insert(o.id.clone(), meta);
                             redraw.set(*redraw + 1);
                         }

@@ -147,7 +147,7 @@ fn render(
             </p>
         }
         <h3>{ "4. What the server stored about this file" }</h3>
-        <p>{ "The name and type are in " }<code>{ "metadata" }</code>{ ", encrypted in your browser under a key derived from the file's data key. The server knows the owner, the sizes and the dates." }</p>
+        <p>{ "The name and type are in " }<code>{ "metadata" }</code>{ ", encrypted in your browser under your account's metadata key: a KMS data key of its own, released to this tab once per session, so listing your files costs one KMS call however many there are. The server stores only that key's encrypted form; it knows the owner, the sizes and the dates." }</p>
         <pre class="code" id="server-record">{ server_record }</pre>
         </>
     }

@@ -30,13 +30,13 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         .unwrap();
     let mut operations = Vec::new();
     for (path, item) in spec["paths"].as_object().unwrap() {
-        for method in ["get", "post", "delete"] {
+        for method in ["get", "post", "put", "patch", "delete"] {
             if item.get(method).is_some() {
                 operations.push((method.to_uppercase(), path.clone()));
             }
         }
     }
-    assert_eq!(operations.len(), 27, "{operations:?}");
+    assert_eq!(operations.len(), 31, "{operations:?}");
     let public = crate::util::PUBLIC_OPERATIONS;
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
@@ -47,12 +47,14 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
         };
         // A body of the right shape for every POST, so only authorisation can refuse it.
         let body = serde_json::json!({
-            "parts": [], "metadata": "", "token": "t", "username": "u", "password": "p",
+            "parts": [], "metadata": "AQ==", "token": "t", "username": "u", "password": "p",
             "new_password": "a new password of some length",
             "id": "0b7c5b2e-8f1e-4f57-9a53-3c1d2e4f5a6b",
             "sealed_key": base64::engine::general_purpose::STANDARD.encode([1u8; 61])
         });
-        let body = (m == Method::POST).then_some(&body);
+        let body = [Method::POST, Method::PUT, Method::PATCH]
+            .contains(&m)
+            .then_some(&body);
         let label = format!("{method} {path}");
         // Anonymous: 401 everywhere but the public operations.
         let r = anonymous.call(m.clone(), &concrete, body).await;

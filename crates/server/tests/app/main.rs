@@ -14,6 +14,7 @@ mod audit;
 mod complete;
 mod endpoints;
 mod limits;
+mod metadata;
 mod modules;
 mod postgres;
 mod presigned;

@@ -48,7 +48,7 @@ async fn api_tokens_do_what_their_scopes_say_and_nothing_else() {
         if public.contains(&path.as_str()) {
             continue;
         }
-        for method in ["get", "post", "delete", "patch"] {
+        for method in ["get", "post", "put", "delete", "patch"] {
             let Some(op) = item.get(method) else { continue };
             let scope = op["security"]
                 .as_array()

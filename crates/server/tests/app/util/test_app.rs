@@ -285,6 +285,21 @@ impl TestApp {
             .collect()
     }
 
+    /// How many `operation` calls (e.g. `Decrypt`) the embedded KMS recorded in its audit trail.
+    pub fn kms_calls(&self, operation: &str) -> usize {
+        std::fs::read_to_string(self.dir().join("kms").join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["eventName"] == operation)
+            .count()
+    }
+
+    /// Runs `statement` on the app's database (an attacker with write access to it).
+    pub async fn sql(&self, statement: &str) {
+        sqlx::query(statement).execute(&self.db).await.unwrap();
+    }
+
     /// Runs the sweeper once now.
     pub async fn sweep(&self) -> usize {
         self.server.sweep().await.unwrap()
