@@ -2,8 +2,9 @@
 //! audit trail: an account whose names are sealed the old way (under each file's data key) costs
 //! one KMS call per file once, while the page moves every name to the account's metadata key;
 //! from then on a page load costs one KMS call however many files there are (≤ 2 is the bar),
-//! a new upload is sealed under the account key, a logout forgets the key, and names moved
-//! between rows are refused, not shown under the wrong file.
+//! a new upload is sealed under the account key, a logout forgets the key, a rotation in
+//! Settings moves every name to the new version on the next load (two calls, then one again),
+//! and names moved between rows are refused, not shown under the wrong file.
 //!
 //! `CIPHERDROP_NAMES_FILES=1000` runs it with 1,000 files (the figure in BENCHMARKS.md); the
 //! default is 40. Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for
@@ -188,6 +189,33 @@ async fn a_page_load_costs_one_kms_call_however_many_files() {
     let d3 = count("Decrypt");
     load(&b, &server.url, n + 1, true).await;
     assert_eq!(count("Decrypt") - d3, 1);
+
+    // A rotation in Settings: new names use version 2; the next load moves every name to it (two
+    // calls: the old version and the new), and the one after costs one call again.
+    b.click("#names-key summary").await.unwrap();
+    let g4 = count("GenerateDataKey");
+    b.click("#names-key-rotate").await.unwrap();
+    b.wait_for("#names-key-status", WAIT).await.unwrap();
+    assert_eq!(count("GenerateDataKey"), g4 + 1);
+    let d4 = count("Decrypt");
+    load(&b, &server.url, n + 1, false).await;
+    assert_eq!(count("Decrypt") - d4, 2);
+    let deadline = Instant::now() + WAIT;
+    let all = loop {
+        let all = stored(&api).await;
+        if all
+            .iter()
+            .all(|(_, m)| metadata::sealed_under(m).unwrap() == SealedUnder::AccountKey(2))
+        {
+            break all;
+        }
+        assert!(Instant::now() < deadline, "names not moved to version 2");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let d5 = count("Decrypt");
+    load(&b, &server.url, n + 1, false).await;
+    assert_eq!(count("Decrypt") - d5, 1);
+    assert_eq!(count("GenerateDataKey"), g4 + 1);
 
     // Names swapped between two rows in the database are refused, not shown on the wrong file.
     let (a, z) = (&all[0].0, &all[1].0);

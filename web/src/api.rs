@@ -294,8 +294,21 @@ pub async fn release_key(id: &str) -> ApiResult<DataKey> {
 /// A version of the account's metadata key (or the newest, made on first use): its version, the
 /// newest version, and the key in a zeroizing buffer. One audited KMS call on the server.
 pub async fn metadata_key(version: Option<u32>) -> ApiResult<(u32, u32, Zeroizing<[u8; 32]>)> {
-    let mut resp: MetadataKeyResponse =
-        json(post("/api/metadata-key", &MetadataKeyRequest { version })).await?;
+    let resp = json(post("/api/metadata-key", &MetadataKeyRequest { version })).await?;
+    take_metadata_key(resp)
+}
+
+/// A new version of the account's metadata key (new names are sealed under it).
+pub async fn rotate_metadata_key() -> ApiResult<(u32, u32, Zeroizing<[u8; 32]>)> {
+    let resp = json(empty(
+        gloo_net::http::Method::POST,
+        "/api/metadata-key/rotate",
+    ))
+    .await?;
+    take_metadata_key(resp)
+}
+
+fn take_metadata_key(mut resp: MetadataKeyResponse) -> ApiResult<(u32, u32, Zeroizing<[u8; 32]>)> {
     let b64 = resp.key.take();
     let raw = Zeroizing::new(
         B64.decode(b64.as_bytes())

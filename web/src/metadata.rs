@@ -69,6 +69,18 @@ async fn key(version: Option<u32>) -> Result<(u32, Zeroizing<[u8; 32]>), ApiErro
     }
 }
 
+/// Makes a new version of the account's key; new names, and old ones as the list reads them, are
+/// sealed under it. Returns the new version.
+pub async fn rotate() -> Result<u32, ApiError> {
+    let (version, current, key) = api::rotate_metadata_key().await?;
+    remember(version, current, key);
+    Ok(version)
+}
+
+fn current() -> Option<u32> {
+    KEYS.with(|k| k.borrow().current)
+}
+
 /// Seals `meta` for object `object_id` under the account's newest metadata key.
 pub async fn seal_for_owner(meta: &FileMeta, object_id: &str) -> Result<String, ApiError> {
     let (version, key) = key(None).await?;
@@ -87,7 +99,13 @@ pub async fn open_listed(stored: &str, object_id: &str) -> Result<FileMeta, Stri
     match sealed_under(stored).map_err(|e| e.to_string())? {
         SealedUnder::AccountKey(version) => {
             let (_, key) = key(Some(version)).await.map_err(|e| e.to_string())?;
-            open_for_account(stored, &key, version, object_id).map_err(|e| e.to_string())
+            let meta =
+                open_for_account(stored, &key, version, object_id).map_err(|e| e.to_string())?;
+            // Sealed under a version older than the newest (a rotation): move it on.
+            if current().is_some_and(|c| c > version) {
+                reseal(&meta, object_id).await;
+            }
+            Ok(meta)
         }
         SealedUnder::FileKey => {
             let data_key = api::release_key(object_id)
@@ -95,11 +113,16 @@ pub async fn open_listed(stored: &str, object_id: &str) -> Result<FileMeta, Stri
                 .map_err(|e| e.to_string())?;
             let meta = open(stored, data_key.as_bytes(), object_id).map_err(|e| e.to_string())?;
             drop(data_key);
-            // Best effort: if it fails, the next visit tries again.
-            if let Ok(sealed) = seal_for_owner(&meta, object_id).await {
-                let _ = api::set_metadata(object_id, sealed).await;
-            }
+            reseal(&meta, object_id).await;
             Ok(meta)
         }
+    }
+}
+
+/// Stores `meta` sealed under the newest key. Best effort: if it fails, the next visit tries
+/// again.
+async fn reseal(meta: &FileMeta, object_id: &str) {
+    if let Ok(sealed) = seal_for_owner(meta, object_id).await {
+        let _ = api::set_metadata(object_id, sealed).await;
     }
 }

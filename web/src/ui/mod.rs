@@ -1,5 +1,5 @@
 //! The page's Yew components: session and login, upload queue, file list, share links, the
-//! link recipient's page, inspector, settings (API tokens) and explanations.
+//! link recipient's page, inspector, settings (API tokens, the key for names) and explanations.
 
 pub mod app;
 pub mod files;
@@ -7,6 +7,7 @@ pub mod format;
 pub mod inspector;
 pub mod learn;
 pub mod login;
+pub mod names_key;
 pub mod recipient;
 pub mod share;
 pub mod tokens;

@@ -8,6 +8,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
+use super::names_key::NamesKey;
 use crate::api;
 
 /// The API tokens panel.
@@ -170,6 +171,7 @@ pub fn tokens() -> Html {
                 </div>
                 { table }
             </details>
+            <NamesKey />
         </section>
     }
 }
