@@ -3,6 +3,9 @@
 //! Matrix: suites 0x0478 and 0x0578; frame lengths 128 B to 1 MiB; plaintexts from 0 B to several
 //! MiB including exact multiples of the frame length; empty, ASCII and non-ASCII contexts;
 //! messages with one and with two EDKs (the reader holding only the second key).
+//!
+//! And core's streaming ZIP writer against Python's `zipfile` (CRC checked, every byte compared),
+//! with and without ZIP64 records, nested paths, empty and repeated entries, hostile names.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -211,4 +214,85 @@ fn python_refuses_what_we_refuse() {
         kind.starts_with("aws_encryption_sdk.") || kind.starts_with("cryptography."),
         "{lines:?}"
     );
+}
+
+#[test]
+fn python_zipfile_reads_what_the_zip_writer_streams() {
+    use cipherdrop_core::zip::ZipWriter;
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("report.pdf", data(70_000, 1)),
+        ("empty.txt", Vec::new()),
+        ("folder/sub/deep.bin", data(1_000_003, 2)),
+        ("folder/sub/deep.bin", data(10, 3)),
+        ("../../escape.sh", b"echo no".to_vec()),
+        ("名前/ünïcødé.txt", "héllo".as_bytes().to_vec()),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    // Ordinary records; ZIP64 records for every entry past 64 KiB and for the directory.
+    for (label, mut w) in [
+        ("plain", ZipWriter::new()),
+        ("zip64", ZipWriter::with_zip64_from(65_536, 3)),
+    ] {
+        let mut zip = Vec::new();
+        let mut expected = Vec::new();
+        for (name, bytes) in &files {
+            let (header, given) = w.start(name, bytes.len() as u64, 1_796_219_158).unwrap();
+            zip.extend(header);
+            for chunk in bytes.chunks(65_536) {
+                w.data(chunk).unwrap();
+                zip.extend_from_slice(chunk);
+            }
+            zip.extend(w.end().unwrap());
+            expected.push(json!({"name": given, "hex": hex(bytes)}));
+        }
+        zip.extend(w.finish().unwrap());
+        let path = dir.path().join(format!("{label}.zip"));
+        std::fs::write(&path, &zip).unwrap();
+        let script = r#"
+import json, sys, zipfile
+path, expected = sys.argv[1], json.load(open(sys.argv[2]))
+with zipfile.ZipFile(path) as z:
+    assert z.testzip() is None, "a CRC failed"
+    infos = z.infolist()
+    assert [i.filename for i in infos] == [e["name"] for e in expected], [i.filename for i in infos]
+    for i, e in zip(infos, expected):
+        assert i.compress_type == zipfile.ZIP_STORED
+        assert z.read(i).hex() == e["hex"], i.filename
+        assert i.date_time == (2026, 12, 2, 13, 45, 58), i.date_time
+print("ok", len(infos))
+"#;
+        let expected_path = dir.path().join(format!("{label}.json"));
+        std::fs::write(&expected_path, Value::Array(expected.clone()).to_string()).unwrap();
+        let out = std::process::Command::new(cipherdrop_e2e::python())
+            .args(["-c", script])
+            .arg(&path)
+            .arg(&expected_path)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{label}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            "ok 6",
+            "{label}"
+        );
+        let names: Vec<&str> = expected
+            .iter()
+            .map(|e| e["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "report.pdf",
+                "empty.txt",
+                "folder/sub/deep.bin",
+                "folder/sub/deep (2).bin",
+                "escape.sh",
+                "名前/ünïcødé.txt"
+            ]
+        );
+    }
 }

@@ -41,6 +41,7 @@ mod sealed;
 mod sign;
 mod size;
 mod suite;
+pub mod zip;
 
 pub use aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN};
 pub use body::{
