@@ -308,6 +308,50 @@ impl Browser {
         ))
     }
 
+    /// What the QR code drawn by the page's `svg#…` at `css` says: its dark modules are read
+    /// back from the SVG path, drawn 4 pixels each on white, and decoded by `rqrr`.
+    pub async fn qr_text(&self, css: &str) -> Result<String> {
+        let modules: usize = self
+            .js_string(&format!(
+                "return document.querySelector('{css}').dataset.modules"
+            ))
+            .await?
+            .parse()?;
+        let d = self
+            .js_string(&format!(
+                "return document.querySelector('{css} path').getAttribute('d')"
+            ))
+            .await?;
+        let size = modules + 8;
+        let mut dark = vec![false; size * size];
+        for cell in d.split('M').filter(|c| !c.is_empty()) {
+            let xy = cell.split('h').next().unwrap_or_default();
+            let mut it = xy.split(' ').map(str::parse::<usize>);
+            match (it.next(), it.next()) {
+                (Some(Ok(x)), Some(Ok(y))) if x < size && y < size => {
+                    if let Some(m) = dark.get_mut(y * size + x) {
+                        *m = true;
+                    }
+                }
+                _ => bail!("unexpected QR path segment {cell:?}"),
+            }
+        }
+        const PX: usize = 4;
+        let mut img = rqrr::PreparedImage::prepare_from_greyscale(size * PX, size * PX, |x, y| {
+            if dark.get((y / PX) * size + x / PX).copied().unwrap_or(false) {
+                0
+            } else {
+                255
+            }
+        });
+        let grids = img.detect_grids();
+        let grid = grids.first().context("no QR code found in the drawing")?;
+        let (_, text) = grid
+            .decode()
+            .map_err(|e| anyhow!("the QR code does not decode: {e}"))?;
+        Ok(text)
+    }
+
     /// Waits until an element matches `css`; returns it.
     pub async fn wait_for(&self, css: &str, timeout: Duration) -> Result<Element> {
         let deadline = Instant::now() + timeout;

@@ -2,9 +2,10 @@
 //! recipient in a separate browser (own profile, no cookies, no account) opens them, sees the
 //! decrypted name, downloads identical bytes; a limit of 1 refuses the second visit; a revoked
 //! link refuses; a burn-after-reading secret text shows once, then the file is gone; the owner
-//! sees each link's access history; no token reaches the server's log. Links carry their whole
-//! secret in the fragment (the path is `/s/`), the page removes it from the address bar, and a
-//! link in the retired form `/s/{token}#k=…` is refused without a request that names it.
+//! sees each link's access history; each new link's QR code, drawn in the page, decodes to it;
+//! no token reaches the server's log. Links carry their whole secret in the fragment (the path is
+//! `/s/`), the page removes it from the address bar, and a link in the retired form
+//! `/s/{token}#k=…` is refused without a request that names it.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -50,10 +51,13 @@ async fn make_link(owner: &Browser, name: &str, limit: &str, burn: bool) -> Stri
         )
         .await
         .unwrap();
-    owner
+    let link = owner
         .js_string("return document.querySelector('#share-link').value")
         .await
-        .unwrap()
+        .unwrap();
+    // The page draws the link as a QR code too, and it reads back as the same link.
+    assert_eq!(owner.qr_text("#share-qr").await.unwrap(), link);
+    link
 }
 
 /// Opens `link` in the recipient's browser and waits until the page has decided.

@@ -8,6 +8,7 @@ pub mod inspector;
 pub mod learn;
 pub mod login;
 pub mod names_key;
+pub mod qr;
 pub mod recipient;
 pub mod share;
 pub mod tokens;

@@ -18,6 +18,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
+use super::qr::Qr;
 use crate::api;
 use crate::metadata::{self, FileMeta};
 
@@ -349,6 +350,7 @@ pub fn share(props: &ShareProps) -> Html {
                     <p>{ "The link (shown only now; the part after # never leaves the browser):" }</p>
                     <input id="share-link" readonly=true value={l.clone()} aria-label="Share link" />
                     <button type="button" class="secondary" onclick={copy}>{ "Copy" }</button>
+                    <Qr id="share-qr" text={l.clone()} label="QR code of the share link" />
                 }
             </div>
             <h3>{ "Links to this file" }</h3>
