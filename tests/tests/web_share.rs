@@ -2,7 +2,8 @@
 //! recipient in a separate browser (own profile, no cookies, no account) opens them, sees the
 //! decrypted name, downloads identical bytes; a limit of 1 refuses the second visit; a revoked
 //! link refuses; a burn-after-reading secret text shows once, then the file is gone; the owner
-//! sees each link's access history; each new link's QR code, drawn in the page, decodes to it;
+//! sees each link's access history, its last use, what is left and a badge for downloads since
+//! they last looked; each new link's QR code, drawn in the page, decodes to it;
 //! no token reaches the server's log. Links carry their whole secret in the fragment (the path is
 //! `/s/`), the page removes it from the address bar, and a link in the retired form
 //! `/s/{token}#k=…` is refused without a request that names it.
@@ -171,6 +172,48 @@ async fn share_links_through_the_pages() {
     assert_eq!(open(&recipient, &once).await, "refused");
     let text = recipient.body_text_tail().await;
     assert!(text.contains("used as many times as allowed"), "{text}");
+
+    // The owner is told: on their next look the file carries a badge for the download, and its
+    // link shows when it was last used and that nothing is left; once seen, the badge goes.
+    owner.client.goto(&server.url).await.unwrap();
+    let row = format!("tr.file[data-name=\"{NAME}\"]");
+    owner
+        .wait_for(&format!("{row} .badge.new"), MIN)
+        .await
+        .unwrap();
+    assert_eq!(
+        owner
+            .js_string(&format!(
+                "return document.querySelector('{row} .badge.new').innerText"
+            ))
+            .await
+            .unwrap(),
+        "1 new download"
+    );
+    owner.click(&format!("{row} button.share")).await.unwrap();
+    owner
+        .wait_for("tr.share[data-state=\"used up\"] .badge.new", MIN)
+        .await
+        .unwrap();
+    let used = owner
+        .js_string(
+            "const r = document.querySelector('tr.share[data-state=\"used up\"]'); \
+             return r.querySelector('.downloads').innerText + '|' + r.querySelector('.last-used').innerText",
+        )
+        .await
+        .unwrap();
+    assert!(used.contains("1 of 1 (0 left)"), "{used}");
+    assert!(!used.ends_with("|never"), "{used}");
+    owner.click("#share-close").await.unwrap();
+    owner
+        .wait_until_js(
+            &format!(
+                "document.querySelector('{row}') !== null && document.querySelector('{row} .badge.new') === null"
+            ),
+            MIN,
+        )
+        .await
+        .unwrap();
 
     // A passphrase: wrong → refused with a reason, right → the file; the owner then raises the
     // limit of a used-up link from the page.

@@ -353,6 +353,16 @@ pub async fn shares(id: &str) -> ApiResult<ShareList> {
     json(Request::get(&format!("/api/objects/{id}/shares")).build()).await
 }
 
+/// Marks every download through a file's links as seen (its "new downloads" badge goes).
+pub async fn shares_seen(id: &str) -> ApiResult<()> {
+    send(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/objects/{id}/shares/seen"),
+    ))
+    .await
+    .map(drop)
+}
+
 /// Changes a link's expiry or limit.
 pub async fn update_share(share_id: &str, req: &UpdateShareRequest) -> ApiResult<ShareSummary> {
     json(

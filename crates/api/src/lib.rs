@@ -269,6 +269,9 @@ pub struct ObjectSummary {
     pub created_at: i64,
     /// Encrypted metadata as uploaded, base64.
     pub metadata: String,
+    /// Downloads through the file's links since its owner last looked at them.
+    #[serde(default)]
+    pub new_downloads: u32,
 }
 
 /// `GET /api/objects`.
@@ -518,6 +521,12 @@ pub struct ShareSummary {
     /// Made in the old form (token in the path, server-released key) and retired.
     #[serde(default)]
     pub retired: bool,
+    /// When the link last released a key (Unix seconds), if ever.
+    #[serde(default)]
+    pub last_used_at: Option<i64>,
+    /// Downloads since the owner last looked at the file's links.
+    #[serde(default)]
+    pub new_downloads: u32,
 }
 
 /// The answer to creating a share: the only time the token is shown.

@@ -104,6 +104,10 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/objects/{id}/shares",
             get(share_routes::list.layer(share)).post(share_routes::create.layer(share)),
         )
+        .route(
+            "/objects/{id}/shares/seen",
+            post(share_routes::seen.layer(share)),
+        )
         .route("/shares/{id}", patch(share_routes::update.layer(share)))
         .route(
             "/shares/{id}/revoke",

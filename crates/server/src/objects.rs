@@ -135,6 +135,7 @@ impl ObjectRow {
             suite: self.suite_id(),
             created_at: self.completed_at.unwrap_or(self.created_at),
             metadata: B64.encode(self.metadata.as_deref().unwrap_or_default()),
+            new_downloads: 0,
         }
     }
 

@@ -44,6 +44,10 @@ pub struct ShareRow {
     pub revoked_at: Option<i64>,
     /// The link-sealed data key, encrypted by KMS; `None` for a retired old-form link.
     pub sealed_key: Option<Vec<u8>>,
+    /// When it last released a key.
+    pub last_used_at: Option<i64>,
+    /// Downloads the owner has seen (the rest are new to them).
+    pub seen_downloads: i64,
 }
 
 /// A database count as `u32` (saturating).
@@ -66,6 +70,8 @@ impl ShareRow {
             delete_after_last: self.delete_after_last != 0,
             revoked_at: self.revoked_at,
             retired: self.sealed_key.is_none(),
+            last_used_at: self.last_used_at,
+            new_downloads: to_u32(self.downloads - self.seen_downloads),
         }
     }
 
@@ -247,7 +253,7 @@ pub struct Taken {
 /// The one atomic check-and-count: takes a download if the link is live and under its limit.
 pub async fn take_download(db: &Db, id: &str) -> ApiResult<Option<Taken>> {
     let taken: Option<(i64, Option<i64>)> = sqlx::query_as(
-        "UPDATE shares SET downloads = downloads + 1
+        "UPDATE shares SET downloads = downloads + 1, last_used_at = $2
          WHERE id = $1 AND revoked_at IS NULL AND expires_at > $2 AND sealed_key IS NOT NULL
            AND (max_downloads IS NULL OR downloads < max_downloads)
          RETURNING downloads, max_downloads",
@@ -257,6 +263,32 @@ pub async fn take_download(db: &Db, id: &str) -> ApiResult<Option<Taken>> {
     .fetch_optional(db)
     .await?;
     Ok(taken.map(|(downloads, max)| Taken { downloads, max }))
+}
+
+/// Downloads through `owner_id`'s links that they have not seen yet, by object (only objects
+/// with some).
+pub async fn unseen_by_object(db: &Db, owner_id: &str) -> ApiResult<HashMap<String, u32>> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT object_id, CAST(SUM(downloads - seen_downloads) AS BIGINT) FROM shares
+         WHERE owner_id = $1 AND downloads > seen_downloads GROUP BY object_id",
+    )
+    .bind(owner_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|(o, n)| (o, to_u32(n))).collect())
+}
+
+/// Marks every download through the links of `owner_id`'s object `object_id` as seen.
+pub async fn mark_seen(db: &Db, owner_id: &str, object_id: &str) -> ApiResult<()> {
+    sqlx::query(
+        "UPDATE shares SET seen_downloads = downloads
+         WHERE object_id = $1 AND owner_id = $2 AND seen_downloads <> downloads",
+    )
+    .bind(object_id)
+    .bind(owner_id)
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Gives back a download whose release failed.

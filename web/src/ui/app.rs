@@ -202,8 +202,12 @@ pub fn app() -> Html {
         })
     };
     let close_share = {
-        let sharing = sharing.clone();
-        Callback::from(move |()| sharing.set(None))
+        let (sharing, version) = (sharing.clone(), version.clone());
+        Callback::from(move |()| {
+            sharing.set(None);
+            // The list again: the file's "new downloads" badge was seen.
+            version.set(*version + 1);
+        })
     };
     let password_set = {
         let session = session.clone();

@@ -198,7 +198,11 @@ pub fn files(props: &FilesProps) -> Html {
                     html! {
                         <>
                         <tr class="file" data-id={o.id.clone()} data-name={name.clone()} data-download={state}>
-                            <td class={name_class}>{ &name }{ if o.suite == 0x0578 { html!{ <span class="badge" title="signed (0x0578)">{ "signed" }</span> } } else { html!{} } }</td>
+                            <td class={name_class}>{ &name }{ if o.suite == 0x0578 { html!{ <span class="badge" title="signed (0x0578)">{ "signed" }</span> } } else { html!{} } }
+                                if o.new_downloads > 0 {
+                                    <span class="badge new" title="Downloads through its links since you last looked at them">{ format!("{} new download{}", o.new_downloads, if o.new_downloads == 1 { "" } else { "s" }) }</span>
+                                }
+                            </td>
                             <td>{ format::size(o.plaintext_size) }</td>
                             <td>{ format::date(o.created_at) }</td>
                             <td class="actions">

@@ -105,12 +105,15 @@ pub fn share(props: &ShareProps) -> Html {
         use_effect_with((props.id.clone(), *reload), move |(id, _)| {
             let id = id.clone();
             spawn_local(async move {
-                shares.set(Some(
-                    api::shares(&id)
-                        .await
-                        .map(|l| l.shares)
-                        .map_err(|e| e.to_string()),
-                ));
+                let listed = api::shares(&id).await;
+                // Shown now, so no longer new (the list keeps this visit's "new" marks).
+                if listed
+                    .as_ref()
+                    .is_ok_and(|l| l.shares.iter().any(|s| s.new_downloads > 0))
+                {
+                    let _ = api::shares_seen(&id).await;
+                }
+                shares.set(Some(listed.map(|l| l.shares).map_err(|e| e.to_string())));
             });
         });
     }
@@ -260,7 +263,7 @@ pub fn share(props: &ShareProps) -> Html {
         Some(Ok(list)) if list.is_empty() => html! { <p class="muted">{ "No links yet." }</p> },
         Some(Ok(list)) => html! {
             <table class="files" id="share-list">
-                <thead><tr><th scope="col">{ "Made" }</th><th scope="col">{ "Expires" }</th><th scope="col">{ "Downloads" }</th><th scope="col">{ "State" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
+                <thead><tr><th scope="col">{ "Made" }</th><th scope="col">{ "Expires" }</th><th scope="col">{ "Downloads" }</th><th scope="col">{ "Last used" }</th><th scope="col">{ "State" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
                 <tbody>
                 { for list.iter().map(|s| {
                     let state = if s.revoked_at.is_some() { "revoked" }
@@ -269,14 +272,18 @@ pub fn share(props: &ShareProps) -> Html {
                         else if s.max_downloads.is_some_and(|m| s.downloads >= m) { "used up" }
                         else { "active" };
                     let downloads = match s.max_downloads {
-                        Some(m) => format!("{} of {m}", s.downloads),
+                        Some(m) => format!("{} of {m} ({} left)", s.downloads, m.saturating_sub(s.downloads)),
                         None => format!("{} (no limit)", s.downloads),
                     };
+                    let last_used = s.last_used_at.map_or_else(|| "never".to_owned(), format::date);
                     html! {
                         <tr class="share" data-id={s.id.clone()} data-state={state}>
                             <td>{ format::date(s.created_at) }</td>
                             <td>{ format::date(s.expires_at) }</td>
-                            <td>{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }</td>
+                            <td class="downloads">{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }
+                                if s.new_downloads > 0 { <span class="badge new">{ format!("{} new", s.new_downloads) }</span> }
+                            </td>
+                            <td class="last-used">{ last_used }</td>
                             <td>{ state }</td>
                             <td class="actions">
                                 if state != "revoked" && state != "retired" {
@@ -322,7 +329,7 @@ pub fn share(props: &ShareProps) -> Html {
         <section id="share" class="card" aria-labelledby="share-title">
             <div class="section-head">
                 <h2 id="share-title">{ format!("Share {title}") }</h2>
-                <button type="button" class="secondary" onclick={close}>{ "Close" }</button>
+                <button id="share-close" type="button" class="secondary" onclick={close}>{ "Close" }</button>
             </div>
             <p class="muted">{ "Whoever has the whole link can download and decrypt the file until it expires, is used up or is revoked. Its secret is all after the #, which browsers never send: the server, proxies and link scanners see only /s/, and the server alone cannot decrypt the file. Every download is one KMS call, counted and logged; revoking works even against someone who already has the encrypted file." }</p>
             <form id="share-form" onsubmit={create}>

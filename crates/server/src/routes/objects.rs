@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, SecretB64};
+use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary, SecretB64};
 use zeroize::Zeroizing;
 
 use super::{no_store, record_account};
@@ -21,8 +21,15 @@ use crate::state::AppState;
 /// `GET /api/objects`.
 pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<ObjectList>> {
     let rows = objects::list_complete(&state.db, &auth.user.id).await?;
+    let unseen = crate::shares::unseen_by_object(&state.db, &auth.user.id).await?;
     Ok(Json(ObjectList {
-        objects: rows.iter().map(ObjectRow::summary).collect(),
+        objects: rows
+            .iter()
+            .map(|r| ObjectSummary {
+                new_downloads: unseen.get(&r.id).copied().unwrap_or(0),
+                ..r.summary()
+            })
+            .collect(),
     }))
 }
 

@@ -103,6 +103,8 @@ pub async fn create(
         metadata: Some(metadata),
         revoked_at: None,
         sealed_key: None,
+        last_used_at: None,
+        seen_downloads: 0,
     };
     row.sealed_key = Some(
         state
@@ -139,6 +141,18 @@ pub async fn list(
     Ok(Json(ShareList {
         shares: rows.iter().map(ShareRow::summary).collect(),
     }))
+}
+
+/// `POST /api/objects/{id}/shares/seen`: the owner has seen every download through the file's
+/// links so far (the page's "new downloads" badge goes).
+pub async fn seen(
+    State(state): St,
+    auth: Auth,
+    Path(object_id): Path<String>,
+) -> ApiResult<StatusCode> {
+    objects::owned_complete(&state.db, &auth.user.id, &object_id).await?;
+    shares::mark_seen(&state.db, &auth.user.id, &object_id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `PATCH /api/shares/{id}`: new expiry and/or limit.

@@ -1,7 +1,8 @@
 //! Share links through the server in process (embedded KMS + S3): recipients without an account get a
 //! counted key release and a download URL; limits hold under 50 concurrent requests; revoked,
 //! expired and exhausted links release nothing; wrong passphrases are rate-limited; tokens and
-//! passphrases reach no log or table; every access is in the owner's history and the audit chain.
+//! passphrases reach no log or table; every access is in the owner's history and the audit chain;
+//! the owner sees each link's last use and the downloads they have not seen yet.
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{SUITE_COMMIT_KEY, ShareKeyResponse};
@@ -568,4 +569,110 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
     assert_eq!(retired["retired"], true);
     let (intact, report) = app.audit_verify().await;
     assert!(intact, "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_owner_sees_last_use_remaining_and_new_downloads_until_they_look() {
+    let app = TestApp::start().await;
+    let (_admin, alice, bob) = app.accounts().await;
+    let a = alice
+        .upload(&data(500, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let b = alice
+        .upload(&data(500, 2), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let new_downloads = |list: &serde_json::Value, id: &str| {
+        list["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["id"] == id)
+            .unwrap()["new_downloads"]
+            .as_u64()
+            .unwrap()
+    };
+    let objects = || async {
+        alice
+            .call(Method::GET, "/api/objects", None)
+            .await
+            .unwrap()
+            .1
+    };
+    let links = |id: String| {
+        let alice = &alice;
+        async move {
+            alice
+                .call(Method::GET, &format!("/api/objects/{id}/shares"), None)
+                .await
+                .unwrap()
+                .1["shares"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
+    };
+    let limited = share(&alice, &a, json!({"max_downloads": 5})).await;
+    let open = share(&alice, &a, json!({})).await;
+    let other = share(&alice, &b, json!({})).await;
+    let list = objects().await;
+    assert_eq!((new_downloads(&list, &a), new_downloads(&list, &b)), (0, 0));
+    assert!(
+        links(a.clone())
+            .await
+            .iter()
+            .all(|s| s["last_used_at"].is_null())
+    );
+
+    let stranger = app.client();
+    let before = cipherdrop_server::db::now();
+    for _ in 0..2 {
+        stranger.share_key(limited.token(), None).await.unwrap();
+    }
+    stranger.share_key(open.token(), None).await.unwrap();
+    stranger.share_key(other.token(), None).await.unwrap();
+    // A refused release (wrong token) counts nowhere.
+    assert!(stranger.share_key("not-a-token", None).await.is_err());
+    let list = objects().await;
+    assert_eq!((new_downloads(&list, &a), new_downloads(&list, &b)), (3, 1));
+    for s in links(a.clone()).await {
+        assert!(s["last_used_at"].as_i64().unwrap() >= before, "{s}");
+        if s["id"] == limited.id() {
+            assert_eq!(
+                (s["downloads"].as_u64(), s["max_downloads"].as_u64()),
+                (Some(2), Some(5))
+            );
+            assert_eq!(s["new_downloads"], 2);
+        }
+    }
+
+    // Only the owner can mark them seen, and only for their own file.
+    for (c, id) in [(&bob, &a), (&app.client(), &a)] {
+        let e = c
+            .call(
+                Method::POST,
+                &format!("/api/objects/{id}/shares/seen"),
+                None,
+            )
+            .await
+            .unwrap_err();
+        assert!([401, 404].contains(&status_of(&e)), "{e:?}");
+    }
+    assert_eq!(new_downloads(&objects().await, &a), 3);
+    alice
+        .call(Method::POST, &format!("/api/objects/{a}/shares/seen"), None)
+        .await
+        .unwrap();
+    let list = objects().await;
+    assert_eq!((new_downloads(&list, &a), new_downloads(&list, &b)), (0, 1));
+    assert!(
+        links(a.clone())
+            .await
+            .iter()
+            .all(|s| s["new_downloads"] == 0)
+    );
+    // A later download is new again.
+    stranger.share_key(open.token(), None).await.unwrap();
+    assert_eq!(new_downloads(&objects().await, &a), 1);
 }
