@@ -266,6 +266,37 @@ impl Link {
         Ok(open_from_link(&sealed, &self.secret.key, &release.id)?)
     }
 
+    /// The name of one file of a link to several files, opened with the link key.
+    pub fn item_name(&self, item: &cipherdrop_api::ShareItemInfo) -> Result<String> {
+        let meta = cipherdrop_core::metadata::open(
+            &item.metadata,
+            self.secret.key.as_bytes(),
+            &item.object_id,
+        )
+        .map_err(|e| anyhow!("{e}"))?;
+        Ok(meta.name)
+    }
+
+    /// Downloads one file of a release of a link to several files and decrypts it.
+    pub async fn fetch_item(
+        &self,
+        release: &ShareKeyResponse,
+        item: &cipherdrop_api::ShareItemKey,
+    ) -> Result<Vec<u8>> {
+        let ciphertext = reqwest::get(&item.download_url)
+            .await?
+            .error_for_status()?
+            .bytes()
+            .await?;
+        let key = open_from_link(
+            &B64.decode(&item.sealed_key)?,
+            &self.secret.key,
+            &release.id,
+        )?;
+        let (plaintext, _) = cipherdrop_core::decrypt(key, &ciphertext, DecryptLimits::default())?;
+        Ok(plaintext)
+    }
+
     /// Downloads a release's ciphertext and decrypts it with the opened key.
     pub async fn fetch(&self, release: &ShareKeyResponse) -> Result<Vec<u8>> {
         let ciphertext = reqwest::get(&release.download_url)
@@ -475,6 +506,46 @@ impl Client {
                 &format!("/api/objects/{object}/shares"),
                 Some(request),
             )
+            .await?;
+        Ok(Link {
+            secret: LinkSecret {
+                token: Zeroizing::new(created.token.clone()),
+                key: link_key,
+            },
+            created,
+        })
+    }
+
+    /// `POST /api/shares`: one link to several files, made as the page makes it: each data key
+    /// sealed under one fresh link key, each `(object, name)`'s name sealed for the link.
+    pub async fn share_set(&self, files: &[(&str, &str)], body: serde_json::Value) -> Result<Link> {
+        let link_key = LinkKey::generate(&mut rand::rng());
+        let id = uuid::Uuid::new_v4().to_string();
+        let mut items = Vec::new();
+        for (object, name) in files {
+            let key = self.key(object).await?;
+            let data_key = DataKey::from_bytes(&B64.decode(key.data_key.expose())?)?;
+            let sealed = seal_for_link(&data_key, &link_key, &id, &mut rand::rng())?;
+            let meta = cipherdrop_core::metadata::FileMeta {
+                name: (*name).to_owned(),
+                media_type: String::new(),
+            };
+            let metadata = cipherdrop_core::metadata::seal(
+                &meta,
+                link_key.as_bytes(),
+                object,
+                &mut rand::rng(),
+            );
+            items.push(serde_json::json!({
+                "object_id": object, "sealed_key": B64.encode(sealed), "metadata": metadata
+            }));
+        }
+        let mut request = serde_json::json!({"id": id, "items": items});
+        if let (Some(r), serde_json::Value::Object(extra)) = (request.as_object_mut(), body) {
+            r.extend(extra);
+        }
+        let created: ShareCreated = self
+            .json(reqwest::Method::POST, "/api/shares", Some(request))
             .await?;
         Ok(Link {
             secret: LinkSecret {

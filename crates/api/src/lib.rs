@@ -463,6 +463,8 @@ pub const SHARE_DEFAULT_SECS: i64 = 7 * 24 * 3600;
 pub const SHARE_MAX_DOWNLOADS: u32 = 1000;
 /// Shortest share passphrase, in characters.
 pub const SHARE_MIN_PASSPHRASE: usize = 8;
+/// Most files behind one link (each is one KMS call per counted release).
+pub const SHARE_MAX_FILES: usize = 100;
 
 /// `POST /api/objects/{id}/shares`.
 ///
@@ -473,8 +475,14 @@ pub const SHARE_MIN_PASSPHRASE: usize = 8;
 pub struct CreateShareRequest {
     /// The link's id, made by the page: a lowercase hyphenated UUID (the sealed key's AAD).
     pub id: String,
-    /// The data key sealed under the link key, bound to `id` (base64, 61 bytes).
+    /// The data key sealed under the link key, bound to `id` (base64, 61 bytes); for a link to
+    /// several files (`POST /api/shares`) each item carries its own and this stays empty.
+    #[serde(default)]
     pub sealed_key: String,
+    /// The files of a link to several files, in the order the recipient sees them (1 ..=
+    /// [`SHARE_MAX_FILES`]); empty for a link to one file.
+    #[serde(default)]
+    pub items: Vec<ShareItemRequest>,
     /// Lifetime in seconds (1 hour ..= 30 days; default 7 days).
     #[serde(default)]
     pub expires_in_secs: Option<i64>,
@@ -493,6 +501,46 @@ pub struct CreateShareRequest {
     /// The file's name and type sealed for the link (base64, opaque to the server).
     #[serde(default)]
     pub metadata: String,
+}
+
+/// One file of a link to several files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareItemRequest {
+    /// The owner's complete file.
+    pub object_id: String,
+    /// Its data key sealed under the link key, bound to the link's id (base64, 61 bytes).
+    pub sealed_key: String,
+    /// Its name (a relative path, for a folder) and type sealed under the link key, bound to the
+    /// object id (base64).
+    pub metadata: String,
+}
+
+/// One file of a link to several files, as its holder sees it before any key is released.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ShareItemInfo {
+    /// The file's id (binds its sealed name).
+    pub object_id: String,
+    /// Ciphertext size in bytes.
+    pub size: u64,
+    /// Plaintext size in bytes.
+    pub plaintext_size: u64,
+    /// Algorithm suite.
+    pub suite: u16,
+    /// Name and type sealed for the link (base64).
+    pub metadata: String,
+}
+
+/// One file's part of a counted release of a link to several files.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ShareItemKey {
+    /// The file's id.
+    pub object_id: String,
+    /// Its data key sealed under the link key (base64, 61 bytes).
+    pub sealed_key: String,
+    /// The KMS key that decrypted it.
+    pub key_arn: String,
+    /// Presigned GET of its ciphertext.
+    pub download_url: String,
 }
 
 /// One share link as its owner sees it.
@@ -521,6 +569,9 @@ pub struct ShareSummary {
     /// Made in the old form (token in the path, server-released key) and retired.
     #[serde(default)]
     pub retired: bool,
+    /// How many files the link gives (1, or the size of a set).
+    #[serde(default)]
+    pub files: u32,
     /// When the link last released a key (Unix seconds), if ever.
     #[serde(default)]
     pub last_used_at: Option<i64>,
@@ -589,8 +640,11 @@ pub struct ShareInfo {
     pub needs_passphrase: bool,
     /// The owner's note.
     pub note: Option<String>,
-    /// Name and type sealed for the link (base64).
+    /// Name and type sealed for the link (base64); for several files, the set's label, if any.
     pub metadata: String,
+    /// The files of a link to several files, in order; empty for a link to one file.
+    #[serde(default)]
+    pub items: Vec<ShareItemInfo>,
 }
 
 /// `POST /api/share/key`: one counted key release. The server decrypts the link's sealed key
@@ -609,6 +663,10 @@ pub struct ShareKeyResponse {
     pub url_expires_at: i64,
     /// Downloads left after this one, if limited.
     pub remaining: Option<u32>,
+    /// For a link to several files: every file's key and URL (one release counts once for the
+    /// whole set); the fields above are the first file's.
+    #[serde(default)]
+    pub items: Vec<ShareItemKey>,
 }
 
 #[cfg(test)]

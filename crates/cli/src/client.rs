@@ -584,6 +584,7 @@ pub fn share(target: &str, opts: ShareOptions) -> Result<()> {
         let id = uuid::Uuid::new_v4().to_string();
         let sealed = seal_for_link(&key, &link_key, &id, &mut rng)?;
         let req = CreateShareRequest {
+            items: Vec::new(),
             metadata: metadata::seal(&meta, link_key.as_bytes(), &id, &mut rng),
             id,
             sealed_key: B64.encode(sealed),

@@ -106,6 +106,22 @@ async fn three_replicas_keep_every_guarantee() {
         }
     }
     assert_eq!(given, 10, "the limit holds across replicas");
+    // The owner's views of links and tokens work on PostgreSQL too (the downloads every replica
+    // counted, seen from another).
+    let (_, listed) = at(&alice, &r3)
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/objects/{id}/shares"),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(listed["shares"][0]["downloads"], 10);
+    assert_eq!(listed["shares"][0]["new_downloads"], 10);
+    at(&alice, &r2)
+        .call(reqwest::Method::GET, "/api/tokens", None)
+        .await
+        .unwrap();
 
     // Wrong passphrases spread over the replicas share one limit (5 per link): 12 concurrent
     // guesses, 4 from each replica, and only 5 are checked.

@@ -108,6 +108,7 @@ pub fn app(state: Arc<AppState>) -> Router {
             "/objects/{id}/shares/seen",
             post(share_routes::seen.layer(share)),
         )
+        .route("/shares", post(share_routes::create_set.layer(share)))
         .route("/shares/{id}", patch(share_routes::update.layer(share)))
         .route(
             "/shares/{id}/revoke",

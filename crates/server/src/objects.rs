@@ -397,8 +397,19 @@ pub async fn is_complete(db: &Db, id: &str) -> ApiResult<bool> {
     Ok(n > 0)
 }
 
-/// Forgets an object (after S3 deleted it).
+/// Forgets an object (after S3 deleted it). A link to several files that led with it moves on
+/// to its next file first (the object's other links go with it).
 pub async fn delete_row(db: &Db, id: &str) -> ApiResult<()> {
+    const NEXT: &str = "FROM share_items i WHERE i.share_id = shares.id AND i.object_id <> $1
+                        ORDER BY i.position LIMIT 1";
+    sqlx::query(&format!(
+        "UPDATE shares SET object_id = (SELECT i.object_id {NEXT}),
+                           sealed_key = (SELECT i.sealed_key {NEXT})
+         WHERE object_id = $1 AND EXISTS (SELECT 1 {NEXT})"
+    ))
+    .bind(id)
+    .execute(db)
+    .await?;
     sqlx::query("DELETE FROM objects WHERE id = $1")
         .bind(id)
         .execute(db)

@@ -48,7 +48,25 @@ pub struct ShareRow {
     pub last_used_at: Option<i64>,
     /// Downloads the owner has seen (the rest are new to them).
     pub seen_downloads: i64,
+    /// Files of a link to several files (0 for a link to one; counted by the queries that list
+    /// links for their owner).
+    #[sqlx(default)]
+    pub files: i64,
 }
+
+/// One file of a link to several files.
+#[derive(FromRow)]
+pub struct ItemRow {
+    /// The file.
+    pub object_id: String,
+    /// Its link-sealed data key, encrypted by KMS under the link's context for this file.
+    pub sealed_key: Vec<u8>,
+    /// Its name and type sealed under the link key.
+    pub metadata: Vec<u8>,
+}
+
+/// The count of a link's files, as a column of `shares s`.
+const FILES: &str = "(SELECT COUNT(*) FROM share_items i WHERE i.share_id = s.id) AS files";
 
 /// A database count as `u32` (saturating).
 pub fn to_u32(v: i64) -> u32 {
@@ -72,13 +90,19 @@ impl ShareRow {
             retired: self.sealed_key.is_none(),
             last_used_at: self.last_used_at,
             new_downloads: to_u32(self.downloads - self.seen_downloads),
+            files: to_u32(self.files.max(1)),
         }
     }
 
     /// The KMS encryption context of the link's sealed key: the object, its owner, the link.
     pub fn kms_context(&self) -> HashMap<String, String> {
+        self.context_for(&self.object_id)
+    }
+
+    /// The KMS encryption context of the link's sealed key for `object_id` (one of its files).
+    pub fn context_for(&self, object_id: &str) -> HashMap<String, String> {
         HashMap::from([
-            (CONTEXT_OBJECT.to_owned(), self.object_id.clone()),
+            (CONTEXT_OBJECT.to_owned(), object_id.to_owned()),
             (CONTEXT_OWNER.to_owned(), self.owner_id.clone()),
             (CONTEXT_SHARE.to_owned(), self.id.clone()),
         ])
@@ -152,12 +176,14 @@ pub fn limit_text(max: Option<i64>) -> String {
 
 /// The owner's link (404 for anyone else's).
 pub async fn owned(db: &Db, owner_id: &str, id: &str) -> ApiResult<ShareRow> {
-    sqlx::query_as::<_, ShareRow>("SELECT * FROM shares WHERE id = $1 AND owner_id = $2")
-        .bind(id)
-        .bind(owner_id)
-        .fetch_optional(db)
-        .await?
-        .ok_or_else(|| ApiError::not_found("share"))
+    sqlx::query_as::<_, ShareRow>(&format!(
+        "SELECT s.*, {FILES} FROM shares s WHERE s.id = $1 AND s.owner_id = $2"
+    ))
+    .bind(id)
+    .bind(owner_id)
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| ApiError::not_found("share"))
 }
 
 /// The link whose token this is (404 otherwise).
@@ -175,12 +201,50 @@ pub async fn by_token(db: &Db, token: &str) -> ApiResult<ShareRow> {
         })
 }
 
-/// An object's links, newest first.
+/// An object's links (its own, and links to several files that include it), newest first.
 pub async fn for_object(db: &Db, object_id: &str) -> ApiResult<Vec<ShareRow>> {
-    Ok(sqlx::query_as::<_, ShareRow>(
-        "SELECT * FROM shares WHERE object_id = $1 ORDER BY created_at DESC, rowid DESC",
-    )
+    Ok(sqlx::query_as::<_, ShareRow>(&format!(
+        "SELECT s.*, {FILES} FROM shares s
+         WHERE s.object_id = $1
+            OR EXISTS (SELECT 1 FROM share_items i WHERE i.share_id = s.id AND i.object_id = $1)
+         ORDER BY s.created_at DESC, s.id DESC"
+    ))
     .bind(object_id)
+    .fetch_all(db)
+    .await?)
+}
+
+/// Stores the files of the new link `share_id` (after [`insert`]): `(object id, KMS-encrypted
+/// sealed key, sealed metadata)` in order.
+pub async fn insert_items(
+    db: &Db,
+    share_id: &str,
+    items: &[(String, Vec<u8>, Vec<u8>)],
+) -> ApiResult<()> {
+    for (position, (object_id, sealed_key, metadata)) in items.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO share_items (share_id, position, object_id, sealed_key, metadata)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(share_id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(object_id)
+        .bind(sealed_key)
+        .bind(metadata)
+        .execute(db)
+        .await?;
+    }
+    Ok(())
+}
+
+/// The files of link `share_id` that still exist, in order (empty for a link to one file).
+pub async fn items(db: &Db, share_id: &str) -> ApiResult<Vec<ItemRow>> {
+    Ok(sqlx::query_as::<_, ItemRow>(
+        "SELECT i.object_id, i.sealed_key, i.metadata FROM share_items i
+         JOIN objects o ON o.id = i.object_id AND o.state = 'complete'
+         WHERE i.share_id = $1 ORDER BY i.position",
+    )
+    .bind(share_id)
     .fetch_all(db)
     .await?)
 }
@@ -230,6 +294,15 @@ pub async fn update_terms(db: &Db, row: &ShareRow) -> ApiResult<bool> {
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Removes a link that could not be completed (no key was ever released through it).
+pub async fn remove(db: &Db, id: &str) -> ApiResult<()> {
+    sqlx::query("DELETE FROM shares WHERE id = $1 AND downloads = 0")
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
 }
 
 /// Revokes a link (a no-op if it already is).

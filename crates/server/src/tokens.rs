@@ -214,7 +214,7 @@ pub async fn owned(db: &Db, user_id: &str, id: &str) -> ApiResult<TokenRow> {
 /// The account's tokens, newest first.
 pub async fn of_user(db: &Db, user_id: &str) -> ApiResult<Vec<TokenRow>> {
     Ok(sqlx::query_as::<_, TokenRow>(
-        "SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, rowid DESC",
+        "SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at DESC, id DESC",
     )
     .bind(user_id)
     .fetch_all(db)

@@ -70,6 +70,7 @@ async fn make_link(
     let sealed = seal_for_link(&data_key, &link_key, &share_id, &mut rand::rng())
         .map_err(|e| e.to_string())?;
     let req = CreateShareRequest {
+        items: Vec::new(),
         metadata: metadata::seal(meta, link_key.as_bytes(), &share_id),
         id: share_id,
         sealed_key: B64.encode(sealed),
@@ -149,6 +150,7 @@ pub fn share(props: &ShareProps) -> Html {
                 media_type: String::new(),
             });
             let settings = CreateShareRequest {
+                items: Vec::new(),
                 expires_in_secs: secs,
                 max_downloads: max,
                 passphrase: pass,

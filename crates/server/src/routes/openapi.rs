@@ -97,6 +97,7 @@ const TOKEN_SCOPES: &[(&str, &str, &str)] = &[
     ("/api/objects/{id}/shares", "get", "share"),
     ("/api/objects/{id}/shares", "post", "share"),
     ("/api/objects/{id}/shares/seen", "post", "share"),
+    ("/api/shares", "post", "share"),
     ("/api/shares/{id}", "patch", "share"),
     ("/api/shares/{id}/revoke", "post", "share"),
     ("/api/shares/{id}/history", "get", "share"),
@@ -160,14 +161,17 @@ fn base() -> Value {
                 "KeyResponse": object(&[("data_key", b64()), ("key_arn", s())], &["data_key", "key_arn"]),
                 "AuditEntry": object(&[("id", int()), ("time_ms", int()), ("actor", s()), ("action", s()), ("object", s()), ("ip", s()), ("outcome", s()), ("detail", s()), ("prev_hash", s()), ("hash", s())], &["id", "time_ms", "actor", "action", "outcome", "detail", "prev_hash", "hash"]),
                 "AuditPage": object(&[("entries", json!({"type": "array", "items": r("AuditEntry")})), ("next_after", int())], &["entries"]),
-                "CreateShareRequest": object(&[("id", json!({"type": "string", "format": "uuid"})), ("sealed_key", b64()), ("expires_in_secs", json!({"type": "integer", "minimum": cipherdrop_api::SHARE_MIN_SECS, "maximum": cipherdrop_api::SHARE_MAX_SECS, "default": cipherdrop_api::SHARE_DEFAULT_SECS})), ("max_downloads", json!({"type": "integer", "minimum": 1, "maximum": cipherdrop_api::SHARE_MAX_DOWNLOADS})), ("passphrase", json!({"type": "string", "minLength": cipherdrop_api::SHARE_MIN_PASSPHRASE})), ("note", json!({"type": "string", "maxLength": 1000})), ("delete_after_last", json!({"type": "boolean"})), ("metadata", b64())], &["id", "sealed_key"]),
-                "ShareSummary": object(&[("id", s()), ("object_id", s()), ("created_at", int()), ("expires_at", int()), ("max_downloads", int()), ("downloads", int()), ("has_passphrase", json!({"type": "boolean"})), ("note", s()), ("delete_after_last", json!({"type": "boolean"})), ("revoked_at", int()), ("retired", json!({"type": "boolean"})), ("last_used_at", int()), ("new_downloads", int())], &["id", "object_id", "created_at", "expires_at", "downloads", "has_passphrase", "delete_after_last"]),
+                "CreateShareRequest": object(&[("id", json!({"type": "string", "format": "uuid"})), ("sealed_key", b64()), ("expires_in_secs", json!({"type": "integer", "minimum": cipherdrop_api::SHARE_MIN_SECS, "maximum": cipherdrop_api::SHARE_MAX_SECS, "default": cipherdrop_api::SHARE_DEFAULT_SECS})), ("max_downloads", json!({"type": "integer", "minimum": 1, "maximum": cipherdrop_api::SHARE_MAX_DOWNLOADS})), ("passphrase", json!({"type": "string", "minLength": cipherdrop_api::SHARE_MIN_PASSPHRASE})), ("note", json!({"type": "string", "maxLength": 1000})), ("delete_after_last", json!({"type": "boolean"})), ("metadata", b64()), ("items", json!({"type": "array", "maxItems": cipherdrop_api::SHARE_MAX_FILES, "items": r("ShareItemRequest")}))], &["id"]),
+                "ShareItemRequest": object(&[("object_id", json!({"type": "string", "format": "uuid"})), ("sealed_key", b64()), ("metadata", b64())], &["object_id", "sealed_key", "metadata"]),
+                "ShareItemInfo": object(&[("object_id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("metadata", b64())], &["object_id", "size", "plaintext_size", "suite", "metadata"]),
+                "ShareItemKey": object(&[("object_id", s()), ("sealed_key", b64()), ("key_arn", s()), ("download_url", s())], &["object_id", "sealed_key", "key_arn", "download_url"]),
+                "ShareSummary": object(&[("id", s()), ("object_id", s()), ("created_at", int()), ("expires_at", int()), ("max_downloads", int()), ("downloads", int()), ("has_passphrase", json!({"type": "boolean"})), ("note", s()), ("delete_after_last", json!({"type": "boolean"})), ("revoked_at", int()), ("retired", json!({"type": "boolean"})), ("last_used_at", int()), ("new_downloads", int()), ("files", int())], &["id", "object_id", "created_at", "expires_at", "downloads", "has_passphrase", "delete_after_last"]),
                 "ShareCreated": object(&[("share", r("ShareSummary")), ("token", s())], &["share", "token"]),
                 "ShareList": object(&[("shares", json!({"type": "array", "items": r("ShareSummary")}))], &["shares"]),
                 "UpdateShareRequest": object(&[("expires_in_secs", int()), ("max_downloads", int()), ("unlimited", json!({"type": "boolean"}))], &[]),
                 "ShareTokenRequest": object(&[("token", s()), ("passphrase", s())], &["token"]),
-                "ShareInfo": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("expires_at", int()), ("remaining", int()), ("needs_passphrase", json!({"type": "boolean"})), ("note", s()), ("metadata", b64())], &["id", "size", "plaintext_size", "suite", "expires_at", "needs_passphrase", "metadata"]),
-                "ShareKeyResponse": object(&[("id", s()), ("sealed_key", b64()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int()), ("remaining", int())], &["id", "sealed_key", "key_arn", "download_url", "url_expires_at"])
+                "ShareInfo": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("expires_at", int()), ("remaining", int()), ("needs_passphrase", json!({"type": "boolean"})), ("note", s()), ("metadata", b64()), ("items", json!({"type": "array", "items": r("ShareItemInfo")}))], &["id", "size", "plaintext_size", "suite", "expires_at", "needs_passphrase", "metadata"]),
+                "ShareKeyResponse": object(&[("id", s()), ("sealed_key", b64()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int()), ("remaining", int()), ("items", json!({"type": "array", "items": r("ShareItemKey")}))], &["id", "sealed_key", "key_arn", "download_url", "url_expires_at"])
             }
         },
         "paths": {
@@ -204,6 +208,7 @@ fn base() -> Value {
                 "get": op("The object's share links (owner)", true, None, Some("ShareList"), false),
                 "post": op("Make a share link; the answer is the only time its token is shown", true, Some("CreateShareRequest"), Some("ShareCreated"), true)},
             "/api/objects/{id}/shares/seen": {"parameters": id_param(), "post": op("Mark every download through the file's links as seen (the page's \"new downloads\" badge)", true, None, None, false)},
+            "/api/shares": {"post": op("Make one link to several files (a selection or a folder): each file's data key sealed under the link key and its name sealed for the link; one counted release gives them all", true, Some("CreateShareRequest"), Some("ShareCreated"), true)},
             "/api/shares/{id}": {"parameters": id_param(), "patch": op("Change a link's expiry or download limit", true, Some("UpdateShareRequest"), Some("ShareSummary"), true)},
             "/api/shares/{id}/revoke": {"parameters": id_param(), "post": op("Revoke a link: it releases no key from now on", true, None, Some("ShareSummary"), false)},
             "/api/shares/{id}/history": {"parameters": id_param(), "get": op("Every access to a link, from the audit log", true, None, Some("AuditPage"), false)},

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{ShareInfo, ShareKeyResponse, ShareTokenRequest};
+use cipherdrop_api::{ShareInfo, ShareItemInfo, ShareItemKey, ShareKeyResponse, ShareTokenRequest};
 use cipherdrop_core::SEALED_LINK_KEY_LEN;
 use zeroize::Zeroizing;
 
@@ -78,6 +78,18 @@ pub async fn info(
         return Err(refusal);
     }
     let object = shared_object(&state, &row).await?;
+    let mut items = Vec::new();
+    for item in shares::items(&state.db, &row.id).await? {
+        if let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? {
+            items.push(ShareItemInfo {
+                object_id: o.id.clone(),
+                size: o.size(),
+                plaintext_size: to_u64(o.plaintext_size),
+                suite: o.suite_id(),
+                metadata: B64.encode(&item.metadata),
+            });
+        }
+    }
     Ok(Json(ShareInfo {
         id: row.id.clone(),
         size: object.size(),
@@ -88,6 +100,7 @@ pub async fn info(
         needs_passphrase: row.passphrase_hash.is_some(),
         note: row.note.clone(),
         metadata: B64.encode(row.metadata.as_deref().unwrap_or_default()),
+        items,
     }))
 }
 
@@ -190,10 +203,36 @@ pub async fn release_key(
             .aws
             .presign_get(&state.config.bucket, &object.s3_key, state.config.url_ttl)
             .await?;
-        Ok::<_, ApiError>((sealed, url, object))
+        // A link to several files: every file's key and URL, for this one counted release.
+        let mut items = Vec::new();
+        for item in shares::items(&state.db, &row.id).await? {
+            let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
+                continue;
+            };
+            let sealed = state
+                .aws
+                .decrypt_pinned(
+                    &o.key_arn,
+                    &item.sealed_key,
+                    &row.context_for(&o.id),
+                    SEALED_LINK_KEY_LEN,
+                )
+                .await?;
+            let download_url = state
+                .aws
+                .presign_get(&state.config.bucket, &o.s3_key, state.config.url_ttl)
+                .await?;
+            items.push(ShareItemKey {
+                object_id: o.id.clone(),
+                sealed_key: B64.encode(&sealed[..]),
+                key_arn: o.key_arn.clone(),
+                download_url,
+            });
+        }
+        Ok::<_, ApiError>((sealed, url, object, items))
     }
     .await;
-    let (sealed, download_url, object) = match released {
+    let (sealed, download_url, object, items) = match released {
         Ok(r) => r,
         Err(e) => {
             // Nothing was released: give the download back.
@@ -209,9 +248,21 @@ pub async fn release_key(
         let ttl = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(0);
         objects::delete_at(&state.db, &object.id, now() + ttl + 1).await?;
     }
+    let what = if items.is_empty() {
+        format!("key of {}", object.id)
+    } else {
+        format!(
+            "keys of {} files ({})",
+            items.len(),
+            items
+                .iter()
+                .map(|i| i.object_id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     let detail = format!(
-        "key of {} released ({} of {}){}",
-        object.id,
+        "{what} released ({} of {}){}",
         downloads,
         max.map_or("unlimited".to_owned(), |m| m.to_string()),
         if last {
@@ -228,5 +279,6 @@ pub async fn release_key(
         download_url,
         url_expires_at: state.urls_expire_at(),
         remaining,
+        items,
     }))
 }

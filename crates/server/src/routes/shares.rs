@@ -6,10 +6,11 @@ use axum::extract::{Path, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
-    AuditPage, CreateShareRequest, MAX_METADATA_BYTES, SHARE_MIN_PASSPHRASE, ShareCreated,
-    ShareList, ShareSummary, UpdateShareRequest,
+    AuditPage, CreateShareRequest, MAX_METADATA_BYTES, SHARE_MAX_FILES, SHARE_MIN_PASSPHRASE,
+    ShareCreated, ShareList, ShareSummary, UpdateShareRequest,
 };
 use cipherdrop_core::SEALED_LINK_KEY_LEN;
+use std::collections::HashSet;
 use zeroize::Zeroizing;
 
 use super::audit_account;
@@ -18,8 +19,9 @@ use crate::audit;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
-use crate::objects;
+use crate::objects::{self, ObjectRow};
 use crate::shares::{self, MAX_NOTE, ShareRow, limit_text};
+use crate::state::AppState;
 use axum::http::StatusCode;
 
 /// The page's id for a new link: a lowercase hyphenated UUID, exactly as the sealed key's AAD.
@@ -42,36 +44,42 @@ fn sealed_key(b64: &str) -> ApiResult<Vec<u8>> {
     }
 }
 
-/// `POST /api/objects/{id}/shares`: makes a link; the answer is the only time the token is shown.
-/// The page sends the data key sealed under the link's key; the server encrypts that with KMS
-/// under the link's context and keeps only the result.
-pub async fn create(
-    State(state): St,
-    auth: Auth,
-    ip: ClientIp,
-    Path(object_id): Path<String>,
-    Json(req): Json<CreateShareRequest>,
-) -> ApiResult<Json<ShareCreated>> {
-    let object = objects::owned_complete(&state.db, &auth.user.id, &object_id).await?;
-    let id = link_id(&req.id)?;
-    let sealed = sealed_key(&req.sealed_key)?;
-    let secs = shares::lifetime(req.expires_in_secs)?;
-    let max = shares::limit(req.max_downloads)?;
-    let note = req.note.filter(|n| !n.trim().is_empty());
-    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
-        return Err(ApiError::bad_request(format!(
-            "a note has at most {MAX_NOTE} characters"
-        )));
-    }
+/// What a new link's request says, checked: everything but its files.
+struct Terms {
+    id: String,
+    secs: i64,
+    max: Option<i64>,
+    note: Option<String>,
+    metadata: Vec<u8>,
+    passphrase_hash: Option<String>,
+}
+
+/// Base64 metadata of at most [`MAX_METADATA_BYTES`].
+fn metadata(b64: &str) -> ApiResult<Vec<u8>> {
     let metadata = B64
-        .decode(&req.metadata)
+        .decode(b64)
         .map_err(|_| ApiError::bad_request("metadata must be base64"))?;
     if metadata.len() > MAX_METADATA_BYTES {
         return Err(ApiError::bad_request(format!(
             "metadata is at most {MAX_METADATA_BYTES} bytes"
         )));
     }
-    let passphrase_hash = match req.passphrase.map(Zeroizing::new) {
+    Ok(metadata)
+}
+
+/// Checks a new link's id, lifetime, limit, note and metadata, and hashes its passphrase.
+async fn terms(state: &AppState, req: &CreateShareRequest) -> ApiResult<Terms> {
+    let id = link_id(&req.id)?;
+    let secs = shares::lifetime(req.expires_in_secs)?;
+    let max = shares::limit(req.max_downloads)?;
+    let note = req.note.clone().filter(|n| !n.trim().is_empty());
+    if note.as_ref().is_some_and(|n| n.chars().count() > MAX_NOTE) {
+        return Err(ApiError::bad_request(format!(
+            "a note has at most {MAX_NOTE} characters"
+        )));
+    }
+    let metadata = metadata(&req.metadata)?;
+    let passphrase_hash = match req.passphrase.clone().map(Zeroizing::new) {
         None => None,
         Some(p) if p.is_empty() => None,
         Some(p) if p.chars().count() < SHARE_MIN_PASSPHRASE => {
@@ -88,34 +96,64 @@ pub async fn create(
             Some(hash)
         }
     };
-    let token = new_token();
-    let mut row = ShareRow {
+    Ok(Terms {
         id,
+        secs,
+        max,
+        note,
+        metadata,
+        passphrase_hash,
+    })
+}
+
+/// A link's row for `terms`, leading with `object_id`, with its KMS-encrypted sealed key.
+async fn new_row(
+    state: &AppState,
+    auth: &Auth,
+    terms: Terms,
+    object: &ObjectRow,
+    sealed: &[u8],
+    delete_after_last: bool,
+) -> ApiResult<ShareRow> {
+    let mut row = ShareRow {
+        id: terms.id,
         object_id: object.id.clone(),
         owner_id: auth.user.id.clone(),
         created_at: now(),
-        expires_at: now() + secs,
-        max_downloads: max,
+        expires_at: now() + terms.secs,
+        max_downloads: terms.max,
         downloads: 0,
-        passphrase_hash,
-        note,
-        delete_after_last: i64::from(req.delete_after_last),
-        metadata: Some(metadata),
+        passphrase_hash: terms.passphrase_hash,
+        note: terms.note,
+        delete_after_last: i64::from(delete_after_last),
+        metadata: Some(terms.metadata),
         revoked_at: None,
         sealed_key: None,
         last_used_at: None,
         seen_downloads: 0,
+        files: 0,
     };
     row.sealed_key = Some(
         state
             .aws
-            .encrypt_blob(&object.key_arn, &sealed, &row.kms_context())
+            .encrypt_blob(&object.key_arn, sealed, &row.kms_context())
             .await?,
     );
-    shares::insert(&state.db, &row, &token).await?;
+    Ok(row)
+}
+
+/// Audits a new link and answers with its token (the only time it is shown).
+async fn created(
+    state: &AppState,
+    auth: &Auth,
+    ip: ClientIp,
+    row: &ShareRow,
+    token: &str,
+    what: &str,
+) -> ApiResult<Json<ShareCreated>> {
     let detail = format!(
-        "link for {}: expires in {secs} s, limit {}, passphrase {}",
-        row.object_id,
+        "link for {what}: expires in {} s, limit {}, passphrase {}",
+        row.expires_at - row.created_at,
         limit_text(row.max_downloads),
         if row.passphrase_hash.is_some() {
             "yes"
@@ -123,11 +161,105 @@ pub async fn create(
             "no"
         }
     );
-    audit_account(&state, &auth, ip, "share.created", &row.id, "ok", &detail).await?;
+    audit_account(state, auth, ip, "share.created", &row.id, "ok", &detail).await?;
     Ok(Json(ShareCreated {
         share: row.summary(),
-        token: token.to_string(),
+        token: token.to_owned(),
     }))
+}
+
+/// `POST /api/objects/{id}/shares`: makes a link; the answer is the only time the token is shown.
+/// The page sends the data key sealed under the link's key; the server encrypts that with KMS
+/// under the link's context and keeps only the result.
+pub async fn create(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Path(object_id): Path<String>,
+    Json(req): Json<CreateShareRequest>,
+) -> ApiResult<Json<ShareCreated>> {
+    let object = objects::owned_complete(&state.db, &auth.user.id, &object_id).await?;
+    if !req.items.is_empty() {
+        return Err(ApiError::bad_request(
+            "a link to several files is made with POST /api/shares",
+        ));
+    }
+    let sealed = sealed_key(&req.sealed_key)?;
+    let terms = terms(&state, &req).await?;
+    let row = new_row(
+        &state,
+        &auth,
+        terms,
+        &object,
+        &sealed,
+        req.delete_after_last,
+    )
+    .await?;
+    let token = new_token();
+    shares::insert(&state.db, &row, &token).await?;
+    created(&state, &auth, ip, &row, &token, &row.object_id).await
+}
+
+/// `POST /api/shares`: one link to several of the owner's files (1 ..= [`SHARE_MAX_FILES`], in
+/// order), each with its data key sealed under the link key and its name sealed for the link.
+/// Such a link cannot delete its files after the last download.
+pub async fn create_set(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Json(req): Json<CreateShareRequest>,
+) -> ApiResult<Json<ShareCreated>> {
+    if req.items.is_empty() || req.items.len() > SHARE_MAX_FILES {
+        return Err(ApiError::bad_request(format!(
+            "a link gives 1 to {SHARE_MAX_FILES} files"
+        )));
+    }
+    if req.delete_after_last {
+        return Err(ApiError::bad_request(
+            "a link to several files cannot delete them after its last download",
+        ));
+    }
+    if !req.sealed_key.is_empty() {
+        return Err(ApiError::bad_request(
+            "each file of the link carries its own sealed key",
+        ));
+    }
+    let mut seen = HashSet::new();
+    let mut checked = Vec::with_capacity(req.items.len());
+    for item in &req.items {
+        if !seen.insert(item.object_id.as_str()) {
+            return Err(ApiError::bad_request("a file appears twice in the link"));
+        }
+        let object = objects::owned_complete(&state.db, &auth.user.id, &item.object_id).await?;
+        checked.push((
+            object,
+            sealed_key(&item.sealed_key)?,
+            metadata(&item.metadata)?,
+        ));
+    }
+    let terms = terms(&state, &req).await?;
+    let Some((first, first_sealed, _)) = checked.first() else {
+        return Err(ApiError::bad_request("a link needs a file"));
+    };
+    let mut row = new_row(&state, &auth, terms, first, first_sealed, false).await?;
+    let mut items = Vec::with_capacity(checked.len());
+    for (object, sealed, meta) in checked {
+        let stored = state
+            .aws
+            .encrypt_blob(&object.key_arn, &sealed, &row.context_for(&object.id))
+            .await?;
+        items.push((object.id, stored, meta));
+    }
+    let token = new_token();
+    shares::insert(&state.db, &row, &token).await?;
+    if let Err(e) = shares::insert_items(&state.db, &row.id, &items).await {
+        // No half-made link: without its files it would give the first one alone.
+        shares::remove(&state.db, &row.id).await?;
+        return Err(e);
+    }
+    row.files = i64::try_from(items.len()).unwrap_or(i64::MAX);
+    let what = format!("{} files", items.len());
+    created(&state, &auth, ip, &row, &token, &what).await
 }
 
 /// `GET /api/objects/{id}/shares`: the object's links, newest first.

@@ -676,3 +676,192 @@ async fn the_owner_sees_last_use_remaining_and_new_downloads_until_they_look() {
     stranger.share_key(open.token(), None).await.unwrap();
     assert_eq!(new_downloads(&objects().await, &a), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_link_gives_several_files_with_one_counted_release() {
+    let app = TestApp::start().await;
+    let (_admin, alice, bob) = app.accounts().await;
+    let contents: Vec<Vec<u8>> = vec![data(70_000, 1), Vec::new(), data(5_000, 3)];
+    let mut ids = Vec::new();
+    for c in &contents {
+        ids.push(alice.upload(c, SUITE_COMMIT_KEY, 4096).await.unwrap());
+    }
+    let names = [
+        "folder/report.pdf",
+        "folder/empty.txt",
+        "folder/sub/notes.md",
+    ];
+    let files: Vec<(&str, &str)> = ids.iter().map(String::as_str).zip(names).collect();
+    let set = alice
+        .share_set(&files, json!({"max_downloads": 2}))
+        .await
+        .unwrap();
+    assert_eq!(set.created.share.files, 3);
+
+    // The holder sees the files' sealed names (opened only with the link key) before a release.
+    let stranger = app.client();
+    let (_, info) = stranger
+        .call(
+            Method::POST,
+            "/api/share",
+            Some(&json!({"token": set.token()})),
+        )
+        .await
+        .unwrap();
+    let info: cipherdrop_api::ShareInfo = serde_json::from_value(info).unwrap();
+    assert_eq!(info.items.len(), 3);
+    for (item, (id, name)) in info.items.iter().zip(&files) {
+        assert_eq!(
+            (
+                item.object_id.as_str(),
+                set.item_name(item).unwrap().as_str()
+            ),
+            (*id, *name)
+        );
+    }
+
+    // One counted release gives every file's key and URL.
+    let kms = app.kms_calls("Decrypt");
+    let release = stranger.share_key(set.token(), None).await.unwrap();
+    assert_eq!(
+        app.kms_calls("Decrypt") - kms,
+        1 + 3,
+        "the lead key and each file's"
+    );
+    assert_eq!(release.remaining, Some(1));
+    assert_eq!(release.items.len(), 3);
+    for (item, content) in release.items.iter().zip(&contents) {
+        assert!(set.fetch_item(&release, item).await.unwrap() == *content);
+    }
+
+    // Bad sets are refused whole; nothing is made.
+    let (a, b) = (ids[0].as_str(), ids[1].as_str());
+    let bobs = bob
+        .upload(&data(10, 9), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let (pending, _) = alice
+        .upload_parts(&data(10, 8), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let too_many: Vec<(&str, &str)> = (0..=cipherdrop_api::SHARE_MAX_FILES)
+        .map(|_| (a, "x"))
+        .collect();
+    for (label, files, body, status) in [
+        (
+            "another account's file",
+            vec![(a, "a"), (bobs.as_str(), "b")],
+            json!({}),
+            404,
+        ),
+        (
+            "a pending upload",
+            vec![(a, "a"), (pending.object_id.as_str(), "p")],
+            json!({}),
+            404,
+        ),
+        (
+            "a file twice",
+            vec![(a, "a"), (b, "b"), (a, "again")],
+            json!({}),
+            400,
+        ),
+        ("too many files", too_many, json!({}), 400),
+        (
+            "burn after reading",
+            vec![(a, "a"), (b, "b")],
+            json!({"delete_after_last": true}),
+            400,
+        ),
+        (
+            "a sealed key beside the items",
+            vec![(a, "a")],
+            json!({"sealed_key": "AQ=="}),
+            400,
+        ),
+    ] {
+        let e = alice.share_set(&files, body).await.err().unwrap();
+        assert_eq!(status_of(&e), status, "{label}: {e:?}");
+    }
+    let e = alice
+        .call(
+            Method::POST,
+            "/api/shares",
+            Some(&json!({"id": uuid_text(), "items": [
+            {"object_id": a, "sealed_key": "AAAA", "metadata": ""}]})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 400, "a sealed key of the wrong length");
+    let e = alice
+        .call(
+            Method::POST,
+            "/api/shares",
+            Some(&json!({"id": uuid_text(), "items": []})),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 400, "no files");
+    let e = bob.share_set(&files, json!({})).await.err().unwrap();
+    assert_eq!(status_of(&e), 404, "bob shares none of alice's files");
+
+    // Each file's key is bound to its file in KMS: keys swapped between rows release nothing,
+    // and the failed release is not counted.
+    let swapped = alice.share_set(&files[..2], json!({})).await.unwrap();
+    app.sql(&format!(
+        "UPDATE share_items SET sealed_key = (SELECT sealed_key FROM share_items WHERE share_id = '{s}' AND position = 0) \
+         WHERE share_id = '{s}' AND position = 1",
+        s = swapped.id()
+    ))
+    .await;
+    assert!(stranger.share_key(swapped.token(), None).await.is_err());
+    let (_, listed) = alice
+        .call(Method::GET, &format!("/api/objects/{b}/shares"), None)
+        .await
+        .unwrap();
+    let row = listed["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == swapped.id())
+        .expect("a file's panel lists the sets it is in")
+        .clone();
+    assert_eq!(
+        (row["downloads"].as_u64(), row["files"].as_u64()),
+        (Some(0), Some(2))
+    );
+
+    // Deleting the set's first file: the link goes on with the others.
+    alice
+        .call(Method::DELETE, &format!("/api/objects/{a}"), None)
+        .await
+        .unwrap();
+    let release = stranger.share_key(set.token(), None).await.unwrap();
+    assert_eq!(release.remaining, Some(0));
+    assert_eq!(
+        release
+            .items
+            .iter()
+            .map(|i| i.object_id.as_str())
+            .collect::<Vec<_>>(),
+        [b, ids[2].as_str()]
+    );
+    for (item, content) in release.items.iter().zip(&contents[1..]) {
+        assert!(set.fetch_item(&release, item).await.unwrap() == *content);
+    }
+    let e = stranger.share_key(set.token(), None).await.unwrap_err();
+    assert_eq!(
+        code_of(&e),
+        "share_exhausted",
+        "the set counts as one download per release"
+    );
+    let (ok, problems) = app.audit_verify().await;
+    assert!(ok, "{problems}");
+    assert!(
+        app.audit_rows("share.key")
+            .await
+            .iter()
+            .any(|r| r["detail"].as_str().unwrap().starts_with("keys of 3 files")),
+        "the release names every file"
+    );
+}
