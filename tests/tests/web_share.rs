@@ -6,7 +6,10 @@
 //! they last looked; each new link's QR code, drawn in the page, decodes to it;
 //! no token reaches the server's log. Links carry their whole secret in the fragment (the path is
 //! `/s/`), the page removes it from the address bar, and a link in the retired form
-//! `/s/{token}#k=…` is refused without a request that names it.
+//! `/s/{token}#k=…` is refused without a request that names it. A folder (nested paths, an
+//! empty and a multi-part file) uploaded through the page and ticked into one link downloads, in
+//! a browser with no account, as one zip that Python's `zipfile` reads back byte for byte, and
+//! file by file, all for one counted download.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -380,4 +383,179 @@ async fn share_links_through_the_pages() {
     }
     recipient.close().await;
     owner.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_behind_one_link_downloads_file_by_file_and_as_one_zip() {
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
+    add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
+
+    // A folder with nested paths, an empty file and a multi-part one.
+    let root = tempfile::tempdir().unwrap();
+    let files: Vec<(&str, Vec<u8>)> = vec![
+        ("project/readme.txt", b"read me first\n".to_vec()),
+        ("project/empty.txt", Vec::new()),
+        (
+            "project/data/big.bin",
+            cipherdrop_e2e::data(6 * 1024 * 1024 + 7, 21),
+        ),
+        (
+            "project/data/deep/notes.md",
+            "# notes\nünïcødé\n".as_bytes().to_vec(),
+        ),
+    ];
+    for (path, bytes) in &files {
+        let p = root.path().join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    }
+    let owner = Browser::start().await.unwrap();
+    owner.log_in(&server.url, "alice", PASSWORD).await.unwrap();
+    owner
+        .type_into(
+            "#folder-input",
+            &root.path().join("project").display().to_string(),
+        )
+        .await
+        .unwrap();
+    for (path, _) in &files {
+        let (state, message) = owner.upload_outcome(path, 2 * MIN).await.unwrap();
+        assert_eq!(state, "done", "{path}: {message}");
+    }
+
+    // Tick all four (the paths are their names) and make one link, limit 2.
+    for (path, _) in &files {
+        owner
+            .click(&format!("tr.file[data-name=\"{path}\"] input.select"))
+            .await
+            .unwrap();
+    }
+    owner.click("#share-selected").await.unwrap();
+    owner.wait_for("#share-form", MIN).await.unwrap();
+    assert!(
+        owner
+            .js_string("return document.querySelector('#share-title').innerText")
+            .await
+            .unwrap()
+            .contains("4 files")
+    );
+    owner
+        .client
+        .execute(
+            "document.querySelector('#share-limit').value = '2';",
+            vec![],
+        )
+        .await
+        .unwrap();
+    owner.click("#share-create").await.unwrap();
+    owner
+        .wait_until_js(
+            "(() => { const l = document.querySelector('#share-link'); return l && l.value.includes('/s/'); })()",
+            MIN,
+        )
+        .await
+        .unwrap();
+    let link = owner
+        .js_string("return document.querySelector('#share-link').value")
+        .await
+        .unwrap();
+    assert_eq!(owner.qr_text("#share-qr").await.unwrap(), link);
+
+    // The recipient (no account) sees every name, then gets one zip of all of them.
+    let recipient = Browser::start().await.unwrap();
+    recipient.client.goto(&link).await.unwrap();
+    recipient
+        .wait_until_js(
+            "document.querySelectorAll('#recipient-files tr.shared-file').length === 4",
+            MIN,
+        )
+        .await
+        .unwrap();
+    let names = recipient
+        .js_string("return [...document.querySelectorAll('tr.shared-file')].map(r => r.dataset.name).join('|')")
+        .await
+        .unwrap();
+    let expected: Vec<&str> = files.iter().map(|(p, _)| *p).collect();
+    let mut listed: Vec<&str> = names.split('|').collect();
+    listed.sort_unstable();
+    let mut want = expected.clone();
+    want.sort_unstable();
+    assert_eq!(listed, want);
+    recipient.no_save_dialog().await.unwrap();
+    recipient.click("#recipient-zip").await.unwrap();
+    recipient
+        .wait_until_js(
+            "['done','failed'].includes(document.querySelector('#recipient').dataset.state)",
+            2 * MIN,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        recipient
+            .js_string("return document.querySelector('#recipient').dataset.state")
+            .await
+            .unwrap(),
+        "done",
+        "{}",
+        recipient.body_text_tail().await
+    );
+    let zip = recipient
+        .wait_for_download("shared files.zip", MIN)
+        .await
+        .unwrap();
+    let check = r#"
+import hashlib, json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    assert z.testzip() is None, "a CRC failed"
+    print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))
+"#;
+    let out = std::process::Command::new(cipherdrop_e2e::python())
+        .args(["-c", check])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let entries: std::collections::BTreeMap<String, String> =
+        serde_json::from_slice(&out.stdout).unwrap();
+    let originals: std::collections::BTreeMap<String, String> = files
+        .iter()
+        .map(|(p, b)| ((*p).to_owned(), sha256_hex(b)))
+        .collect();
+    assert_eq!(
+        entries, originals,
+        "the zip holds every file, byte for byte, at its path"
+    );
+
+    // Each file alone, from the same release (one counted download for the set).
+    recipient
+        .click("tr.shared-file[data-name=\"project/data/deep/notes.md\"] button.item-download")
+        .await
+        .unwrap();
+    let notes = recipient.wait_for_download("notes.md", MIN).await.unwrap();
+    assert_eq!(std::fs::read(notes).unwrap(), files[3].1);
+    recipient.client.goto(&link).await.unwrap();
+    recipient
+        .wait_until_js(
+            "(() => { const r = document.querySelector('#recipient-remaining'); return r !== null && r.innerText === '1'; })()",
+            MIN,
+        )
+        .await
+        .unwrap();
+    owner.close().await;
+    recipient.close().await;
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

@@ -348,6 +348,11 @@ pub async fn create_share(id: &str, req: &CreateShareRequest) -> ApiResult<Share
     json(post(&format!("/api/objects/{id}/shares"), req)).await
 }
 
+/// Makes one link to several files (each item sealed by the page).
+pub async fn create_share_set(req: &CreateShareRequest) -> ApiResult<ShareCreated> {
+    json(post("/api/shares", req)).await
+}
+
 /// The object's share links.
 pub async fn shares(id: &str) -> ApiResult<ShareList> {
     json(Request::get(&format!("/api/objects/{id}/shares")).build()).await
@@ -439,4 +444,20 @@ pub async fn share_key(
         )
     })?;
     Ok(WithKey { answer, data_key })
+}
+
+/// The data keys of every file of a released link to several files, opened with the link key,
+/// in the answer's order.
+pub fn share_item_keys(answer: &ShareKeyResponse, link_key: &LinkKey) -> ApiResult<Vec<DataKey>> {
+    answer
+        .items
+        .iter()
+        .map(|item| {
+            let sealed = B64
+                .decode(item.sealed_key.as_bytes())
+                .map_err(|_| ApiError::Decode("sealed key".into()))?;
+            open_from_link(&sealed, link_key, &answer.id)
+                .map_err(|_| ApiError::Decode("the link's key does not open a file's key".into()))
+        })
+        .collect()
 }

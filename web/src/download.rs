@@ -92,8 +92,91 @@ struct Prepared {
     key: DataKey,
 }
 
-/// Fetches the message at `url`, decrypts it with `key` and saves it under `name`. A
-/// connection that breaks off goes on from where it stopped (a `Range` GET).
+/// Fetches the message at `url` (`total` ciphertext bytes) and decrypts it with `key` into
+/// `sink`. A connection that breaks off goes on from where it stopped (a `Range` GET).
+pub async fn decrypt_into(
+    url: &str,
+    total: u64,
+    key: &DataKey,
+    sink: &mut impl PlainSink,
+    progress: &mut dyn FnMut(u64, u64),
+    cancel: &Cancel,
+) -> Result<Saved, TransferError> {
+    let reader = s3::get(url, None).await?;
+    let mut report = |n: u64| progress(n, total);
+    let resumed = Rc::new(Cell::new(0));
+    let source = Source::Download {
+        reader,
+        url: url.to_owned(),
+        total,
+        resumed: resumed.clone(),
+    };
+    let opened = decrypt_source(
+        source,
+        key,
+        DecryptLimits::default(),
+        sink,
+        &mut report,
+        cancel,
+    )
+    .await?;
+    Ok(Saved {
+        bytes: opened.plaintext_len,
+        resumed: resumed.get(),
+    })
+}
+
+/// Where a download goes while it runs: a picked file (discarded unless everything verified) or
+/// memory (offered as a Blob at the end).
+pub enum Writing {
+    /// The picked file.
+    Picked(SaveFile),
+    /// Plaintext collected in memory.
+    Memory(MemoryPlain),
+}
+
+impl Writing {
+    /// Starts writing to `destination`.
+    pub fn new(destination: Destination) -> Self {
+        match destination {
+            Destination::Picked(f) => Self::Picked(f),
+            Destination::Blob => Self::Memory(MemoryPlain::default()),
+        }
+    }
+
+    /// Keeps what was written under `name` (the picked file, or a Blob offered as a download).
+    pub async fn commit(self, name: &str) -> Result<(), TransferError> {
+        match self {
+            Self::Picked(file) => file
+                .commit()
+                .await
+                .map_err(|e| TransferError::Sink(format!("saving the file failed: {e}"))),
+            Self::Memory(m) => {
+                save_blob(&m.into_blob()?, name);
+                Ok(())
+            }
+        }
+    }
+
+    /// Drops what was written.
+    pub async fn discard(self) {
+        if let Self::Picked(file) = self {
+            file.discard().await;
+        }
+    }
+}
+
+impl PlainSink for Writing {
+    async fn write(&mut self, plaintext: &ArrayBuffer) -> Result<(), TransferError> {
+        match self {
+            Self::Picked(file) => PickedSink(file).write(plaintext).await,
+            Self::Memory(m) => m.write(plaintext).await,
+        }
+    }
+}
+
+/// Fetches the message at `url`, decrypts it with `key` and saves it under `name`, only if the
+/// whole message verified.
 pub async fn save_from(
     url: &str,
     total: u64,
@@ -103,59 +186,15 @@ pub async fn save_from(
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
 ) -> Result<Saved, TransferError> {
-    let reader = match s3::get(url, None).await {
-        Ok(r) => r,
+    let mut writing = Writing::new(destination);
+    match decrypt_into(url, total, key, &mut writing, progress, cancel).await {
+        Ok(saved) => {
+            writing.commit(name).await?;
+            Ok(saved)
+        }
         Err(e) => {
-            if let Destination::Picked(file) = destination {
-                file.discard().await;
-            }
-            return Err(e);
-        }
-    };
-    let mut report = |n: u64| progress(n, total);
-    let limits = DecryptLimits::default();
-    let resumed = Rc::new(Cell::new(0));
-    let source = Source::Download {
-        reader,
-        url: url.to_owned(),
-        total,
-        resumed: resumed.clone(),
-    };
-    let saved = |opened: crate::crypt::Opened| Saved {
-        bytes: opened.plaintext_len,
-        resumed: resumed.get(),
-    };
-    match destination {
-        Destination::Picked(file) => {
-            let result = decrypt_source(
-                source,
-                key,
-                limits,
-                &mut PickedSink(&file),
-                &mut report,
-                cancel,
-            )
-            .await;
-            match result {
-                Ok(opened) => {
-                    file.commit()
-                        .await
-                        .map_err(|e| TransferError::Sink(format!("saving the file failed: {e}")))?;
-                    Ok(saved(opened))
-                }
-                Err(e) => {
-                    file.discard().await;
-                    Err(e)
-                }
-            }
-        }
-        Destination::Blob => {
-            let mut sink = MemoryPlain::default();
-            let opened =
-                decrypt_source(source, key, limits, &mut sink, &mut report, cancel).await?;
-            let blob = sink.into_blob()?;
-            save_blob(&blob, name);
-            Ok(saved(opened))
+            writing.discard().await;
+            Err(e)
         }
     }
 }

@@ -28,5 +28,6 @@ pub mod subtle;
 pub mod ui;
 pub mod upload;
 pub mod workers;
+pub mod zip;
 
 pub use ui::app::App;

@@ -103,7 +103,8 @@ pub fn app() -> Html {
     let names: Names = (*use_memo((), |_| Rc::new(RefCell::new(HashMap::new())))).clone();
     let records = use_mut_ref(HashMap::<String, Rc<UploadRecord>>::new);
     let inspect = use_state(|| None::<String>);
-    let sharing = use_state(|| None::<String>);
+    // The files a share panel is open for (one, or several for one link).
+    let sharing = use_state(|| None::<Vec<String>>);
     let announce = use_state(String::new);
 
     {
@@ -198,7 +199,14 @@ pub fn app() -> Html {
         let (sharing, inspect) = (sharing.clone(), inspect.clone());
         Callback::from(move |id: String| {
             inspect.set(None);
-            sharing.set(Some(id));
+            sharing.set(Some(vec![id]));
+        })
+    };
+    let on_share_set = {
+        let (sharing, inspect) = (sharing.clone(), inspect.clone());
+        Callback::from(move |ids: Vec<String>| {
+            inspect.set(None);
+            sharing.set(Some(ids));
         })
     };
     let close_share = {
@@ -271,13 +279,21 @@ pub fn app() -> Html {
             } else {
                 Suite::CommitKey
             };
-            let shared = sharing.as_ref().map(|id| {
-                let meta = names
-                    .borrow()
-                    .get(id)
-                    .and_then(|m| m.as_ref().ok())
-                    .cloned();
-                html! { <Share id={id.clone()} {meta} on_close={close_share.clone()} /> }
+            let shared = sharing.as_ref().and_then(|ids| {
+                let meta_of = |id: &String| {
+                    names
+                        .borrow()
+                        .get(id)
+                        .and_then(|m| m.as_ref().ok())
+                        .cloned()
+                };
+                let (id, rest) = ids.split_first()?;
+                let meta = meta_of(id);
+                let others: Vec<(String, Option<crate::metadata::FileMeta>)> =
+                    rest.iter().map(|o| (o.clone(), meta_of(o))).collect();
+                // A new key per selection, so the panel starts afresh.
+                let key = ids.join(",");
+                Some(html! { <Share {key} id={id.clone()} {meta} {others} on_close={close_share.clone()} /> })
             });
             let inspected = inspect.as_ref().map(|id| {
                 let name = names
@@ -291,7 +307,7 @@ pub fn app() -> Html {
             html! {
                 <>
                 <Uploads on_uploaded={on_uploaded} default_suite={default_suite} owner={me.id.clone()} />
-                <Files version={*version} names={names.clone()} {on_inspect} {on_share} />
+                <Files version={*version} names={names.clone()} {on_inspect} {on_share} {on_share_set} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>
                 <Tokens />

@@ -37,6 +37,8 @@ pub struct FilesProps {
     pub on_inspect: Callback<String>,
     /// Opens the share panel for a file.
     pub on_share: Callback<String>,
+    /// Opens the share panel for one link to several files (in the order they were ticked).
+    pub on_share_set: Callback<Vec<String>>,
 }
 
 /// The file list.
@@ -49,6 +51,8 @@ pub fn files(props: &FilesProps) -> Html {
     let confirm_delete = use_state(|| None::<String>);
     let use_picker = use_state(has_save_picker);
     let reload = use_state(|| 0u32);
+    // Files ticked for one link to several files.
+    let selected = use_state(Vec::<String>::new);
 
     {
         let (list, names, redraw) = (list.clone(), props.names.clone(), redraw.clone());
@@ -160,6 +164,18 @@ pub fn files(props: &FilesProps) -> Html {
         Callback::from(move |_: Event| use_picker.set(!*use_picker))
     };
 
+    let share_selected = {
+        let (selected, f) = (selected.clone(), props.on_share_set.clone());
+        Callback::from(move |_: MouseEvent| {
+            f.emit((*selected).clone());
+            selected.set(Vec::new());
+        })
+    };
+    let clear_selection = {
+        let selected = selected.clone();
+        Callback::from(move |_: MouseEvent| selected.set(Vec::new()))
+    };
+
     let names = props.names.borrow();
     let body = match &*list {
         None => html! { <p class="muted">{ "Loading your files…" }</p> },
@@ -170,8 +186,16 @@ pub fn files(props: &FilesProps) -> Html {
             html! { <p class="muted" id="no-files">{ "No files yet. Encrypted uploads appear here." }</p> }
         }
         Some(Ok(objects)) => html! {
+            <>
+            if !selected.is_empty() {
+                <div class="selection" role="region" aria-label="Selected files">
+                    <span id="selected-count">{ format!("{} selected", selected.len()) }</span>
+                    <button id="share-selected" type="button" onclick={share_selected.clone()}>{ "Share them with one link" }</button>
+                    <button type="button" class="secondary" onclick={clear_selection.clone()}>{ "Clear" }</button>
+                </div>
+            }
             <table id="files" class="files">
-                <thead><tr><th scope="col">{ "Name" }</th><th scope="col">{ "Size" }</th><th scope="col">{ "Uploaded" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
+                <thead><tr><th scope="col"><span class="visually-hidden">{ "Select" }</span></th><th scope="col">{ "Name" }</th><th scope="col">{ "Size" }</th><th scope="col">{ "Uploaded" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
                 <tbody>
                 { for objects.iter().map(|o| {
                     let (name, name_class) = match names.get(&o.id) {
@@ -195,9 +219,23 @@ pub fn files(props: &FilesProps) -> Html {
                     let ins = { let (f, id) = (props.on_inspect.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
                     let del = { let (f, id) = (on_delete.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
                     let confirming = confirm_delete.as_deref() == Some(o.id.as_str());
+                    let is_selected = selected.contains(&o.id);
+                    let toggle = {
+                        let (selected, id) = (selected.clone(), id.clone());
+                        Callback::from(move |_: Event| {
+                            let mut now = (*selected).clone();
+                            if let Some(p) = now.iter().position(|s| *s == id) {
+                                now.remove(p);
+                            } else {
+                                now.push(id.clone());
+                            }
+                            selected.set(now);
+                        })
+                    };
                     html! {
                         <>
                         <tr class="file" data-id={o.id.clone()} data-name={name.clone()} data-download={state}>
+                            <td class="select"><input type="checkbox" class="select" checked={is_selected} onchange={toggle} aria-label={format!("Select {name}")} /></td>
                             <td class={name_class}>{ &name }{ if o.suite == 0x0578 { html!{ <span class="badge" title="signed (0x0578)">{ "signed" }</span> } } else { html!{} } }
                                 if o.new_downloads > 0 {
                                     <span class="badge new" title="Downloads through its links since you last looked at them">{ format!("{} new download{}", o.new_downloads, if o.new_downloads == 1 { "" } else { "s" }) }</span>
@@ -216,7 +254,7 @@ pub fn files(props: &FilesProps) -> Html {
                             </td>
                         </tr>
                         if let Some(t) = transfer {
-                            <tr class="transfer"><td colspan="4">
+                            <tr class="transfer"><td colspan="5">
                                 <p class={classes!("transfer-message", matches!(t, Transfer::Failed(_)).then_some("error"))}
                                    role={if matches!(t, Transfer::Failed(_)) { "alert" } else { "status" }}>
                                 { match t {
@@ -232,6 +270,7 @@ pub fn files(props: &FilesProps) -> Html {
                 }) }
                 </tbody>
             </table>
+            </>
         },
     };
     let refresh = {

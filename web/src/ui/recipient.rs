@@ -7,10 +7,11 @@
 //! reload, the history nor a screen share shows them; the server sees the token only in request
 //! bodies and never sees the link key, which opens the data key the server releases sealed.
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
-use cipherdrop_api::ShareInfo;
-use cipherdrop_core::LinkSecret;
+use cipherdrop_api::{ShareInfo, ShareKeyResponse};
+use cipherdrop_core::{DataKey, LinkSecret};
 use wasm_bindgen::JsValue;
 use web_sys::HtmlInputElement;
 use yew::platform::spawn_local;
@@ -20,8 +21,9 @@ use super::format;
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
 use crate::download::{self, Destination};
-use crate::error::Cancel;
+use crate::error::{Cancel, TransferError};
 use crate::metadata::{self, FileMeta, SECRET_TEXT_TYPE};
+use crate::zip;
 
 /// What the address held when the page opened.
 enum Address {
@@ -68,6 +70,37 @@ enum Step {
     Failed(String),
 }
 
+/// One counted release of a link to several files, kept for this visit: every file's URL and
+/// key (zeroized when the page drops it).
+struct Released {
+    answer: ShareKeyResponse,
+    keys: Vec<DataKey>,
+}
+
+type ReleaseCell = Rc<RefCell<Option<Rc<Released>>>>;
+
+/// The link's release for this visit: made once (one counted download for the whole set), then
+/// reused by "download all" and each file's button.
+async fn release_once(
+    cell: &ReleaseCell,
+    link: &LinkSecret,
+    passphrase: Option<String>,
+) -> Result<Rc<Released>, TransferError> {
+    if let Some(r) = cell.borrow().clone() {
+        return Ok(r);
+    }
+    let api::WithKey { answer, .. } = api::share_key(&link.token, passphrase, &link.key).await?;
+    let keys = api::share_item_keys(&answer, &link.key)?;
+    let released = Rc::new(Released { answer, keys });
+    *cell.borrow_mut() = Some(released.clone());
+    Ok(released)
+}
+
+/// A set's file name, or a stand-in when it does not open.
+fn item_name(meta: Option<&FileMeta>, i: usize) -> String {
+    meta.map_or_else(|| format!("file-{}.bin", i + 1), |m| m.name.clone())
+}
+
 /// The recipient's page.
 #[function_component(Recipient)]
 pub fn recipient() -> Html {
@@ -85,6 +118,21 @@ pub fn recipient() -> Html {
         (Some(Ok(i)), Some(link)) => metadata::open(&i.metadata, link.key.as_bytes(), &i.id).ok(),
         _ => None,
     };
+    // A link to several files: each file's sealed name, opened with the link key.
+    let items: Rc<Vec<(cipherdrop_api::ShareItemInfo, Option<FileMeta>)>> =
+        Rc::new(match (&*info, &link) {
+            (Some(Ok(i)), Some(link)) => i
+                .items
+                .iter()
+                .map(|item| {
+                    let meta =
+                        metadata::open(&item.metadata, link.key.as_bytes(), &item.object_id).ok();
+                    (item.clone(), meta)
+                })
+                .collect(),
+            _ => Vec::new(),
+        });
+    let released: ReleaseCell = use_mut_ref(|| None);
     {
         let (info, link) = (info.clone(), link.clone());
         use_effect_with(*reload, move |_| {
@@ -167,6 +215,136 @@ pub fn recipient() -> Html {
             });
         })
     };
+    // "Download all" (`None`) or one file of a set (`Some(index)`).
+    let download_set = {
+        let (step, reload, use_picker) = (step.clone(), reload.clone(), use_picker.clone());
+        let (passphrase, link, items, released) = (
+            passphrase.clone(),
+            link.clone(),
+            items.clone(),
+            released.clone(),
+        );
+        Rc::new(move |which: Option<usize>| {
+            let pass = passphrase
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .filter(|p| !p.is_empty());
+            let Some(link) = link.clone() else {
+                return;
+            };
+            // One file is saved under its own name (a folder's path stays in the zip only).
+            let save_name = match which {
+                Some(i) => {
+                    let name = item_name(items.get(i).and_then(|(_, m)| m.as_ref()), i);
+                    name.rsplit('/').next().unwrap_or(&name).to_owned()
+                }
+                None => "shared files.zip".to_owned(),
+            };
+            let picker = *use_picker && has_save_picker();
+            let (step, reload, items, released) = (
+                step.clone(),
+                reload.clone(),
+                items.clone(),
+                released.clone(),
+            );
+            spawn_local(async move {
+                let destination = if picker {
+                    match SaveFile::pick(&save_name).await {
+                        Ok(Some(f)) => Destination::Picked(f),
+                        Ok(None) => return,
+                        Err(e) => return step.set(Step::Failed(e)),
+                    }
+                } else {
+                    Destination::Blob
+                };
+                step.set(Step::Working(0, 0));
+                let result = async {
+                    let r = release_once(&released, &link, pass).await?;
+                    let mut progress = {
+                        let step = step.clone();
+                        move |done: u64, all: u64| step.set(Step::Working(done, all))
+                    };
+                    // The release lists the files that still exist, in order; match by id.
+                    let mut entries = Vec::new();
+                    let names: Vec<String> = r
+                        .answer
+                        .items
+                        .iter()
+                        .map(|k| {
+                            items
+                                .iter()
+                                .enumerate()
+                                .find(|(_, (i, _))| i.object_id == k.object_id)
+                                .map_or_else(
+                                    || format!("{}.bin", k.object_id),
+                                    |(p, (_, m))| item_name(m.as_ref(), p),
+                                )
+                        })
+                        .collect();
+                    for ((k, key), name) in r.answer.items.iter().zip(&r.keys).zip(&names) {
+                        let Some((info, _)) =
+                            items.iter().find(|(i, _)| i.object_id == k.object_id)
+                        else {
+                            continue;
+                        };
+                        entries.push(zip::Entry {
+                            name,
+                            url: &k.download_url,
+                            size: info.size,
+                            plaintext_size: info.plaintext_size,
+                            key,
+                        });
+                    }
+                    match which {
+                        None => {
+                            zip::save_zip(
+                                &entries,
+                                &save_name,
+                                destination,
+                                &mut progress,
+                                &Cancel::default(),
+                            )
+                            .await
+                        }
+                        Some(i) => {
+                            let wanted = items.get(i).map(|(info, _)| info.object_id.clone());
+                            let Some(e) = entries
+                                .iter()
+                                .zip(&r.answer.items)
+                                .find(|(_, k)| Some(&k.object_id) == wanted.as_ref())
+                                .map(|(e, _)| e)
+                            else {
+                                return Err(TransferError::Format(
+                                    "that file is no longer shared".into(),
+                                ));
+                            };
+                            download::save_from(
+                                e.url,
+                                e.size,
+                                e.key,
+                                &save_name,
+                                destination,
+                                &mut progress,
+                                &Cancel::default(),
+                            )
+                            .await
+                        }
+                    }
+                    .map(Step::Saved)
+                }
+                .await;
+                step.set(match result {
+                    Ok(s) => s,
+                    Err(e) => Step::Failed(e.to_string()),
+                });
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let download_all = {
+        let f = download_set.clone();
+        Callback::from(move |_: MouseEvent| f(None))
+    };
     let copy = {
         let step = step.clone();
         Callback::from(move |_: MouseEvent| {
@@ -206,6 +384,45 @@ pub fn recipient() -> Html {
             <p class="error" role="alert" id="recipient-message">{ format!("This link gives no file: {e}") }</p>
         },
         (_, Some(Err(_))) => html! {},
+        (_, Some(Ok(i))) if !items.is_empty() => html! {
+            <>
+            <table class="files" id="recipient-files">
+                <thead><tr><th scope="col">{ "File" }</th><th scope="col">{ "Size" }</th><th scope="col"><span class="visually-hidden">{ "Actions" }</span></th></tr></thead>
+                <tbody>
+                { for items.iter().enumerate().map(|(n, (item, meta))| {
+                    let name = item_name(meta.as_ref(), n);
+                    let f = download_set.clone();
+                    let one = Callback::from(move |_: MouseEvent| f(Some(n)));
+                    html! {
+                        <tr class="shared-file" data-name={name.clone()}>
+                            <td>{ &name }</td>
+                            <td>{ format::size(item.plaintext_size) }</td>
+                            <td class="actions"><button type="button" class="secondary item-download" onclick={one}
+                                disabled={matches!(*step, Step::Working(..))} aria-label={format!("Download and decrypt {name}")}>{ "Download" }</button></td>
+                        </tr>
+                    }
+                }) }
+                </tbody>
+            </table>
+            <dl class="result">
+                <dt>{ "Files" }</dt><dd id="recipient-count">{ items.len() }</dd>
+                <dt>{ "Link expires" }</dt><dd>{ format::date(i.expires_at) }</dd>
+                <dt>{ "Downloads left" }</dt><dd id="recipient-remaining">{ i.remaining.map_or("no limit".to_owned(), |r| r.to_string()) }</dd>
+                if let Some(n) = &i.note { <dt>{ "Note" }</dt><dd>{ n }</dd> }
+            </dl>
+            <p class="muted">{ "One download counts for all the files; after it, each file's button and \"Download all\" reuse it while this page is open." }</p>
+            if i.needs_passphrase {
+                <label for="recipient-passphrase">{ "Passphrase" }</label>
+                <input id="recipient-passphrase" ref={passphrase.clone()} type="password" autocomplete="off" />
+            }
+            if has_save_picker() {
+                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker.clone()} />
+                    { " Ask where to save" }</label>
+            }
+            <button id="recipient-zip" type="button" onclick={download_all}
+                    disabled={matches!(*step, Step::Working(..))}>{ "Download all as a .zip" }</button>
+            </>
+        },
         (_, Some(Ok(i))) => html! {
             <>
             <dl class="result">
@@ -249,7 +466,7 @@ pub fn recipient() -> Html {
     };
     html! {
         <section id="recipient" class="card" data-state={state} aria-labelledby="recipient-title">
-            <h2 id="recipient-title">{ "A file was shared with you" }</h2>
+            <h2 id="recipient-title">{ if items.is_empty() { "A file was shared with you" } else { "Files were shared with you" } }</h2>
             <p class="muted">{ "It is encrypted; your browser decrypts it here. The server never sees its content." }</p>
             { body }
             <div aria-live="polite">{ outcome }</div>

@@ -11,7 +11,9 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{AuditEntry, CreateShareRequest, ShareSummary, UpdateShareRequest};
+use cipherdrop_api::{
+    AuditEntry, CreateShareRequest, ShareItemRequest, ShareSummary, UpdateShareRequest,
+};
 use cipherdrop_core::{LinkKey, LinkSecret, seal_for_link};
 use web_sys::{HtmlInputElement, HtmlSelectElement, HtmlTextAreaElement};
 use yew::platform::spawn_local;
@@ -31,6 +33,9 @@ pub struct ShareProps {
     pub meta: Option<FileMeta>,
     /// Closes the panel.
     pub on_close: Callback<()>,
+    /// More files for one link to several files (after `id`, in this order).
+    #[prop_or_default]
+    pub others: Vec<(String, Option<FileMeta>)>,
 }
 
 fn origin() -> String {
@@ -86,6 +91,43 @@ async fn make_link(
     Ok(format!("{}/s/#{}", origin(), secret.fragment().as_str()))
 }
 
+/// Makes one link to several files: each data key sealed under one fresh link key, each name
+/// (a relative path, for a folder) sealed under the link key and bound to its file; returns the
+/// whole link, to be shown once.
+async fn make_set_link(
+    files: &[(String, FileMeta)],
+    settings: CreateShareRequest,
+) -> Result<String, String> {
+    let link_key = LinkKey::generate(&mut rand::rng());
+    let share_id = new_link_id();
+    let mut items = Vec::with_capacity(files.len());
+    for (id, meta) in files {
+        let data_key = api::release_key(id).await.map_err(|e| e.to_string())?;
+        let sealed = seal_for_link(&data_key, &link_key, &share_id, &mut rand::rng())
+            .map_err(|e| e.to_string())?;
+        items.push(ShareItemRequest {
+            object_id: id.clone(),
+            sealed_key: B64.encode(sealed),
+            metadata: metadata::seal(meta, link_key.as_bytes(), id),
+        });
+    }
+    let req = CreateShareRequest {
+        items,
+        id: share_id,
+        sealed_key: String::new(),
+        delete_after_last: false,
+        ..settings
+    };
+    let created = api::create_share_set(&req)
+        .await
+        .map_err(|e| e.to_string())?;
+    let secret = LinkSecret {
+        token: zeroize::Zeroizing::new(created.token),
+        key: link_key,
+    };
+    Ok(format!("{}/s/#{}", origin(), secret.fragment().as_str()))
+}
+
 /// The share panel.
 #[function_component(Share)]
 pub fn share(props: &ShareProps) -> Html {
@@ -119,7 +161,7 @@ pub fn share(props: &ShareProps) -> Html {
         });
     }
     let create = {
-        let (id, meta) = (props.id.clone(), props.meta.clone());
+        let (id, meta, others) = (props.id.clone(), props.meta.clone(), props.others.clone());
         let (link, error, reload) = (link.clone(), error.clone(), reload.clone());
         let (expiry, limit, passphrase, note, burn) = (
             expiry.clone(),
@@ -160,8 +202,26 @@ pub fn share(props: &ShareProps) -> Html {
             };
             let (id, link, error, reload) =
                 (id.clone(), link.clone(), error.clone(), reload.clone());
+            let set: Vec<(String, FileMeta)> = if others.is_empty() {
+                Vec::new()
+            } else {
+                std::iter::once((id.clone(), meta.clone()))
+                    .chain(others.iter().enumerate().map(|(n, (id, m))| {
+                        let m = m.clone().unwrap_or(FileMeta {
+                            name: format!("file-{}.bin", n + 2),
+                            media_type: String::new(),
+                        });
+                        (id.clone(), m)
+                    }))
+                    .collect()
+            };
             spawn_local(async move {
-                match make_link(&id, &meta, settings).await {
+                let made = if set.is_empty() {
+                    make_link(&id, &meta, settings).await
+                } else {
+                    make_set_link(&set, settings).await
+                };
+                match made {
                     Ok(l) => {
                         error.set(None);
                         link.set(Some(l));
@@ -255,10 +315,14 @@ pub fn share(props: &ShareProps) -> Html {
         let c = props.on_close.clone();
         Callback::from(move |_: MouseEvent| c.emit(()))
     };
-    let title = props
-        .meta
-        .as_ref()
-        .map_or(props.id.clone(), |m| m.name.clone());
+    let title = if props.others.is_empty() {
+        props
+            .meta
+            .as_ref()
+            .map_or(props.id.clone(), |m| m.name.clone())
+    } else {
+        format!("{} files with one link", props.others.len() + 1)
+    };
     let list = match &*shares {
         None => html! { <p class="muted">{ "Loading links…" }</p> },
         Some(Err(e)) => html! { <p class="error" role="alert">{ e }</p> },
@@ -350,7 +414,9 @@ pub fn share(props: &ShareProps) -> Html {
                     <label for="share-note">{ "Note for the recipient" }</label>
                     <textarea id="share-note" ref={note} rows="2" maxlength="1000" />
                 </div>
-                <label class="check"><input id="share-burn" ref={burn} type="checkbox" />{ " Delete the file after the last allowed download (with a limit of 1: burn after reading)" }</label>
+                if props.others.is_empty() {
+                    <label class="check"><input id="share-burn" ref={burn} type="checkbox" />{ " Delete the file after the last allowed download (with a limit of 1: burn after reading)" }</label>
+                }
                 <button id="share-create" type="submit">{ "Make link" }</button>
             </form>
             <div aria-live="polite">

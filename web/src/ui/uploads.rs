@@ -189,8 +189,13 @@ fn files_of(list: Option<FileList>) -> Vec<Work> {
     (0..list.length())
         .filter_map(|i| list.get(i))
         .map(|f: File| {
+            // A folder's files keep their path inside it (sealed like any name).
+            let path = js_sys::Reflect::get(&f, &"webkitRelativePath".into())
+                .ok()
+                .and_then(|v| v.as_string())
+                .unwrap_or_default();
             let meta = FileMeta {
-                name: f.name(),
+                name: if path.is_empty() { f.name() } else { path },
                 media_type: f.type_(),
             };
             Work::Fresh(Blob::from(f), meta, None)
@@ -208,6 +213,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
     // One file at a time; each file uploads its parts in parallel.
     let queue = use_memo((), |_| Mutex::new(()));
     let input = use_node_ref();
+    let folder = use_node_ref();
     // The account's room, fetched at first and again whenever an upload ends.
     let usage = use_state(|| None::<cipherdrop_api::Usage>);
     let settled = items
@@ -388,6 +394,14 @@ pub fn uploads(props: &UploadsProps) -> Html {
             }
         })
     };
+    let pick_folder = {
+        let folder = folder.clone();
+        Callback::from(move |_: MouseEvent| {
+            if let Some(i) = folder.cast::<HtmlInputElement>() {
+                i.click();
+            }
+        })
+    };
     let on_suite = {
         let suite = suite.clone();
         Callback::from(move |e: Event| {
@@ -534,7 +548,10 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 <p>{ "Drop files here, or" }</p>
                 <button id="pick" type="button" onclick={pick}>{ "Choose files…" }</button>
                 <input id="file-input" ref={input} type="file" multiple=true class="visually-hidden"
-                       aria-label="Files to encrypt and upload" tabindex="-1" {onchange} />
+                       aria-label="Files to encrypt and upload" tabindex="-1" onchange={onchange.clone()} />
+                <button id="pick-folder" type="button" class="secondary" onclick={pick_folder}>{ "Choose a folder…" }</button>
+                <input id="folder-input" ref={folder} type="file" multiple=true webkitdirectory=true class="visually-hidden"
+                       aria-label="A folder to encrypt and upload (paths inside it are kept, encrypted)" tabindex="-1" {onchange} />
                 <p class="muted">{ "Files are encrypted in this tab; only ciphertext leaves it." }</p>
                 if let Some(u) = &*usage {
                     <p id="room" class="muted" data-room={u.room().to_string()}>{ format!(
