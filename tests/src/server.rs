@@ -516,6 +516,24 @@ impl Client {
         })
     }
 
+    /// `POST /api/metadata-key`: a version of the account's metadata key (`None`: the newest),
+    /// as (version, key).
+    pub async fn metadata_key(&self, version: Option<u32>) -> Result<(u32, [u8; 32])> {
+        let (_, v) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/metadata-key",
+                Some(&serde_json::json!({ "version": version })),
+            )
+            .await?;
+        let version = u32::try_from(v["version"].as_u64().context("no version")?)?;
+        let key: [u8; 32] = B64
+            .decode(v["key"].as_str().context("no key")?)?
+            .try_into()
+            .map_err(|_| anyhow!("a metadata key is 32 bytes"))?;
+        Ok((version, key))
+    }
+
     /// `POST /api/shares`: one link to several files, made as the page makes it: each data key
     /// sealed under one fresh link key, each `(object, name)`'s name sealed for the link.
     pub async fn share_set(&self, files: &[(&str, &str)], body: serde_json::Value) -> Result<Link> {

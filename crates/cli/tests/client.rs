@@ -152,20 +152,7 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
     assert!(alice.download(&signed_id).await.unwrap() == signed_data);
 
     // What the CLI stored reads the page's way: the name sealed under the account's metadata key.
-    let (_, released) = alice
-        .call(
-            reqwest::Method::POST,
-            "/api/metadata-key",
-            Some(&serde_json::json!({})),
-        )
-        .await
-        .unwrap();
-    let version = u32::try_from(released["version"].as_u64().unwrap()).unwrap();
-    let account_key: [u8; 32] = B64
-        .decode(released["key"].as_str().unwrap())
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let (version, account_key) = alice.metadata_key(None).await.unwrap();
     for (id, (path, content)) in ids.iter().zip(&files) {
         assert!(alice.download(id).await.unwrap() == *content);
         let details = alice.details(id).await.unwrap();

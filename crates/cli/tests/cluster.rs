@@ -167,24 +167,11 @@ async fn three_replicas_keep_every_guarantee() {
     // one key, one row (whoever inserted first; the others decrypt it).
     let firsts = futures_util::future::join_all((0..30).map(|i| {
         let c = at(&alice, replicas[i % 3]);
-        async move {
-            let (_, v) = c
-                .call(
-                    reqwest::Method::POST,
-                    "/api/metadata-key",
-                    Some(&serde_json::json!({})),
-                )
-                .await
-                .unwrap();
-            (
-                v["version"].as_u64().unwrap(),
-                v["key"].as_str().unwrap().to_owned(),
-            )
-        }
+        async move { c.metadata_key(None).await.unwrap() }
     }))
     .await;
     assert!(
-        firsts.iter().all(|f| *f == (1, firsts[0].1.clone())),
+        firsts.iter().all(|f| *f == (1, firsts[0].1)),
         "{}",
         firsts.len()
     );

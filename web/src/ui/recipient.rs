@@ -360,6 +360,21 @@ pub fn recipient() -> Html {
         let use_picker = use_picker.clone();
         Callback::from(move |_: Event| use_picker.set(!*use_picker))
     };
+    // The passphrase field (if the link has one) and the "ask where to save" choice.
+    let controls = |needs_passphrase: bool| {
+        html! {
+            <>
+            if needs_passphrase {
+                <label for="recipient-passphrase">{ "Passphrase" }</label>
+                <input id="recipient-passphrase" ref={passphrase.clone()} type="password" autocomplete="off" />
+            }
+            if has_save_picker() {
+                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker.clone()} />
+                    { " Ask where to save" }</label>
+            }
+            </>
+        }
+    };
     let state = match (&*info, &*step) {
         _ if link.is_none() => "refused",
         (_, Step::Saved(_)) => "done",
@@ -411,14 +426,7 @@ pub fn recipient() -> Html {
                 if let Some(n) = &i.note { <dt>{ "Note" }</dt><dd>{ n }</dd> }
             </dl>
             <p class="muted">{ "One download counts for all the files; after it, each file's button and \"Download all\" reuse it while this page is open." }</p>
-            if i.needs_passphrase {
-                <label for="recipient-passphrase">{ "Passphrase" }</label>
-                <input id="recipient-passphrase" ref={passphrase.clone()} type="password" autocomplete="off" />
-            }
-            if has_save_picker() {
-                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker.clone()} />
-                    { " Ask where to save" }</label>
-            }
+            { controls(i.needs_passphrase) }
             <button id="recipient-zip" type="button" onclick={download_all}
                     disabled={matches!(*step, Step::Working(..))}>{ "Download all as a .zip" }</button>
             </>
@@ -432,14 +440,7 @@ pub fn recipient() -> Html {
                 <dt>{ "Downloads left" }</dt><dd id="recipient-remaining">{ i.remaining.map_or("no limit".to_owned(), |r| r.to_string()) }</dd>
                 if let Some(n) = &i.note { <dt>{ "Note" }</dt><dd>{ n }</dd> }
             </dl>
-            if i.needs_passphrase {
-                <label for="recipient-passphrase">{ "Passphrase" }</label>
-                <input id="recipient-passphrase" ref={passphrase.clone()} type="password" autocomplete="off" />
-            }
-            if has_save_picker() {
-                <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker} />
-                    { " Ask where to save" }</label>
-            }
+            { controls(i.needs_passphrase) }
             <button id="recipient-download" type="button" onclick={download}
                     disabled={matches!(*step, Step::Working(..))}>{ "Download and decrypt" }</button>
             </>

@@ -84,11 +84,16 @@ async fn make_link(
     let created = api::create_share(id, &req)
         .await
         .map_err(|e| e.to_string())?;
+    Ok(whole_link(created.token, link_key))
+}
+
+/// The link the owner is shown once: everything secret (token, link key) after the `#`.
+fn whole_link(token: String, key: LinkKey) -> String {
     let secret = LinkSecret {
-        token: zeroize::Zeroizing::new(created.token),
-        key: link_key,
+        token: zeroize::Zeroizing::new(token),
+        key,
     };
-    Ok(format!("{}/s/#{}", origin(), secret.fragment().as_str()))
+    format!("{}/s/#{}", origin(), secret.fragment().as_str())
 }
 
 /// Makes one link to several files: each data key sealed under one fresh link key, each name
@@ -121,11 +126,7 @@ async fn make_set_link(
     let created = api::create_share_set(&req)
         .await
         .map_err(|e| e.to_string())?;
-    let secret = LinkSecret {
-        token: zeroize::Zeroizing::new(created.token),
-        key: link_key,
-    };
-    Ok(format!("{}/s/#{}", origin(), secret.fragment().as_str()))
+    Ok(whole_link(created.token, link_key))
 }
 
 /// The share panel.
