@@ -347,7 +347,7 @@ pub fn share(props: &ShareProps) -> Html {
                         <tr class="share" data-id={s.id.clone()} data-state={state}>
                             <td>{ format::date(s.created_at) }</td>
                             <td>{ format::date(s.expires_at) }</td>
-                            <td class="downloads">{ downloads }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }
+                            <td class="downloads">{ downloads }{ if s.files > 1 { format!(" · {} files", s.files) } else { String::new() } }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }
                                 if s.new_downloads > 0 { <span class="badge new">{ format!("{} new", s.new_downloads) }</span> }
                             </td>
                             <td class="last-used">{ last_used }</td>
