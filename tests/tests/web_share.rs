@@ -449,6 +449,13 @@ async fn a_folder_behind_one_link_downloads_file_by_file_and_as_one_zip() {
             .contains("4 files")
     );
     let link = create_link(&owner, "2", false).await;
+    owner
+        .wait_until_js(
+            "(() => { const l = document.querySelector('#share-list'); return l !== null && l.innerText.includes('4 files'); })()",
+            MIN,
+        )
+        .await
+        .unwrap();
 
     // The recipient (no account) sees every name, then gets one zip of all of them.
     let recipient = Browser::start().await.unwrap();
