@@ -122,6 +122,43 @@ async fn three_replicas_keep_every_guarantee() {
         .call(reqwest::Method::GET, "/api/tokens", None)
         .await
         .unwrap();
+    // A link to two files on PostgreSQL: one counted release gives both; deleting the lead file
+    // hands the link to the other.
+    let second_bytes = data(5_000, 2);
+    let second = alice
+        .upload(&second_bytes, SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let spare = alice
+        .upload(&data(10, 3), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let set = alice
+        .share_set(
+            &[(&spare, "a/spare"), (&second, "a/second")],
+            serde_json::json!({}),
+        )
+        .await
+        .unwrap();
+    let release = Client::new(&r2.url)
+        .share_key(set.token(), None)
+        .await
+        .unwrap();
+    assert_eq!(release.items.len(), 2);
+    at(&alice, &r3)
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/api/objects/{spare}"),
+            None,
+        )
+        .await
+        .unwrap();
+    let release = Client::new(&r1.url)
+        .share_key(set.token(), None)
+        .await
+        .unwrap();
+    assert_eq!(release.items.len(), 1);
+    assert!(set.fetch_item(&release, &release.items[0]).await.unwrap() == second_bytes);
 
     // Wrong passphrases spread over the replicas share one limit (5 per link): 12 concurrent
     // guesses, 4 from each replica, and only 5 are checked.
