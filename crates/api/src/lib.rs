@@ -503,6 +503,121 @@ pub struct CreateShareRequest {
     pub metadata: String,
 }
 
+/// Longest title of a file request, in characters.
+pub const REQUEST_MAX_TITLE: usize = 200;
+/// Longest message of a file request, in characters.
+pub const REQUEST_MAX_MESSAGE: usize = 2000;
+/// Shortest lifetime of a file request: 1 hour.
+pub const REQUEST_MIN_SECS: i64 = 3600;
+/// Longest lifetime of a file request: 90 days.
+pub const REQUEST_MAX_SECS: i64 = 90 * 24 * 3600;
+/// Default lifetime of a file request: 7 days.
+pub const REQUEST_DEFAULT_SECS: i64 = 7 * 24 * 3600;
+/// Most files one request takes.
+pub const REQUEST_MAX_FILES: u32 = 1000;
+/// Most requests an account keeps open at once (neither closed nor expired).
+pub const REQUEST_MAX_OPEN: usize = 100;
+
+/// `POST /api/requests`: a file request (an upload page for people without an account).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct CreateRequestRequest {
+    /// Shown to senders (1 ..= [`REQUEST_MAX_TITLE`] characters).
+    pub title: String,
+    /// Shown to senders (at most [`REQUEST_MAX_MESSAGE`] characters).
+    #[serde(default)]
+    pub message: Option<String>,
+    /// Lifetime in seconds ([`REQUEST_MIN_SECS`] ..= [`REQUEST_MAX_SECS`]; default 7 days).
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+    /// Most files it takes (1 ..= [`REQUEST_MAX_FILES`]).
+    pub max_files: u32,
+    /// Most bytes it takes, as stored (ciphertext), at least 1.
+    pub max_bytes: u64,
+    /// A passphrase senders must give (hashed with argon2id).
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// Ask each sender for a name or e-mail address (sealed with their files' names).
+    #[serde(default)]
+    pub ask_sender: bool,
+}
+
+/// A file request as its owner sees it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestSummary {
+    /// Request id (not the token).
+    pub id: String,
+    /// Its title.
+    pub title: String,
+    /// Its message.
+    pub message: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Unix seconds, if closed.
+    pub closed_at: Option<i64>,
+    /// Most files.
+    pub max_files: u32,
+    /// Most bytes (stored).
+    pub max_bytes: u64,
+    /// Files received or arriving (uploads in progress hold their place).
+    pub files: u32,
+    /// Bytes those hold.
+    pub bytes: u64,
+    /// Whether senders need a passphrase.
+    pub has_passphrase: bool,
+    /// Whether senders are asked for a name or address.
+    pub ask_sender: bool,
+    /// Files that arrived since the owner last looked at the request's files.
+    pub new_files: u32,
+}
+
+/// The answer to creating a request: the only time its token is shown.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestCreated {
+    /// The request.
+    pub request: RequestSummary,
+    /// The token (256 bits, URL-safe base64); the link is `/r/#t={token}`.
+    pub token: String,
+}
+
+/// `GET /api/requests`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestList {
+    /// Newest first.
+    pub requests: Vec<RequestSummary>,
+}
+
+/// `PATCH /api/requests/{id}`: a new lifetime from now, and/or closed or reopened.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct UpdateRequestRequest {
+    /// Lasts this many seconds from now.
+    #[serde(default)]
+    pub expires_in_secs: Option<i64>,
+    /// Close (true) or reopen (false).
+    #[serde(default)]
+    pub closed: Option<bool>,
+}
+
+/// `POST /api/request` (token in the body): what a sender sees.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RequestInfo {
+    /// The request's title.
+    pub title: String,
+    /// Its message.
+    pub message: Option<String>,
+    /// Unix seconds.
+    pub expires_at: i64,
+    /// Files it still takes.
+    pub files_left: u32,
+    /// Bytes it still takes (stored, so a little more than the files' own sizes).
+    pub bytes_left: u64,
+    /// Whether a passphrase is needed to send.
+    pub needs_passphrase: bool,
+    /// Whether the sender is asked for a name or address.
+    pub ask_sender: bool,
+}
+
 /// One file of a link to several files.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShareItemRequest {

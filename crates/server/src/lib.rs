@@ -21,6 +21,7 @@ mod metakeys;
 mod middleware;
 mod objects;
 mod quotas;
+mod requests;
 mod routes;
 pub mod secrets;
 mod shares;
@@ -44,8 +45,9 @@ pub use quotas::{Overrides as QuotaOverrides, Quota};
 pub use state::{AppState, Config};
 
 use routes::{
-    admin as admin_routes, metadata as metadata_routes, objects as object_routes, openapi, session,
-    share_link, shares as share_routes, tokens as token_routes, uploads,
+    admin as admin_routes, metadata as metadata_routes, objects as object_routes, openapi,
+    requests as request_routes, session, share_link, shares as share_routes,
+    tokens as token_routes, uploads,
 };
 use tokens::Scope;
 
@@ -109,6 +111,12 @@ pub fn app(state: Arc<AppState>) -> Router {
             post(share_routes::seen.layer(share)),
         )
         .route("/shares", post(share_routes::create_set.layer(share)))
+        .route(
+            "/requests",
+            get(request_routes::list).post(request_routes::create),
+        )
+        .route("/requests/{id}", patch(request_routes::update))
+        .route("/requests/{id}/files", get(request_routes::files))
         .route("/shares/{id}", patch(share_routes::update.layer(share)))
         .route(
             "/shares/{id}/revoke",
@@ -120,6 +128,7 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/share", post(share_link::info))
         .route("/share/key", post(share_link::release_key))
+        .route("/request", post(request_routes::info))
         .route("/admin/audit", get(admin_routes::audit_page))
         .fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new().nest("/api", api);

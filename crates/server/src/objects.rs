@@ -309,6 +309,19 @@ pub async fn list_complete(db: &Db, owner_id: &str) -> ApiResult<Vec<ObjectRow>>
     .await?)
 }
 
+/// The owner's complete objects that arrived through request `request_id`, newest first.
+pub async fn list_arrived(db: &Db, owner_id: &str, request_id: &str) -> ApiResult<Vec<ObjectRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM objects WHERE owner_id = $1 AND request_id = $2 AND state = $3
+         ORDER BY completed_at DESC, id",
+    )
+    .bind(owner_id)
+    .bind(request_id)
+    .bind(ObjectState::Complete)
+    .fetch_all(db)
+    .await?)
+}
+
 /// An object row with its owner's name, as key release reads it.
 #[derive(FromRow)]
 pub struct SessionOwned {

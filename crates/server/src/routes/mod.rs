@@ -5,6 +5,7 @@ pub mod admin;
 pub mod metadata;
 pub mod objects;
 pub mod openapi;
+pub mod requests;
 pub mod session;
 pub mod share_link;
 pub mod shares;

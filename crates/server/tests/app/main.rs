@@ -19,6 +19,7 @@ mod modules;
 mod postgres;
 mod presigned;
 mod quotas;
+mod requests;
 mod resume;
 mod sessions;
 mod shares;

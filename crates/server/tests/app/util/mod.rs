@@ -5,11 +5,12 @@ mod test_app;
 pub use test_app::{PASSWORD, TestApp};
 
 /// The operations anyone may call (no session, no token).
-pub const PUBLIC_OPERATIONS: [&str; 6] = [
+pub const PUBLIC_OPERATIONS: [&str; 7] = [
     "/api/openapi.json",
     "/api/login",
     "/api/login/link",
     "/api/logout",
     "/api/share",
     "/api/share/key",
+    "/api/request",
 ];

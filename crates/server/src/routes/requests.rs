@@ -1,0 +1,177 @@
+//! File requests, the owner's side (make one; the answer is the only time its token is shown;
+//! list them with what each holds; extend, close and reopen; the files that arrived) and what a
+//! sender sees before sending (`POST /api/request`, token in the body).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use cipherdrop_api::{
+    CreateRequestRequest, ObjectList, REQUEST_MAX_OPEN, RequestCreated, RequestInfo, RequestList,
+    RequestSummary, SHARE_MIN_PASSPHRASE, ShareTokenRequest, UpdateRequestRequest,
+};
+use zeroize::Zeroizing;
+
+use super::audit_account;
+use crate::accounts::{self, new_token};
+use crate::db::now;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Auth, ClientIp, St};
+use crate::objects::{self, ObjectRow};
+use crate::requests::{self, NewRequest};
+
+fn max_open() -> i64 {
+    i64::try_from(REQUEST_MAX_OPEN).unwrap_or(i64::MAX)
+}
+
+fn too_many() -> ApiError {
+    ApiError::conflict(format!(
+        "an account keeps at most {REQUEST_MAX_OPEN} requests open: close one first"
+    ))
+}
+
+/// `POST /api/requests`: makes a file request; the answer is the only time its token is shown.
+pub async fn create(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Json(req): Json<CreateRequestRequest>,
+) -> ApiResult<Json<RequestCreated>> {
+    let title = requests::title(&req.title)?;
+    let message = requests::message(req.message.as_deref())?;
+    let secs = requests::lifetime(req.expires_in_secs)?;
+    let (max_files, max_bytes) = requests::limits(req.max_files, req.max_bytes)?;
+    let passphrase_hash = match req.passphrase.map(Zeroizing::new) {
+        None => None,
+        Some(p) if p.is_empty() => None,
+        Some(p) if p.chars().count() < SHARE_MIN_PASSPHRASE => {
+            return Err(ApiError::bad_request(format!(
+                "a passphrase needs at least {SHARE_MIN_PASSPHRASE} characters"
+            )));
+        }
+        Some(p) => {
+            let permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
+            Some(
+                permit
+                    .run(move || accounts::hash_secret_now(&p))
+                    .await
+                    .ok_or_else(ApiError::busy)??,
+            )
+        }
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let token = new_token();
+    let stored = requests::insert(
+        &state.db,
+        &NewRequest {
+            id: &id,
+            owner_id: &auth.user.id,
+            title: &title,
+            message: message.as_deref(),
+            expires_at: now() + secs,
+            max_files,
+            max_bytes,
+            passphrase_hash: passphrase_hash.as_deref(),
+            ask_sender: req.ask_sender,
+        },
+        &token,
+        max_open(),
+    )
+    .await?;
+    if !stored {
+        return Err(too_many());
+    }
+    let row = requests::owned(&state.db, &auth.user.id, &id).await?;
+    let detail = format!(
+        "request: expires in {secs} s, {max_files} files, {max_bytes} bytes, passphrase {}",
+        if row.passphrase_hash.is_some() {
+            "yes"
+        } else {
+            "no"
+        }
+    );
+    audit_account(&state, &auth, ip, "request.created", &id, "ok", &detail).await?;
+    Ok(Json(RequestCreated {
+        request: row.summary(),
+        token: token.to_string(),
+    }))
+}
+
+/// `GET /api/requests`: the account's requests, newest first, with what each holds.
+pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<RequestList>> {
+    let rows = requests::list(&state.db, &auth.user.id).await?;
+    Ok(Json(RequestList {
+        requests: rows.iter().map(requests::RequestRow::summary).collect(),
+    }))
+}
+
+/// `PATCH /api/requests/{id}`: a new lifetime from now, and/or closed or reopened.
+pub async fn update(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    Json(req): Json<UpdateRequestRequest>,
+) -> ApiResult<Json<RequestSummary>> {
+    let row = requests::owned(&state.db, &auth.user.id, &id).await?;
+    let expires_at = match req.expires_in_secs {
+        Some(secs) => now() + requests::lifetime(Some(secs))?,
+        None => row.expires_at,
+    };
+    let closed_at = match req.closed {
+        Some(true) => row.closed_at.or(Some(now())),
+        Some(false) => None,
+        None => row.closed_at,
+    };
+    if !requests::update(&state.db, &row, expires_at, closed_at, max_open()).await? {
+        return Err(too_many());
+    }
+    let detail = format!(
+        "expires at {expires_at}, {}",
+        if closed_at.is_some() {
+            "closed"
+        } else {
+            "open"
+        }
+    );
+    audit_account(&state, &auth, ip, "request.updated", &id, "ok", &detail).await?;
+    Ok(Json(
+        requests::owned(&state.db, &auth.user.id, &id)
+            .await?
+            .summary(),
+    ))
+}
+
+/// `GET /api/requests/{id}/files`: what arrived, newest first; the owner has now seen them (the
+/// request's "new" count goes).
+pub async fn files(
+    State(state): St,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ObjectList>> {
+    let row = requests::owned(&state.db, &auth.user.id, &id).await?;
+    let arrived = objects::list_arrived(&state.db, &auth.user.id, &row.id).await?;
+    requests::mark_seen(&state.db, &row.id).await?;
+    Ok(Json(ObjectList {
+        objects: arrived.iter().map(ObjectRow::summary).collect(),
+    }))
+}
+
+/// `POST /api/request`: what a sender sees before sending (title, message, expiry, room left,
+/// whether a passphrase is needed). A closed, expired or full request says so.
+pub async fn info(
+    State(state): St,
+    Json(req): Json<ShareTokenRequest>,
+) -> ApiResult<Json<RequestInfo>> {
+    let row = requests::by_token(&state.db, &req.token).await?;
+    if let Some(refusal) = row.refusal() {
+        return Err(refusal);
+    }
+    Ok(Json(RequestInfo {
+        title: row.title.clone(),
+        message: row.message.clone(),
+        expires_at: row.expires_at,
+        files_left: row.files_left(),
+        bytes_left: row.bytes_left(),
+        needs_passphrase: row.passphrase_hash.is_some(),
+        ask_sender: row.ask_sender != 0,
+    }))
+}

@@ -1,0 +1,226 @@
+//! File requests, the owner's side and what a sender sees first: made with checked settings (the
+//! token shown once, stored nowhere), listed only to their owner, closed, reopened, extended;
+//! a sender with the token sees the title, message and room left, and a closed, expired or full
+//! request says so; what a request holds counts its objects; the open-request cap holds under 30
+//! concurrent creations.
+
+use cipherdrop_api::{REQUEST_MAX_OPEN, RequestCreated, RequestInfo, SUITE_COMMIT_KEY};
+use cipherdrop_e2e::data;
+use cipherdrop_e2e::server::{Client, code_of, status_of};
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::util::TestApp;
+
+async fn create(owner: &Client, body: Value) -> anyhow::Result<RequestCreated> {
+    let (_, v) = owner
+        .call(Method::POST, "/api/requests", Some(&body))
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+async fn info(c: &Client, token: &str) -> anyhow::Result<RequestInfo> {
+    let (_, v) = c
+        .call(
+            Method::POST,
+            "/api/request",
+            Some(&json!({ "token": token })),
+        )
+        .await?;
+    Ok(serde_json::from_value(v)?)
+}
+
+fn plain(title: &str) -> Value {
+    json!({"title": title, "max_files": 3, "max_bytes": 1_000_000})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_are_made_listed_closed_and_seen_by_senders_as_their_owner_set_them() {
+    let app = TestApp::start().await;
+    let (_admin, alice, bob) = app.accounts().await;
+    let made = create(
+        &alice,
+        json!({"title": "  Tax documents 2026 ", "message": "Your W-2 and 1099s, please.",
+               "max_files": 3, "max_bytes": 1_000_000, "passphrase": "tax season 2026",
+               "ask_sender": true, "expires_in_secs": 7200}),
+    )
+    .await
+    .unwrap();
+    let r = &made.request;
+    assert_eq!(made.token.len(), 43);
+    assert_eq!(r.title, "Tax documents 2026");
+    assert_eq!(
+        (r.max_files, r.max_bytes, r.files, r.bytes, r.new_files),
+        (3, 1_000_000, 0, 0, 0)
+    );
+    assert!(r.has_passphrase && r.ask_sender && r.closed_at.is_none());
+    assert!(r.expires_at - r.created_at == 7200);
+
+    // Bad settings are refused with a reason; nothing is made.
+    for bad in [
+        json!({"title": " ", "max_files": 1, "max_bytes": 1}),
+        json!({"title": "x".repeat(201), "max_files": 1, "max_bytes": 1}),
+        json!({"title": "t", "message": "m".repeat(2001), "max_files": 1, "max_bytes": 1}),
+        json!({"title": "t", "max_files": 0, "max_bytes": 1}),
+        json!({"title": "t", "max_files": 1001, "max_bytes": 1}),
+        json!({"title": "t", "max_files": 1, "max_bytes": 0}),
+        json!({"title": "t", "max_files": 1, "max_bytes": 1, "expires_in_secs": 10}),
+        json!({"title": "t", "max_files": 1, "max_bytes": 1, "expires_in_secs": 91 * 86_400}),
+        json!({"title": "t", "max_files": 1, "max_bytes": 1, "passphrase": "short"}),
+        json!({"title": "t", "max_files": -1, "max_bytes": 1}),
+    ] {
+        let e = create(&alice, bad.clone()).await.unwrap_err();
+        assert!([400, 422].contains(&status_of(&e)), "{bad}: {e:?}");
+    }
+
+    // A sender (no account) sees what the owner wrote and the room left; a wrong token is 404.
+    let sender = app.client();
+    let seen = info(&sender, &made.token).await.unwrap();
+    assert_eq!(
+        seen,
+        RequestInfo {
+            title: "Tax documents 2026".into(),
+            message: Some("Your W-2 and 1099s, please.".into()),
+            expires_at: r.expires_at,
+            files_left: 3,
+            bytes_left: 1_000_000,
+            needs_passphrase: true,
+            ask_sender: true,
+        }
+    );
+    let e = info(&sender, "not-a-token").await.unwrap_err();
+    assert_eq!(code_of(&e), "request_not_found");
+
+    // Only the owner lists, changes and reads it.
+    let (_, mine) = alice
+        .call(Method::GET, "/api/requests", None)
+        .await
+        .unwrap();
+    assert_eq!(mine["requests"].as_array().unwrap().len(), 1);
+    let (_, theirs) = bob.call(Method::GET, "/api/requests", None).await.unwrap();
+    assert!(theirs["requests"].as_array().unwrap().is_empty());
+    for (m, path) in [
+        (Method::PATCH, format!("/api/requests/{}", r.id)),
+        (Method::GET, format!("/api/requests/{}/files", r.id)),
+    ] {
+        let body = (m == Method::PATCH).then(|| json!({"closed": true}));
+        let e = bob.call(m, &path, body.as_ref()).await.unwrap_err();
+        assert_eq!(status_of(&e), 404, "{path}");
+    }
+    assert!(
+        info(&sender, &made.token).await.is_ok(),
+        "bob changed nothing"
+    );
+
+    // What it holds counts its objects: an arrival (recorded here as a sender's upload would
+    // be) takes a place and bytes, shows as new until the owner looks.
+    let arrived = alice
+        .upload(&data(20_000, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    app.sql(&format!(
+        "UPDATE objects SET request_id = '{}' WHERE id = '{arrived}'",
+        r.id
+    ))
+    .await;
+    let seen = info(&sender, &made.token).await.unwrap();
+    assert_eq!(seen.files_left, 2);
+    assert!(seen.bytes_left < 1_000_000 - 20_000, "{}", seen.bytes_left);
+    let (_, mine) = alice
+        .call(Method::GET, "/api/requests", None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            mine["requests"][0]["files"].as_u64(),
+            mine["requests"][0]["new_files"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+    let (_, files) = alice
+        .call(Method::GET, &format!("/api/requests/{}/files", r.id), None)
+        .await
+        .unwrap();
+    assert_eq!(files["objects"][0]["id"], arrived.as_str());
+    let (_, mine) = alice
+        .call(Method::GET, "/api/requests", None)
+        .await
+        .unwrap();
+    assert_eq!(mine["requests"][0]["new_files"], 0, "seen");
+
+    // Closed, it refuses at once; reopened and extended, it takes files again; expired or full,
+    // it says so.
+    let patch = |body: Value| {
+        let (alice, id) = (&alice, r.id.clone());
+        async move {
+            alice
+                .call(Method::PATCH, &format!("/api/requests/{id}"), Some(&body))
+                .await
+        }
+    };
+    patch(json!({"closed": true})).await.unwrap();
+    assert_eq!(
+        code_of(&info(&sender, &made.token).await.unwrap_err()),
+        "request_closed"
+    );
+    let (_, reopened) = patch(json!({"closed": false, "expires_in_secs": 86_400}))
+        .await
+        .unwrap();
+    assert!(reopened["closed_at"].is_null());
+    assert!(info(&sender, &made.token).await.is_ok());
+    assert_eq!(
+        status_of(&patch(json!({"expires_in_secs": 5})).await.unwrap_err()),
+        400
+    );
+    app.sql(&format!(
+        "UPDATE requests SET expires_at = 1 WHERE id = '{}'",
+        r.id
+    ))
+    .await;
+    assert_eq!(
+        code_of(&info(&sender, &made.token).await.unwrap_err()),
+        "request_expired"
+    );
+    patch(json!({"expires_in_secs": 3600})).await.unwrap();
+    app.sql(&format!(
+        "UPDATE requests SET max_files = 1 WHERE id = '{}'",
+        r.id
+    ))
+    .await;
+    assert_eq!(
+        code_of(&info(&sender, &made.token).await.unwrap_err()),
+        "request_full"
+    );
+
+    // The token is in no table and no log; the changes are audited.
+    assert!(!app.stored_text().contains(&made.token));
+    assert!(!app.logs().contains(&made.token));
+    assert_eq!(app.audit_rows("request.created").await.len(), 1);
+    assert_eq!(app.audit_rows("request.updated").await.len(), 3);
+
+    // At most REQUEST_MAX_OPEN open at once, counted in the same step as each insert: with 90
+    // open, 30 concurrent creations make exactly 10 more (alice's first one is open again).
+    for i in 0..89 {
+        create(&alice, plain(&format!("r{i}"))).await.unwrap();
+    }
+    let results = futures_util::future::join_all(
+        (0..30).map(|i| create(&alice, plain(&format!("burst {i}")))),
+    )
+    .await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, REQUEST_MAX_OPEN - 90);
+    for e in results.into_iter().filter_map(Result::err) {
+        assert_eq!(status_of(&e), 409, "{e:?}");
+    }
+    // Closing one makes room; reopening it when full is refused.
+    patch(json!({"closed": true})).await.unwrap();
+    create(&alice, plain("one more")).await.unwrap();
+    assert_eq!(
+        status_of(&patch(json!({"closed": false})).await.unwrap_err()),
+        409
+    );
+    // Bob's own cap is his.
+    create(&bob, plain("bob's")).await.unwrap();
+    let (ok, problems) = app.audit_verify().await;
+    assert!(ok, "{problems}");
+}
