@@ -534,6 +534,59 @@ impl Client {
         Ok((version, key))
     }
 
+    /// A file request's sender's whole upload of `plaintext` (suite 0x0478, 4 KiB frames; the
+    /// parts beyond the first URLs asked for with the sender's secret): the receipt, the
+    /// sender's secret and the upload id, or the first refusal.
+    pub async fn send_to_request(
+        &self,
+        token: &str,
+        passphrase: Option<&str>,
+        plaintext: &[u8],
+    ) -> Result<(cipherdrop_api::SenderReceipt, String, String)> {
+        let body = serde_json::json!({"token": token, "passphrase": passphrase, "upload": {
+            "plaintext_size": plaintext.len(), "suite": cipherdrop_api::SUITE_COMMIT_KEY,
+            "frame_length": 4096}});
+        let (_, v) = self
+            .call(reqwest::Method::POST, "/api/request/uploads", Some(&body))
+            .await?;
+        let answer: cipherdrop_api::SenderUploadResponse = serde_json::from_value(v)?;
+        let (up, secret) = (answer.upload, answer.sender_secret);
+        let ciphertext = encrypt_for(&up, None, 4096, plaintext)?;
+        let mut parts = Vec::new();
+        for (i, chunk) in ciphertext
+            .chunks(usize::try_from(up.part_size)?)
+            .enumerate()
+        {
+            let n = u32::try_from(i + 1)?;
+            let url = match up.parts.iter().find(|p| p.part_number == n) {
+                Some(p) => p.url.clone(),
+                None => {
+                    let (_, v) = self
+                        .call(
+                            reqwest::Method::POST,
+                            &format!("/api/request/uploads/{}/parts", up.upload_id),
+                            Some(&serde_json::json!({"sender_secret": secret, "first": n, "count": 1})),
+                        )
+                        .await?;
+                    v["parts"][0]["url"]
+                        .as_str()
+                        .context("no part URL")?
+                        .to_owned()
+                }
+            };
+            let etag = self.put_part(&url, chunk.to_vec()).await?;
+            parts.push(serde_json::json!({"part_number": n, "etag": etag}));
+        }
+        let (_, v) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/request/uploads/{}/complete", up.upload_id),
+                Some(&serde_json::json!({"sender_secret": secret, "parts": parts, "metadata": "AQID"})),
+            )
+            .await?;
+        Ok((serde_json::from_value(v)?, secret, up.upload_id))
+    }
+
     /// `POST /api/shares`: one link to several files, made as the page makes it: each data key
     /// sealed under one fresh link key, each `(object, name)`'s name sealed for the link.
     pub async fn share_set(&self, files: &[(&str, &str)], body: serde_json::Value) -> Result<Link> {

@@ -13,6 +13,8 @@ pub const CONTEXT_OBJECT: &str = "cipherdrop:object";
 pub const CONTEXT_OWNER: &str = "cipherdrop:owner";
 /// Encryption-context key naming the share link whose sealed key KMS encrypts.
 pub const CONTEXT_SHARE: &str = "cipherdrop:share";
+/// Encryption-context key of the file request a sender's upload came by.
+pub const CONTEXT_REQUEST: &str = "cipherdrop:request";
 /// Suite id of AES-256-GCM, HKDF-SHA512, key commitment (unsigned).
 pub const SUITE_COMMIT_KEY: u16 = 0x0478;
 /// Suite id of the same with an ECDSA P-384 signature.
@@ -616,6 +618,73 @@ pub struct RequestInfo {
     pub needs_passphrase: bool,
     /// Whether the sender is asked for a name or address.
     pub ask_sender: bool,
+}
+
+/// `POST /api/request/uploads`: a sender starts one file's upload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SenderUploadRequest {
+    /// The request's token (from the link's fragment).
+    pub token: String,
+    /// The request's passphrase, if it has one.
+    #[serde(default)]
+    pub passphrase: Option<String>,
+    /// The file, as an owner's upload describes it.
+    pub upload: CreateUploadRequest,
+}
+
+/// The answer to a sender's new upload: the upload, and the secret that alone lets the sender
+/// send its parts, complete or abort it (shown only now).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SenderUploadResponse {
+    /// The upload (its data key is for this file only).
+    pub upload: CreateUploadResponse,
+    /// The sender's secret for this upload (URL-safe base64, 256 bits).
+    pub sender_secret: String,
+}
+
+/// `POST /api/request/uploads/{id}/parts`: more part URLs for a sender's upload.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SenderPartsRequest {
+    /// The upload's sender secret.
+    pub sender_secret: String,
+    /// The first part number (default 1).
+    #[serde(default)]
+    pub first: Option<u32>,
+    /// How many (default 64, at most 1000).
+    #[serde(default)]
+    pub count: Option<u32>,
+    /// The length of part `first`, for a part whose length only the message decides.
+    #[serde(default)]
+    pub length: Option<u64>,
+}
+
+/// `POST /api/request/uploads/{id}/complete`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SenderCompleteRequest {
+    /// The upload's sender secret.
+    pub sender_secret: String,
+    /// The parts, as for an owner's upload.
+    pub parts: Vec<CompletedPart>,
+    /// The file's name and type, sealed by the sender's page (base64).
+    pub metadata: String,
+}
+
+/// `POST /api/request/uploads/{id}/abort`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct SenderAbortRequest {
+    /// The upload's sender secret.
+    pub sender_secret: String,
+}
+
+/// What a sender gets for a file that arrived: a receipt, and nothing that reads it back.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SenderReceipt {
+    /// The file's reference (its object id).
+    pub reference: String,
+    /// Bytes stored (ciphertext).
+    pub size: u64,
+    /// The file's own size.
+    pub plaintext_size: u64,
 }
 
 /// One file of a link to several files.

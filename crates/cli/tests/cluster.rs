@@ -122,6 +122,28 @@ async fn three_replicas_keep_every_guarantee() {
         .call(reqwest::Method::GET, "/api/tokens", None)
         .await
         .unwrap();
+    // A file request on PostgreSQL: a sender's file arrives through replica 2 within the
+    // request's limits, the next one is refused through replica 3.
+    let (_, made) = alice
+        .call(
+            reqwest::Method::POST,
+            "/api/requests",
+            Some(&serde_json::json!({"title": "forms", "max_files": 1, "max_bytes": 1_000_000})),
+        )
+        .await
+        .unwrap();
+    let token = made["token"].as_str().unwrap();
+    let form = data(30_000, 4);
+    let (receipt, _, _) = Client::new(&r2.url)
+        .send_to_request(token, None, &form)
+        .await
+        .unwrap();
+    assert!(at(&alice, &r1).download(&receipt.reference).await.unwrap() == form);
+    let e = Client::new(&r3.url)
+        .send_to_request(token, None, b"more")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 410);
     // A link to two files on PostgreSQL: one counted release gives both; deleting the lead file
     // hands the link to the other.
     let second_bytes = data(5_000, 2);

@@ -129,6 +129,19 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/share", post(share_link::info))
         .route("/share/key", post(share_link::release_key))
         .route("/request", post(request_routes::info))
+        .route("/request/uploads", post(request_routes::sender_create))
+        .route(
+            "/request/uploads/{id}/parts",
+            post(request_routes::sender_parts),
+        )
+        .route(
+            "/request/uploads/{id}/complete",
+            post(request_routes::sender_complete),
+        )
+        .route(
+            "/request/uploads/{id}/abort",
+            post(request_routes::sender_abort),
+        )
         .route("/admin/audit", get(admin_routes::audit_page))
         .fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new().nest("/api", api);

@@ -92,6 +92,9 @@ pub struct ObjectRow {
     pub stored_size: Option<i64>,
     pub created_at: i64,
     pub completed_at: Option<i64>,
+    /// The file request it came by, if a sender's.
+    #[sqlx(default)]
+    pub request_id: Option<String>,
 }
 
 /// A non-negative database integer as `u64` (0 for anything else).
@@ -215,6 +218,17 @@ pub struct NewUpload<'a> {
     pub edk: &'a [u8],
     /// The context as a JSON object.
     pub context_json: &'a str,
+    /// A sender's upload: the request it comes by and its limits.
+    pub request: Option<ForRequest<'a>>,
+}
+
+/// The request a sender's upload comes by.
+pub struct ForRequest<'a> {
+    pub id: &'a str,
+    pub max_files: i64,
+    pub max_bytes: i64,
+    /// SHA-256 of the sender's secret for this upload.
+    pub sender_hash: &'a [u8],
 }
 
 /// Records a pending upload if the owner's usage with it stays within `quota`; whether it did.
@@ -226,13 +240,21 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     db.lock_account(&mut tx, up.owner_id).await?;
     let done = sqlx::query(
         "INSERT INTO objects (id, owner_id, state, s3_key, s3_upload_id, suite, frame_length,
-            plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+            plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at,
+            request_id, sender_hash)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $24, $25
          WHERE (SELECT COUNT(*) FROM objects WHERE owner_id = $16 AND state = 'pending') < $17
            AND (SELECT COALESCE(SUM(ciphertext_size), 0) FROM objects
                 WHERE owner_id = $18 AND state = 'pending') + $19 <= $20
            AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
-                WHERE owner_id = $21 AND state IN ('pending', 'complete')) + $22 <= $23",
+                WHERE owner_id = $21 AND state IN ('pending', 'complete')) + $22 <= $23
+           AND ($24 IS NULL OR (
+                EXISTS (SELECT 1 FROM requests WHERE id = $24 AND closed_at IS NULL
+                        AND expires_at > $15)
+                AND (SELECT COUNT(*) FROM objects WHERE request_id = $24
+                     AND state IN ('pending', 'complete')) < $26
+                AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
+                     WHERE request_id = $24 AND state IN ('pending', 'complete')) + $19 <= $27))",
     )
     .bind(up.id)
     .bind(up.owner_id)
@@ -257,6 +279,10 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     .bind(up.owner_id)
     .bind(size)
     .bind(quotas::sql(quota.stored_bytes))
+    .bind(up.request.as_ref().map(|r| r.id))
+    .bind(up.request.as_ref().map(|r| r.sender_hash))
+    .bind(up.request.as_ref().map_or(0, |r| r.max_files))
+    .bind(up.request.as_ref().map_or(0, |r| r.max_bytes))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -273,6 +299,25 @@ pub async fn owned(db: &Db, owner_id: &str, id: &str) -> ApiResult<ObjectRow> {
         Some(r) if r.owner_id == owner_id => Ok(r),
         _ => Err(ApiError::not_found("object or upload")),
     }
+}
+
+/// A sender's pending or ended upload, found by its id and the sender's secret (404 for any
+/// other pair, so neither ids nor secrets can be probed).
+pub async fn for_sender(db: &Db, id: &str, secret: &str) -> ApiResult<ObjectRow> {
+    sqlx::query_as(
+        "SELECT * FROM objects WHERE id = $1 AND sender_hash = $2 AND request_id IS NOT NULL",
+    )
+    .bind(id)
+    .bind(crate::accounts::token_hash(secret))
+    .fetch_optional(db)
+    .await?
+    .ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::NOT_FOUND,
+            "upload_not_found",
+            "no such upload for this sender's secret",
+        )
+    })
 }
 
 /// The owner's complete object (404 otherwise).

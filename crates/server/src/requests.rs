@@ -222,6 +222,15 @@ pub async fn list(db: &Db, owner_id: &str) -> ApiResult<Vec<RequestRow>> {
     .await?)
 }
 
+/// A request by id, with what it holds.
+pub async fn by_id(db: &Db, id: &str) -> ApiResult<RequestRow> {
+    sqlx::query_as::<_, RequestRow>(&format!("SELECT {HOLDS} FROM requests r WHERE r.id = $1"))
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request"))
+}
+
 /// The request whose token this is (404 otherwise).
 pub async fn by_token(db: &Db, token: &str) -> ApiResult<RequestRow> {
     sqlx::query_as::<_, RequestRow>(&format!(

@@ -54,6 +54,62 @@ pub(crate) async fn audit_account(
         .await
 }
 
+/// Who does something to an upload: an account (its page or a token), or the sender of a file
+/// request (no account; named by the request).
+#[derive(Clone, Copy)]
+pub(crate) enum Actor<'a> {
+    /// An account.
+    Account(&'a Auth),
+    /// A sender through request `.0`.
+    Sender(&'a str),
+}
+
+/// Appends an audit row for what `actor` did.
+pub(crate) async fn audit_actor(
+    state: &AppState,
+    actor: Actor<'_>,
+    ip: ClientIp,
+    action: &str,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) -> Result<(), AuditError> {
+    match actor {
+        Actor::Account(auth) => {
+            audit_account(state, auth, ip, action, object, outcome, detail).await
+        }
+        Actor::Sender(request) => {
+            let detail = format!("{detail} [request {request}]");
+            state
+                .audit
+                .append(&Event {
+                    actor: "sender",
+                    action,
+                    object: Some(object),
+                    ip: ip.text().as_deref(),
+                    outcome,
+                    detail: &detail,
+                })
+                .await
+        }
+    }
+}
+
+/// [`audit_actor`] after the fact: a failure is logged, not returned.
+pub(crate) async fn record_actor(
+    state: &AppState,
+    actor: Actor<'_>,
+    ip: ClientIp,
+    action: &str,
+    object: &str,
+    outcome: &str,
+    detail: &str,
+) {
+    if let Err(e) = audit_actor(state, actor, ip, action, object, outcome, detail).await {
+        tracing::error!(error = %e, action, "could not append to the audit log");
+    }
+}
+
 /// [`audit_account`] after the fact: the action already happened and must still be answered,
 /// so a failure is logged, not returned.
 pub(crate) async fn record_account(

@@ -1,16 +1,26 @@
 //! File requests, the owner's side (make one; the answer is the only time its token is shown;
-//! list them with what each holds; extend, close and reopen; the files that arrived) and what a
-//! sender sees before sending (`POST /api/request`, token in the body).
+//! list them with what each holds; extend, close and reopen; the files that arrived) and the
+//! sender's (no account): what the request says (`POST /api/request`, token in the body), and
+//! uploads that become the owner's files. A sender's upload is issued under the owner's context
+//! plus the request's id, within the request's limits (counted in the same statement that records
+//! it); the sender gets a secret for that one upload, which alone lets it send parts, complete or
+//! abort it, and a receipt at the end: nothing a sender holds lists, reads or deletes a file.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 use cipherdrop_api::{
-    CreateRequestRequest, ObjectList, REQUEST_MAX_OPEN, RequestCreated, RequestInfo, RequestList,
-    RequestSummary, SHARE_MIN_PASSPHRASE, ShareTokenRequest, UpdateRequestRequest,
+    CompleteUploadRequest, CreateRequestRequest, ObjectList, REQUEST_MAX_OPEN, RequestCreated,
+    RequestInfo, RequestList, RequestSummary, SHARE_MIN_PASSPHRASE, SenderAbortRequest,
+    SenderCompleteRequest, SenderPartsRequest, SenderReceipt, SenderUploadRequest,
+    SenderUploadResponse, ShareTokenRequest, UpdateRequestRequest, UploadStatus,
 };
 use zeroize::Zeroizing;
 
-use super::audit_account;
+use super::share_link::{verify_guess, wrong_passphrase};
+use super::uploads::{self, Issue, PartQuery};
+use super::{Actor, audit_account, audit_actor, no_store};
 use crate::accounts::{self, new_token};
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
@@ -174,4 +184,96 @@ pub async fn info(
         needs_passphrase: row.passphrase_hash.is_some(),
         ask_sender: row.ask_sender != 0,
     }))
+}
+
+/// `POST /api/request/uploads`: a sender starts one file's upload (after the passphrase, if the
+/// request has one, within the shared guess limits). The answer holds the file's data key and
+/// the sender's secret for this upload, both shown only now.
+pub async fn sender_create(
+    State(state): St,
+    ip: ClientIp,
+    Json(req): Json<SenderUploadRequest>,
+) -> ApiResult<Response> {
+    let row = requests::by_token(&state.db, &req.token).await?;
+    if let Some(refusal) = row.refusal() {
+        return Err(refusal);
+    }
+    if let Some(hash) = &row.passphrase_hash {
+        let given = Zeroizing::new(req.passphrase.clone().unwrap_or_default());
+        if !verify_guess(&state, ip, &row.id, hash, &given).await? {
+            audit_actor(
+                &state,
+                Actor::Sender(&row.id),
+                ip,
+                "request.upload",
+                &row.id,
+                "denied",
+                "wrong passphrase",
+            )
+            .await?;
+            return Err(wrong_passphrase());
+        }
+    }
+    let secret = new_token();
+    let hash = accounts::token_hash(&secret);
+    let issue = Issue {
+        actor: Actor::Sender(&row.id),
+        owner_id: &row.owner_id,
+        request: Some((&row, &hash)),
+    };
+    let upload = uploads::issue_upload(&state, ip, &issue, &req.upload).await?;
+    Ok(no_store(&SenderUploadResponse {
+        upload,
+        sender_secret: secret.to_string(),
+    }))
+}
+
+/// `POST /api/request/uploads/{id}/parts`: more part URLs for the sender's own upload.
+pub async fn sender_parts(
+    State(state): St,
+    Path(id): Path<String>,
+    Json(req): Json<SenderPartsRequest>,
+) -> ApiResult<Json<UploadStatus>> {
+    let row = objects::for_sender(&state.db, &id, &req.sender_secret).await?;
+    let q = PartQuery {
+        first: req.first,
+        count: req.count,
+        length: req.length,
+    };
+    Ok(Json(uploads::more_parts(&state, &row, &q).await?))
+}
+
+/// `POST /api/request/uploads/{id}/complete`: the sender's upload becomes the owner's file; the
+/// sender gets a receipt.
+pub async fn sender_complete(
+    State(state): St,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    Json(req): Json<SenderCompleteRequest>,
+) -> ApiResult<Json<SenderReceipt>> {
+    let row = objects::for_sender(&state.db, &id, &req.sender_secret).await?;
+    let request = row.request_id.clone().unwrap_or_default();
+    let complete = CompleteUploadRequest {
+        parts: req.parts,
+        metadata: req.metadata,
+    };
+    let done = uploads::complete_row(&state, ip, Actor::Sender(&request), row, &complete).await?;
+    Ok(Json(SenderReceipt {
+        reference: done.id.clone(),
+        size: done.size(),
+        plaintext_size: objects::to_u64(done.plaintext_size),
+    }))
+}
+
+/// `POST /api/request/uploads/{id}/abort`: the sender gives up its own pending upload.
+pub async fn sender_abort(
+    State(state): St,
+    ip: ClientIp,
+    Path(id): Path<String>,
+    Json(req): Json<SenderAbortRequest>,
+) -> ApiResult<StatusCode> {
+    let row = objects::for_sender(&state.db, &id, &req.sender_secret).await?;
+    let request = row.request_id.clone().unwrap_or_default();
+    uploads::abort_row(&state, ip, Actor::Sender(&request), &row).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

@@ -104,9 +104,53 @@ pub async fn info(
     }))
 }
 
-/// Checks the link's passphrase, if it has one, within the per-link and per-address limits:
-/// the attempt is counted before the check, in one step with the limits' check, and the check
-/// waits for a place among the argon2 checks running at once.
+/// Checks a passphrase against `hash` within the per-`key` and per-address guess limits: the
+/// attempt is counted before the check, in one step with the limits' check, and the check waits
+/// for a place among the argon2 checks running at once. `Ok(false)`: wrong (and counted).
+pub(crate) async fn verify_guess(
+    state: &AppState,
+    ip: ClientIp,
+    key: &str,
+    hash: &str,
+    passphrase: &str,
+) -> ApiResult<bool> {
+    // Refusals while limited are counted and summarised in the history by the sweeper.
+    let attempt = state
+        .share_limiter
+        .begin(key, ip.or_unspecified())
+        .await
+        .map_err(|r| {
+            r.into_error("too many wrong passphrases; wait a few minutes and try again")
+        })?;
+    let Some(permit) = state.hashing.enter().await else {
+        attempt.cancel().await;
+        return Err(ApiError::busy());
+    };
+    let (passphrase, hash) = (
+        zeroize::Zeroizing::new(passphrase.to_owned()),
+        hash.to_owned(),
+    );
+    let verified = permit
+        .run(move || accounts::verify_now(&passphrase, Some(&hash)))
+        .await
+        .unwrap_or(false);
+    drop(permit);
+    if verified {
+        attempt.succeeded().await;
+    }
+    Ok(verified)
+}
+
+/// 401 `wrong_passphrase`.
+pub(crate) fn wrong_passphrase() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "wrong_passphrase",
+        "wrong passphrase",
+    )
+}
+
+/// Checks the link's passphrase, if it has one (see [`verify_guess`]).
 async fn check_passphrase(
     state: &AppState,
     ip: ClientIp,
@@ -116,25 +160,7 @@ async fn check_passphrase(
     let Some(hash) = &row.passphrase_hash else {
         return Ok(());
     };
-    // Refusals while limited are counted and summarised in the link's history by the sweeper.
-    let attempt = state
-        .share_limiter
-        .begin(&row.id, ip.or_unspecified())
-        .await
-        .map_err(|r| {
-            r.into_error("too many wrong passphrases; wait a few minutes and try again")
-        })?;
-    let Some(permit) = state.hashing.enter().await else {
-        attempt.cancel().await;
-        return Err(ApiError::busy());
-    };
-    let (passphrase, hash) = (zeroize::Zeroizing::new(passphrase.to_owned()), hash.clone());
-    let verified = permit
-        .run(move || accounts::verify_now(&passphrase, Some(&hash)))
-        .await
-        .unwrap_or(false);
-    drop(permit);
-    if !verified {
+    if !verify_guess(state, ip, &row.id, hash, passphrase).await? {
         holder_event(
             state,
             ip,
@@ -144,13 +170,8 @@ async fn check_passphrase(
             "wrong passphrase",
         )
         .await?;
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "wrong_passphrase",
-            "wrong passphrase",
-        ));
+        return Err(wrong_passphrase());
     }
-    attempt.succeeded().await;
     Ok(())
 }
 

@@ -11,7 +11,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
-    CONTEXT_OBJECT, CONTEXT_OWNER, CompleteUploadRequest, CreateUploadRequest,
+    CONTEXT_OBJECT, CONTEXT_OWNER, CONTEXT_REQUEST, CompleteUploadRequest, CreateUploadRequest,
     CreateUploadResponse, MAX_METADATA_BYTES, ObjectSummary, PartUrl, PendingKeyResponse,
     SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384, SecretB64, StoredPart, UploadStatus, Usage,
 };
@@ -22,7 +22,7 @@ use cipherdrop_core::{
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{audit_account, no_store, record_account};
+use super::{Actor, audit_account, audit_actor, no_store, record_actor};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
 use crate::objects::{self, NewUpload, ObjectRow, ObjectState, to_u64};
@@ -205,16 +205,26 @@ fn upload_context(
 /// Audits a failed step of an upload's creation with the error's words; passes `result` on.
 async fn audit_failure<T>(
     state: &AppState,
-    auth: &Auth,
+    actor: Actor<'_>,
     ip: ClientIp,
     action: &str,
     object_id: &str,
     result: ApiResult<T>,
 ) -> ApiResult<T> {
     if let Err(e) = &result {
-        record_account(state, auth, ip, action, object_id, "error", &e.message).await;
+        record_actor(state, actor, ip, action, object_id, "error", &e.message).await;
     }
     result
+}
+
+/// Whose a new upload is, and through which request, if a sender's.
+pub(crate) struct Issue<'a> {
+    /// Who asked (for the audit log).
+    pub actor: Actor<'a>,
+    /// The account the object will belong to.
+    pub owner_id: &'a str,
+    /// A sender's upload: the request, its limits, and the hash of the sender's secret.
+    pub request: Option<(&'a crate::requests::RequestRow, &'a [u8])>,
 }
 
 /// `POST /api/uploads`.
@@ -224,6 +234,25 @@ pub async fn create(
     auth: Auth,
     Json(req): Json<CreateUploadRequest>,
 ) -> ApiResult<Response> {
+    let issue = Issue {
+        actor: Actor::Account(&auth),
+        owner_id: &auth.user.id,
+        request: None,
+    };
+    Ok(no_store(&issue_upload(&state, ip, &issue, &req).await?))
+}
+
+/// A new upload for `issue.owner_id`: the data key (KMS `GenerateDataKey` under the object's
+/// context; a sender's upload also names its request), the multipart upload, and the row,
+/// recorded only if the owner's quotas (and the request's limits) hold with it, in one statement.
+pub(crate) async fn issue_upload(
+    state: &AppState,
+    ip: ClientIp,
+    issue: &Issue<'_>,
+    req: &CreateUploadRequest,
+) -> ApiResult<CreateUploadResponse> {
+    let owner_id = issue.owner_id;
+    let actor = issue.actor;
     let suite = accepted_suite(req.suite)?;
     if !FRAME_LENGTHS.contains(&req.frame_length) {
         return Err(ApiError::bad_request(format!(
@@ -244,21 +273,24 @@ pub async fn create(
     }
     // Spares KMS and S3 the requests that cannot fit (the ciphertext is at least the plaintext);
     // the insert below is the check that counts.
-    let quota = quotas::of(&state.db, state.config.quota, &auth.user.id).await?;
-    let before = quotas::usage(&state.db, quota, &auth.user.id).await?;
+    let quota = quotas::of(&state.db, state.config.quota, owner_id).await?;
+    let before = quotas::usage(&state.db, quota, owner_id).await?;
     // (Refusals are not audited: nothing was issued, and an account could grow the log with them.)
     if let Some(refusal) = quotas::refusal(&before, req.plaintext_size) {
         return Err(refusal);
     }
     let object_id = uuid::Uuid::new_v4().to_string();
-    let context = upload_context(suite, &object_id, &auth.user.id, req.public_key.as_ref())?;
+    let mut context = upload_context(suite, &object_id, owner_id, req.public_key.as_ref())?;
+    if let Some((request, _)) = issue.request {
+        context.insert(CONTEXT_REQUEST, request.id.clone());
+    }
     let kms_context: HashMap<String, String> = context
         .iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
     let issued = audit_failure(
-        &state,
-        &auth,
+        state,
+        actor,
         ip,
         "key.issued",
         &object_id,
@@ -282,8 +314,8 @@ pub async fn create(
     }
     let s3_key = format!("objects/{object_id}");
     let s3_upload_id = audit_failure(
-        &state,
-        &auth,
+        state,
+        actor,
         ip,
         "upload.created",
         &object_id,
@@ -299,7 +331,7 @@ pub async fn create(
         &state.db,
         &NewUpload {
             id: &object_id,
-            owner_id: &auth.user.id,
+            owner_id,
             s3_key: &s3_key,
             s3_upload_id: &s3_upload_id,
             suite: req.suite,
@@ -311,6 +343,12 @@ pub async fn create(
             key_arn: &issued.key_arn,
             edk: &issued.edk,
             context_json: &context_json,
+            request: issue.request.map(|(r, sender)| objects::ForRequest {
+                id: &r.id,
+                max_files: r.max_files,
+                max_bytes: r.max_bytes,
+                sender_hash: sender,
+            }),
         },
         quota,
     )
@@ -321,8 +359,24 @@ pub async fn create(
             .abort_multipart(&state.config.bucket, &s3_key, &s3_upload_id)
             .await;
         inserted?;
-        // Concurrent uploads of the account took the room meanwhile.
-        let now_used = quotas::usage(&state.db, quota, &auth.user.id).await?;
+        // Concurrent uploads of the account (or of the request's senders) took the room meanwhile.
+        if let Some((request, _)) = issue.request {
+            let now_row = crate::requests::by_id(&state.db, &request.id).await?;
+            if let Some(refusal) = now_row.refusal() {
+                return Err(refusal);
+            }
+            if now_row.bytes_left() < ciphertext_size {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request_too_small",
+                    format!(
+                        "this request has room for {} more bytes; this file needs {ciphertext_size}",
+                        now_row.bytes_left()
+                    ),
+                ));
+            }
+        }
+        let now_used = quotas::usage(&state.db, quota, owner_id).await?;
         let refusal = quotas::refusal(&now_used, ciphertext_size).unwrap_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -332,12 +386,12 @@ pub async fn create(
         });
         return Err(refusal);
     }
-    let row = objects::owned(&state.db, &auth.user.id, &object_id).await?;
-    let parts = presign_parts(&state, &row, 1, FIRST_URLS, None).await?;
+    let row = objects::owned(&state.db, owner_id, &object_id).await?;
+    let parts = presign_parts(state, &row, 1, FIRST_URLS, None).await?;
     // No data key leaves without its audit row: if the row cannot be written, the upload ends.
-    let logged = audit_account(
-        &state,
-        &auth,
+    let logged = audit_actor(
+        state,
+        actor,
         ip,
         "key.issued",
         &object_id,
@@ -346,12 +400,12 @@ pub async fn create(
     )
     .await;
     if let Err(e) = logged {
-        let _ = objects::abort_pending(&state, &row.s3_ref()).await;
+        let _ = objects::abort_pending(state, &row.s3_ref()).await;
         return Err(e.into());
     }
-    record_account(
-        &state,
-        &auth,
+    record_actor(
+        state,
+        actor,
         ip,
         "upload.created",
         &object_id,
@@ -363,7 +417,7 @@ pub async fn create(
     )
     .await;
     let data_key = SecretB64::new(Zeroizing::new(B64.encode(&issued.plaintext[..])));
-    Ok(no_store(&CreateUploadResponse {
+    Ok(CreateUploadResponse {
         upload_id: object_id.clone(),
         object_id,
         data_key,
@@ -378,8 +432,8 @@ pub async fn create(
         ciphertext_size,
         parts,
         urls_expire_at: state.urls_expire_at(),
-        abandon_at: abandon_at(&state, &row),
-    }))
+        abandon_at: abandon_at(state, &row),
+    })
 }
 
 /// `GET /api/usage`: the account's quotas and what it uses of them.
@@ -392,12 +446,12 @@ pub async fn usage(State(state): St, auth: Auth) -> ApiResult<Json<Usage>> {
 #[derive(Deserialize)]
 pub struct PartQuery {
     #[serde(default)]
-    first: Option<u32>,
+    pub(crate) first: Option<u32>,
     #[serde(default)]
-    count: Option<u32>,
+    pub(crate) count: Option<u32>,
     /// The length of part `first`, for a part whose length only the message decides.
     #[serde(default)]
-    length: Option<u64>,
+    pub(crate) length: Option<u64>,
 }
 
 /// When the sweeper aborts `row` if it is still pending.
@@ -504,10 +558,19 @@ pub async fn part_urls(
     Query(q): Query<PartQuery>,
 ) -> ApiResult<Json<UploadStatus>> {
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
+    Ok(Json(more_parts(&state, &row, &q).await?))
+}
+
+/// More presigned part URLs for a pending upload.
+pub(crate) async fn more_parts(
+    state: &AppState,
+    row: &ObjectRow,
+    q: &PartQuery,
+) -> ApiResult<UploadStatus> {
     row.require_pending()?;
     let count = q.count.unwrap_or(FIRST_URLS).min(MAX_URLS_PER_REQUEST);
-    let parts = presign_parts(&state, &row, q.first.unwrap_or(1), count, q.length).await?;
-    Ok(Json(status_of(&state, &row, parts)))
+    let parts = presign_parts(state, row, q.first.unwrap_or(1), count, q.length).await?;
+    Ok(status_of(state, row, parts))
 }
 
 /// `POST /api/uploads/{id}/complete`.
@@ -519,6 +582,19 @@ pub async fn complete(
     Json(req): Json<CompleteUploadRequest>,
 ) -> ApiResult<Json<ObjectSummary>> {
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
+    let row = complete_row(&state, ip, Actor::Account(&auth), row, &req).await?;
+    Ok(Json(row.summary()))
+}
+
+/// Completes a pending upload: S3 assembles the parts, the stored header and size are checked,
+/// and only then is the object recorded (with its sealed metadata). Returns the complete row.
+pub(crate) async fn complete_row(
+    state: &AppState,
+    ip: ClientIp,
+    actor: Actor<'_>,
+    row: ObjectRow,
+    req: &CompleteUploadRequest,
+) -> ApiResult<ObjectRow> {
     row.require_pending()?;
     let metadata = B64
         .decode(&req.metadata)
@@ -580,9 +656,9 @@ pub async fn complete(
             ObjectState::Rejected,
         )
         .await?;
-        record_account(
-            &state,
-            &auth,
+        record_actor(
+            state,
+            actor,
             ip,
             "upload.completed",
             &row.id,
@@ -602,9 +678,9 @@ pub async fn complete(
         if let Err(e) = state.aws.delete_object(bucket, &row.s3_key).await {
             tracing::warn!(object = %row.id, error = %e, "could not delete an object completed after its abort");
         }
-        record_account(
-            &state,
-            &auth,
+        record_actor(
+            state,
+            actor,
             ip,
             "upload.completed",
             &row.id,
@@ -616,9 +692,9 @@ pub async fn complete(
             "the upload was aborted while it completed, and what S3 assembled was deleted; start a new upload",
         ));
     }
-    record_account(
-        &state,
-        &auth,
+    record_actor(
+        state,
+        actor,
         ip,
         "upload.completed",
         &row.id,
@@ -626,8 +702,7 @@ pub async fn complete(
         &format!("{size} bytes, header verified"),
     )
     .await;
-    let row = objects::owned(&state.db, &auth.user.id, &id).await?;
-    Ok(Json(row.summary()))
+    objects::owned(&state.db, &row.owner_id, &row.id).await
 }
 
 /// `POST /api/uploads/{id}/abort`.
@@ -638,21 +713,27 @@ pub async fn abort(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     let row = objects::owned(&state.db, &auth.user.id, &id).await?;
+    abort_row(&state, ip, Actor::Account(&auth), &row).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Aborts a pending upload (S3's multipart upload and the row).
+pub(crate) async fn abort_row(
+    state: &AppState,
+    ip: ClientIp,
+    actor: Actor<'_>,
+    row: &ObjectRow,
+) -> ApiResult<()> {
     row.require_pending()?;
-    if !objects::abort_pending(&state, &row.s3_ref()).await? {
+    if !objects::abort_pending(state, &row.s3_ref()).await? {
         return Err(ApiError::conflict(
             "the upload completed meanwhile; delete the file instead",
         ));
     }
-    record_account(
-        &state,
-        &auth,
-        ip,
-        "upload.aborted",
-        &row.id,
-        "ok",
-        "by owner",
-    )
-    .await;
-    Ok(StatusCode::NO_CONTENT)
+    let by = match actor {
+        Actor::Account(_) => "by owner",
+        Actor::Sender(_) => "by its sender",
+    };
+    record_actor(state, actor, ip, "upload.aborted", &row.id, "ok", by).await;
+    Ok(())
 }

@@ -224,3 +224,193 @@ async fn requests_are_made_listed_closed_and_seen_by_senders_as_their_owner_set_
     let (ok, problems) = app.audit_verify().await;
     assert!(ok, "{problems}");
 }
+
+async fn send(
+    sender: &Client,
+    token: &str,
+    passphrase: Option<&str>,
+    plaintext: &[u8],
+) -> anyhow::Result<(cipherdrop_api::SenderReceipt, String, String)> {
+    sender.send_to_request(token, passphrase, plaintext).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_read_nothing() {
+    let app = TestApp::start().await;
+    let (_admin, alice, bob) = app.accounts().await;
+    let made = create(
+        &alice,
+        json!({"title": "Scans", "max_files": 3, "max_bytes": 12_000_000,
+               "passphrase": "clinic intake 7"}),
+    )
+    .await
+    .unwrap();
+    let sender = app.client();
+    let big = data(6 * 1024 * 1024 + 11, 1);
+
+    // The passphrase gates every upload, within the shared guess limits.
+    let e = send(&sender, &made.token, None, b"x").await.unwrap_err();
+    assert_eq!(code_of(&e), "wrong_passphrase");
+    let e = send(&sender, &made.token, Some("guess guess"), b"x")
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), "wrong_passphrase");
+    let pass = Some("clinic intake 7");
+
+    // Three files (an empty one, a multi-part one) become Alice's, under her context plus the
+    // request's id; the sender gets receipts.
+    let mut references = Vec::new();
+    for content in [Vec::new(), big.clone(), b"consent form".to_vec()] {
+        let (receipt, _, _) = send(&sender, &made.token, pass, &content).await.unwrap();
+        assert_eq!(receipt.plaintext_size, content.len() as u64);
+        assert!(alice.download(&receipt.reference).await.unwrap() == content);
+        let details = alice.details(&receipt.reference).await.unwrap();
+        assert_eq!(
+            details.encryption_context["cipherdrop:request"],
+            made.request.id
+        );
+        assert_eq!(
+            details.encryption_context["cipherdrop:owner"],
+            alice.call(Method::GET, "/api/me", None).await.unwrap().1["id"]
+        );
+        references.push(receipt.reference);
+    }
+    let (_, arrived) = alice
+        .call(
+            Method::GET,
+            &format!("/api/requests/{}/files", made.request.id),
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(arrived["objects"].as_array().unwrap().len(), 3);
+
+    // Full: the fourth file is refused at once.
+    let e = send(&sender, &made.token, pass, b"one too many")
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&e), "request_full");
+
+    // The sender reads, lists and deletes nothing: no session, and its secret opens only its
+    // own pending upload.
+    for (m, path) in [
+        (Method::GET, "/api/objects".to_owned()),
+        (Method::GET, format!("/api/objects/{}", references[0])),
+        (Method::POST, format!("/api/objects/{}/key", references[0])),
+        (Method::DELETE, format!("/api/objects/{}", references[0])),
+        (Method::GET, "/api/requests".to_owned()),
+    ] {
+        let e = sender.call(m, &path, None).await.unwrap_err();
+        assert_eq!(status_of(&e), 401, "{path}");
+    }
+    let e = bob
+        .call(
+            Method::GET,
+            &format!("/api/objects/{}", references[0]),
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 404);
+
+    // Bytes: a request with room for 1 MB refuses a 2 MB file; 20 concurrent senders of
+    // 300 KB each on a 5-file request: exactly 5 get in.
+    let small = create(
+        &alice,
+        json!({"title": "Small", "max_files": 5, "max_bytes": 1_000_000}),
+    )
+    .await
+    .unwrap();
+    let e = send(&sender, &small.token, None, &data(2_000_000, 2))
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 413, "{e:?}");
+    let wide = create(
+        &alice,
+        json!({"title": "Burst", "max_files": 5, "max_bytes": 100_000_000}),
+    )
+    .await
+    .unwrap();
+    let content = data(300_000, 3);
+    let results = futures_util::future::join_all((0..20).map(|_| {
+        let (c, token, content) = (app.client(), wide.token.clone(), content.clone());
+        async move { send(&c, &token, None, &content).await }
+    }))
+    .await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(ok, 5, "the file limit holds under concurrency");
+    for e in results.into_iter().filter_map(Result::err) {
+        assert!([409, 410].contains(&status_of(&e)), "{e:?}");
+    }
+
+    // A sender's secret works only for its own upload, and an abort gives the place back.
+    let room = create(
+        &alice,
+        json!({"title": "Room", "max_files": 1, "max_bytes": 1_000_000}),
+    )
+    .await
+    .unwrap();
+    let body = json!({"token": room.token, "upload": {
+        "plaintext_size": 10, "suite": SUITE_COMMIT_KEY, "frame_length": 4096}});
+    let (_, v) = sender
+        .call(Method::POST, "/api/request/uploads", Some(&body))
+        .await
+        .unwrap();
+    let pending = v["upload"]["upload_id"].as_str().unwrap().to_owned();
+    let secret = v["sender_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        code_of(&info(&sender, &room.token).await.unwrap_err()),
+        "request_full",
+        "a pending upload holds its place"
+    );
+    for (id, s) in [(&references[1], &secret), (&pending, &"wrong".to_owned())] {
+        let e = sender
+            .call(
+                Method::POST,
+                &format!("/api/request/uploads/{id}/abort"),
+                Some(&json!({"sender_secret": s})),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(code_of(&e), "upload_not_found");
+    }
+    sender
+        .call(
+            Method::POST,
+            &format!("/api/request/uploads/{pending}/abort"),
+            Some(&json!({"sender_secret": secret})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info(&sender, &room.token).await.unwrap().files_left, 1);
+
+    // Closed: refused at once. Every arrival is audited as the sender's, with the request.
+    alice
+        .call(
+            Method::PATCH,
+            &format!("/api/requests/{}", room.request.id),
+            Some(&json!({"closed": true})),
+        )
+        .await
+        .unwrap();
+    let e = send(&sender, &room.token, None, b"late").await.unwrap_err();
+    assert_eq!(code_of(&e), "request_closed");
+    let completed: Vec<_> = app
+        .audit_rows("upload.completed")
+        .await
+        .into_iter()
+        .filter(|r| r["actor"] == "sender")
+        .collect();
+    assert_eq!(completed.len(), 3 + 5);
+    assert!(
+        completed
+            .iter()
+            .all(|r| r["detail"].as_str().unwrap().contains("[request "))
+    );
+    assert!(
+        !app.stored_text().contains(&secret),
+        "sender secrets are stored hashed"
+    );
+    let (ok, problems) = app.audit_verify().await;
+    assert!(ok, "{problems}");
+}
