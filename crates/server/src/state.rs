@@ -47,6 +47,8 @@ pub struct Config {
     pub share_failures_per_link: u32,
     /// Wrong passphrases allowed per client address per window.
     pub share_failures_per_ip: u32,
+    /// Uploads a client address may start through file requests per window.
+    pub sender_uploads_per_ip: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone else it is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// argon2 checks running at once (each holds 19 MiB).
@@ -76,6 +78,7 @@ impl Config {
             login_window: Duration::from_secs(15 * 60),
             share_failures_per_link: 5,
             share_failures_per_ip: 20,
+            sender_uploads_per_ip: 200,
             trusted_proxies: Vec::new(),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_waiting_hashes: 64,
@@ -94,6 +97,8 @@ pub struct AppState {
     pub(crate) limiter: Limiter,
     /// Wrong share passphrases: per link and per client network.
     pub(crate) share_limiter: Limiter,
+    /// Uploads started through file requests, per client network (every start counts).
+    pub(crate) sender_limiter: Limiter,
     /// The argon2 checks running and waiting.
     pub(crate) hashing: HashGate,
     /// Where the sweeper's scan for orphaned objects resumes (an S3 continuation token).
@@ -119,6 +124,13 @@ impl AppState {
             config.share_failures_per_ip,
             config.login_window,
         );
+        let sender_limiter = Limiter::new(
+            db.clone(),
+            "send",
+            u32::MAX,
+            config.sender_uploads_per_ip,
+            config.login_window,
+        );
         let hashing = HashGate::new(config.max_concurrent_hashes, config.max_waiting_hashes);
         Self {
             hashing,
@@ -130,6 +142,7 @@ impl AppState {
             aws,
             limiter,
             share_limiter,
+            sender_limiter,
         }
     }
 

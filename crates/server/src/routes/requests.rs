@@ -198,6 +198,14 @@ pub async fn sender_create(
     if let Some(refusal) = row.refusal() {
         return Err(refusal);
     }
+    // Every start counts against the sender's address (the attempt is kept, not given back).
+    let _started = state
+        .sender_limiter
+        .begin(&row.id, ip.or_unspecified())
+        .await
+        .map_err(|r| {
+            r.into_error("too many uploads from your address; wait a few minutes and try again")
+        })?;
     if let Some(hash) = &row.passphrase_hash {
         let given = Zeroizing::new(req.passphrase.clone().unwrap_or_default());
         if !verify_guess(&state, ip, &row.id, hash, &given).await? {

@@ -414,3 +414,38 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
     let (ok, problems) = app.audit_verify().await;
     assert!(ok, "{problems}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_starts_only_so_many_uploads_through_requests() {
+    let app = TestApp::start_with(|c| c.sender_uploads_per_ip = 3).await;
+    let (_admin, alice, _bob) = app.accounts().await;
+    let made = create(&alice, plain("Forms")).await.unwrap();
+    let sender = app.client();
+    for _ in 0..3 {
+        // Each start counts, even one that is then given up.
+        let body = json!({"token": made.token, "upload": {
+            "plaintext_size": 10, "suite": SUITE_COMMIT_KEY, "frame_length": 4096}});
+        let (_, v) = sender
+            .call(Method::POST, "/api/request/uploads", Some(&body))
+            .await
+            .unwrap();
+        let id = v["upload"]["upload_id"].as_str().unwrap();
+        sender
+            .call(
+                Method::POST,
+                &format!("/api/request/uploads/{id}/abort"),
+                Some(&json!({"sender_secret": v["sender_secret"]})),
+            )
+            .await
+            .unwrap();
+    }
+    let e = send(&sender, &made.token, None, b"fourth")
+        .await
+        .unwrap_err();
+    assert_eq!(status_of(&e), 429, "{e:?}");
+    // The owner's own uploads are not the sender's limit.
+    alice
+        .upload(&data(10, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+}
