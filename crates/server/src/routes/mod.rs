@@ -121,7 +121,14 @@ pub(crate) async fn record_account(
     outcome: &str,
     detail: &str,
 ) {
-    if let Err(e) = audit_account(state, auth, ip, action, object, outcome, detail).await {
-        tracing::error!(error = %e, action, "could not append to the audit log");
-    }
+    record_actor(
+        state,
+        Actor::Account(auth),
+        ip,
+        action,
+        object,
+        outcome,
+        detail,
+    )
+    .await;
 }

@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use cipherdrop_api::{
     CompleteUploadRequest, CreateRequestRequest, ObjectList, REQUEST_MAX_OPEN, RequestCreated,
-    RequestInfo, RequestList, RequestSummary, SHARE_MIN_PASSPHRASE, SenderAbortRequest,
-    SenderCompleteRequest, SenderPartsRequest, SenderReceipt, SenderUploadRequest,
-    SenderUploadResponse, ShareTokenRequest, UpdateRequestRequest, UploadStatus,
+    RequestInfo, RequestList, RequestSummary, SenderAbortRequest, SenderCompleteRequest,
+    SenderPartsRequest, SenderReceipt, SenderUploadRequest, SenderUploadResponse,
+    ShareTokenRequest, UpdateRequestRequest, UploadStatus,
 };
 use zeroize::Zeroizing;
 
@@ -49,24 +49,7 @@ pub async fn create(
     let message = requests::message(req.message.as_deref())?;
     let secs = requests::lifetime(req.expires_in_secs)?;
     let (max_files, max_bytes) = requests::limits(req.max_files, req.max_bytes)?;
-    let passphrase_hash = match req.passphrase.map(Zeroizing::new) {
-        None => None,
-        Some(p) if p.is_empty() => None,
-        Some(p) if p.chars().count() < SHARE_MIN_PASSPHRASE => {
-            return Err(ApiError::bad_request(format!(
-                "a passphrase needs at least {SHARE_MIN_PASSPHRASE} characters"
-            )));
-        }
-        Some(p) => {
-            let permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
-            Some(
-                permit
-                    .run(move || accounts::hash_secret_now(&p))
-                    .await
-                    .ok_or_else(ApiError::busy)??,
-            )
-        }
-    };
+    let passphrase_hash = super::shares::hash_passphrase(&state, req.passphrase).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let token = new_token();
     let stored = requests::insert(

@@ -67,6 +67,30 @@ fn metadata(b64: &str) -> ApiResult<Vec<u8>> {
     Ok(metadata)
 }
 
+/// A link's or a request's passphrase (none when empty), at least [`SHARE_MIN_PASSPHRASE`]
+/// characters, hashed with argon2id among the checks allowed to run at once.
+pub(crate) async fn hash_passphrase(
+    state: &AppState,
+    passphrase: Option<String>,
+) -> ApiResult<Option<String>> {
+    match passphrase.map(Zeroizing::new) {
+        None => Ok(None),
+        Some(p) if p.is_empty() => Ok(None),
+        Some(p) if p.chars().count() < SHARE_MIN_PASSPHRASE => Err(ApiError::bad_request(format!(
+            "a passphrase needs at least {SHARE_MIN_PASSPHRASE} characters"
+        ))),
+        Some(p) => {
+            let permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
+            Ok(Some(
+                permit
+                    .run(move || accounts::hash_secret_now(&p))
+                    .await
+                    .ok_or_else(ApiError::busy)??,
+            ))
+        }
+    }
+}
+
 /// Checks a new link's id, lifetime, limit, note and metadata, and hashes its passphrase.
 async fn terms(state: &AppState, req: &CreateShareRequest) -> ApiResult<Terms> {
     let id = link_id(&req.id)?;
@@ -79,23 +103,7 @@ async fn terms(state: &AppState, req: &CreateShareRequest) -> ApiResult<Terms> {
         )));
     }
     let metadata = metadata(&req.metadata)?;
-    let passphrase_hash = match req.passphrase.clone().map(Zeroizing::new) {
-        None => None,
-        Some(p) if p.is_empty() => None,
-        Some(p) if p.chars().count() < SHARE_MIN_PASSPHRASE => {
-            return Err(ApiError::bad_request(format!(
-                "a passphrase needs at least {SHARE_MIN_PASSPHRASE} characters"
-            )));
-        }
-        Some(p) => {
-            let permit = state.hashing.enter().await.ok_or_else(ApiError::busy)?;
-            let hash = permit
-                .run(move || accounts::hash_secret_now(&p))
-                .await
-                .ok_or_else(ApiError::busy)??;
-            Some(hash)
-        }
-    };
+    let passphrase_hash = hash_passphrase(state, req.passphrase.clone()).await?;
     Ok(Terms {
         id,
         secs,
