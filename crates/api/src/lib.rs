@@ -274,6 +274,9 @@ pub struct ObjectSummary {
     /// Downloads through the file's links since its owner last looked at them.
     #[serde(default)]
     pub new_downloads: u32,
+    /// The file request it arrived by, if a sender sent it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 /// `GET /api/objects`.

@@ -139,6 +139,7 @@ impl ObjectRow {
             created_at: self.completed_at.unwrap_or(self.created_at),
             metadata: B64.encode(self.metadata.as_deref().unwrap_or_default()),
             new_downloads: 0,
+            request_id: self.request_id.clone(),
         }
     }
 

@@ -152,7 +152,7 @@ fn base() -> Value {
                 "PendingKeyResponse": object(&[("data_key", b64()), ("key_arn", s()), ("edk", b64()), ("encryption_context", map())], &["data_key", "key_arn", "edk", "encryption_context"]),
                 "CompletedPart": object(&[("part_number", int()), ("etag", s())], &["part_number", "etag"]),
                 "CompleteUploadRequest": object(&[("parts", json!({"type": "array", "items": r("CompletedPart")})), ("metadata", b64())], &["parts", "metadata"]),
-                "ObjectSummary": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("created_at", int()), ("metadata", b64()), ("new_downloads", int())], &["id", "size", "plaintext_size", "suite", "created_at", "metadata"]),
+                "ObjectSummary": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("created_at", int()), ("metadata", b64()), ("new_downloads", int()), ("request_id", s())], &["id", "size", "plaintext_size", "suite", "created_at", "metadata"]),
                 "ObjectList": object(&[("objects", json!({"type": "array", "items": r("ObjectSummary")}))], &["objects"]),
                 "ObjectDetails": {"allOf": [r("ObjectSummary"), object(&[("encryption_context", map()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int())], &["encryption_context", "key_arn", "download_url", "url_expires_at"])]},
                 "MetadataKeyRequest": object(&[("version", json!({"type": "integer", "minimum": 1}))], &[]),

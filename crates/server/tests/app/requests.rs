@@ -269,6 +269,7 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
             details.encryption_context["cipherdrop:request"],
             made.request.id
         );
+        assert_eq!(details.object.request_id.as_ref(), Some(&made.request.id));
         assert_eq!(
             details.encryption_context["cipherdrop:owner"],
             alice.call(Method::GET, "/api/me", None).await.unwrap().1["id"]
