@@ -3,9 +3,9 @@
 //! and any number of replicas sharing all three. For the cluster tests and benchmark.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 
 use crate::postgres::Postgres;
 use crate::server::{ServerProcess, Service, aws_env, free_port, kms_service, stored_credentials};
@@ -145,24 +145,10 @@ impl Cluster {
 
     /// `cipherdrop user add NAME --password-stdin` on the shared database.
     pub fn add_user(&self, name: &str, password: &str) -> Result<()> {
-        use std::io::Write as _;
-        let mut child = Command::new(&self.bin)
-            .args(["user", "add", name, "--password-stdin"])
-            .env("CIPHERDROP_DATABASE_URL", &self.db_url)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        child
-            .stdin
-            .take()
-            .context("stdin")?
-            .write_all(format!("{password}\n").as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!("user add: {}", String::from_utf8_lossy(&out.stderr));
-        }
-        Ok(())
+        let mut cmd = Command::new(&self.bin);
+        cmd.args(["user", "add", name, "--password-stdin"])
+            .env("CIPHERDROP_DATABASE_URL", &self.db_url);
+        crate::server::run_with_password(cmd, password)
     }
 
     /// `cipherdrop audit verify` on the shared database: (intact, printed report).

@@ -902,13 +902,19 @@ pub fn add_user(
     password: &str,
     admin: bool,
 ) -> Result<()> {
-    use std::io::Write as _;
     let mut cmd = Command::new(bin);
     cmd.args(["user", "add", name, "--password-stdin", "--data-dir"])
         .arg(data_dir);
     if admin {
         cmd.arg("--admin");
     }
+    run_with_password(cmd, password)
+}
+
+/// Runs `cmd` (a `user add … --password-stdin`) with `password` on its standard input; fails
+/// with its standard error.
+pub fn run_with_password(mut cmd: Command, password: &str) -> Result<()> {
+    use std::io::Write as _;
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -110,13 +110,12 @@ impl RequestRow {
 
 /// A request's lifetime in seconds (the default when `None`), within the allowed range.
 pub fn lifetime(secs: Option<i64>) -> ApiResult<i64> {
-    let secs = secs.unwrap_or(REQUEST_DEFAULT_SECS);
-    if !(REQUEST_MIN_SECS..=REQUEST_MAX_SECS).contains(&secs) {
-        return Err(ApiError::bad_request(format!(
-            "a request lasts from {REQUEST_MIN_SECS} seconds (1 hour) to {REQUEST_MAX_SECS} seconds (90 days)"
-        )));
-    }
-    Ok(secs)
+    crate::shares::lifetime_within(
+        secs,
+        (REQUEST_DEFAULT_SECS, REQUEST_MIN_SECS, REQUEST_MAX_SECS),
+        "a request",
+        "90 days",
+    )
 }
 
 /// A title, trimmed, within its length.

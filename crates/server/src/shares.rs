@@ -147,15 +147,31 @@ impl ShareRow {
     }
 }
 
-/// A link's lifetime in seconds (the default when `None`), within the allowed range.
-pub fn lifetime(secs: Option<i64>) -> ApiResult<i64> {
-    let secs = secs.unwrap_or(SHARE_DEFAULT_SECS);
-    if !(SHARE_MIN_SECS..=SHARE_MAX_SECS).contains(&secs) {
+/// A lifetime in seconds (`default` when `None`) within `min..=max`; `what` ("a link") and
+/// `longest` ("30 days") word the refusal.
+pub fn lifetime_within(
+    secs: Option<i64>,
+    (default, min, max): (i64, i64, i64),
+    what: &str,
+    longest: &str,
+) -> ApiResult<i64> {
+    let secs = secs.unwrap_or(default);
+    if !(min..=max).contains(&secs) {
         return Err(ApiError::bad_request(format!(
-            "a link lasts from {SHARE_MIN_SECS} seconds (1 hour) to {SHARE_MAX_SECS} seconds (30 days)"
+            "{what} lasts from {min} seconds (1 hour) to {max} seconds ({longest})"
         )));
     }
     Ok(secs)
+}
+
+/// A link's lifetime in seconds (the default when `None`), within the allowed range.
+pub fn lifetime(secs: Option<i64>) -> ApiResult<i64> {
+    lifetime_within(
+        secs,
+        (SHARE_DEFAULT_SECS, SHARE_MIN_SECS, SHARE_MAX_SECS),
+        "a link",
+        "30 days",
+    )
 }
 
 /// A download limit, within the allowed range.

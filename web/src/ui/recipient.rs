@@ -96,6 +96,27 @@ async fn release_once(
     Ok(released)
 }
 
+/// Where to save `name`: a file the user picks (`Ok(None)` if they cancel), or a Blob.
+async fn choose(picker: bool, name: &str) -> Result<Option<Destination>, String> {
+    if !picker {
+        return Ok(Some(Destination::Blob));
+    }
+    Ok(SaveFile::pick(name).await?.map(Destination::Picked))
+}
+
+/// Shows how a download ended, and the link's state again (its downloads left).
+fn settle(
+    step: &UseStateHandle<Step>,
+    reload: &UseStateHandle<u32>,
+    result: Result<Step, TransferError>,
+) {
+    step.set(match result {
+        Ok(s) => s,
+        Err(e) => Step::Failed(e.to_string()),
+    });
+    reload.set(**reload + 1);
+}
+
 /// A set's file name, or a stand-in when it does not open.
 fn item_name(meta: Option<&FileMeta>, i: usize) -> String {
     meta.map_or_else(|| format!("file-{}.bin", i + 1), |m| m.name.clone())
@@ -170,14 +191,10 @@ pub fn recipient() -> Html {
                 return;
             };
             spawn_local(async move {
-                let destination = if picker {
-                    match SaveFile::pick(&meta.name).await {
-                        Ok(Some(f)) => Destination::Picked(f),
-                        Ok(None) => return,
-                        Err(e) => return step.set(Step::Failed(e)),
-                    }
-                } else {
-                    Destination::Blob
+                let destination = match choose(picker, &meta.name).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return,
+                    Err(e) => return step.set(Step::Failed(e)),
                 };
                 step.set(Step::Working(0, total));
                 let result = async {
@@ -207,11 +224,7 @@ pub fn recipient() -> Html {
                     .map(Step::Saved)
                 }
                 .await;
-                step.set(match result {
-                    Ok(s) => s,
-                    Err(e) => Step::Failed(e.to_string()),
-                });
-                reload.set(*reload + 1);
+                settle(&step, &reload, result);
             });
         })
     };
@@ -248,14 +261,10 @@ pub fn recipient() -> Html {
                 released.clone(),
             );
             spawn_local(async move {
-                let destination = if picker {
-                    match SaveFile::pick(&save_name).await {
-                        Ok(Some(f)) => Destination::Picked(f),
-                        Ok(None) => return,
-                        Err(e) => return step.set(Step::Failed(e)),
-                    }
-                } else {
-                    Destination::Blob
+                let destination = match choose(picker, &save_name).await {
+                    Ok(Some(d)) => d,
+                    Ok(None) => return,
+                    Err(e) => return step.set(Step::Failed(e)),
                 };
                 step.set(Step::Working(0, 0));
                 let result = async {
@@ -333,11 +342,7 @@ pub fn recipient() -> Html {
                     .map(Step::Saved)
                 }
                 .await;
-                step.set(match result {
-                    Ok(s) => s,
-                    Err(e) => Step::Failed(e.to_string()),
-                });
-                reload.set(*reload + 1);
+                settle(&step, &reload, result);
             });
         })
     };
