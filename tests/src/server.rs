@@ -600,6 +600,7 @@ impl Client {
             let meta = cipherdrop_core::metadata::FileMeta {
                 name: (*name).to_owned(),
                 media_type: String::new(),
+                sender: None,
             };
             let metadata = cipherdrop_core::metadata::seal(
                 &meta,

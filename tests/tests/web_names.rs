@@ -106,6 +106,7 @@ async fn a_page_load_costs_one_kms_call_however_many_files() {
         let meta = FileMeta {
             name: name(i),
             media_type: "application/pdf".into(),
+            sender: None,
         };
         let sealed = metadata::seal(&meta, &key, &up.object_id, &mut rand::rng());
         api.complete(&up.upload_id, &parts, &B64.decode(sealed).unwrap())

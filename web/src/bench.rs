@@ -215,6 +215,7 @@ pub async fn bench_upload(
     let meta = FileMeta {
         name: "bench.bin".into(),
         media_type: "application/octet-stream".into(),
+        sender: None,
     };
     let started = now_ms();
     let record = upload_blob(

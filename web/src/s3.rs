@@ -20,7 +20,7 @@ use crate::browser::{is_online, js_error_message, now_ms, online_or_timeout, sle
 use crate::error::{Cancel, TransferError};
 use crate::parts::{BufferPool, Part, PartSink, blob_body};
 use crate::stream::{Reader, Source};
-use crate::upload::{Progress, Report};
+use crate::upload::{Progress, Report, Via};
 
 /// Attempts per part before giving up.
 const ATTEMPTS: u32 = 6;
@@ -65,6 +65,8 @@ pub(crate) struct S3Parts {
     file_name: String,
     /// Whether each acknowledged part goes into the upload's record (`resume`).
     recorded: bool,
+    /// Whose upload it is (which endpoints give more part URLs).
+    via: Via,
 }
 
 impl S3Parts {
@@ -96,7 +98,14 @@ impl S3Parts {
             held: HashMap::new(),
             file_name: String::new(),
             recorded: false,
+            via: Via::Account,
         }
+    }
+
+    /// Asks for part URLs as `via` (an account's upload, or a sender's).
+    pub(crate) fn via(mut self, via: Via) -> Self {
+        self.via = via;
+        self
     }
 
     /// Records each acknowledged part in the upload's record, for a later resume.
@@ -144,9 +153,9 @@ impl S3Parts {
             return Ok(url.clone());
         }
         // (The server unreachable here is an interruption to resume from, not a refusal.)
-        let mut status = api::part_urls(&self.upload_id, n, URL_BATCH).await?;
+        let mut status = self.via.part_urls(&self.upload_id, n, URL_BATCH).await?;
         if !status.parts.iter().any(|p| p.part_number == n) {
-            status = api::part_url_sized(&self.upload_id, n, len).await?;
+            status = self.via.part_url_sized(&self.upload_id, n, len).await?;
         }
         self.urls_expire_at = status.urls_expire_at;
         let mut urls = self.urls.borrow_mut();

@@ -14,6 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CompleteUploadRequest, CreateUploadRequest, CreateUploadResponse, ObjectSummary, SecretB64,
+    SenderReceipt,
 };
 use cipherdrop_core::resume::{open_signing_key, seal_signing_key};
 use cipherdrop_core::{
@@ -102,6 +103,139 @@ pub struct UploadRecord {
 /// Receives progress reports.
 pub type Report = Rc<dyn Fn(Progress)>;
 
+/// Whose upload this is, which decides the endpoints that carry on with it and the key its name
+/// is sealed under.
+#[derive(Clone)]
+pub(crate) enum Via {
+    /// The logged-in account's: its session carries on; the name is sealed under the account's
+    /// metadata key.
+    Account,
+    /// A file request's sender's: the upload's own secret (in each request's body) carries on;
+    /// the name is sealed under the file's data key, which only the sender's tab and, through
+    /// KMS, the owner can have.
+    Sender(Rc<Zeroizing<String>>),
+}
+
+impl Via {
+    /// Part URLs `first ..` (`count` of them).
+    pub(crate) async fn part_urls(
+        &self,
+        upload_id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<cipherdrop_api::UploadStatus, ApiError> {
+        match self {
+            Self::Account => api::part_urls(upload_id, first, count).await,
+            Self::Sender(secret) => {
+                api::sender_part_urls(upload_id, secret, first, count, None).await
+            }
+        }
+    }
+
+    /// The URL of part `number`, signed for its `len` bytes.
+    pub(crate) async fn part_url_sized(
+        &self,
+        upload_id: &str,
+        number: u32,
+        len: u32,
+    ) -> Result<cipherdrop_api::UploadStatus, ApiError> {
+        match self {
+            Self::Account => api::part_url_sized(upload_id, number, len).await,
+            Self::Sender(secret) => {
+                api::sender_part_urls(upload_id, secret, number, 1, Some(len)).await
+            }
+        }
+    }
+
+    /// Abandons the upload (the server aborts the multipart upload).
+    async fn abort(&self, upload_id: &str) -> Result<(), ApiError> {
+        match self {
+            Self::Account => api::abort(upload_id).await,
+            Self::Sender(secret) => api::sender_abort(upload_id, secret).await,
+        }
+    }
+
+    /// One attempt at completing the upload.
+    async fn complete(
+        &self,
+        upload_id: &str,
+        req: &CompleteUploadRequest,
+    ) -> Result<Arrived, ApiError> {
+        match self {
+            Self::Account => api::complete(upload_id, req).await.map(Arrived::Object),
+            Self::Sender(secret) => api::sender_complete(upload_id, secret, req)
+                .await
+                .map(Arrived::Receipt),
+        }
+    }
+}
+
+/// What the server answered to a completed upload.
+enum Arrived {
+    /// The account's new file.
+    Object(ObjectSummary),
+    /// A sender's receipt.
+    Receipt(SenderReceipt),
+}
+
+/// What a sender's page shows about a file that arrived.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SentRecord {
+    /// The server's receipt.
+    pub receipt: SenderReceipt,
+    /// Seconds from start to completion.
+    pub seconds: f64,
+}
+
+/// Encrypts `file` and sends it through the file request `token` (with its `passphrase`, if
+/// it has one), as `meta` describes it; `meta` (with the sender's label) is sealed under the
+/// file's own data key. Not resumable: a failure aborts the upload.
+pub async fn send_blob(
+    file: &Blob,
+    meta: FileMeta,
+    token: &str,
+    passphrase: Option<String>,
+    report: Report,
+    cancel: Cancel,
+) -> Result<SentRecord, TransferError> {
+    let started = crate::browser::now_ms();
+    let options = UploadOptions::default();
+    let request = CreateUploadRequest {
+        plaintext_size: file.size() as u64,
+        suite: options.suite.id().0,
+        frame_length: options.frame_length,
+        public_key: None,
+    };
+    let (created, secret) = api::sender_create_upload(token, passphrase, &request).await?;
+    let via = Via::Sender(Rc::new(secret));
+    let answer = &created.answer;
+    let job = Job {
+        file,
+        options,
+        created: answer,
+        meta: &meta,
+        report,
+        cancel: &cancel,
+        via: &via,
+    };
+    let plan = Plan {
+        message_id: rand::random(),
+        held: BTreeMap::new(),
+        recorded: false,
+    };
+    let sent = job.run(created.data_key.clone(), None, plan).await;
+    let sent = settle(sent, answer, false, &via).await?;
+    match sent.arrived {
+        Arrived::Receipt(receipt) => Ok(SentRecord {
+            receipt,
+            seconds: (crate::browser::now_ms() - started) / 1000.0,
+        }),
+        Arrived::Object(_) => Err(TransferError::Format(
+            "the server answered a file, not a receipt".into(),
+        )),
+    }
+}
+
 /// Encrypts `data` and uploads it as a file described by `meta`. A `File` gets a record in this
 /// browser (see [`crate::resume`]) so that the upload can be resumed if it is interrupted, with
 /// its `FileSystemFileHandle` where the page got one (`handle`).
@@ -171,6 +305,7 @@ pub async fn upload_blob(
         meta: &meta,
         report,
         cancel: &cancel,
+        via: &Via::Account,
     };
     let plan = Plan {
         message_id,
@@ -178,8 +313,8 @@ pub async fn upload_blob(
         recorded,
     };
     let sent = job.run(created.data_key.clone(), signing, plan).await;
-    let sent = settle(sent, answer, recorded).await?;
-    Ok(sent.into_record(meta, answer, started))
+    let sent = settle(sent, answer, recorded, &Via::Account).await?;
+    sent.into_record(meta, answer, started)
 }
 
 /// Continues the upload `unfinished` with `file`, which must be the same file: its size and
@@ -275,6 +410,7 @@ pub async fn resume_upload(
     let meta = FileMeta {
         name: u.name.clone(),
         media_type: u.media_type.clone(),
+        sender: None,
     };
     let job = Job {
         file,
@@ -287,6 +423,7 @@ pub async fn resume_upload(
         meta: &meta,
         report,
         cancel: &cancel,
+        via: &Via::Account,
     };
     let plan = Plan {
         message_id,
@@ -294,26 +431,27 @@ pub async fn resume_upload(
         recorded: true,
     };
     let sent = job.run(key.data_key.clone(), signing, plan).await;
-    let sent = settle(sent, &created, true).await?;
-    Ok(sent.into_record(meta, &created, started))
+    let sent = settle(sent, &created, true, &Via::Account).await?;
+    sent.into_record(meta, &created, started)
 }
 
 /// Completes the upload, trying again while the server cannot be reached (a restart, a lost
 /// connection): when an earlier attempt got through and only its answer was lost, the upload is
 /// complete already, and that is the answer.
 async fn complete(
+    via: &Via,
     upload_id: &str,
     req: &CompleteUploadRequest,
     cancel: &Cancel,
-) -> Result<ObjectSummary, TransferError> {
+) -> Result<Arrived, TransferError> {
     const ATTEMPTS: u32 = 6;
     let mut attempt = 0;
     loop {
         let unreachable = |e: &ApiError| {
             matches!(e, ApiError::Network(_)) || matches!(e.status(), Some(502..=504))
         };
-        match api::complete(upload_id, req).await {
-            Ok(object) => return Ok(object),
+        match via.complete(upload_id, req).await {
+            Ok(arrived) => return Ok(arrived),
             Err(e) if unreachable(&e) && attempt + 1 < ATTEMPTS => {
                 attempt += 1;
                 crate::browser::online_or_timeout(f64::from(500u32 << attempt)).await;
@@ -321,12 +459,12 @@ async fn complete(
                     return Err(TransferError::Cancelled);
                 }
             }
-            Err(e) if attempt > 0 && e.status() == Some(409) => {
+            Err(e) if attempt > 0 && e.status() == Some(409) && matches!(via, Via::Account) => {
                 let status = api::upload_status(upload_id).await?;
                 if status.state != "complete" {
                     return Err(e.into());
                 }
-                return Ok(api::details(upload_id).await?.object);
+                return Ok(Arrived::Object(api::details(upload_id).await?.object));
             }
             Err(e) => return Err(e.into()),
         }
@@ -348,6 +486,7 @@ async fn settle(
     result: Result<Sent, TransferError>,
     created: &CreateUploadResponse,
     recorded: bool,
+    via: &Via,
 ) -> Result<Sent, TransferError> {
     let id = &created.upload_id;
     match result {
@@ -366,7 +505,7 @@ async fn settle(
         ))),
         Err(e) => {
             // Leave nothing half-recorded: the server aborts the multipart upload.
-            let _ = api::abort(id).await;
+            let _ = via.abort(id).await;
             if recorded {
                 resume::remove(id).await;
             }
@@ -393,6 +532,7 @@ struct Job<'a> {
     meta: &'a FileMeta,
     report: Report,
     cancel: &'a Cancel,
+    via: &'a Via,
 }
 
 /// How a job makes its message, and what S3 already holds of it.
@@ -407,8 +547,8 @@ struct Plan {
 
 /// What an upload sent that the page shows afterwards.
 struct Sent {
-    /// The stored file as the server recorded it.
-    object: ObjectSummary,
+    /// The server's answer.
+    arrived: Arrived,
     /// The message header.
     header: Vec<u8>,
     /// The encrypted data key.
@@ -423,9 +563,14 @@ impl Sent {
         meta: FileMeta,
         created: &CreateUploadResponse,
         started: f64,
-    ) -> UploadRecord {
-        UploadRecord {
-            object: self.object,
+    ) -> Result<UploadRecord, TransferError> {
+        let Arrived::Object(object) = self.arrived else {
+            return Err(TransferError::Format(
+                "the server answered a receipt, not a file".into(),
+            ));
+        };
+        Ok(UploadRecord {
+            object,
             meta,
             key_arn: created.key_arn.clone(),
             encryption_context: created.encryption_context.clone(),
@@ -435,7 +580,7 @@ impl Sent {
             part_size: created.part_size,
             part_count: created.part_count,
             seconds: (crate::browser::now_ms() - started) / 1000.0,
-        }
+        })
     }
 }
 
@@ -494,9 +639,12 @@ impl Job<'_> {
     ) -> Result<Sent, TransferError> {
         let created = self.created;
         let bad = |what: &str| TransferError::Api(ApiError::Decode(what.to_owned()));
-        let metadata = metadata::seal_for_owner(self.meta, &created.object_id)
-            .await
-            .map_err(TransferError::Api)?;
+        let metadata = match self.via {
+            Via::Account => metadata::seal_for_owner(self.meta, &created.object_id)
+                .await
+                .map_err(TransferError::Api)?,
+            Via::Sender(_) => metadata::seal(self.meta, data_key.as_bytes(), &created.object_id),
+        };
         let edk_blob = B64
             .decode(&created.edk)
             .map_err(|_| bad("encrypted data key"))?;
@@ -579,7 +727,8 @@ impl Job<'_> {
             self.cancel.clone(),
         )
         .holding(held, &self.meta.name)
-        .recording(plan.recorded);
+        .recording(plan.recorded)
+        .via(self.via.clone());
         let mut encrypted = {
             let report = self.report.clone();
             move |n: u64| {
@@ -619,14 +768,15 @@ impl Job<'_> {
         if self.cancel.is_cancelled() {
             return Err(TransferError::Cancelled);
         }
-        let object = complete(
+        let arrived = complete(
+            self.via,
             &created.upload_id,
             &CompleteUploadRequest { parts, metadata },
             self.cancel,
         )
         .await?;
         Ok(Sent {
-            object,
+            arrived,
             header,
             edk: edk_blob,
             plaintext_head,

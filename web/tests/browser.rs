@@ -239,6 +239,7 @@ fn private_metadata_round_trips_and_is_bound_to_key_and_object() {
     let meta = FileMeta {
         name: "Steuererklärung 2026 — final.pdf".into(),
         media_type: "application/pdf".into(),
+        sender: None,
     };
     let key = [3u8; 32];
     let sealed = metadata::seal(&meta, &key, "obj-1");

@@ -522,6 +522,9 @@ pub const REQUEST_DEFAULT_SECS: i64 = 7 * 24 * 3600;
 pub const REQUEST_MAX_FILES: u32 = 1000;
 /// Most requests an account keeps open at once (neither closed nor expired).
 pub const REQUEST_MAX_OPEN: usize = 100;
+/// Longest name or e-mail address a sender gives, in characters (sealed with the file's name,
+/// so the page keeps to it; the sealed metadata's own cap holds on the server).
+pub const REQUEST_MAX_SENDER: usize = 200;
 
 /// `POST /api/requests`: a file request (an upload page for people without an account).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

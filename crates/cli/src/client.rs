@@ -289,6 +289,7 @@ impl Remote {
         Ok(opened.unwrap_or_else(|e| FileMeta {
             name: format!("({e})"),
             media_type: String::new(),
+            sender: None,
         }))
     }
 
@@ -630,6 +631,7 @@ pub fn fetch(link: &str, output: Option<&Path>, passphrase_stdin: bool) -> Resul
             metadata::open(&info.metadata, secret.key.as_bytes(), &info.id).unwrap_or(FileMeta {
                 name: "shared-file.bin".into(),
                 media_type: String::new(),
+                sender: None,
             });
         let passphrase = match (info.needs_passphrase, passphrase_stdin) {
             (false, _) => None,

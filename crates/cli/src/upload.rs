@@ -852,6 +852,7 @@ async fn send(
     let meta = FileMeta {
         name: name.to_owned(),
         media_type: String::new(),
+        sender: None,
     };
     let sealed = remote
         .seal_for_owner(&meta, &upload_id, &upload.key)

@@ -171,6 +171,7 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
         let meta = FileMeta {
             name: name.into(),
             media_type: "text/plain".into(),
+            sender: None,
         };
         let data_key: [u8; 32] = B64.decode(&up.data_key).unwrap().try_into().unwrap();
         let sealed = if old_form {

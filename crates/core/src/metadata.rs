@@ -106,7 +106,7 @@ pub fn open_for_account(
 }
 
 /// What the owner's browser knows about a file and nobody else does.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileMeta {
     /// The file's name.
     #[serde(rename = "n")]
@@ -114,6 +114,21 @@ pub struct FileMeta {
     /// Its media type, as the browser reported it (may be empty).
     #[serde(rename = "t", default)]
     pub media_type: String,
+    /// Who sent it, as a sender of a file request gave it (name or e-mail address), sealed with
+    /// the name.
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+}
+
+impl FileMeta {
+    /// A name and type, with no sender.
+    pub fn new(name: impl Into<String>, media_type: impl Into<String>) -> Self {
+        Self {
+            name: name.into(),
+            media_type: media_type.into(),
+            sender: None,
+        }
+    }
 }
 
 /// Why metadata could not be read.
@@ -165,6 +180,7 @@ mod tests {
         let meta = FileMeta {
             name: "contract \"final\" (é).pdf".into(),
             media_type: "application/pdf".into(),
+            sender: None,
         };
         let key = [4u8; 32];
         let sealed = seal(&meta, &key, "obj-1", &mut rand::rng());
@@ -191,6 +207,7 @@ mod tests {
         let meta = FileMeta {
             name: "tax return 2026.pdf".into(),
             media_type: "application/pdf".into(),
+            sender: None,
         };
         let key = [9u8; 32];
         let sealed = seal_for_account(&meta, &key, 3, "obj-1", &mut rand::rng());

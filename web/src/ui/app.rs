@@ -15,6 +15,8 @@ use super::inspector::Inspector;
 use super::learn::Learn;
 use super::login::{Login, SetPassword};
 use super::recipient::Recipient;
+use super::requests::Requests;
+use super::sender::SenderPage;
 use super::share::Share;
 use super::tokens::Tokens;
 use super::uploads::Uploads;
@@ -106,6 +108,10 @@ pub fn app() -> Html {
     // The files a share panel is open for (one, or several for one link).
     let sharing = use_state(|| None::<Vec<String>>);
     let announce = use_state(String::new);
+    // The file request whose files the list shows (id, title), if any.
+    let request_files = use_state(|| None::<(String, String)>);
+    // Bumped when a request's files were looked at (its "new" badge goes).
+    let requests_version = use_state(|| 0u32);
 
     {
         let session = session.clone();
@@ -217,6 +223,26 @@ pub fn app() -> Html {
             version.set(*version + 1);
         })
     };
+    let on_show_request = {
+        let request_files = request_files.clone();
+        Callback::from(move |r: (String, String)| {
+            request_files.set(Some(r));
+            if let Some(el) = web_sys::window()
+                .and_then(|w| w.document())
+                .and_then(|d| d.get_element_by_id("files-panel"))
+            {
+                el.scroll_into_view();
+            }
+        })
+    };
+    let on_request_seen = {
+        let requests_version = requests_version.clone();
+        Callback::from(move |()| requests_version.set(*requests_version + 1))
+    };
+    let on_all_files = {
+        let request_files = request_files.clone();
+        Callback::from(move |()| request_files.set(None))
+    };
     let password_set = {
         let session = session.clone();
         Callback::from(move |()| {
@@ -251,11 +277,14 @@ pub fn app() -> Html {
         })
     };
 
-    // A share link's page needs no account.
-    let share_page = web_sys::window()
+    // A share link's page and a file request's page need no account.
+    let path = web_sys::window()
         .and_then(|w| w.location().pathname().ok())
-        .is_some_and(|p| p.starts_with("/s/"));
+        .unwrap_or_default();
+    let request_page = path.starts_with("/r/");
+    let share_page = path.starts_with("/s/") || request_page;
     let main = match &*session {
+        _ if request_page => html! { <SenderPage /> },
         _ if share_page => html! { <Recipient /> },
         Session::Checking => html! { <p class="muted">{ "Loading…" }</p> },
         Session::Out(error) => html! { <><Login {on_login} error={error.clone()} /><Learn /></> },
@@ -307,9 +336,11 @@ pub fn app() -> Html {
             html! {
                 <>
                 <Uploads on_uploaded={on_uploaded} default_suite={default_suite} owner={me.id.clone()} />
-                <Files version={*version} names={names.clone()} {on_inspect} {on_share} {on_share_set} />
+                <Files version={*version} names={names.clone()} {on_inspect} {on_share} {on_share_set}
+                       request={(*request_files).clone()} {on_all_files} {on_request_seen} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>
+                <Requests version={version.wrapping_add(*requests_version)} on_show_files={on_show_request} />
                 <Tokens />
                 <Learn />
                 </>

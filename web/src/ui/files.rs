@@ -39,6 +39,15 @@ pub struct FilesProps {
     pub on_share: Callback<String>,
     /// Opens the share panel for one link to several files (in the order they were ticked).
     pub on_share_set: Callback<Vec<String>>,
+    /// Only the files that arrived by this file request (id, title), instead of all.
+    #[prop_or_default]
+    pub request: Option<(String, String)>,
+    /// Back to all files from a request's.
+    #[prop_or_default]
+    pub on_all_files: Callback<()>,
+    /// A request's files were listed (and so marked seen by the server).
+    #[prop_or_default]
+    pub on_request_seen: Callback<()>,
 }
 
 /// The file list.
@@ -56,9 +65,24 @@ pub fn files(props: &FilesProps) -> Html {
 
     {
         let (list, names, redraw) = (list.clone(), props.names.clone(), redraw.clone());
-        use_effect_with((props.version, *reload), move |_| {
+        let seen = props.on_request_seen.clone();
+        let request = props.request.as_ref().map(|(id, _)| id.clone());
+        use_effect_with((props.version, *reload, request), move |(_, _, request)| {
+            let request = request.clone();
+            list.set(None);
             spawn_local(async move {
-                match api::list().await {
+                // A request's files (the server notes they were seen), or all of them.
+                let listed = match &request {
+                    Some(id) => {
+                        let listed = api::request_files(id).await;
+                        if listed.is_ok() {
+                            seen.emit(());
+                        }
+                        listed
+                    }
+                    None => api::list().await,
+                };
+                match listed {
                     Ok(l) => {
                         let objects = l.objects;
                         list.set(Some(Ok(objects.clone())));
@@ -182,6 +206,9 @@ pub fn files(props: &FilesProps) -> Html {
         Some(Err(e)) => {
             html! { <p class="error" role="alert">{ format!("Could not list your files: {e}") }</p> }
         }
+        Some(Ok(objects)) if objects.is_empty() && props.request.is_some() => {
+            html! { <p class="muted" id="no-files">{ "Nothing has arrived by this request yet." }</p> }
+        }
         Some(Ok(objects)) if objects.is_empty() => {
             html! { <p class="muted" id="no-files">{ "No files yet. Encrypted uploads appear here." }</p> }
         }
@@ -237,6 +264,12 @@ pub fn files(props: &FilesProps) -> Html {
                         <tr class="file" data-id={o.id.clone()} data-name={name.clone()} data-download={state}>
                             <td class="select"><input type="checkbox" class="select" checked={is_selected} onchange={toggle} aria-label={format!("Select {name}")} /></td>
                             <td class={name_class}>{ &name }{ if o.suite == 0x0578 { html!{ <span class="badge" title="signed (0x0578)">{ "signed" }</span> } } else { html!{} } }
+                                if let Some(Ok(FileMeta { sender: Some(who), .. })) = names.get(&o.id) {
+                                    <span class="sender muted">{ format!(" from {who}") }</span>
+                                }
+                                if o.request_id.is_some() {
+                                    <span class="badge request" title="Sent to you through one of your file requests">{ "by request" }</span>
+                                }
                                 if o.new_downloads > 0 {
                                     <span class="badge new" title="Downloads through its links since you last looked at them">{ format!("{} new download{}", o.new_downloads, if o.new_downloads == 1 { "" } else { "s" }) }</span>
                                 }
@@ -277,10 +310,20 @@ pub fn files(props: &FilesProps) -> Html {
         let reload = reload.clone();
         Callback::from(move |_: MouseEvent| reload.set(*reload + 1))
     };
+    let all_files = {
+        let f = props.on_all_files.clone();
+        Callback::from(move |_: MouseEvent| f.emit(()))
+    };
     html! {
-        <section class="card" aria-labelledby="files-title">
+        <section class="card" aria-labelledby="files-title" id="files-panel">
             <div class="section-head">
-                <h2 id="files-title">{ "Your files" }</h2>
+                <h2 id="files-title">{ match &props.request {
+                    Some((_, title)) => format!("Files sent to “{title}”"),
+                    None => "Your files".to_owned(),
+                } }</h2>
+                if props.request.is_some() {
+                    <button id="all-files" type="button" class="secondary" onclick={all_files}>{ "Show all files" }</button>
+                }
                 <button type="button" class="secondary" onclick={refresh}>{ "Refresh" }</button>
             </div>
             if has_save_picker() {

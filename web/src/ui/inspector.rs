@@ -127,6 +127,11 @@ fn render(
         <p>{ "When you started the upload the server called " }<code>{ "GenerateDataKey" }</code>
            { " with this request. KMS returned the data key in plaintext (to your browser, through the server, never stored) and encrypted (the EDK below, stored in the file's header)." }</p>
         <pre class="code" id="kms-request">{ serde_json::to_string_pretty(&kms_request).unwrap_or_default() }</pre>
+        if let Some(request) = &d.object.request_id {
+            <p id="arrived-by-request">{ "This file arrived by your file request " }<code>{ request }</code>
+               { ": a sender with no account encrypted it in their browser with a data key KMS issued for you. The request's id is in the encryption context above (" }<code>{ "cipherdrop:request" }</code>
+               { "), so KMS releases the key only to a caller that names it. Its name was sealed under the file's own key and moved under your account's key when your page first listed it." }</p>
+        }
         if let Some(r) = record {
             <p class="muted">{ format!("Uploaded from this tab in {} as {} part(s) of {}.", format::duration(r.seconds), r.part_count, format::size(r.part_size)) }</p>
         }

@@ -1,5 +1,6 @@
 //! The page's Yew components: session and login, upload queue, file list, share links, the
-//! link recipient's page, inspector, settings (API tokens, the key for names) and explanations.
+//! link recipient's page, file requests (the owner's panel and the sender's page), inspector,
+//! settings (API tokens, the key for names) and explanations.
 
 pub mod app;
 pub mod files;
@@ -10,6 +11,8 @@ pub mod login;
 pub mod names_key;
 pub mod qr;
 pub mod recipient;
+pub mod requests;
+pub mod sender;
 pub mod share;
 pub mod tokens;
 pub mod uploads;

@@ -183,6 +183,7 @@ pub fn recipient() -> Html {
             let meta = meta.clone().unwrap_or(FileMeta {
                 name: "shared-file.bin".into(),
                 media_type: String::new(),
+                sender: None,
             });
             let secret = meta.media_type == SECRET_TEXT_TYPE;
             let picker = !secret && *use_picker && has_save_picker();

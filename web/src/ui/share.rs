@@ -38,7 +38,7 @@ pub struct ShareProps {
     pub others: Vec<(String, Option<FileMeta>)>,
 }
 
-fn origin() -> String {
+pub(crate) fn origin() -> String {
     web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .unwrap_or_default()
@@ -191,6 +191,7 @@ pub fn share(props: &ShareProps) -> Html {
             let meta = meta.clone().unwrap_or(FileMeta {
                 name: "shared file".into(),
                 media_type: String::new(),
+                sender: None,
             });
             let settings = CreateShareRequest {
                 items: Vec::new(),
@@ -211,6 +212,7 @@ pub fn share(props: &ShareProps) -> Html {
                         let m = m.clone().unwrap_or(FileMeta {
                             name: format!("file-{}.bin", n + 2),
                             media_type: String::new(),
+                            sender: None,
                         });
                         (id.clone(), m)
                     }))

@@ -197,6 +197,7 @@ fn files_of(list: Option<FileList>) -> Vec<Work> {
             let meta = FileMeta {
                 name: if path.is_empty() { f.name() } else { path },
                 media_type: f.type_(),
+                sender: None,
             };
             Work::Fresh(Blob::from(f), meta, None)
         })
@@ -314,6 +315,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                             FileMeta {
                                 name: u.name.clone(),
                                 media_type: u.media_type.clone(),
+                                sender: None,
                             },
                         )),
                         _ => None,
@@ -445,6 +447,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                     FileMeta {
                         name,
                         media_type: SECRET_TEXT_TYPE.into(),
+                        sender: None,
                     },
                     None,
                 )]);

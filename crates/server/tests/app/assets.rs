@@ -54,7 +54,7 @@ async fn the_bundle_is_served_precompressed_and_cached_by_name() {
         assert!(r.bytes().await.unwrap() == body, "{accept:?}");
     }
     // The page, a client-side route and a hashed name that is not a file: the page, revalidated.
-    for path in ["/", "/index.html", "/s/", "/app-ffffffffffffffff.js"] {
+    for path in ["/", "/index.html", "/s/", "/r/", "/app-ffffffffffffffff.js"] {
         let r = get(path, Some("br, gzip")).await.unwrap();
         assert_eq!(r.status(), 200, "{path}");
         assert!(

@@ -44,6 +44,7 @@ fn meta(name: &str) -> FileMeta {
     FileMeta {
         name: name.into(),
         media_type: "application/pdf".into(),
+        sender: None,
     }
 }
 
