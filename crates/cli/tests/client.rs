@@ -634,6 +634,10 @@ async fn a_put_carries_on_across_a_server_restart() {
         std::thread::sleep(std::time::Duration::from_millis(2));
     }
     server.kill();
+    // Down long enough that the next part's PUT finds it gone (a restart quicker than the
+    // encryption of one part would let that PUT through with nothing to retry), and well within
+    // the retries' 15 s.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
     let server =
         ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();
     let out = child.wait_with_output().unwrap();

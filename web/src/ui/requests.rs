@@ -209,40 +209,32 @@ pub fn requests(props: &RequestsProps) -> Html {
     };
 
     let form = html! {
-        <form id="request-form" class="request-form" onsubmit={create}>
-            <label for="request-title-input">{ "Title (senders see it)" }</label>
-            <input id="request-title-input" ref={title} type="text" required=true maxlength={REQUEST_MAX_TITLE.to_string()} placeholder="Documents for your 2026 tax return" />
-            <label for="request-message-input">{ "Message to senders (optional)" }</label>
-            <textarea id="request-message-input" ref={message} rows="3" maxlength={REQUEST_MAX_MESSAGE.to_string()} />
-            <div class="fields-row">
-                <div>
-                    <label for="request-expiry">{ "Open for" }</label>
-                    <select id="request-expiry" ref={lifetime}>
-                    { for LIFETIMES.iter().map(|(secs, label)| html! {
-                        <option value={secs.to_string()} selected={*secs == REQUEST_DEFAULT_SECS}>{ *label }</option>
-                    }) }
-                    </select>
-                </div>
-                <div>
-                    <label for="request-max-files">{ "Most files" }</label>
-                    <input id="request-max-files" ref={max_files} type="number" min="1" max={REQUEST_MAX_FILES.to_string()} value="10" />
-                </div>
-                <div>
-                    <label for="request-max-mb">{ "Most megabytes in all" }</label>
-                    <input id="request-max-mb" ref={max_mb} type="number" min="0.001" step="any" value="100" />
-                </div>
+        <form id="request-form" onsubmit={create}>
+            <div class="options">
+                <label for="request-title-input">{ "Title (senders see it)" }</label>
+                <input id="request-title-input" ref={title} type="text" required=true maxlength={REQUEST_MAX_TITLE.to_string()} placeholder="Documents for your 2026 tax return" />
+                <label for="request-message-input">{ "Message to senders (optional)" }</label>
+                <textarea id="request-message-input" ref={message} rows="3" maxlength={REQUEST_MAX_MESSAGE.to_string()} />
+                <label for="request-expiry">{ "Open for" }</label>
+                <select id="request-expiry" ref={lifetime}>
+                { for LIFETIMES.iter().map(|(secs, label)| html! {
+                    <option value={secs.to_string()} selected={*secs == REQUEST_DEFAULT_SECS}>{ *label }</option>
+                }) }
+                </select>
+                <label for="request-max-files">{ "Most files" }</label>
+                <input id="request-max-files" ref={max_files} type="number" min="1" max={REQUEST_MAX_FILES.to_string()} value="10" />
+                <label for="request-max-mb">{ "Most megabytes, all files together" }</label>
+                <input id="request-max-mb" ref={max_mb} type="number" min="0.001" step="any" value="100" />
+                <label for="request-passphrase-input">{ "Passphrase (optional, 8+ characters; tell senders another way)" }</label>
+                <input id="request-passphrase-input" ref={passphrase} type="password" autocomplete="new-password" minlength="8" />
             </div>
-            <label for="request-passphrase-input">{ "Passphrase senders must give (optional; tell them another way)" }</label>
-            <input id="request-passphrase-input" ref={passphrase} type="password" autocomplete="new-password" />
             <label class="check"><input id="request-ask-sender" ref={ask} type="checkbox" />{ " Ask each sender for a name or e-mail address (sealed with their files' names)" }</label>
-            <div class="choices">
-                <button id="request-create" type="submit">{ "Make the request link" }</button>
-            </div>
+            <button id="request-create" type="submit">{ "Make the request link" }</button>
         </form>
     };
     let made_view = made.as_ref().map(|m| {
         html! {
-            <div id="request-made" class="link-box" role="status">
+            <div id="request-made" role="status">
                 <p>{ format!("The link for “{}”. It is shown only now: copy it and send it to the people who have the files.", m.title) }</p>
                 <input id="request-link" type="text" readonly=true value={m.link.clone()} aria-label="The request's link" />
                 <div class="choices">

@@ -450,3 +450,86 @@ async fn one_address_starts_only_so_many_uploads_through_requests() {
         .await
         .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_takes_exactly_its_bytes_and_an_abandoned_sender_upload_is_swept() {
+    // Every pending upload is abandoned at once; the background sweeper waits an hour.
+    let app = TestApp::start_with(|c| {
+        c.abandon_after = std::time::Duration::ZERO;
+        c.sweep_interval = std::time::Duration::from_secs(3600);
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let sender = app.client();
+    let file = data(5000, 3);
+
+    // What this file takes, stored.
+    let wide = create(&alice, plain("Wide")).await.unwrap();
+    let (receipt, _, _) = send(&sender, &wide.token, None, &file).await.unwrap();
+    let stored = receipt.size;
+
+    // A request of exactly that many bytes takes it, and then nothing more; one byte less takes
+    // nothing.
+    let exact = create(
+        &alice,
+        json!({"title": "Exact", "max_files": 5, "max_bytes": stored}),
+    )
+    .await
+    .unwrap();
+    send(&sender, &exact.token, None, &file).await.unwrap();
+    let e = send(&sender, &exact.token, None, b"x").await.unwrap_err();
+    assert_eq!(code_of(&e), "request_full");
+    let short = create(
+        &alice,
+        json!({"title": "Short", "max_files": 5, "max_bytes": stored - 1}),
+    )
+    .await
+    .unwrap();
+    let e = send(&sender, &short.token, None, &file).await.unwrap_err();
+    assert_eq!(
+        (status_of(&e), code_of(&e)),
+        (413, "request_too_small".into())
+    );
+    assert_eq!(
+        info(&sender, &short.token).await.unwrap().bytes_left,
+        stored - 1,
+        "a refused file holds nothing"
+    );
+
+    // A sender who starts an upload and walks away: it holds the request's place until the
+    // sweeper aborts it, like any abandoned upload; then its secret completes nothing.
+    let once = create(
+        &alice,
+        json!({"title": "Once", "max_files": 1, "max_bytes": 1_000_000}),
+    )
+    .await
+    .unwrap();
+    let body = json!({"token": once.token, "upload": {
+        "plaintext_size": 10, "suite": SUITE_COMMIT_KEY, "frame_length": 4096}});
+    let (_, v) = sender
+        .call(Method::POST, "/api/request/uploads", Some(&body))
+        .await
+        .unwrap();
+    let id = v["upload"]["upload_id"].as_str().unwrap().to_owned();
+    let secret = v["sender_secret"].as_str().unwrap().to_owned();
+    assert_eq!(
+        code_of(&info(&sender, &once.token).await.unwrap_err()),
+        "request_full"
+    );
+    assert_eq!(app.sweep().await, 1);
+    assert_eq!(info(&sender, &once.token).await.unwrap().files_left, 1);
+    let e = sender
+        .call(
+            Method::POST,
+            &format!("/api/request/uploads/{id}/complete"),
+            Some(&json!({"sender_secret": secret, "parts": [], "metadata": "AQID"})),
+        )
+        .await
+        .unwrap_err();
+    assert!([404, 409].contains(&status_of(&e)), "{e:?}");
+    let (_, st) = alice
+        .call(Method::GET, &format!("/api/uploads/{id}"), None)
+        .await
+        .unwrap();
+    assert_eq!(st["state"], "aborted");
+}
