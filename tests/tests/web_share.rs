@@ -9,7 +9,7 @@
 //! `/s/{token}#k=…` is refused without a request that names it. A folder (nested paths, an
 //! empty and a multi-part file) uploaded through the page and ticked into one link downloads, in
 //! a browser with no account, as one zip that Python's `zipfile` reads back byte for byte, and
-//! file by file, all for one counted download.
+//! file by file, all for one counted download; so do three files ticked one by one.
 //!
 //! Needs `cargo build -p cipherdrop-cli` (same profile), `trunk build` (for `dist/`), chromedriver
 //! with Chromium.
@@ -499,24 +499,7 @@ async fn a_folder_behind_one_link_downloads_file_by_file_and_as_one_zip() {
         .wait_for_download("shared files.zip", MIN)
         .await
         .unwrap();
-    let check = r#"
-import hashlib, json, sys, zipfile
-with zipfile.ZipFile(sys.argv[1]) as z:
-    assert z.testzip() is None, "a CRC failed"
-    print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))
-"#;
-    let out = std::process::Command::new(cipherdrop_e2e::python())
-        .args(["-c", check])
-        .arg(&zip)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let entries: std::collections::BTreeMap<String, String> =
-        serde_json::from_slice(&out.stdout).unwrap();
+    let entries = zip_entries(&zip);
     let originals: std::collections::BTreeMap<String, String> = files
         .iter()
         .map(|(p, b)| ((*p).to_owned(), sha256_hex(b)))
@@ -541,8 +524,69 @@ with zipfile.ZipFile(sys.argv[1]) as z:
         )
         .await
         .unwrap();
+
+    // Three files ticked one by one (not a folder) behind one link: the same, as one zip.
+    let three = [&files[0], &files[1], &files[3]];
+    for (path, _) in three {
+        owner
+            .click(&format!("tr.file[data-name=\"{path}\"] input.select"))
+            .await
+            .unwrap();
+    }
+    owner.click("#share-selected").await.unwrap();
+    owner
+        .wait_until_js(
+            "document.querySelector('#share-title')?.innerText.includes('3 files')",
+            MIN,
+        )
+        .await
+        .unwrap();
+    let link = create_link(&owner, "", false).await;
+    recipient.client.goto("about:blank").await.unwrap();
+    recipient.client.goto(&link).await.unwrap();
+    recipient
+        .wait_until_js(
+            "document.querySelectorAll('#recipient-files tr.shared-file').length === 3",
+            MIN,
+        )
+        .await
+        .unwrap();
+    std::fs::remove_file(&zip).unwrap();
+    recipient.no_save_dialog().await.unwrap();
+    recipient.click("#recipient-zip").await.unwrap();
+    let zip = recipient
+        .wait_for_download("shared files.zip", 2 * MIN)
+        .await
+        .unwrap();
+    let originals: std::collections::BTreeMap<String, String> = three
+        .iter()
+        .map(|(p, b)| ((*p).to_owned(), sha256_hex(b)))
+        .collect();
+    assert_eq!(zip_entries(&zip), originals);
     owner.close().await;
     recipient.close().await;
+}
+
+/// Each entry of the zip at `path` and the SHA-256 of its bytes, as Python's `zipfile` reads them
+/// (every CRC checked).
+fn zip_entries(path: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    let check = r#"
+import hashlib, json, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z:
+    assert z.testzip() is None, "a CRC failed"
+    print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))
+"#;
+    let out = std::process::Command::new(cipherdrop_e2e::python())
+        .args(["-c", check])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn sha256_hex(bytes: &[u8]) -> String {

@@ -110,6 +110,7 @@ fn failure_text(e: &TransferError) -> String {
                  files."
                     .into()
             }
+            "owner_full" => format!("Not sent: {message}."),
             "request_too_small" => {
                 format!("This file does not fit in what the request has left ({message}).")
             }
@@ -152,7 +153,10 @@ pub fn sender_page() -> Html {
     let label = use_node_ref();
     let input = use_node_ref();
     let dragging = use_state(|| false);
+    // Bumped after each file to read the room left again (counted in `ticks`: a task's handle
+    // holds the value it was made with, so it cannot add one to what it saw).
     let reload = use_state(|| 0u32);
+    let ticks = use_mut_ref(|| 0u32);
     // Set when a refusal makes the files still waiting pointless (wrong passphrase, closed…).
     let halted = use_mut_ref(|| None::<String>);
 
@@ -174,11 +178,12 @@ pub fn sender_page() -> Html {
             queue.clone(),
             (*token).clone(),
         );
-        let (passphrase, label, reload, halted) = (
+        let (passphrase, label, reload, halted, ticks) = (
             passphrase.clone(),
             label.clone(),
             reload.clone(),
             halted.clone(),
+            ticks.clone(),
         );
         Rc::new(move |files: Vec<File>| {
             let Some(token) = token.clone() else {
@@ -214,13 +219,14 @@ pub fn sender_page() -> Html {
                     list.len() - 1
                 };
                 update.force_update();
-                let (items, update, queue, token, reload, halted) = (
+                let (items, update, queue, token, reload, halted, ticks) = (
                     items.clone(),
                     update.clone(),
                     queue.clone(),
                     token.clone(),
                     reload.clone(),
                     halted.clone(),
+                    ticks.clone(),
                 );
                 let (pass, sender) = (pass.clone(), sender.clone());
                 spawn_local(async move {
@@ -272,7 +278,12 @@ pub fn sender_page() -> Html {
                         }
                     }
                     // The room left, again.
-                    reload.set(*reload + 1);
+                    let tick = {
+                        let mut t = ticks.borrow_mut();
+                        *t += 1;
+                        *t
+                    };
+                    reload.set(tick);
                 });
             }
         })

@@ -242,6 +242,20 @@ pub async fn create(
     Ok(no_store(&issue_upload(&state, ip, &issue, &req).await?))
 }
 
+/// An account's quota refusal as its issuer may see it: the owner reads their own usage; a file
+/// request's sender learns only that the owner has no room, never how much the account holds.
+fn for_issuer(refusal: ApiError, issue: &Issue<'_>) -> ApiError {
+    if issue.request.is_none() {
+        return refusal;
+    }
+    ApiError::new(
+        refusal.status,
+        "owner_full",
+        "the person who asked for these files has no room for this one right now: nothing was \
+         sent; tell them, or send a smaller file",
+    )
+}
+
 /// A new upload for `issue.owner_id`: the data key (KMS `GenerateDataKey` under the object's
 /// context; a sender's upload also names its request), the multipart upload, and the row,
 /// recorded only if the owner's quotas (and the request's limits) hold with it, in one statement.
@@ -277,7 +291,7 @@ pub(crate) async fn issue_upload(
     let before = quotas::usage(&state.db, quota, owner_id).await?;
     // (Refusals are not audited: nothing was issued, and an account could grow the log with them.)
     if let Some(refusal) = quotas::refusal(&before, req.plaintext_size) {
-        return Err(refusal);
+        return Err(for_issuer(refusal, issue));
     }
     let object_id = uuid::Uuid::new_v4().to_string();
     let mut context = upload_context(suite, &object_id, owner_id, req.public_key.as_ref())?;
@@ -384,7 +398,7 @@ pub(crate) async fn issue_upload(
                 "your account's other uploads changed meanwhile; try again",
             )
         });
-        return Err(refusal);
+        return Err(for_issuer(refusal, issue));
     }
     let row = objects::owned(&state.db, owner_id, &object_id).await?;
     let parts = presign_parts(state, &row, 1, FIRST_URLS, None).await?;

@@ -533,3 +533,41 @@ async fn a_request_takes_exactly_its_bytes_and_an_abandoned_sender_upload_is_swe
         .unwrap();
     assert_eq!(st["state"], "aborted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_learns_nothing_of_the_owner_s_storage_from_a_refusal() {
+    let app = TestApp::start_with(|c| {
+        c.quota = cipherdrop_server::Quota {
+            pending_uploads: 5,
+            pending_bytes: 1_000_000,
+            stored_bytes: 20_000,
+        };
+    })
+    .await;
+    let alice = app.user("alice").await;
+    let sender = app.client();
+    let room = create(&alice, plain("Roomy request")).await.unwrap();
+    // The request has room; the owner's account has not.
+    let e = send(&sender, &room.token, None, &data(50_000, 9))
+        .await
+        .unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e)), (413, "owner_full".into()));
+    let text = format!("{e:?}");
+    assert!(
+        !text.contains("20.0 kB") && !text.contains("your account"),
+        "{text}"
+    );
+    // The owner still reads their own usage in the refusal.
+    let own = alice
+        .call(
+            Method::POST,
+            "/api/uploads",
+            Some(
+                &json!({"plaintext_size": 50_000, "suite": SUITE_COMMIT_KEY, "frame_length": 4096}),
+            ),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(&own), "quota_exceeded");
+    assert!(format!("{own:?}").contains("your account"), "{own:?}");
+}
