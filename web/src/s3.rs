@@ -153,9 +153,12 @@ impl S3Parts {
             return Ok(url.clone());
         }
         // (The server unreachable here is an interruption to resume from, not a refusal.)
-        let mut status = self.via.part_urls(&self.upload_id, n, URL_BATCH).await?;
+        let mut status = self
+            .via
+            .part_urls(&self.upload_id, n, URL_BATCH, None)
+            .await?;
         if !status.parts.iter().any(|p| p.part_number == n) {
-            status = self.via.part_url_sized(&self.upload_id, n, len).await?;
+            status = self.via.part_urls(&self.upload_id, n, 1, Some(len)).await?;
         }
         self.urls_expire_at = status.urls_expire_at;
         let mut urls = self.urls.borrow_mut();

@@ -117,32 +117,21 @@ pub(crate) enum Via {
 }
 
 impl Via {
-    /// Part URLs `first ..` (`count` of them).
+    /// Part URLs `first ..` (`count` of them); with `len`, the one URL of part `first` signed
+    /// for its `len` bytes (a part whose length only the message decides).
     pub(crate) async fn part_urls(
         &self,
         upload_id: &str,
         first: u32,
         count: u32,
+        len: Option<u32>,
     ) -> Result<cipherdrop_api::UploadStatus, ApiError> {
-        match self {
-            Self::Account => api::part_urls(upload_id, first, count).await,
-            Self::Sender(secret) => {
-                api::sender_part_urls(upload_id, secret, first, count, None).await
-            }
-        }
-    }
-
-    /// The URL of part `number`, signed for its `len` bytes.
-    pub(crate) async fn part_url_sized(
-        &self,
-        upload_id: &str,
-        number: u32,
-        len: u32,
-    ) -> Result<cipherdrop_api::UploadStatus, ApiError> {
-        match self {
-            Self::Account => api::part_url_sized(upload_id, number, len).await,
-            Self::Sender(secret) => {
-                api::sender_part_urls(upload_id, secret, number, 1, Some(len)).await
+        match (self, len) {
+            (Self::Account, None) => api::part_urls(upload_id, first, count).await,
+            (Self::Account, Some(len)) => api::part_url_sized(upload_id, first, len).await,
+            (Self::Sender(secret), len) => {
+                let count = if len.is_some() { 1 } else { count };
+                api::sender_part_urls(upload_id, secret, first, count, len).await
             }
         }
     }

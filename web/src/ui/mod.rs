@@ -3,6 +3,7 @@
 //! settings (API tokens, the key for names) and explanations.
 
 pub mod app;
+pub mod dropzone;
 pub mod files;
 pub mod format;
 pub mod inspector;

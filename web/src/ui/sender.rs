@@ -18,7 +18,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 use zeroize::Zeroizing;
 
-use super::format;
+use super::{dropzone, format};
 use crate::api::{self, ApiError};
 use crate::error::{Cancel, TransferError};
 use crate::metadata::FileMeta;
@@ -152,7 +152,8 @@ pub fn sender_page() -> Html {
     let passphrase = use_node_ref();
     let label = use_node_ref();
     let input = use_node_ref();
-    let dragging = use_state(|| false);
+    let hover = dropzone::use_hover();
+    let dragging = hover.dragging.clone();
     // Bumped after each file to read the room left again (counted in `ticks`: a task's handle
     // holds the value it was made with, so it cannot add one to what it saw).
     let reload = use_state(|| 0u32);
@@ -307,27 +308,8 @@ pub fn sender_page() -> Html {
             }
         })
     };
-    let ondragover = {
-        let dragging = dragging.clone();
-        Callback::from(move |e: DragEvent| {
-            e.prevent_default();
-            if !*dragging {
-                dragging.set(true);
-            }
-        })
-    };
-    let ondragleave = {
-        let dragging = dragging.clone();
-        Callback::from(move |_: DragEvent| dragging.set(false))
-    };
-    let pick = {
-        let input = input.clone();
-        Callback::from(move |_: MouseEvent| {
-            if let Some(i) = input.cast::<HtmlInputElement>() {
-                i.click();
-            }
-        })
-    };
+    let (ondragover, ondragleave) = (hover.over.clone(), hover.leave.clone());
+    let pick = dropzone::opens(&input);
 
     if token.is_none() {
         return html! {

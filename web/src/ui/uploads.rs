@@ -12,7 +12,7 @@ use web_sys::{
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
-use super::format;
+use super::{dropzone, format};
 use crate::api;
 use crate::browser::now_ms;
 use crate::error::{Cancel, TransferError};
@@ -210,7 +210,8 @@ pub fn uploads(props: &UploadsProps) -> Html {
     let items = use_reducer(Items::default);
     let suite = use_state(|| props.default_suite);
     let parallel = use_state(|| DEFAULT_PARALLEL);
-    let dragging = use_state(|| false);
+    let hover = dropzone::use_hover();
+    let dragging = hover.dragging.clone();
     // One file at a time; each file uploads its parts in parallel.
     let queue = use_memo((), |_| Mutex::new(()));
     let input = use_node_ref();
@@ -375,35 +376,9 @@ pub fn uploads(props: &UploadsProps) -> Html {
             });
         })
     };
-    let ondragover = {
-        let dragging = dragging.clone();
-        Callback::from(move |e: DragEvent| {
-            e.prevent_default();
-            if !*dragging {
-                dragging.set(true);
-            }
-        })
-    };
-    let ondragleave = {
-        let dragging = dragging.clone();
-        Callback::from(move |_: DragEvent| dragging.set(false))
-    };
-    let pick = {
-        let input = input.clone();
-        Callback::from(move |_: MouseEvent| {
-            if let Some(i) = input.cast::<HtmlInputElement>() {
-                i.click();
-            }
-        })
-    };
-    let pick_folder = {
-        let folder = folder.clone();
-        Callback::from(move |_: MouseEvent| {
-            if let Some(i) = folder.cast::<HtmlInputElement>() {
-                i.click();
-            }
-        })
-    };
+    let (ondragover, ondragleave) = (hover.over.clone(), hover.leave.clone());
+    let pick = dropzone::opens(&input);
+    let pick_folder = dropzone::opens(&folder);
     let on_suite = {
         let suite = suite.clone();
         Callback::from(move |e: Event| {
