@@ -550,3 +550,67 @@ async fn a_sender_without_an_account_sends_files_only_the_owner_can_read() {
     owner.close().await;
     sender.close().await;
 }
+
+/// Measurement, not a check (runs only with `CIPHERDROP_REQUEST_MB` set): the same file uploaded
+/// through the owner's page and through a request's page, each timed from the pick to the end
+/// (key issue, encryption, parts, completion).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sender_and_owner_upload_at_the_same_speed() {
+    let Some(mb) = std::env::var("CIPHERDROP_REQUEST_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    else {
+        return;
+    };
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
+    add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = cipherdrop_e2e::data(mb << 20, 5);
+    let path = dir.path().join("big.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let alice = Client::new(&server.url);
+    alice.login("alice", PASSWORD).await.unwrap();
+    let (_, made) = alice
+        .call(
+            reqwest::Method::POST,
+            "/api/requests",
+            Some(&serde_json::json!({"title": "Big", "max_files": 5, "max_bytes": 10u64 << 30})),
+        )
+        .await
+        .unwrap();
+    let link = format!("{}/r/#t={}", server.url, made["token"].as_str().unwrap());
+
+    let owner = Browser::start().await.unwrap();
+    owner.log_in(&server.url, "alice", PASSWORD).await.unwrap();
+    let started = std::time::Instant::now();
+    owner
+        .type_into("#file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    let (state, message) = owner.upload_outcome("big.bin", 10 * MIN).await.unwrap();
+    assert_eq!(state, "done", "{message}");
+    let owner_secs = started.elapsed().as_secs_f64();
+    owner.close().await;
+
+    let sender = Browser::start().await.unwrap();
+    let (refused, text) = open_request(&sender, &link).await;
+    assert!(!refused, "{text}");
+    let started = std::time::Instant::now();
+    sender
+        .type_into("#request-file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    let outcome = sent_files(&sender, 1).await;
+    assert_eq!(outcome[0].1, "sent", "{outcome:?}");
+    let sender_secs = started.elapsed().as_secs_f64();
+    sender.close().await;
+    let rate = |secs: f64| mb as f64 * 1.048_576 / secs;
+    println!(
+        "{mb} MiB: owner's page {owner_secs:.2} s ({:.0} MB/s), request's page {sender_secs:.2} s ({:.0} MB/s)",
+        rate(owner_secs),
+        rate(sender_secs)
+    );
+}
