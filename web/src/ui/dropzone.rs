@@ -1,7 +1,9 @@
 //! What the drop zones (the owner's uploads, a file request's page) share: the "dragging over"
-//! highlight and the buttons that open a hidden file input.
+//! highlight, the buttons that open a hidden file input, and what a pick does.
 
-use web_sys::{DragEvent, HtmlInputElement};
+use std::rc::Rc;
+
+use web_sys::{DragEvent, FileList, HtmlInputElement};
 use yew::prelude::*;
 
 /// A drop zone's hover state and its `dragover` / `dragleave` handlers (the drop itself is the
@@ -46,5 +48,18 @@ pub fn opens(input: &NodeRef) -> Callback<MouseEvent> {
         if let Some(i) = input.cast::<HtmlInputElement>() {
             i.click();
         }
+    })
+}
+
+/// A file input's `change`: its files, read by `read`, go to `start`; the input is emptied so
+/// that picking the same file again fires again.
+pub fn on_pick<T: 'static, F: Fn(Vec<T>) + 'static>(
+    read: fn(Option<FileList>) -> Vec<T>,
+    start: Rc<F>,
+) -> Callback<Event> {
+    Callback::from(move |e: Event| {
+        let input: HtmlInputElement = e.target_unchecked_into();
+        start(read(input.files()));
+        input.set_value("");
     })
 }

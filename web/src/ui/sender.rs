@@ -290,14 +290,7 @@ pub fn sender_page() -> Html {
         })
     };
 
-    let onchange = {
-        let start = start.clone();
-        Callback::from(move |e: Event| {
-            let input: HtmlInputElement = e.target_unchecked_into();
-            start(files_of(input.files()));
-            input.set_value("");
-        })
-    };
+    let onchange = dropzone::on_pick(files_of, start.clone());
     let ondrop = {
         let (start, dragging) = (start.clone(), dragging.clone());
         Callback::from(move |e: DragEvent| {
