@@ -614,3 +614,118 @@ async fn sender_and_owner_upload_at_the_same_speed() {
         rate(sender_secs)
     );
 }
+
+/// A request's page when the server (and its S3) goes away mid-upload: killed and started again
+/// at once, the upload carries on by itself (parts retried, completion retried) and arrives
+/// whole; down for good, the file fails in words, the rest of the page stays, nothing is
+/// recorded, and after the restart the same file sent again arrives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_upload_survives_a_server_restart_and_fails_in_words_when_it_stays_down() {
+    let bin = cipherdrop_bin().unwrap();
+    let web = web_dist().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let ports = (
+        cipherdrop_e2e::server::free_port().unwrap(),
+        cipherdrop_e2e::server::free_port().unwrap(),
+    );
+    let restart =
+        || ServerProcess::start_at(&bin, data.path(), Some(&web), ports, &[], &[]).unwrap();
+    let mut server = restart();
+    add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
+    let alice = Client::new(&server.url);
+    alice.login("alice", PASSWORD).await.unwrap();
+    let (_, made) = alice
+        .call(
+            reqwest::Method::POST,
+            "/api/requests",
+            Some(&serde_json::json!({"title": "Scans", "max_files": 5, "max_bytes": 200_000_000})),
+        )
+        .await
+        .unwrap();
+    let token = made["token"].as_str().unwrap().to_owned();
+    let link = format!("{}/r/#t={token}", server.url);
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = cipherdrop_e2e::data(16_000_000, 41);
+    let path = dir.path().join("scan.tiff");
+    std::fs::write(&path, &bytes).unwrap();
+
+    let sender = Browser::start().await.unwrap();
+    let (refused, text) = open_request(&sender, &link).await;
+    assert!(!refused, "{text}");
+    sender
+        .cdp("Network.enable", serde_json::json!({}))
+        .await
+        .unwrap();
+    sender
+        .cdp(
+            "Network.emulateNetworkConditions",
+            serde_json::json!({"offline": false, "latency": 0, "downloadThroughput": -1, "uploadThroughput": 4_000_000}),
+        )
+        .await
+        .unwrap();
+    let mid_upload = "(() => { const p = document.querySelector('li.sent-file progress'); \
+                      return p && Number(p.value) > 0; })()";
+
+    // Killed mid-upload and started again at once: it carries on and arrives.
+    sender
+        .type_into("#request-file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    sender.wait_until_js(mid_upload, MIN).await.unwrap();
+    server.kill();
+    server = restart();
+    let outcome = sent_files(&sender, 1).await;
+    assert_eq!(outcome[0].1, "sent", "{outcome:?}");
+    let reference = sender
+        .js_string("return document.querySelector('tr.receipt-item').dataset.reference")
+        .await
+        .unwrap();
+    let alice = Client::new(&server.url);
+    alice.login("alice", PASSWORD).await.unwrap();
+    assert!(alice.download(&reference).await.unwrap() == bytes);
+
+    // Down for good mid-upload: the file fails in words; the page and its receipt stay.
+    sender
+        .type_into("#request-file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    sender
+        .wait_until_js(
+            "(() => { const l = document.querySelectorAll('li.sent-file'); const p = l[1]?.querySelector('progress'); \
+               return p && Number(p.value) > 0; })()",
+            MIN,
+        )
+        .await
+        .unwrap();
+    server.kill();
+    let outcome = sent_files(&sender, 2).await;
+    assert_eq!(outcome[1].1, "failed", "{outcome:?}");
+    assert!(
+        outcome[1].2.contains("could not be reached") || outcome[1].2.contains("gave up"),
+        "{outcome:?}"
+    );
+    assert!(
+        sender
+            .js_string("return document.querySelector('#receipt-summary')?.dataset.count")
+            .await
+            .unwrap()
+            == "1",
+        "the receipt of the first file stays"
+    );
+    // Back: nothing of the failed file was recorded as arrived; the same file again arrives.
+    server = restart();
+    let complete = sqlite(
+        data.path(),
+        "SELECT count(*) FROM objects WHERE request_id IS NOT NULL AND state = 'complete'",
+    )
+    .unwrap();
+    assert_eq!(complete[0][0], 1, "{complete}");
+    sender
+        .type_into("#request-file-input", &path.display().to_string())
+        .await
+        .unwrap();
+    let outcome = sent_files(&sender, 3).await;
+    assert_eq!(outcome[2].1, "sent", "{outcome:?}");
+    drop(server);
+    sender.close().await;
+}

@@ -166,7 +166,13 @@ pub fn sender_page() -> Html {
         use_effect_with(*reload, move |_| {
             if let Some(token) = token {
                 spawn_local(async move {
-                    info.set(Some(api::request_info(&token).await));
+                    let answer = api::request_info(&token).await;
+                    // A lost answer while files are on their way keeps the page as it was (the
+                    // uploads say for themselves how they end); a refusal replaces it.
+                    let lost = matches!(&answer, Err(e) if refusal_text(e).is_none());
+                    if !(lost && matches!(&*info, Some(Ok(_)))) {
+                        info.set(Some(answer));
+                    }
                 });
             }
         });
