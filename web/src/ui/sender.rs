@@ -77,52 +77,47 @@ struct Item {
 
 type Items = Rc<RefCell<Vec<Item>>>;
 
-/// What the page says about a refusal of the whole request (it takes no more files).
-fn refusal_text(e: &ApiError) -> Option<String> {
-    let ApiError::Http { code, .. } = e else {
-        return None;
-    };
-    Some(match code.as_str() {
+/// What the page says when the server's `code` means the request takes no more files.
+fn request_refusal(code: &str) -> Option<&'static str> {
+    Some(match code {
         "request_closed" => {
-            "This request was closed by the person who made it: it takes no more files.".into()
+            "This request was closed by the person who made it: it takes no more files."
         }
         "request_expired" => {
             "This request has expired: it takes no more files. Ask the person who sent it for a \
              new link."
-                .into()
         }
-        "request_full" => "This request has received all the files it takes.".into(),
+        "request_full" => "This request has received all the files it takes.",
         "request_not_found" => {
-            "This request link is not valid: it may have been mistyped or cut short, \
-                        or the request no longer exists."
-                .into()
+            "This request link is not valid: it may have been mistyped or cut short, or the \
+             request no longer exists."
         }
         _ => return None,
     })
 }
 
+/// [`request_refusal`] of an API error.
+fn refusal_text(e: &ApiError) -> Option<String> {
+    match e {
+        ApiError::Http { code, .. } => request_refusal(code).map(str::to_owned),
+        _ => None,
+    }
+}
+
 /// What the page says when a file could not be sent.
 fn failure_text(e: &TransferError) -> String {
-    match e {
-        TransferError::Api(ApiError::Http { code, message, .. }) => match code.as_str() {
-            "wrong_passphrase" => {
-                "Wrong passphrase: nothing was sent. Check it with the person who asked for the \
-                 files."
-                    .into()
-            }
-            "owner_full" => format!("Not sent: {message}."),
-            "request_too_small" => {
-                format!("This file does not fit in what the request has left ({message}).")
-            }
-            "rate_limited" => format!("Not sent: {message}."),
-            _ => refusal_text(&ApiError::Http {
-                status: 0,
-                code: code.clone(),
-                message: message.clone(),
-            })
-            .unwrap_or_else(|| e.to_string()),
-        },
-        _ => e.to_string(),
+    let TransferError::Api(ApiError::Http { code, message, .. }) = e else {
+        return e.to_string();
+    };
+    match code.as_str() {
+        "wrong_passphrase" => "Wrong passphrase: nothing was sent. Check it with the person who \
+                               asked for the files."
+            .into(),
+        "owner_full" | "rate_limited" => format!("Not sent: {message}."),
+        "request_too_small" => {
+            format!("This file does not fit in what the request has left ({message}).")
+        }
+        code => request_refusal(code).map_or_else(|| e.to_string(), str::to_owned),
     }
 }
 
@@ -130,8 +125,7 @@ fn failure_text(e: &TransferError) -> String {
 /// a wrong passphrase would count against its guess limit each time).
 fn stops_the_rest(e: &TransferError) -> bool {
     matches!(e, TransferError::Api(ApiError::Http { code, .. })
-        if matches!(code.as_str(), "wrong_passphrase" | "request_closed" | "request_expired"
-            | "request_full" | "request_not_found" | "rate_limited"))
+        if request_refusal(code).is_some() || matches!(code.as_str(), "wrong_passphrase" | "rate_limited"))
 }
 
 fn files_of(list: Option<FileList>) -> Vec<File> {

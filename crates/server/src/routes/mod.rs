@@ -109,26 +109,3 @@ pub(crate) async fn record_actor(
         tracing::error!(error = %e, action, "could not append to the audit log");
     }
 }
-
-/// [`audit_account`] after the fact: the action already happened and must still be answered,
-/// so a failure is logged, not returned.
-pub(crate) async fn record_account(
-    state: &AppState,
-    auth: &Auth,
-    ip: ClientIp,
-    action: &str,
-    object: &str,
-    outcome: &str,
-    detail: &str,
-) {
-    record_actor(
-        state,
-        Actor::Account(auth),
-        ip,
-        action,
-        object,
-        outcome,
-        detail,
-    )
-    .await;
-}

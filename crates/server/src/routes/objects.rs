@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary, SecretB64};
 use zeroize::Zeroizing;
 
-use super::{no_store, record_account};
+use super::{Actor, no_store, record_actor};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St, bearer, cookie_name, session_token};
@@ -62,7 +62,16 @@ pub async fn delete(
         .delete_object(&state.config.bucket, &row.s3_key)
         .await?;
     objects::delete_row(&state.db, &row.id).await?;
-    record_account(&state, &auth, ip, "object.deleted", &row.id, "ok", "").await;
+    record_actor(
+        &state,
+        Actor::Account(&auth),
+        ip,
+        "object.deleted",
+        &row.id,
+        "ok",
+        "",
+    )
+    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
