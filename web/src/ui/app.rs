@@ -336,7 +336,10 @@ pub fn app() -> Html {
             html! {
                 <>
                 <Uploads on_uploaded={on_uploaded} default_suite={default_suite} owner={me.id.clone()} />
-                <Files version={*version} names={names.clone()} {on_inspect} {on_share} {on_share_set}
+                // Keyed by the request shown: another filter is another list, not the old one
+                // reloading.
+                <Files key={request_files.as_ref().map_or("all", |(id, _)| id.as_str()).to_owned()}
+                       version={*version} names={names.clone()} {on_inspect} {on_share} {on_share_set}
                        request={(*request_files).clone()} {on_all_files} {on_request_seen} />
                 // A fixed slot: opening the inspector must not shift (and so remount) siblings.
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>

@@ -69,7 +69,6 @@ pub fn files(props: &FilesProps) -> Html {
         let request = props.request.as_ref().map(|(id, _)| id.clone());
         use_effect_with((props.version, *reload, request), move |(_, _, request)| {
             let request = request.clone();
-            list.set(None);
             spawn_local(async move {
                 // A request's files (the server notes they were seen), or all of them.
                 let listed = match &request {

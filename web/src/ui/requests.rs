@@ -279,12 +279,7 @@ pub fn requests(props: &RequestsProps) -> Html {
                                     { " " }<span class="badge new" title="Files that arrived since you last looked">{ format!("{} new", r.new_files) }</span>
                                 }
                                 if r.has_passphrase { { " " }<span class="badge" title="Senders need a passphrase">{ "passphrase" }</span> }
-                                <br /><span class="muted">{ match state {
-                                    "closed" => "closed".to_owned(),
-                                    "expired" => "expired".to_owned(),
-                                    "full" => "full".to_owned(),
-                                    _ => "open".to_owned(),
-                                } }</span>
+                                <br /><span class="muted">{ state }</span>
                             </td>
                             <td>{ format!("{} of {} files, {} of {}", r.files, r.max_files, format::size(r.bytes), format::size(r.max_bytes)) }</td>
                             <td>{ format::date(r.expires_at) }</td>
