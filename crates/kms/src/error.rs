@@ -24,6 +24,12 @@ pub enum ErrorCode {
     AlreadyExists,
     /// A list's `Marker` is not one this service handed out.
     InvalidMarker,
+    /// The key's `KeyUsage` (or its key spec) does not allow the operation or algorithm.
+    InvalidKeyUsage,
+    /// The operation or a parameter value is valid in AWS KMS but not for this key or service.
+    UnsupportedOperation,
+    /// Verify: the signature does not check out for the message, key and algorithm.
+    KmsInvalidSignature,
     /// The `X-Amz-Target` names no operation of this service.
     UnknownOperation,
     /// The request has no SigV4 authentication.
@@ -52,6 +58,9 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "AccessDeniedException",
             ErrorCode::AlreadyExists => "AlreadyExistsException",
             ErrorCode::InvalidMarker => "InvalidMarkerException",
+            ErrorCode::InvalidKeyUsage => "InvalidKeyUsageException",
+            ErrorCode::UnsupportedOperation => "UnsupportedOperationException",
+            ErrorCode::KmsInvalidSignature => "KMSInvalidSignatureException",
             ErrorCode::UnknownOperation => "UnknownOperationException",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationTokenException",
             ErrorCode::InvalidSignature => "InvalidSignatureException",

@@ -2,9 +2,11 @@
 //!
 //! JSON 1.1 over HTTP (`X-Amz-Target: TrentService.<Operation>`), every request SigV4-verified
 //! against the service's own credentials, so the official AWS SDKs, boto3, the AWS Encryption SDKs
-//! and `aws-encryption-cli` use it exactly as they use AWS KMS. Keys persist in a data folder
-//! (atomic writes, mode 0600), their backing keys encrypted under a master key kept in a file of
-//! its own; every call is appended to an audit log.
+//! and `aws-encryption-cli` use it exactly as they use AWS KMS. Keys are symmetric
+//! (`SYMMETRIC_DEFAULT`) or asymmetric signing keys (`ECC_NIST_P384`, `Sign` / `Verify` /
+//! `GetPublicKey`). They persist in a data folder (atomic writes, mode 0600), their backing keys
+//! and private keys encrypted under a master key kept in a file of its own; every call is
+//! appended to an audit log.
 
 mod audit;
 mod blob;
@@ -13,6 +15,7 @@ mod error;
 mod master;
 mod ops;
 mod service;
+mod signing;
 mod sigv4;
 mod store;
 mod wire;

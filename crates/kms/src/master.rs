@@ -1,6 +1,7 @@
 //! The master key: 256 bits in a file of their own (made on first start, mode 0600, atomically),
-//! under which every backing key is stored at rest, AES-256-GCM with the key's id and material
-//! version as AAD, so a stored backing key opens only as the backing key it was written for.
+//! under which every backing key (and every private key of an asymmetric key) is stored at rest,
+//! AES-256-GCM with the key's id and material version as AAD, so a stored backing key opens only
+//! as the backing key it was written for, and a private key only as its own key's private key.
 //!
 //! The file holds the key in base64 (one line) or as 32 raw bytes. It is kept apart from the key
 //! files it protects: by default `<data dir>/master.key`, but any path can be given, and backups of
@@ -22,10 +23,13 @@ pub const MASTER_KEY_FILE: &str = "master.key";
 
 /// Domain separation of the AAD: this format of a sealed backing key.
 const AAD_LABEL: &[u8] = b"cipherdrop-kms/backing-key/v1";
+/// Domain separation of the AAD: this format of a sealed private key (of an asymmetric key).
+const PRIVATE_KEY_AAD_LABEL: &[u8] = b"cipherdrop-kms/private-key/v1";
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// Length of a sealed backing key: nonce, 32 bytes of ciphertext, tag.
-pub const SEALED_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
+#[cfg(test)]
+const SEALED_LEN: usize = NONCE_LEN + 32 + TAG_LEN;
 
 /// The master key (wiped on drop, never printed).
 pub struct MasterKey {
@@ -113,49 +117,80 @@ impl MasterKey {
     /// Encrypts backing key `material` (version `version` of key `id`) under a fresh random nonce:
     /// `nonce ‖ ciphertext ‖ tag`.
     pub fn seal(&self, id: Uuid, version: u32, material: &[u8; 32]) -> Vec<u8> {
-        let mut nonce = [0u8; NONCE_LEN];
-        rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
-        let mut out = Vec::with_capacity(SEALED_LEN);
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(material);
-        let cipher = Aes256Gcm::new((&*self.key).into());
-        let buf = InOutBuf::from(out.get_mut(NONCE_LEN..).unwrap_or_default());
-        match cipher.encrypt_inout_detached(&nonce.into(), &aad(id, version), buf) {
-            Ok(tag) => out.extend_from_slice(&tag),
-            // Unreachable for 32 bytes; an empty result never opens, so nothing is lost silently.
-            Err(_) => out.clear(),
-        }
-        out
+        self.seal_secret(AAD_LABEL, id, version, material)
     }
 
     /// Decrypts what [`seal`](Self::seal) made for the same key id and version; `None` if the
     /// master key is another one, or the bytes were altered or written for another key or version.
     pub fn open(&self, id: Uuid, version: u32, sealed: &[u8]) -> Option<Zeroizing<[u8; 32]>> {
-        if sealed.len() != SEALED_LEN {
+        self.open_secret(AAD_LABEL, id, version, sealed)
+    }
+
+    /// Encrypts the private key of asymmetric key `id` (its 48-byte P-384 scalar) like a backing
+    /// key, under an AAD of its own: a sealed private key never opens as a backing key, nor the
+    /// other way round, nor as another key's.
+    pub fn seal_private_key(&self, id: Uuid, scalar: &[u8; 48]) -> Vec<u8> {
+        self.seal_secret(PRIVATE_KEY_AAD_LABEL, id, 1, scalar)
+    }
+
+    /// Decrypts what [`seal_private_key`](Self::seal_private_key) made for the same key id.
+    pub fn open_private_key(&self, id: Uuid, sealed: &[u8]) -> Option<Zeroizing<[u8; 48]>> {
+        self.open_secret(PRIVATE_KEY_AAD_LABEL, id, 1, sealed)
+    }
+
+    /// `nonce ‖ AES-256-GCM(secret) ‖ tag`, AAD `label ‖ id ‖ version`. The secret is encrypted
+    /// in place in the output buffer, sized up front (no reallocation leaves a copy behind).
+    fn seal_secret(&self, label: &[u8], id: Uuid, version: u32, secret: &[u8]) -> Vec<u8> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut nonce);
+        let mut out = Vec::with_capacity(NONCE_LEN + secret.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(secret);
+        let cipher = Aes256Gcm::new((&*self.key).into());
+        let buf = InOutBuf::from(out.get_mut(NONCE_LEN..).unwrap_or_default());
+        match cipher.encrypt_inout_detached(&nonce.into(), &aad(label, id, version), buf) {
+            Ok(tag) => out.extend_from_slice(&tag),
+            // Unreachable for a few dozen bytes; an empty result never opens, so nothing is lost
+            // silently.
+            Err(_) => out.clear(),
+        }
+        out
+    }
+
+    /// Opens what [`seal_secret`](Self::seal_secret) made of an `N`-byte secret with the same
+    /// label, id and version.
+    fn open_secret<const N: usize>(
+        &self,
+        label: &[u8],
+        id: Uuid,
+        version: u32,
+        sealed: &[u8],
+    ) -> Option<Zeroizing<[u8; N]>> {
+        if sealed.len() != NONCE_LEN + N + TAG_LEN {
             return None;
         }
         let (nonce, rest) = sealed.split_at_checked(NONCE_LEN)?;
-        let (ct, tag) = rest.split_at_checked(32)?;
+        let (ct, tag) = rest.split_at_checked(N)?;
         let nonce: [u8; NONCE_LEN] = nonce.try_into().ok()?;
         let tag: [u8; TAG_LEN] = tag.try_into().ok()?;
-        let mut key = Zeroizing::new([0u8; 32]);
-        key.copy_from_slice(ct);
+        let mut secret = Zeroizing::new([0u8; N]);
+        secret.copy_from_slice(ct);
         let cipher = Aes256Gcm::new((&*self.key).into());
         cipher
             .decrypt_inout_detached(
                 &nonce.into(),
-                &aad(id, version),
-                InOutBuf::from(&mut key[..]),
+                &aad(label, id, version),
+                InOutBuf::from(&mut secret[..]),
                 &tag.into(),
             )
             .ok()?;
-        Some(key)
+        Some(secret)
     }
 }
 
 /// `label ‖ key id (16) ‖ version (u32 BE)`.
-fn aad(id: Uuid, version: u32) -> Vec<u8> {
-    [AAD_LABEL, id.as_bytes(), &version.to_be_bytes()].concat()
+fn aad(label: &[u8], id: Uuid, version: u32) -> Vec<u8> {
+    [label, id.as_bytes(), &version.to_be_bytes()].concat()
 }
 
 /// 32 raw bytes, or their base64 (surrounding whitespace ignored).
@@ -215,6 +250,36 @@ mod tests {
         let other_path = dir.path().join("other.key");
         let wrong = MasterKey::create(&other_path).unwrap();
         assert!(wrong.open(id, 1, &a).is_none());
+    }
+
+    #[test]
+    fn sealed_private_keys_open_only_as_their_own_keys_private_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = MasterKey::create(&dir.path().join(MASTER_KEY_FILE)).unwrap();
+        let (id, other) = (Uuid::new_v4(), Uuid::new_v4());
+        let scalar = [5u8; 48];
+        let a = m.seal_private_key(id, &scalar);
+        assert_eq!(a.len(), NONCE_LEN + 48 + TAG_LEN);
+        assert!(!a.windows(48).any(|w| w == scalar), "encrypted");
+        assert_ne!(a, m.seal_private_key(id, &scalar), "a fresh nonce per seal");
+        assert_eq!(*m.open_private_key(id, &a).unwrap(), scalar);
+        assert!(m.open_private_key(other, &a).is_none(), "another key");
+        for i in 0..a.len() {
+            let mut t = a.clone();
+            t[i] ^= 1;
+            assert!(m.open_private_key(id, &t).is_none(), "byte {i}");
+        }
+        // The same 48 bytes sealed as a backing key's would be (another AAD) do not open as a
+        // private key, and a private key does not open as a backing key.
+        let as_backing = m.seal_secret(AAD_LABEL, id, 1, &scalar);
+        assert!(m.open_private_key(id, &as_backing).is_none());
+        assert!(m.open_secret::<48>(AAD_LABEL, id, 1, &a).is_none());
+        assert!(m.open(id, 1, &a).is_none());
+        let wrong = MasterKey::create(&dir.path().join("other.key")).unwrap();
+        assert!(
+            wrong.open_private_key(id, &a).is_none(),
+            "another master key"
+        );
     }
 
     #[test]

@@ -165,6 +165,7 @@ impl Kms {
         let due = |k: &KeyRecord| {
             (k.state == KeyState::PendingDeletion && k.deletion_date.is_some_and(|d| now >= d))
                 || (k.rotation_enabled
+                    && k.key_spec.is_symmetric()
                     && k.state == KeyState::Enabled
                     && k.next_rotation.is_some_and(|d| now >= d))
         };
@@ -266,6 +267,37 @@ impl Kms {
         }
     }
 
+    /// Refuses a key whose `KeyUsage` is not `usage` (`ENCRYPT_DECRYPT` for the encryption
+    /// operations, `SIGN_VERIFY` for Sign and Verify) with an InvalidKeyUsageException, as AWS
+    /// KMS does.
+    pub(crate) fn require_usage(&self, rec: &KeyRecord, usage: &str) -> KmsResult<()> {
+        let actual = rec.key_spec.key_usage();
+        if actual == usage {
+            return Ok(());
+        }
+        Err(KmsError::new(
+            ErrorCode::InvalidKeyUsage,
+            format!(
+                "{} key usage is {actual} which is not valid for this operation; it needs \
+                 {usage}.",
+                self.key_arn(rec.id)
+            ),
+        ))
+    }
+
+    /// The UnsupportedOperationException for an operation the key's spec does not allow
+    /// (rotation of an asymmetric key, the public key of a symmetric one).
+    pub(crate) fn unsupported_for(&self, rec: &KeyRecord) -> KmsError {
+        KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!(
+                "{} has KeySpec {}, which is not valid for this operation.",
+                self.key_arn(rec.id),
+                rec.key_spec.as_str()
+            ),
+        )
+    }
+
     /// Runs `f` on the key a request's `KeyId` names (read lock).
     pub(crate) fn with_key<R>(
         &self,
@@ -301,14 +333,15 @@ impl Kms {
             .get_mut(&id)
             .ok_or_else(|| KmsError::internal("resolved key vanished"))?;
         let mut updated = rec.clone();
-        f(&mut updated).map_err(|code| {
-            KmsError::new(
+        f(&mut updated).map_err(|code| match code {
+            ErrorCode::UnsupportedOperation => self.unsupported_for(rec),
+            _ => KmsError::new(
                 code,
                 format!(
                     "{arn} is {:?}; the operation is not valid in that state.",
                     rec.state
                 ),
-            )
+            ),
         })?;
         self.persist(&updated)?;
         *rec = updated;
@@ -344,6 +377,60 @@ mod tests {
             } else {
                 out.push(path);
             }
+        }
+        out
+    }
+
+    /// A DER TLV (lengths up to 255).
+    fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        if content.len() >= 0x80 {
+            out.push(0x81);
+        }
+        out.push(u8::try_from(content.len()).unwrap());
+        out.extend_from_slice(content);
+        out
+    }
+
+    /// Every form a P-384 private key could be written in: the scalar raw, in hex and in base64
+    /// at each of the three alignments it can have inside a longer base64 text; and the DER an
+    /// export would use (SEC1 `ECPrivateKey` with and without its curve, PKCS#8), raw, base64
+    /// (PEM's body) and hex.
+    fn private_key_forms(scalar: &[u8], point: &[u8]) -> Vec<Vec<u8>> {
+        let curve = [0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22];
+        let algorithm = tlv(
+            0x30,
+            &[
+                &[0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01][..],
+                &curve,
+            ]
+            .concat(),
+        );
+        let public = tlv(0xa1, &tlv(0x03, &[&[0u8][..], point].concat()));
+        let version = [0x02, 0x01, 0x01];
+        let octets = tlv(0x04, scalar);
+        let sec1_bare = tlv(0x30, &[&version[..], &octets, &public].concat());
+        let sec1 = tlv(
+            0x30,
+            &[&version[..], &octets, &tlv(0xa0, &curve), &public].concat(),
+        );
+        let pkcs8 = tlv(
+            0x30,
+            &[&[0x02, 0x01, 0x00][..], &algorithm, &tlv(0x04, &sec1_bare)].concat(),
+        );
+        let mut out = vec![scalar.to_vec(), hex::encode(scalar).into_bytes()];
+        out.push(hex::encode_upper(scalar).into_bytes());
+        for shift in 0..3 {
+            // Base64 of the scalar behind `shift` other bytes, without the characters that
+            // depend on those bytes or on what follows.
+            let text = B64.encode([&vec![0u8; shift][..], scalar].concat());
+            let skip = [0, 2, 3][shift];
+            out.push(text.as_bytes()[skip..text.len() - 4].to_vec());
+        }
+        for der in [sec1_bare, sec1, pkcs8] {
+            out.push(B64.encode(&der).into_bytes());
+            out.push(hex::encode(&der).into_bytes());
+            out.push(der);
         }
         out
     }
@@ -390,6 +477,36 @@ mod tests {
             }
         }
         assert_eq!(secrets.len(), 12);
+        // A signing key, used: its private key, as the scalar and in the DER encodings a key
+        // export would use (PKCS#8, SEC1), must not reach a file in any printed form.
+        let ecc = call(
+            &kms,
+            "CreateKey",
+            json!({ "KeySpec": "ECC_NIST_P384", "KeyUsage": "SIGN_VERIFY" }),
+        )["KeyMetadata"]["KeyId"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let sig = call(
+            &kms,
+            "Sign",
+            json!({ "KeyId": ecc, "Message": B64.encode("checkpoint"), "SigningAlgorithm": "ECDSA_SHA_384" }),
+        );
+        call(
+            &kms,
+            "Verify",
+            json!({ "KeyId": ecc, "Message": B64.encode("checkpoint"), "Signature": sig["Signature"], "SigningAlgorithm": "ECDSA_SHA_384" }),
+        );
+        let (scalar, spki) = {
+            let st = kms.read().unwrap();
+            let key = st.keys[&Uuid::parse_str(&ecc).unwrap()]
+                .private_key
+                .clone()
+                .unwrap();
+            (key.scalar(), key.public_key_der())
+        };
+        let point = &spki[23..];
+        let private_forms = private_key_forms(&scalar[..], point);
         drop(kms);
         // Reopened from the files, the backing keys are the same.
         let kms = Kms::open(dir.path(), "us-east-1", "111122223333").unwrap();
@@ -401,6 +518,14 @@ mod tests {
             .flat_map(|r| r.materials.iter().map(|m| m.key.to_vec()))
             .collect();
         assert_eq!(reopened, secrets[6..]);
+        let st = kms.read().unwrap();
+        let back = st.keys[&Uuid::parse_str(&ecc).unwrap()]
+            .private_key
+            .as_ref()
+            .unwrap()
+            .scalar();
+        assert_eq!(*back, *scalar, "the same private key after a restart");
+        drop(st);
         drop(kms);
 
         let master = std::fs::read(dir.path().join("master.key")).unwrap();
@@ -422,6 +547,13 @@ mod tests {
                         path.display()
                     );
                 }
+            }
+            for form in &private_forms {
+                assert!(
+                    !bytes.windows(form.len()).any(|w| w == form.as_slice()),
+                    "{} holds the private key",
+                    path.display()
+                );
             }
             if !path.ends_with("master.key") {
                 assert!(

@@ -1,7 +1,9 @@
 //! Keys, aliases and their persistence: one JSON file per key plus an alias file, each written
 //! atomically (temp file, fsync, rename, fsync of the folder) with mode 0600. A key file holds its
-//! backing keys only sealed under the master key (`master`); files of the older format, which held
-//! them in base64, are read and rewritten sealed at start.
+//! backing keys (or, for an asymmetric key, its private key) only sealed under the master key
+//! (`master`); files of the older format, which held backing keys in base64, are read and
+//! rewritten sealed at start. A file without a key spec is a symmetric key's, as every file was
+//! before there were others.
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -14,6 +16,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::master::MasterKey;
+use crate::signing::{ECDSA_SHA_384, PrivateKey};
 
 /// A key's lifecycle state, as AWS names it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -24,6 +27,50 @@ pub enum KeyState {
     Disabled,
     /// Scheduled for deletion; refuses cryptographic operations.
     PendingDeletion,
+}
+
+/// What kind of key a KMS key is, as AWS names it (`KeySpec`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum KeySpec {
+    /// AES-256-GCM backing keys; `ENCRYPT_DECRYPT`.
+    #[default]
+    SymmetricDefault,
+    /// A P-384 key pair; `SIGN_VERIFY` with `ECDSA_SHA_384`.
+    EccNistP384,
+}
+
+impl KeySpec {
+    /// The name AWS gives it (`KeySpec`, and the deprecated `CustomerMasterKeySpec`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeySpec::SymmetricDefault => "SYMMETRIC_DEFAULT",
+            KeySpec::EccNistP384 => "ECC_NIST_P384",
+        }
+    }
+
+    /// Whether it is the symmetric spec (whose files do not name it).
+    pub fn is_symmetric(&self) -> bool {
+        *self == KeySpec::SymmetricDefault
+    }
+
+    /// The `KeyUsage` keys of this spec have.
+    pub fn key_usage(self) -> &'static str {
+        match self {
+            KeySpec::SymmetricDefault => "ENCRYPT_DECRYPT",
+            KeySpec::EccNistP384 => "SIGN_VERIFY",
+        }
+    }
+
+    /// The `EncryptionAlgorithms` of a key of this spec (symmetric keys only).
+    pub fn encryption_algorithms(self) -> Option<[&'static str; 1]> {
+        self.is_symmetric().then_some(["SYMMETRIC_DEFAULT"])
+    }
+
+    /// The `SigningAlgorithms` of a key of this spec (signing keys only).
+    pub fn signing_algorithms(self) -> Option<[&'static str; 1]> {
+        (!self.is_symmetric()).then_some([ECDSA_SHA_384])
+    }
 }
 
 /// One backing key of a KMS key, in memory. It has no `Serialize`: it reaches a file only sealed,
@@ -76,9 +123,10 @@ fn b64_key<'de, D: serde::Deserializer<'de>>(
 }
 
 /// A KMS key: metadata and every backing key it ever had (in memory `Material`, in its file
-/// `StoredMaterial`; the file's fields are these, in this order).
+/// `StoredMaterial`), or its private key (in memory `PrivateKey`, in its file the base64 of the
+/// sealed scalar); the file's fields are these, in this order.
 #[derive(Clone, Serialize, Deserialize)]
-pub struct KeyRecord<M = Material> {
+pub struct KeyRecord<M = Material, P = PrivateKey> {
     /// The key id.
     pub id: Uuid,
     /// Free text.
@@ -99,13 +147,28 @@ pub struct KeyRecord<M = Material> {
     pub next_rotation: Option<f64>,
     /// Tags, in the order given.
     pub tags: Vec<(String, String)>,
-    /// Backing keys, oldest first; the last one encrypts.
+    /// Backing keys, oldest first; the last one encrypts. None for an asymmetric key.
     pub materials: Vec<M>,
+    /// `SYMMETRIC_DEFAULT` (then absent from the file, as in files from before there were other
+    /// specs) or `ECC_NIST_P384`.
+    #[serde(default, skip_serializing_if = "KeySpec::is_symmetric")]
+    pub key_spec: KeySpec,
+    /// The private key of an asymmetric key (never rotated); `None` for a symmetric key.
+    #[serde(
+        default,
+        rename = "sealed_private_key",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub private_key: Option<P>,
 }
 
-impl<M> KeyRecord<M> {
-    /// The same metadata with each backing key converted by `f`.
-    fn convert<N, E>(&self, f: impl FnMut(&M) -> Result<N, E>) -> Result<KeyRecord<N>, E> {
+impl<M, P> KeyRecord<M, P> {
+    /// The same metadata with each backing key converted by `f` and the private key by `g`.
+    fn convert<N, Q, E>(
+        &self,
+        f: impl FnMut(&M) -> Result<N, E>,
+        g: impl FnOnce(&P) -> Result<Q, E>,
+    ) -> Result<KeyRecord<N, Q>, E> {
         Ok(KeyRecord {
             id: self.id,
             description: self.description.clone(),
@@ -118,6 +181,8 @@ impl<M> KeyRecord<M> {
             next_rotation: self.next_rotation,
             tags: self.tags.clone(),
             materials: self.materials.iter().map(f).collect::<Result<_, E>>()?,
+            key_spec: self.key_spec,
+            private_key: self.private_key.as_ref().map(g).transpose()?,
         })
     }
 }
@@ -200,14 +265,16 @@ impl Disk {
             }
             // An older file holds backing keys in base64: its bytes are wiped once parsed.
             let bytes = Zeroizing::new(std::fs::read(&path)?);
-            let rec: KeyRecord<StoredMaterial> = serde_json::from_slice(&bytes)
+            let rec: KeyRecord<StoredMaterial, String> = serde_json::from_slice(&bytes)
                 .map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
             stored.push((path, rec));
         }
 
         let sealed = stored
             .iter()
-            .filter(|(_, r)| r.materials.iter().any(|m| m.sealed_key.is_some()))
+            .filter(|(_, r)| {
+                r.private_key.is_some() || r.materials.iter().any(|m| m.sealed_key.is_some())
+            })
             .count();
         let master = match MasterKey::load(master_key)? {
             Some(m) => m,
@@ -233,17 +300,21 @@ impl Disk {
         let mut keys = BTreeMap::new();
         let mut migrated = 0usize;
         for (path, rec) in &stored {
+            check_shape(rec, path)?;
             let mut plain = false;
-            let rec = rec.convert(|m| {
-                let key = disk.unseal(rec.id, m, path)?;
-                plain |= m.sealed_key.is_none();
-                Ok::<_, std::io::Error>(Material {
-                    version: m.version,
-                    created: m.created,
-                    rotation_type: m.rotation_type.clone(),
-                    key,
-                })
-            })?;
+            let rec = rec.convert(
+                |m| {
+                    let key = disk.unseal(rec.id, m, path)?;
+                    plain |= m.sealed_key.is_none();
+                    Ok::<_, std::io::Error>(Material {
+                        version: m.version,
+                        created: m.created,
+                        rotation_type: m.rotation_type.clone(),
+                        key,
+                    })
+                },
+                |sealed| disk.unseal_private_key(rec.id, sealed, path),
+            )?;
             if plain {
                 disk.save_key(&rec)?;
                 migrated += 1;
@@ -303,17 +374,41 @@ impl Disk {
         }
     }
 
-    /// Writes one key atomically, its backing keys sealed under fresh nonces.
-    pub fn save_key(&self, rec: &KeyRecord) -> std::io::Result<()> {
-        let stored = rec.convert(|m| {
-            Ok::<_, std::io::Error>(StoredMaterial {
-                version: m.version,
-                created: m.created,
-                rotation_type: m.rotation_type.clone(),
-                sealed_key: Some(B64.encode(self.master.seal(rec.id, m.version, &m.key))),
-                plain_key: None,
-            })
+    /// The private key a file holds, opened with the master key.
+    fn unseal_private_key(&self, id: Uuid, text: &str, path: &Path) -> std::io::Result<PrivateKey> {
+        let bad = |why: &str| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: the private key of key {id} {why}", path.display()),
+            )
+        };
+        let sealed = B64
+            .decode(text.as_bytes())
+            .map_err(|_| bad("is not base64"))?;
+        let scalar = self.master.open_private_key(id, &sealed).ok_or_else(|| {
+            bad(&format!(
+                "does not open with the master key {}: it is another master key, or the file \
+                 was altered or holds another key's private key",
+                self.master.path().display()
+            ))
         })?;
+        PrivateKey::from_scalar(&scalar).ok_or_else(|| bad("is not a P-384 private key"))
+    }
+
+    /// Writes one key atomically, its backing keys (or private key) sealed under fresh nonces.
+    pub fn save_key(&self, rec: &KeyRecord) -> std::io::Result<()> {
+        let stored = rec.convert(
+            |m| {
+                Ok::<_, std::io::Error>(StoredMaterial {
+                    version: m.version,
+                    created: m.created,
+                    rotation_type: m.rotation_type.clone(),
+                    sealed_key: Some(B64.encode(self.master.seal(rec.id, m.version, &m.key))),
+                    plain_key: None,
+                })
+            },
+            |k| Ok(B64.encode(self.master.seal_private_key(rec.id, &k.scalar()))),
+        )?;
         let bytes = serde_json::to_vec(&stored).map_err(std::io::Error::other)?;
         write_atomic(
             &self.dir.join("keys").join(format!("{}.json", rec.id)),
@@ -332,6 +427,29 @@ impl Disk {
         let bytes = serde_json::to_vec(aliases).map_err(std::io::Error::other)?;
         write_atomic(&self.dir.join("aliases.json"), &bytes)
     }
+}
+
+/// A key file's record must be what its key spec says: a symmetric key has backing keys and no
+/// private key; an asymmetric key a private key and no backing keys.
+fn check_shape(rec: &KeyRecord<StoredMaterial, String>, path: &Path) -> std::io::Result<()> {
+    let ok = match rec.key_spec {
+        KeySpec::SymmetricDefault => rec.private_key.is_none(),
+        KeySpec::EccNistP384 => rec.private_key.is_some() && rec.materials.is_empty(),
+    };
+    if ok {
+        return Ok(());
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        format!(
+            "{}: key {} of spec {} holds {} backing key(s) and {} private key",
+            path.display(),
+            rec.id,
+            rec.key_spec.as_str(),
+            rec.materials.len(),
+            if rec.private_key.is_some() { "a" } else { "no" }
+        ),
+    ))
 }
 
 /// Temp file (mode 0600) in the same folder, fsync, rename over the target, fsync the folder.
@@ -410,6 +528,17 @@ mod tests {
                     key: Zeroizing::new(*k),
                 })
                 .collect(),
+            key_spec: KeySpec::SymmetricDefault,
+            private_key: None,
+        }
+    }
+
+    fn signing_record(id: Uuid) -> KeyRecord {
+        KeyRecord {
+            materials: Vec::new(),
+            key_spec: KeySpec::EccNistP384,
+            private_key: Some(PrivateKey::generate()),
+            ..record(id, &[])
         }
     }
 
@@ -493,6 +622,12 @@ mod tests {
         let rec = &keys[&id];
         assert_eq!((*rec.materials[0].key, *rec.materials[1].key), (k1, k2));
         assert_eq!(rec.state, KeyState::Disabled);
+        assert_eq!(
+            rec.key_spec,
+            KeySpec::SymmetricDefault,
+            "no spec: symmetric"
+        );
+        assert!(rec.private_key.is_none());
         let new = std::fs::read(key_file(dir.path(), id)).unwrap();
         for form in forms(&k1).into_iter().chain(forms(&k2)) {
             assert!(!contains(&new, &form), "a backing key is still in the file");
@@ -510,6 +645,97 @@ mod tests {
         let (_, (keys, _)) = open(dir.path()).unwrap();
         assert_eq!(*keys[&id].materials[1].key, k2);
         assert_eq!(std::fs::read(key_file(dir.path(), id)).unwrap(), new);
+    }
+
+    #[test]
+    fn private_keys_reach_the_file_only_sealed_and_symmetric_files_name_no_spec() {
+        let dir = tempfile::tempdir().unwrap();
+        let (disk, _) = open(dir.path()).unwrap();
+        let (sym, ecc, ecc2) = (Uuid::new_v4(), Uuid::new_v4(), Uuid::new_v4());
+        disk.save_key(&record(sym, &[*fresh_key()])).unwrap();
+        let rec = signing_record(ecc);
+        let scalar = rec.private_key.as_ref().unwrap().scalar();
+        let public = rec.private_key.as_ref().unwrap().public_key_der();
+        disk.save_key(&rec).unwrap();
+        disk.save_key(&signing_record(ecc2)).unwrap();
+        drop(disk);
+
+        let read = |id| std::fs::read(key_file(dir.path(), id)).unwrap();
+        let json = |id| -> serde_json::Value { serde_json::from_slice(&read(id)).unwrap() };
+        // A symmetric key's file is as it always was: no spec, no private key.
+        let s = json(sym);
+        assert!(
+            s.get("key_spec").is_none() && s.get("sealed_private_key").is_none(),
+            "{s}"
+        );
+        let e = json(ecc);
+        assert_eq!(e["key_spec"], "ECC_NIST_P384");
+        assert_eq!(e["materials"], serde_json::json!([]));
+        // nonce 12 + scalar 48 + tag 16 = 76 bytes, 104 in base64.
+        assert_eq!(e["sealed_private_key"].as_str().unwrap().len(), 104, "{e}");
+        for form in forms(&scalar[..]) {
+            assert!(
+                !contains(&read(ecc), &form),
+                "the private key is in the file"
+            );
+        }
+
+        // Read back: the same private key.
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        let back = &keys[&ecc];
+        assert_eq!(back.key_spec, KeySpec::EccNistP384);
+        assert_eq!(*back.private_key.as_ref().unwrap().scalar(), *scalar);
+        assert_eq!(back.private_key.as_ref().unwrap().public_key_der(), public);
+        assert!(keys[&sym].private_key.is_none());
+
+        let write = |id, v: &serde_json::Value| {
+            std::fs::write(key_file(dir.path(), id), v.to_string()).unwrap();
+        };
+        // Another key's sealed private key does not open under this key's id.
+        let mut moved = e.clone();
+        moved["sealed_private_key"] = json(ecc2)["sealed_private_key"].clone();
+        write(ecc, &moved);
+        let err = open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains(&ecc.to_string()), "{err}");
+        // A signing key without its private key, or with backing keys, does not load; nor a
+        // symmetric key with a private key; nor a signing key's file relabelled symmetric.
+        let mut bare = e.clone();
+        bare.as_object_mut().unwrap().remove("sealed_private_key");
+        let mut with_backing = e.clone();
+        with_backing["materials"] = s["materials"].clone();
+        let mut sym_with_private = s.clone();
+        sym_with_private["sealed_private_key"] = e["sealed_private_key"].clone();
+        let mut relabelled = e.clone();
+        relabelled.as_object_mut().unwrap().remove("key_spec");
+        for (id, bad) in [
+            (ecc, &bare),
+            (ecc, &with_backing),
+            (sym, &sym_with_private),
+            (ecc, &relabelled),
+        ] {
+            let (good_sym, good_ecc) = (s.clone(), e.clone());
+            write(sym, &good_sym);
+            write(ecc, &good_ecc);
+            write(id, bad);
+            let err = open(dir.path()).err().unwrap();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidData, "{bad}");
+        }
+        write(sym, &s);
+        write(ecc, &e);
+
+        // Sealed private keys alone need the master key: without it, nothing opens or is made.
+        std::fs::remove_file(key_file(dir.path(), sym)).unwrap();
+        let master = dir.path().join(MASTER_KEY_FILE);
+        let right = std::fs::read(&master).unwrap();
+        std::fs::remove_file(&master).unwrap();
+        assert_eq!(
+            open(dir.path()).err().unwrap().kind(),
+            std::io::ErrorKind::NotFound
+        );
+        assert!(!master.exists());
+        std::fs::write(&master, right).unwrap();
+        let (_, (keys, _)) = open(dir.path()).unwrap();
+        assert_eq!(keys.len(), 2);
     }
 
     #[test]

@@ -57,13 +57,15 @@ pub fn scrub(v: &mut Value) {
 #[derive(Default, Deserialize)]
 #[serde(default, rename_all = "PascalCase")]
 pub struct CreateKeyRequest {
-    /// Only `ENCRYPT_DECRYPT` (a value that is not a string is not looked at).
+    /// `ENCRYPT_DECRYPT` (the default) or, for `ECC_NIST_P384`, `SIGN_VERIFY` (a value that is
+    /// not a string is not looked at).
     #[serde(deserialize_with = "loose_str")]
     pub key_usage: Option<String>,
-    /// Only `SYMMETRIC_DEFAULT` (a value that is not a string is not looked at).
+    /// `SYMMETRIC_DEFAULT` (the default) or `ECC_NIST_P384` (a value that is not a string is not
+    /// looked at).
     #[serde(deserialize_with = "loose_str")]
     pub key_spec: Option<String>,
-    /// Only `SYMMETRIC_DEFAULT` (a value that is not a string is not looked at).
+    /// The deprecated name of `KeySpec`, read the same way (not both).
     #[serde(deserialize_with = "loose_str")]
     pub customer_master_key_spec: Option<String>,
     /// Free text, at most 8192 bytes.
@@ -93,6 +95,8 @@ pub type CancelKeyDeletionRequest = KeyRequest;
 pub type DisableKeyRotationRequest = KeyRequest;
 /// GetKeyRotationStatus.
 pub type GetKeyRotationStatusRequest = KeyRequest;
+/// GetPublicKey.
+pub type GetPublicKeyRequest = KeyRequest;
 /// RotateKeyOnDemand.
 pub type RotateKeyOnDemandRequest = KeyRequest;
 
@@ -213,6 +217,36 @@ pub struct DecryptRequest {
     pub ciphertext_blob: Req<field::CiphertextBlob, Secret>,
     /// If given, must name the key that made the blob.
     pub key_id: Opt<field::KeyId>,
+}
+
+/// Sign. `GrantTokens` (and any other field) is not looked at.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct SignRequest {
+    /// The signing key.
+    pub key_id: Req<field::KeyId>,
+    /// 1 to 4096 bytes: the message, or its digest.
+    pub message: Req<field::Message, Secret>,
+    /// `RAW` (the default) or `DIGEST`.
+    pub message_type: Opt<field::MessageType>,
+    /// `ECDSA_SHA_384` for an `ECC_NIST_P384` key.
+    pub signing_algorithm: Req<field::SigningAlgorithm>,
+}
+
+/// Verify.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct VerifyRequest {
+    /// The signing key.
+    pub key_id: Req<field::KeyId>,
+    /// 1 to 4096 bytes: the message, or its digest.
+    pub message: Req<field::Message, Secret>,
+    /// `RAW` (the default) or `DIGEST`.
+    pub message_type: Opt<field::MessageType>,
+    /// The DER signature.
+    pub signature: Req<field::Signature, Secret>,
+    /// `ECDSA_SHA_384` for an `ECC_NIST_P384` key.
+    pub signing_algorithm: Req<field::SigningAlgorithm>,
 }
 
 /// ReEncrypt.

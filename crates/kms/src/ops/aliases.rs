@@ -26,7 +26,8 @@ impl Kms {
         self.put_alias(req, info, false)
     }
 
-    /// Creates (`create`) or re-points an alias; its target may not be pending deletion.
+    /// Creates (`create`) or re-points an alias; its target may not be pending deletion, and a
+    /// re-pointed alias keeps to keys of one spec.
     fn put_alias(
         &self,
         req: CreateAliasRequest,
@@ -72,6 +73,26 @@ impl Kms {
                 );
             }
             (false, Some(a)) => {
+                // As AWS: the new key must be of the same kind (symmetric or asymmetric) and
+                // usage as the current one, so code that uses the alias keeps working.
+                let spec = |id| st.keys.get(id).map(|k| k.key_spec);
+                if let (Some(now_spec), Some(new_spec)) = (spec(&a.target), spec(&target))
+                    && now_spec != new_spec
+                {
+                    return Err(KmsError::new(
+                        ErrorCode::Validation,
+                        format!(
+                            "{} points at a {} ({}) key; {} is a {} ({}) key. Delete the alias \
+                             and create it again to point it at another kind of key.",
+                            self.alias_arn(&name),
+                            now_spec.as_str(),
+                            now_spec.key_usage(),
+                            self.key_arn(target),
+                            new_spec.as_str(),
+                            new_spec.key_usage()
+                        ),
+                    ));
+                }
                 a.target = target;
                 a.updated = now;
             }

@@ -1,5 +1,6 @@
-//! The cryptographic operations: GenerateDataKey (with and without the plaintext), Encrypt,
-//! Decrypt, ReEncrypt; and sealing and opening ciphertext blobs under a key's backing keys.
+//! The cryptographic operations of symmetric keys: GenerateDataKey (with and without the
+//! plaintext), Encrypt, Decrypt, ReEncrypt; and sealing and opening ciphertext blobs under a key's
+//! backing keys. A signing key named for any of them is an InvalidKeyUsageException.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +18,8 @@ use crate::wire::{
 
 /// The only encryption algorithm of symmetric keys.
 const SYMMETRIC_DEFAULT: &str = "SYMMETRIC_DEFAULT";
+/// The `KeyUsage` these operations need.
+const ENCRYPT_DECRYPT: &str = "ENCRYPT_DECRYPT";
 
 impl Kms {
     /// Encrypts `plaintext` with the current backing key of `key_id`, checking state.
@@ -33,6 +36,7 @@ impl Kms {
             .get(&id)
             .ok_or_else(|| KmsError::internal("resolved key vanished"))?;
         self.usable(rec)?;
+        self.require_usage(rec, ENCRYPT_DECRYPT)?;
         let m = rec
             .current()
             .ok_or_else(|| KmsError::internal("key without material"))?;
@@ -56,6 +60,11 @@ impl Kms {
         let head = blob::header(blob_bytes).ok_or_else(invalid)?;
         if let Some(k) = key_id {
             let named = self.resolve(st, k, true)?;
+            // A signing key named for decryption is refused for what it is (as AWS KMS does),
+            // before the blob is compared with it.
+            if let Some(rec) = st.keys.get(&named) {
+                self.require_usage(rec, ENCRYPT_DECRYPT)?;
+            }
             if named != head.key_id {
                 return Err(KmsError::new(
                     ErrorCode::IncorrectKey,
@@ -65,6 +74,7 @@ impl Kms {
         }
         let rec = st.keys.get(&head.key_id).ok_or_else(invalid)?;
         self.usable(rec)?;
+        self.require_usage(rec, ENCRYPT_DECRYPT)?;
         let m = rec.material(head.material_version).ok_or_else(invalid)?;
         let pt = blob::open(blob_bytes, &m.key, ctx).ok_or_else(invalid)?;
         Ok((head.key_id, pt))

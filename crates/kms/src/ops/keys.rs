@@ -1,12 +1,14 @@
-//! The key operations: create, describe, list; enable, disable; schedule and cancel deletion;
-//! automatic rotation, rotation on demand, and the list of rotations.
+//! The key operations: create (symmetric, or `ECC_NIST_P384` signing keys), describe, list;
+//! enable, disable; schedule and cancel deletion; automatic rotation, rotation on demand, and the
+//! list of rotations (symmetric keys only, as in AWS KMS).
 
 use uuid::Uuid;
 
 use super::page;
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, DAY, Kms};
-use crate::store::{KeyRecord, KeyState, Material, fresh_key};
+use crate::signing::PrivateKey;
+use crate::store::{KeyRecord, KeySpec, KeyState, Material, fresh_key};
 use crate::wire::{
     CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, DisableKeyRequest,
     DisableKeyRotationRequest, Empty, EnableKeyRequest, EnableKeyRotationRequest,
@@ -23,19 +25,20 @@ impl Kms {
             aws_account_id: self.account().to_owned(),
             arn: self.key_arn(rec.id),
             creation_date: rec.created,
-            customer_master_key_spec: "SYMMETRIC_DEFAULT",
+            customer_master_key_spec: rec.key_spec.as_str(),
             deletion_date: rec.deletion_date,
             description: rec.description.clone(),
             enabled: rec.state == KeyState::Enabled,
-            encryption_algorithms: ["SYMMETRIC_DEFAULT"],
+            encryption_algorithms: rec.key_spec.encryption_algorithms(),
             key_id: rec.id.to_string(),
             key_manager: "CUSTOMER",
-            key_spec: "SYMMETRIC_DEFAULT",
+            key_spec: rec.key_spec.as_str(),
             key_state: format!("{:?}", rec.state),
-            key_usage: "ENCRYPT_DECRYPT",
+            key_usage: rec.key_spec.key_usage(),
             multi_region: false,
             origin: "AWS_KMS",
             pending_deletion_window_in_days: rec.deletion_date.map(|_| rec.pending_window_days),
+            signing_algorithms: rec.key_spec.signing_algorithms(),
         }
     }
 
@@ -44,24 +47,11 @@ impl Kms {
         req: CreateKeyRequest,
         info: &mut AuditInfo,
     ) -> KmsResult<KeyMetadataResponse> {
-        if req
-            .key_usage
-            .as_deref()
-            .is_some_and(|u| u != "ENCRYPT_DECRYPT")
-        {
-            return Err(KmsError::new(
-                ErrorCode::Validation,
-                "only KeyUsage ENCRYPT_DECRYPT is supported",
-            ));
-        }
-        for spec in [&req.key_spec, &req.customer_master_key_spec] {
-            if spec.as_deref().is_some_and(|s| s != "SYMMETRIC_DEFAULT") {
-                return Err(KmsError::new(
-                    ErrorCode::Validation,
-                    "only SYMMETRIC_DEFAULT keys are supported",
-                ));
-            }
-        }
+        let spec = key_spec_of(
+            req.key_spec.as_deref(),
+            req.customer_master_key_spec.as_deref(),
+            req.key_usage.as_deref(),
+        )?;
         let description = req.description.get()?.unwrap_or_default();
         if description.len() > 8192 {
             return Err(KmsError::new(
@@ -90,12 +80,24 @@ impl Kms {
             rotation_period_days: 365,
             next_rotation: None,
             tags,
-            materials: vec![Material {
-                version: 1,
-                created: now,
-                rotation_type: None,
-                key: fresh_key(),
-            }],
+            materials: Vec::new(),
+            key_spec: spec,
+            private_key: None,
+        };
+        let rec = match spec {
+            KeySpec::SymmetricDefault => KeyRecord {
+                materials: vec![Material {
+                    version: 1,
+                    created: now,
+                    rotation_type: None,
+                    key: fresh_key(),
+                }],
+                ..rec
+            },
+            KeySpec::EccNistP384 => KeyRecord {
+                private_key: Some(PrivateKey::generate()),
+                ..rec
+            },
         };
         info.key_arn = Some(self.key_arn(rec.id));
         let mut st = self.write()?;
@@ -225,6 +227,7 @@ impl Kms {
             .within("RotationPeriodInDays", 90..=2560, 365)? as u32;
         let now = self.now();
         self.set_state(req.key_id, info, |rec| {
+            require_symmetric(rec)?;
             require_enabled(rec)?;
             rec.rotation_enabled = true;
             rec.rotation_period_days = period;
@@ -240,6 +243,7 @@ impl Kms {
         info: &mut AuditInfo,
     ) -> KmsResult<Empty> {
         self.set_state(req.key_id, info, |rec| {
+            require_symmetric(rec)?;
             if rec.state == KeyState::PendingDeletion {
                 return Err(ErrorCode::InvalidState);
             }
@@ -273,6 +277,7 @@ impl Kms {
     ) -> KmsResult<KeyIdResponse> {
         let now = self.now();
         let arn = self.set_state(req.key_id, info, |rec| {
+            require_symmetric(rec)?;
             require_enabled(rec)?;
             rec.rotate(now, "ON_DEMAND");
             Ok(())
@@ -286,6 +291,9 @@ impl Kms {
         info: &mut AuditInfo,
     ) -> KmsResult<ListKeyRotationsResponse> {
         self.with_key(req.key_id, false, info, |rec| {
+            if !rec.key_spec.is_symmetric() {
+                return Err(self.unsupported_for(rec));
+            }
             let rotations = rec
                 .materials
                 .iter()
@@ -304,6 +312,120 @@ impl Kms {
                 truncated: p.truncated,
             })
         })
+    }
+}
+
+/// Rotation is for symmetric keys only: UnsupportedOperation for another, whatever its state.
+fn require_symmetric(rec: &KeyRecord) -> Result<(), ErrorCode> {
+    if rec.key_spec.is_symmetric() {
+        Ok(())
+    } else {
+        Err(ErrorCode::UnsupportedOperation)
+    }
+}
+
+/// The AWS key specs that this service does not make (valid in a request to AWS KMS, so an
+/// UnsupportedOperationException here rather than a ValidationException).
+const OTHER_AWS_KEY_SPECS: &[&str] = &[
+    "ECC_NIST_EDWARDS25519",
+    "ECC_NIST_P256",
+    "ECC_NIST_P521",
+    "ECC_SECG_P256K1",
+    "HMAC_224",
+    "HMAC_256",
+    "HMAC_384",
+    "HMAC_512",
+    "ML_DSA_44",
+    "ML_DSA_65",
+    "ML_DSA_87",
+    "ML_KEM_1024",
+    "ML_KEM_512",
+    "ML_KEM_768",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "SM2",
+];
+
+/// Every `KeyUsage` AWS KMS knows.
+const AWS_KEY_USAGES: &[&str] = &[
+    "ENCAPSULATE_DECAPSULATE",
+    "ENCRYPT_DECRYPT",
+    "GENERATE_VERIFY_MAC",
+    "KEY_AGREEMENT",
+    "SIGN_VERIFY",
+];
+
+/// CreateKey's spec and usage, checked as AWS KMS checks them: `KeySpec` or the deprecated
+/// `CustomerMasterKeySpec` (not both), `SYMMETRIC_DEFAULT` by default; a value AWS does not know
+/// is a ValidationException, one it knows but this service does not make an
+/// UnsupportedOperationException. A symmetric key's usage is `ENCRYPT_DECRYPT` (the default); an
+/// `ECC_NIST_P384` key must say `SIGN_VERIFY` (`KEY_AGREEMENT`, valid in AWS, is unsupported here).
+fn key_spec_of(
+    key_spec: Option<&str>,
+    customer_master_key_spec: Option<&str>,
+    usage: Option<&str>,
+) -> KmsResult<KeySpec> {
+    let validation = |m: String| Err(KmsError::new(ErrorCode::Validation, m));
+    let (field, name) = match (key_spec, customer_master_key_spec) {
+        (Some(_), Some(_)) => {
+            return validation(
+                "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. \
+                 CustomerMasterKeySpec is deprecated."
+                    .into(),
+            );
+        }
+        (Some(s), None) => ("keySpec", s),
+        (None, Some(s)) => ("customerMasterKeySpec", s),
+        (None, None) => ("keySpec", "SYMMETRIC_DEFAULT"),
+    };
+    let spec = match name {
+        "SYMMETRIC_DEFAULT" => KeySpec::SymmetricDefault,
+        "ECC_NIST_P384" => KeySpec::EccNistP384,
+        other if OTHER_AWS_KEY_SPECS.contains(&other) => {
+            return Err(KmsError::new(
+                ErrorCode::UnsupportedOperation,
+                format!(
+                    "KeySpec {other} is not supported by this KMS: it makes SYMMETRIC_DEFAULT and \
+                     ECC_NIST_P384 keys"
+                ),
+            ));
+        }
+        other => {
+            let mut all: Vec<&str> = OTHER_AWS_KEY_SPECS.to_vec();
+            all.extend(["ECC_NIST_P384", "SYMMETRIC_DEFAULT"]);
+            all.sort_unstable();
+            return validation(format!(
+                "1 validation error detected: Value '{other}' at '{field}' failed to satisfy \
+                 constraint: Member must satisfy enum value set: [{}]",
+                all.join(", ")
+            ));
+        }
+    };
+    if let Some(u) = usage.filter(|u| !AWS_KEY_USAGES.contains(u)) {
+        return validation(format!(
+            "1 validation error detected: Value '{u}' at 'keyUsage' failed to satisfy constraint: \
+             Member must satisfy enum value set: [{}]",
+            AWS_KEY_USAGES.join(", ")
+        ));
+    }
+    match (spec, usage) {
+        (KeySpec::SymmetricDefault, None | Some("ENCRYPT_DECRYPT"))
+        | (KeySpec::EccNistP384, Some("SIGN_VERIFY")) => Ok(spec),
+        (KeySpec::EccNistP384, None) => validation(
+            "You must specify a KeyUsage value for an asymmetric KMS key: SIGN_VERIFY for \
+             ECC_NIST_P384"
+                .into(),
+        ),
+        (KeySpec::EccNistP384, Some("KEY_AGREEMENT")) => Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            "KeyUsage KEY_AGREEMENT is not supported by this KMS: ECC_NIST_P384 keys are \
+             SIGN_VERIFY",
+        )),
+        (_, Some(u)) => validation(format!(
+            "KeyUsage {u} is not compatible with KeySpec {}",
+            spec.as_str()
+        )),
     }
 }
 

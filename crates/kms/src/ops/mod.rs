@@ -4,6 +4,7 @@
 mod aliases;
 mod crypto;
 mod keys;
+mod sign;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -81,6 +82,9 @@ operations! {
     GetKeyRotationStatus => get_key_rotation_status,
     RotateKeyOnDemand => rotate_key_on_demand,
     ListKeyRotations => list_key_rotations,
+    Sign => sign,
+    Verify => verify,
+    GetPublicKey => get_public_key,
 }
 
 impl Kms {
@@ -141,7 +145,7 @@ mod tests {
 
     #[test]
     fn every_operation_is_found_by_its_name_and_nothing_else_is() {
-        assert_eq!(Operation::ALL.len(), 21);
+        assert_eq!(Operation::ALL.len(), 24);
         for op in Operation::ALL {
             assert_eq!(Operation::from_name(op.name()), Some(*op));
         }

@@ -55,6 +55,10 @@ names!(
     EncryptionContext,
     SourceEncryptionContext,
     DestinationEncryptionContext,
+    Message,
+    MessageType,
+    SigningAlgorithm,
+    Signature,
 );
 
 /// A JSON type a field can hold; `null` reads as absent.

@@ -20,7 +20,7 @@ pub struct KeyMetadata {
     pub arn: String,
     /// Seconds since the epoch.
     pub creation_date: f64,
-    /// `SYMMETRIC_DEFAULT`.
+    /// The same as `KeySpec` (its deprecated name).
     pub customer_master_key_spec: &'static str,
     /// When a pending deletion takes effect (only then present).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -29,17 +29,18 @@ pub struct KeyMetadata {
     pub description: String,
     /// Whether the state is `Enabled`.
     pub enabled: bool,
-    /// `["SYMMETRIC_DEFAULT"]`.
-    pub encryption_algorithms: [&'static str; 1],
+    /// `["SYMMETRIC_DEFAULT"]`, for a symmetric key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub encryption_algorithms: Option<[&'static str; 1]>,
     /// The key id.
     pub key_id: String,
     /// `CUSTOMER`.
     pub key_manager: &'static str,
-    /// `SYMMETRIC_DEFAULT`.
+    /// `SYMMETRIC_DEFAULT` or `ECC_NIST_P384`.
     pub key_spec: &'static str,
     /// `Enabled`, `Disabled` or `PendingDeletion`.
     pub key_state: String,
-    /// `ENCRYPT_DECRYPT`.
+    /// `ENCRYPT_DECRYPT` or `SIGN_VERIFY`.
     pub key_usage: &'static str,
     /// `false`.
     pub multi_region: bool,
@@ -48,6 +49,9 @@ pub struct KeyMetadata {
     /// Present (possibly `null`) exactly when `DeletionDate` is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pending_deletion_window_in_days: Option<Option<u32>>,
+    /// `["ECDSA_SHA_384"]`, for a signing key only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signing_algorithms: Option<[&'static str; 1]>,
 }
 
 /// CreateKey and DescribeKey.
@@ -231,4 +235,48 @@ pub struct ReEncryptResponse {
     pub source_encryption_algorithm: &'static str,
     /// The ARN of the key of the old blob.
     pub source_key_id: String,
+}
+
+/// Sign.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SignResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// The DER ECDSA signature.
+    #[serde(serialize_with = "blob_base64")]
+    pub signature: Vec<u8>,
+    /// The algorithm of the request.
+    pub signing_algorithm: &'static str,
+}
+
+/// Verify (an invalid signature is a KMSInvalidSignatureException, never `false`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VerifyResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// `true`.
+    pub signature_valid: bool,
+    /// The algorithm of the request.
+    pub signing_algorithm: &'static str,
+}
+
+/// GetPublicKey.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetPublicKeyResponse {
+    /// The same as `KeySpec` (its deprecated name).
+    pub customer_master_key_spec: &'static str,
+    /// The key ARN.
+    pub key_id: String,
+    /// `ECC_NIST_P384`.
+    pub key_spec: &'static str,
+    /// `SIGN_VERIFY`.
+    pub key_usage: &'static str,
+    /// DER `SubjectPublicKeyInfo`.
+    #[serde(serialize_with = "blob_base64")]
+    pub public_key: Vec<u8>,
+    /// `["ECDSA_SHA_384"]`.
+    pub signing_algorithms: [&'static str; 1],
 }

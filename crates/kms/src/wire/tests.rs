@@ -45,6 +45,18 @@ fn a_missing_or_null_required_field_is_a_validation_error_naming_it() {
         err(req.target_key_id.get()),
         validation("TargetKeyId is required")
     );
+    let req: SignRequest = parse(&json!({ "KeyId": "k" })).unwrap();
+    assert_eq!(err(req.message.get()), validation("Message is required"));
+    assert_eq!(
+        err(req.signing_algorithm.get()),
+        validation("SigningAlgorithm is required")
+    );
+    let req: VerifyRequest = parse(&json!({ "Message": "AA==", "Signature": "!!" })).unwrap();
+    assert_eq!(
+        err(req.signature.get()),
+        serialization("Signature is not base64")
+    );
+    assert_eq!(req.message_type.get().unwrap(), None, "RAW by default");
 }
 
 #[test]
@@ -201,6 +213,7 @@ fn reading_never_fails_on_fields_and_unknown_fields_are_ignored() {
         "Plaintext": 1, "CiphertextBlob": 1, "EncryptionContext": 1, "SourceEncryptionContext": 1,
         "DestinationEncryptionContext": 1, "Limit": "x", "NumberOfBytes": "x", "Tags": 1,
         "PendingWindowInDays": "x", "RotationPeriodInDays": "x", "GrantTokens": ["t"], "DryRun": true,
+        "Message": 1, "MessageType": 1, "Signature": 1, "SigningAlgorithm": 1,
     });
     for body in [json!({}), everything_wrong] {
         parse::<CreateKeyRequest>(&body).unwrap();
@@ -216,6 +229,8 @@ fn reading_never_fails_on_fields_and_unknown_fields_are_ignored() {
         parse::<EncryptRequest>(&body).unwrap();
         parse::<DecryptRequest>(&body).unwrap();
         parse::<ReEncryptRequest>(&body).unwrap();
+        parse::<SignRequest>(&body).unwrap();
+        parse::<VerifyRequest>(&body).unwrap();
     }
 }
 
@@ -241,7 +256,7 @@ fn metadata(deleting: bool) -> KeyMetadata {
         deletion_date: deleting.then_some(1_700_086_400.0),
         description: "d".into(),
         enabled: !deleting,
-        encryption_algorithms: ["SYMMETRIC_DEFAULT"],
+        encryption_algorithms: Some(["SYMMETRIC_DEFAULT"]),
         key_id: "k".into(),
         key_manager: "CUSTOMER",
         key_spec: "SYMMETRIC_DEFAULT",
@@ -255,6 +270,18 @@ fn metadata(deleting: bool) -> KeyMetadata {
         multi_region: false,
         origin: "AWS_KMS",
         pending_deletion_window_in_days: deleting.then_some(Some(7)),
+        signing_algorithms: None,
+    }
+}
+
+fn signing_metadata() -> KeyMetadata {
+    KeyMetadata {
+        customer_master_key_spec: "ECC_NIST_P384",
+        encryption_algorithms: None,
+        key_spec: "ECC_NIST_P384",
+        key_usage: "SIGN_VERIFY",
+        signing_algorithms: Some(["ECDSA_SHA_384"]),
+        ..metadata(false)
     }
 }
 
@@ -273,6 +300,18 @@ fn responses_are_written_field_for_field_as_before() {
     let text = assert_same_bytes(&m);
     assert!(
         text.ends_with("\"PendingDeletionWindowInDays\":null}"),
+        "{text}"
+    );
+    let text = assert_same_bytes(&signing_metadata());
+    assert!(
+        text.ends_with("\"Origin\":\"AWS_KMS\",\"SigningAlgorithms\":[\"ECDSA_SHA_384\"]}")
+            && !text.contains("EncryptionAlgorithms"),
+        "{text}"
+    );
+    let text = assert_same_bytes(&metadata(false));
+    assert!(
+        text.contains("\"EncryptionAlgorithms\":[\"SYMMETRIC_DEFAULT\"]")
+            && !text.contains("SigningAlgorithms"),
         "{text}"
     );
     let key = KeyListEntry {
@@ -351,6 +390,28 @@ fn responses_are_written_field_for_field_as_before() {
         encryption_algorithm: "SYMMETRIC_DEFAULT",
         key_id: "arn".into(),
         plaintext: secret(),
+    });
+    let text = assert_same_bytes(&SignResponse {
+        key_id: "arn".into(),
+        signature: vec![0x30, 2],
+        signing_algorithm: "ECDSA_SHA_384",
+    });
+    assert_eq!(
+        text,
+        r#"{"KeyId":"arn","Signature":"MAI=","SigningAlgorithm":"ECDSA_SHA_384"}"#
+    );
+    assert_same_bytes(&VerifyResponse {
+        key_id: "arn".into(),
+        signature_valid: true,
+        signing_algorithm: "ECDSA_SHA_384",
+    });
+    assert_same_bytes(&GetPublicKeyResponse {
+        customer_master_key_spec: "ECC_NIST_P384",
+        key_id: "arn".into(),
+        key_spec: "ECC_NIST_P384",
+        key_usage: "SIGN_VERIFY",
+        public_key: vec![0x30, 0x76],
+        signing_algorithms: ["ECDSA_SHA_384"],
     });
     assert_same_bytes(&ReEncryptResponse {
         ciphertext_blob: vec![1],
