@@ -154,14 +154,14 @@ enum S3Command {
 
 #[derive(Subcommand, Debug)]
 enum AuditCommand {
-    /// Check the hash chain; reports every edited or deleted row and exits 1 if any.
-    Verify {
-        /// The server's data folder.
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
-        #[command(flatten)]
-        db: serve::DbArgs,
-    },
+    /// Check the hash chain and its signed checkpoints; reports every edited or deleted row and
+    /// the first checkpoint that no longer matches, and exits 1 if any.
+    Verify(Box<serve::AuditVerifyArgs>),
+    /// Write the chain, its checkpoints and the signing key's public key to a file (JSON lines)
+    /// that `audit verify --export` checks with no database or KMS.
+    Export(Box<serve::AuditExportArgs>),
+    /// Print the audit signing key's public key (PEM), for `audit verify --public-key`.
+    PublicKey(serve::AuditKeyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -438,12 +438,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             serve::user(cmd)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Audit(AuditCommand::Verify { data_dir, db }) => {
-            Ok(if serve::audit_verify(&data_dir, &db)? {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            })
+        Command::Audit(AuditCommand::Verify(a)) => Ok(if serve::audit_verify(&a)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Command::Audit(AuditCommand::Export(a)) => {
+            serve::audit_export(&a)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Audit(AuditCommand::PublicKey(a)) => {
+            serve::audit_public_key(&a)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Login { url } => client::login(&url).map(|()| ExitCode::SUCCESS),
         Command::Ls { json } => client::ls(json).map(|()| ExitCode::SUCCESS),

@@ -278,3 +278,129 @@ async fn user_token_makes_lists_and_revokes_api_tokens_while_the_server_runs() {
         "the secret is in the server's log"
     );
 }
+
+/// Runs `cipherdrop audit ARGS`; (success, stdout + stderr).
+fn audit(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    let out = std::process::Command::new(BIN)
+        .arg("audit")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+/// The audit chain anchored outside the database: `serve` makes an ECC_NIST_P384 signing key in
+/// the embedded KMS on first start and signs checkpoints (every 5 rows here, and a last one as it
+/// stops); `audit verify` checks them with the key's public key from KMS; `audit public-key` and
+/// `audit export` make files that `audit verify --export --public-key` checks with no database or
+/// KMS; a consistent rewrite of a covered row (re-hashed onwards, head moved, as the database's
+/// owner can) fails and names the first checkpoint that no longer matches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
+    use cipherdrop_server::audit::{GENESIS, page, row_hash};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().as_os_str();
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    let mut server = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--audit-checkpoint-rows", "5"],
+        &[],
+    )
+    .unwrap();
+    let _ = accounts(&server).await;
+    assert!(server.terminate(), "graceful stop");
+    let remembered = std::fs::read_to_string(dir.path().join("audit-signing-key")).unwrap();
+    assert!(remembered.starts_with("arn:aws:kms:"), "{remembered}");
+
+    let (ok, report) = audit(&[os("verify"), os("--data-dir"), data]);
+    assert!(ok, "{report}");
+    assert!(
+        report.contains(&format!("(signed by {})", remembered.trim()))
+            && report.contains("; 0 rows after the last checkpoint not yet covered"),
+        "the last checkpoint, written as the server stopped, covers every row:\n{report}"
+    );
+
+    let (pem, export) = (
+        dir.path().join("audit-key.pem"),
+        dir.path().join("audit.jsonl"),
+    );
+    let (ok, out) = audit(&[
+        os("public-key"),
+        os("--data-dir"),
+        data,
+        os("--out"),
+        pem.as_os_str(),
+    ]);
+    assert!(ok, "{out}");
+    let (ok, out) = audit(&[
+        os("export"),
+        os("--data-dir"),
+        data,
+        os("--out"),
+        export.as_os_str(),
+    ]);
+    assert!(ok, "{out}");
+    let offline = [
+        os("verify"),
+        os("--export"),
+        export.as_os_str(),
+        os("--public-key"),
+        pem.as_os_str(),
+    ];
+    let (ok, report) = audit(&offline);
+    assert!(ok && report.contains("checkpoints verified"), "{report}");
+
+    // The rewrite, as the database's owner can do it.
+    let db = cipherdrop_server::db::open(&dir.path().join("cipherdrop.db"))
+        .await
+        .unwrap();
+    let rows = page(&db, 0, 100_000).await.unwrap();
+    let checkpoints = cipherdrop_server::checkpoints::list(&db).await.unwrap();
+    // Row 2 (the first account's creation): under the first checkpoint.
+    let target = 2;
+    let first_after = &checkpoints[0];
+    assert!(first_after.audit_id >= target, "{checkpoints:?}");
+    db.close().await;
+    let mut script = String::from("DROP TRIGGER audit_no_update;");
+    let mut prev = rows[usize::try_from(target - 2).unwrap()].hash.clone();
+    assert_ne!(prev, GENESIS);
+    for mut e in rows.into_iter().filter(|e| e.id >= target) {
+        if e.id == target {
+            e.actor = "nobody".into();
+        }
+        e.prev_hash = prev;
+        e.hash = row_hash(&e.prev_hash, &e);
+        script.push_str(&format!(
+            "UPDATE audit SET actor = '{}', prev_hash = '{}', hash = '{}' WHERE id = {};",
+            e.actor, e.prev_hash, e.hash, e.id
+        ));
+        prev = e.hash;
+    }
+    script.push_str(&format!("UPDATE audit_head SET hash = '{prev}';"));
+    cipherdrop_e2e::server::sqlite(dir.path(), &script).unwrap();
+
+    let (ok, report) = audit(&[os("verify"), os("--data-dir"), data]);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(&format!(
+            "first checkpoint that no longer matches: {}",
+            first_after.describe()
+        )),
+        "{report}"
+    );
+    assert!(
+        !report.contains("its contents were edited") && !report.contains("does not chain"),
+        "the chain itself holds; only the checkpoint tells:\n{report}"
+    );
+    // The export made before the rewrite still checks out: it is the record from before.
+    let (ok, report) = audit(&offline);
+    assert!(ok, "{report}");
+}

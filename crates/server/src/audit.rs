@@ -5,7 +5,13 @@
 //! bypasses them (dropping the triggers, editing the file) breaks the chain, and [`verify`] says
 //! which rows. Concurrent appenders (the server and a `cipherdrop` command) still form one chain:
 //! see [`AuditLog`].
+//!
+//! Whoever can write the database can also rewrite the chain consistently (edit a row, re-hash
+//! every later one, move the head): signed checkpoints ([`crate::checkpoints`]) anchor it outside
+//! the database, and [`verify_with`] checks the chain against them, from the database or from an
+//! [`export`] with nothing but the signing key's public key.
 
+use crate::checkpoints::{Checkpoint, PublicKey};
 use crate::db::Db;
 use cipherdrop_api::AuditEntry;
 use sha2::{Digest as _, Sha256};
@@ -73,6 +79,8 @@ pub struct AuditLog {
     db: Db,
     writer: tokio::sync::Mutex<()>,
     queue: std::sync::Mutex<Vec<Queued>>,
+    /// The id of the last row this process wrote (what the checkpoint timer counts from).
+    appended: tokio::sync::watch::Sender<i64>,
 }
 struct Queued {
     entry: AuditEntry,
@@ -107,7 +115,13 @@ impl AuditLog {
             db,
             writer: tokio::sync::Mutex::new(()),
             queue: std::sync::Mutex::new(Vec::new()),
+            appended: tokio::sync::watch::Sender::new(0),
         }
+    }
+
+    /// Tells the id of the last row this process wrote, after each batch is committed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.appended.subscribe()
     }
 
     /// Appends one event; returns once its row is committed.
@@ -140,6 +154,9 @@ impl AuditLog {
             let chunk: Vec<Queued> = batch.by_ref().take(MAX_BATCH).collect();
             let mut entries: Vec<AuditEntry> = chunk.iter().map(|q| q.entry.clone()).collect();
             let written = self.write(&mut entries).await;
+            if let (Ok(()), Some(last)) = (&written, entries.last()) {
+                self.appended.send_replace(last.id);
+            }
             let shared = written.map_err(std::sync::Arc::new);
             for q in chunk {
                 let _ = q.done.send(shared.clone());
@@ -261,62 +278,375 @@ pub struct Verification {
     pub rows: u64,
     /// Each problem, in order, as a sentence.
     pub problems: Vec<String>,
+    /// What the signed checkpoints say.
+    pub checkpoints: CheckpointReport,
 }
 
-/// Walks the whole chain and reports every edited, deleted or reordered row.
+/// How the chain stands against its signed checkpoints.
+#[derive(Debug, Default)]
+pub struct CheckpointReport {
+    /// Checkpoints found.
+    pub total: u64,
+    /// Those that hold: the hash they name is the chain's at their row, and (when checked) the
+    /// signing key's public key verifies their signature.
+    pub verified: u64,
+    /// Whether signatures were checked (a public key was given).
+    pub signatures_checked: bool,
+    /// The last row a checkpoint that holds covers (0: none).
+    pub covered_to: i64,
+    /// Rows after that row: not yet covered by any checkpoint.
+    pub uncovered: u64,
+    /// The first checkpoint (by row) that fails, described ("the checkpoint of row 1000 (made
+    /// …)").
+    pub first_failed: Option<String>,
+    /// How many fail.
+    pub failed: u64,
+}
+
+/// Checks a chain fed row by row, oldest first (from the database or an export), against itself
+/// and its checkpoints.
+struct ChainCheck<'k> {
+    report: Verification,
+    /// The stored hash of the row before (each row must name it).
+    prev_hash: String,
+    /// The chain's hash as its rows' contents make it, from the start: what a checkpoint signed.
+    computed: String,
+    expected_id: i64,
+    /// Checkpoints not reached yet, by row.
+    pending: std::collections::VecDeque<Checkpoint>,
+    keys: Option<&'k [PublicKey]>,
+}
+
+impl<'k> ChainCheck<'k> {
+    fn new(mut checkpoints: Vec<Checkpoint>, keys: Option<&'k [PublicKey]>) -> Self {
+        checkpoints.sort_by_key(|c| c.audit_id);
+        let mut report = Verification::default();
+        report.checkpoints.total = checkpoints.len() as u64;
+        report.checkpoints.signatures_checked = keys.is_some();
+        Self {
+            report,
+            prev_hash: GENESIS.to_owned(),
+            computed: GENESIS.to_owned(),
+            expected_id: 1,
+            pending: checkpoints.into(),
+            keys,
+        }
+    }
+
+    fn row(&mut self, e: &AuditEntry) {
+        let expected_id = self.expected_id;
+        let report = &mut self.report;
+        report.rows += 1;
+        if e.id != expected_id {
+            report.problems.push(if e.id > expected_id {
+                format!("rows {expected_id}..={} are missing (deleted)", e.id - 1)
+            } else {
+                format!("row {} is out of sequence", e.id)
+            });
+        }
+        if e.prev_hash != self.prev_hash {
+            report.problems.push(format!(
+                "row {}: does not chain to the row before it (a row before it was edited or deleted)",
+                e.id
+            ));
+        }
+        if row_hash(&e.prev_hash, e) != e.hash {
+            report
+                .problems
+                .push(format!("row {}: its contents were edited", e.id));
+        }
+        self.prev_hash.clone_from(&e.hash);
+        self.expected_id = e.id + 1;
+        self.computed = row_hash(&self.computed, e);
+        while let Some(c) = self.pending.pop_front_if(|c| c.audit_id <= e.id) {
+            let failure = if c.audit_id < e.id {
+                Some(format!(
+                    "row {}, which it covers, is missing (deleted)",
+                    c.audit_id
+                ))
+            } else if !self.signed(&c) {
+                Some(
+                    "its signature does not verify with the signing key's public key (forged or edited)"
+                        .to_owned(),
+                )
+            } else if c.hash != self.computed {
+                Some(format!(
+                    "it no longer matches the chain: a row at or before row {} was rewritten after it was signed",
+                    c.audit_id
+                ))
+            } else {
+                None
+            };
+            self.checkpoint(&c, failure);
+        }
+    }
+
+    fn signed(&self, c: &Checkpoint) -> bool {
+        self.keys
+            .is_none_or(|keys| keys.iter().any(|k| k.signed(c)))
+    }
+
+    /// Records one checkpoint's outcome: the first failure in full, the rest counted.
+    fn checkpoint(&mut self, c: &Checkpoint, failure: Option<String>) {
+        let cps = &mut self.report.checkpoints;
+        match failure {
+            None => {
+                cps.verified += 1;
+                cps.covered_to = c.audit_id;
+                cps.uncovered = 0;
+            }
+            Some(why) => {
+                cps.failed += 1;
+                if cps.first_failed.is_none() {
+                    cps.first_failed = Some(c.describe());
+                    self.report
+                        .problems
+                        .push(format!("{} fails: {why}", c.describe()));
+                }
+            }
+        }
+    }
+
+    fn finish(mut self, head_id: i64, head_hash: &str) -> Verification {
+        let expected_id = self.expected_id;
+        if head_id >= expected_id {
+            self.report.problems.push(format!(
+                "rows {expected_id}..={head_id} at the end are missing (deleted)"
+            ));
+        } else if head_id < expected_id - 1 {
+            self.report.problems.push(format!(
+                "rows {}..={} were written past the chain's head (not by the server)",
+                head_id + 1,
+                expected_id - 1
+            ));
+        } else if head_hash != self.prev_hash {
+            self.report.problems.push(format!(
+                "row {head_id}: is not the row the chain's head recorded (replaced)"
+            ));
+        }
+        while let Some(c) = self.pending.pop_front() {
+            let why = format!(
+                "row {}, which it covers, is no longer there (rows deleted from the end)",
+                c.audit_id
+            );
+            self.checkpoint(&c, Some(why));
+        }
+        let cps = &mut self.report.checkpoints;
+        if cps.failed > 1 {
+            let more = cps.failed - 1;
+            let s = if more == 1 { "" } else { "s" };
+            self.report
+                .problems
+                .push(format!("{more} later checkpoint{s} fail as well"));
+        }
+        self.report
+    }
+
+    /// Rows after the last checkpoint that holds: counted as rows arrive.
+    fn count_uncovered(&mut self) {
+        self.report.checkpoints.uncovered += 1;
+    }
+}
+
+/// Walks the whole chain and reports every edited, deleted or reordered row, and every
+/// checkpoint whose hash is not the chain's at its row (signatures unchecked: see
+/// [`verify_with`]).
 pub async fn verify(pool: &Db) -> Result<Verification, sqlx::Error> {
-    let mut report = Verification::default();
-    let mut prev_hash = GENESIS.to_owned();
-    let mut expected_id = 1i64;
+    verify_with(pool, None).await
+}
+
+/// [`verify`], and with `keys` every checkpoint's signature too: a checkpoint holds if one of
+/// `keys` (the signing key's public key; more after a change of key) verifies it.
+pub async fn verify_with(
+    pool: &Db,
+    keys: Option<&[PublicKey]>,
+) -> Result<Verification, sqlx::Error> {
+    let mut check = ChainCheck::new(crate::checkpoints::list(pool).await?, keys);
     let mut after = 0i64;
     loop {
         let batch = page(pool, after, 1000).await?;
         let Some(last) = batch.last() else { break };
         after = last.id;
         for e in &batch {
-            report.rows += 1;
-            if e.id != expected_id {
-                report.problems.push(if e.id > expected_id {
-                    format!("rows {expected_id}..={} are missing (deleted)", e.id - 1)
-                } else {
-                    format!("row {} is out of sequence", e.id)
-                });
-            }
-            if e.prev_hash != prev_hash {
-                report.problems.push(format!(
-                    "row {}: does not chain to the row before it (a row before it was edited or deleted)",
-                    e.id
-                ));
-            }
-            if row_hash(&e.prev_hash, e) != e.hash {
-                report
-                    .problems
-                    .push(format!("row {}: its contents were edited", e.id));
-            }
-            prev_hash.clone_from(&e.hash);
-            expected_id = e.id + 1;
+            check.count_uncovered();
+            check.row(e);
         }
     }
     let (head_id, head_hash): (i64, String) =
         sqlx::query_as("SELECT id, hash FROM audit_head WHERE one = 1")
             .fetch_one(pool)
             .await?;
-    if head_id >= expected_id {
-        report.problems.push(format!(
-            "rows {expected_id}..={head_id} at the end are missing (deleted)"
-        ));
-    } else if head_id < expected_id - 1 {
-        report.problems.push(format!(
-            "rows {}..={} were written past the chain's head (not by the server)",
-            head_id + 1,
-            expected_id - 1
-        ));
-    } else if head_hash != prev_hash {
-        report.problems.push(format!(
-            "row {head_id}: is not the row the chain's head recorded (replaced)"
-        ));
+    Ok(check.finish(head_id, &head_hash))
+}
+
+/// The format name in an export's first line.
+pub const EXPORT_FORMAT: &str = "cipherdrop-audit-export/v1";
+
+/// One line of an export (JSON lines): the header, then every checkpoint, the chain's head, and
+/// every row up to it, oldest first.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ExportLine {
+    /// What the file is.
+    Header {
+        /// [`EXPORT_FORMAT`].
+        format: String,
+        /// When it was written (Unix milliseconds).
+        exported_ms: i64,
+        /// The signing key, as KMS named it, if known.
+        key_arn: Option<String>,
+        /// Its public key (PEM), if known: for reading only; a verifier brings its own copy.
+        public_key: Option<String>,
+    },
+    /// A signed checkpoint.
+    Checkpoint(Checkpoint),
+    /// The `audit_head` row.
+    Head {
+        /// The last id given out.
+        id: i64,
+        /// That row's hash.
+        hash: String,
+    },
+    /// An audit row.
+    Row(AuditEntry),
+}
+
+/// Why an export was not written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// The database refused or failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The file could not be written or read.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A line is not what an export holds there.
+    #[error("line {line}: {why}")]
+    Malformed {
+        /// 1-based.
+        line: u64,
+        /// What is wrong.
+        why: String,
+    },
+}
+
+/// What [`export`] wrote.
+#[derive(Debug, Default)]
+pub struct Exported {
+    /// Rows.
+    pub rows: u64,
+    /// Checkpoints.
+    pub checkpoints: u64,
+}
+
+/// Writes the chain as it stands (the head first read, and every row and checkpoint up to it) to
+/// `out` as JSON lines (see [`ExportLine`]), with the signing key's ARN and public key if given.
+pub async fn export(
+    pool: &Db,
+    out: &mut dyn std::io::Write,
+    key: Option<(&str, &PublicKey)>,
+) -> Result<Exported, ExportError> {
+    let mut line = |l: &ExportLine| -> Result<(), ExportError> {
+        serde_json::to_writer(&mut *out, l).map_err(std::io::Error::from)?;
+        out.write_all(b"\n")?;
+        Ok(())
+    };
+    let (head_id, head_hash): (i64, String) =
+        sqlx::query_as("SELECT id, hash FROM audit_head WHERE one = 1")
+            .fetch_one(pool)
+            .await?;
+    line(&ExportLine::Header {
+        format: EXPORT_FORMAT.to_owned(),
+        exported_ms: now_ms(),
+        key_arn: key.map(|(arn, _)| arn.to_owned()),
+        public_key: key.map(|(_, k)| k.to_pem()),
+    })?;
+    let mut done = Exported::default();
+    for c in crate::checkpoints::list(pool).await? {
+        if c.audit_id <= head_id {
+            line(&ExportLine::Checkpoint(c))?;
+            done.checkpoints += 1;
+        }
     }
-    Ok(report)
+    line(&ExportLine::Head {
+        id: head_id,
+        hash: head_hash,
+    })?;
+    let mut after = 0i64;
+    'pages: loop {
+        let batch = page(pool, after, 1000).await?;
+        let Some(last) = batch.last() else { break };
+        after = last.id;
+        for e in batch {
+            if e.id > head_id {
+                // Appended since the head was read: the next export has them.
+                break 'pages;
+            }
+            line(&ExportLine::Row(e))?;
+            done.rows += 1;
+        }
+    }
+    Ok(done)
+}
+
+/// Checks an [`export`] with nothing but the signing key's public key (`keys`: every key that
+/// may have signed), as [`verify_with`] checks the database.
+pub fn verify_export(
+    input: impl std::io::BufRead,
+    keys: &[PublicKey],
+) -> Result<Verification, ExportError> {
+    let mut checkpoints = Vec::new();
+    let mut head: Option<(i64, String)> = None;
+    let mut check: Option<ChainCheck<'_>> = None;
+    let mut n = 0u64;
+    for text in input.lines() {
+        let text = text?;
+        n += 1;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let malformed = |why: String| ExportError::Malformed { line: n, why };
+        let parsed: ExportLine =
+            serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
+        match parsed {
+            ExportLine::Header { format, .. } if n == 1 => {
+                if format != EXPORT_FORMAT {
+                    return Err(malformed(format!("format {format:?}, not {EXPORT_FORMAT}")));
+                }
+            }
+            _ if n == 1 => return Err(malformed("not an audit export (no header)".into())),
+            ExportLine::Header { .. } => return Err(malformed("a second header".into())),
+            ExportLine::Checkpoint(c) if check.is_none() => checkpoints.push(c),
+            ExportLine::Checkpoint(_) => {
+                return Err(malformed("a checkpoint after the rows began".into()));
+            }
+            ExportLine::Head { .. } if head.is_some() => {
+                return Err(malformed("a second head".into()));
+            }
+            ExportLine::Head { id, hash } => head = Some((id, hash)),
+            ExportLine::Row(e) => {
+                let c = check.get_or_insert_with(|| {
+                    ChainCheck::new(std::mem::take(&mut checkpoints), Some(keys))
+                });
+                c.count_uncovered();
+                c.row(&e);
+            }
+        }
+    }
+    if n == 0 {
+        return Err(ExportError::Malformed {
+            line: 0,
+            why: "the file is empty".into(),
+        });
+    }
+    let Some((head_id, head_hash)) = head else {
+        return Err(ExportError::Malformed {
+            line: n,
+            why: "no head line: the export is cut short".into(),
+        });
+    };
+    let check = check.unwrap_or_else(|| ChainCheck::new(checkpoints, Some(keys)));
+    Ok(check.finish(head_id, &head_hash))
 }
 
 #[cfg(test)]

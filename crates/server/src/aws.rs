@@ -8,9 +8,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::DataKeySpec;
+use aws_sdk_kms::types::{DataKeySpec, KeySpec, KeyUsageType, MessageType, SigningAlgorithmSpec};
 use aws_sdk_s3::presigning::PresigningConfig;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectLockMode};
 use axum::http::StatusCode;
 use zeroize::Zeroizing;
 
@@ -247,6 +247,92 @@ impl Aws {
             ));
         }
         Ok(plaintext)
+    }
+
+    /// `CreateKey` of an ECC_NIST_P384 `SIGN_VERIFY` key (the embedded KMS's audit signing key,
+    /// made on first start); returns its ARN.
+    pub async fn create_signing_key(&self, description: &str) -> Result<String, ApiError> {
+        self.kms
+            .create_key()
+            .description(description)
+            .key_spec(KeySpec::EccNistP384)
+            .key_usage(KeyUsageType::SignVerify)
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?
+            .key_metadata
+            .and_then(|m| m.arn)
+            .ok_or_else(|| bad_gateway("KMS", "CreateKey answered without an ARN"))
+    }
+
+    /// `Sign` of `message` (`RAW`: KMS hashes it) with ECDSA_SHA_384; returns the ARN of the key
+    /// that signed and the DER signature.
+    pub async fn sign_p384(
+        &self,
+        key_id: &str,
+        message: &[u8],
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let out = self
+            .kms
+            .sign()
+            .key_id(key_id)
+            .message(Blob::new(message))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(SigningAlgorithmSpec::EcdsaSha384)
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?;
+        match (out.key_id, out.signature) {
+            (Some(arn), Some(sig)) => Ok((arn, sig.into_inner())),
+            _ => Err(bad_gateway("KMS", "Sign answered without a signature")),
+        }
+    }
+
+    /// `GetPublicKey`: the key's ARN and its public key (DER SubjectPublicKeyInfo).
+    pub async fn public_key(&self, key_id: &str) -> Result<(String, Vec<u8>), ApiError> {
+        let out = self
+            .kms
+            .get_public_key()
+            .key_id(key_id)
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?;
+        match (out.key_id, out.public_key) {
+            (Some(arn), Some(der)) => Ok((arn, der.into_inner())),
+            _ => Err(bad_gateway("KMS", "GetPublicKey answered without a key")),
+        }
+    }
+
+    /// `PutObject` of a small JSON document, with a SHA-256 checksum (S3 requires one on a write
+    /// with Object Lock settings) and, given `retain_until` (Unix seconds), Object Lock in
+    /// `COMPLIANCE` mode until then.
+    pub async fn put_locked_json(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        retain_until: Option<i64>,
+    ) -> Result<(), ApiError> {
+        use aws_sdk_s3::primitives::{ByteStream, DateTime};
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let checksum =
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body));
+        let mut put = self
+            .s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/json")
+            .checksum_sha256(checksum)
+            .body(ByteStream::from(body));
+        if let Some(until) = retain_until {
+            put = put
+                .object_lock_mode(ObjectLockMode::Compliance)
+                .object_lock_retain_until_date(DateTime::from_secs(until));
+        }
+        put.send().await.map_err(|e| sdk_error("S3", &e))?;
+        Ok(())
     }
 
     /// `CreateMultipartUpload`; returns the S3 upload id.

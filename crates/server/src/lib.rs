@@ -12,6 +12,7 @@ mod accounts;
 mod assets;
 pub mod audit;
 pub mod aws;
+pub mod checkpoints;
 mod csp;
 pub mod db;
 mod error;
@@ -182,6 +183,17 @@ impl Server {
         sweeper::sweep(&self.state).await
     }
 
+    /// Signs a checkpoint of the audit chain's head now (what the checkpoint timer does), unless
+    /// checkpoints are off or one covers the head already; returns the one recorded.
+    pub async fn checkpoint_now(
+        &self,
+    ) -> Result<Option<checkpoints::Checkpoint>, checkpoints::CheckpointError> {
+        match &self.state.checkpointer {
+            Some(c) => c.checkpoint_now().await,
+            None => Ok(None),
+        }
+    }
+
     /// On first start (no accounts yet): makes the `admin` account and returns a one-time login
     /// token for it.
     pub async fn bootstrap_admin(
@@ -211,14 +223,15 @@ impl Server {
         ))
     }
 
-    /// Serves on `listener` until `shutdown` resolves, running the sweeper alongside; in-flight
-    /// requests finish first.
+    /// Serves on `listener` until `shutdown` resolves, running the sweeper and the audit
+    /// checkpoints alongside; in-flight requests finish first, then a last checkpoint is signed.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
+        let checkpointer = tokio::spawn(checkpoints::run(self.state.clone()));
         let result = axum::serve(
             listener,
             self.router()
@@ -227,6 +240,8 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         sweeper.abort();
+        checkpointer.abort();
+        checkpoints::on_shutdown(&self.state).await;
         self.state.db.close().await;
         result
     }

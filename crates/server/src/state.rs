@@ -57,6 +57,8 @@ pub struct Config {
     pub max_waiting_hashes: usize,
     /// Every account's limits, unless the account overrides them.
     pub quota: Quota,
+    /// Signed checkpoints of the audit chain (`None`: none are written).
+    pub audit_checkpoints: Option<crate::checkpoints::Settings>,
 }
 
 impl Config {
@@ -83,6 +85,7 @@ impl Config {
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_waiting_hashes: 64,
             quota: Quota::default(),
+            audit_checkpoints: None,
         }
     }
 }
@@ -92,6 +95,8 @@ pub struct AppState {
     pub(crate) config: Config,
     pub(crate) db: Db,
     pub(crate) audit: AuditLog,
+    /// Writes the audit chain's signed checkpoints, if configured.
+    pub(crate) checkpointer: Option<crate::checkpoints::Checkpointer>,
     pub(crate) aws: Aws,
     /// Failed logins: per account and per client network.
     pub(crate) limiter: Limiter,
@@ -132,8 +137,12 @@ impl AppState {
             config.login_window,
         );
         let hashing = HashGate::new(config.max_concurrent_hashes, config.max_waiting_hashes);
+        let checkpointer = config.audit_checkpoints.clone().map(|settings| {
+            crate::checkpoints::Checkpointer::new(db.clone(), aws.clone(), settings)
+        });
         Self {
             hashing,
+            checkpointer,
             csp: tokio::sync::OnceCell::new(),
             orphan_scan: std::sync::Mutex::new(None),
             audit: AuditLog::new(db.clone()),
