@@ -6,8 +6,16 @@
 //! files and multipart uploads as part files, so an upload survives a restart. In front of it sits
 //! a CORS layer for the web app's origin that exposes `ETag`, since the browser reads each part's
 //! ETag to complete a multipart upload.
+//!
+//! CompleteMultipartUpload is not `s3s-fs`'s (which loses the upload if the request is dropped
+//! half-way) but ours (`store.rs`, `complete.rs`): it runs to the end whatever the client does,
+//! deletes nothing of the upload before the object is whole and fsynced, and answers a retry with
+//! the same ETag.
 
+mod complete;
 mod credentials;
+mod layout;
+mod store;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -65,9 +73,8 @@ pub fn router(opts: &Options<'_>) -> Result<Router, S3Error> {
         source,
     };
     std::fs::create_dir_all(opts.data_dir).map_err(open_err)?;
-    let fs = s3s_fs::FileSystem::new(opts.data_dir)
-        .map_err(|e| open_err(std::io::Error::other(format!("{e:?}"))))?;
-    let mut builder = S3ServiceBuilder::new(fs);
+    let store = store::Store::open(opts.data_dir).map_err(open_err)?;
+    let mut builder = S3ServiceBuilder::new(store);
     builder.set_auth(SimpleAuth::from_single(
         opts.credentials.access_key_id.as_str(),
         opts.credentials.secret_access_key.as_str(),
