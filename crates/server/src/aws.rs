@@ -303,8 +303,9 @@ impl Aws {
         }
     }
 
-    /// `PutObject` of a small JSON document, with a SHA-256 checksum (S3 requires one on a write
-    /// with Object Lock settings) and, given `retain_until` (Unix seconds), Object Lock in
+    /// `PutObject` of a small JSON document, with a SHA-256 checksum that the SDK computes and
+    /// names in `x-amz-sdk-checksum-algorithm` (S3 requires that or `Content-MD5` on a write with
+    /// Object Lock settings) and, given `retain_until` (Unix seconds), Object Lock in
     /// `COMPLIANCE` mode until then.
     pub async fn put_locked_json(
         &self,
@@ -314,17 +315,13 @@ impl Aws {
         retain_until: Option<i64>,
     ) -> Result<(), ApiError> {
         use aws_sdk_s3::primitives::{ByteStream, DateTime};
-        use base64::Engine as _;
-        use sha2::Digest as _;
-        let checksum =
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(&body));
         let mut put = self
             .s3
             .put_object()
             .bucket(bucket)
             .key(key)
             .content_type("application/json")
-            .checksum_sha256(checksum)
+            .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
             .body(ByteStream::from(body));
         if let Some(until) = retain_until {
             put = put

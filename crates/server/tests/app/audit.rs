@@ -5,7 +5,8 @@
 //! by the first checkpoint that no longer matches, from the database or from an export with only
 //! the public key; forged and edited checkpoints fail; rows after the last checkpoint are counted;
 //! concurrent writers (two pools on SQLite, two replicas on PostgreSQL) record each head once;
-//! copies land in the checkpoint bucket; the server writes them every N rows and every T seconds.
+//! copies land in the checkpoint bucket (locked, in moto's Object Lock bucket); the server writes
+//! them every N rows and every T seconds.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -690,4 +691,85 @@ async fn checkpoints_on_postgresql_two_replicas_one_record_each() {
     }
     one.close().await;
     two.close().await;
+}
+
+/// moto, a third-party implementation of KMS and S3, as the other peer: its ECC_NIST_P384 key
+/// signs, its public key verifies, and the copy lands in a bucket with Object Lock, locked in
+/// COMPLIANCE mode until the retention date (a delete of that version is refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoints_through_moto_land_locked_in_an_object_lock_bucket() {
+    struct Moto(std::process::Child);
+    impl Drop for Moto {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let (child, url) = cipherdrop_e2e::server::start_moto().unwrap();
+    let _moto = Moto(child);
+    let aws = cipherdrop_server::Aws::connect(&cipherdrop_server::AwsSettings {
+        s3_region: "us-east-1".into(),
+        kms_region: "us-east-1".into(),
+        kms_endpoint: Some(url.clone()),
+        s3_endpoint: Some(url.clone()),
+        s3_path_style: true,
+        kms_credentials: Some(("testing".into(), "testing".into())),
+        s3_credentials: Some(("testing".into(), "testing".into())),
+    })
+    .await;
+    let arn = aws.create_signing_key("audit checkpoints").await.unwrap();
+    aws.s3
+        .create_bucket()
+        .bucket("locked-audit")
+        .object_lock_enabled_for_bucket(true)
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = cipherdrop_server::db::open(&dir.path().join("cipherdrop.db"))
+        .await
+        .unwrap();
+    append(&db, 6, "moto").await;
+    let mut settings = Settings::new(&arn);
+    settings.bucket = Some("locked-audit".into());
+    settings.retain_days = Some(1);
+    let signer = Checkpointer::new(db.clone(), aws.clone(), settings);
+    let cp = signer.checkpoint_now().await.unwrap().unwrap();
+    assert_eq!(cp.key_arn, arn);
+
+    let (_, der) = aws.public_key(&arn).await.unwrap();
+    let keys = [PublicKey::from_der(&der).unwrap()];
+    let report = verify_with(&db, Some(&keys)).await.unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.checkpoints.verified, 1);
+
+    let key = cp.object_key();
+    let got = aws
+        .s3
+        .get_object()
+        .bucket("locked-audit")
+        .key(&key)
+        .send()
+        .await
+        .unwrap();
+    let version = got.version_id().unwrap().to_owned();
+    assert_eq!(
+        got.object_lock_mode(),
+        Some(&aws_sdk_s3::types::ObjectLockMode::Compliance)
+    );
+    let until = got.object_lock_retain_until_date().unwrap().secs();
+    assert_eq!(until, cp.created_ms / 1000 + 86_400);
+    let body = got.body.collect().await.unwrap().into_bytes();
+    let copy: Checkpoint = serde_json::from_slice(&body).unwrap();
+    assert!(keys[0].signed(&copy));
+    let refused = aws
+        .s3
+        .delete_object()
+        .bucket("locked-audit")
+        .key(&key)
+        .version_id(&version)
+        .send()
+        .await;
+    assert!(refused.is_err(), "a locked checkpoint was deleted");
+    db.close().await;
 }
