@@ -525,6 +525,11 @@ pub const REQUEST_MAX_OPEN: usize = 100;
 /// Longest name or e-mail address a sender gives, in characters (sealed with the file's name,
 /// so the page keeps to it; the sealed metadata's own cap holds on the server).
 pub const REQUEST_MAX_SENDER: usize = 200;
+/// Most uploads under way at once through one request (senders' pending uploads count against
+/// the request, never against the owner's own pending limit).
+pub const REQUEST_MAX_PENDING: u32 = 10;
+/// Most uploads under way at once through one request from one sender's network.
+pub const REQUEST_MAX_PENDING_PER_SENDER: u32 = 4;
 
 /// `POST /api/requests`: a file request (an upload page for people without an account).
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -578,6 +583,9 @@ pub struct RequestSummary {
     pub ask_sender: bool,
     /// Files that arrived since the owner last looked at the request's files.
     pub new_files: u32,
+    /// Uploads under way through it (senders' pending uploads; the owner may stop them).
+    #[serde(default)]
+    pub pending: u32,
 }
 
 /// The answer to creating a request: the only time its token is shown.

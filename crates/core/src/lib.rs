@@ -38,6 +38,7 @@ mod link;
 pub mod metadata;
 pub mod resume;
 mod sealed;
+pub mod share_set;
 mod sign;
 mod size;
 mod suite;

@@ -11,7 +11,7 @@
 //! the database, and [`verify_with`] checks the chain against them, from the database or from an
 //! [`export`] with nothing but the signing key's public key.
 
-use crate::checkpoints::{Checkpoint, PublicKey};
+use crate::anchor::{Checkpoint, PublicKey};
 use crate::db::Db;
 use cipherdrop_api::AuditEntry;
 use sha2::{Digest as _, Sha256};
@@ -461,7 +461,7 @@ pub async fn verify_with(
     pool: &Db,
     keys: Option<&[PublicKey]>,
 ) -> Result<Verification, sqlx::Error> {
-    let mut check = ChainCheck::new(crate::checkpoints::list(pool).await?, keys);
+    let mut check = ChainCheck::new(crate::anchor::list(pool).await?, keys);
     let mut after = 0i64;
     loop {
         let batch = page(pool, after, 1000).await?;
@@ -562,7 +562,7 @@ pub async fn export(
         public_key: key.map(|(_, k)| k.to_pem()),
     })?;
     let mut done = Exported::default();
-    for c in crate::checkpoints::list(pool).await? {
+    for c in crate::anchor::list(pool).await? {
         if c.audit_id <= head_id {
             line(&ExportLine::Checkpoint(c))?;
             done.checkpoints += 1;

@@ -9,6 +9,7 @@
 #![recursion_limit = "256"] // the OpenAPI document is one `json!` literal
 
 mod accounts;
+mod anchor;
 mod assets;
 pub mod audit;
 pub mod aws;
@@ -118,6 +119,11 @@ pub fn app(state: Arc<AppState>) -> Router {
         )
         .route("/requests/{id}", patch(request_routes::update))
         .route("/requests/{id}/files", get(request_routes::files))
+        .route("/requests/{id}/arriving", get(request_routes::arriving))
+        .route(
+            "/requests/{id}/arriving/abort",
+            post(request_routes::stop_arriving),
+        )
         .route("/shares/{id}", patch(share_routes::update.layer(share)))
         .route(
             "/shares/{id}/revoke",
@@ -231,7 +237,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
-        let checkpointer = tokio::spawn(checkpoints::run(self.state.clone()));
+        let checkpointer = tokio::spawn(checkpoint_timer(self.state.clone()));
         let result = axum::serve(
             listener,
             self.router()
@@ -241,7 +247,7 @@ impl Server {
         .await;
         sweeper.abort();
         checkpointer.abort();
-        checkpoints::on_shutdown(&self.state).await;
+        last_checkpoint(&self.state).await;
         self.state.db.close().await;
         result
     }
@@ -410,5 +416,64 @@ pub mod admin {
     /// An account's quota overrides.
     pub async fn quota(db: &Db, username: &str) -> Result<quotas::Overrides, AccountError> {
         quotas::overrides(db, username).await
+    }
+}
+
+/// Writes checkpoints for as long as the server runs: after every `every_rows` rows this process
+/// appends (counted from the last checkpoint, whoever wrote it), and every `every` if any row came
+/// since. A failure waits until the next period.
+async fn checkpoint_timer(state: Arc<AppState>) {
+    let Some(checkpointer) = &state.checkpointer else {
+        return;
+    };
+    let settings = checkpointer.settings();
+    let rows = i64::try_from(settings.every_rows.max(1)).unwrap_or(i64::MAX);
+    let every = settings.every.max(std::time::Duration::from_secs(1));
+    let mut appended = state.audit.subscribe();
+    let mut covered_to = checkpoints::covered(&state.db).await.unwrap_or(0);
+    let mut next = tokio::time::Instant::now() + every;
+    let mut failed_until: Option<tokio::time::Instant> = None;
+    loop {
+        tokio::select! {
+            () = tokio::time::sleep_until(next) => {}
+            changed = appended.changed() => {
+                let head = *appended.borrow_and_update();
+                let waiting = failed_until.is_some_and(|t| tokio::time::Instant::now() < t);
+                if changed.is_err() {
+                    // The log is gone (the server is stopping): the timer alone is left.
+                    tokio::time::sleep_until(next).await;
+                } else if waiting || head - covered_to < rows {
+                    continue;
+                }
+            }
+        }
+        match checkpointer.checkpoint_now().await {
+            Ok(_) => failed_until = None,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not write an audit checkpoint; will retry");
+                failed_until = Some(tokio::time::Instant::now() + every);
+            }
+        }
+        if let Ok(c) = checkpoints::covered(&state.db).await {
+            covered_to = c;
+        }
+        next = tokio::time::Instant::now() + every;
+    }
+}
+
+/// A last checkpoint as the server stops (at most 10 seconds: KMS may be the reason it stops).
+async fn last_checkpoint(state: &AppState) {
+    let Some(checkpointer) = &state.checkpointer else {
+        return;
+    };
+    match tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        checkpointer.checkpoint_now(),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not write the last audit checkpoint"),
+        Err(_) => tracing::warn!("the last audit checkpoint took too long; left for next start"),
     }
 }

@@ -16,12 +16,37 @@ use crate::error::ApiError;
 use crate::extract::St;
 use crate::state::AppState;
 
+/// Runs a state-changing request's handler to its end on a task of its own, whatever becomes of
+/// the connection: a client that goes away (or the request timeout) must not cut a handler off
+/// between two of its steps (KMS, S3, the database, the audit log), which would leave a row
+/// without its object, an object without its row, or a count that no longer matches what is
+/// stored. Reads (`GET`, `HEAD`, `OPTIONS`) change nothing and stop with their connection.
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    match tokio::spawn(next.run(req)).await {
+        Ok(response) => response,
+        Err(e) => {
+            tracing::error!(error = %e, "a request's handler failed");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "the server failed to answer this request",
+            )
+            .into_response()
+        }
+    }
+}
+
 /// Largest API request body (a completion listing 10,000 parts fits).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
-/// Wraps `app` in every layer: same-origin rule, body limit, timeout, security headers.
+/// Wraps `app` in every layer: state-changing requests run to the end, same-origin rule, body
+/// limit, timeout, security headers.
 pub fn layers(app: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<AppState>> {
-    app.layer(middleware::from_fn_with_state(state.clone(), same_origin))
+    app.layer(middleware::from_fn(run_to_completion))
+        .layer(middleware::from_fn_with_state(state.clone(), same_origin))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use crate::db::Db;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::ObjectSummary;
+use cipherdrop_api::{ObjectSummary, REQUEST_MAX_PENDING, REQUEST_MAX_PENDING_PER_SENDER};
 use cipherdrop_core::{ContentType, DecryptLimits, Header, MessageLen, TAG_LEN};
 use sqlx::FromRow;
 
@@ -230,11 +230,19 @@ pub struct ForRequest<'a> {
     pub max_bytes: i64,
     /// SHA-256 of the sender's secret for this upload.
     pub sender_hash: &'a [u8],
+    /// The sender's network ([`crate::limiter::network_key`]).
+    pub sender_net: &'a str,
 }
 
 /// Records a pending upload if the owner's usage with it stays within `quota`; whether it did.
 /// The check and the insert are one statement under the owner's lock (see [`Db::lock_account`]),
 /// so concurrent uploads on any replicas cannot pass a quota together.
+///
+/// The owner's own uploads count against the owner's pending limits; a sender's upload through
+/// a file request counts against the request's instead (at most [`REQUEST_MAX_PENDING`] pending
+/// per request, [`REQUEST_MAX_PENDING_PER_SENDER`] per sender network), so nobody holding a
+/// request's link can fill the owner's pending places. Every upload, a sender's too, counts
+/// against the owner's stored bytes.
 pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiResult<bool> {
     let size = to_i64(up.ciphertext_size)?;
     let mut tx = db.begin().await?;
@@ -242,11 +250,13 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     let done = sqlx::query(
         "INSERT INTO objects (id, owner_id, state, s3_key, s3_upload_id, suite, frame_length,
             plaintext_size, ciphertext_size, part_size, part_count, key_arn, edk, context, created_at,
-            request_id, sender_hash)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $24, $25
-         WHERE (SELECT COUNT(*) FROM objects WHERE owner_id = $16 AND state = 'pending') < $17
-           AND (SELECT COALESCE(SUM(ciphertext_size), 0) FROM objects
-                WHERE owner_id = $18 AND state = 'pending') + $19 <= $20
+            request_id, sender_hash, sender_net)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $24, $25, $28
+         WHERE ($24 IS NOT NULL OR (
+                (SELECT COUNT(*) FROM objects WHERE owner_id = $16 AND state = 'pending'
+                    AND request_id IS NULL) < $17
+                AND (SELECT COALESCE(SUM(ciphertext_size), 0) FROM objects
+                     WHERE owner_id = $18 AND state = 'pending' AND request_id IS NULL) + $19 <= $20))
            AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
                 WHERE owner_id = $21 AND state IN ('pending', 'complete')) + $22 <= $23
            AND ($24 IS NULL OR (
@@ -255,7 +265,11 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
                 AND (SELECT COUNT(*) FROM objects WHERE request_id = $24
                      AND state IN ('pending', 'complete')) < $26
                 AND (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
-                     WHERE request_id = $24 AND state IN ('pending', 'complete')) + $19 <= $27))",
+                     WHERE request_id = $24 AND state IN ('pending', 'complete')) + $19 <= $27
+                AND (SELECT COUNT(*) FROM objects WHERE request_id = $24
+                     AND state = 'pending') < $29
+                AND (SELECT COUNT(*) FROM objects WHERE request_id = $24
+                     AND state = 'pending' AND sender_net = $28) < $30))",
     )
     .bind(up.id)
     .bind(up.owner_id)
@@ -284,10 +298,39 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     .bind(up.request.as_ref().map(|r| r.sender_hash))
     .bind(up.request.as_ref().map_or(0, |r| r.max_files))
     .bind(up.request.as_ref().map_or(0, |r| r.max_bytes))
+    .bind(up.request.as_ref().map(|r| r.sender_net))
+    .bind(i64::from(REQUEST_MAX_PENDING))
+    .bind(i64::from(REQUEST_MAX_PENDING_PER_SENDER))
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Pending uploads of request `request_id`: all of them, and those from network `net`.
+pub async fn pending_for_request(db: &Db, request_id: &str, net: &str) -> ApiResult<(u32, u32)> {
+    let (all, from): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), COALESCE(SUM(CASE WHEN sender_net = $1 THEN 1 ELSE 0 END), 0)
+         FROM objects WHERE request_id = $2 AND state = 'pending'",
+    )
+    .bind(net)
+    .bind(request_id)
+    .fetch_one(db)
+    .await?;
+    Ok((crate::shares::to_u32(all), crate::shares::to_u32(from)))
+}
+
+/// The pending uploads of the owner's request `request_id`, oldest first.
+pub async fn list_arriving(db: &Db, owner_id: &str, request_id: &str) -> ApiResult<Vec<ObjectRow>> {
+    Ok(sqlx::query_as(
+        "SELECT * FROM objects WHERE owner_id = $1 AND request_id = $2 AND state = $3
+         ORDER BY created_at, id",
+    )
+    .bind(owner_id)
+    .bind(request_id)
+    .bind(ObjectState::Pending)
+    .fetch_all(db)
+    .await?)
 }
 
 /// The owner's row in any state (404 for anyone else's, so ids do not leak).

@@ -88,8 +88,10 @@ pub async fn of(db: &Db, default: Quota, user_id: &str) -> ApiResult<Quota> {
 pub async fn usage(db: &Db, quota: Quota, user_id: &str) -> ApiResult<Usage> {
     let (pending_uploads, pending_bytes, stored_bytes): (i64, i64, i64) = sqlx::query_as(
         "SELECT
-            CAST(COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) AS BIGINT),
-            CAST(COALESCE(SUM(CASE WHEN state = 'pending' THEN ciphertext_size END), 0) AS BIGINT),
+            CAST(COALESCE(SUM(CASE WHEN state = 'pending' AND request_id IS NULL
+                                   THEN 1 ELSE 0 END), 0) AS BIGINT),
+            CAST(COALESCE(SUM(CASE WHEN state = 'pending' AND request_id IS NULL
+                                   THEN ciphertext_size END), 0) AS BIGINT),
             CAST(COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) AS BIGINT)
          FROM objects WHERE owner_id = $1 AND state IN ('pending', 'complete')",
     )

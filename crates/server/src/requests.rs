@@ -41,6 +41,9 @@ pub struct RequestRow {
     /// Files completed since `seen_at`.
     #[sqlx(default)]
     pub new_files: i64,
+    /// Uploads under way.
+    #[sqlx(default)]
+    pub pending: i64,
 }
 
 /// The columns of `requests r` with what each holds.
@@ -50,7 +53,8 @@ const HOLDS: &str = "r.*,
     (SELECT CAST(COALESCE(SUM(COALESCE(o.stored_size, o.ciphertext_size)), 0) AS BIGINT)
         FROM objects o WHERE o.request_id = r.id AND o.state IN ('pending', 'complete')) AS bytes,
     (SELECT COUNT(*) FROM objects o WHERE o.request_id = r.id AND o.state = 'complete'
-        AND o.completed_at > r.seen_at) AS new_files";
+        AND o.completed_at > r.seen_at) AS new_files,
+    (SELECT COUNT(*) FROM objects o WHERE o.request_id = r.id AND o.state = 'pending') AS pending";
 
 impl RequestRow {
     /// As the owner sees it.
@@ -69,6 +73,7 @@ impl RequestRow {
             has_passphrase: self.passphrase_hash.is_some(),
             ask_sender: self.ask_sender != 0,
             new_files: to_u32(self.new_files),
+            pending: to_u32(self.pending),
         }
     }
 
@@ -80,6 +85,11 @@ impl RequestRow {
     /// Bytes it still takes.
     pub fn bytes_left(&self) -> u64 {
         to_u64(self.max_bytes - self.bytes)
+    }
+
+    /// Why the request takes no file now because it is closed or expired, if it is.
+    pub fn ended(&self) -> Option<ApiError> {
+        self.refusal().filter(|e| e.code != "request_full")
     }
 
     /// Why the request takes no file now, if it takes none.

@@ -23,6 +23,21 @@ use crate::accounts::token_hash;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 
+/// The context key naming the files of a link to several files (the digest of their ids).
+pub const CONTEXT_FILES: &str = "cipherdrop:files";
+
+/// The digest a set key's context names: SHA-256 (hex) over the file ids in order, each ended
+/// by a newline.
+pub fn set_digest<'a>(object_ids: impl IntoIterator<Item = &'a str>) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for id in object_ids {
+        h.update(id.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
 /// Longest note, in characters.
 pub const MAX_NOTE: usize = 1000;
 
@@ -52,6 +67,17 @@ pub struct ShareRow {
     /// links for their owner).
     #[sqlx(default)]
     pub files: i64,
+    /// A link to several files: the KMS ciphertext of its set key (see
+    /// [`cipherdrop_core::share_set`]); `None` for a link to one file, or a set made before set
+    /// keys (each item then KMS-encrypted on its own).
+    #[sqlx(default)]
+    pub set_key: Option<Vec<u8>>,
+    /// The key ARN that issued `set_key`.
+    #[sqlx(default)]
+    pub set_key_arn: Option<String>,
+    /// SHA-256 (hex) of the set's file ids, in order, as `set_key`'s context names them.
+    #[sqlx(default)]
+    pub set_digest: Option<String>,
 }
 
 /// One file of a link to several files.
@@ -105,6 +131,15 @@ impl ShareRow {
             (CONTEXT_OBJECT.to_owned(), object_id.to_owned()),
             (CONTEXT_OWNER.to_owned(), self.owner_id.clone()),
             (CONTEXT_SHARE.to_owned(), self.id.clone()),
+        ])
+    }
+
+    /// The KMS encryption context of a set key: the link, its owner, and the digest of its files.
+    pub fn set_context(&self, digest: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (CONTEXT_OWNER.to_owned(), self.owner_id.clone()),
+            (CONTEXT_SHARE.to_owned(), self.id.clone()),
+            (CONTEXT_FILES.to_owned(), digest.to_owned()),
         ])
     }
 
@@ -230,29 +265,6 @@ pub async fn for_object(db: &Db, object_id: &str) -> ApiResult<Vec<ShareRow>> {
     .await?)
 }
 
-/// Stores the files of the new link `share_id` (after [`insert`]): `(object id, KMS-encrypted
-/// sealed key, sealed metadata)` in order.
-pub async fn insert_items(
-    db: &Db,
-    share_id: &str,
-    items: &[(String, Vec<u8>, Vec<u8>)],
-) -> ApiResult<()> {
-    for (position, (object_id, sealed_key, metadata)) in items.iter().enumerate() {
-        sqlx::query(
-            "INSERT INTO share_items (share_id, position, object_id, sealed_key, metadata)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(share_id)
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(object_id)
-        .bind(sealed_key)
-        .bind(metadata)
-        .execute(db)
-        .await?;
-    }
-    Ok(())
-}
-
 /// The files of link `share_id` that still exist, in order (empty for a link to one file).
 pub async fn items(db: &Db, share_id: &str) -> ApiResult<Vec<ItemRow>> {
     Ok(sqlx::query_as::<_, ItemRow>(
@@ -265,12 +277,21 @@ pub async fn items(db: &Db, share_id: &str) -> ApiResult<Vec<ItemRow>> {
     .await?)
 }
 
-/// Stores a new link under the hash of `token`.
-pub async fn insert(db: &Db, row: &ShareRow, token: &str) -> ApiResult<()> {
+/// Stores a new link under the hash of `token`, with its files (a link to several files), in
+/// one transaction: a request cut off half-way leaves no link, never one that gives its first
+/// file alone.
+pub async fn insert(
+    db: &Db,
+    row: &ShareRow,
+    token: &str,
+    items: &[(String, Vec<u8>, Vec<u8>)],
+) -> ApiResult<()> {
+    let mut tx = db.begin().await?;
     sqlx::query(
         "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
-            max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key,
+            set_key, set_key_arn, set_digest)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
     )
     .bind(&row.id)
     .bind(token_hash(token))
@@ -284,7 +305,10 @@ pub async fn insert(db: &Db, row: &ShareRow, token: &str) -> ApiResult<()> {
     .bind(row.delete_after_last)
     .bind(&row.metadata)
     .bind(&row.sealed_key)
-    .execute(db)
+    .bind(&row.set_key)
+    .bind(&row.set_key_arn)
+    .bind(&row.set_digest)
+    .execute(&mut *tx)
     .await
     .map_err(|e| match &e {
         sqlx::Error::Database(d) if d.is_unique_violation() => {
@@ -292,6 +316,20 @@ pub async fn insert(db: &Db, row: &ShareRow, token: &str) -> ApiResult<()> {
         }
         _ => e.into(),
     })?;
+    for (position, (object_id, sealed_key, metadata)) in items.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO share_items (share_id, position, object_id, sealed_key, metadata)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&row.id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(object_id)
+        .bind(sealed_key)
+        .bind(metadata)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
     Ok(())
 }
 
@@ -310,15 +348,6 @@ pub async fn update_terms(db: &Db, row: &ShareRow) -> ApiResult<bool> {
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
-}
-
-/// Removes a link that could not be completed (no key was ever released through it).
-pub async fn remove(db: &Db, id: &str) -> ApiResult<()> {
-    sqlx::query("DELETE FROM shares WHERE id = $1 AND downloads = 0")
-        .bind(id)
-        .execute(db)
-        .await?;
-    Ok(())
 }
 
 /// Revokes a link (a no-op if it already is).

@@ -49,6 +49,11 @@ pub struct Config {
     pub share_failures_per_ip: u32,
     /// Uploads a client address may start through file requests per window.
     pub sender_uploads_per_ip: u32,
+    /// Key releases one share link gives per window (each costs KMS calls), whatever its
+    /// download limit.
+    pub share_releases_per_link: u32,
+    /// Key releases of any links one client address gets per window.
+    pub share_releases_per_ip: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the client; from anyone else it is ignored.
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// argon2 checks running at once (each holds 19 MiB).
@@ -81,6 +86,8 @@ impl Config {
             share_failures_per_link: 5,
             share_failures_per_ip: 20,
             sender_uploads_per_ip: 200,
+            share_releases_per_link: 300,
+            share_releases_per_ip: 100,
             trusted_proxies: Vec::new(),
             max_concurrent_hashes: std::thread::available_parallelism().map_or(2, |n| n.get()),
             max_waiting_hashes: 64,
@@ -104,6 +111,8 @@ pub struct AppState {
     pub(crate) share_limiter: Limiter,
     /// Uploads started through file requests, per client network (every start counts).
     pub(crate) sender_limiter: Limiter,
+    /// Share links' key releases, per link and per client network (every release counts).
+    pub(crate) release_limiter: Limiter,
     /// The argon2 checks running and waiting.
     pub(crate) hashing: HashGate,
     /// Where the sweeper's scan for orphaned objects resumes (an S3 continuation token).
@@ -136,6 +145,13 @@ impl AppState {
             config.sender_uploads_per_ip,
             config.login_window,
         );
+        let release_limiter = Limiter::new(
+            db.clone(),
+            "release",
+            config.share_releases_per_link,
+            config.share_releases_per_ip,
+            config.login_window,
+        );
         let hashing = HashGate::new(config.max_concurrent_hashes, config.max_waiting_hashes);
         let checkpointer = config.audit_checkpoints.clone().map(|settings| {
             crate::checkpoints::Checkpointer::new(db.clone(), aws.clone(), settings)
@@ -152,6 +168,7 @@ impl AppState {
             limiter,
             share_limiter,
             sender_limiter,
+            release_limiter,
         }
     }
 

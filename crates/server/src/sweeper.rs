@@ -91,6 +91,7 @@ async fn summarise_refusals(state: &AppState) {
     for (limiter, action) in [
         (&state.limiter, "login"),
         (&state.share_limiter, "share.key"),
+        (&state.release_limiter, "share.key"),
     ] {
         let refusals = match limiter.take_refusals().await {
             Ok(r) => r,

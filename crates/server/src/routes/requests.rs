@@ -117,6 +117,11 @@ pub async fn update(
     if !requests::update(&state.db, &row, expires_at, closed_at, max_open()).await? {
         return Err(too_many());
     }
+    if closed_at.is_some() {
+        // Closing ends what is on its way too: those uploads give their places back now, and
+        // their completion would be refused anyway.
+        abort_arriving(&state, &auth, ip, &row).await?;
+    }
     let detail = format!(
         "expires at {expires_at}, {}",
         if closed_at.is_some() {
@@ -146,6 +151,67 @@ pub async fn files(
     Ok(Json(ObjectList {
         objects: arrived.iter().map(ObjectRow::summary).collect(),
     }))
+}
+
+/// Aborts every upload under way through the owner's request `row`; how many it ended.
+async fn abort_arriving(
+    state: &crate::state::AppState,
+    auth: &Auth,
+    ip: ClientIp,
+    row: &requests::RequestRow,
+) -> ApiResult<u32> {
+    let mut ended = 0;
+    for up in objects::list_arriving(&state.db, &auth.user.id, &row.id).await? {
+        // One that completed or ended meanwhile is simply not counted.
+        if uploads::abort_row(state, ip, Actor::Account(auth), &up)
+            .await
+            .is_ok()
+        {
+            ended += 1;
+        }
+    }
+    Ok(ended)
+}
+
+/// `GET /api/requests/{id}/arriving`: the uploads under way through the owner's request (sizes
+/// and start times; names are sealed and only arrive with the file).
+pub async fn arriving(
+    State(state): St,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<Json<ObjectList>> {
+    let row = requests::owned(&state.db, &auth.user.id, &id).await?;
+    let pending = objects::list_arriving(&state.db, &auth.user.id, &row.id).await?;
+    Ok(Json(ObjectList {
+        objects: pending.iter().map(ObjectRow::summary).collect(),
+    }))
+}
+
+/// `POST /api/requests/{id}/arriving/abort`: the owner stops every upload under way through the
+/// request; their places go back to the request.
+pub async fn stop_arriving(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Path(id): Path<String>,
+) -> ApiResult<Json<RequestSummary>> {
+    let row = requests::owned(&state.db, &auth.user.id, &id).await?;
+    let ended = abort_arriving(&state, &auth, ip, &row).await?;
+    audit_account(
+        &state,
+        &auth,
+        ip,
+        "request.updated",
+        &id,
+        "ok",
+        &format!("{ended} uploads under way stopped by the owner"),
+    )
+    .await?;
+    Ok(Json(
+        requests::owned(&state.db, &auth.user.id, &id)
+            .await?
+            .summary(),
+    ))
 }
 
 /// `POST /api/request`: what a sender sees before sending (title, message, expiry, room left,

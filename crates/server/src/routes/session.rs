@@ -120,6 +120,17 @@ pub async fn login_link(
     Json(req): Json<LinkLoginRequest>,
 ) -> ApiResult<Response> {
     let ip_text = ip.text();
+    // A redemption is a guess at a token: counted before the lookup within the same limits as
+    // passwords (per client network; per token, under its hash), so a burst of made-up links
+    // gets a few audit rows and then one counted summary row per sweep, not a row each.
+    let subject = format!("link#{}", hex::encode(accounts::token_hash(&req.token)));
+    let attempt = state
+        .limiter
+        .begin(&subject, ip.or_unspecified())
+        .await
+        .map_err(|r| {
+            r.into_error("too many invalid login links; wait a few minutes and try again")
+        })?;
     let Some(user) = accounts::redeem_login_link(&state.db, &req.token).await? else {
         state
             .audit
@@ -138,6 +149,7 @@ pub async fn login_link(
             "this login link is invalid, already used, or expired; ask for a new one",
         ));
     };
+    attempt.succeeded().await;
     let token = accounts::create_session(&state.db, &user.id, true).await?;
     state
         .audit

@@ -175,6 +175,107 @@ async fn check_passphrase(
     Ok(())
 }
 
+/// What one release hands out: the lead file's sealed key, its URL and row, and for a link to
+/// several files every file's sealed key and URL.
+type Released = (Zeroizing<Vec<u8>>, String, ObjectRow, Vec<ShareItemKey>);
+
+/// Unwraps what a counted release gives: O(1) KMS calls whatever the number of files (a link to
+/// one file: its KMS-encrypted sealed key; a link to several: one set key, which opens each
+/// file's item locally, each bound to the link and its file; a set made before set keys: one
+/// call per file, as it was made).
+async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
+    let object = shared_object(state, row).await?;
+    let url_of = |o: &ObjectRow| {
+        let key = o.s3_key.clone();
+        async move {
+            state
+                .aws
+                .presign_get(&state.config.bucket, &key, state.config.url_ttl)
+                .await
+        }
+    };
+    let stored_items = shares::items(&state.db, &row.id).await?;
+    if let (Some(set_key), Some(arn), Some(digest)) =
+        (&row.set_key, &row.set_key_arn, &row.set_digest)
+    {
+        let key = state
+            .aws
+            .decrypt_pinned(
+                arn,
+                set_key,
+                &row.set_context(digest),
+                cipherdrop_core::share_set::SET_KEY_LEN,
+            )
+            .await?;
+        let mut lead = None;
+        let mut items = Vec::with_capacity(stored_items.len());
+        for item in stored_items {
+            let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
+                continue;
+            };
+            let sealed =
+                cipherdrop_core::share_set::open_item(&key, &row.id, &o.id, &item.sealed_key)
+                    .map_err(|_| {
+                        ApiError::new(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                            "share_damaged",
+                            "a file of this link failed its integrity check; ask for a new link",
+                        )
+                    })?;
+            if o.id == object.id {
+                lead = Some(Zeroizing::new(sealed.to_vec()));
+            }
+            items.push(ShareItemKey {
+                object_id: o.id.clone(),
+                sealed_key: B64.encode(&sealed[..]),
+                key_arn: o.key_arn.clone(),
+                download_url: url_of(&o).await?,
+            });
+        }
+        let lead = lead.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::GONE,
+                "share_file_gone",
+                "the shared files were deleted",
+            )
+        })?;
+        return Ok((lead, url_of(&object).await?, object, items));
+    }
+    let stored = row.sealed_key.as_deref().unwrap_or_default();
+    let sealed = state
+        .aws
+        .decrypt_pinned(
+            &object.key_arn,
+            stored,
+            &row.kms_context(),
+            SEALED_LINK_KEY_LEN,
+        )
+        .await?;
+    let url = url_of(&object).await?;
+    let mut items = Vec::new();
+    for item in stored_items {
+        let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
+            continue;
+        };
+        let sealed = state
+            .aws
+            .decrypt_pinned(
+                &o.key_arn,
+                &item.sealed_key,
+                &row.context_for(&o.id),
+                SEALED_LINK_KEY_LEN,
+            )
+            .await?;
+        items.push(ShareItemKey {
+            object_id: o.id.clone(),
+            sealed_key: B64.encode(&sealed[..]),
+            key_arn: o.key_arn.clone(),
+            download_url: url_of(&o).await?,
+        });
+    }
+    Ok((sealed, url, object, items))
+}
+
 /// `POST /api/share/key`: one counted, audited release of the link's sealed key (KMS decrypts
 /// what the server stored; the result is still sealed under the link's key), with a presigned
 /// GET. The server never hands a link holder a plaintext data key.
@@ -195,6 +296,18 @@ pub async fn release_key(
     if let Some(refusal) = row.refusal() {
         return denied(refusal).await;
     }
+    // Every release counts, per link and per client network, before anything else is checked
+    // or spent (argon2, KMS): a link with no download limit cannot be released without bound.
+    // Refusals while limited are summarised by the sweeper, one row per link or address.
+    let _counted = state
+        .release_limiter
+        .begin(&row.id, ip.or_unspecified())
+        .await
+        .map_err(|r| {
+            r.into_error(
+                "this link was opened too often just now; wait a few minutes and try again",
+            )
+        })?;
     check_passphrase(&state, ip, &row, &passphrase).await?;
     let Some(Taken { downloads, max }) = shares::take_download(&state.db, &row.id).await? else {
         // Another request took the last download, or the link changed meanwhile.
@@ -208,51 +321,7 @@ pub async fn release_key(
         });
         return denied(refusal).await;
     };
-    let released = async {
-        let object = shared_object(&state, &row).await?;
-        let stored = row.sealed_key.as_deref().unwrap_or_default();
-        let sealed = state
-            .aws
-            .decrypt_pinned(
-                &object.key_arn,
-                stored,
-                &row.kms_context(),
-                SEALED_LINK_KEY_LEN,
-            )
-            .await?;
-        let url = state
-            .aws
-            .presign_get(&state.config.bucket, &object.s3_key, state.config.url_ttl)
-            .await?;
-        // A link to several files: every file's key and URL, for this one counted release.
-        let mut items = Vec::new();
-        for item in shares::items(&state.db, &row.id).await? {
-            let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
-                continue;
-            };
-            let sealed = state
-                .aws
-                .decrypt_pinned(
-                    &o.key_arn,
-                    &item.sealed_key,
-                    &row.context_for(&o.id),
-                    SEALED_LINK_KEY_LEN,
-                )
-                .await?;
-            let download_url = state
-                .aws
-                .presign_get(&state.config.bucket, &o.s3_key, state.config.url_ttl)
-                .await?;
-            items.push(ShareItemKey {
-                object_id: o.id.clone(),
-                sealed_key: B64.encode(&sealed[..]),
-                key_arn: o.key_arn.clone(),
-                download_url,
-            });
-        }
-        Ok::<_, ApiError>((sealed, url, object, items))
-    }
-    .await;
+    let released = release(&state, &row).await;
     let (sealed, download_url, object, items) = match released {
         Ok(r) => r,
         Err(e) => {

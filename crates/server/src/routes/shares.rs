@@ -140,6 +140,9 @@ async fn new_row(
         last_used_at: None,
         seen_downloads: 0,
         files: 0,
+        set_key: None,
+        set_key_arn: None,
+        set_digest: None,
     };
     row.sealed_key = Some(
         state
@@ -204,7 +207,7 @@ pub async fn create(
     )
     .await?;
     let token = new_token();
-    shares::insert(&state.db, &row, &token).await?;
+    shares::insert(&state.db, &row, &token, &[]).await?;
     created(&state, &auth, ip, &row, &token, &row.object_id).await
 }
 
@@ -250,21 +253,31 @@ pub async fn create_set(
         return Err(ApiError::bad_request("a link needs a file"));
     };
     let mut row = new_row(&state, &auth, terms, first, first_sealed, false).await?;
+    // One set key for the whole link (one KMS call to release every file), bound by its context
+    // to the link and the files' ids, and by each item's seal to its own file.
+    let digest = shares::set_digest(checked.iter().map(|(o, ..)| o.id.as_str()));
+    let issued = state
+        .aws
+        .generate_data_key(&first.key_arn, &row.set_context(&digest))
+        .await?;
     let mut items = Vec::with_capacity(checked.len());
     for (object, sealed, meta) in checked {
-        let stored = state
-            .aws
-            .encrypt_blob(&object.key_arn, &sealed, &row.context_for(&object.id))
-            .await?;
+        let stored = cipherdrop_core::share_set::seal_item(
+            &issued.plaintext,
+            &row.id,
+            &object.id,
+            &sealed,
+            &mut rand::rng(),
+        )
+        .map_err(|e| ApiError::internal("sealing a link's file", &e))?;
         items.push((object.id, stored, meta));
     }
+    row.set_key = Some(issued.edk.clone());
+    row.set_key_arn = Some(issued.key_arn.clone());
+    row.set_digest = Some(digest);
+    drop(issued);
     let token = new_token();
-    shares::insert(&state.db, &row, &token).await?;
-    if let Err(e) = shares::insert_items(&state.db, &row.id, &items).await {
-        // No half-made link: without its files it would give the first one alone.
-        shares::remove(&state.db, &row.id).await?;
-        return Err(e);
-    }
+    shares::insert(&state.db, &row, &token, &items).await?;
     row.files = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let what = format!("{} files", items.len());
     created(&state, &auth, ip, &row, &token, &what).await

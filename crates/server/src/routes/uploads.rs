@@ -242,6 +242,17 @@ pub async fn create(
     Ok(no_store(&issue_upload(&state, ip, &issue, &req).await?))
 }
 
+/// The limits of the owner's usage that hold for this upload: all of them for the owner's own;
+/// for a sender's, only the stored bytes (senders' uploads under way count against their
+/// request, never against the owner's own pending places).
+fn for_issue(mut usage: Usage, issue: &Issue<'_>) -> Usage {
+    if issue.request.is_some() {
+        usage.pending_uploads = 0;
+        usage.pending_bytes = 0;
+    }
+    usage
+}
+
 /// An account's quota refusal as its issuer may see it: the owner reads their own usage; a file
 /// request's sender learns only that the owner has no room, never how much the account holds.
 fn for_issuer(refusal: ApiError, issue: &Issue<'_>) -> ApiError {
@@ -288,7 +299,7 @@ pub(crate) async fn issue_upload(
     // Spares KMS and S3 the requests that cannot fit (the ciphertext is at least the plaintext);
     // the insert below is the check that counts.
     let quota = quotas::of(&state.db, state.config.quota, owner_id).await?;
-    let before = quotas::usage(&state.db, quota, owner_id).await?;
+    let before = for_issue(quotas::usage(&state.db, quota, owner_id).await?, issue);
     // (Refusals are not audited: nothing was issued, and an account could grow the log with them.)
     if let Some(refusal) = quotas::refusal(&before, req.plaintext_size) {
         return Err(for_issuer(refusal, issue));
@@ -341,6 +352,7 @@ pub(crate) async fn issue_upload(
     .await?;
     let context_json = serde_json::to_string(&context.iter().collect::<BTreeMap<_, _>>())
         .map_err(|e| ApiError::internal("encoding the encryption context", &e))?;
+    let sender_net = crate::limiter::network_key(ip.or_unspecified());
     let inserted = objects::insert_pending(
         &state.db,
         &NewUpload {
@@ -362,6 +374,7 @@ pub(crate) async fn issue_upload(
                 max_files: r.max_files,
                 max_bytes: r.max_bytes,
                 sender_hash: sender,
+                sender_net: &sender_net,
             }),
         },
         quota,
@@ -379,6 +392,18 @@ pub(crate) async fn issue_upload(
             if let Some(refusal) = now_row.refusal() {
                 return Err(refusal);
             }
+            let (all, from) =
+                objects::pending_for_request(&state.db, &request.id, &sender_net).await?;
+            if all >= cipherdrop_api::REQUEST_MAX_PENDING
+                || from >= cipherdrop_api::REQUEST_MAX_PENDING_PER_SENDER
+            {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "request_busy",
+                    "too many uploads are under way through this request right now; wait for \
+                     them to finish and try again",
+                ));
+            }
             if now_row.bytes_left() < ciphertext_size {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
@@ -390,7 +415,7 @@ pub(crate) async fn issue_upload(
                 ));
             }
         }
-        let now_used = quotas::usage(&state.db, quota, owner_id).await?;
+        let now_used = for_issue(quotas::usage(&state.db, quota, owner_id).await?, issue);
         let refusal = quotas::refusal(&now_used, ciphertext_size).unwrap_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
@@ -468,6 +493,16 @@ pub struct PartQuery {
     pub(crate) length: Option<u64>,
 }
 
+/// 409 `upload_gone`: S3 no longer holds the upload's parts, so it can never finish.
+fn upload_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "upload_gone",
+        "S3 no longer has this upload (it was aborted, expired or lost); nothing was stored: \
+         start the upload again",
+    )
+}
+
 /// When the sweeper aborts `row` if it is still pending.
 fn abandon_at(state: &AppState, row: &ObjectRow) -> i64 {
     let after = i64::try_from(state.config.abandon_after.as_secs()).unwrap_or(i64::MAX);
@@ -507,9 +542,7 @@ pub async fn status(
             .list_parts(&state.config.bucket, &row.s3_key, &row.s3_upload_id)
             .await?;
         let Some(listed) = listed else {
-            return Err(ApiError::conflict(
-                "S3 no longer knows this upload (it was aborted or expired); start a new upload",
-            ));
+            return Err(upload_gone());
         };
         status.stored = listed
             .into_iter()
@@ -610,6 +643,25 @@ pub(crate) async fn complete_row(
     req: &CompleteUploadRequest,
 ) -> ApiResult<ObjectRow> {
     row.require_pending()?;
+    if let Some(request_id) = &row.request_id {
+        // A sender's file arrives only while its request is open: one closed or expired while
+        // the file was on its way takes nothing, and the upload gives its place back.
+        let request = crate::requests::by_id(&state.db, request_id).await?;
+        if let Some(refusal) = request.ended() {
+            objects::abort_pending(state, &row.s3_ref()).await?;
+            record_actor(
+                state,
+                actor,
+                ip,
+                "upload.completed",
+                &row.id,
+                "denied",
+                "the request ended while the file was on its way; the upload was aborted",
+            )
+            .await;
+            return Err(refusal);
+        }
+    }
     let metadata = B64
         .decode(&req.metadata)
         .map_err(|_| ApiError::bad_request("metadata must be base64"))?;
@@ -653,9 +705,26 @@ pub(crate) async fn complete_row(
                 "S3 completed the upload but has no object",
             ));
         }
-        return Err(ApiError::conflict(
-            "S3 no longer knows this upload (it was aborted or expired); start a new upload",
-        ));
+        // Nothing can finish it now: the row ends too, so the account's pending places and
+        // bytes (and a request's) are given back at once rather than by the sweeper.
+        objects::transition(
+            &state.db,
+            &row.id,
+            ObjectState::Pending,
+            ObjectState::Aborted,
+        )
+        .await?;
+        record_actor(
+            state,
+            actor,
+            ip,
+            "upload.completed",
+            &row.id,
+            "error",
+            "S3 no longer has the upload; it was ended",
+        )
+        .await;
+        return Err(upload_gone());
     };
     let prefix = state
         .aws
@@ -687,6 +756,12 @@ pub(crate) async fn complete_row(
         ));
     }
     if !objects::mark_complete(&state.db, &row.id, &metadata, size).await? {
+        let now = objects::owned(&state.db, &row.owner_id, &row.id).await?;
+        if now.state == ObjectState::Complete {
+            // A completion of the same upload that ran at the same time (a retry after a lost
+            // answer) recorded it first: the file is whole, and this completion agrees.
+            return Ok(now);
+        }
         // An abort or the sweeper ended the upload while S3 assembled it: nothing would ever list
         // or delete this object, so it goes now (the sweeper catches it if this fails too).
         if let Err(e) = state.aws.delete_object(bucket, &row.s3_key).await {

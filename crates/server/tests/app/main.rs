@@ -9,6 +9,7 @@
     missing_docs
 )]
 
+mod abuse;
 mod assets;
 mod audit;
 mod complete;

@@ -315,7 +315,8 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
     assert_eq!(status_of(&e), 404);
 
     // Bytes: a request with room for 1 MB refuses a 2 MB file; 20 concurrent senders of
-    // 300 KB each on a 5-file request: exactly 5 get in.
+    // 300 KB each on a 3-file request: exactly 3 get in (fewer than the uploads one address may
+    // have under way at once, so the file limit is what holds them).
     let small = create(
         &alice,
         json!({"title": "Small", "max_files": 5, "max_bytes": 1_000_000}),
@@ -328,7 +329,7 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
     assert_eq!(status_of(&e), 413, "{e:?}");
     let wide = create(
         &alice,
-        json!({"title": "Burst", "max_files": 5, "max_bytes": 100_000_000}),
+        json!({"title": "Burst", "max_files": 3, "max_bytes": 100_000_000}),
     )
     .await
     .unwrap();
@@ -339,9 +340,9 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
     }))
     .await;
     let ok = results.iter().filter(|r| r.is_ok()).count();
-    assert_eq!(ok, 5, "the file limit holds under concurrency");
+    assert_eq!(ok, 3, "the file limit holds under concurrency");
     for e in results.into_iter().filter_map(Result::err) {
-        assert!([409, 410].contains(&status_of(&e)), "{e:?}");
+        assert!([409, 410, 429].contains(&status_of(&e)), "{e:?}");
     }
 
     // A sender's secret works only for its own upload, and an abort gives the place back.
@@ -402,7 +403,7 @@ async fn senders_without_accounts_upload_into_a_request_within_its_limits_and_re
         .into_iter()
         .filter(|r| r["actor"] == "sender")
         .collect();
-    assert_eq!(completed.len(), 3 + 5);
+    assert_eq!(completed.len(), 3 + 3);
     assert!(
         completed
             .iter()

@@ -40,10 +40,10 @@ async fn abandoned_uploads_are_aborted_and_live_ones_kept() {
         .await
         .unwrap();
     assert_eq!(st["state"], "aborted");
-    // S3 no longer has the multipart upload: its part URL is refused (s3s-fs answers
-    // AccessDenied for an upload id it does not know).
+    // S3 no longer has the multipart upload: its part URL is refused (NoSuchUpload, as AWS
+    // answers for an upload id it does not know).
     let r = put().await.unwrap();
-    assert_eq!(r.status(), 403, "the part URL of an aborted upload");
+    assert_eq!(r.status(), 404, "the part URL of an aborted upload");
     assert_eq!(app.sweep().await, 0, "nothing left to sweep");
 
     // A fresh upload survives a sweep when it is younger than the limit.
