@@ -487,6 +487,15 @@ pub async fn update_request(
     .await
 }
 
+/// Stops every upload under way through the owner's request; its places go back to it.
+pub async fn stop_arriving(id: &str) -> ApiResult<cipherdrop_api::RequestSummary> {
+    json(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/requests/{id}/arriving/abort"),
+    ))
+    .await
+}
+
 /// The files that arrived by a request (the server marks them seen).
 pub async fn request_files(id: &str) -> ApiResult<ObjectList> {
     json(Request::get(&format!("/api/requests/{id}/files")).build()).await

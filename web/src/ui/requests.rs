@@ -191,6 +191,22 @@ pub fn requests(props: &RequestsProps) -> Html {
             })
         }
     };
+    let stop = {
+        let (reload, error) = (reload.clone(), error.clone());
+        move |id: String| {
+            let (reload, error) = (reload.clone(), error.clone());
+            Callback::from(move |_: MouseEvent| {
+                let (reload, error, id) = (reload.clone(), error.clone(), id.clone());
+                spawn_local(async move {
+                    match crate::api::stop_arriving(&id).await {
+                        Ok(_) => error.set(None),
+                        Err(e) => error.set(Some(format!("The uploads were not stopped: {e}"))),
+                    }
+                    reload.set(*reload + 1);
+                });
+            })
+        }
+    };
     let copy = {
         let (made, copied) = (made.clone(), copied.clone());
         Callback::from(move |_: MouseEvent| {
@@ -271,6 +287,7 @@ pub fn requests(props: &RequestsProps) -> Html {
                         expires_in_secs: None,
                         closed: Some(r.closed_at.is_none()),
                     });
+                    let stop_all = stop(r.id.clone());
                     html! {
                         <tr class="request" data-id={r.id.clone()} data-state={state} data-files={r.files.to_string()}>
                             <td>
@@ -281,11 +298,19 @@ pub fn requests(props: &RequestsProps) -> Html {
                                 if r.has_passphrase { { " " }<span class="badge" title="Senders need a passphrase">{ "passphrase" }</span> }
                                 <br /><span class="muted">{ state }</span>
                             </td>
-                            <td>{ format!("{} of {} files, {} of {}", r.files, r.max_files, format::size(r.bytes), format::size(r.max_bytes)) }</td>
+                            <td>
+                                { format!("{} of {} files, {} of {}", r.files, r.max_files, format::size(r.bytes), format::size(r.max_bytes)) }
+                                if r.pending > 0 {
+                                    <br /><span class="muted request-pending" title="Uploads a sender has started and not finished: they hold places of the request until they finish, are stopped, or are swept">{ format!("{} on the way", r.pending) }</span>
+                                }
+                            </td>
                             <td>{ format::date(r.expires_at) }</td>
                             <td class="actions">
                                 <button type="button" class="request-files" onclick={show} aria-label={format!("Files sent to {}", r.title)}>{ "Files" }</button>
                                 <button type="button" class="secondary request-extend" onclick={extend} title="Open for 7 days from now">{ "Extend 7 days" }</button>
+                                if r.pending > 0 {
+                                    <button type="button" class="secondary request-stop" onclick={stop_all} title="Stop the uploads on their way through this request; their places go back to it">{ format!("Stop {}", if r.pending == 1 { "1 upload".to_owned() } else { format!("{} uploads", r.pending) }) }</button>
+                                }
                                 if r.closed_at.is_some() {
                                     <button type="button" class="secondary request-reopen" onclick={toggle}>{ "Reopen" }</button>
                                 } else {

@@ -113,7 +113,7 @@ fn failure_text(e: &TransferError) -> String {
         "wrong_passphrase" => "Wrong passphrase: nothing was sent. Check it with the person who \
                                asked for the files."
             .into(),
-        "owner_full" | "rate_limited" => format!("Not sent: {message}."),
+        "owner_full" | "rate_limited" | "request_busy" => format!("Not sent: {message}."),
         "request_too_small" => {
             format!("This file does not fit in what the request has left ({message}).")
         }
