@@ -462,9 +462,11 @@ async fn consistent(app: &TestApp, owner: &Client) {
         .filter(|(_, s, _)| s == "complete")
         .filter_map(|(_, _, size)| *size)
         .sum();
+    // The owner's own pending places; every pending upload's bytes (a sender's too) in storage.
     let (pending, pending_bytes): (i64, i64) = sqlx::query_as(
-        "SELECT COUNT(*), CAST(COALESCE(SUM(ciphertext_size), 0) AS BIGINT) FROM objects
-         WHERE state = 'pending' AND request_id IS NULL",
+        "SELECT COALESCE(SUM(CASE WHEN request_id IS NULL THEN 1 ELSE 0 END), 0),
+                CAST(COALESCE(SUM(ciphertext_size), 0) AS BIGINT)
+         FROM objects WHERE state = 'pending'",
     )
     .fetch_one(&app.db)
     .await
@@ -589,6 +591,49 @@ async fn hanging_up_part_way_through_any_change_leaves_every_record_whole() {
         )
         .await;
     }
+    // A sender's start, parts and completion, then the owner closing the request.
+    let (_, made) = alice
+        .call(
+            Method::POST,
+            "/api/requests",
+            Some(&json!({"title": "In", "max_files": 100, "max_bytes": 1_000_000_000u64})),
+        )
+        .await
+        .unwrap();
+    let (token, request) = (
+        made["token"].as_str().unwrap().to_owned(),
+        made["request"]["id"].as_str().unwrap().to_owned(),
+    );
+    for ms in delays {
+        let sender = app.client();
+        hang_up(
+            Duration::from_millis(ms),
+            sender.send_to_request(&token, None, &data(6 * 1024 * 1024, 200 + ms)),
+        )
+        .await;
+    }
+    consistent(&app, &alice).await;
+    hang_up(
+        Duration::from_millis(2),
+        alice.call(
+            Method::PATCH,
+            &format!("/api/requests/{request}"),
+            Some(&json!({"closed": true})),
+        ),
+    )
+    .await;
+    consistent(&app, &alice).await;
+    let (open,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM objects WHERE request_id = $1 AND state = 'pending'")
+            .bind(&request)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        open, 0,
+        "closing stopped every upload on its way, hang-up or not"
+    );
+
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let half: Vec<(String,)> = sqlx::query_as(
         "SELECT s.id FROM shares s WHERE s.set_key IS NOT NULL
@@ -599,4 +644,47 @@ async fn hanging_up_part_way_through_any_change_leaves_every_record_whole() {
     .unwrap();
     assert!(half.is_empty(), "links without all their files: {half:?}");
     consistent(&app, &alice).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_s3_no_longer_has_says_start_again_and_gives_its_place_back() {
+    let app = TestApp::start_with(|c| c.quota.pending_uploads = 1).await;
+    let (_admin, alice, _bob) = app.accounts().await;
+    let (up, parts) = alice
+        .upload_parts(&data(10, 9), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    // S3 loses the upload behind the server's back (a lifecycle rule, an operator, a lost disk).
+    let (key, upload_id): (String, String) =
+        sqlx::query_as("SELECT s3_key, s3_upload_id FROM objects WHERE id = $1")
+            .bind(&up.object_id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    app.s3()
+        .abort_multipart_upload()
+        .bucket("cipherdrop")
+        .key(&key)
+        .upload_id(&upload_id)
+        .send()
+        .await
+        .unwrap();
+    let e = alice
+        .complete(&up.upload_id, &parts, b"meta")
+        .await
+        .unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (409, "upload_gone"));
+    let message = e
+        .downcast_ref::<cipherdrop_e2e::server::ApiFailure>()
+        .and_then(|f| f.body.as_ref())
+        .map(|b| b.message.clone())
+        .unwrap_or_default();
+    assert!(message.contains("start the upload again"), "{message}");
+    // The row ended with it: the account's one pending place is free again at once.
+    alice.open_upload(10).await.unwrap();
+    let (_, status) = alice
+        .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "aborted");
 }

@@ -172,8 +172,9 @@ impl TestApp {
         cipherdrop_e2e::kms_client(&self.kms_url, ak, sk, false)
     }
 
-    /// The keys stored in the embedded S3's bucket (through the server's own S3 client settings).
-    pub async fn stored_keys(&self) -> Vec<String> {
+    /// A client of the embedded S3 with the server's own credentials (someone with S3 access
+    /// acting behind the server's back).
+    pub fn s3(&self) -> aws_sdk_s3::Client {
         let (ak, sk) = &self.s3_credentials;
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -184,7 +185,13 @@ impl TestApp {
             .endpoint_url(&self.s3_url)
             .force_path_style(true)
             .build();
-        let out = aws_sdk_s3::Client::from_conf(conf)
+        aws_sdk_s3::Client::from_conf(conf)
+    }
+
+    /// The keys stored in the embedded S3's bucket (through the server's own S3 client settings).
+    pub async fn stored_keys(&self) -> Vec<String> {
+        let out = self
+            .s3()
             .list_objects_v2()
             .bucket("cipherdrop")
             .send()
