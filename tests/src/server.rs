@@ -236,6 +236,15 @@ pub fn code_of(e: &anyhow::Error) -> String {
         .unwrap_or_default()
 }
 
+/// The message of a failed call's error body (empty if it had none): the server's own words,
+/// unlike the error's `Debug`, which may carry a backtrace.
+pub fn message_of(e: &anyhow::Error) -> String {
+    e.downcast_ref::<ApiFailure>()
+        .and_then(|f| f.body.as_ref())
+        .map(|b| b.message.clone())
+        .unwrap_or_default()
+}
+
 /// A share link as its owner's page made it: the server's answer and the link's secret.
 pub struct Link {
     /// The server's answer (settings and token).

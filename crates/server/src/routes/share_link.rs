@@ -8,7 +8,7 @@ use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{ShareInfo, ShareItemInfo, ShareItemKey, ShareKeyResponse, ShareTokenRequest};
-use cipherdrop_core::SEALED_LINK_KEY_LEN;
+use cipherdrop_core::{SEALED_LINK_KEY_LEN, share_set};
 use zeroize::Zeroizing;
 
 use super::no_store;
@@ -25,13 +25,16 @@ use crate::state::AppState;
 async fn shared_object(state: &AppState, row: &ShareRow) -> ApiResult<ObjectRow> {
     objects::complete_by_id(&state.db, &row.object_id)
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::GONE,
-                "share_file_gone",
-                "the shared file was deleted",
-            )
-        })
+        .ok_or_else(file_gone)
+}
+
+/// 410 `share_file_gone`.
+fn file_gone() -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "share_file_gone",
+        "the shared file was deleted",
+    )
 }
 
 /// Audits what a link's holder did with link `share_id`.
@@ -185,6 +188,30 @@ type Released = (Zeroizing<Vec<u8>>, String, ObjectRow, Vec<ShareItemKey>);
 /// call per file, as it was made).
 async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
     let object = shared_object(state, row).await?;
+    let set_key = match (&row.set_key, &row.set_key_arn, &row.set_digest) {
+        (Some(key), Some(arn), Some(digest)) => Some(
+            state
+                .aws
+                .decrypt_pinned(arn, key, &row.set_context(digest), share_set::SET_KEY_LEN)
+                .await?,
+        ),
+        _ => None,
+    };
+    // A link to one file, or a set made before set keys: the lead's own KMS-encrypted key.
+    let mut lead = match set_key {
+        Some(_) => None,
+        None => Some(
+            state
+                .aws
+                .decrypt_pinned(
+                    &object.key_arn,
+                    row.sealed_key.as_deref().unwrap_or_default(),
+                    &row.kms_context(),
+                    SEALED_LINK_KEY_LEN,
+                )
+                .await?,
+        ),
+    };
     let url_of = |o: &ObjectRow| {
         let key = o.s3_key.clone();
         async move {
@@ -194,78 +221,36 @@ async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
                 .await
         }
     };
-    let stored_items = shares::items(&state.db, &row.id).await?;
-    if let (Some(set_key), Some(arn), Some(digest)) =
-        (&row.set_key, &row.set_key_arn, &row.set_digest)
-    {
-        let key = state
-            .aws
-            .decrypt_pinned(
-                arn,
-                set_key,
-                &row.set_context(digest),
-                cipherdrop_core::share_set::SET_KEY_LEN,
-            )
-            .await?;
-        let mut lead = None;
-        let mut items = Vec::with_capacity(stored_items.len());
-        for item in stored_items {
-            let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
-                continue;
-            };
-            let sealed =
-                cipherdrop_core::share_set::open_item(&key, &row.id, &o.id, &item.sealed_key)
-                    .map_err(|_| {
-                        ApiError::new(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                            "share_damaged",
-                            "a file of this link failed its integrity check; ask for a new link",
-                        )
-                    })?;
-            if o.id == object.id {
-                lead = Some(Zeroizing::new(sealed.to_vec()));
-            }
-            items.push(ShareItemKey {
-                object_id: o.id.clone(),
-                sealed_key: B64.encode(&sealed[..]),
-                key_arn: o.key_arn.clone(),
-                download_url: url_of(&o).await?,
-            });
-        }
-        let lead = lead.ok_or_else(|| {
-            ApiError::new(
-                StatusCode::GONE,
-                "share_file_gone",
-                "the shared files were deleted",
-            )
-        })?;
-        return Ok((lead, url_of(&object).await?, object, items));
-    }
-    let stored = row.sealed_key.as_deref().unwrap_or_default();
-    let sealed = state
-        .aws
-        .decrypt_pinned(
-            &object.key_arn,
-            stored,
-            &row.kms_context(),
-            SEALED_LINK_KEY_LEN,
-        )
-        .await?;
-    let url = url_of(&object).await?;
     let mut items = Vec::new();
-    for item in stored_items {
+    for item in shares::items(&state.db, &row.id).await? {
         let Some(o) = objects::complete_by_id(&state.db, &item.object_id).await? else {
             continue;
         };
-        let sealed = state
-            .aws
-            .decrypt_pinned(
-                &o.key_arn,
-                &item.sealed_key,
-                &row.context_for(&o.id),
-                SEALED_LINK_KEY_LEN,
-            )
-            .await?;
+        let sealed = match &set_key {
+            Some(key) => {
+                share_set::open_item(key, &row.id, &o.id, &item.sealed_key).map_err(|_| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "share_damaged",
+                        "a file of this link failed its integrity check; ask for a new link",
+                    )
+                })?
+            }
+            None => {
+                state
+                    .aws
+                    .decrypt_pinned(
+                        &o.key_arn,
+                        &item.sealed_key,
+                        &row.context_for(&o.id),
+                        SEALED_LINK_KEY_LEN,
+                    )
+                    .await?
+            }
+        };
+        if lead.is_none() && o.id == object.id {
+            lead = Some(sealed.clone());
+        }
         items.push(ShareItemKey {
             object_id: o.id.clone(),
             sealed_key: B64.encode(&sealed[..]),
@@ -273,7 +258,8 @@ async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
             download_url: url_of(&o).await?,
         });
     }
-    Ok((sealed, url, object, items))
+    let lead = lead.ok_or_else(file_gone)?;
+    Ok((lead, url_of(&object).await?, object, items))
 }
 
 /// `POST /api/share/key`: one counted, audited release of the link's sealed key (KMS decrypts

@@ -33,6 +33,18 @@ async fn start_from(app: &TestApp, token: &str, from: &str) -> Result<Value, (u1
     }
 }
 
+/// Makes a file request; its token and id.
+async fn make_request(owner: &Client, body: Value) -> (String, String) {
+    let (_, made) = owner
+        .call(Method::POST, "/api/requests", Some(&body))
+        .await
+        .unwrap();
+    (
+        made["token"].as_str().unwrap().to_owned(),
+        made["request"]["id"].as_str().unwrap().to_owned(),
+    )
+}
+
 async fn request_summary(owner: &Client, id: &str) -> Value {
     let (_, list) = owner
         .call(Method::GET, "/api/requests", None)
@@ -55,18 +67,11 @@ async fn a_sender_cannot_lock_the_owner_out_and_the_owner_stops_what_is_arriving
     })
     .await;
     let (_admin, alice, _bob) = app.accounts().await;
-    let (_, made) = alice
-        .call(
-            Method::POST,
-            "/api/requests",
-            Some(&json!({"title": "Everything", "max_files": 100, "max_bytes": 1_000_000_000u64})),
-        )
-        .await
-        .unwrap();
-    let (token, id) = (
-        made["token"].as_str().unwrap().to_owned(),
-        made["request"]["id"].as_str().unwrap().to_owned(),
-    );
+    let (token, id) = make_request(
+        &alice,
+        json!({"title": "Everything", "max_files": 100, "max_bytes": 1_000_000_000u64}),
+    )
+    .await;
 
     // One address starts uploads and leaves them pending: it gets its share, then a refusal.
     let per_sender = REQUEST_MAX_PENDING_PER_SENDER as usize;
@@ -194,18 +199,11 @@ async fn a_sender_cannot_lock_the_owner_out_and_the_owner_stops_what_is_arriving
 async fn a_completion_re_checks_that_the_request_is_still_open() {
     let app = TestApp::start().await;
     let (_admin, alice, _bob) = app.accounts().await;
-    let (_, made) = alice
-        .call(
-            Method::POST,
-            "/api/requests",
-            Some(&json!({"title": "Forms", "max_files": 5, "max_bytes": 1_000_000})),
-        )
-        .await
-        .unwrap();
-    let (token, id) = (
-        made["token"].as_str().unwrap().to_owned(),
-        made["request"]["id"].as_str().unwrap().to_owned(),
-    );
+    let (token, id) = make_request(
+        &alice,
+        json!({"title": "Forms", "max_files": 5, "max_bytes": 1_000_000}),
+    )
+    .await;
     let sender = app.client();
     let (_, answer) = sender
         .call(
@@ -592,18 +590,11 @@ async fn hanging_up_part_way_through_any_change_leaves_every_record_whole() {
         .await;
     }
     // A sender's start, parts and completion, then the owner closing the request.
-    let (_, made) = alice
-        .call(
-            Method::POST,
-            "/api/requests",
-            Some(&json!({"title": "In", "max_files": 100, "max_bytes": 1_000_000_000u64})),
-        )
-        .await
-        .unwrap();
-    let (token, request) = (
-        made["token"].as_str().unwrap().to_owned(),
-        made["request"]["id"].as_str().unwrap().to_owned(),
-    );
+    let (token, request) = make_request(
+        &alice,
+        json!({"title": "In", "max_files": 100, "max_bytes": 1_000_000_000u64}),
+    )
+    .await;
     for ms in delays {
         let sender = app.client();
         hang_up(
@@ -674,11 +665,7 @@ async fn an_upload_s3_no_longer_has_says_start_again_and_gives_its_place_back() 
         .await
         .unwrap_err();
     assert_eq!((status_of(&e), code_of(&e).as_str()), (409, "upload_gone"));
-    let message = e
-        .downcast_ref::<cipherdrop_e2e::server::ApiFailure>()
-        .and_then(|f| f.body.as_ref())
-        .map(|b| b.message.clone())
-        .unwrap_or_default();
+    let message = cipherdrop_e2e::server::message_of(&e);
     assert!(message.contains("start the upload again"), "{message}");
     // The row ended with it: the account's one pending place is free again at once.
     alice.open_upload(10).await.unwrap();

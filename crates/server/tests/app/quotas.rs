@@ -112,11 +112,7 @@ async fn quotas_hold_against_concurrent_uploads_and_say_what_is_left() {
     );
     // (The refusal's own words, not the error's Debug, which may carry a backtrace naming this
     // test.)
-    let body = e
-        .downcast_ref::<cipherdrop_e2e::server::ApiFailure>()
-        .and_then(|f| f.body.as_ref())
-        .map(|b| b.message.clone())
-        .unwrap_or_default();
+    let body = cipherdrop_e2e::server::message_of(&e);
     assert!(body.contains("leave 1.0 MiB of the 1.0 MiB"), "{e:?}");
 
     // Stored bytes: complete uploads until the limit; the next is refused; a delete frees room.
