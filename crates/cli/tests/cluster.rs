@@ -343,14 +343,14 @@ async fn one_replica_sweeps_at_a_time() {
     let summaries = cluster
         .sql("SELECT detail FROM audit WHERE action = 'login' AND actor = 'bob' AND outcome = 'denied'")
         .unwrap();
-    assert_eq!(
-        summaries
-            .lines()
-            .filter(|l| l.contains("refused unchecked"))
-            .collect::<Vec<_>>(),
-        vec!["3 attempts refused unchecked while rate-limited"],
-        "{summaries}"
-    );
+    // A sweep may fall between two refusals, so they can be summed in more than one row; each
+    // refusal is counted exactly once.
+    let refused: u32 = summaries
+        .lines()
+        .filter(|l| l.contains("refused unchecked"))
+        .map(|l| l.split_whitespace().next().unwrap().parse::<u32>().unwrap())
+        .sum();
+    assert_eq!(refused, 3, "{summaries}");
     let (intact, report) = cluster.audit_verify().unwrap();
     assert!(intact, "{report}");
     for r in [&r1, &_r2, &_r3] {
