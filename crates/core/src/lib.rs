@@ -68,5 +68,7 @@ pub use link::{
     open_from_link, seal_for_link,
 };
 pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
-pub use size::{MessageLen, SIGNATURE_LEN_SLACK};
+pub use size::{
+    MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MessageLen, PartLayout, SIGNATURE_LEN_SLACK,
+};
 pub use suite::{AlgorithmSuiteId, Suite};
