@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub mod transfer;
+
 /// Encryption-context key naming the object (an opaque id, never a file name).
 pub const CONTEXT_OBJECT: &str = "cipherdrop:object";
 /// Encryption-context key naming the owning account (an opaque id).
