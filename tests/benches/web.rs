@@ -21,9 +21,10 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, peak_rss_kib, reset_peak_rss, web_dist};
-use cipherdrop_e2e::load::machine;
-use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess, add_user};
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
+use cipherdrop_testkit::load::machine;
+use cipherdrop_testkit::load::{peak_rss_kib, reset_peak_rss};
+use cipherdrop_testkit::server::{Client, PASSWORD, ServerProcess, add_user};
 use serde_json::Value;
 
 const MIB: f64 = 1024.0 * 1024.0;
@@ -481,7 +482,7 @@ async fn main() -> Result<()> {
 
     // 2. @aws-crypto/client-browser on the same bytes (one-shot API: input in memory), at
     // three frame sizes, interleaved with the page (workers).
-    let bundle = cipherdrop_e2e::repo_root().join("target/bench-js/aws-crypto-bench.bundle.js");
+    let bundle = cipherdrop_testkit::repo_root().join("target/bench-js/aws-crypto-bench.bundle.js");
     if bundle.exists() {
         let code = std::fs::read_to_string(&bundle)?;
         bench.b.client.execute(&code, vec![]).await?;

@@ -10,8 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cipherdrop_e2e::browser::Browser;
-use cipherdrop_e2e::load::machine;
-use cipherdrop_e2e::server::free_port;
+use cipherdrop_testkit::load::machine;
+use cipherdrop_testkit::server::free_port;
 
 const PAGE: &str = r#"<!doctype html><meta charset="utf-8"><title>probe</title><script>
 // Gets ready to seal `mib` MiB in 1 MiB calls with `inFlight` calls in flight; resolves to a

@@ -12,8 +12,9 @@
 
 use std::time::{Duration, Instant};
 
-use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, peak_rss_kib, reset_peak_rss, web_dist};
-use cipherdrop_e2e::server::ServerProcess;
+use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
+use cipherdrop_testkit::load::{peak_rss_kib, reset_peak_rss};
+use cipherdrop_testkit::server::ServerProcess;
 
 const SIZE: usize = 1 << 20;
 

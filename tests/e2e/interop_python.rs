@@ -16,7 +16,7 @@
 use cipherdrop_core::{
     DecryptLimits, EncryptionContext, EncryptionMaterials, RawAesKeyring, Suite, decrypt, encrypt,
 };
-use cipherdrop_e2e::{data, hex, run_python_batch};
+use cipherdrop_testkit::{data, hex, run_python_batch};
 use serde_json::{Value, json};
 
 const KEY_A: [u8; 32] = [0xA1; 32];
@@ -263,7 +263,7 @@ print("ok", len(infos))
 "#;
         let expected_path = dir.path().join(format!("{label}.json"));
         std::fs::write(&expected_path, Value::Array(expected.clone()).to_string()).unwrap();
-        let out = std::process::Command::new(cipherdrop_e2e::python())
+        let out = std::process::Command::new(cipherdrop_testkit::python())
             .args(["-c", script])
             .arg(&path)
             .arg(&expected_path)

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use cipherdrop_core::{DecryptLimits, Header, Suite};
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::find_stored;
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::find_stored;
+use cipherdrop_testkit::server::{
     Client, PASSWORD, ServerProcess, add_user, esdk_decrypt, sqlite, status_of, stored_credentials,
 };
 use fantoccini::Locator;
@@ -30,7 +30,7 @@ const MIN: Duration = Duration::from_secs(60);
 
 /// 20 MiB of pseudo-random bytes with the marker written every 64 KiB.
 fn big_plaintext() -> Vec<u8> {
-    let mut v = cipherdrop_e2e::data(20 * 1024 * 1024, 77);
+    let mut v = cipherdrop_testkit::data(20 * 1024 * 1024, 77);
     for chunk in v.chunks_mut(64 * 1024) {
         chunk[100..100 + MARKER.len()].copy_from_slice(MARKER);
     }
@@ -212,7 +212,7 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     .unwrap()
     .to_string();
     for name in [BIG, SIGNED, "quarterly"] {
-        let hex_name = cipherdrop_e2e::hex(name.as_bytes()).to_uppercase();
+        let hex_name = cipherdrop_testkit::hex(name.as_bytes()).to_uppercase();
         assert!(
             !rows.contains(name) && !rows.contains(&hex_name),
             "{name} is in the server's database"
@@ -386,7 +386,7 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         "the CLI reads the page's file"
     );
     let cli_file = files.path().join("from the cli.txt");
-    let cli_data = cipherdrop_e2e::data(300_001, 77);
+    let cli_data = cipherdrop_testkit::data(300_001, 77);
     std::fs::write(&cli_file, &cli_data).unwrap();
     cli(&["put", "--suite", "0x0578", cli_file.to_str().unwrap()]);
     b.client.refresh().await.unwrap();

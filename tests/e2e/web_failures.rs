@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::server::{
     Client, PASSWORD, ServerProcess, add_user, aws_env, esdk_decrypt, free_port, kms_service,
     python_aws, sqlite, stored_credentials,
 };
@@ -136,7 +136,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
     add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
     let write = |name: &str, len: usize| {
         let path = files.join(name);
-        std::fs::write(&path, cipherdrop_e2e::data(len, len as u64)).unwrap();
+        std::fs::write(&path, cipherdrop_testkit::data(len, len as u64)).unwrap();
         path
     };
 
@@ -279,7 +279,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     let s3_url = server.s3_url.clone().unwrap();
     add_user(&bin, &srv_dir, "alice", PASSWORD, false).unwrap();
     // Over 60 MiB: twelve parts of 5 MiB and a shorter thirteenth.
-    let original = cipherdrop_e2e::data(63_000_000, 26);
+    let original = cipherdrop_testkit::data(63_000_000, 26);
     let path = files.join("scan.tiff");
     std::fs::write(&path, &original).unwrap();
 
@@ -312,7 +312,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
 
     // Another file of another size: refused at once, nothing sent, still unfinished.
     let other = files.join("other.tiff");
-    std::fs::write(&other, cipherdrop_e2e::data(1000, 1)).unwrap();
+    std::fs::write(&other, cipherdrop_testkit::data(1000, 1)).unwrap();
     b.type_into(&input, &other.display().to_string())
         .await
         .unwrap();
@@ -369,7 +369,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
         )
         .await
         .unwrap();
-    let signed = cipherdrop_e2e::data(63_000_000, 12);
+    let signed = cipherdrop_testkit::data(63_000_000, 12);
     let signed_path = files.join("signed.pdf");
     std::fs::write(&signed_path, &signed).unwrap();
     // Every part from the third on is blocked, so S3 holds parts 1 and 2: a prefix, which the
@@ -472,7 +472,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
 
     // Offline mid-upload for longer than every retry would last: the upload waits, says so,
     // and goes on by itself when the network is back.
-    let later = cipherdrop_e2e::data(3_000_000, 3);
+    let later = cipherdrop_testkit::data(3_000_000, 3);
     let later_path = files.join("later.bin");
     std::fs::write(&later_path, &later).unwrap();
     block_s3(&b, &s3_url, true).await;
@@ -515,7 +515,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
 
     // The server (and its S3) killed mid-upload and started again: the parts on the wire are
     // retried, and the upload completes by itself.
-    let restarted = cipherdrop_e2e::data(16_000_000, 16);
+    let restarted = cipherdrop_testkit::data(16_000_000, 16);
     let restarted_path = files.join("restarted.bin");
     std::fs::write(&restarted_path, &restarted).unwrap();
     b.cdp(
@@ -546,7 +546,7 @@ async fn transfers_survive_a_reload_and_going_offline() {
     // An unfinished upload the server no longer keeps (aborted, as the sweeper does): the page
     // says so when the file is chosen again, and offers it as a new upload.
     let swept_path = files.join("swept.bin");
-    std::fs::write(&swept_path, cipherdrop_e2e::data(11_000_000, 11)).unwrap();
+    std::fs::write(&swept_path, cipherdrop_testkit::data(11_000_000, 11)).unwrap();
     b.cdp(
         "Network.setBlockedURLs",
         json!({ "urls": ["*partNumber=2&*"] }),

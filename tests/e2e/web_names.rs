@@ -24,7 +24,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_core::metadata::{self, FileMeta, SealedUnder};
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess, add_user, sqlite};
+use cipherdrop_testkit::server::{Client, PASSWORD, ServerProcess, add_user, sqlite};
 
 const WAIT: Duration = Duration::from_secs(300);
 

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use cipherdrop_core::{DecryptLimits, Header};
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::server::{
     Client, PASSWORD, ServerProcess, add_user, code_of, esdk_decrypt, sqlite, status_of,
     stored_credentials,
 };
@@ -135,7 +135,7 @@ async fn a_sender_without_an_account_sends_files_only_the_owner_can_read() {
 
     // The sender's three files: a small one, an empty one, a multi-part one.
     let dir = tempfile::tempdir().unwrap();
-    let mut big = cipherdrop_e2e::data(6 * 1024 * 1024 + 7, 31);
+    let mut big = cipherdrop_testkit::data(6 * 1024 * 1024 + 7, 31);
     big[..MARKER.len()].copy_from_slice(MARKER);
     let mut scan = b"scan of an ID card: ".to_vec();
     scan.extend_from_slice(MARKER);
@@ -555,7 +555,7 @@ async fn a_sender_without_an_account_sends_files_only_the_owner_can_read() {
 /// uploaded through the owner's page and through a request's page, each timed from the pick to
 /// the end (key issue, encryption, parts, completion).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "a measurement: CIPHERDROP_REQUEST_MB=256 cargo test --test web_requests -- --ignored --nocapture"]
+#[ignore = "a measurement: CIPHERDROP_REQUEST_MB=256 cargo test --test e2e web_requests -- --ignored --nocapture"]
 async fn sender_and_owner_upload_at_the_same_speed() {
     let mb = std::env::var("CIPHERDROP_REQUEST_MB")
         .ok()
@@ -567,7 +567,7 @@ async fn sender_and_owner_upload_at_the_same_speed() {
     let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
     add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let bytes = cipherdrop_e2e::data(mb << 20, 5);
+    let bytes = cipherdrop_testkit::data(mb << 20, 5);
     let path = dir.path().join("big.bin");
     std::fs::write(&path, &bytes).unwrap();
     let alice = Client::new(&server.url);
@@ -624,8 +624,8 @@ async fn a_sender_upload_survives_a_server_restart_and_fails_in_words_when_it_st
     let web = web_dist().unwrap();
     let data = tempfile::tempdir().unwrap();
     let ports = (
-        cipherdrop_e2e::server::free_port().unwrap(),
-        cipherdrop_e2e::server::free_port().unwrap(),
+        cipherdrop_testkit::server::free_port().unwrap(),
+        cipherdrop_testkit::server::free_port().unwrap(),
     );
     let restart =
         || ServerProcess::start_at(&bin, data.path(), Some(&web), ports, &[], &[]).unwrap();
@@ -644,7 +644,7 @@ async fn a_sender_upload_survives_a_server_restart_and_fails_in_words_when_it_st
     let token = made["token"].as_str().unwrap().to_owned();
     let link = format!("{}/r/#t={token}", server.url);
     let dir = tempfile::tempdir().unwrap();
-    let bytes = cipherdrop_e2e::data(16_000_000, 41);
+    let bytes = cipherdrop_testkit::data(16_000_000, 41);
     let path = dir.path().join("scan.tiff");
     std::fs::write(&path, &bytes).unwrap();
 

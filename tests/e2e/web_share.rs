@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use cipherdrop_core::LinkSecret;
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::server::{PASSWORD, ServerProcess, add_user, sqlite};
+use cipherdrop_testkit::server::{PASSWORD, ServerProcess, add_user, sqlite};
 
 const MIN: Duration = Duration::from_secs(60);
 const NAME: &str = "contract (signed).pdf";
@@ -124,7 +124,7 @@ async fn share_links_through_the_pages() {
     let server = ServerProcess::start_with_web(&bin, data.path(), &web, &[], &[]).unwrap();
     add_user(&bin, data.path(), "alice", PASSWORD, false).unwrap();
     let files = tempfile::tempdir().unwrap();
-    let content = cipherdrop_e2e::data(3 * 1024 * 1024 + 5, 11);
+    let content = cipherdrop_testkit::data(3 * 1024 * 1024 + 5, 11);
     let path = files.path().join(NAME);
     std::fs::write(&path, &content).unwrap();
 
@@ -406,7 +406,7 @@ async fn a_folder_behind_one_link_downloads_file_by_file_and_as_one_zip() {
         ("project/empty.txt", Vec::new()),
         (
             "project/data/big.bin",
-            cipherdrop_e2e::data(6 * 1024 * 1024 + 7, 21),
+            cipherdrop_testkit::data(6 * 1024 * 1024 + 7, 21),
         ),
         (
             "project/data/deep/notes.md",
@@ -576,7 +576,7 @@ with zipfile.ZipFile(sys.argv[1]) as z:
     assert z.testzip() is None, "a CRC failed"
     print(json.dumps({i.filename: hashlib.sha256(z.read(i)).hexdigest() for i in z.infolist()}))
 "#;
-    let out = std::process::Command::new(cipherdrop_e2e::python())
+    let out = std::process::Command::new(cipherdrop_testkit::python())
         .args(["-c", check])
         .arg(path)
         .output()

@@ -20,8 +20,8 @@ use cipherdrop_core::{
     SigningKey, Suite, message_context,
 };
 use cipherdrop_e2e::browser::{Browser, cipherdrop_bin, web_dist};
-use cipherdrop_e2e::hex;
-use cipherdrop_e2e::server::ServerProcess;
+use cipherdrop_testkit::hex;
+use cipherdrop_testkit::server::ServerProcess;
 use serde_json::json;
 use sha2::Digest as _;
 

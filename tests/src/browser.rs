@@ -72,7 +72,7 @@ impl Browser {
         let profile = state_dir.path().join("profile");
         std::fs::create_dir_all(&profile)?;
         let log_path = state_dir.path().join("chromedriver.log");
-        let port = crate::server::free_port()?;
+        let port = cipherdrop_testkit::server::free_port()?;
         let log = std::fs::File::create(&log_path)?;
         let driver = Command::new(&driver_path)
             .arg(format!("--port={port}"))
@@ -566,24 +566,6 @@ fn our_processes(root: u32, profile: &Path) -> HashSet<u32> {
     ours
 }
 
-/// A process's peak resident set size (`VmHWM` in `/proc/PID/status`), in KiB.
-pub fn peak_rss_kib(pid: u32) -> Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .with_context(|| format!("reading /proc/{pid}/status"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .ok_or_else(|| anyhow!("no VmHWM for process {pid}"))
-}
-
-/// Resets a process's peak resident set size to its current one (`5` to `/proc/PID/clear_refs`).
-pub fn reset_peak_rss(pid: u32) -> Result<()> {
-    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
-        .with_context(|| format!("writing /proc/{pid}/clear_refs"))
-}
-
 /// The `cipherdrop` binary next to the running test's target folder (`target/<profile>/`), or
 /// `$CIPHERDROP_BIN`. Cargo builds no binaries of other packages for these tests: build it with
 /// `cargo build -p cipherdrop-cli` (same profile).
@@ -611,7 +593,7 @@ pub fn cipherdrop_bin() -> Result<PathBuf> {
 pub fn web_dist() -> Result<PathBuf> {
     let dir = std::env::var_os("CIPHERDROP_WEB_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| crate::repo_root().join("dist"));
+        .unwrap_or_else(|| cipherdrop_testkit::repo_root().join("dist"));
     if !dir.join("index.html").is_file() {
         bail!(
             "{} has no index.html: run `trunk build` first \

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use cipherdrop_api::{CompletedPart, CreateUploadRequest, SUITE_COMMIT_KEY};
-use cipherdrop_e2e::server::{ServerProcess, setup_accounts};
+use cipherdrop_testkit::server::{ServerProcess, setup_accounts};
 use futures_util::StreamExt as _;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
@@ -73,7 +73,7 @@ async fn main() {
     ];
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("one-gib.bin");
-    let data = cipherdrop_e2e::data(GIB, 3);
+    let data = cipherdrop_testkit::data(GIB, 3);
     std::fs::write(&file, &data).unwrap();
 
     // The reference: the same bytes through the same presigned part URLs, unencrypted, 4 parts
@@ -125,7 +125,7 @@ async fn main() {
         .complete(&up.upload_id, &sent, b"x")
         .await
         .unwrap_err();
-    assert_eq!(cipherdrop_e2e::server::status_of(&refused), 422);
+    assert_eq!(cipherdrop_testkit::server::status_of(&refused), 422);
     let put_ref = start.elapsed().as_secs_f64();
 
     let (put_secs, put_mib, put_cpu, ids) = timed(&env, &["put", file.to_str().unwrap()]);

@@ -18,9 +18,9 @@ use std::path::Path;
 use std::time::Instant;
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::cluster::Cluster;
-use cipherdrop_e2e::load::{LoadResult, closed_loop, cpu_secs, machine};
-use cipherdrop_e2e::server::{Client, PASSWORD, ServerProcess};
+use cipherdrop_testkit::cluster::Cluster;
+use cipherdrop_testkit::load::{LoadResult, closed_loop, cpu_secs, machine};
+use cipherdrop_testkit::server::{Client, PASSWORD, ServerProcess};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const CLIENTS: usize = 64;
@@ -79,7 +79,7 @@ async fn run(cluster: &Cluster, name: &str, replicas: &[ServerProcess], sqlite: 
 fn audit_rows(cluster: &Cluster, replicas: &[ServerProcess], sqlite: bool) -> u64 {
     if sqlite {
         let out =
-            cipherdrop_e2e::server::sqlite(&replicas[0].data_dir, "SELECT count(*) FROM audit")
+            cipherdrop_testkit::server::sqlite(&replicas[0].data_dir, "SELECT count(*) FROM audit")
                 .unwrap();
         return out[0][0].as_u64().unwrap();
     }
@@ -106,7 +106,7 @@ fn main() {
         {
             // No database URL: the replica's own SQLite file.
             let sqlite = cluster.replica_with(&[], &quiet).unwrap();
-            cipherdrop_e2e::server::add_user(Path::new(BIN), &sqlite.data_dir, "alice", PASSWORD, false)
+            cipherdrop_testkit::server::add_user(Path::new(BIN), &sqlite.data_dir, "alice", PASSWORD, false)
                 .unwrap();
             run(&cluster, "1 replica, SQLite", std::slice::from_ref(&sqlite), true).await;
         }

@@ -14,7 +14,7 @@ use std::io::BufRead as _;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use cipherdrop_e2e::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
+use cipherdrop_testkit::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
@@ -91,7 +91,7 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let c = Arc::new(cipherdrop_e2e::kms_client(
+        let c = Arc::new(cipherdrop_testkit::kms_client(
             &format!("http://{addr}"),
             creds["access_key_id"].as_str().unwrap(),
             creds["secret_access_key"].as_str().unwrap(),

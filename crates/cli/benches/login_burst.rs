@@ -16,9 +16,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use cipherdrop_e2e::browser::{peak_rss_kib, reset_peak_rss};
-use cipherdrop_e2e::load::{loopback_client, machine};
-use cipherdrop_e2e::server::ServerProcess;
+use cipherdrop_testkit::load::{loopback_client, machine};
+use cipherdrop_testkit::load::{peak_rss_kib, reset_peak_rss};
+use cipherdrop_testkit::server::ServerProcess;
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const BURST: u32 = 500;

@@ -15,8 +15,8 @@
 use std::path::Path;
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
-use cipherdrop_e2e::server::{Client, ServerProcess, setup_accounts};
+use cipherdrop_testkit::load::{LoadResult, closed_loop, cpu_secs, machine, rss_kib};
+use cipherdrop_testkit::server::{Client, ServerProcess, setup_accounts};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 

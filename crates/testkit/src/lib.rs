@@ -1,7 +1,8 @@
-//! Shared harness for the end-to-end and interop tests: paths, the official-SDK Python, data.
+//! The test kit every suite shares: a `cipherdrop serve` process and a client that plays the
+//! browser with core (`server`), replicas on PostgreSQL (`cluster`, `postgres`), load drivers
+//! (`load`), the official ESDK's Python and CLI, repository paths and test data.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
-pub mod browser;
 pub mod cluster;
 pub mod load;
 pub mod postgres;
@@ -12,7 +13,7 @@ use std::process::Command;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
 /// The official `aws-encryption-cli` (its own venv, made by the bootstrap), or

@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use anyhow::{Context as _, Result, anyhow};
+
 /// Resident set size of a process, KiB.
 pub fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
@@ -107,4 +109,22 @@ pub fn loopback_client(i: u32) -> reqwest::Client {
         .local_address(std::net::IpAddr::V4(addr))
         .build()
         .unwrap_or_default()
+}
+
+/// A process's peak resident set size (`VmHWM` in `/proc/PID/status`), in KiB.
+pub fn peak_rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("reading /proc/{pid}/status"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| anyhow!("no VmHWM for process {pid}"))
+}
+
+/// Resets a process's peak resident set size to its current one (`5` to `/proc/PID/clear_refs`).
+pub fn reset_peak_rss(pid: u32) -> Result<()> {
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+        .with_context(|| format!("writing /proc/{pid}/clear_refs"))
 }

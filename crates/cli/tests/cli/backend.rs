@@ -16,8 +16,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CONTEXT_OBJECT, CONTEXT_OWNER, SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384,
 };
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{
     Client, PASSWORD, ServerProcess, audit_verify, esdk_decrypt, setup_accounts, status_of,
     stored_credentials,
 };
@@ -122,7 +122,7 @@ async fn upload_download_and_official_esdk_decrypt() {
     for key in &issued_keys {
         for text in [
             B64.encode(key),
-            cipherdrop_e2e::hex(key),
+            cipherdrop_testkit::hex(key),
             format!("{key:?}"),
         ] {
             assert!(!logs.contains(&text), "a data key is in the server log");
@@ -385,7 +385,7 @@ async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
         prev = e.hash;
     }
     script.push_str(&format!("UPDATE audit_head SET hash = '{prev}';"));
-    cipherdrop_e2e::server::sqlite(dir.path(), &script).unwrap();
+    cipherdrop_testkit::server::sqlite(dir.path(), &script).unwrap();
 
     let (ok, report) = audit(&[os("verify"), os("--data-dir"), data]);
     assert!(!ok, "{report}");

@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{
     ServerProcess, Service, audit_verify, aws_env, code_of, encrypt_for, free_port, setup_accounts,
     sqlite, status_of, stored_credentials,
 };
@@ -24,7 +24,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const MIB: usize = 1024 * 1024;
 
 fn kms_service(dir: &Path, port: u16) -> Service {
-    cipherdrop_e2e::server::kms_service(Path::new(BIN), dir, port).unwrap()
+    cipherdrop_testkit::server::kms_service(Path::new(BIN), dir, port).unwrap()
 }
 
 fn s3_service(dir: &Path, port: u16) -> Service {
@@ -67,7 +67,7 @@ async fn kms_down_then_s3_down_during_complete() {
     .unwrap();
     let mut s3 = s3_service(&s3_dir, s3_port);
     let (ak, sk) = stored_credentials(&kms_dir).unwrap();
-    let kms_client = cipherdrop_e2e::kms_client(&kms.url, &ak, &sk, true);
+    let kms_client = cipherdrop_testkit::kms_client(&kms.url, &ak, &sk, true);
     let arn = kms_client
         .create_key()
         .send()

@@ -11,8 +11,8 @@
 use std::path::Path;
 
 use cipherdrop_api::{SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{
     ServerProcess, aws_env, esdk_decrypt, python_aws, setup_accounts, start_moto,
 };
 
@@ -108,7 +108,7 @@ async fn upload_and_download_through_moto() {
         .await
         .unwrap_err();
     assert_eq!(
-        cipherdrop_e2e::server::status_of(&e),
+        cipherdrop_testkit::server::status_of(&e),
         MOTO_LIST_PARTS_STATUS
     );
     assert!(

@@ -20,8 +20,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_core::metadata::{self, FileMeta};
-use cipherdrop_e2e::server::{ServerProcess, setup_accounts};
-use cipherdrop_e2e::{data, find_stored};
+use cipherdrop_testkit::server::{ServerProcess, setup_accounts};
+use cipherdrop_testkit::{data, find_stored};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 
@@ -459,7 +459,7 @@ fn interrupted_put(config: &Path, file: &Path, suite: &str, parts: usize) -> Out
 }
 
 /// What the server says of an upload.
-async fn upload_status(c: &cipherdrop_e2e::server::Client, id: &str) -> serde_json::Value {
+async fn upload_status(c: &cipherdrop_testkit::server::Client, id: &str) -> serde_json::Value {
     c.call(reqwest::Method::GET, &format!("/api/uploads/{id}"), None)
         .await
         .unwrap()
@@ -509,7 +509,7 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
         let rec_text =
             std::fs::read_to_string(cfg.join(format!("state/cipherdrop/uploads/{upload}.json")))
                 .unwrap();
-        for form in cipherdrop_e2e::printed_forms(&key) {
+        for form in cipherdrop_testkit::printed_forms(&key) {
             assert!(!rec_text.contains(&form), "the data key is in the record");
         }
         assert_eq!(recs[0]["signing_key"].is_string(), suite == "0x0578");
@@ -603,8 +603,8 @@ async fn an_interrupted_put_resumes_where_it_stopped_and_only_for_the_same_file(
 async fn a_put_carries_on_across_a_server_restart() {
     let dir = tempfile::tempdir().unwrap();
     let ports = (
-        cipherdrop_e2e::server::free_port().unwrap(),
-        cipherdrop_e2e::server::free_port().unwrap(),
+        cipherdrop_testkit::server::free_port().unwrap(),
+        cipherdrop_testkit::server::free_port().unwrap(),
     );
     let mut server =
         ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();

@@ -18,9 +18,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::cluster::Cluster;
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{
+use cipherdrop_testkit::cluster::Cluster;
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{
     Client, PASSWORD, ServerProcess, esdk_decrypt, start_moto, status_of,
 };
 
@@ -467,8 +467,8 @@ impl Drop for Moto {
 
 /// `tests/py/aws_secrets.py` against moto; its output.
 fn secrets(moto: &Moto, args: &[&str]) -> String {
-    let out = std::process::Command::new(cipherdrop_e2e::python())
-        .arg(cipherdrop_e2e::repo_root().join("tests/py/aws_secrets.py"))
+    let out = std::process::Command::new(cipherdrop_testkit::python())
+        .arg(cipherdrop_testkit::repo_root().join("tests/py/aws_secrets.py"))
         .args(args)
         .env("AWS_ENDPOINT_URL", &moto.1)
         .env("AWS_ACCESS_KEY_ID", "testing")
@@ -496,7 +496,7 @@ fn rds_secret(cluster: &Cluster, password: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
-    use cipherdrop_e2e::cluster::DB_PASSWORD;
+    use cipherdrop_testkit::cluster::DB_PASSWORD;
     let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
     let (child, url) = start_moto().unwrap();
     let moto = Moto(child, url);
@@ -577,7 +577,7 @@ async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secrets() {
-    use cipherdrop_e2e::cluster::DB_PASSWORD;
+    use cipherdrop_testkit::cluster::DB_PASSWORD;
     let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
     let (child, url) = start_moto().unwrap();
     let moto = Moto(child, url);

@@ -10,7 +10,7 @@ use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use cipherdrop_e2e::{data, hex, repo_root, run_python_batch};
+use cipherdrop_testkit::{data, hex, repo_root, run_python_batch};
 use serde_json::json;
 
 fn cipherdrop(args: &[&str]) -> Output {

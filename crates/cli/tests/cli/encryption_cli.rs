@@ -13,8 +13,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use cipherdrop_e2e::server::{free_port, kms_service, start_moto, stored_credentials};
-use cipherdrop_e2e::{aws_encryption_cli, data, kms_client};
+use cipherdrop_testkit::server::{free_port, kms_service, start_moto, stored_credentials};
+use cipherdrop_testkit::{aws_encryption_cli, data, kms_client};
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 

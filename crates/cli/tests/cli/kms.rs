@@ -20,7 +20,7 @@ use cipherdrop_core::{
     DataKey, DecryptLimits, EncryptedDataKey, EncryptionContext, EncryptionMaterials, Header,
     SigningKey, Suite, decrypt, encrypt, message_context,
 };
-use cipherdrop_e2e::{data, python, repo_root};
+use cipherdrop_testkit::{data, python, repo_root};
 
 struct KmsProcess {
     child: Child,
@@ -74,7 +74,7 @@ impl KmsProcess {
     }
 
     fn client(&self) -> Client {
-        cipherdrop_e2e::kms_client(
+        cipherdrop_testkit::kms_client(
             &format!("http://{}", self.addr),
             &self.access_key,
             &self.secret,
@@ -470,7 +470,7 @@ async fn the_kms_process_logs_no_secret_at_trace() {
         enc.into_inner(),
         secret.into_bytes(),
     ] {
-        for form in cipherdrop_e2e::printed_forms(&s) {
+        for form in cipherdrop_testkit::printed_forms(&s) {
             assert!(!text.contains(&form), "the KMS logged a secret ({form})");
         }
     }

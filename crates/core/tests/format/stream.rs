@@ -6,14 +6,12 @@
     missing_docs
 )]
 
-mod common;
-
+use crate::common::{keyring, materials, plaintext, rng};
 use cipherdrop_core::{
     DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
     Encryptor, Error, Event, FrameEncoder, MessageDecoder, RawAesKeyring, SigningKey, Suite,
     decrypt, encrypt, message_context,
 };
-use common::{keyring, materials, plaintext, rng};
 use proptest::prelude::*;
 
 fn encrypt_chunked(suite: Suite, frame: u32, pt: &[u8], chunks: &[usize], seed: u64) -> Vec<u8> {
@@ -172,14 +170,19 @@ fn limits_are_enforced_before_buffering() {
     let kr = keyring();
     let edks: Vec<EncryptedDataKey> = (0..5)
         .map(|_| {
-            kr.wrap(&DataKey::generate(&mut r), &common::context(), &mut r)
-                .unwrap()
+            kr.wrap(
+                &DataKey::generate(&mut r),
+                &crate::common::context(),
+                &mut r,
+            )
+            .unwrap()
         })
         .collect();
     let key = DataKey::generate(&mut r);
-    let mut all = vec![kr.wrap(&key, &common::context(), &mut r).unwrap()];
+    let mut all = vec![kr.wrap(&key, &crate::common::context(), &mut r).unwrap()];
     all.extend(edks);
-    let m = EncryptionMaterials::new(Suite::CommitKey, common::context(), key, all, None).unwrap();
+    let m = EncryptionMaterials::new(Suite::CommitKey, crate::common::context(), key, all, None)
+        .unwrap();
     let msg = encrypt(m, 1 << 20, &plaintext(100, 1), &mut r).unwrap();
     assert_eq!(
         decrypt(&kr, &msg, DecryptLimits::default()).unwrap().0,
@@ -289,7 +292,12 @@ fn reserved_context_keys_and_mismatched_materials_are_refused() {
     ));
     let sk = SigningKey::generate(&mut r);
     let other = SigningKey::generate(&mut r);
-    let ctx = message_context(Suite::CommitKeyEcdsaP384, &common::context(), Some(&sk)).unwrap();
+    let ctx = message_context(
+        Suite::CommitKeyEcdsaP384,
+        &crate::common::context(),
+        Some(&sk),
+    )
+    .unwrap();
     assert_eq!(ctx.get("aws-crypto-public-key").unwrap().len(), 68);
     let key = DataKey::generate(&mut r);
     let edk = keyring().wrap(&key, &ctx, &mut r).unwrap();
@@ -337,7 +345,7 @@ fn kms_edks_are_plain_data() {
     assert!(EncryptedDataKey::aws_kms("alias/cipherdrop", vec![1]).is_err());
     let m = EncryptionMaterials::new(
         Suite::CommitKey,
-        common::context(),
+        crate::common::context(),
         key.clone(),
         vec![edk],
         None,
@@ -486,8 +494,13 @@ fn raw_keyring_supports_128_192_256_bit_wrapping_keys_and_several_edks() {
         .map(|&n| RawAesKeyring::new("ns", &format!("k{n}"), &vec![n as u8; n]).unwrap())
         .collect();
     let refs: Vec<&RawAesKeyring> = rings.iter().collect();
-    let m = EncryptionMaterials::with_raw_aes(Suite::CommitKey, &common::context(), &refs, &mut r)
-        .unwrap();
+    let m = EncryptionMaterials::with_raw_aes(
+        Suite::CommitKey,
+        &crate::common::context(),
+        &refs,
+        &mut r,
+    )
+    .unwrap();
     let msg = encrypt(m, 128, b"several keys", &mut r).unwrap();
     for ring in &rings {
         assert_eq!(

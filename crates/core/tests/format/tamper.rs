@@ -6,10 +6,8 @@
     missing_docs
 )]
 
-mod common;
-
+use crate::common::{keyring, materials, plaintext, rng};
 use cipherdrop_core::{DecryptLimits, Suite, decrypt, encrypt};
-use common::{keyring, materials, plaintext, rng};
 
 fn exhaustive(suite: Suite) {
     let mut r = rng(42);

@@ -6,15 +6,13 @@
     missing_docs
 )]
 
-mod common;
-
+use crate::common::{Scripted, vectors_dir};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_core::{
     DataKey, DecryptLimits, EncryptionContext, EncryptionMaterials, Error, RawAesKeyring, Suite,
     decrypt, encrypt,
 };
-use common::{Scripted, vectors_dir};
 use serde_json::Value;
 
 fn hex(s: &str) -> Vec<u8> {

@@ -51,7 +51,7 @@ impl Server {
     }
 
     fn client_with(&self, ak: &str, sk: &str) -> Client {
-        cipherdrop_e2e::kms_client(&format!("http://{}", self.addr), ak, sk, false)
+        cipherdrop_testkit::kms_client(&format!("http://{}", self.addr), ak, sk, false)
     }
 
     fn client(&self) -> Client {
@@ -1276,7 +1276,7 @@ fn blob_under(id: uuid::Uuid, material: &[u8; 32], plaintext: &[u8]) -> Vec<u8> 
 /// Every form the backing key could be written in (the shared printed forms, and the bytes read
 /// as text).
 fn forms(key: &[u8]) -> Vec<String> {
-    let mut out = cipherdrop_e2e::printed_forms(key);
+    let mut out = cipherdrop_testkit::printed_forms(key);
     out.push(String::from_utf8_lossy(key).into_owned());
     out
 }
@@ -2158,7 +2158,7 @@ async fn signing_keys_survive_a_restart() {
 async fn boto3_signing_checks(endpoint: String, creds: (String, String)) -> serde_json::Value {
     tokio::task::spawn_blocking(move || {
         let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/kms_sign.py");
-        let out = std::process::Command::new(cipherdrop_e2e::python())
+        let out = std::process::Command::new(cipherdrop_testkit::python())
             .arg(script)
             .env("AWS_ENDPOINT_URL_KMS", &endpoint)
             .env("AWS_ACCESS_KEY_ID", &creds.0)
@@ -2267,7 +2267,7 @@ async fn boto3_sees_aws_semantics_for_signing_keys_and_agrees_with_moto() {
     );
 
     // moto, the third-party peer: the same script.
-    let (child, url) = cipherdrop_e2e::server::start_moto().unwrap();
+    let (child, url) = cipherdrop_testkit::server::start_moto().unwrap();
     let _moto = Moto(child);
     let theirs = boto3_signing_checks(url, ("testing".into(), "testing".into())).await;
     // Both implement these, and agree.

@@ -129,7 +129,7 @@ fn no_secret_reaches_the_logs_at_trace() {
         .enable_all()
         .build()
         .unwrap();
-    let c = cipherdrop_e2e::kms_client(
+    let c = cipherdrop_testkit::kms_client(
         &format!("http://{addr}"),
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -221,7 +221,7 @@ fn no_secret_reaches_the_logs_at_trace() {
     );
     assert!(client_log.contains(" TRACE "), "{client_log}");
     for secret in &secrets {
-        for form in cipherdrop_e2e::printed_forms(secret) {
+        for form in cipherdrop_testkit::printed_forms(secret) {
             assert!(
                 !service_log.contains(&form),
                 "the service logged a secret ({form}):\n{service_log}"
@@ -231,7 +231,7 @@ fn no_secret_reaches_the_logs_at_trace() {
     // Nor, as it happens, the client's: the SDK redacts sensitive bodies unless told otherwise
     // (LOG_SENSITIVE_BODIES, LOG_SIGNABLE_BODY). Blobs are not sensitive to it.
     for secret in [&secrets[0], &secrets[1], &secrets[3]] {
-        for form in cipherdrop_e2e::printed_forms(secret) {
+        for form in cipherdrop_testkit::printed_forms(secret) {
             assert!(
                 !client_log.contains(&form),
                 "the client logged a secret ({form})"

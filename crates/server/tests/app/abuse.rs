@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use cipherdrop_api::{REQUEST_MAX_PENDING, REQUEST_MAX_PENDING_PER_SENDER, SUITE_COMMIT_KEY};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, status_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -155,7 +155,8 @@ async fn a_sender_cannot_lock_the_owner_out_and_the_owner_stops_what_is_arriving
     let answer = start_from(&app, &token, "203.0.113.9").await.unwrap();
     let up: cipherdrop_api::CreateUploadResponse =
         serde_json::from_value(answer["upload"].clone()).unwrap();
-    let ciphertext = cipherdrop_e2e::server::encrypt_for(&up, None, 4096, &data(10, 7)).unwrap();
+    let ciphertext =
+        cipherdrop_testkit::server::encrypt_for(&up, None, 4096, &data(10, 7)).unwrap();
     let etag = sender
         .put_part(&up.parts[0].url, ciphertext.clone())
         .await
@@ -216,7 +217,8 @@ async fn a_completion_re_checks_that_the_request_is_still_open() {
         .unwrap();
     let up: cipherdrop_api::CreateUploadResponse =
         serde_json::from_value(answer["upload"].clone()).unwrap();
-    let ciphertext = cipherdrop_e2e::server::encrypt_for(&up, None, 4096, &data(10, 7)).unwrap();
+    let ciphertext =
+        cipherdrop_testkit::server::encrypt_for(&up, None, 4096, &data(10, 7)).unwrap();
     let etag = sender.put_part(&up.parts[0].url, ciphertext).await.unwrap();
     // The request expires while the file is on its way (as a database clock would see it).
     app.sql(&format!(
@@ -665,7 +667,7 @@ async fn an_upload_s3_no_longer_has_says_start_again_and_gives_its_place_back() 
         .await
         .unwrap_err();
     assert_eq!((status_of(&e), code_of(&e).as_str()), (409, "upload_gone"));
-    let message = cipherdrop_e2e::server::message_of(&e);
+    let message = cipherdrop_testkit::server::message_of(&e);
     assert!(message.contains("start the upload again"), "{message}");
     // The row ended with it: the account's one pending place is free again at once.
     alice.open_upload(10).await.unwrap();

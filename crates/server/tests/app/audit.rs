@@ -634,7 +634,7 @@ async fn checkpoints_on_postgresql_two_replicas_one_record_each() {
     let keys = [public_key(&app).await];
     let aws = aws_of(&app);
     aws.ensure_bucket("audit-anchor").await.unwrap();
-    let pg = cipherdrop_e2e::postgres::Postgres::start().unwrap();
+    let pg = cipherdrop_testkit::postgres::Postgres::start().unwrap();
     let url = pg
         .create_app_database("cipherdrop", "checkpoint-password")
         .unwrap();
@@ -705,7 +705,7 @@ async fn checkpoints_through_moto_land_locked_in_an_object_lock_bucket() {
             let _ = self.0.wait();
         }
     }
-    let (child, url) = cipherdrop_e2e::server::start_moto().unwrap();
+    let (child, url) = cipherdrop_testkit::server::start_moto().unwrap();
     let _moto = Moto(child);
     let aws = cipherdrop_server::Aws::connect(&cipherdrop_server::AwsSettings {
         s3_region: "us-east-1".into(),

@@ -3,8 +3,8 @@
 //! `rejected`; the same upload done honestly completes.
 
 use cipherdrop_api::{CompletedPart, CreateUploadRequest, CreateUploadResponse, SUITE_COMMIT_KEY};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, encrypt_for, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, encrypt_for, status_of};
 use reqwest::Method;
 
 use crate::util::TestApp;

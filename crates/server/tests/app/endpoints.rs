@@ -3,8 +3,8 @@
 
 use base64::Engine as _;
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{code_of, status_of};
 use reqwest::Method;
 
 use crate::util::{PASSWORD, TestApp};

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::load::loopback_client;
-use cipherdrop_e2e::server::{code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::load::loopback_client;
+use cipherdrop_testkit::server::{code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
 

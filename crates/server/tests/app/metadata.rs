@@ -7,8 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{MAX_METADATA_BYTES, MetadataKeyResponse, SUITE_COMMIT_KEY};
 use cipherdrop_core::metadata::{self, FileMeta, SealedUnder};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
 

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use cipherdrop_e2e::postgres::Postgres;
 use cipherdrop_server::db::{self, Db};
+use cipherdrop_testkit::postgres::Postgres;
 
 /// (table, column, kind, not null, in the primary key), kinds as both back ends mean them.
 type Column = (String, String, String, bool, bool);

@@ -4,8 +4,8 @@
 
 use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
 use cipherdrop_core::{SIGNATURE_LEN_SLACK, SigningKey};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{code_of, status_of};
 use reqwest::Method;
 
 use crate::util::TestApp;

@@ -3,9 +3,9 @@
 //! words what is left, a per-account override applies to that account only, and `GET /api/usage`
 //! reports all of it.
 use cipherdrop_api::{CreateUploadRequest, SUITE_COMMIT_KEY, Usage};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
 use cipherdrop_server::{Quota, QuotaOverrides};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, status_of};
 use reqwest::Method;
 
 use crate::util::TestApp;
@@ -112,7 +112,7 @@ async fn quotas_hold_against_concurrent_uploads_and_say_what_is_left() {
     );
     // (The refusal's own words, not the error's Debug, which may carry a backtrace naming this
     // test.)
-    let body = cipherdrop_e2e::server::message_of(&e);
+    let body = cipherdrop_testkit::server::message_of(&e);
     assert!(body.contains("leave 1.0 MiB of the 1.0 MiB"), "{e:?}");
 
     // Stored bytes: complete uploads until the limit; the next is refused; a delete frees room.

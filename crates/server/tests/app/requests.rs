@@ -5,8 +5,8 @@
 //! concurrent creations.
 
 use cipherdrop_api::{REQUEST_MAX_OPEN, RequestCreated, RequestInfo, SUITE_COMMIT_KEY};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, status_of};
 use reqwest::Method;
 use serde_json::{Value, json};
 

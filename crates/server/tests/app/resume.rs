@@ -7,8 +7,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     CompletedPart, CreateUploadRequest, PendingKeyResponse, SUITE_COMMIT_KEY, UploadStatus,
 };
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{encrypt_for, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{encrypt_for, status_of};
 use reqwest::Method;
 
 use crate::util::TestApp;

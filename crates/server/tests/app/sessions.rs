@@ -1,7 +1,7 @@
 //! Session defences: the `__Host-` cookie over https, a request with two session cookies refused
 //! (cookie tossing), and setting or resetting a password ends every outstanding login link.
 
-use cipherdrop_e2e::server::{code_of, status_of};
+use cipherdrop_testkit::server::{code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
 

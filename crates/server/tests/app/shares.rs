@@ -6,8 +6,8 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{SUITE_COMMIT_KEY, ShareKeyResponse};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, Link, code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, Link, code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
 

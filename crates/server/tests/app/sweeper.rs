@@ -67,7 +67,7 @@ async fn no_completion_racing_an_abort_leaves_an_object_nothing_lists() {
     let mut ids = Vec::new();
     for i in 0..20 {
         let (up, parts) = alice
-            .upload_parts(&cipherdrop_e2e::data(100, i), SUITE_COMMIT_KEY, 4096)
+            .upload_parts(&cipherdrop_testkit::data(100, i), SUITE_COMMIT_KEY, 4096)
             .await
             .unwrap();
         let (a, b) = (alice.clone(), alice.clone());
@@ -109,11 +109,11 @@ async fn stored_objects_that_no_complete_upload_lists_are_swept() {
     .await;
     let alice = app.user("alice").await;
     let kept = alice
-        .upload(&cipherdrop_e2e::data(10, 1), SUITE_COMMIT_KEY, 4096)
+        .upload(&cipherdrop_testkit::data(10, 1), SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
     let orphan = alice
-        .upload(&cipherdrop_e2e::data(10, 2), SUITE_COMMIT_KEY, 4096)
+        .upload(&cipherdrop_testkit::data(10, 2), SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
     // What a lost race or a crash between S3 and the database leaves: an object, no complete row.
@@ -130,7 +130,7 @@ async fn stored_objects_that_no_complete_upload_lists_are_swept() {
     assert!(!stored.contains(&format!("objects/{orphan}")), "{stored:?}");
     assert_eq!(
         alice.download(&kept).await.unwrap(),
-        cipherdrop_e2e::data(10, 1)
+        cipherdrop_testkit::data(10, 1)
     );
     let rows = app.audit_rows("object.deleted").await;
     assert!(

@@ -4,8 +4,8 @@
 //! unknown, malformed and doubled tokens are refused in words; another account's token reaches
 //! nothing; 60 concurrent creations stop at the cap; uses are audited and secrets stored nowhere.
 use cipherdrop_api::{SUITE_COMMIT_KEY, TOKEN_MAX_PER_ACCOUNT, TokenCreated};
-use cipherdrop_e2e::data;
-use cipherdrop_e2e::server::{Client, code_of, status_of};
+use cipherdrop_testkit::data;
+use cipherdrop_testkit::server::{Client, code_of, status_of};
 use reqwest::Method;
 use serde_json::json;
 

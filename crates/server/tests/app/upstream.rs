@@ -1,7 +1,7 @@
 //! What KMS or S3 say when they refuse stays in the server's log: the client gets which service
 //! failed and an error id, never the service's message (AWS messages name accounts, roles, keys).
 
-use cipherdrop_e2e::server::{code_of, status_of};
+use cipherdrop_testkit::server::{code_of, status_of};
 
 use crate::util::TestApp;
 

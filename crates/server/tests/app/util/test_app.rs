@@ -6,13 +6,13 @@ use std::io::Write as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use cipherdrop_e2e::server::Client;
 use cipherdrop_server::db::Db;
 use cipherdrop_server::{AwsSettings, Config, Server};
+use cipherdrop_testkit::server::Client;
 use tokio::sync::watch;
 
 /// The password every test account gets.
-pub const PASSWORD: &str = cipherdrop_e2e::server::PASSWORD;
+pub const PASSWORD: &str = cipherdrop_testkit::server::PASSWORD;
 
 /// The server, its embedded KMS and S3, each serving on a free loopback port until dropped.
 pub struct TestApp {
@@ -169,7 +169,7 @@ impl TestApp {
     /// A client of the embedded KMS with the server's own credentials.
     pub fn kms(&self) -> aws_sdk_kms::Client {
         let (ak, sk) = &self.kms_credentials;
-        cipherdrop_e2e::kms_client(&self.kms_url, ak, sk, false)
+        cipherdrop_testkit::kms_client(&self.kms_url, ak, sk, false)
     }
 
     /// A client of the embedded S3 with the server's own credentials (someone with S3 access

@@ -1,0 +1,7 @@
+//! Core's integration suite, one test binary of modules: the official ESDK vectors, streaming
+//! encryption and decryption against the one-shot API, and exhaustive tampering.
+
+mod common;
+mod stream;
+mod tamper;
+mod vectors;

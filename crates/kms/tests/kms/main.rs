@@ -1,0 +1,5 @@
+//! The embedded KMS's integration suite, one test binary of modules: the official AWS SDK and
+//! the Python SDK against it (`sdk`), and what its trace logs may never contain (`trace_logs`).
+
+mod sdk;
+mod trace_logs;
