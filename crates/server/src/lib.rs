@@ -9,6 +9,7 @@
 #![recursion_limit = "256"] // the OpenAPI document is one `json!` literal
 
 mod accounts;
+mod actor;
 mod anchor;
 mod assets;
 pub mod audit;
@@ -30,6 +31,7 @@ mod shares;
 mod state;
 mod sweeper;
 mod tokens;
+mod uploads;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,7 +51,7 @@ pub use state::{AppState, Config};
 use routes::{
     admin as admin_routes, metadata as metadata_routes, objects as object_routes, openapi,
     requests as request_routes, session, share_link, shares as share_routes,
-    tokens as token_routes, uploads,
+    tokens as token_routes, uploads as upload_routes,
 };
 use tokens::Scope;
 
@@ -70,24 +72,30 @@ pub fn app(state: Arc<AppState>) -> Router {
         .route("/login/link", post(session::login_link))
         .route("/logout", post(session::logout))
         .route("/me", get(session::me.layer(any)))
-        .route("/usage", get(uploads::usage.layer(read)))
+        .route("/usage", get(upload_routes::usage.layer(read)))
         .route("/password", post(session::set_password))
         .route(
             "/tokens",
             get(token_routes::list).post(token_routes::create),
         )
         .route("/tokens/{id}", delete(token_routes::revoke))
-        .route("/uploads", post(uploads::create.layer(write)))
-        .route("/uploads/{id}", get(uploads::status.layer(write)))
-        .route("/uploads/{id}/parts", get(uploads::part_urls.layer(write)))
+        .route("/uploads", post(upload_routes::create.layer(write)))
+        .route("/uploads/{id}", get(upload_routes::status.layer(write)))
+        .route(
+            "/uploads/{id}/parts",
+            get(upload_routes::part_urls.layer(write)),
+        )
         .route(
             "/uploads/{id}/complete",
-            post(uploads::complete.layer(write)),
+            post(upload_routes::complete.layer(write)),
         )
-        .route("/uploads/{id}/abort", post(uploads::abort.layer(write)))
+        .route(
+            "/uploads/{id}/abort",
+            post(upload_routes::abort.layer(write)),
+        )
         .route(
             "/uploads/{id}/key",
-            post(uploads::release_pending_key.layer(write)),
+            post(upload_routes::release_pending_key.layer(write)),
         )
         .route("/objects", get(object_routes::list.layer(read)))
         .route("/metadata-key", post(metadata_routes::release.layer(read)))

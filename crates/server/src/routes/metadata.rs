@@ -15,7 +15,8 @@ use cipherdrop_api::{
 
 use zeroize::Zeroizing;
 
-use super::{audit_account, no_store};
+use super::no_store;
+use crate::actor::{Actor, Did};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
 use crate::metakeys::{self, Released};
@@ -39,16 +40,18 @@ pub async fn release(
     let released = metakeys::release(&state, &auth.user.id, req.version).await?;
     // No key leaves without its audit row.
     let detail = format!("version {} of {}", released.version, released.current);
-    audit_account(
-        &state,
-        &auth,
-        ip,
-        "metadata_key.released",
-        &auth.user.id,
-        "ok",
-        &detail,
-    )
-    .await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "metadata_key.released",
+                object: &auth.user.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(answer(&released))
 }
 
@@ -56,16 +59,18 @@ pub async fn release(
 pub async fn rotate(State(state): St, auth: Auth, ip: ClientIp) -> ApiResult<Response> {
     let released = metakeys::rotate(&state, &auth.user.id).await?;
     let detail = format!("version {} made", released.version);
-    audit_account(
-        &state,
-        &auth,
-        ip,
-        "metadata_key.rotated",
-        &auth.user.id,
-        "ok",
-        &detail,
-    )
-    .await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "metadata_key.rotated",
+                object: &auth.user.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(answer(&released))
 }
 

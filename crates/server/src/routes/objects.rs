@@ -6,17 +6,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary, SecretB64};
-use zeroize::Zeroizing;
+use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary};
 
-use super::{Actor, no_store, record_actor};
+use super::no_store;
+use crate::actor::{Actor, Did};
 use crate::audit::Event;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St, bearer, cookie_name, session_token};
-use crate::objects::{self, ObjectRow, SessionOwned};
-use crate::state::AppState;
+use crate::objects::{self, SessionOwned};
 
 /// `GET /api/objects`.
 pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<ObjectList>> {
@@ -62,16 +59,18 @@ pub async fn delete(
         .delete_object(&state.config.bucket, &row.s3_key)
         .await?;
     objects::delete_row(&state.db, &row.id).await?;
-    record_actor(
-        &state,
-        Actor::Account(&auth),
-        ip,
-        "object.deleted",
-        &row.id,
-        "ok",
-        "",
-    )
-    .await;
+    Actor::Account(&auth)
+        .record(
+            &state,
+            ip,
+            Did {
+                action: "object.deleted",
+                object: &row.id,
+                outcome: "ok",
+                detail: "",
+            },
+        )
+        .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -111,19 +110,21 @@ pub async fn release_key(
             None => Auth::from_headers(&state, &parts.headers).await?,
         };
         // Refusals are audited too: someone asked for a key that is not theirs.
-        super::audit_account(
-            &state,
-            &auth,
-            ip,
-            "key.released",
-            &id,
-            "denied",
-            "not the owner, or no such object",
-        )
-        .await?;
+        Actor::Account(&auth)
+            .audit(
+                &state,
+                ip,
+                Did {
+                    action: "key.released",
+                    object: &id,
+                    outcome: "denied",
+                    detail: "not the owner, or no such object",
+                },
+            )
+            .await?;
         return Err(ApiError::not_found("object"));
     };
-    let (result, outcome, detail) = kms_release(&state, &row, "to owner").await?;
+    let (result, outcome, detail) = crate::uploads::kms_release(&state, &row, "to owner").await?;
     // No key leaves without its audit row.
     state
         .audit
@@ -140,24 +141,4 @@ pub async fn release_key(
         data_key: result?,
         key_arn: row.key_arn,
     }))
-}
-
-/// One KMS `Decrypt` of `row`'s stored EDK under its stored context, pinned to its key ARN: the
-/// key (base64, zeroized on drop), and the outcome and detail of the audit row the caller must
-/// write before answering (`detail` when it worked, KMS's refusal in words when not).
-pub(crate) async fn kms_release(
-    state: &AppState,
-    row: &ObjectRow,
-    detail: &str,
-) -> ApiResult<(ApiResult<SecretB64>, &'static str, String)> {
-    let result = state
-        .aws
-        .decrypt_data_key(&row.key_arn, &row.edk, &row.kms_context()?)
-        .await;
-    let (outcome, detail) = match &result {
-        Ok(_) => ("ok", detail.to_owned()),
-        Err(e) => ("error", e.message.clone()),
-    };
-    let key = result.map(|k| SecretB64::new(Zeroizing::new(B64.encode(&k[..]))));
-    Ok((key, outcome, detail))
 }

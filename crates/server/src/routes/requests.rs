@@ -18,15 +18,16 @@ use cipherdrop_api::{
 };
 use zeroize::Zeroizing;
 
+use super::no_store;
 use super::share_link::{verify_guess, wrong_passphrase};
-use super::uploads::{self, Issue, PartQuery};
-use super::{Actor, audit_account, audit_actor, no_store};
 use crate::accounts::{self, new_token};
+use crate::actor::{Actor, Did};
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
 use crate::objects::{self, ObjectRow};
 use crate::requests::{self, NewRequest};
+use crate::uploads::{self, Issue, PartQuery};
 
 fn max_open() -> i64 {
     i64::try_from(REQUEST_MAX_OPEN).unwrap_or(i64::MAX)
@@ -81,7 +82,18 @@ pub async fn create(
             "no"
         }
     );
-    audit_account(&state, &auth, ip, "request.created", &id, "ok", &detail).await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "request.created",
+                object: &id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(Json(RequestCreated {
         request: row.summary(),
         token: token.to_string(),
@@ -130,7 +142,18 @@ pub async fn update(
             "open"
         }
     );
-    audit_account(&state, &auth, ip, "request.updated", &id, "ok", &detail).await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "request.updated",
+                object: &id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(Json(
         requests::owned(&state.db, &auth.user.id, &id)
             .await?
@@ -197,16 +220,18 @@ pub async fn stop_arriving(
 ) -> ApiResult<Json<RequestSummary>> {
     let row = requests::owned(&state.db, &auth.user.id, &id).await?;
     let ended = abort_arriving(&state, &auth, ip, &row).await?;
-    audit_account(
-        &state,
-        &auth,
-        ip,
-        "request.updated",
-        &id,
-        "ok",
-        &format!("{ended} uploads under way stopped by the owner"),
-    )
-    .await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "request.updated",
+                object: &id,
+                outcome: "ok",
+                detail: &format!("{ended} uploads under way stopped by the owner"),
+            },
+        )
+        .await?;
     Ok(Json(
         requests::owned(&state.db, &auth.user.id, &id)
             .await?
@@ -258,16 +283,18 @@ pub async fn sender_create(
     if let Some(hash) = &row.passphrase_hash {
         let given = Zeroizing::new(req.passphrase.clone().unwrap_or_default());
         if !verify_guess(&state, ip, &row.id, hash, &given).await? {
-            audit_actor(
-                &state,
-                Actor::Sender(&row.id),
-                ip,
-                "request.upload",
-                &row.id,
-                "denied",
-                "wrong passphrase",
-            )
-            .await?;
+            Actor::Sender(&row.id)
+                .audit(
+                    &state,
+                    ip,
+                    Did {
+                        action: "request.upload",
+                        object: &row.id,
+                        outcome: "denied",
+                        detail: "wrong passphrase",
+                    },
+                )
+                .await?;
             return Err(wrong_passphrase());
         }
     }
@@ -318,7 +345,7 @@ pub async fn sender_complete(
     Ok(Json(SenderReceipt {
         reference: done.id.clone(),
         size: done.size(),
-        plaintext_size: objects::to_u64(done.plaintext_size),
+        plaintext_size: done.plaintext_size,
     }))
 }
 

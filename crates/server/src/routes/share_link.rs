@@ -17,7 +17,7 @@ use crate::audit::{AuditError, Event};
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ClientIp, St};
-use crate::objects::{self, ObjectRow, to_u64};
+use crate::objects::{self, ObjectRow};
 use crate::shares::{self, ShareRow, Taken, to_u32};
 use crate::state::AppState;
 
@@ -87,7 +87,7 @@ pub async fn info(
             items.push(ShareItemInfo {
                 object_id: o.id.clone(),
                 size: o.size(),
-                plaintext_size: to_u64(o.plaintext_size),
+                plaintext_size: o.plaintext_size,
                 suite: o.suite_id(),
                 metadata: B64.encode(&item.metadata),
             });
@@ -96,7 +96,7 @@ pub async fn info(
     Ok(Json(ShareInfo {
         id: row.id.clone(),
         size: object.size(),
-        plaintext_size: to_u64(object.plaintext_size),
+        plaintext_size: object.plaintext_size,
         suite: object.suite_id(),
         expires_at: row.expires_at,
         remaining: row.remaining(),

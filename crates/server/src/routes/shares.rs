@@ -13,8 +13,8 @@ use cipherdrop_core::SEALED_LINK_KEY_LEN;
 use std::collections::HashSet;
 use zeroize::Zeroizing;
 
-use super::audit_account;
 use crate::accounts::{self, new_token};
+use crate::actor::{Actor, Did};
 use crate::audit;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
@@ -172,7 +172,18 @@ async fn created(
             "no"
         }
     );
-    audit_account(state, auth, ip, "share.created", &row.id, "ok", &detail).await?;
+    Actor::Account(auth)
+        .audit(
+            state,
+            ip,
+            Did {
+                action: "share.created",
+                object: &row.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(Json(ShareCreated {
         share: row.summary(),
         token: token.to_owned(),
@@ -350,7 +361,18 @@ pub async fn update(
         row.expires_at,
         limit_text(row.max_downloads)
     );
-    audit_account(&state, &auth, ip, "share.updated", &row.id, "ok", &detail).await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "share.updated",
+                object: &row.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     let row = shares::owned(&state.db, &auth.user.id, &id).await?;
     Ok(Json(row.summary()))
 }
@@ -364,7 +386,18 @@ pub async fn revoke(
 ) -> ApiResult<Json<ShareSummary>> {
     let row = shares::owned(&state.db, &auth.user.id, &id).await?;
     shares::revoke(&state.db, &row.id).await?;
-    audit_account(&state, &auth, ip, "share.revoked", &row.id, "ok", "").await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "share.revoked",
+                object: &row.id,
+                outcome: "ok",
+                detail: "",
+            },
+        )
+        .await?;
     Ok(Json(
         shares::owned(&state.db, &auth.user.id, &id)
             .await?

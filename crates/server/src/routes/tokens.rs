@@ -5,7 +5,8 @@ use axum::Json;
 use axum::extract::{Path, State};
 use cipherdrop_api::{CreateTokenRequest, SecretB64, TokenCreated, TokenList, TokenSummary};
 
-use super::{audit_account, no_store};
+use super::no_store;
+use crate::actor::{Actor, Did};
 use crate::error::ApiResult;
 use crate::extract::{Auth, ClientIp, St};
 use crate::tokens::{self, TokenRow};
@@ -25,7 +26,18 @@ pub async fn create(
         "{}: scopes {}, expires at {}",
         row.name, row.scopes, row.expires_at
     );
-    audit_account(&state, &auth, ip, "token.created", &row.id, "ok", &detail).await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "token.created",
+                object: &row.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
     Ok(no_store(&TokenCreated {
         token: row.summary(),
         secret: SecretB64::new(secret),
@@ -49,7 +61,18 @@ pub async fn revoke(
 ) -> ApiResult<Json<TokenSummary>> {
     let row = tokens::owned(&state.db, &auth.user.id, &id).await?;
     tokens::revoke(&state.db, &row.id).await?;
-    audit_account(&state, &auth, ip, "token.revoked", &row.id, "ok", &row.name).await?;
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "token.revoked",
+                object: &row.id,
+                outcome: "ok",
+                detail: &row.name,
+            },
+        )
+        .await?;
     Ok(Json(
         tokens::owned(&state.db, &auth.user.id, &id)
             .await?

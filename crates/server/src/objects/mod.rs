@@ -5,13 +5,12 @@
 //! was issued: suite, the one EDK and key ARN, the context, the frame length, and a size the
 //! declared plaintext size admits.
 
-use std::collections::{BTreeMap, HashMap};
+mod row;
+
+pub use row::{ObjectRow, ObjectState, to_i64, to_u64};
 
 use crate::db::Db;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::{ObjectSummary, REQUEST_MAX_PENDING, REQUEST_MAX_PENDING_PER_SENDER};
-use cipherdrop_core::{ContentType, DecryptLimits, Header, MessageLen, TAG_LEN};
+use cipherdrop_api::{REQUEST_MAX_PENDING, REQUEST_MAX_PENDING_PER_SENDER};
 use sqlx::FromRow;
 
 use crate::accounts::token_hash;
@@ -19,189 +18,6 @@ use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::quotas::{self, Quota};
 use crate::state::AppState;
-
-/// Where an object is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectState {
-    /// Data key issued, multipart upload open in S3.
-    Pending,
-    /// S3 holds the whole message and its header was verified.
-    Complete,
-    /// Aborted by its owner or the sweeper; S3 dropped the parts.
-    Aborted,
-    /// Completed in S3 but refused (header or size mismatch) and deleted.
-    Rejected,
-}
-
-impl ObjectState {
-    /// As stored and as the API names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Complete => "complete",
-            Self::Aborted => "aborted",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-// Stored as its name (`TEXT` on both back ends): sqlx's derive cannot speak to the `Any` driver.
-impl sqlx::Type<sqlx::Any> for ObjectState {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <&str as sqlx::Type<sqlx::Any>>::type_info()
-    }
-}
-
-impl<'q> sqlx::Encode<'q, sqlx::Any> for ObjectState {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <&str as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.as_str(), buf)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, sqlx::Any> for ObjectState {
-    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
-        [Self::Pending, Self::Complete, Self::Aborted, Self::Rejected]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("no object state is called {text:?}").into())
-    }
-}
-
-/// One row of `objects`.
-#[derive(FromRow)]
-pub struct ObjectRow {
-    pub id: String,
-    pub owner_id: String,
-    pub state: ObjectState,
-    pub s3_key: String,
-    pub s3_upload_id: String,
-    pub suite: i64,
-    pub frame_length: i64,
-    pub plaintext_size: i64,
-    pub ciphertext_size: i64,
-    pub part_size: i64,
-    pub part_count: i64,
-    pub key_arn: String,
-    pub edk: Vec<u8>,
-    pub context: String,
-    pub metadata: Option<Vec<u8>>,
-    pub stored_size: Option<i64>,
-    pub created_at: i64,
-    pub completed_at: Option<i64>,
-    /// The file request it came by, if a sender's.
-    #[sqlx(default)]
-    pub request_id: Option<String>,
-}
-
-/// A non-negative database integer as `u64` (0 for anything else).
-pub fn to_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
-}
-
-/// A size for the database.
-pub fn to_i64(v: u64) -> ApiResult<i64> {
-    i64::try_from(v).map_err(|_| ApiError::bad_request("size out of range"))
-}
-
-impl ObjectRow {
-    /// The encryption context issued with the data key.
-    pub fn context(&self) -> ApiResult<BTreeMap<String, String>> {
-        serde_json::from_str(&self.context)
-            .map_err(|e| ApiError::internal("reading the stored encryption context", &e))
-    }
-
-    /// The context as the KMS client takes it.
-    pub fn kms_context(&self) -> ApiResult<HashMap<String, String>> {
-        Ok(self.context()?.into_iter().collect())
-    }
-
-    /// The object's size in S3 (declared, until it is complete).
-    pub fn size(&self) -> u64 {
-        to_u64(self.stored_size.unwrap_or(self.ciphertext_size))
-    }
-
-    /// The suite id.
-    pub fn suite_id(&self) -> u16 {
-        u16::try_from(self.suite).unwrap_or(0)
-    }
-
-    /// As the API lists it.
-    pub fn summary(&self) -> ObjectSummary {
-        ObjectSummary {
-            id: self.id.clone(),
-            size: self.size(),
-            plaintext_size: to_u64(self.plaintext_size),
-            suite: self.suite_id(),
-            created_at: self.completed_at.unwrap_or(self.created_at),
-            metadata: B64.encode(self.metadata.as_deref().unwrap_or_default()),
-            new_downloads: 0,
-            request_id: self.request_id.clone(),
-        }
-    }
-
-    /// 409 unless the row is pending.
-    pub fn require_pending(&self) -> ApiResult<()> {
-        if self.state == ObjectState::Pending {
-            Ok(())
-        } else {
-            Err(ApiError::conflict(format!(
-                "the upload is {}, not pending",
-                self.state.as_str()
-            )))
-        }
-    }
-
-    /// Checks the header S3 now holds (`prefix`, the object's first bytes) against what was
-    /// issued, and the object's `size` against the declared plaintext size. `Err` says what
-    /// differs.
-    pub fn check_stored(&self, prefix: &[u8], size: u64) -> Result<(), String> {
-        let (header, body_start) = Header::parse(prefix, &DecryptLimits::default())
-            .map_err(|e| format!("the object does not start with a valid ESDK v2 header ({e})"))?;
-        if i64::from(header.suite.id().0) != self.suite {
-            return Err(format!(
-                "suite is 0x{:04X}, not the one issued",
-                header.suite.id().0
-            ));
-        }
-        match header.encrypted_data_keys.as_slice() {
-            [edk]
-                if edk.ciphertext == self.edk
-                    && edk.kms_key_arn() == Some(self.key_arn.as_str()) => {}
-            _ => return Err("the encrypted data keys are not exactly the one issued".into()),
-        }
-        let issued: BTreeMap<String, String> = serde_json::from_str(&self.context)
-            .map_err(|_| "stored context unreadable".to_owned())?;
-        let found: BTreeMap<String, String> = header
-            .encryption_context
-            .iter()
-            .map(|(k, v)| (k.to_owned(), v.to_owned()))
-            .collect();
-        if found != issued {
-            return Err("the encryption context differs from the one issued".into());
-        }
-        if header.content_type != ContentType::Framed
-            || i64::from(header.frame_length) != self.frame_length
-        {
-            return Err("framing differs from the one declared".into());
-        }
-        let plain = to_u64(self.plaintext_size);
-        // The header as stored: its body and tag.
-        let header_len = (body_start + TAG_LEN) as u64;
-        let lengths = MessageLen::new(header.suite, header_len, plain, header.frame_length)
-            .ok_or("frame count")?;
-        if !lengths.admits(size) {
-            return Err(format!(
-                "the object is {size} bytes, which does not match {plain} plaintext bytes in frames of {}",
-                header.frame_length
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// What a new upload row holds.
 pub struct NewUpload<'a> {
@@ -214,7 +30,7 @@ pub struct NewUpload<'a> {
     pub plaintext_size: u64,
     pub ciphertext_size: u64,
     pub part_size: u64,
-    pub part_count: u64,
+    pub part_count: u32,
     pub key_arn: &'a str,
     pub edk: &'a [u8],
     /// The context as a JSON object.
@@ -281,7 +97,7 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     .bind(to_i64(up.plaintext_size)?)
     .bind(size)
     .bind(to_i64(up.part_size)?)
-    .bind(to_i64(up.part_count)?)
+    .bind(i64::from(up.part_count))
     .bind(up.key_arn)
     .bind(up.edk)
     .bind(up.context_json)
@@ -576,15 +392,4 @@ pub async fn abort_pending(state: &AppState, up: &S3Ref) -> ApiResult<bool> {
         ObjectState::Aborted,
     )
     .await
-}
-
-impl ObjectRow {
-    /// Where the upload is in S3.
-    pub fn s3_ref(&self) -> S3Ref {
-        S3Ref {
-            id: self.id.clone(),
-            s3_key: self.s3_key.clone(),
-            s3_upload_id: self.s3_upload_id.clone(),
-        }
-    }
 }
