@@ -10,7 +10,6 @@
 
 mod audit;
 mod blob;
-mod credentials;
 mod error;
 mod master;
 mod ops;
@@ -29,7 +28,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 
-pub use credentials::Credentials;
+pub use cipherdrop_keyfile::Credentials;
 pub use error::{ErrorCode, KmsError};
 pub use master::MASTER_KEY_FILE;
 pub use service::{AuditInfo, Kms};

@@ -16,7 +16,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::store::write_atomic;
+use cipherdrop_keyfile::write_atomic;
 
 /// The master key file's name in the data folder, unless another path is given.
 pub const MASTER_KEY_FILE: &str = "master.key";

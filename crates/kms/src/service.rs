@@ -7,10 +7,10 @@ use std::sync::RwLock;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use cipherdrop_keyfile::Credentials;
 use uuid::Uuid;
 
 use crate::audit::{AuditLog, Event};
-use crate::credentials::Credentials;
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::store::{AliasRecord, Disk, KeyRecord, KeyState};
 use crate::wire::{Req, field};
@@ -433,6 +433,28 @@ mod tests {
             out.push(der);
         }
         out
+    }
+
+    /// A data folder made before the KMS shared its key pair file with the store keeps its key
+    /// pair: the file is read as it is and not rewritten.
+    #[test]
+    fn a_data_folder_of_before_keeps_its_credentials() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = "{\n  \"access_key_id\": \"AKIAQ7MZ4XNB2KTD5WEH\",\n  \"secret_access_key\": \"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\"\n}";
+        std::fs::write(dir.path().join("credentials.json"), old).unwrap();
+        let kms = Kms::open(dir.path(), "us-east-1", "111122223333").unwrap();
+        assert_eq!(kms.credentials().access_key_id, "AKIAQ7MZ4XNB2KTD5WEH");
+        assert_eq!(
+            kms.secret_for("AKIAQ7MZ4XNB2KTD5WEH"),
+            Some("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")
+        );
+        drop(kms);
+        let reopened = Kms::open(dir.path(), "us-east-1", "111122223333").unwrap();
+        assert_eq!(reopened.credentials().access_key_id, "AKIAQ7MZ4XNB2KTD5WEH");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("credentials.json")).unwrap(),
+            old
+        );
     }
 
     #[test]

@@ -13,7 +13,6 @@
 //! the same ETag.
 
 mod complete;
-mod credentials;
 mod layout;
 mod store;
 
@@ -28,7 +27,7 @@ use axum::response::{IntoResponse, Response};
 use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 
-pub use credentials::Credentials;
+pub use cipherdrop_keyfile::Credentials;
 
 /// Methods the browser may use on objects.
 const CORS_METHODS: &str = "GET, PUT, HEAD";
