@@ -37,9 +37,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::db::Db;
-use axum::handler::Handler as _;
-use axum::routing::{delete, get, patch, post, put};
-use axum::{Extension, Router};
+use axum::Router;
 
 pub use accounts::{AccountError, MIN_PASSWORD_LEN, User};
 pub use aws::{Aws, AwsSettings};
@@ -48,117 +46,16 @@ pub use extract::SESSION_COOKIE;
 pub use quotas::{Overrides as QuotaOverrides, Quota};
 pub use state::{AppState, Config};
 
-use routes::{
-    admin as admin_routes, metadata as metadata_routes, objects as object_routes, openapi,
-    requests as request_routes, session, share_link, shares as share_routes,
-    tokens as token_routes, uploads as upload_routes,
-};
-use tokens::Scope;
-
 /// Every route, under the middleware: the API at `/api`, the web bundle (if configured) at `/`.
 ///
 /// A route that API tokens may use names the scope they need (`scoped`); every other route takes
 /// page sessions only.
 pub fn app(state: Arc<AppState>) -> Router {
-    let (read, write, share, any) = (
-        Extension(Scope::Read),
-        Extension(Scope::Write),
-        Extension(Scope::Share),
-        Extension(Scope::Any),
-    );
-    let api = Router::new()
-        .route("/openapi.json", get(openapi::document))
-        .route("/login", post(session::login))
-        .route("/login/link", post(session::login_link))
-        .route("/logout", post(session::logout))
-        .route("/me", get(session::me.layer(any)))
-        .route("/usage", get(upload_routes::usage.layer(read)))
-        .route("/password", post(session::set_password))
-        .route(
-            "/tokens",
-            get(token_routes::list).post(token_routes::create),
-        )
-        .route("/tokens/{id}", delete(token_routes::revoke))
-        .route("/uploads", post(upload_routes::create.layer(write)))
-        .route("/uploads/{id}", get(upload_routes::status.layer(write)))
-        .route(
-            "/uploads/{id}/parts",
-            get(upload_routes::part_urls.layer(write)),
-        )
-        .route(
-            "/uploads/{id}/complete",
-            post(upload_routes::complete.layer(write)),
-        )
-        .route(
-            "/uploads/{id}/abort",
-            post(upload_routes::abort.layer(write)),
-        )
-        .route(
-            "/uploads/{id}/key",
-            post(upload_routes::release_pending_key.layer(write)),
-        )
-        .route("/objects", get(object_routes::list.layer(read)))
-        .route("/metadata-key", post(metadata_routes::release.layer(read)))
-        .route("/metadata-key/rotate", post(metadata_routes::rotate))
-        .route(
-            "/objects/{id}/metadata",
-            put(metadata_routes::set.layer(write)),
-        )
-        .route(
-            "/objects/{id}",
-            get(object_routes::details.layer(read)).delete(object_routes::delete.layer(write)),
-        )
-        .route(
-            "/objects/{id}/key",
-            post(object_routes::release_key.layer(read)),
-        )
-        .route(
-            "/objects/{id}/shares",
-            get(share_routes::list.layer(share)).post(share_routes::create.layer(share)),
-        )
-        .route(
-            "/objects/{id}/shares/seen",
-            post(share_routes::seen.layer(share)),
-        )
-        .route("/shares", post(share_routes::create_set.layer(share)))
-        .route(
-            "/requests",
-            get(request_routes::list).post(request_routes::create),
-        )
-        .route("/requests/{id}", patch(request_routes::update))
-        .route("/requests/{id}/files", get(request_routes::files))
-        .route("/requests/{id}/arriving", get(request_routes::arriving))
-        .route(
-            "/requests/{id}/arriving/abort",
-            post(request_routes::stop_arriving),
-        )
-        .route("/shares/{id}", patch(share_routes::update.layer(share)))
-        .route(
-            "/shares/{id}/revoke",
-            post(share_routes::revoke.layer(share)),
-        )
-        .route(
-            "/shares/{id}/history",
-            get(share_routes::history.layer(share)),
-        )
-        .route("/share", post(share_link::info))
-        .route("/share/key", post(share_link::release_key))
-        .route("/request", post(request_routes::info))
-        .route("/request/uploads", post(request_routes::sender_create))
-        .route(
-            "/request/uploads/{id}/parts",
-            post(request_routes::sender_parts),
-        )
-        .route(
-            "/request/uploads/{id}/complete",
-            post(request_routes::sender_complete),
-        )
-        .route(
-            "/request/uploads/{id}/abort",
-            post(request_routes::sender_abort),
-        )
-        .route("/admin/audit", get(admin_routes::audit_page))
-        .fallback(|| async { ApiError::not_found("API route") });
+    let mut api = Router::new();
+    for endpoint in routes::table::endpoints() {
+        api = api.route(endpoint.path, endpoint.handler);
+    }
+    let api = api.fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new().nest("/api", api);
     if let Some(dir) = &state.config.web_dir {
         app = app.fallback_service(assets::service(dir));

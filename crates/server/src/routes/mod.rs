@@ -9,6 +9,7 @@ pub mod requests;
 pub mod session;
 pub mod share_link;
 pub mod shares;
+pub mod table;
 pub mod tokens;
 pub mod uploads;
 

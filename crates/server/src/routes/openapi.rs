@@ -1,12 +1,15 @@
-//! The OpenAPI 3.1 document of the API, served at `/api/openapi.json`. The end-to-end tests walk
-//! its paths, so a documented route that does not exist fails them.
+//! The OpenAPI 3.1 document of the API, served at `/api/openapi.json`: the schemas, and the paths
+//! made from the router's own table (`table.rs`), so the two cannot drift. The endpoint tests walk
+//! its paths.
 
 use axum::Json;
 use serde_json::{Value, json};
 
+use super::table::Access;
+
 fn op(
     summary: &str,
-    auth: bool,
+    access: Access,
     request: Option<&str>,
     response: Option<&str>,
     no_store: bool,
@@ -28,10 +31,10 @@ fn op(
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
         }),
     );
-    let security = if auth {
-        json!([{"session": []}])
-    } else {
-        json!([])
+    let security = match access {
+        Access::Public => json!([]),
+        Access::Session => json!([{"session": []}]),
+        Access::Token(scope) => json!([{"session": []}, {"token": [scope.as_str()]}]),
     };
     let mut o = serde_json::Map::new();
     o.insert("summary".into(), json!(summary));
@@ -77,45 +80,28 @@ fn r(name: &str) -> Value {
     json!({"$ref": format!("#/components/schemas/{name}")})
 }
 
-/// The operations an API token may call, with the scope it needs (as `lib.rs` routes them; the
-/// endpoint test checks each against the server).
-const TOKEN_SCOPES: &[(&str, &str, &str)] = &[
-    ("/api/me", "get", "any"),
-    ("/api/usage", "get", "read"),
-    ("/api/objects", "get", "read"),
-    ("/api/objects/{id}", "get", "read"),
-    ("/api/objects/{id}/key", "post", "read"),
-    ("/api/metadata-key", "post", "read"),
-    ("/api/objects/{id}/metadata", "put", "write"),
-    ("/api/uploads", "post", "write"),
-    ("/api/uploads/{id}", "get", "write"),
-    ("/api/uploads/{id}/parts", "get", "write"),
-    ("/api/uploads/{id}/complete", "post", "write"),
-    ("/api/uploads/{id}/abort", "post", "write"),
-    ("/api/uploads/{id}/key", "post", "write"),
-    ("/api/objects/{id}", "delete", "write"),
-    ("/api/objects/{id}/shares", "get", "share"),
-    ("/api/objects/{id}/shares", "post", "share"),
-    ("/api/objects/{id}/shares/seen", "post", "share"),
-    ("/api/shares", "post", "share"),
-    ("/api/shares/{id}", "patch", "share"),
-    ("/api/shares/{id}/revoke", "post", "share"),
-    ("/api/shares/{id}/history", "get", "share"),
-];
-
-/// The document.
+/// The document: the schemas below, and a path entry for every route of the router's table.
 pub fn spec() -> Value {
     let mut doc = base();
-    for (path, method, scope) in TOKEN_SCOPES {
-        if let Some(security) = doc
-            .pointer_mut(&format!(
-                "/paths/{}/{method}/security",
-                path.replace('/', "~1")
-            ))
-            .and_then(Value::as_array_mut)
-        {
-            security.push(json!({"token": [scope]}));
+    let mut paths = serde_json::Map::new();
+    for e in super::table::endpoints() {
+        let d = &e.doc;
+        let mut operation = op(d.summary, e.access, d.request, d.response, d.no_store);
+        if let (Some(query), Some(o)) = (d.query, operation.as_object_mut()) {
+            o.insert("parameters".into(), query());
         }
+        let item = paths
+            .entry(format!("/api{}", e.path))
+            .or_insert_with(|| json!({}));
+        if let Some(item) = item.as_object_mut() {
+            if e.path.contains("{id}") {
+                item.insert("parameters".into(), id_param());
+            }
+            item.insert(e.method.as_str().to_ascii_lowercase(), operation);
+        }
+    }
+    if let Some(d) = doc.as_object_mut() {
+        d.insert("paths".into(), Value::Object(paths));
     }
     doc
 }
@@ -134,6 +120,7 @@ fn base() -> Value {
                 "token": {"type": "http", "scheme": "bearer", "description": "An API token (`cdt_…`) for scripts, with scopes read, write and share; an operation lists the scope it needs. Operations without a token requirement take the page's session only."}
             },
             "schemas": {
+                "OpenApiDocument": {"type": "object", "description": "An OpenAPI 3.1 document"},
                 "ErrorBody": object(&[("error", s()), ("message", s())], &["error", "message"]),
                 "LoginRequest": object(&[("username", s()), ("password", s())], &["username", "password"]),
                 "LinkLoginRequest": object(&[("token", s())], &["token"]),
@@ -185,64 +172,6 @@ fn base() -> Value {
                 "ShareInfo": object(&[("id", s()), ("size", int()), ("plaintext_size", int()), ("suite", int()), ("expires_at", int()), ("remaining", int()), ("needs_passphrase", json!({"type": "boolean"})), ("note", s()), ("metadata", b64()), ("items", json!({"type": "array", "items": r("ShareItemInfo")}))], &["id", "size", "plaintext_size", "suite", "expires_at", "needs_passphrase", "metadata"]),
                 "ShareKeyResponse": object(&[("id", s()), ("sealed_key", b64()), ("key_arn", s()), ("download_url", s()), ("url_expires_at", int()), ("remaining", int()), ("items", json!({"type": "array", "items": r("ShareItemKey")}))], &["id", "sealed_key", "key_arn", "download_url", "url_expires_at"])
             }
-        },
-        "paths": {
-            "/api/openapi.json": {"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI document"}}}},
-            "/api/login": {"post": op("Log in with name and password (rate-limited per account and per address)", false, Some("LoginRequest"), Some("Me"), true)},
-            "/api/login/link": {"post": op("Log in with a one-time link's token", false, Some("LinkLoginRequest"), Some("Me"), true)},
-            "/api/logout": {"post": op("End the session", false, None, None, false)},
-            "/api/me": {"get": op("The logged-in account", true, None, Some("Me"), false)},
-            "/api/tokens": {
-                "get": op("The account's API tokens (page session only)", true, None, Some("TokenList"), false),
-                "post": op("Make an API token; the answer is the only time its secret is shown (page session only)", true, Some("CreateTokenRequest"), Some("TokenCreated"), true)},
-            "/api/tokens/{id}": {"parameters": id_param(), "delete": op("Revoke an API token (page session only)", true, None, Some("TokenSummary"), false)},
-            "/api/usage": {"get": op("The account's quotas and what it uses of them (ciphertext bytes; pending uploads count towards stored bytes)", true, None, Some("Usage"), false)},
-            "/api/password": {"post": op("Choose a new password", true, Some("SetPasswordRequest"), Some("Me"), true)},
-            "/api/uploads": {"post": op("Start an upload: data key, EDK, context, part size and presigned part URLs", true, Some("CreateUploadRequest"), Some("CreateUploadResponse"), true)},
-            "/api/uploads/{id}": {"parameters": id_param(), "get": op("An upload's state and layout; while pending, the parts S3 holds (ListParts), which a resumed upload goes by", true, None, Some("UploadStatus"), false)},
-            "/api/uploads/{id}/key": {"parameters": id_param(), "post": op("A pending upload's data key again, to resume it (owner only, audited)", true, None, Some("PendingKeyResponse"), true)},
-            "/api/uploads/{id}/parts": {"parameters": id_param(), "get": {
-                "parameters": [{"name": "first", "in": "query", "schema": int()}, {"name": "count", "in": "query", "schema": {"type": "integer", "maximum": 1000}}, {"name": "length", "in": "query", "description": "The length of part `first` (with count=1), for a part whose length only the message decides: the end of a 0x0578 message. Without it such parts get no URL.", "schema": int()}],
-                "summary": "More presigned part URLs, each signing its part's length", "security": [{"session": []}],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": r("UploadStatus")}}}}
-            }},
-            "/api/uploads/{id}/complete": {"parameters": id_param(), "post": op("Assemble the parts, verify the stored header, record the object", true, Some("CompleteUploadRequest"), Some("ObjectSummary"), false)},
-            "/api/uploads/{id}/abort": {"parameters": id_param(), "post": op("Abort a pending upload", true, None, None, false)},
-            "/api/objects": {"get": op("The caller's objects", true, None, Some("ObjectList"), false)},
-            "/api/objects/{id}": {"parameters": id_param(),
-                "get": op("An object, with a presigned download URL", true, None, Some("ObjectDetails"), true),
-                "delete": op("Delete an object from S3 and the database", true, None, None, false)},
-            "/api/objects/{id}/key": {"parameters": id_param(), "post": op("Release the object's data key (KMS Decrypt of the stored EDK and context)", true, None, Some("KeyResponse"), true)},
-            "/api/objects/{id}/metadata": {"parameters": id_param(), "put": op("Store the file's name and type sealed again (under the account's newest metadata key) by its owner", true, Some("SetMetadataRequest"), None, false)},
-            "/api/metadata-key": {"post": op("Release the account's metadata key (a version, or the newest, made on first use): one KMS call opens every file's name; audited", true, Some("MetadataKeyRequest"), Some("MetadataKeyResponse"), true)},
-            "/api/metadata-key/rotate": {"post": op("Make a new version of the account's metadata key; names are sealed under it from now on (page session only, audited)", true, None, Some("MetadataKeyResponse"), true)},
-            "/api/objects/{id}/shares": {"parameters": id_param(),
-                "get": op("The object's share links (owner)", true, None, Some("ShareList"), false),
-                "post": op("Make a share link; the answer is the only time its token is shown", true, Some("CreateShareRequest"), Some("ShareCreated"), true)},
-            "/api/objects/{id}/shares/seen": {"parameters": id_param(), "post": op("Mark every download through the file's links as seen (the page's \"new downloads\" badge)", true, None, None, false)},
-            "/api/shares": {"post": op("Make one link to several files (a selection or a folder): each file's data key sealed under the link key and its name sealed for the link; one counted release gives them all", true, Some("CreateShareRequest"), Some("ShareCreated"), true)},
-            "/api/requests": {
-                "get": op("The account's file requests, with what each holds (page session only)", true, None, Some("RequestList"), false),
-                "post": op("Make a file request: an upload page for people without an account; the answer is the only time its token is shown (page session only)", true, Some("CreateRequestRequest"), Some("RequestCreated"), true)},
-            "/api/requests/{id}": {"parameters": id_param(), "patch": op("Extend, close or reopen a file request (page session only)", true, Some("UpdateRequestRequest"), Some("RequestSummary"), false)},
-            "/api/requests/{id}/files": {"parameters": id_param(), "get": op("The files that arrived through a request; marks them seen (page session only)", true, None, Some("ObjectList"), false)},
-            "/api/requests/{id}/arriving": {"parameters": id_param(), "get": op("The uploads under way through a request (sizes and start times; page session only)", true, None, Some("ObjectList"), false)},
-            "/api/requests/{id}/arriving/abort": {"parameters": id_param(), "post": op("Stop every upload under way through a request; their places go back to it (page session only)", true, None, Some("RequestSummary"), false)},
-            "/api/request/uploads": {"post": op("A sender starts one file's upload through a request (token and passphrase in the body): the data key, the parts' URLs and the sender's secret for this upload, shown only now", false, Some("SenderUploadRequest"), Some("SenderUploadResponse"), true)},
-            "/api/request/uploads/{id}/parts": {"parameters": id_param(), "post": op("More part URLs for the sender's own upload (its secret in the body)", false, Some("SenderPartsRequest"), Some("UploadStatus"), false)},
-            "/api/request/uploads/{id}/complete": {"parameters": id_param(), "post": op("The sender's upload becomes the owner's file (header checked); the sender gets a receipt", false, Some("SenderCompleteRequest"), Some("SenderReceipt"), false)},
-            "/api/request/uploads/{id}/abort": {"parameters": id_param(), "post": op("The sender gives up its own pending upload", false, Some("SenderAbortRequest"), None, false)},
-            "/api/request": {"post": op("What a file request's sender sees before sending (token in the body)", false, Some("ShareTokenRequest"), Some("RequestInfo"), false)},
-            "/api/shares/{id}": {"parameters": id_param(), "patch": op("Change a link's expiry or download limit", true, Some("UpdateShareRequest"), Some("ShareSummary"), true)},
-            "/api/shares/{id}/revoke": {"parameters": id_param(), "post": op("Revoke a link: it releases no key from now on", true, None, Some("ShareSummary"), false)},
-            "/api/shares/{id}/history": {"parameters": id_param(), "get": op("Every access to a link, from the audit log", true, None, Some("AuditPage"), false)},
-            "/api/share": {"post": op("What a link's holder may see before any key is released (token in the body)", false, Some("ShareTokenRequest"), Some("ShareInfo"), true)},
-            "/api/share/key": {"post": op("One counted, audited release of a link's sealed key (still sealed under the key in the link's fragment), with a presigned GET", false, Some("ShareTokenRequest"), Some("ShareKeyResponse"), true)},
-            "/api/admin/audit": {"get": {
-                "parameters": [{"name": "after", "in": "query", "schema": int()}, {"name": "limit", "in": "query", "schema": {"type": "integer", "maximum": 1000}}],
-                "summary": "Page through the audit log (administrators)", "security": [{"session": []}],
-                "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": r("AuditPage")}}}}
-            }}
         }
     })
 }
