@@ -1,7 +1,7 @@
 //! Body framing shared by encryptor and decoder: frame labels, IVs and the body AAD.
 
 use crate::aead::{IV_LEN, TAG_LEN};
-use crate::header::MESSAGE_ID_LEN;
+use crate::keys::MESSAGE_ID_LEN;
 
 /// Sequence-number field value that marks the final frame.
 pub const FINAL_FRAME_MARKER: u32 = 0xFFFF_FFFF;

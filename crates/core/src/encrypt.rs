@@ -6,9 +6,9 @@ use zeroize::Zeroizing;
 use crate::aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN, header_tag};
 use crate::body::{BlockKind, FINAL_FRAME_MARKER, FrameAad, canonical_iv};
 use crate::error::{Error, Result};
-use crate::header::{ContentType, Header, MESSAGE_ID_LEN};
+use crate::header::{ContentType, Header};
 use crate::keyring::EncryptionMaterials;
-use crate::keys::{FrameKey, derive};
+use crate::keys::{FrameKey, MESSAGE_ID_LEN, derive};
 use crate::limits::MAX_ENCRYPT_FRAME_LEN;
 use crate::sign::Signer;
 

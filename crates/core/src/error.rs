@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use crate::suite::AlgorithmSuiteId;
+use crate::suite_id::AlgorithmSuiteId;
 
 /// Everything that can go wrong while encrypting or decrypting a message.
 #[derive(Debug, Clone, PartialEq, Eq)]

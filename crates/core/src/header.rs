@@ -4,14 +4,13 @@ use crate::aead::TAG_LEN;
 use crate::codec::{ReadError, ReadResult, Reader, put_u16_prefixed};
 use crate::context::EncryptionContext;
 use crate::error::{Error, Result};
-use crate::keys::COMMITMENT_LEN;
+use crate::keys::{COMMITMENT_LEN, MESSAGE_ID_LEN};
 use crate::limits::DecryptLimits;
-use crate::suite::{AlgorithmSuiteId, Suite};
+use crate::suite::Suite;
+use crate::suite_id::AlgorithmSuiteId;
 
 /// Message format version written and accepted.
 pub const VERSION_2: u8 = 0x02;
-/// Length of the v2 message id.
-pub const MESSAGE_ID_LEN: usize = 32;
 /// Provider id of EDKs made by AWS KMS.
 pub const AWS_KMS_PROVIDER_ID: &str = "aws-kms";
 

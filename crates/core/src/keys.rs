@@ -8,13 +8,14 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use crate::error::{Error, Result};
-use crate::header::MESSAGE_ID_LEN;
 use crate::suite::Suite;
 
 /// Length of a data key and of the derived frame key, in bytes.
 pub const KEY_LEN: usize = 32;
 /// Length of the key commitment stored in the header.
 pub const COMMITMENT_LEN: usize = 32;
+/// Length of the v2 message id: the key derivation's salt, stored in the header.
+pub const MESSAGE_ID_LEN: usize = 32;
 
 /// A plaintext data key (the KDF input). Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]

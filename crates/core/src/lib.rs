@@ -42,6 +42,7 @@ pub mod share_set;
 mod sign;
 mod size;
 mod suite;
+mod suite_id;
 pub mod zip;
 
 pub use aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN};
@@ -54,11 +55,9 @@ pub use context::{
 pub use decrypt::{Decryptor, Event, MessageDecoder, SealedFrame, decrypt};
 pub use encrypt::{Encryptor, FrameEncoder, FrameSpec, encrypt};
 pub use error::{Error, Result};
-pub use header::{
-    AWS_KMS_PROVIDER_ID, ContentType, EncryptedDataKey, Header, MESSAGE_ID_LEN, VERSION_2,
-};
+pub use header::{AWS_KMS_PROVIDER_ID, ContentType, EncryptedDataKey, Header, VERSION_2};
 pub use keyring::{EncryptionMaterials, KeyFn, KeyProvider, RawAesKeyring, message_context};
-pub use keys::{COMMITMENT_LEN, DataKey, FrameKey, KEY_LEN};
+pub use keys::{COMMITMENT_LEN, DataKey, FrameKey, KEY_LEN, MESSAGE_ID_LEN};
 pub use limits::{
     DEFAULT_FRAME_LEN, DEFAULT_MAX_ENCRYPTED_DATA_KEYS, DEFAULT_MAX_FRAME_LEN,
     DEFAULT_MAX_HEADER_LEN, DecryptLimits, MAX_ENCRYPT_FRAME_LEN,
@@ -71,4 +70,5 @@ pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
 pub use size::{
     MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MessageLen, PartLayout, SIGNATURE_LEN_SLACK,
 };
-pub use suite::{AlgorithmSuiteId, Suite};
+pub use suite::Suite;
+pub use suite_id::AlgorithmSuiteId;

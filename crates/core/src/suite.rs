@@ -1,35 +1,14 @@
-//! Algorithm suite identifiers and the two key-committing suites this crate implements.
+//! The two key-committing algorithm suites this crate implements, and which wire ids they are.
 
 use core::fmt;
 
 use crate::error::{Error, Result};
+use crate::suite_id::AlgorithmSuiteId;
 
-/// A wire algorithm-suite id. Keeps unknown values so they can be reported.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct AlgorithmSuiteId(pub u16);
-
-impl AlgorithmSuiteId {
-    /// `ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY`.
-    pub const COMMIT_KEY: Self = Self(0x0478);
-    /// `ALG_AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384`.
-    pub const COMMIT_KEY_ECDSA_P384: Self = Self(0x0578);
-    /// Every non-committing suite the AWS Encryption SDK defines (message format v1).
-    const NON_COMMITTING: [u16; 9] = [
-        0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
-    ];
-}
-
-impl fmt::Debug for AlgorithmSuiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AlgorithmSuiteId({:#06x})", self.0)
-    }
-}
-
-impl fmt::Display for AlgorithmSuiteId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:#06x}", self.0)
-    }
-}
+/// Every non-committing suite the AWS Encryption SDK defines (message format v1).
+const NON_COMMITTING: [u16; 9] = [
+    0x0014, 0x0046, 0x0078, 0x0114, 0x0146, 0x0178, 0x0214, 0x0346, 0x0378,
+];
 
 /// The algorithm suites this crate encrypts and decrypts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -60,7 +39,7 @@ impl Suite {
         match id {
             AlgorithmSuiteId::COMMIT_KEY => Ok(Suite::CommitKey),
             AlgorithmSuiteId::COMMIT_KEY_ECDSA_P384 => Ok(Suite::CommitKeyEcdsaP384),
-            AlgorithmSuiteId(raw) if AlgorithmSuiteId::NON_COMMITTING.contains(&raw) => {
+            AlgorithmSuiteId(raw) if NON_COMMITTING.contains(&raw) => {
                 Err(Error::NonCommittingSuite(id))
             }
             _ => Err(Error::UnknownSuite(id)),
