@@ -7,7 +7,12 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+mod error_code;
+mod states;
 pub mod transfer;
+
+pub use error_code::ErrorCode;
+pub use states::ObjectState;
 
 /// Encryption-context key naming the object (an opaque id, never a file name).
 pub const CONTEXT_OBJECT: &str = "cipherdrop:object";
@@ -72,7 +77,7 @@ impl<'de> Deserialize<'de> for SecretB64 {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct ErrorBody {
     /// Stable code, for example `kms_unavailable` or `header_mismatch`.
-    pub error: String,
+    pub error: ErrorCode,
     /// What happened, for a person.
     pub message: String,
 }
@@ -183,8 +188,8 @@ pub struct UploadStatus {
     pub upload_id: String,
     /// The object id it will become.
     pub object_id: String,
-    /// `pending`, `complete`, `aborted` or `rejected`.
-    pub state: String,
+    /// Where the upload is.
+    pub state: ObjectState,
     /// Bytes per part.
     pub part_size: u64,
     /// Number of parts.

@@ -673,7 +673,7 @@ async fn resume(
         )
         .await;
     let status = match status {
-        Ok(s) if s.state == "pending" => s,
+        Ok(s) if s.state == cipherdrop_api::ObjectState::Pending => s,
         Ok(s) => {
             records.remove(&id);
             eprintln!(

@@ -4,6 +4,7 @@
 //! under an error id, and only the id goes to the client.
 
 use aws_sdk_s3::config::http::HttpResponse;
+use cipherdrop_api::ErrorCode;
 use std::collections::HashMap;
 use std::time::Duration;
 
@@ -425,7 +426,7 @@ impl Aws {
             Err(e) if service_code(&e).as_deref() == Some("NoSuchUpload") => Ok(false),
             Err(e) if service_code(&e).is_some() => Err(ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "parts_rejected",
+                ErrorCode::PartsRejected,
                 format!("S3 refused to assemble the parts: {}", describe(&e)),
             )),
             Err(e) => Err(sdk_error("S3", &e)),
@@ -660,9 +661,9 @@ fn unavailable(service: &str, detail: &str) -> ApiError {
     let id = error_id();
     tracing::warn!(error_id = %id, service, detail, "service unavailable");
     let code = if service == "KMS" {
-        "kms_unavailable"
+        ErrorCode::KmsUnavailable
     } else {
-        "s3_unavailable"
+        ErrorCode::S3Unavailable
     };
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -677,9 +678,9 @@ fn bad_gateway(service: &str, detail: &str) -> ApiError {
     let id = error_id();
     tracing::warn!(error_id = %id, service, detail, "service refused");
     let code = if service == "KMS" {
-        "kms_error"
+        ErrorCode::KmsError
     } else {
-        "s3_error"
+        ErrorCode::S3Error
     };
     ApiError::new(
         StatusCode::BAD_GATEWAY,

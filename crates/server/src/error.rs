@@ -15,6 +15,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use cipherdrop_api::ErrorBody;
+use cipherdrop_api::ErrorCode;
 
 use crate::accounts::AccountError;
 use crate::audit::AuditError;
@@ -26,7 +27,7 @@ pub struct ApiError {
     /// HTTP status.
     pub status: StatusCode,
     /// Stable machine code.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// For people.
     pub message: String,
 }
@@ -36,7 +37,7 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     /// Any error.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -45,43 +46,47 @@ impl ApiError {
     }
     /// 400.
     pub fn bad_request(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
     /// 401.
     pub fn unauthenticated() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "log in first (no valid session cookie)",
         )
     }
     /// 403.
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
     /// 404: also what another user gets for an object they do not own, so ids do not leak.
     pub fn not_found(what: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
-            "not_found",
+            ErrorCode::NotFound,
             format!("no such {what}"),
         )
     }
     /// 429 for a guess limit: `message` says which.
     pub fn rate_limited(message: &str) -> Self {
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::RateLimited,
+            message,
+        )
     }
     /// 429 when too many password checks are running and waiting already.
     pub fn busy() -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "busy",
+            ErrorCode::Busy,
             "the server is checking too many passwords right now; try again in a moment",
         )
     }
     /// 409.
     pub fn conflict(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", message)
+        Self::new(StatusCode::CONFLICT, ErrorCode::Conflict, message)
     }
     /// 500 for a database failure, 503 when the database cannot be reached (down, restarting,
     /// refusing the server's credentials); details go to the log, not the client.
@@ -90,14 +95,14 @@ impl ApiError {
             tracing::warn!(error = %e, "database unavailable");
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "database_unavailable",
+                ErrorCode::DatabaseUnavailable,
                 "the server cannot reach its database just now; nothing was changed: try again in a moment",
             );
         }
         tracing::error!(error = %e, "database error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "database_error",
+            ErrorCode::DatabaseError,
             "the server's database failed; nothing was changed",
         )
     }
@@ -106,7 +111,7 @@ impl ApiError {
         tracing::error!(error = %cause, what, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             format!("{what} failed on the server; nothing was changed"),
         )
     }
@@ -146,7 +151,7 @@ impl IntoResponse for ApiError {
             self.status,
             [("cache-control", "no-store")],
             Json(ErrorBody {
-                error: self.code.to_owned(),
+                error: self.code,
                 message: self.message,
             }),
         )

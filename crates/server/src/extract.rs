@@ -3,6 +3,7 @@
 //! parsing and `Set-Cookie` form. A leaf: it knows the accounts, the tokens and the state,
 //! nothing of the routes.
 
+use cipherdrop_api::ErrorCode;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -114,7 +115,7 @@ pub fn session_token(headers: &HeaderMap, name: &str) -> Result<Option<String>, 
     if found.next().is_some() {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
-            "duplicate_session_cookie",
+            cipherdrop_api::ErrorCode::DuplicateSessionCookie,
             "this request carries two session cookies, so one was planted by another site: clear this site's cookies and log in again",
         ));
     }
@@ -202,14 +203,14 @@ impl Auth {
         let Some(scope) = parts.extensions.get::<Scope>().copied() else {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "session_required",
+                ErrorCode::SessionRequired,
                 "API tokens cannot do this: log in to the page",
             ));
         };
         if !row.allows(scope) {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "insufficient_scope",
+                ErrorCode::InsufficientScope,
                 format!(
                     "this token may {}, not {}",
                     row.scopes.replace(',', ", "),

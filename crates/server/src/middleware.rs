@@ -2,6 +2,7 @@
 //! limit, the request timeout and the security headers (a strict Content-Security-Policy built
 //! from the served bundle's inline loader and the S3 endpoint, COOP, HSTS over https).
 
+use cipherdrop_api::ErrorCode;
 use std::sync::Arc;
 
 use axum::Router;
@@ -31,7 +32,7 @@ async fn run_to_completion(req: Request, next: Next) -> Response {
             tracing::error!(error = %e, "a request's handler failed");
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
+                ErrorCode::Internal,
                 "the server failed to answer this request",
             )
             .into_response()
@@ -84,7 +85,7 @@ async fn same_origin(State(state): St, req: Request, next: Next) -> Response {
         if !same_origin_allowed(site, origin, &state.config.public_origin) {
             return ApiError::new(
                 StatusCode::FORBIDDEN,
-                "cross_origin",
+                ErrorCode::CrossOrigin,
                 "state-changing requests must come from the app's own origin",
             )
             .into_response();

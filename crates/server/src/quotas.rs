@@ -11,6 +11,7 @@
 
 use crate::db::Db;
 use axum::http::StatusCode;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::Usage;
 
 use crate::accounts::AccountError;
@@ -130,7 +131,7 @@ pub fn refusal(usage: &Usage, bytes: u64) -> Option<ApiError> {
     if usage.pending_uploads >= usage.pending_uploads_limit {
         return Some(ApiError::new(
             StatusCode::CONFLICT,
-            "too_many_pending",
+            ErrorCode::TooManyPending,
             format!(
                 "your account already has {} unfinished uploads, the most it may have at once: \
                  let one finish, or cancel one, then try again",
@@ -142,7 +143,7 @@ pub fn refusal(usage: &Usage, bytes: u64) -> Option<ApiError> {
     if bytes > stored_left {
         return Some(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "quota_exceeded",
+            ErrorCode::QuotaExceeded,
             format!(
                 "this file needs {} of storage, and your account has {} of its {} left: delete \
                  files, or ask an administrator for more room",
@@ -158,7 +159,7 @@ pub fn refusal(usage: &Usage, bytes: u64) -> Option<ApiError> {
     if bytes > pending_left {
         return Some(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "quota_exceeded",
+            ErrorCode::QuotaExceeded,
             format!(
                 "this file needs {}, and your unfinished uploads leave {} of the {} that may be \
                  in progress at once: let them finish, or cancel one, then try again",
@@ -221,7 +222,7 @@ mod tests {
         let e = refusal(&usage, GIB + 1).unwrap();
         assert_eq!(
             (e.status, e.code),
-            (StatusCode::PAYLOAD_TOO_LARGE, "quota_exceeded")
+            (StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::QuotaExceeded)
         );
         assert!(
             e.message.contains("1.0 GiB of its 2.0 GiB left"),
@@ -232,7 +233,7 @@ mod tests {
             pending_uploads: 2,
             ..usage.clone()
         };
-        assert_eq!(refusal(&full, 1).unwrap().code, "too_many_pending");
+        assert_eq!(refusal(&full, 1).unwrap().code, ErrorCode::TooManyPending);
         let busy = Usage {
             pending_bytes: 3 * GIB - 5,
             ..usage

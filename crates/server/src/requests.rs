@@ -5,6 +5,7 @@
 //! upload gives its place back by itself.
 
 use axum::http::StatusCode;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{
     REQUEST_DEFAULT_SECS, REQUEST_MAX_FILES, REQUEST_MAX_MESSAGE, REQUEST_MAX_SECS,
     REQUEST_MAX_TITLE, REQUEST_MIN_SECS, RequestSummary,
@@ -89,7 +90,7 @@ impl RequestRow {
 
     /// Why the request takes no file now because it is closed or expired, if it is.
     pub fn ended(&self) -> Option<ApiError> {
-        self.refusal().filter(|e| e.code != "request_full")
+        self.refusal().filter(|e| e.code != ErrorCode::RequestFull)
     }
 
     /// Why the request takes no file now, if it takes none.
@@ -97,19 +98,19 @@ impl RequestRow {
         if self.closed_at.is_some() {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "request_closed",
+                ErrorCode::RequestClosed,
                 "this request was closed by the person who made it",
             ))
         } else if self.expires_at <= now() {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "request_expired",
+                ErrorCode::RequestExpired,
                 "this request has expired",
             ))
         } else if self.files_left() == 0 || self.bytes_left() == 0 {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "request_full",
+                ErrorCode::RequestFull,
                 "this request has received all the files it takes",
             ))
         } else {
@@ -251,7 +252,7 @@ pub async fn by_token(db: &Db, token: &str) -> ApiResult<RequestRow> {
     .ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
-            "request_not_found",
+            ErrorCode::RequestNotFound,
             "no such request: check that the link was copied whole",
         )
     })

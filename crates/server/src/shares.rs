@@ -10,6 +10,7 @@
 //! gives the download back.
 
 use axum::http::StatusCode;
+use cipherdrop_api::ErrorCode;
 use std::collections::HashMap;
 
 use crate::db::Db;
@@ -154,26 +155,26 @@ impl ShareRow {
         if self.revoked_at.is_some() {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "share_revoked",
+                ErrorCode::ShareRevoked,
                 "this link was revoked by the person who shared it",
             ))
         } else if self.sealed_key.is_none() {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "share_retired",
+                ErrorCode::ShareRetired,
                 "this link is in an old form that let the server alone decrypt the file, so it was \
                  retired: ask the person who shared it for a new link",
             ))
         } else if self.expires_at <= now() {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "share_expired",
+                ErrorCode::ShareExpired,
                 "this link has expired",
             ))
         } else if self.remaining() == Some(0) {
             Some(ApiError::new(
                 StatusCode::GONE,
-                "share_exhausted",
+                ErrorCode::ShareExhausted,
                 "this link has been used as many times as allowed",
             ))
         } else {
@@ -246,7 +247,7 @@ pub async fn by_token(db: &Db, token: &str) -> ApiResult<ShareRow> {
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,
-                "share_not_found",
+                ErrorCode::ShareNotFound,
                 "no such link: check that it was copied whole",
             )
         })

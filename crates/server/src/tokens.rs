@@ -11,6 +11,7 @@ use crate::db::Db;
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{
     CreateTokenRequest, TOKEN_DEFAULT_DAYS, TOKEN_MAX_DAYS, TOKEN_MAX_NAME, TOKEN_MAX_PER_ACCOUNT,
     TOKEN_SCOPES, TokenSummary,
@@ -96,13 +97,13 @@ impl TokenRow {
         if self.revoked_at.is_some() {
             Some(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "token_revoked",
+                ErrorCode::TokenRevoked,
                 "this API token was revoked; make a new one in the page's settings",
             ))
         } else if self.expires_at <= now() {
             Some(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "token_expired",
+                ErrorCode::TokenExpired,
                 "this API token has expired; make a new one in the page's settings",
             ))
         } else {
@@ -192,7 +193,7 @@ pub async fn insert(
     if done.rows_affected() == 0 {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "too_many_tokens",
+            ErrorCode::TooManyTokens,
             format!(
                 "an account has at most {TOKEN_MAX_PER_ACCOUNT} live API tokens: revoke one first"
             ),

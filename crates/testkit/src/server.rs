@@ -212,6 +212,8 @@ pub struct ApiFailure {
     pub status: u16,
     /// The error body, when it had one.
     pub body: Option<ErrorBody>,
+    /// S3's own answer, when S3 refused (a presigned request).
+    pub s3: Option<String>,
 }
 
 impl std::fmt::Display for ApiFailure {
@@ -228,11 +230,15 @@ pub fn status_of(e: &anyhow::Error) -> u16 {
         .unwrap_or_else(|| panic!("not an API failure: {e:#}"))
 }
 
-/// The error code of a failed call.
+/// The error code of a failed call, as the wire spells it (`s3` when S3 itself refused).
 pub fn code_of(e: &anyhow::Error) -> String {
-    e.downcast_ref::<ApiFailure>()
+    let failure = e.downcast_ref::<ApiFailure>();
+    if failure.is_some_and(|f| f.s3.is_some()) {
+        return "s3".to_owned();
+    }
+    failure
         .and_then(|f| f.body.as_ref())
-        .map(|b| b.error.clone())
+        .map(|b| b.error.as_str().to_owned())
         .unwrap_or_default()
 }
 
@@ -240,8 +246,7 @@ pub fn code_of(e: &anyhow::Error) -> String {
 /// unlike the error's `Debug`, which may carry a backtrace.
 pub fn message_of(e: &anyhow::Error) -> String {
     e.downcast_ref::<ApiFailure>()
-        .and_then(|f| f.body.as_ref())
-        .map(|b| b.message.clone())
+        .and_then(|f| f.body.as_ref().map(|b| b.message.clone()).or(f.s3.clone()))
         .unwrap_or_default()
 }
 
@@ -376,6 +381,7 @@ impl Client {
             return Err(ApiFailure {
                 status: status.as_u16(),
                 body: serde_json::from_slice(&bytes).ok(),
+                s3: None,
             }
             .into());
         }
@@ -696,10 +702,8 @@ impl Client {
             let text = resp.text().await.unwrap_or_default();
             return Err(ApiFailure {
                 status: status.as_u16(),
-                body: Some(ErrorBody {
-                    error: "s3".into(),
-                    message: text,
-                }),
+                body: None,
+                s3: Some(text),
             }
             .into());
         }

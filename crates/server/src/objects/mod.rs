@@ -89,7 +89,7 @@ pub async fn insert_pending(db: &Db, up: &NewUpload<'_>, quota: Quota) -> ApiRes
     )
     .bind(up.id)
     .bind(up.owner_id)
-    .bind(ObjectState::Pending)
+    .bind(ObjectState::Pending.as_str())
     .bind(up.s3_key)
     .bind(up.s3_upload_id)
     .bind(i64::from(up.suite))
@@ -144,7 +144,7 @@ pub async fn list_arriving(db: &Db, owner_id: &str, request_id: &str) -> ApiResu
     )
     .bind(owner_id)
     .bind(request_id)
-    .bind(ObjectState::Pending)
+    .bind(ObjectState::Pending.as_str())
     .fetch_all(db)
     .await?)
 }
@@ -174,7 +174,7 @@ pub async fn for_sender(db: &Db, id: &str, secret: &str) -> ApiResult<ObjectRow>
     .ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
-            "upload_not_found",
+            cipherdrop_api::ErrorCode::UploadNotFound,
             "no such upload for this sender's secret",
         )
     })
@@ -185,7 +185,7 @@ pub async fn owned_complete(db: &Db, owner_id: &str, id: &str) -> ApiResult<Obje
     sqlx::query_as("SELECT * FROM objects WHERE id = $1 AND owner_id = $2 AND state = $3")
         .bind(id)
         .bind(owner_id)
-        .bind(ObjectState::Complete)
+        .bind(ObjectState::Complete.as_str())
         .fetch_optional(db)
         .await?
         .ok_or_else(|| ApiError::not_found("object"))
@@ -197,7 +197,7 @@ pub async fn complete_by_id(db: &Db, id: &str) -> ApiResult<Option<ObjectRow>> {
     Ok(
         sqlx::query_as("SELECT * FROM objects WHERE id = $1 AND state = $2")
             .bind(id)
-            .bind(ObjectState::Complete)
+            .bind(ObjectState::Complete.as_str())
             .fetch_optional(db)
             .await?,
     )
@@ -209,7 +209,7 @@ pub async fn list_complete(db: &Db, owner_id: &str) -> ApiResult<Vec<ObjectRow>>
         "SELECT * FROM objects WHERE owner_id = $1 AND state = $2 ORDER BY completed_at DESC, id",
     )
     .bind(owner_id)
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .fetch_all(db)
     .await?)
 }
@@ -222,7 +222,7 @@ pub async fn list_arrived(db: &Db, owner_id: &str, request_id: &str) -> ApiResul
     )
     .bind(owner_id)
     .bind(request_id)
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .fetch_all(db)
     .await?)
 }
@@ -251,7 +251,7 @@ pub async fn complete_for_session(
     .bind(token_hash(token))
     .bind(now())
     .bind(id)
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .fetch_optional(db)
     .await?)
 }
@@ -259,9 +259,9 @@ pub async fn complete_for_session(
 /// Moves `id` from `from` to `to`; whether this call made the change.
 pub async fn transition(db: &Db, id: &str, from: ObjectState, to: ObjectState) -> ApiResult<bool> {
     let done = sqlx::query("UPDATE objects SET state = $1 WHERE id = $2 AND state = $3")
-        .bind(to)
+        .bind(to.as_str())
         .bind(id)
-        .bind(from)
+        .bind(from.as_str())
         .execute(db)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -276,7 +276,7 @@ pub async fn set_metadata(db: &Db, owner_id: &str, id: &str, metadata: &[u8]) ->
     .bind(metadata)
     .bind(id)
     .bind(owner_id)
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -294,12 +294,12 @@ pub async fn mark_complete(
         "UPDATE objects SET state = $1, metadata = $2, stored_size = $3, completed_at = $4
          WHERE id = $5 AND state = $6",
     )
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .bind(metadata)
     .bind(to_i64(stored_size)?)
     .bind(now())
     .bind(id)
-    .bind(ObjectState::Pending)
+    .bind(ObjectState::Pending.as_str())
     .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -309,7 +309,7 @@ pub async fn mark_complete(
 pub async fn is_complete(db: &Db, id: &str) -> ApiResult<bool> {
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE id = $1 AND state = $2")
         .bind(id)
-        .bind(ObjectState::Complete)
+        .bind(ObjectState::Complete.as_str())
         .fetch_one(db)
         .await?;
     Ok(n > 0)
@@ -358,7 +358,7 @@ pub async fn abandoned(db: &Db, cutoff: i64, limit: i64) -> ApiResult<Vec<S3Ref>
     Ok(sqlx::query_as(
         "SELECT id, s3_key, s3_upload_id FROM objects WHERE state = $1 AND created_at <= $2 LIMIT $3",
     )
-    .bind(ObjectState::Pending)
+    .bind(ObjectState::Pending.as_str())
     .bind(cutoff)
     .bind(limit)
     .fetch_all(db)
@@ -371,7 +371,7 @@ pub async fn due_for_deletion(db: &Db, limit: i64) -> ApiResult<Vec<S3Ref>> {
         "SELECT id, s3_key, s3_upload_id FROM objects
          WHERE state = $1 AND delete_at IS NOT NULL AND delete_at <= $2 LIMIT $3",
     )
-    .bind(ObjectState::Complete)
+    .bind(ObjectState::Complete.as_str())
     .bind(now())
     .bind(limit)
     .fetch_all(db)

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+pub use cipherdrop_api::ObjectState;
 use cipherdrop_api::ObjectSummary;
 use cipherdrop_core::{
     AlgorithmSuiteId, ContentType, DecryptLimits, Header, MessageLen, PartLayout, Suite, TAG_LEN,
@@ -14,57 +15,6 @@ use sqlx::{FromRow, Row as _};
 
 use super::S3Ref;
 use crate::error::{ApiError, ApiResult};
-
-/// Where an object is in its life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObjectState {
-    /// Data key issued, multipart upload open in S3.
-    Pending,
-    /// S3 holds the whole message and its header was verified.
-    Complete,
-    /// Aborted by its owner or the sweeper; S3 dropped the parts.
-    Aborted,
-    /// Completed in S3 but refused (header or size mismatch) and deleted.
-    Rejected,
-}
-
-impl ObjectState {
-    /// As stored and as the API names it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Complete => "complete",
-            Self::Aborted => "aborted",
-            Self::Rejected => "rejected",
-        }
-    }
-}
-
-// Stored as its name (`TEXT` on both back ends): sqlx's derive cannot speak to the `Any` driver.
-impl sqlx::Type<sqlx::Any> for ObjectState {
-    fn type_info() -> sqlx::any::AnyTypeInfo {
-        <&str as sqlx::Type<sqlx::Any>>::type_info()
-    }
-}
-
-impl<'q> sqlx::Encode<'q, sqlx::Any> for ObjectState {
-    fn encode_by_ref(
-        &self,
-        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
-    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
-        <&str as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&self.as_str(), buf)
-    }
-}
-
-impl<'r> sqlx::Decode<'r, sqlx::Any> for ObjectState {
-    fn decode(value: sqlx::any::AnyValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
-        let text = <&str as sqlx::Decode<'r, sqlx::Any>>::decode(value)?;
-        [Self::Pending, Self::Complete, Self::Aborted, Self::Rejected]
-            .into_iter()
-            .find(|s| s.as_str() == text)
-            .ok_or_else(|| format!("no object state is called {text:?}").into())
-    }
-}
 
 /// One row of `objects`, typed: a stored value out of its type's range (a damaged row) is an
 /// error when the row is read, never a silent 0.
@@ -127,7 +77,13 @@ impl<'r> FromRow<'r, AnyRow> for ObjectRow {
         Ok(Self {
             id: row.try_get("id")?,
             owner_id: row.try_get("owner_id")?,
-            state: row.try_get("state")?,
+            state: {
+                let name: &str = row.try_get("state")?;
+                ObjectState::from_name(name).ok_or_else(|| sqlx::Error::ColumnDecode {
+                    index: "state".to_owned(),
+                    source: format!("no object state is called {name:?}").into(),
+                })?
+            },
             s3_key: row.try_get("s3_key")?,
             s3_upload_id: row.try_get("s3_upload_id")?,
             suite,

@@ -4,6 +4,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{LinkLoginRequest, LoginRequest, Me, SetPasswordRequest};
 
 use crate::accounts::{self, User};
@@ -103,7 +104,7 @@ pub async fn login(
         audit("denied", "wrong name or password").await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "bad_credentials",
+            ErrorCode::BadCredentials,
             "wrong account name or password",
         ));
     };
@@ -145,7 +146,7 @@ pub async fn login_link(
             .await;
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "bad_link",
+            ErrorCode::BadLink,
             "this login link is invalid, already used, or expired; ask for a new one",
         ));
     };
@@ -230,7 +231,7 @@ pub async fn set_password(
         if !verified {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
-                "bad_credentials",
+                ErrorCode::BadCredentials,
                 "the current password is wrong",
             ));
         }

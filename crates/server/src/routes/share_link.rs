@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{ShareInfo, ShareItemInfo, ShareItemKey, ShareKeyResponse, ShareTokenRequest};
 use cipherdrop_core::{SEALED_LINK_KEY_LEN, share_set};
 use zeroize::Zeroizing;
@@ -32,7 +33,7 @@ async fn shared_object(state: &AppState, row: &ShareRow) -> ApiResult<ObjectRow>
 fn file_gone() -> ApiError {
     ApiError::new(
         StatusCode::GONE,
-        "share_file_gone",
+        ErrorCode::ShareFileGone,
         "the shared file was deleted",
     )
 }
@@ -148,7 +149,7 @@ pub(crate) async fn verify_guess(
 pub(crate) fn wrong_passphrase() -> ApiError {
     ApiError::new(
         StatusCode::UNAUTHORIZED,
-        "wrong_passphrase",
+        ErrorCode::WrongPassphrase,
         "wrong passphrase",
     )
 }
@@ -231,7 +232,7 @@ async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
                 share_set::open_item(key, &row.id, &o.id, &item.sealed_key).map_err(|_| {
                     ApiError::new(
                         StatusCode::INTERNAL_SERVER_ERROR,
-                        "share_damaged",
+                        ErrorCode::ShareDamaged,
                         "a file of this link failed its integrity check; ask for a new link",
                     )
                 })?
@@ -301,7 +302,7 @@ pub async fn release_key(
         let refusal = now_row.refusal().unwrap_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
-                "share_changed",
+                ErrorCode::ShareChanged,
                 "the link changed; try again",
             )
         });

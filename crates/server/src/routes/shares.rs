@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{
     AuditPage, CreateShareRequest, MAX_METADATA_BYTES, SHARE_MAX_FILES, SHARE_MIN_PASSPHRASE,
     ShareCreated, ShareList, ShareSummary, UpdateShareRequest,
@@ -331,7 +332,7 @@ pub async fn update(
     if row.revoked_at.is_some() {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "share_revoked",
+            ErrorCode::ShareRevoked,
             "a revoked link stays revoked",
         ));
     }
@@ -352,7 +353,7 @@ pub async fn update(
     if !shares::update_terms(&state.db, &row).await? {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
-            "share_changed",
+            ErrorCode::ShareChanged,
             "the link changed meanwhile; try again",
         ));
     }

@@ -5,6 +5,7 @@
 use axum::http::StatusCode;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{CompleteUploadRequest, MAX_METADATA_BYTES};
 
 use super::{MAX_HEADER_READ, upload_gone};
@@ -73,7 +74,7 @@ pub(crate) async fn complete_row(
         if completed {
             return Err(ApiError::new(
                 StatusCode::BAD_GATEWAY,
-                "s3_error",
+                ErrorCode::S3Error,
                 "S3 completed the upload but has no object",
             ));
         }
@@ -127,7 +128,7 @@ pub(crate) async fn complete_row(
             .await;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "header_mismatch",
+            ErrorCode::HeaderMismatch,
             format!("the uploaded object was deleted: {reason}"),
         ));
     }

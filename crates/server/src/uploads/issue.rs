@@ -2,6 +2,7 @@
 //! multipart upload, and the row, recorded only if the owner's quotas (and a request's limits)
 //! hold with it.
 
+use cipherdrop_api::ErrorCode;
 use std::collections::{BTreeMap, HashMap};
 
 use axum::http::StatusCode;
@@ -135,7 +136,7 @@ pub(crate) fn for_issuer(refusal: ApiError, issue: &Issue<'_>) -> ApiError {
     }
     ApiError::new(
         refusal.status,
-        "owner_full",
+        ErrorCode::OwnerFull,
         "the person who asked for these files has no room for this one right now: nothing was \
          sent; tell them, or send a smaller file",
     )
@@ -163,7 +164,7 @@ pub(crate) async fn issue_upload(
     if req.plaintext_size > state.config.max_object_size {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             format!(
                 "files up to {} bytes are accepted here; this one has {}",
                 state.config.max_object_size, req.plaintext_size
@@ -200,13 +201,13 @@ pub(crate) async fn issue_upload(
     )
     .await?;
     let edk = EncryptedDataKey::aws_kms(&issued.key_arn, issued.edk.clone())
-        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, "kms_error", e.to_string()))?;
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, ErrorCode::KmsError, e.to_string()))?;
     let lengths = message_len(suite, &context, &edk, req.frame_length, req.plaintext_size)?;
     let ciphertext_size = lengths.max();
     let Some(layout) = PartLayout::choose(&lengths) else {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
+            ErrorCode::TooLarge,
             "too large for S3 multipart",
         ));
     };
@@ -273,7 +274,7 @@ pub(crate) async fn issue_upload(
             {
                 return Err(ApiError::new(
                     StatusCode::TOO_MANY_REQUESTS,
-                    "request_busy",
+                    ErrorCode::RequestBusy,
                     "too many uploads are under way through this request right now; wait for \
                      them to finish and try again",
                 ));
@@ -281,7 +282,7 @@ pub(crate) async fn issue_upload(
             if now_row.bytes_left() < ciphertext_size {
                 return Err(ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "request_too_small",
+                    ErrorCode::RequestTooSmall,
                     format!(
                         "this request has room for {} more bytes; this file needs {ciphertext_size}",
                         now_row.bytes_left()
@@ -293,7 +294,7 @@ pub(crate) async fn issue_upload(
         let refusal = quotas::refusal(&now_used, ciphertext_size).unwrap_or_else(|| {
             ApiError::new(
                 StatusCode::CONFLICT,
-                "quota_changed",
+                ErrorCode::QuotaChanged,
                 "your account's other uploads changed meanwhile; try again",
             )
         });

@@ -11,6 +11,7 @@ pub(crate) mod issue;
 pub(crate) mod release;
 
 use axum::http::StatusCode;
+use cipherdrop_api::ErrorCode;
 use cipherdrop_api::{PartUrl, UploadStatus};
 use serde::Deserialize;
 
@@ -59,7 +60,7 @@ pub struct PartQuery {
 pub(crate) fn upload_gone() -> ApiError {
     ApiError::new(
         StatusCode::CONFLICT,
-        "upload_gone",
+        ErrorCode::UploadGone,
         "S3 no longer has this upload (it was aborted, expired or lost); nothing was stored: \
          start the upload again",
     )
@@ -75,7 +76,7 @@ pub(crate) fn status_of(state: &AppState, row: &ObjectRow, parts: Vec<PartUrl>) 
     UploadStatus {
         upload_id: row.id.clone(),
         object_id: row.id.clone(),
-        state: row.state.as_str().to_owned(),
+        state: row.state,
         part_size: row.part_size,
         part_count: row.part_count,
         parts,

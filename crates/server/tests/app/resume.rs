@@ -47,8 +47,9 @@ async fn a_pending_upload_resumes_from_what_s3_holds_for_its_owner_only() {
 
     let path = format!("/api/uploads/{}", up.upload_id);
     let (_, v) = alice.call(Method::GET, &path, None).await.unwrap();
-    let status: UploadStatus = serde_json::from_value(v).unwrap();
-    assert_eq!(status.state, "pending");
+    let status: UploadStatus = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(status.state, cipherdrop_api::ObjectState::Pending);
+    assert_eq!(v["state"], "pending");
     assert_eq!(
         (status.suite, status.frame_length, status.plaintext_size),
         (SUITE_COMMIT_KEY, 65536, plain.len() as u64)
