@@ -10,6 +10,7 @@ mod interop_python;
 mod web_e2e;
 mod web_failures;
 mod web_names;
+mod web_renewal;
 mod web_requests;
 mod web_share;
 mod web_workers;

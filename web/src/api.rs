@@ -111,7 +111,8 @@ async fn error_of(resp: Response) -> ApiError {
     match resp.json::<ErrorBody>().await {
         Ok(body) => ApiError::Http {
             status,
-            code: body.error,
+            // (Text whether the API types carry codes as text or as an enum that prints them.)
+            code: body.error.to_string(),
             message: body.message,
         },
         Err(_) => ApiError::Http {

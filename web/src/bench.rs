@@ -2,27 +2,28 @@
 //! the browser tests, exported to JavaScript as `window.wasmBindings.bench_*`. They run the
 //! page's real pipelines; the upload ones act for the logged-in account like the page does.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use cipherdrop_api::CreateUploadRequest;
 use cipherdrop_core::{
     AlgorithmSuiteId, DataKey, DecryptLimits, EncryptedDataKey, EncryptionContext,
-    EncryptionMaterials, FrameEncoder, RawAesKeyring, SigningKey, Suite, message_context,
+    EncryptionMaterials, FrameEncoder, PartLayout, RawAesKeyring, SigningKey, Suite,
+    message_context,
 };
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
-use crate::api;
 use crate::browser::now_ms;
-use crate::crypt::{PlainSink, decrypt_source, encrypt_blob};
+use crate::crypt::{PlainSink, decrypt_source};
 use crate::error::{Cancel, TransferError};
 use crate::metadata::FileMeta;
-use crate::parts::{BufferPool, MemoryParts, Part, PartSink, pack_blob};
-use crate::s3::S3Parts;
-use crate::stream::Source;
-use crate::upload::{Progress, UploadOptions, upload_blob};
+use crate::transfer::endpoint::{Endpoint, Started};
+use crate::transfer::parts::{BufferPool, MemoryParts, Part, PartSink, pack_blob};
+use crate::transfer::put::Put;
+use crate::transfer::read::Source;
+use crate::transfer::seal::{Sealed, encrypt_blob};
+use crate::transfer::{DEFAULT_FRAME_LENGTH, UploadOptions, upload_blob};
 
 fn suite(id: u16) -> Result<Suite, JsValue> {
     Suite::from_id(AlgorithmSuiteId(id)).map_err(|e| JsValue::from_str(&e.to_string()))
@@ -116,7 +117,7 @@ async fn encrypt_to<S: PartSink>(
     data: &Blob,
     encoder: FrameEncoder,
     sink: &mut S,
-) -> Result<crate::crypt::Sealed, JsValue> {
+) -> Result<Sealed, JsValue> {
     encrypt_blob(
         data,
         encoder,
@@ -241,29 +242,33 @@ pub async fn bench_plain_upload(data: Blob, parallel: u32) -> Result<f64, JsValu
     let request = CreateUploadRequest {
         plaintext_size: data.size() as u64,
         suite: Suite::CommitKey.id().0,
-        frame_length: crate::upload::DEFAULT_FRAME_LENGTH,
+        frame_length: DEFAULT_FRAME_LENGTH,
         public_key: None,
     };
-    let created = api::create_upload(&request).await.map_err(err)?.answer;
-    let progress = Rc::new(RefCell::new(Progress::default()));
-    let mut sink = S3Parts::new(
-        &created,
+    let Started {
+        channel, answer, ..
+    } = Endpoint::Account.start(&request).await.map_err(err)?;
+    let layout = PartLayout::announced(Suite::CommitKey, answer.ciphertext_size, answer.part_size)
+        .ok_or_else(|| err("the server announced an impossible part layout"))?;
+    let mut sink = Put::new(
+        channel.clone(),
+        layout,
+        (answer.parts, answer.urls_expire_at),
         parallel as usize,
-        progress,
         Rc::new(|_| {}),
         Cancel::default(),
     );
     // Same reading and part buffers as the encrypting path, minus the encryption; as many
     // bytes as the message would have (the part URLs are signed for those lengths).
-    let pad = created.ciphertext_size.saturating_sub(data.size() as u64);
+    let pad = answer.ciphertext_size.saturating_sub(data.size() as u64);
     let zeros = js_sys::Uint8Array::new_with_length(u32::try_from(pad).map_err(err)?);
     let zeros: Blob = Blob::new_with_u8_array_sequence(&js_sys::Array::of1(&zeros))?;
     let padded = Blob::new_with_blob_sequence(&js_sys::Array::of2(&data, &zeros))?;
-    pack_blob(&padded, created.part_size, &mut sink)
+    pack_blob(&padded, answer.part_size, &mut sink)
         .await
         .map_err(err)?;
     let result = sink.finish().await.map_err(err);
     let ms = now_ms() - started;
-    api::abort(&created.upload_id).await.map_err(err)?;
+    channel.abort().await.map_err(err)?;
     result.map(|_| ms)
 }

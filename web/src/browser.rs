@@ -84,6 +84,12 @@ extern "C" {
     -> Result<JsValue, JsValue>;
 }
 
+/// A Unix time (seconds) as local date and time.
+pub fn local_date(unix_seconds: i64) -> String {
+    let d = js_sys::Date::new(&JsValue::from_f64(unix_seconds as f64 * 1000.0));
+    String::from(d.to_locale_string("default", &JsValue::UNDEFINED))
+}
+
 /// Waits until the browser is back online (its `online` event) or `ms` pass, whichever is first.
 pub async fn online_or_timeout(ms: f64) {
     let _ = JsFuture::from(online_or_after(ms)).await;

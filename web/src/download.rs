@@ -17,8 +17,7 @@ use crate::api;
 use crate::browser::{SaveFile, save_blob};
 use crate::crypt::{MemoryPlain, PlainSink, decrypt_source, first_frame};
 use crate::error::{Cancel, TransferError};
-use crate::s3;
-use crate::stream::{Source, read_bytes};
+use crate::transfer::read::{Reader, Source, get, read_bytes};
 
 /// Where a download is saved.
 pub enum Destination {
@@ -102,7 +101,7 @@ pub async fn decrypt_into(
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
 ) -> Result<Saved, TransferError> {
-    let reader = s3::get(url, None).await?;
+    let reader = get(url, None).await?;
     let mut report = |n: u64| progress(n, total);
     let resumed = Rc::new(Cell::new(0));
     let source = Source::Download {
@@ -201,7 +200,7 @@ pub async fn save_from(
 
 /// Fetches and decrypts a small message (a secret text) into memory.
 pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, TransferError> {
-    let reader = s3::get(url, None).await?;
+    let reader = get(url, None).await?;
     let mut sink = MemoryPlain::default();
     decrypt_source(
         Source::Stream(reader),
@@ -216,6 +215,16 @@ pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, TransferErro
     let bytes = read_bytes(&blob, 0, blob.size() as u64).await?;
     String::from_utf8(bytes)
         .map_err(|_| TransferError::Integrity("the secret is not UTF-8 text".into()))
+}
+
+/// Bytes `range` of the object at presigned `url`, in wasm memory.
+async fn get_range(url: &str, range: std::ops::Range<u64>) -> Result<Vec<u8>, TransferError> {
+    let mut reader = Reader::chunks(Source::Stream(get(url, Some(range)).await?))?;
+    let mut out = Vec::new();
+    while let Some(chunk) = reader.next_chunk().await? {
+        out.extend_from_slice(&chunk.to_vec());
+    }
+    Ok(out)
 }
 
 /// Bytes of a stored object the inspector reads: its first 16 KiB at most.
@@ -240,7 +249,7 @@ pub struct StoredView {
 pub async fn stored_view(id: &str) -> Result<StoredView, TransferError> {
     let details = api::details(id).await?;
     let end = details.object.size.min(STORED_HEAD);
-    let stored_head = s3::get_range(&details.download_url, 0..end).await?;
+    let stored_head = get_range(&details.download_url, 0..end).await?;
     let mut view = StoredView {
         details,
         stored_head,
@@ -274,7 +283,7 @@ pub async fn first_plaintext(view: &StoredView, n: usize) -> Result<Vec<u8>, Tra
     });
     let end = reach.map_or(view.stored_head.len() as u64, |len| len.max());
     let end = view.details.object.size.min(end);
-    let bytes = s3::get_range(&view.details.download_url, 0..end).await?;
+    let bytes = get_range(&view.details.download_url, 0..end).await?;
     let key = api::release_key(&view.details.object.id).await?;
     let mut out = first_frame(&bytes, &key).await?;
     out.truncate(n);

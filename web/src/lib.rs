@@ -6,12 +6,12 @@
 //! are decrypted in the tab. File names are encrypted too; the inspector shows what the server
 //! and S3 hold.
 //!
-//! Layers, from the page down: `ui` → `upload` / `download` (one file's whole job) → `crypt`
-//! (the encrypt and decrypt pipelines) → `stream` (reading), `parts` (packing), `s3` (presigned
-//! PUTs and GETs), `subtle` and `workers` (the bulk cipher, in sealing workers where they
-//! start), `resume` (this browser's record of uploads under way, in IndexedDB) and `api`
-//! (the server); `error` is the one error type of uploads and
-//! downloads (it wraps `api::ApiError`).
+//! Layers, from the page down: `ui` → `transfer` (uploads: a pipeline of one file per stage,
+//! read → seal → held parts → record → put, and the one endpoint channel every server call of
+//! an upload goes through) and `download` (one file's download) → `crypt` (the decrypt pipeline;
+//! it reads through `transfer::read`) → `subtle` and `workers` (the bulk cipher, in sealing
+//! workers where they start) and `api` (the server); `error` is the one error type of uploads
+//! and downloads (it wraps `api::ApiError`).
 
 pub mod api;
 pub mod bench;
@@ -20,13 +20,9 @@ pub mod crypt;
 pub mod download;
 pub mod error;
 pub mod metadata;
-pub mod parts;
-pub mod resume;
-pub mod s3;
-pub mod stream;
 pub mod subtle;
+pub mod transfer;
 pub mod ui;
-pub mod upload;
 pub mod workers;
 pub mod zip;
 

@@ -11,11 +11,12 @@ use cipherdrop_core::{
     DecryptLimits, EncryptionContext, EncryptionMaterials, FrameEncoder, RawAesKeyring, Suite,
     decrypt, encrypt,
 };
-use cipherdrop_web::crypt::{MemoryPlain, decrypt_source, encrypt_blob};
+use cipherdrop_web::crypt::{MemoryPlain, decrypt_source};
 use cipherdrop_web::error::{Cancel, TransferError as CryptError};
 use cipherdrop_web::metadata::{self, FileMeta};
-use cipherdrop_web::parts::MemoryParts;
-use cipherdrop_web::stream::{Source, read_bytes};
+use cipherdrop_web::transfer::parts::MemoryParts;
+use cipherdrop_web::transfer::read::{Source, read_bytes};
+use cipherdrop_web::transfer::seal::encrypt_blob;
 use js_sys::{Array, Uint8Array};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng as _};

@@ -14,7 +14,7 @@ use web_sys::Blob;
 use super::import;
 use crate::browser::js_error_name;
 use crate::error::{Cancel, TransferError};
-use crate::stream::{Reader, Source};
+use crate::transfer::read::{Reader, Source};
 use crate::subtle::{GcmKey, buffer};
 
 /// Where decrypted plaintext goes (a file being saved, or memory).

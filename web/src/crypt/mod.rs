@@ -1,20 +1,18 @@
-//! The page's streaming ESDK v2 pipelines, with WebCrypto as the bulk cipher: [`encrypt`] (a
-//! file into ciphertext parts) and [`decrypt`] (a message stream into verified plaintext), and
-//! the cipher glue they share.
+//! The page's streaming ESDK v2 decryption, with WebCrypto as the bulk cipher: [`decrypt`] (a
+//! message stream into verified plaintext). Its mirror, encryption into upload parts, is the
+//! upload pipeline's sealing stage (`transfer::seal`).
 //!
-//! Core (`FrameEncoder` / `MessageDecoder`) writes and checks everything but the bulk cipher;
+//! Core (`MessageDecoder`) checks everything but the bulk cipher;
 //! [`GcmKey`] (WebCrypto in sealing workers or on the page, or core's pure-Rust cipher where
-//! WebCrypto is missing) seals and opens the frames, as many at once as it can use
+//! WebCrypto is missing) opens the frames, as many at once as it can use
 //! ([`GcmKey::parallelism`]). Memory stays bounded whatever the size: one reused
-//! frame buffer, the frames in flight, and the parts or plaintext the sink holds.
+//! frame buffer, the frames in flight, and the plaintext the sink holds.
 
 pub mod decrypt;
-pub mod encrypt;
 
 use cipherdrop_core::FrameKey;
 
 pub use decrypt::{MemoryPlain, Opened, PlainSink, decrypt_source, first_frame};
-pub use encrypt::{Sealed, encrypt_blob};
 
 use crate::error::TransferError;
 use crate::subtle::GcmKey;

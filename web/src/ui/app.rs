@@ -21,7 +21,7 @@ use super::share::Share;
 use super::tokens::Tokens;
 use super::uploads::Uploads;
 use crate::api;
-use crate::upload::UploadRecord;
+use crate::transfer::UploadRecord;
 
 /// Where the session stands.
 #[derive(Clone, PartialEq)]

@@ -26,10 +26,7 @@ pub fn duration(seconds: f64) -> String {
 
 /// A Unix time (seconds) as local date and time.
 pub fn date(unix_seconds: i64) -> String {
-    let d = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(
-        unix_seconds as f64 * 1000.0,
-    ));
-    String::from(d.to_locale_string("default", &wasm_bindgen::JsValue::UNDEFINED))
+    crate::browser::local_date(unix_seconds)
 }
 
 /// Lower-case hex.

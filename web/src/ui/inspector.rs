@@ -9,7 +9,7 @@ use yew::prelude::*;
 
 use super::format::{self, hex, hexdump};
 use crate::download::{self, StoredView};
-use crate::upload::UploadRecord;
+use crate::transfer::UploadRecord;
 
 /// Props of [`Inspector`].
 #[derive(Properties, PartialEq)]

@@ -22,7 +22,7 @@ use super::{dropzone, format};
 use crate::api::{self, ApiError};
 use crate::error::{Cancel, TransferError};
 use crate::metadata::FileMeta;
-use crate::upload::{Progress, SentRecord, send_blob};
+use crate::transfer::{Progress, Report, SentRecord, send_blob};
 
 /// Reads the request's token from the address once (`#t=…`), and removes it from the address
 /// bar and the history entry. `None` if the link has none (a reload, a link cut short).
@@ -258,7 +258,7 @@ pub fn sender_page() -> Html {
                                 update.force_update();
                             }
                         };
-                        Rc::new(set) as crate::upload::Report
+                        Rc::new(set) as Report
                     };
                     let meta = FileMeta {
                         name: file.name(),

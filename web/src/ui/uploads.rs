@@ -17,9 +17,9 @@ use crate::api;
 use crate::browser::now_ms;
 use crate::error::{Cancel, TransferError};
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
-use crate::resume::{self, Unfinished};
-use crate::upload::{
-    DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, resume_upload, upload_blob,
+use crate::transfer::record::{self, Unfinished};
+use crate::transfer::{
+    DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, discard, resume_upload, upload_blob,
 };
 
 /// Where one file is.
@@ -235,7 +235,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                 if let Ok(u) = api::usage().await {
                     usage.set(Some(u));
                 }
-                if let Ok(list) = resume::list(&owner).await {
+                if let Ok(list) = record::list(&owner).await {
                     unfinished.set(list);
                 }
             });
@@ -351,7 +351,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
             let mut works = files_of(dt.files());
             // Asked for now (only the drop event may), awaited after: each file's handle, kept
             // with its upload so that a resume needs no new choice of the file.
-            let handles = resume::dropped_handles(&dt);
+            let handles = record::dropped_handles(&dt);
             let start = start.clone();
             spawn_local(async move {
                 if let Ok(found) = JsFuture::from(handles).await {
@@ -454,8 +454,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
             Callback::from(move |_: MouseEvent| {
                 let (reload, id) = (reload.clone(), id.clone());
                 spawn_local(async move {
-                    let _ = api::abort(&id).await;
-                    resume::remove(&id).await;
+                    discard(&id).await;
                     reload.set(*reload + 1);
                 });
             })
@@ -466,7 +465,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
             Callback::from(move |_: MouseEvent| {
                 let (start, u, lost) = (start.clone(), u.clone(), lost.clone());
                 spawn_local(async move {
-                    match resume::file_of(&u.upload_id).await {
+                    match record::file_of(&u.upload_id).await {
                         Some(file) => start(vec![Work::Resume(file, u)]),
                         None => {
                             let mut ids = (*lost).clone();

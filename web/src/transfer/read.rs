@@ -1,6 +1,7 @@
-//! The page's one read loop over a file or a response body: [`Reader`] reads a `ReadableStream`
-//! either straight into one reused buffer (a BYOB reader) or chunk by chunk as the stream hands
-//! its chunks out.
+//! The first stage, reading: the page's one read loop over a file or a response body. [`Reader`]
+//! reads a `ReadableStream` either straight into one reused buffer (a BYOB reader) or chunk by
+//! chunk as the stream hands its chunks out; [`get`] starts the presigned GET of a stored object
+//! (whole, or from a byte on) whose body a download reads.
 //!
 //! Encryption reads the file through a BYOB reader into one frame-sized buffer that is reused
 //! for every frame: the browser writes into it directly, so a read makes no garbage and no extra
@@ -9,16 +10,21 @@
 //! Downloads, decryption and the unencrypted benchmark take the stream's own chunks as they
 //! come, so their bytes are handed on while the next ones arrive. [`read_bytes`] is the
 //! one-shot read of a few bytes of a Blob.
+//!
+//! Nothing here knows of uploads: the stages after it (seal, held parts, record, put) take what
+//! it reads, and downloads (`crypt::decrypt`) read through it too.
 
 use std::cell::Cell;
 use std::ops::Range;
 use std::rc::Rc;
 
+use gloo_net::http::Request;
 use js_sys::{ArrayBuffer, Reflect, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Blob, ReadableStreamDefaultReader};
 
+use crate::api::ApiError;
 use crate::browser::{byob_read, byob_reader, js_error_message};
 use crate::error::TransferError;
 
@@ -121,7 +127,7 @@ impl Chunks {
             crate::browser::online_or_timeout(f64::from(500u32 << again.failures.min(5))).await;
             let range = again.received..again.total;
             // If this fails too, the old reader fails again at once: another break, counted.
-            if let Ok(reader) = crate::s3::get(&again.url, Some(range)).await {
+            if let Ok(reader) = get(&again.url, Some(range)).await {
                 again.resumed.set(again.resumed.get() + 1);
                 self.reader = reader;
             }
@@ -318,4 +324,43 @@ pub async fn read_bytes(blob: &Blob, start: u64, end: u64) -> Result<Vec<u8>, Tr
         .and_then(|b| b.dyn_into::<ArrayBuffer>())
         .map_err(read)?;
     Ok(Uint8Array::new(&buf).to_vec())
+}
+
+/// Starts a GET of the object at presigned `url` (or of bytes `range` of it) and returns the
+/// body's reader.
+pub async fn get(
+    url: &str,
+    range: Option<Range<u64>>,
+) -> Result<ReadableStreamDefaultReader, TransferError> {
+    let mut request = Request::get(url);
+    // (A range from byte 0 answered whole is the same bytes, only more of them.)
+    let range_asked = range.as_ref().is_some_and(|r| r.start > 0);
+    if let Some(range) = range {
+        let last = range.end - 1;
+        request = request.header("Range", &format!("bytes={}-{last}", range.start));
+    }
+    let resp = request
+        .send()
+        .await
+        .map_err(|e| ApiError::Network(format!("S3: {e}")))?;
+    if !resp.ok() {
+        return Err(TransferError::Sink(format!(
+            "S3 refused the download: {} {}",
+            resp.status(),
+            resp.status_text()
+        )));
+    }
+    // A store that ignored `Range` would send the object from its first byte again.
+    if range_asked && resp.status() != 206 {
+        return Err(TransferError::Sink(format!(
+            "S3 answered a range request with {} instead of 206 (partial content)",
+            resp.status()
+        )));
+    }
+    let body = resp
+        .body()
+        .ok_or_else(|| TransferError::Read("the download has no body".into()))?;
+    body.get_reader()
+        .dyn_into::<ReadableStreamDefaultReader>()
+        .map_err(|e| TransferError::Read(js_error_message(&e)))
 }

@@ -1,5 +1,8 @@
-//! What the page keeps in IndexedDB about uploads under way, so that one interrupted by a reload,
-//! a crash, a closed tab or a network that stayed down continues later instead of starting over.
+//! The record stage, and what it writes: what the page keeps in IndexedDB about uploads under
+//! way, so that one interrupted by a reload, a crash, a closed tab or a network that stayed down
+//! continues later instead of starting over. The stage ([`Record`]) takes each part to send on
+//! its way to S3, computes the SHA-256 of its ciphertext, and hands the part on with what to
+//! write once S3 stored it.
 //!
 //! Per upload, the store `uploads` keeps an [`Unfinished`] record (written before the first part
 //! is sent): the upload id, the file's name, size and last-modified time, the suite, frame and part
@@ -14,15 +17,19 @@
 //!
 //! The record is a convenience: on resume the server's `ListParts` says what S3 holds, and the
 //! file chosen again is re-encrypted and compared with every part already sent before anything is
-//! sent (see `upload::resume_upload`).
+//! sent (see `transfer::resume`).
 
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
+use cipherdrop_core::MESSAGE_ID_LEN;
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
+use super::parts::{BufferPool, Onward, Outgoing, sha256};
 use crate::browser::js_error_message;
+use crate::error::TransferError;
 
 #[wasm_bindgen(inline_js = r#"
 function open_db() {
@@ -112,10 +119,6 @@ export async function idb_remove(id) {
     await finished(tx);
   } finally { d.close(); }
 }
-export async function sha256_hex(bytes) {
-  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('');
-}
 "#)]
 extern "C" {
     #[wasm_bindgen(catch)]
@@ -128,8 +131,6 @@ extern "C" {
     pub fn dropped_handles(dt: &web_sys::DataTransfer) -> js_sys::Promise;
     #[wasm_bindgen(catch)]
     async fn idb_remove(id: &str) -> Result<JsValue, JsValue>;
-    #[wasm_bindgen(catch)]
-    async fn sha256_hex(bytes: &js_sys::Uint8Array) -> Result<JsValue, JsValue>;
 }
 
 /// A part S3 acknowledged.
@@ -187,6 +188,26 @@ impl Unfinished {
     pub fn sent(&self) -> u64 {
         self.parts.values().map(|p| p.size).sum()
     }
+
+    /// The recorded message id, if it is one.
+    pub fn message_id(&self) -> Option<[u8; MESSAGE_ID_LEN]> {
+        unhex(&self.message_id)?.try_into().ok()
+    }
+}
+
+/// A message id as the record keeps it: lower-case hex.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 /// Records (or replaces) an upload's record, without its parts.
@@ -271,10 +292,52 @@ pub async fn list(owner: &str) -> Result<Vec<Unfinished>, String> {
     Ok(found)
 }
 
-/// SHA-256 of a part's bytes (WebCrypto), hex.
-pub async fn sha256(bytes: &js_sys::Uint8Array) -> Result<String, String> {
-    sha256_hex(bytes)
-        .await
-        .map(|v| v.as_string().unwrap_or_default())
-        .map_err(|e| js_error_message(&e))
+/// The record stage: with an upload to record (`upload_id`), each part to send gets its
+/// ciphertext's SHA-256 now (the buffer is recycled once sent) and, handed on with it, the entry
+/// to write once S3 stored the part; without one, parts pass as they are.
+pub(crate) struct Record<N> {
+    upload_id: Option<Rc<str>>,
+    next: N,
+}
+
+impl<N: Onward> Record<N> {
+    /// Records the parts of `upload_id` (`None`: nothing is recorded) and hands them to `next`.
+    pub(crate) fn new(upload_id: Option<&str>, next: N) -> Self {
+        Self {
+            upload_id: upload_id.map(Rc::from),
+            next,
+        }
+    }
+
+    /// The next stage.
+    pub(crate) fn next_mut(&mut self) -> &mut N {
+        &mut self.next
+    }
+
+    /// The next stage, this one done.
+    pub(crate) fn into_next(self) -> N {
+        self.next
+    }
+}
+
+impl<N: Onward> Onward for Record<N> {
+    async fn take(&mut self, mut out: Outgoing) -> Result<(), TransferError> {
+        if let (Some(id), None) = (&self.upload_id, &out.held) {
+            let sha256 = sha256(&out.part.bytes).await?;
+            let (id, n) = (id.clone(), out.part.number);
+            let size = u64::from(out.part.bytes.length());
+            out.on_stored = Some(Box::new(move |etag| {
+                Box::pin(async move {
+                    let sent = SentPart { etag, size, sha256 };
+                    // Without the entry the part is only sent again on resume.
+                    let _ = save_part(&id, n, &sent).await;
+                })
+            }));
+        }
+        self.next.take(out).await
+    }
+
+    fn pool(&self) -> BufferPool {
+        self.next.pool()
+    }
 }

@@ -1,18 +1,24 @@
-//! Encryption of a file in the page: read through a BYOB stream (small frames about 1 MiB at a
-//! time into one reused buffer, large ones one by one into the buffers that travel to the sealing
-//! workers), sealed by WebCrypto several frames at once, and written as `header ‖ frames ‖
-//! footer` into upload parts of exactly the part size.
+//! The sealing stage: the message's encoders made from the data key as the server issued it
+//! ([`encoders`]; the plaintext data key goes into them and is dropped right after key
+//! derivation), and the encryption of a file ([`encrypt_blob`]): read through a BYOB stream
+//! (small frames about 1 MiB at a time into one reused buffer, large ones one by one into the
+//! buffers that travel to the sealing workers), sealed by WebCrypto several frames at once, and
+//! written as `header ‖ frames ‖ footer` into upload parts of exactly the part size, handed to
+//! the next stage.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 
-use cipherdrop_core::{FrameEncoder, FrameSpec, TAG_LEN};
+use cipherdrop_core::{
+    DataKey, EncryptedDataKey, EncryptionContext, EncryptionMaterials, FrameEncoder, FrameSpec,
+    MESSAGE_ID_LEN, SigningKey, Suite, TAG_LEN,
+};
 use js_sys::{Promise, Uint8Array};
 use web_sys::Blob;
 
-use super::import;
+use super::parts::{Packer, PartSink};
+use super::read::{Reader, Source};
+use crate::api::ApiError;
 use crate::error::{Cancel, TransferError};
-use crate::parts::{Packer, PartSink};
-use crate::stream::{Reader, Source};
 use crate::subtle::{Engine, GcmKey, buffer};
 use crate::workers::WORKER_FRAMES_FROM;
 
@@ -30,6 +36,70 @@ pub struct Sealed {
     pub parts: u32,
     /// Which cipher sealed the frames.
     pub engine: Engine,
+}
+
+/// What a message is made of besides its data key, as the server issued it.
+pub(crate) struct MessagePlan<'a> {
+    /// The algorithm suite.
+    pub(crate) suite: Suite,
+    /// Plaintext bytes per frame.
+    pub(crate) frame_length: u32,
+    /// The message id (recorded for a resume, so the same bytes can be made again).
+    pub(crate) message_id: [u8; MESSAGE_ID_LEN],
+    /// The KMS key that made the data key.
+    pub(crate) key_arn: &'a str,
+    /// The encrypted data key KMS returned.
+    pub(crate) edk: &'a [u8],
+    /// The encryption context, exactly as issued.
+    pub(crate) context: &'a BTreeMap<String, String>,
+}
+
+/// One upload's encoders: the one whose message is sent, and, for a resumed upload whose held
+/// parts must be checked in a pass of their own first, the one that makes them again.
+pub(crate) struct Encoders {
+    /// Makes the message that is sent.
+    pub(crate) send: FrameEncoder,
+    /// Makes the same message for the pass that checks the held parts, if there is one.
+    pub(crate) check: Option<FrameEncoder>,
+}
+
+/// Builds the encoders of `plan` from `data_key`, which is moved into the sending encoder and
+/// dropped (zeroized) inside it right after key derivation. A check pass's encoder is made first,
+/// from a copy that is dropped the same way a moment earlier: no plaintext data key outlives this
+/// call.
+pub(crate) fn encoders(
+    data_key: DataKey,
+    signing: Option<SigningKey>,
+    plan: &MessagePlan<'_>,
+    check_pass: bool,
+) -> Result<Encoders, TransferError> {
+    let bad = |what: String| TransferError::Api(ApiError::Decode(what));
+    let edk = EncryptedDataKey::aws_kms(plan.key_arn, plan.edk.to_vec())
+        .map_err(|e| bad(e.to_string()))?;
+    let context: EncryptionContext = plan
+        .context
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let encoder = |data_key: DataKey, signing: Option<SigningKey>| {
+        let materials = EncryptionMaterials::new(
+            plan.suite,
+            context.clone(),
+            data_key,
+            vec![edk.clone()],
+            signing,
+        )
+        .map_err(|e| bad(e.to_string()))?;
+        FrameEncoder::with_message_id(materials, plan.frame_length, plan.message_id)
+            .map_err(|e| bad(e.to_string()))
+    };
+    let check = if check_pass {
+        Some(encoder(data_key.clone(), signing.clone())?)
+    } else {
+        None
+    };
+    let send = encoder(data_key, signing)?;
+    Ok(Encoders { send, check })
 }
 
 /// A frame WebCrypto is sealing.
@@ -112,7 +182,9 @@ pub async fn encrypt_blob<S: PartSink>(
     progress: &mut dyn FnMut(u64),
     cancel: &Cancel,
 ) -> Result<Sealed, TransferError> {
-    let key = import(encoder.frame_key(), encoder.frame_length()).await?;
+    let key = GcmKey::import(encoder.frame_key(), encoder.frame_length())
+        .await
+        .map_err(TransferError::crypto)?;
     let engine = key.engine();
     let size = source.size() as u64;
     let frame = u64::from(encoder.frame_length());

@@ -1,5 +1,7 @@
-//! Ciphertext cut into upload parts: where parts go ([`PartSink`]), pooled part buffers, the
-//! packer that fills them to exactly the part size, and a part's request body as a Blob.
+//! What flows between the stages: ciphertext cut into upload parts. Where the sealing stage
+//! hands its parts ([`PartSink`]), pooled part buffers, the packer that fills them to exactly
+//! the part size, a part on its way to S3 as the later stages hand it on ([`Outgoing`] to an
+//! [`Onward`] stage), a part's SHA-256, and a part's request body as a Blob.
 //!
 //! Copying into plain reused buffers is several times faster than assembling Blobs from pieces;
 //! a part becomes a Blob only as the body of its PUT (see [`blob_body`]).
@@ -7,13 +9,25 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
+use futures::future::LocalBoxFuture;
 use js_sys::{Array, Uint8Array};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
+use super::read::{Reader, Source};
 use crate::browser::js_error_message;
 use crate::error::TransferError;
-use crate::stream::{Reader, Source};
+
+#[wasm_bindgen(inline_js = r#"
+export async function sha256_hex(bytes) {
+  const h = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return Array.from(h, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    async fn sha256_hex(bytes: &Uint8Array) -> Result<JsValue, JsValue>;
+}
 
 /// Part buffers a pool keeps at most.
 const POOLED: usize = 16;
@@ -37,6 +51,50 @@ pub trait PartSink {
     fn pool(&self) -> BufferPool {
         BufferPool::default()
     }
+}
+
+/// What is to be done with a part once S3 stored it, given its ETag (the record stage's entry,
+/// for a resume).
+pub(crate) type OnStored = Box<dyn FnOnce(String) -> LocalBoxFuture<'static, ()>>;
+
+/// A part on its way to S3, as the stages after sealing hand it on.
+pub(crate) struct Outgoing {
+    /// The part.
+    pub(crate) part: Part,
+    /// S3 holds it already (a resumed upload; checked against the file): its ETag. Not sent.
+    pub(crate) held: Option<String>,
+    /// What to do once S3 stored it.
+    pub(crate) on_stored: Option<OnStored>,
+}
+
+impl Outgoing {
+    /// A part to send, nothing more known of it yet.
+    pub(crate) fn send(part: Part) -> Self {
+        Self {
+            part,
+            held: None,
+            on_stored: None,
+        }
+    }
+}
+
+/// A stage after the held-parts check: takes the parts on their way to S3, in order, and hands
+/// them on to the next (the last one, `put`, sends them).
+#[allow(async_fn_in_trait)] // the browser is single-threaded: these futures are never Send
+pub(crate) trait Onward {
+    /// Takes the next part. May wait before returning, to bound what is in flight.
+    async fn take(&mut self, out: Outgoing) -> Result<(), TransferError>;
+
+    /// Where part buffers go back to once sent.
+    fn pool(&self) -> BufferPool;
+}
+
+/// SHA-256 of a part's bytes (WebCrypto), hex: what a resumed upload compares a part with.
+pub(crate) async fn sha256(bytes: &Uint8Array) -> Result<String, TransferError> {
+    sha256_hex(bytes)
+        .await
+        .map(|v| v.as_string().unwrap_or_default())
+        .map_err(TransferError::crypto)
 }
 
 /// Part buffers a sink has finished with, for the packer to fill again: reusing them keeps the
