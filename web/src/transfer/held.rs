@@ -139,3 +139,100 @@ impl PartSink for Verify<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use js_sys::Uint8Array;
+    use wasm_bindgen_test::*;
+
+    use super::super::record::Record;
+    use super::*;
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// The last stage, in memory: what reached it, and whether each part came with an entry
+    /// to record.
+    #[derive(Default)]
+    struct Reached(Vec<(u32, Option<String>, bool)>);
+
+    impl Onward for Reached {
+        async fn take(&mut self, out: Outgoing) -> Result<(), TransferError> {
+            let recorded = out.on_stored.is_some();
+            self.0.push((out.part.number, out.held, recorded));
+            Ok(())
+        }
+
+        fn pool(&self) -> BufferPool {
+            BufferPool::default()
+        }
+    }
+
+    fn part(number: u32, fill: u8) -> Part {
+        let bytes = Uint8Array::from(&[fill; 100][..]);
+        Part { number, bytes }
+    }
+
+    async fn held_as(number: u32, fill: u8) -> (u32, HeldPart) {
+        let sha256 = sha256(&part(number, fill).bytes).await.unwrap();
+        let etag = format!("etag-{number}");
+        (number, HeldPart { etag, sha256 })
+    }
+
+    #[wasm_bindgen_test]
+    async fn held_parts_go_on_unsent_and_only_the_others_get_a_record_entry() {
+        let held: BTreeMap<u32, HeldPart> = [held_as(1, 1).await].into_iter().collect();
+        assert!(is_prefix(&held));
+        let record = Record::new(Some("upload-1"), Reached::default());
+        let mut stages = Held::new(held, true, "a.bin", record);
+        stages.put(part(1, 1)).await.unwrap();
+        stages.put(part(2, 2)).await.unwrap();
+        let reached = stages.into_next().into_next().0;
+        assert_eq!(
+            reached,
+            [(1, Some("etag-1".into()), false), (2, None, true)]
+        );
+        // Nothing recorded: parts pass as they are.
+        let mut stages = Held::new(
+            BTreeMap::new(),
+            true,
+            "a.bin",
+            Record::new(None, Reached::default()),
+        );
+        stages.put(part(1, 1)).await.unwrap();
+        assert_eq!(stages.into_next().into_next().0, [(1, None, false)]);
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_held_part_that_differs_is_refused_and_goes_no_further() {
+        let held: BTreeMap<u32, HeldPart> = [held_as(1, 1).await].into_iter().collect();
+        let mut stages = Held::new(held, true, "a.bin", Reached::default());
+        let e = stages.put(part(1, 9)).await.unwrap_err();
+        assert!(
+            matches!(&e, TransferError::NotSame(m) if m.contains("part 1 differs")),
+            "{e}"
+        );
+        assert!(stages.into_next().0.is_empty());
+    }
+
+    #[wasm_bindgen_test]
+    async fn the_check_pass_ends_after_the_last_held_part() {
+        let held: BTreeMap<u32, HeldPart> = [held_as(2, 2).await, held_as(4, 4).await]
+            .into_iter()
+            .collect();
+        assert!(!is_prefix(&held));
+        let (enough, cancel) = (Cancel::default(), Cancel::default());
+        let mut verify = Verify::new(&held, "a.bin", enough.clone(), &cancel);
+        for (n, fill) in [(1, 7), (2, 2), (3, 7)] {
+            verify.put(part(n, fill)).await.unwrap();
+            assert!(!enough.is_cancelled());
+        }
+        verify.put(part(4, 4)).await.unwrap();
+        assert!(enough.is_cancelled());
+        // A different part 4 is refused.
+        let mut verify = Verify::new(&held, "a.bin", Cancel::default(), &cancel);
+        let e = verify.put(part(4, 5)).await.unwrap_err();
+        assert!(matches!(e, TransferError::NotSame(_)), "{e}");
+    }
+}
