@@ -15,6 +15,16 @@ use crate::extract::ClientIp;
 use crate::objects::{self, ObjectRow, ObjectState};
 use crate::state::AppState;
 
+/// The audit row of a completion of `row`.
+fn completion<'a>(row: &'a ObjectRow, outcome: &'a str, detail: &'a str) -> Did<'a> {
+    Did {
+        action: "upload.completed",
+        object: &row.id,
+        outcome,
+        detail,
+    }
+}
+
 /// Completes a pending upload: S3 assembles the parts, the stored header and size are checked,
 /// and only then is the object recorded (with its sealed metadata). Returns the complete row.
 pub(crate) async fn complete_row(
@@ -31,8 +41,17 @@ pub(crate) async fn complete_row(
         let request = crate::requests::by_id(&state.db, request_id).await?;
         if let Some(refusal) = request.ended() {
             objects::abort_pending(state, &row.s3_ref()).await?;
-            actor.record(state, ip, Did { action: "upload.completed", object: &row.id, outcome: "denied", detail: "the request ended while the file was on its way; the upload was aborted" })
-            .await;
+            actor
+                .record(
+                    state,
+                    ip,
+                    completion(
+                        &row,
+                        "denied",
+                        "the request ended while the file was on its way; the upload was aborted",
+                    ),
+                )
+                .await;
             return Err(refusal);
         }
     }
@@ -91,12 +110,7 @@ pub(crate) async fn complete_row(
             .record(
                 state,
                 ip,
-                Did {
-                    action: "upload.completed",
-                    object: &row.id,
-                    outcome: "error",
-                    detail: "S3 no longer has the upload; it was ended",
-                },
+                completion(&row, "error", "S3 no longer has the upload; it was ended"),
             )
             .await;
         return Err(upload_gone());
@@ -115,16 +129,7 @@ pub(crate) async fn complete_row(
         )
         .await?;
         actor
-            .record(
-                state,
-                ip,
-                Did {
-                    action: "upload.completed",
-                    object: &row.id,
-                    outcome: "denied",
-                    detail: &reason,
-                },
-            )
+            .record(state, ip, completion(&row, "denied", &reason))
             .await;
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -148,12 +153,11 @@ pub(crate) async fn complete_row(
             .record(
                 state,
                 ip,
-                Did {
-                    action: "upload.completed",
-                    object: &row.id,
-                    outcome: "denied",
-                    detail: "aborted meanwhile; the assembled object was deleted",
-                },
+                completion(
+                    &row,
+                    "denied",
+                    "aborted meanwhile; the assembled object was deleted",
+                ),
             )
             .await;
         return Err(ApiError::conflict(
@@ -164,12 +168,7 @@ pub(crate) async fn complete_row(
         .record(
             state,
             ip,
-            Did {
-                action: "upload.completed",
-                object: &row.id,
-                outcome: "ok",
-                detail: &format!("{size} bytes, header verified"),
-            },
+            completion(&row, "ok", &format!("{size} bytes, header verified")),
         )
         .await;
     objects::owned(&state.db, &row.owner_id, &row.id).await
