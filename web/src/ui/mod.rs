@@ -16,4 +16,5 @@ pub mod requests;
 pub mod sender;
 pub mod share;
 pub mod tokens;
+pub mod unfinished;
 pub mod uploads;

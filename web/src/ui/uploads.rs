@@ -12,14 +12,14 @@ use web_sys::{
 use yew::platform::spawn_local;
 use yew::prelude::*;
 
-use super::{dropzone, format};
+use super::{dropzone, format, unfinished};
 use crate::api;
 use crate::browser::now_ms;
 use crate::error::{Cancel, TransferError};
 use crate::metadata::{FileMeta, SECRET_TEXT_TYPE};
 use crate::transfer::record::{self, Unfinished};
 use crate::transfer::{
-    DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, discard, resume_upload, upload_blob,
+    DEFAULT_PARALLEL, Progress, UploadOptions, UploadRecord, resume_upload, upload_blob,
 };
 
 /// Where one file is.
@@ -438,72 +438,9 @@ pub fn uploads(props: &UploadsProps) -> Html {
         .filter(|i| matches!(i.status, Status::Waiting | Status::Running))
         .map(|i| i.name.clone())
         .collect();
-    let render_unfinished = |u: &Unfinished| {
-        let resume = {
-            let (start, u) = (start.clone(), u.clone());
-            Callback::from(move |e: Event| {
-                let input: HtmlInputElement = e.target_unchecked_into();
-                if let Some(file) = input.files().and_then(|l| l.get(0)) {
-                    start(vec![Work::Resume(file, u.clone())]);
-                }
-                input.set_value("");
-            })
-        };
-        let discard = {
-            let (reload, id) = (reload.clone(), u.upload_id.clone());
-            Callback::from(move |_: MouseEvent| {
-                let (reload, id) = (reload.clone(), id.clone());
-                spawn_local(async move {
-                    discard(&id).await;
-                    reload.set(*reload + 1);
-                });
-            })
-        };
-        // With the file's handle kept: one click, and the browser asks to read it again.
-        let resume_handle = {
-            let (start, u, lost) = (start.clone(), u.clone(), lost.clone());
-            Callback::from(move |_: MouseEvent| {
-                let (start, u, lost) = (start.clone(), u.clone(), lost.clone());
-                spawn_local(async move {
-                    match record::file_of(&u.upload_id).await {
-                        Some(file) => start(vec![Work::Resume(file, u)]),
-                        None => {
-                            let mut ids = (*lost).clone();
-                            ids.push(u.upload_id.clone());
-                            lost.set(ids);
-                        }
-                    }
-                });
-            })
-        };
-        let unreadable = lost.contains(&u.upload_id);
-        let input_id = format!("resume-{}", u.upload_id);
-        html! {
-            <li class="unfinished-upload" data-name={u.name.clone()} data-upload={u.upload_id.clone()}>
-                <span class="upload-name">{ &u.name }</span>
-                <span class="muted">{ format!(
-                    "{} of {} sent · kept until {}",
-                    format::size(u.sent()),
-                    format::size(u.ciphertext_size),
-                    format::date(u.abandon_at)
-                ) }</span>
-                if u.has_handle && !unreadable {
-                    <button type="button" class="resume-handle" onclick={resume_handle}
-                            aria-label={format!("Resume the upload of {}", u.name)}>{ "Resume" }</button>
-                }
-                if unreadable {
-                    <span class="error">{ "The file could not be read again (no permission, or it moved): choose it." }</span>
-                }
-                <label for={input_id.clone()} class={classes!("button", (u.has_handle && !unreadable).then_some("secondary"))}>
-                    { if u.has_handle && !unreadable { "Choose the file…" } else { "Resume…" } }
-                </label>
-                <input id={input_id} type="file" class="visually-hidden resume-input"
-                       aria-label={format!("Choose {} again to resume its upload", u.name)}
-                       onchange={resume} />
-                <button type="button" class="secondary discard" onclick={discard}
-                        aria-label={format!("Discard the unfinished upload of {}", u.name)}>{ "Discard" }</button>
-            </li>
-        }
+    let resume_with: Rc<dyn Fn(web_sys::File, Unfinished)> = {
+        let start = start.clone();
+        Rc::new(move |file, u| start(vec![Work::Resume(file, u)]))
     };
     let waiting: Vec<&Unfinished> = unfinished
         .iter()
@@ -550,13 +487,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                     <button id="secret-store" type="submit">{ "Encrypt and store" }</button>
                 </form>
             </details>
-            if !waiting.is_empty() {
-                <div id="unfinished" class="unfinished">
-                    <h3>{ "Unfinished uploads" }</h3>
-                    <p class="muted">{ "Interrupted by a reload, a closed tab or the network. Choose the same file again to continue where it stopped: only what S3 lacks is sent, after the parts already sent are checked against the file." }</p>
-                    <ul>{ for waiting.iter().map(|u| render_unfinished(u)) }</ul>
-                </div>
-            }
+            { unfinished::list(&waiting, &resume_with, &reload, &lost) }
             <ul id="uploads" class="uploads" aria-label="Uploads">
                 { for items.items.iter().map(|i| render_item(i, &(start.clone() as Rc<dyn Fn(Vec<Work>)>))) }
             </ul>
