@@ -9,8 +9,8 @@ use std::rc::Rc;
 
 use cipherdrop_api::transfer::{CallAttempts, Failure, Step};
 use cipherdrop_api::{
-    CompleteUploadRequest, CreateUploadRequest, CreateUploadResponse, ObjectSummary, SenderReceipt,
-    UploadStatus,
+    CompleteUploadRequest, CreateUploadRequest, CreateUploadResponse, ObjectState, ObjectSummary,
+    SenderReceipt, UploadStatus,
 };
 use cipherdrop_core::DataKey;
 use zeroize::Zeroizing;
@@ -159,7 +159,7 @@ impl Channel {
             let lost_answer = attempts.retried() && e.status() == Some(409);
             if lost_answer && matches!(self.route, Route::Account) {
                 let status = api::upload_status(&self.upload_id).await?;
-                if status.state.to_string() != "complete" {
+                if status.state != ObjectState::Complete {
                     return Err(e.into());
                 }
                 let details = api::details(&self.upload_id).await?;

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use cipherdrop_api::UploadStatus;
+use cipherdrop_api::{ObjectState, UploadStatus};
 use cipherdrop_core::resume::open_signing_key;
 use cipherdrop_core::{
     AlgorithmSuiteId, DataKey, MESSAGE_ID_LEN, PUBLIC_KEY_FIELD, SigningKey, Suite,
@@ -51,7 +51,7 @@ fn bad(what: &str) -> TransferError {
 /// keeps is forgotten.
 async fn pending_status(u: &Unfinished) -> Result<UploadStatus, TransferError> {
     match api::upload_status(&u.upload_id).await {
-        Ok(s) if s.state.to_string() == "pending" => Ok(s),
+        Ok(s) if s.state == ObjectState::Pending => Ok(s),
         Ok(s) => {
             record::remove(&u.upload_id).await;
             Err(TransferError::Gone(format!(
