@@ -13,7 +13,7 @@
     missing_docs
 )]
 
-#[path = "../src/cipher.rs"]
+#[path = "../src/crypt/cipher.rs"]
 #[allow(dead_code, unused_imports)]
 mod cipher;
 

@@ -1,15 +1,72 @@
 //! `cipherdrop kms serve` and `cipherdrop kms credentials`: the embedded KMS as its own process.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use cipherdrop_kms::Kms;
+use clap::{Args, Subcommand};
+
+use crate::process::{init_tracing, runtime, shutdown_signal};
+
+/// `cipherdrop kms`.
+#[derive(Subcommand, Debug)]
+pub enum KmsCommand {
+    /// Serve the AWS KMS API (JSON 1.1, SigV4) on a loopback address until interrupted.
+    Serve {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:4599")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        service: KmsArgs,
+        /// File of the master key the keys are encrypted under at rest (default:
+        /// DATA_DIR/master.key, made on first start). Keep it apart from the data folder's backups.
+        #[arg(long, value_name = "PATH")]
+        kms_master_key: Option<PathBuf>,
+    },
+    /// Print the service's SigV4 credentials as shell exports (for the AWS CLI, SDKs, boto3).
+    Credentials {
+        #[command(flatten)]
+        service: KmsArgs,
+    },
+}
+
+/// Where the embedded KMS keeps its data, and how it names its keys.
+#[derive(Args, Debug)]
+pub struct KmsArgs {
+    /// Folder for keys, credentials and the audit log (created if missing).
+    #[arg(long)]
+    data_dir: PathBuf,
+    /// Region used in key ARNs.
+    #[arg(long, default_value = cipherdrop_kms::DEFAULT_REGION)]
+    region: String,
+    /// Account id used in key ARNs.
+    #[arg(long, default_value = cipherdrop_kms::DEFAULT_ACCOUNT)]
+    account: String,
+}
+
+/// `cipherdrop kms …`.
+pub fn run(cmd: KmsCommand) -> Result<()> {
+    match cmd {
+        KmsCommand::Serve {
+            listen,
+            service: k,
+            kms_master_key,
+        } => serve(
+            listen,
+            &k.data_dir,
+            kms_master_key.as_deref(),
+            &k.region,
+            &k.account,
+        ),
+        KmsCommand::Credentials { service: k } => print_credentials(&k.data_dir, &k.region),
+    }
+}
 
 /// Runs the service until SIGINT or SIGTERM; the master key is `master_key`, by default
 /// `data_dir/master.key`.
-pub fn serve(
+fn serve(
     listen: SocketAddr,
     data_dir: &Path,
     master_key: Option<&Path>,
@@ -24,10 +81,7 @@ pub fn serve(
         open(data_dir, master_key, region, account)
             .with_context(|| format!("opening the KMS data in {}", data_dir.display()))?,
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
+    runtime()?.block_on(async move {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
@@ -51,38 +105,8 @@ pub fn open(
     Kms::open_with_master_key(data_dir, region, account, master_key.unwrap_or(&default))
 }
 
-/// Logs to stderr, at `info` unless `RUST_LOG` says otherwise.
-pub fn init_tracing() {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { () = ctrl_c => {}, () = term => {} }
-}
-
 /// Prints `export AWS_...=...` lines for the service in `data_dir`.
-pub fn print_credentials(data_dir: &Path, region: &str) -> Result<()> {
+fn print_credentials(data_dir: &Path, region: &str) -> Result<()> {
     if !data_dir.join("credentials.json").exists() {
         bail!(
             "no KMS credentials in {} (start `cipherdrop kms serve` once)",

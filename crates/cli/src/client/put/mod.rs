@@ -40,23 +40,21 @@ use futures_util::StreamExt as _;
 use futures_util::stream::FuturesUnordered;
 use serde::{Deserialize, Serialize};
 
-use crate::cipher::AwsLcCipher;
-use crate::client::{EXIT_UNAVAILABLE, Failure, Remote, decode_key, fail, runtime};
-
-/// Exit code of a `put` interrupted by Ctrl-C (the shell's 128 + SIGINT); the upload is kept for
-/// `put --resume`.
-pub const EXIT_INTERRUPTED: u8 = 130;
+use super::remote::{Remote, decode_key, write_private};
+use crate::crypt::cipher::AwsLcCipher;
+use crate::exit::{EXIT_INTERRUPTED, EXIT_UNAVAILABLE, Failure, chain, fail};
+use crate::process::client_runtime;
 
 /// Options of `put`.
-pub struct PutOptions {
+pub(super) struct PutOptions {
     /// The algorithm suite.
-    pub suite: Suite,
+    pub(super) suite: Suite,
     /// Plaintext bytes per frame.
-    pub frame_length: u32,
+    pub(super) frame_length: u32,
     /// Parts in flight at once.
-    pub parallel: usize,
+    pub(super) parallel: usize,
     /// Continue the recorded upload of each file, if there is one.
-    pub resume: bool,
+    pub(super) resume: bool,
 }
 
 /// A part S3 acknowledged, as the record keeps it.
@@ -183,7 +181,7 @@ impl Records {
         }
         for (path, bytes) in [(log, lines), (header, serde_json::to_vec_pretty(r)?)] {
             let tmp = path.with_extension("tmp");
-            crate::client::write_private(&tmp, &bytes)?;
+            write_private(&tmp, &bytes)?;
             std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
         }
         Ok(())
@@ -432,7 +430,7 @@ async fn put_part(
                     ),
                 ));
             }
-            Err(e) => last = crate::client::chain(&e),
+            Err(e) => last = chain(&e),
         }
     }
     Err(fail(
@@ -485,7 +483,7 @@ impl Upload {
 
 /// `cipherdrop put [--resume] FILE…`: prints each new file's id. With `--resume` and no files,
 /// continues every recorded upload to this server.
-pub fn put(files: &[PathBuf], opts: &PutOptions) -> Result<()> {
+pub(super) fn put(files: &[PathBuf], opts: &PutOptions) -> Result<()> {
     let remote = Remote::logged_in()?;
     let records = Records::open()?;
     let files: Vec<PathBuf> = if files.is_empty() {
@@ -497,7 +495,7 @@ pub fn put(files: &[PathBuf], opts: &PutOptions) -> Result<()> {
     } else {
         files.to_vec()
     };
-    runtime()?.block_on(async {
+    client_runtime()?.block_on(async {
         let mut current = String::new();
         let run = async {
             for f in &files {

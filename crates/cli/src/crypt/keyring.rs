@@ -224,7 +224,7 @@ where
                 err.message().map_or_else(|| err.to_string(), str::to_owned)
             )
         }
-        other => crate::client::chain(other),
+        other => crate::exit::chain(other),
     }
 }
 
