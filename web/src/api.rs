@@ -7,10 +7,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use cipherdrop_api::{
     AuditPage, CompleteUploadRequest, CreateShareRequest, CreateUploadRequest, ErrorBody,
-    KeyResponse, LinkLoginRequest, LoginRequest, Me, MetadataKeyRequest, MetadataKeyResponse,
-    ObjectDetails, ObjectList, ObjectSummary, SecretB64, SetMetadataRequest, SetPasswordRequest,
-    ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary, ShareTokenRequest,
-    UpdateShareRequest, UploadStatus,
+    ErrorCode, KeyResponse, LinkLoginRequest, LoginRequest, Me, MetadataKeyRequest,
+    MetadataKeyResponse, ObjectDetails, ObjectList, ObjectSummary, SecretB64, SetMetadataRequest,
+    SetPasswordRequest, ShareCreated, ShareInfo, ShareKeyResponse, ShareList, ShareSummary,
+    ShareTokenRequest, UpdateShareRequest, UploadStatus,
 };
 use cipherdrop_core::{DataKey, LinkKey, open_from_link};
 use gloo_net::http::{Request, RequestBuilder, Response};
@@ -25,8 +25,8 @@ pub enum ApiError {
     Http {
         /// HTTP status.
         status: u16,
-        /// Machine-readable code (`kms_unavailable`, `not_found`, ...).
-        code: String,
+        /// Machine-readable code (`Unknown` when the answer carried none).
+        code: ErrorCode,
         /// The server's explanation.
         message: String,
     },
@@ -58,17 +58,28 @@ impl ApiError {
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Http { code, message, .. } if code == "kms_unavailable" => write!(
+            Self::Http {
+                code: ErrorCode::KmsUnavailable,
+                message,
+                ..
+            } => write!(
                 f,
                 "The key service (KMS) is unavailable, so no key could be issued or released. \
                  Nothing was changed; try again in a moment. ({message})"
             ),
-            Self::Http { code, message, .. } if code == "s3_unavailable" => write!(
+            Self::Http {
+                code: ErrorCode::S3Unavailable,
+                message,
+                ..
+            } => write!(
                 f,
                 "The storage service (S3) is unavailable. Nothing was changed; try again in a \
                  moment. ({message})"
             ),
-            Self::Http { code, .. } if code == "unauthenticated" => {
+            Self::Http {
+                code: ErrorCode::Unauthenticated,
+                ..
+            } => {
                 write!(f, "Your session has ended: please log in again.")
             }
             Self::Http { message, .. } => write!(f, "{message}"),
@@ -111,13 +122,12 @@ async fn error_of(resp: Response) -> ApiError {
     match resp.json::<ErrorBody>().await {
         Ok(body) => ApiError::Http {
             status,
-            // (Text whether the API types carry codes as text or as an enum that prints them.)
-            code: body.error.to_string(),
+            code: body.error,
             message: body.message,
         },
         Err(_) => ApiError::Http {
             status,
-            code: String::new(),
+            code: ErrorCode::Unknown,
             message: format!("the server answered {status} {}", resp.status_text()),
         },
     }

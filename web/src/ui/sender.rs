@@ -10,7 +10,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use cipherdrop_api::{REQUEST_MAX_SENDER, RequestInfo};
+use cipherdrop_api::{ErrorCode, REQUEST_MAX_SENDER, RequestInfo};
 use futures::lock::Mutex;
 use wasm_bindgen::JsValue;
 use web_sys::{Blob, DragEvent, File, FileList, HtmlInputElement};
@@ -78,17 +78,17 @@ struct Item {
 type Items = Rc<RefCell<Vec<Item>>>;
 
 /// What the page says when the server's `code` means the request takes no more files.
-fn request_refusal(code: &str) -> Option<&'static str> {
+fn request_refusal(code: ErrorCode) -> Option<&'static str> {
     Some(match code {
-        "request_closed" => {
+        ErrorCode::RequestClosed => {
             "This request was closed by the person who made it: it takes no more files."
         }
-        "request_expired" => {
+        ErrorCode::RequestExpired => {
             "This request has expired: it takes no more files. Ask the person who sent it for a \
              new link."
         }
-        "request_full" => "This request has received all the files it takes.",
-        "request_not_found" => {
+        ErrorCode::RequestFull => "This request has received all the files it takes.",
+        ErrorCode::RequestNotFound => {
             "This request link is not valid: it may have been mistyped or cut short, or the \
              request no longer exists."
         }
@@ -99,7 +99,7 @@ fn request_refusal(code: &str) -> Option<&'static str> {
 /// [`request_refusal`] of an API error.
 fn refusal_text(e: &ApiError) -> Option<String> {
     match e {
-        ApiError::Http { code, .. } => request_refusal(code).map(str::to_owned),
+        ApiError::Http { code, .. } => request_refusal(*code).map(str::to_owned),
         _ => None,
     }
 }
@@ -109,15 +109,19 @@ fn failure_text(e: &TransferError) -> String {
     let TransferError::Api(ApiError::Http { code, message, .. }) = e else {
         return e.to_string();
     };
-    match code.as_str() {
-        "wrong_passphrase" => "Wrong passphrase: nothing was sent. Check it with the person who \
+    match code {
+        ErrorCode::WrongPassphrase => {
+            "Wrong passphrase: nothing was sent. Check it with the person who \
                                asked for the files."
-            .into(),
-        "owner_full" | "rate_limited" | "request_busy" => format!("Not sent: {message}."),
-        "request_too_small" => {
+                .into()
+        }
+        ErrorCode::OwnerFull | ErrorCode::RateLimited | ErrorCode::RequestBusy => {
+            format!("Not sent: {message}.")
+        }
+        ErrorCode::RequestTooSmall => {
             format!("This file does not fit in what the request has left ({message}).")
         }
-        code => request_refusal(code).map_or_else(|| e.to_string(), str::to_owned),
+        code => request_refusal(*code).map_or_else(|| e.to_string(), str::to_owned),
     }
 }
 
@@ -125,7 +129,8 @@ fn failure_text(e: &TransferError) -> String {
 /// a wrong passphrase would count against its guess limit each time).
 fn stops_the_rest(e: &TransferError) -> bool {
     matches!(e, TransferError::Api(ApiError::Http { code, .. })
-        if request_refusal(code).is_some() || matches!(code.as_str(), "wrong_passphrase" | "rate_limited"))
+        if request_refusal(*code).is_some()
+            || matches!(code, ErrorCode::WrongPassphrase | ErrorCode::RateLimited))
 }
 
 fn files_of(list: Option<FileList>) -> Vec<File> {
