@@ -13,6 +13,7 @@ mod abuse;
 mod assets;
 mod audit;
 mod complete;
+mod docs;
 mod endpoints;
 mod limits;
 mod metadata;
