@@ -24,6 +24,9 @@ pub struct Failure {
     pub code: u8,
     /// What happened, in words.
     pub message: String,
+    /// What a request met, when the failure is a request's (no answer, or an HTTP status): what
+    /// the upload policy of `cipherdrop_api::transfer` decides on.
+    pub met: Option<cipherdrop_api::transfer::Failure>,
 }
 
 impl std::fmt::Display for Failure {
@@ -39,6 +42,7 @@ pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
     Failure {
         code,
         message: message.into(),
+        met: None,
     }
     .into()
 }
@@ -46,6 +50,11 @@ pub fn fail(code: u8, message: impl Into<String>) -> anyhow::Error {
 /// The exit code an error asks for, if it names one.
 pub fn code_of(e: &anyhow::Error) -> Option<u8> {
     e.downcast_ref::<Failure>().map(|f| f.code)
+}
+
+/// What the request that failed with `e` met, if `e` is a request's failure.
+pub fn met_of(e: &anyhow::Error) -> Option<cipherdrop_api::transfer::Failure> {
+    e.downcast_ref::<Failure>().and_then(|f| f.met)
 }
 
 /// An error and every error under it, in one line.

@@ -140,7 +140,12 @@ impl Remote {
             _ if transfer::worth_resuming(met) => EXIT_UNAVAILABLE,
             _ => 1,
         };
-        Err(fail(code, message))
+        Err(Failure {
+            code,
+            message,
+            met: Some(met),
+        }
+        .into())
     }
 
     /// The account's files.
@@ -287,6 +292,7 @@ fn unreachable(base: &str, e: &reqwest::Error) -> anyhow::Error {
     Failure {
         code: EXIT_UNAVAILABLE,
         message: format!("cannot reach {base}: {}", chain(e)),
+        met: Some(transfer::Failure::Network),
     }
     .into()
 }

@@ -26,7 +26,7 @@ use cipherdrop_testkit::{data, find_stored};
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 
 /// Runs the CLI with `config` as its config folder, `env` set and `stdin` written.
-fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
+pub(crate) fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Output {
     let mut cmd = command(config, env, args);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -42,7 +42,7 @@ fn cli(config: &Path, env: &[(&str, &str)], stdin: &str, args: &[&str]) -> Outpu
 }
 
 /// The CLI's command with `config` as its config folder (and its state folder under it).
-fn command(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
+pub(crate) fn command(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     let mut cmd = Command::new(BIN);
     cmd.args(args)
         .env("XDG_CONFIG_HOME", config)
@@ -55,7 +55,7 @@ fn command(config: &Path, env: &[(&str, &str)], args: &[&str]) -> Command {
     cmd
 }
 
-fn text(o: &Output) -> String {
+pub(crate) fn text(o: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&o.stdout),
@@ -63,7 +63,7 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn ok(o: &Output) -> String {
+pub(crate) fn ok(o: &Output) -> String {
     assert!(o.status.success(), "{}", text(o));
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -72,7 +72,7 @@ fn code(o: &Output) -> i32 {
     o.status.code().unwrap_or(-1)
 }
 
-fn token(data_dir: &Path, scopes: &[&str]) -> String {
+pub(crate) fn token(data_dir: &Path, scopes: &[&str]) -> String {
     let mut args = vec!["user", "token", "create", "alice", "--name", "cli test"];
     for s in scopes {
         args.extend(["--scope", s]);
@@ -382,7 +382,7 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
 
 /// A config folder in `work`, logged in to the server at `url` (data in `data_dir`) as alice
 /// with a read and write token.
-fn logged_in(work: &tempfile::TempDir, data_dir: &Path, url: &str) -> PathBuf {
+pub(crate) fn logged_in(work: &tempfile::TempDir, data_dir: &Path, url: &str) -> PathBuf {
     let cfg = work.path().join("config");
     let secret = token(data_dir, &["read", "write"]);
     ok(&cli(&cfg, &[], &format!("{secret}\n"), &["login", url]));
@@ -390,7 +390,7 @@ fn logged_in(work: &tempfile::TempDir, data_dir: &Path, url: &str) -> PathBuf {
 }
 
 /// The records of uploads under way in `config`'s state folder, as JSON.
-fn records(config: &Path) -> Vec<serde_json::Value> {
+pub(crate) fn records(config: &Path) -> Vec<serde_json::Value> {
     let dir = config.join("state/cipherdrop/uploads");
     let Ok(entries) = std::fs::read_dir(&dir) else {
         return Vec::new();
@@ -636,7 +636,7 @@ async fn a_put_carries_on_across_a_server_restart() {
     server.kill();
     // Down long enough that the next part's PUT finds it gone (a restart quicker than the
     // encryption of one part would let that PUT through with nothing to retry), and well within
-    // the retries' 15 s.
+    // the retries' 15 s (11.6 s at the least, with the shared policy's jitter).
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let server =
         ServerProcess::start_at(Path::new(BIN), dir.path(), None, ports, &[], &[]).unwrap();

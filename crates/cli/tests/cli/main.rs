@@ -1,8 +1,9 @@
 //! The `cipherdrop` binary's suite, one test binary of modules, each starting the binary as a
 //! process because a process is the point: local commands (`commands`), the embedded KMS as a
 //! process (`kms`), `serve` killed, restarted and faulted (`backend*`), against moto
-//! (`backend_moto`), the native client (`client`), replicas on PostgreSQL (`cluster`), and the
-//! official `aws-encryption-cli` reading what we wrote (`encryption_cli`).
+//! (`backend_moto`), the native client (`client`) and its uploads meeting faults
+//! (`put_faults`), replicas on PostgreSQL (`cluster`), and the official `aws-encryption-cli`
+//! reading what we wrote (`encryption_cli`).
 
 mod backend;
 mod backend_faults;
@@ -12,3 +13,4 @@ mod cluster;
 mod commands;
 mod encryption_cli;
 mod kms;
+mod put_faults;
