@@ -14,8 +14,8 @@ use web_sys::Blob;
 use super::import;
 use crate::browser::js_error_name;
 use crate::error::{Cancel, TransferError};
-use crate::transfer::read::{Reader, Source};
 use crate::subtle::{GcmKey, buffer};
+use crate::transfer::read::{Reader, Source};
 
 /// Where decrypted plaintext goes (a file being saved, or memory).
 #[allow(async_fn_in_trait)] // the browser is single-threaded: these futures are never Send
