@@ -9,13 +9,15 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context as _, Result, anyhow, bail};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use cipherdrop_api::transfer::UrlCache;
 use cipherdrop_api::{
     CompleteUploadRequest, CompletedPart, CreateUploadRequest, CreateUploadResponse, ErrorBody,
     KeyResponse, ObjectDetails, ObjectSummary, ShareCreated, ShareKeyResponse,
 };
 use cipherdrop_core::{
-    DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext, EncryptionMaterials,
-    Encryptor, LinkKey, LinkSecret, SigningKey, Suite, open_from_link, seal_for_link,
+    AlgorithmSuiteId, DataKey, DecryptLimits, Decryptor, EncryptedDataKey, EncryptionContext,
+    EncryptionMaterials, Encryptor, LinkKey, LinkSecret, PartLayout, SigningKey, Suite,
+    open_from_link, seal_for_link,
 };
 use zeroize::Zeroizing;
 
@@ -567,26 +569,28 @@ impl Client {
         let answer: cipherdrop_api::SenderUploadResponse = serde_json::from_value(v)?;
         let (up, secret) = (answer.upload, answer.sender_secret);
         let ciphertext = encrypt_for(&up, None, 4096, plaintext)?;
+        let layout = layout_of(&up, cipherdrop_api::SUITE_COMMIT_KEY)?;
+        let mut urls = UrlCache::new();
+        urls.insert(up.parts.clone(), up.urls_expire_at, unix_now());
         let mut parts = Vec::new();
-        for (i, chunk) in ciphertext
-            .chunks(usize::try_from(up.part_size)?)
-            .enumerate()
-        {
-            let n = u32::try_from(i + 1)?;
-            let url = match up.parts.iter().find(|p| p.part_number == n) {
-                Some(p) => p.url.clone(),
+        for (n, chunk) in cut(&layout, &ciphertext)? {
+            let url = match urls.take(n, unix_now()) {
+                Some(url) => url,
                 None => {
+                    // More URLs through the sender's own route, with the sender's secret.
+                    let (first, count) = UrlCache::batch_for(n, layout.count());
                     let (_, v) = self
                         .call(
                             reqwest::Method::POST,
                             &format!("/api/request/uploads/{}/parts", up.upload_id),
-                            Some(&serde_json::json!({"sender_secret": secret, "first": n, "count": 1})),
+                            Some(&serde_json::json!({
+                                "sender_secret": secret, "first": first, "count": count
+                            })),
                         )
                         .await?;
-                    v["parts"][0]["url"]
-                        .as_str()
-                        .context("no part URL")?
-                        .to_owned()
+                    let batch: cipherdrop_api::UploadStatus = serde_json::from_value(v)?;
+                    urls.insert(batch.parts, batch.urls_expire_at, unix_now());
+                    urls.take(n, unix_now()).context("no part URL")?
                 }
             };
             let etag = self.put_part(&url, chunk.to_vec()).await?;
@@ -666,14 +670,22 @@ impl Client {
         first: u32,
         count: u32,
     ) -> Result<Vec<cipherdrop_api::PartUrl>> {
-        let (_, v) = self
-            .call(
-                reqwest::Method::GET,
-                &format!("/api/uploads/{id}/parts?first={first}&count={count}"),
-                None,
-            )
-            .await?;
-        Ok(serde_json::from_value(v["parts"].clone())?)
+        Ok(self.part_batch(id, first, count).await?.parts)
+    }
+
+    /// `GET /api/uploads/{id}/parts?first=&count=`: the answer whole (the URLs and their expiry).
+    pub async fn part_batch(
+        &self,
+        id: &str,
+        first: u32,
+        count: u32,
+    ) -> Result<cipherdrop_api::UploadStatus> {
+        self.json(
+            reqwest::Method::GET,
+            &format!("/api/uploads/{id}/parts?first={first}&count={count}"),
+            None,
+        )
+        .await
     }
 
     /// `GET /api/uploads/{id}/parts?first=n&count=1&length=len`: the URL of a part whose length
@@ -692,6 +704,33 @@ impl Client {
             )
             .await?;
         Ok(serde_json::from_value(v["parts"].clone())?)
+    }
+
+    /// Part `n`'s URL when none is kept in `urls`, asked for as the page and the CLI ask: a
+    /// batch from `n` on (kept in `urls`), or for a part whose length only the message decides
+    /// (the end of a 0x0578 message), a URL that signs its length `len`.
+    async fn part_url_for(
+        &self,
+        id: &str,
+        layout: &PartLayout,
+        urls: &mut UrlCache,
+        n: u32,
+        len: usize,
+    ) -> Result<String> {
+        if layout.certain_len(n).is_some() {
+            let (first, count) = UrlCache::batch_for(n, layout.count());
+            let batch = self.part_batch(id, first, count).await?;
+            urls.insert(batch.parts, batch.urls_expire_at, unix_now());
+            if let Some(url) = urls.take(n, unix_now()) {
+                return Ok(url);
+            }
+        }
+        let sized = self.part_url_sized(id, n, len).await?;
+        sized
+            .into_iter()
+            .next()
+            .map(|p| p.url)
+            .ok_or_else(|| anyhow!("no URL for part {n}"))
     }
 
     /// `PUT` a part to its presigned URL; returns its ETag.
@@ -715,7 +754,10 @@ impl Client {
     }
 
     /// Encrypts `plaintext` for a new upload and puts every part; returns the upload and the
-    /// completed parts, ready for [`Client::complete`].
+    /// completed parts, ready for [`Client::complete`]. Parts are cut by core's `PartLayout` and
+    /// their URLs kept and asked for by `cipherdrop_api::transfer`'s `UrlCache`, as the page and
+    /// the CLI do; each part is sent once, with no retry, so a test sees the first refusal.
+    /// (The retry policy is the page's and the CLI's, and tested there.)
     pub async fn upload_parts(
         &self,
         plaintext: &[u8],
@@ -734,27 +776,19 @@ impl Client {
             })
             .await?;
         let ciphertext = encrypt_for(&up, signing, frame_length, plaintext)?;
+        let layout = layout_of(&up, suite)?;
+        let mut urls = UrlCache::new();
+        urls.insert(up.parts.clone(), up.urls_expire_at, unix_now());
         let mut parts = Vec::new();
-        let mut urls = up.parts.clone();
-        for (i, chunk) in ciphertext
-            .chunks(usize::try_from(up.part_size)?)
-            .enumerate()
-        {
-            let n = u32::try_from(i + 1)?;
-            if !urls.iter().any(|p| p.part_number == n) {
-                urls = self.part_urls(&up.upload_id, n, 100).await?;
-            }
-            if !urls.iter().any(|p| p.part_number == n) {
-                // A part whose length only the message decides (the end of a 0x0578 message):
-                // its URL signs the length it has.
-                urls = self.part_url_sized(&up.upload_id, n, chunk.len()).await?;
-            }
-            let url = &urls
-                .iter()
-                .find(|p| p.part_number == n)
-                .ok_or_else(|| anyhow!("no URL for part {n}"))?
-                .url;
-            let etag = self.put_part(url, chunk.to_vec()).await?;
+        for (n, chunk) in cut(&layout, &ciphertext)? {
+            let url = match urls.take(n, unix_now()) {
+                Some(url) => url,
+                None => {
+                    self.part_url_for(&up.upload_id, &layout, &mut urls, n, chunk.len())
+                        .await?
+                }
+            };
+            let etag = self.put_part(&url, chunk.to_vec()).await?;
             parts.push(CompletedPart {
                 part_number: n,
                 etag,
@@ -792,6 +826,44 @@ impl Client {
         dec.finish()?;
         Ok(out)
     }
+}
+
+/// The part layout an upload of `suite` announced: core's arithmetic, as the server, the page
+/// and the CLI use it.
+pub fn layout_of(up: &CreateUploadResponse, suite: u16) -> Result<PartLayout> {
+    let suite = Suite::from_id(AlgorithmSuiteId(suite))?;
+    PartLayout::announced(suite, up.ciphertext_size, up.part_size).ok_or_else(|| {
+        anyhow!(
+            "the upload announced parts that cannot be: {}-byte parts of a {}-byte message",
+            up.part_size,
+            up.ciphertext_size
+        )
+    })
+}
+
+/// `message` cut into the parts `layout` numbers, in order (a signed message may end short of
+/// the length it declared). An error for a message longer than declared.
+pub fn cut<'a>(layout: &PartLayout, message: &'a [u8]) -> Result<Vec<(u32, &'a [u8])>> {
+    let len = message.len() as u64;
+    (1..=layout.parts_for(len))
+        .map(|n| {
+            let range = layout
+                .range(n)
+                .context("the message is longer than the upload declared")?;
+            let (start, end) = (
+                usize::try_from(range.start)?,
+                usize::try_from(range.end.min(len))?,
+            );
+            Ok((n, message.get(start..end).context("a part past the end")?))
+        })
+        .collect()
+}
+
+/// The current Unix time in seconds (what `urls_expire_at` is in).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
 /// Encrypts with the materials an upload handed out (what the browser does).
