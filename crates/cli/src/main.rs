@@ -3,7 +3,8 @@
 //! (encrypt, decrypt, test vectors, here and offline), `serve` (the app and its embedded
 //! services), `user` and `audit` (administration on the data folder), `kms` and `s3` (the
 //! embedded services on their own), `client` (a server's files from scripts). `exit` holds the
-//! exit codes, `process` what a process needs (logs, signals, the runtime).
+//! exit codes, `process` what a process needs (logs, signals, the runtime), `database` and
+//! `parse` the flags and values `serve`, `user` and `audit` share.
 
 mod audit;
 mod client;
