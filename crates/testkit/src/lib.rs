@@ -3,6 +3,8 @@
 //! (`load`), the official ESDK's Python and CLI, repository paths and test data.
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
+mod answers;
+mod client;
 pub mod cluster;
 pub mod load;
 pub mod postgres;
