@@ -47,6 +47,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     postgresql postgresql-client util-linux >/dev/null
 fi
 
+# The lints: clippy's driver and rustfmt (rustup's default profile has them; add them if not).
+for component in clippy rustfmt; do
+  if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+    timeout 180 rustup component add "$component" >&2 || log "rustup could not add $component"
+  fi
+done
+
 # 2. The wasm32 standard library: rustup first (with a timeout), else Debian's build-std toolchain.
 if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
   :

@@ -20,8 +20,10 @@ cargo fmt --all --check
 # Clippy lints every workspace crate (-D warnings) while the builds below compile it: its driver
 # is the workspace's compiler wrapper, the way `cargo clippy` drives it, so the dependencies are
 # compiled once for the tests instead of once more, in check mode, for the lints.
+CLIPPY_DRIVER="$(command -v clippy-driver || true)"
+[ -x "$CLIPPY_DRIVER" ] || { echo "clippy-driver is missing: run scripts/bootstrap.sh" >&2; exit 1; }
 linted() {
-  RUSTC_WORKSPACE_WRAPPER="$(command -v clippy-driver)" \
+  RUSTC_WORKSPACE_WRAPPER="$CLIPPY_DRIVER" \
     CLIPPY_ARGS="-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__" "$@"
 }
 if [ -f "$ROOT/.tools/wasm-build-std" ]; then
