@@ -178,5 +178,7 @@ fn base() -> Value {
 
 /// `GET /api/openapi.json`.
 pub async fn document() -> Json<Value> {
-    Json(spec())
+    // Made once: building it walks the route table, handlers included.
+    static SPEC: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    Json(SPEC.get_or_init(spec).clone())
 }
