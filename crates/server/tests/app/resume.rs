@@ -151,3 +151,37 @@ async fn a_pending_upload_resumes_from_what_s3_holds_for_its_owner_only() {
         .unwrap_err();
     assert_eq!(status_of(&e), 409);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_row_is_an_error_never_a_silent_zero() {
+    let app = TestApp::start().await;
+    let alice = app.user("alice").await;
+    let up = alice.open_upload(100_000).await.unwrap();
+    let path = format!("/api/uploads/{}", up.upload_id);
+    for damage in [
+        "UPDATE objects SET plaintext_size = -1 WHERE id = $1",
+        "UPDATE objects SET part_size = -5242880 WHERE id = $1",
+        "UPDATE objects SET suite = 39321 WHERE id = $1",
+    ] {
+        sqlx::query(damage)
+            .bind(&up.upload_id)
+            .execute(&app.db)
+            .await
+            .unwrap();
+        let e = alice.call(Method::GET, &path, None).await.unwrap_err();
+        assert_eq!(status_of(&e), 500, "{damage}: {e:#}");
+        // Put the row back as it was issued; it reads as before.
+        sqlx::query(
+            "UPDATE objects SET plaintext_size = 100000, part_size = $2, suite = $3, \
+             state = 'pending' WHERE id = $1",
+        )
+        .bind(&up.upload_id)
+        .bind(i64::try_from(up.part_size).unwrap())
+        .bind(i64::from(SUITE_COMMIT_KEY))
+        .execute(&app.db)
+        .await
+        .unwrap();
+        let (_, v) = alice.call(Method::GET, &path, None).await.unwrap();
+        assert_eq!(v["plaintext_size"], 100_000, "{damage}");
+    }
+}
