@@ -6,6 +6,8 @@
 //! the final frame out only after the footer's signature has verified: whoever decrypts a frame
 //! it yields may release the plaintext as soon as the frame's tag verifies.
 
+use core::ops::Range;
+
 use crate::aead::{AesGcmCipher, FrameCipher, IV_LEN, TAG_LEN, header_tag};
 use crate::body::{BlockKind, FINAL_FRAME_MARKER, FrameAad};
 use crate::codec::{ReadError, ReadResult, Reader};
@@ -38,6 +40,61 @@ impl SealedFrame<'_> {
     pub fn aad(&self) -> &[u8] {
         self.aad.as_bytes()
     }
+}
+
+/// Where a frame lies in the bytes a caller of [`MessageDecoder::step`] holds, counted from the
+/// decoder's position: decrypt bytes [`FramePos::ciphertext`] with `iv`, [`FramePos::aad`] and the
+/// tag that follows them ([`FramePos::sealed`] is both, as WebCrypto takes them).
+#[derive(Debug, Clone)]
+pub struct FramePos {
+    /// Sequence number (1 for a non-framed body).
+    pub seq: u32,
+    /// The IV as stored in the message.
+    pub iv: [u8; IV_LEN],
+    /// Where the ciphertext lies.
+    pub ciphertext: Range<usize>,
+    /// Bytes of the element (frame, and the footer after the last one): move on by this many.
+    pub len: usize,
+    /// Whether this is the last frame (for signed suites: the signature has verified).
+    pub is_final: bool,
+    aad: FrameAad,
+}
+
+impl FramePos {
+    /// The body AAD to authenticate with the frame.
+    pub fn aad(&self) -> &[u8] {
+        self.aad.as_bytes()
+    }
+
+    /// Where the tag lies.
+    pub fn tag(&self) -> Range<usize> {
+        self.ciphertext.end..self.ciphertext.end + TAG_LEN
+    }
+
+    /// Where `ciphertext ‖ tag` lies.
+    pub fn sealed(&self) -> Range<usize> {
+        self.ciphertext.start..self.ciphertext.end + TAG_LEN
+    }
+}
+
+/// What [`MessageDecoder::step`] needs or found.
+#[derive(Debug)]
+pub enum Step {
+    /// Hold at least `held` bytes from the current position and pass the first `head` of them.
+    Need {
+        /// Bytes to pass as the head.
+        head: usize,
+        /// Bytes to hold.
+        held: usize,
+    },
+    /// The header took this many bytes: move past them; the data key is needed next.
+    Header(usize),
+    /// Supply the data key with [`MessageDecoder::set_data_key`].
+    NeedDataKey,
+    /// The next frame to decrypt, and where it lies.
+    Frame(FramePos),
+    /// The message is complete and authentic (as far as the frames' tags verify).
+    Done,
 }
 
 /// What the decoder needs or has.
@@ -73,7 +130,6 @@ struct FrameLoc {
     iv: [u8; IV_LEN],
     ct_start: usize,
     ct_len: usize,
-    tag: [u8; TAG_LEN],
     kind: BlockKind,
     /// Bytes covered by the signature (the frame itself, not the footer).
     frame_len: usize,
@@ -176,126 +232,168 @@ impl MessageDecoder {
     }
 
     /// Advances through `input`, which is moved past the bytes consumed. Returns the next event;
-    /// a yielded frame borrows from `input` or from the decoder's buffer.
+    /// a yielded frame borrows from `input` or from the decoder's buffer, which holds only an
+    /// element that arrived split across calls (this is [`MessageDecoder::step`] for a caller
+    /// that does not keep the bytes itself).
     pub fn next<'s: 'o, 'i: 'o, 'o>(&'s mut self, input: &mut &'i [u8]) -> Result<Event<'o>> {
         if self.release_buf {
             self.buf.clear();
             self.release_buf = false;
         }
-        let (from_buf, loc) = loop {
-            match &self.state {
-                State::Failed(e) => return Err(e.clone()),
-                State::NeedKey => return Ok(Event::NeedDataKey),
-                State::Done if input.is_empty() => return Ok(Event::Done),
-                State::Done => return Err(self.fail(Error::TrailingData)),
-                State::Header | State::Body => {}
-            }
-            let from_buf = !self.buf.is_empty();
-            let data: &[u8] = if from_buf { &self.buf } else { input };
-            let parsed = match self.state {
-                State::Header => header::parse(data, &self.limits).map(Err),
-                _ => self.parse_body(data).map(Ok),
-            };
-            match parsed {
-                Err(ReadError::Invalid(e)) => return Err(self.fail(e)),
-                Err(ReadError::Short(need)) => {
-                    let have = self.buf.len();
-                    let take = need.saturating_sub(have).min(input.len());
+        loop {
+            let buffered = std::mem::take(&mut self.buf);
+            let from_buf = !buffered.is_empty();
+            let inp: &'i [u8] = input;
+            let window: &[u8] = if from_buf { &buffered } else { inp };
+            let step = self.step(window, window.len());
+            self.buf = buffered;
+            match step? {
+                Step::NeedDataKey => return Ok(Event::NeedDataKey),
+                Step::Done => return Ok(Event::Done),
+                Step::Header(len) if from_buf => {
+                    debug_assert_eq!(len, self.buf.len());
+                    self.buf.clear();
+                }
+                Step::Header(len) => *input = inp.get(len..).unwrap_or_default(),
+                Step::Need { held, .. } => {
+                    let take = held.saturating_sub(self.buf.len()).min(input.len());
                     let (head, rest) = input.split_at(take);
                     self.buf.extend_from_slice(head);
                     *input = rest;
-                    if self.buf.len() < need {
+                    if self.buf.len() < held {
                         return Ok(Event::NeedInput);
                     }
                 }
-                Ok(Err((header, body_len))) => {
-                    let data: &[u8] = if from_buf { &self.buf } else { input };
-                    let total = body_len + TAG_LEN;
-                    let (Some(body), Some(tag)) = (data.get(..body_len), data.get(body_len..total))
-                    else {
-                        return Err(fail(&mut self.state, Error::Malformed("header")));
-                    };
-                    let verifier = match header.suite.is_signed() {
-                        false => None,
-                        true => match header.encryption_context.get(PUBLIC_KEY_FIELD) {
-                            Some(pk) => match Verifier::from_context_value(pk) {
-                                Ok(mut v) => {
-                                    v.update(body);
-                                    v.update(tag);
-                                    Some(v)
-                                }
-                                Err(e) => return Err(fail(&mut self.state, e)),
-                            },
-                            None => {
-                                return Err(fail(
-                                    &mut self.state,
-                                    Error::Malformed(
-                                        "signed suite without aws-crypto-public-key in the context",
-                                    ),
-                                ));
-                            }
-                        },
-                    };
-                    self.header_body = body.to_vec();
-                    self.header_tag.copy_from_slice(tag);
-                    self.verifier = verifier;
-                    self.header = Some(header);
-                    self.state = State::NeedKey;
-                    if from_buf {
-                        self.buf.clear();
+                Step::Frame(pos) => {
+                    let src: &'o [u8] = if from_buf {
+                        self.release_buf = true;
+                        &self.buf
                     } else {
-                        *input = input.get(total..).unwrap_or_default();
-                    }
-                }
-                Ok(Ok(loc)) => break (from_buf, loc),
-            }
-        };
-        // A complete body element: account for it, then hand it out.
-        let inp: &'i [u8] = input;
-        let src: &'o [u8] = if from_buf { &self.buf } else { inp };
-        if let Some(v) = self.verifier.as_mut() {
-            v.update(src.get(..loc.frame_len).unwrap_or_default());
-            if let Some((s, e)) = loc.signature {
-                let sig = src.get(s..e).unwrap_or_default();
-                if let Err(err) = v.verify(sig) {
-                    self.state = State::Failed(err.clone());
-                    return Err(err);
+                        *input = inp.get(pos.len..).unwrap_or_default();
+                        inp
+                    };
+                    let mut tag = [0; TAG_LEN];
+                    tag.copy_from_slice(src.get(pos.tag()).unwrap_or(&[0; TAG_LEN]));
+                    return Ok(Event::Frame(SealedFrame {
+                        seq: pos.seq,
+                        iv: pos.iv,
+                        ciphertext: src.get(pos.ciphertext.clone()).unwrap_or_default(),
+                        tag,
+                        is_final: pos.is_final,
+                        aad: pos.aad,
+                    }));
                 }
             }
         }
+    }
+
+    /// The next step over bytes the caller keeps: `held` bytes are held from the decoder's
+    /// position on, and `head` is the first of them (at most `held`). The decoder reads only
+    /// what it must: the header whole; of a frame, its head (sequence number, IV, length) for
+    /// an unsigned suite, or all of it for a signed one, whose signature covers every byte. It
+    /// hands out where the frame lies ([`FramePos`], positions from the current position),
+    /// only once all of it is held; the caller then moves on by [`FramePos::len`] bytes (by the
+    /// length [`Step::Header`] gives after the header). With `held == 0` after the last byte,
+    /// [`Step::Done`] says the message ended where it should.
+    pub fn step(&mut self, head: &[u8], held: usize) -> Result<Step> {
+        let head = head.get(..held).unwrap_or(head);
+        match &self.state {
+            State::Failed(e) => return Err(e.clone()),
+            State::NeedKey => return Ok(Step::NeedDataKey),
+            State::Done if held == 0 => return Ok(Step::Done),
+            State::Done => return Err(self.fail(Error::TrailingData)),
+            State::Header => return self.step_header(head),
+            State::Body => {}
+        }
+        let loc = match self.locate(head) {
+            Ok(loc) => loc,
+            Err(ReadError::Short(n)) => return Ok(Step::Need { head: n, held: n }),
+            Err(ReadError::Invalid(e)) => return Err(self.fail(e)),
+        };
+        let read = if self.verifier.is_some() {
+            loc.total
+        } else {
+            loc.ct_start
+        };
+        if head.len() < read || held < loc.total {
+            return Ok(Step::Need {
+                head: read,
+                held: loc.total,
+            });
+        }
+        if let Some(v) = self.verifier.as_mut() {
+            v.update(head.get(..loc.frame_len).unwrap_or_default());
+            if let Some((s, e)) = loc.signature
+                && let Err(err) = v.verify(head.get(s..e).unwrap_or_default())
+            {
+                return Err(self.fail(err));
+            }
+        }
         let header = self.header.as_ref().ok_or(Error::Malformed("no header"))?;
-        let len = loc.ct_len as u64;
-        let aad = FrameAad::new(&header.message_id, loc.kind, loc.seq, len);
+        let aad = FrameAad::new(&header.message_id, loc.kind, loc.seq, loc.ct_len as u64);
         if loc.kind == BlockKind::Regular {
             self.next_seq = loc.seq.saturating_add(1);
         } else {
             self.state = State::Done;
         }
-        if from_buf {
-            self.release_buf = true;
-        } else {
-            *input = inp.get(loc.total..).unwrap_or_default();
-        }
-        let ciphertext = src
-            .get(loc.ct_start..loc.ct_start + loc.ct_len)
-            .unwrap_or_default();
-        Ok(Event::Frame(SealedFrame {
+        Ok(Step::Frame(FramePos {
             seq: loc.seq,
             iv: loc.iv,
-            ciphertext,
-            tag: loc.tag,
+            ciphertext: loc.ct_start..loc.ct_start + loc.ct_len,
+            len: loc.total,
             is_final: loc.kind != BlockKind::Regular,
             aad,
         }))
     }
 
-    /// Parses the next body element at the start of `data`.
-    fn parse_body(&self, data: &[u8]) -> ReadResult<FrameLoc> {
+    /// [`MessageDecoder::step`] while the header is read.
+    fn step_header(&mut self, head: &[u8]) -> Result<Step> {
+        let (header, body_len) = match header::parse(head, &self.limits) {
+            Ok(parsed) => parsed,
+            Err(ReadError::Short(n)) => return Ok(Step::Need { head: n, held: n }),
+            Err(ReadError::Invalid(e)) => return Err(self.fail(e)),
+        };
+        let total = body_len + TAG_LEN;
+        let (Some(body), Some(tag)) = (head.get(..body_len), head.get(body_len..total)) else {
+            return Ok(Step::Need {
+                head: total,
+                held: total,
+            });
+        };
+        let verifier = match header.suite.is_signed() {
+            false => None,
+            true => match header.encryption_context.get(PUBLIC_KEY_FIELD) {
+                Some(pk) => match Verifier::from_context_value(pk) {
+                    Ok(mut v) => {
+                        v.update(body);
+                        v.update(tag);
+                        Some(v)
+                    }
+                    Err(e) => return Err(self.fail(e)),
+                },
+                None => {
+                    return Err(self.fail(Error::Malformed(
+                        "signed suite without aws-crypto-public-key in the context",
+                    )));
+                }
+            },
+        };
+        self.header_body = body.to_vec();
+        self.header_tag.copy_from_slice(tag);
+        self.verifier = verifier;
+        self.header = Some(header);
+        self.state = State::NeedKey;
+        Ok(Step::Header(total))
+    }
+
+    /// Where the next body element lies, from the bytes at its start: its head, and for the
+    /// last element of a signed message the signature's length after its tag.
+    fn locate(&self, head: &[u8]) -> ReadResult<FrameLoc> {
         let header = self
             .header
             .as_ref()
             .ok_or(ReadError::Invalid(Error::Malformed("no header")))?;
-        let mut r = Reader::new(data);
+        let mut r = Reader::new(head);
         let (seq, kind, iv, ct_len) = match header.content_type {
             ContentType::NonFramed => {
                 let iv = r.array::<IV_LEN>()?;
@@ -333,32 +431,36 @@ impl MessageDecoder {
                 (seq, kind, iv, u64::from(len))
             }
         };
-        let ct_len = usize::try_from(ct_len)
-            .map_err(|_| ReadError::Invalid(Error::Malformed("frame too large")))?;
+        let too_large = || ReadError::Invalid(Error::Malformed("frame too large"));
+        let ct_len = usize::try_from(ct_len).map_err(|_| too_large())?;
         let ct_start = r.position();
-        r.take(ct_len)?;
-        let tag = r.array::<TAG_LEN>()?;
-        let frame_len = r.position();
+        let frame_len = ct_start
+            .checked_add(ct_len)
+            .and_then(|n| n.checked_add(TAG_LEN))
+            .ok_or_else(too_large)?;
         let mut signature = None;
+        let mut total = frame_len;
         if kind != BlockKind::Regular && header.suite.is_signed() {
-            let sig_len = usize::from(r.u16()?);
+            let len_at = frame_len..frame_len + 2;
+            let Some(&[hi, lo]) = head.get(len_at.clone()) else {
+                return Err(ReadError::Short(len_at.end));
+            };
+            let sig_len = usize::from(u16::from_be_bytes([hi, lo]));
             if sig_len > MAX_SIGNATURE_LEN {
                 return Err(Error::Malformed("signature longer than a P-384 signature").into());
             }
-            let start = r.position();
-            r.take(sig_len)?;
-            signature = Some((start, r.position()));
+            total = len_at.end + sig_len;
+            signature = Some((len_at.end, total));
         }
         Ok(FrameLoc {
             seq,
             iv,
             ct_start,
             ct_len,
-            tag,
             kind,
             frame_len,
             signature,
-            total: r.position(),
+            total,
         })
     }
 

@@ -52,7 +52,7 @@ pub use body::{
 pub use context::{
     EncryptionContext, MAX_SERIALIZED_CONTEXT_LEN, PUBLIC_KEY_FIELD, RESERVED_PREFIX,
 };
-pub use decrypt::{Decryptor, Event, MessageDecoder, SealedFrame, decrypt};
+pub use decrypt::{Decryptor, Event, FramePos, MessageDecoder, SealedFrame, Step, decrypt};
 pub use encrypt::{Encryptor, FrameEncoder, FrameSpec, encrypt};
 pub use error::{Error, Result};
 pub use header::{AWS_KMS_PROVIDER_ID, ContentType, EncryptedDataKey, Header, VERSION_2};

@@ -2,6 +2,7 @@
 //! encryption and decryption against the one-shot API, and exhaustive tampering.
 
 mod common;
+mod positions;
 mod stream;
 mod tamper;
 mod vectors;
