@@ -4,11 +4,12 @@
 //! `@aws-crypto/client-browser` on the same bytes at 4 KiB, 64 KiB and 1 MiB frames when its
 //! bundle exists (`bash scripts/bench-js.sh`); encrypt-and-upload of 1 GiB against uploading the
 //! same bytes unencrypted through the same presigned multipart path, with the tab's peak memory;
-//! and the resume overhead of a 1 GiB upload half sent. Reported, not asserted:
+//! download-and-decrypt of 1 GiB into a file against the same download undecrypted, with the
+//! tab's peak memory; and the resume overhead of a 1 GiB upload half sent. Reported, not asserted:
 //! `cargo bench -p cipherdrop-e2e --bench web`.
 //!
 //! Sizes: `BENCH_MIB` (default 256) for encrypt-only, `BENCH_UPLOAD_MIB` (default 1024) for the
-//! upload and the resume. `BENCH_JS` runs one experiment in the logged-in page instead
+//! upload, the download and the resume. `BENCH_JS` runs one experiment in the logged-in page instead
 //! (`BENCH_JS_SETUP`, `BENCH_JS_FILE_MIB` for a file; `BENCH_PROFILE=1` adds a CPU profile of the
 //! page's thread).
 #![allow(
@@ -179,6 +180,48 @@ impl Bench {
             .unwrap_or(0);
         Ok((value, grown as f64 / 1024.0))
     }
+}
+
+/// Download and decrypt of a `mib` MiB file from the embedded S3 into a file (the origin's
+/// private file system, the same writable stream as a picked file) against the same bytes
+/// fetched and written undecrypted; the tab's peak memory while downloading.
+async fn download(bench: &Bench, api: &Client, dir: &std::path::Path, mib: f64) -> Result<()> {
+    bench.file_blob(dir, "down", mib as usize).await?;
+    let v = bench
+        .run("window.wasmBindings.bench_cipher(-1, '', false); return await window.wasmBindings.bench_upload(window.__blobs.down, 0x0478, 1048576, 4);")
+        .await?;
+    let id = v[1].as_str().context("id")?.to_owned();
+    bench
+        .run("delete window.__blobs.down; window.__gc(); return 0;")
+        .await?;
+    let ours = format!("return await window.wasmBindings.bench_download('{id}');");
+    let plain = format!("return await window.wasmBindings.bench_plain_download('{id}');");
+    bench.ms(&ours).await?; // warm-up
+    let (mut dec, mut raw, mut mem) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let (v, m) = bench.with_memory(&ours).await?;
+        dec.push(v.as_f64().context("ms")?);
+        mem.push(m);
+        raw.push(bench.ms(&plain).await?);
+    }
+    api.call(reqwest::Method::DELETE, &format!("/api/objects/{id}"), None)
+        .await?;
+    let (d, r) = (median(dec), median(raw));
+    println!(
+        "\n## Download and decrypt from the embedded S3 into a file, sealing workers (median of {RUNS})"
+    );
+    println!(
+        "| size | download+decrypt MB/s | same bytes downloaded undecrypted MB/s | time ratio | peak tab memory over idle (download+decrypt) |"
+    );
+    println!("|---|---|---|---|---|");
+    println!(
+        "| {mib} MiB | {:.0} | {:.0} | {:.2}× | {:.1} MiB |",
+        rate(mib, d),
+        rate(mib, r),
+        d / r,
+        median(mem)
+    );
+    Ok(())
 }
 
 /// The resume overhead: an upload of `mib` MiB through the page's file picker with every part
@@ -594,6 +637,7 @@ async fn main() -> Result<()> {
             .run("delete window.__blobs.up; window.__gc(); return 0;")
             .await?;
     }
+    download(&bench, &api, files.path(), up_mib).await?;
     resume_overhead(&bench, files.path(), up_mib).await?;
     println!("\n({} at the end)", machine());
     bench.b.close().await;

@@ -14,14 +14,15 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
-use crate::browser::now_ms;
+use crate::browser::{SaveFile, now_ms};
 use crate::crypt::{PlainSink, decrypt_source};
+use crate::download::{Destination, save_from};
 use crate::error::{Cancel, TransferError};
 use crate::metadata::FileMeta;
 use crate::transfer::endpoint::{Endpoint, Started};
 use crate::transfer::parts::{BufferPool, MemoryParts, Part, PartSink, pack_blob};
 use crate::transfer::put::Put;
-use crate::transfer::read::Source;
+use crate::transfer::read::{Reader, Source, get};
 use crate::transfer::seal::{Sealed, encrypt_blob};
 use crate::transfer::{DEFAULT_FRAME_LENGTH, UploadOptions, upload_blob};
 
@@ -196,6 +197,59 @@ pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Resu
     let ms = now_ms() - started;
     if sink.0 != data.size() as u64 {
         return Err(err("decrypted size differs from the input"));
+    }
+    Ok(ms)
+}
+
+/// Downloads stored file `id` exactly as the page does (key released by the server, ciphertext
+/// streamed from S3 through the presigned URL, frames opened as they arrive) into a file of the
+/// origin's private file system, written as a picked file is; returns milliseconds.
+#[wasm_bindgen]
+pub async fn bench_download(id: String) -> Result<f64, JsValue> {
+    let details = crate::api::details(&id).await.map_err(err)?;
+    let key = crate::api::release_key(&id).await.map_err(err)?;
+    let file = SaveFile::private("bench-download").await.map_err(err)?;
+    let started = now_ms();
+    let saved = save_from(
+        &details.download_url,
+        details.object.size,
+        &key,
+        "bench",
+        Destination::Picked(file),
+        &mut |_, _| {},
+        &Cancel::default(),
+    )
+    .await
+    .map_err(err)?;
+    let ms = now_ms() - started;
+    if saved.bytes != details.object.plaintext_size {
+        return Err(err("downloaded size differs from the file's"));
+    }
+    Ok(ms)
+}
+
+/// Fetches stored file `id`'s ciphertext through the same presigned URL and writes it, as it
+/// is, to the same kind of file as [`bench_download`]: the download without decryption.
+#[wasm_bindgen]
+pub async fn bench_plain_download(id: String) -> Result<f64, JsValue> {
+    let details = crate::api::details(&id).await.map_err(err)?;
+    let file = SaveFile::private("bench-plain-download")
+        .await
+        .map_err(err)?;
+    let started = now_ms();
+    let mut reader = Reader::chunks(Source::Stream(
+        get(&details.download_url, None).await.map_err(err)?,
+    ))
+    .map_err(err)?;
+    let mut bytes = 0u64;
+    while let Some(chunk) = reader.next_chunk().await.map_err(err)? {
+        bytes += u64::from(chunk.length());
+        file.write(&chunk).await.map_err(err)?;
+    }
+    file.commit().await.map_err(err)?;
+    let ms = now_ms() - started;
+    if bytes != details.object.size {
+        return Err(err("downloaded size differs from the object's"));
     }
     Ok(ms)
 }

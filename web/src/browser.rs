@@ -11,6 +11,11 @@ export async function open_save_file(name) {
   const handle = await globalThis.showSaveFilePicker({ suggestedName: name });
   return await handle.createWritable();
 }
+export async function open_private_file(name) {
+  const dir = await navigator.storage.getDirectory();
+  const handle = await dir.getFileHandle(name, { create: true });
+  return await handle.createWritable();
+}
 export async function write_chunk(w, data) { await w.write(data); }
 export async function close_file(w) { await w.close(); }
 export async function abort_file(w) { try { await w.abort(); } catch (_) { } }
@@ -56,6 +61,8 @@ extern "C" {
     pub fn has_save_picker() -> bool;
     #[wasm_bindgen(catch)]
     async fn open_save_file(name: &str) -> Result<JsValue, JsValue>;
+    #[wasm_bindgen(catch)]
+    async fn open_private_file(name: &str) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
     async fn write_chunk(w: &JsValue, data: &JsValue) -> Result<JsValue, JsValue>;
     #[wasm_bindgen(catch)]
@@ -119,6 +126,15 @@ impl SaveFile {
             Err(e) if js_error_name(&e) == "AbortError" => Ok(None),
             Err(e) => Err(js_error_message(&e)),
         }
+    }
+
+    /// A file of this origin's private file system (no dialog): the same writable stream as a
+    /// picked file, for benchmarks and tests that save as a download does.
+    pub async fn private(name: &str) -> Result<Self, String> {
+        open_private_file(name)
+            .await
+            .map(Self)
+            .map_err(|e| js_error_message(&e))
     }
 
     /// Appends `data` (a buffer source or Blob).

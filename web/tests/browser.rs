@@ -1,5 +1,6 @@
 //! Runs in headless Chromium: core in wasm, and the page's WebCrypto pipeline against core's
-//! pure-Rust path (byte for byte), streaming Blob round trips, tampering, and private metadata.
+//! pure-Rust path (byte for byte), streaming Blob round trips, decryption of streams cut into
+//! chunks anywhere, tampering, and private metadata.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -24,6 +25,15 @@ use wasm_bindgen_test::*;
 use web_sys::Blob;
 
 wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r"
+export function reader_of(chunks) {
+  return new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } }).getReader();
+}")]
+extern "C" {
+    /// A stream that hands out exactly these chunks, as a response body's reader.
+    fn reader_of(chunks: &Array) -> web_sys::ReadableStreamDefaultReader;
+}
 
 fn ring() -> RawAesKeyring {
     RawAesKeyring::new("ns", "k", &[1u8; 32]).unwrap()
@@ -104,6 +114,82 @@ async fn page_decrypt(
     )
     .await?;
     Ok(bytes_of(&sink.into_blob().unwrap()).await)
+}
+
+/// Decrypts `message` through the page's streaming path from a stream whose chunks have the
+/// lengths `cuts` (in turn, over and over), with an empty chunk after each.
+async fn stream_decrypt(
+    message: &[u8],
+    cuts: &[usize],
+    data_key: &cipherdrop_core::DataKey,
+) -> Result<Vec<u8>, CryptError> {
+    let chunks = Array::new();
+    let mut rest = message;
+    for cut in cuts.iter().cycle() {
+        if rest.is_empty() {
+            break;
+        }
+        let (chunk, after) = rest.split_at((*cut).min(rest.len()));
+        chunks.push(&Uint8Array::from(chunk));
+        chunks.push(&Uint8Array::new_with_length(0));
+        rest = after;
+    }
+    let mut sink = MemoryPlain::default();
+    decrypt_source(
+        Source::Stream(reader_of(&chunks)),
+        data_key,
+        DecryptLimits::default(),
+        &mut sink,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .await?;
+    Ok(bytes_of(&sink.into_blob().unwrap()).await)
+}
+
+#[wasm_bindgen_test]
+async fn decryption_reads_a_stream_however_its_chunks_are_cut() {
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        let pt = plaintext(3 * 4096 + 11, 21);
+        let mut rng = StdRng::seed_from_u64(21);
+        let msg = encrypt(materials(suite, &mut rng), 4096, &pt, &mut rng).unwrap();
+        let key = data_key_of(&msg);
+        // One byte at a time (every head and tag split), cuts inside frame heads (16 and 24
+        // bytes) and tags, frames whole in one chunk, and the message in one chunk.
+        for cuts in [
+            &[1][..],
+            &[7, 1, 30],
+            &[4096 + 28],
+            &[24, 4112, 3],
+            &[5000, 16, 9],
+            &[msg.len()],
+        ] {
+            let got = stream_decrypt(&msg, cuts, &key).await;
+            assert!(
+                got.as_ref().ok() == Some(&pt),
+                "{suite:?} cut {cuts:?}: {got:?}"
+            );
+        }
+        // A byte after the end, a message cut after its second frame (at an element's
+        // boundary), and one cut inside its final frame: refused, never a short file.
+        let (_, body) = cipherdrop_core::Header::parse(&msg, &DecryptLimits::default()).unwrap();
+        let frame_len = 4 + 12 + 4096 + 16; // sequence number, IV, ciphertext, tag
+        let mut longer = msg.clone();
+        longer.push(0);
+        for (what, bad) in [
+            ("a byte after the end", &longer[..]),
+            ("cut after frame 2", &msg[..body + 16 + 2 * frame_len]),
+            ("cut in the final frame", &msg[..msg.len() - 5]),
+        ] {
+            for cuts in [&[1000][..], &[bad.len()]] {
+                let err = stream_decrypt(bad, cuts, &key).await.unwrap_err();
+                assert!(
+                    matches!(err, CryptError::Integrity(_)),
+                    "{suite:?} {what}: {err:?}"
+                );
+            }
+        }
+    }
 }
 
 #[wasm_bindgen_test]

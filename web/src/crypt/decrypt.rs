@@ -1,12 +1,13 @@
-//! Decryption of a message stream in the page: the bytes go through core's `MessageDecoder`,
-//! WebCrypto opens several frames at once (in sealing workers where they run) while the next
-//! bytes arrive, and plaintext goes to a sink in order, each frame only after its tag verified;
-//! also the inspector's first frame.
+//! Decryption of a message stream in the page: the bytes stay in the stream's own chunks while
+//! core's `MessageDecoder` says where each frame lies, WebCrypto opens several frames at once (in
+//! sealing workers where they run) while the next bytes arrive, and plaintext goes to a sink in
+//! order, each frame only after its tag verified; also the inspector's first frame.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use cipherdrop_core::{
-    DataKey, DecryptLimits, Event, Header, MessageDecoder, SealedFrame, TAG_LEN,
+    DataKey, DecryptLimits, Event, FramePos, Header, MessageDecoder, SealedFrame, Step, TAG_LEN,
 };
 use js_sys::{Array, ArrayBuffer, Promise, Uint8Array};
 use web_sys::Blob;
@@ -46,34 +47,144 @@ async fn unlock(decoder: &mut MessageDecoder, data_key: &DataKey) -> Result<GcmK
     import(frame_key, frame_len).await
 }
 
-/// Starts opening `frame` with `key`, its `ciphertext ‖ tag` copied into `scratch` (grown when
-/// too small): WebCrypto copies its input before `open` returns, so one buffer serves all frames
-/// (with sealing workers the buffer moves to a worker instead, and the next frame takes another
-/// from the workers' pool).
-fn open_frame(
-    key: Option<&GcmKey>,
-    frame: &SealedFrame<'_>,
-    scratch: &mut Uint8Array,
-) -> Result<Promise, TransferError> {
-    let Some(key) = key else {
-        return Err(TransferError::Format("frame before key".into()));
-    };
-    let n = frame.ciphertext.len();
-    let need = (n + TAG_LEN) as u32;
-    if scratch.length() < need || key.takes_input() {
-        *scratch = key.buffer(need);
-    }
-    let sealed = scratch.subarray(0, need);
-    sealed.subarray(0, n as u32).copy_from(frame.ciphertext);
-    sealed.subarray(n as u32, need).copy_from(&frame.tag);
+/// Starts opening `frame` (a frame already in wasm memory: the inspector's first frame) with
+/// `key`, its `ciphertext ‖ tag` copied into a buffer of the key's.
+fn open_frame(key: Option<&GcmKey>, frame: &SealedFrame<'_>) -> Result<Promise, TransferError> {
+    let key = key.ok_or_else(|| TransferError::Format("frame before key".into()))?;
+    let n = frame.ciphertext.len() as u32;
+    let sealed = key.buffer(n + TAG_LEN as u32);
+    sealed.subarray(0, n).copy_from(frame.ciphertext);
+    sealed.subarray(n, sealed.length()).copy_from(&frame.tag);
     key.open(&frame.iv, frame.aad(), &sealed)
         .map_err(TransferError::crypto)
 }
 
+/// The message bytes read and not yet decoded, kept as the stream handed them out (JavaScript
+/// memory, never copied into wasm): the decoder is shown the head it asks for, and each frame's
+/// `ciphertext ‖ tag` is copied once, by the browser, into the buffer its cipher opens.
+#[derive(Default)]
+struct Held {
+    chunks: VecDeque<Uint8Array>,
+    /// Bytes of the first chunk already decoded.
+    skip: u32,
+    /// Bytes held.
+    len: usize,
+}
+
+impl Held {
+    fn push(&mut self, chunk: Uint8Array) {
+        if chunk.length() > 0 {
+            self.len += chunk.length() as usize;
+            self.chunks.push_back(chunk);
+        }
+    }
+
+    /// Views of the held bytes `range` (positions from the first byte held), chunk by chunk.
+    fn views(&self, range: Range<usize>) -> impl Iterator<Item = Uint8Array> + '_ {
+        let mut at = 0usize; // position of the current chunk's first held byte
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, chunk)| {
+                let from = if i == 0 { self.skip } else { 0 };
+                let len = (chunk.length() - from) as usize;
+                let (start, end) = (at, at + len);
+                at = end;
+                let (a, b) = (range.start.max(start), range.end.min(end));
+                (a < b)
+                    .then(|| chunk.subarray(from + (a - start) as u32, from + (b - start) as u32))
+            })
+    }
+
+    /// The first `n` held bytes, copied into `head` (wasm memory).
+    fn head(&self, n: usize, head: &mut Vec<u8>) {
+        head.clear();
+        head.resize(n.min(self.len), 0);
+        let mut at = 0;
+        for view in self.views(0..head.len()) {
+            let len = view.length() as usize;
+            if let Some(dst) = head.get_mut(at..at + len) {
+                view.copy_to(dst);
+            }
+            at += len;
+        }
+    }
+
+    /// The held bytes `range` as one array: a view of the chunk that holds them all, if one does.
+    fn within_one_chunk(&self, range: Range<usize>) -> Option<Uint8Array> {
+        let mut views = self.views(range.clone());
+        let first = views.next()?;
+        (views.next().is_none() && first.length() as usize == range.len()).then_some(first)
+    }
+
+    /// Copies the held bytes `range` into `dst` from its start (one copy, in the browser).
+    fn copy_to(&self, range: Range<usize>, dst: &Uint8Array) {
+        let mut at = 0;
+        for view in self.views(range) {
+            dst.set(&view, at);
+            at += view.length();
+        }
+    }
+
+    /// Drops the first `n` held bytes.
+    fn consume(&mut self, mut n: usize) {
+        n = n.min(self.len);
+        self.len -= n;
+        while n > 0 {
+            let Some(first) = self.chunks.front() else {
+                break;
+            };
+            let left = (first.length() - self.skip) as usize;
+            if n < left {
+                self.skip += n as u32;
+                return;
+            }
+            n -= left;
+            self.chunks.pop_front();
+            self.skip = 0;
+        }
+    }
+}
+
+/// Starts opening the frame at `pos` of the bytes `held` with `key`: a view of the stream's own
+/// chunk where one holds all of `ciphertext ‖ tag` and the cipher copies its input (WebCrypto
+/// on the page's thread), else one copy into `scratch` (reused: the cipher copies it before
+/// `open` returns) or into a buffer that moves to a sealing worker.
+fn open_held(
+    key: Option<&GcmKey>,
+    pos: &FramePos,
+    held: &Held,
+    scratch: &mut Uint8Array,
+) -> Result<Promise, TransferError> {
+    let key = key.ok_or_else(|| TransferError::Format("frame before key".into()))?;
+    let range = pos.sealed();
+    let need = range.len() as u32;
+    let input = match held.within_one_chunk(range.clone()) {
+        Some(view) if !key.takes_input() => view,
+        _ => {
+            if scratch.length() < need || key.takes_input() {
+                *scratch = key.buffer(need);
+            }
+            let sealed = scratch.subarray(0, need);
+            held.copy_to(range, &sealed);
+            sealed
+        }
+    };
+    key.open(&pos.iv, pos.aad(), &input)
+        .map_err(TransferError::crypto)
+}
+
+/// Bytes of a frame's head shown to the decoder at first: enough for any unsigned frame's
+/// (24), so it is located in one step.
+const HEAD: usize = 32;
+
 /// Decrypts the message from `source` with `data_key`, writing plaintext to `sink` frame by
 /// frame, each only after its tag verified (the final one of a signed message only after the
-/// signature verified). The source is read chunk by chunk as its stream hands them out. An
-/// error means the output is not the file: the caller must discard whatever the sink received.
+/// signature verified). The source is read chunk by chunk as its stream hands them out; its
+/// bytes stay in JavaScript memory (core's decoder sees each frame's head, and the whole frame
+/// only for a signed suite, whose signature hashes it), and each frame is copied once into the
+/// buffer its cipher opens. An error means the output is not the file: the caller must discard
+/// whatever the sink received.
 pub async fn decrypt_source<S: PlainSink>(
     source: Source,
     data_key: &DataKey,
@@ -87,30 +198,74 @@ pub async fn decrypt_source<S: PlainSink>(
     let mut key: Option<GcmKey> = None;
     let mut opening = VecDeque::new();
     let mut scratch = Uint8Array::new_with_length(0);
+    let mut held = Held::default();
+    let mut head = Vec::with_capacity(HEAD);
+    let mut want = HEAD;
+    let mut ended = false;
     let mut written = 0u64;
     let mut read = 0u64;
-    while let Some(chunk) = reader.next_chunk().await? {
-        let bytes = chunk.to_vec();
-        if cancel.is_cancelled() {
-            return Err(TransferError::Cancelled);
-        }
-        read += bytes.len() as u64;
-        let mut input = &bytes[..];
-        loop {
-            match decoder.next(&mut input).map_err(TransferError::integrity)? {
-                Event::NeedInput | Event::Done => break,
-                Event::NeedDataKey => key = Some(unlock(&mut decoder, data_key).await?),
-                Event::Frame(frame) => {
-                    opening.push_back(open_frame(key.as_ref(), &frame, &mut scratch)?);
+    loop {
+        held.head(want, &mut head);
+        match decoder
+            .step(&head, held.len)
+            .map_err(TransferError::integrity)?
+        {
+            Step::Need {
+                head: n,
+                held: need,
+            } => {
+                want = n.max(HEAD);
+                while held.len < need && !ended {
+                    if cancel.is_cancelled() {
+                        return Err(TransferError::Cancelled);
+                    }
+                    match reader.next_chunk().await? {
+                        Some(chunk) => {
+                            read += u64::from(chunk.length());
+                            held.push(chunk);
+                            progress(read);
+                        }
+                        None => ended = true,
+                    }
+                }
+                if held.len < need {
+                    // The stream ended inside an element, or where the message goes on.
+                    decoder.finish().map_err(TransferError::integrity)?;
+                    return Err(TransferError::Integrity("the message is cut short".into()));
                 }
             }
+            Step::Header(len) => {
+                held.consume(len);
+                want = HEAD;
+            }
+            Step::NeedDataKey => key = Some(unlock(&mut decoder, data_key).await?),
+            Step::Frame(pos) => {
+                opening.push_back(open_held(key.as_ref(), &pos, &held, &mut scratch)?);
+                held.consume(pos.len);
+                want = HEAD;
+                // Frames are opened while the next bytes arrive; plaintext goes out in order.
+                let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
+                while opening.len() > in_flight {
+                    written += open_next(&mut opening, sink).await?;
+                }
+            }
+            Step::Done => {
+                // Nothing may follow the message's last byte.
+                while !ended {
+                    match reader.next_chunk().await? {
+                        Some(chunk) if chunk.length() > 0 => {
+                            held.push(chunk);
+                            decoder
+                                .step(&[], held.len)
+                                .map_err(TransferError::integrity)?;
+                        }
+                        Some(_) => {}
+                        None => ended = true,
+                    }
+                }
+                break;
+            }
         }
-        // Frames are opened while the next bytes arrive; plaintext goes out in order.
-        let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
-        while opening.len() > in_flight {
-            written += open_next(&mut opening, sink).await?;
-        }
-        progress(read);
     }
     while !opening.is_empty() {
         written += open_next(&mut opening, sink).await?;
@@ -158,8 +313,7 @@ pub async fn first_frame(
         match decoder.next(&mut input).map_err(TransferError::integrity)? {
             Event::NeedDataKey => key = Some(unlock(&mut decoder, data_key).await?),
             Event::Frame(frame) => {
-                let mut scratch = Uint8Array::new_with_length(0);
-                let promise = open_frame(key.as_ref(), &frame, &mut scratch)?;
+                let promise = open_frame(key.as_ref(), &frame)?;
                 let plain = buffer(promise).await.map_err(|_| {
                     TransferError::Integrity("the first frame's tag did not verify".into())
                 })?;

@@ -5,8 +5,11 @@
 //! Core (`MessageDecoder`) checks everything but the bulk cipher;
 //! [`GcmKey`] (WebCrypto in sealing workers or on the page, or core's pure-Rust cipher where
 //! WebCrypto is missing) opens the frames, as many at once as it can use
-//! ([`GcmKey::parallelism`]). Memory stays bounded whatever the size: one reused
-//! frame buffer, the frames in flight, and the plaintext the sink holds.
+//! ([`GcmKey::parallelism`]). The message's bytes stay in the stream's chunks: core reads
+//! frame heads (whole frames only for a signed suite, whose signature hashes them) and says where
+//! each frame lies, and the frame is copied once into the buffer its cipher opens. Memory stays
+//! bounded whatever the size: one frame and a chunk held, the frames in flight, and the
+//! plaintext the sink holds.
 
 pub mod decrypt;
 
