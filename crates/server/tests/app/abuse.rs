@@ -456,6 +456,37 @@ async fn consistent(app: &TestApp, owner: &Client) {
             "object {id} without a complete row"
         );
     }
+    // Every pending row's multipart upload is open in S3 (its parts can be listed), and S3
+    // holds no other: the embedded store keeps one `.upload-{id}.json` per open upload.
+    let pending: Vec<(String, String)> =
+        sqlx::query_as("SELECT s3_key, s3_upload_id FROM objects WHERE state = 'pending'")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    for (key, upload) in &pending {
+        let listed = app
+            .s3()
+            .list_parts()
+            .bucket("cipherdrop")
+            .key(key)
+            .upload_id(upload)
+            .send()
+            .await;
+        assert!(
+            listed.is_ok(),
+            "pending row {key} without its upload: {listed:?}"
+        );
+    }
+    let open: Vec<String> = std::fs::read_dir(app.dir().join("s3"))
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.starts_with(".upload-") && n.ends_with(".json"))
+        .collect();
+    assert_eq!(
+        open.len(),
+        pending.len(),
+        "open uploads in S3 {open:?}, pending rows {pending:?}"
+    );
     let (_, usage) = owner.call(Method::GET, "/api/usage", None).await.unwrap();
     let complete: i64 = rows
         .iter()
