@@ -76,6 +76,18 @@ pub struct AuditVerifyArgs {
     /// only --public-key.
     #[arg(long, value_name = "FILE", requires = "public_keys")]
     export: Option<PathBuf>,
+    /// Compare the checkpoints with their locked copies in this bucket (`serve
+    /// --audit-checkpoint-bucket`): a checkpoint deleted from the database, with the rows it
+    /// covered rewritten, is found by its copy. S3 credentials from the AWS default chain (for
+    /// the embedded S3 of a running `serve`: its endpoint, and the keys in DATA_DIR/s3/credentials.json).
+    #[arg(long, value_name = "BUCKET", conflicts_with = "export")]
+    checkpoint_bucket: Option<String>,
+    /// S3 endpoint of that bucket (default: AWS's for the region).
+    #[arg(long, value_name = "URL", requires = "checkpoint_bucket")]
+    s3_endpoint: Option<String>,
+    /// S3 region of that bucket (default: AWS_REGION, else us-east-1).
+    #[arg(long, requires = "checkpoint_bucket")]
+    s3_region: Option<String>,
 }
 
 /// `cipherdrop audit export`.
@@ -236,11 +248,46 @@ fn verify(a: &AuditVerifyArgs) -> Result<bool> {
         } else {
             (Some(files), None)
         };
+        let copies = checkpoint_copies(a).await?;
         let db = a.db.open(&a.data_dir).await?;
-        let report = cipherdrop_server::audit::verify_with(&db, keys.as_deref()).await;
+        let report = match copies {
+            Some(copies) => {
+                cipherdrop_server::audit::verify_against(&db, keys.as_deref(), copies).await
+            }
+            None => cipherdrop_server::audit::verify_with(&db, keys.as_deref()).await,
+        };
         db.close().await;
         Ok(print_verification(&report?, "audit log", named.as_deref()))
     })
+}
+
+/// The checkpoints' copies in `--checkpoint-bucket`, if one is given.
+async fn checkpoint_copies(
+    a: &AuditVerifyArgs,
+) -> Result<Option<Vec<cipherdrop_server::checkpoints::Checkpoint>>> {
+    let Some(bucket) = &a.checkpoint_bucket else {
+        return Ok(None);
+    };
+    let region = a
+        .s3_region
+        .clone()
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let aws = cipherdrop_server::Aws::connect(&AwsSettings {
+        s3_region: region.clone(),
+        kms_region: region,
+        kms_endpoint: None,
+        s3_endpoint: a.s3_endpoint.clone(),
+        s3_path_style: a.s3_endpoint.is_some(),
+        kms_credentials: None,
+        s3_credentials: None,
+    })
+    .await;
+    let copies = cipherdrop_server::checkpoints::copies(&aws, bucket)
+        .await
+        .with_context(|| format!("the checkpoint bucket {bucket}"))?;
+    Ok(Some(copies))
 }
 
 /// Prints a verification; true when everything holds.
@@ -286,6 +333,10 @@ fn print_verification(
             cps.total,
             uncovered(cps.uncovered)
         );
+    }
+    if let Some(n) = cps.copies {
+        let s = if n == 1 { "y" } else { "ies" };
+        println!("compared with {n} locked cop{s} in the checkpoint bucket");
     }
     if let Some(first) = &cps.first_failed {
         println!("first checkpoint that no longer matches: {first}");

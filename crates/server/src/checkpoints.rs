@@ -24,7 +24,8 @@
 //! never wait for a checkpoint. Each checkpoint is optionally copied to a bucket as
 //! `audit-checkpoints/{audit_id:020}.json`, with S3 Object Lock in COMPLIANCE mode for
 //! `retain_days` (on AWS the bucket must have Object Lock enabled), where the database's writer
-//! cannot delete it either.
+//! cannot delete it either; [`copies`] reads them back, and [`crate::audit::verify_against`]
+//! finds a checkpoint deleted from the database (with the rows it covered rewritten) by its copy.
 
 use std::time::Duration;
 
@@ -248,4 +249,61 @@ impl Checkpointer {
             .await?;
         Ok(())
     }
+}
+
+/// Longest copy [`copies`] reads: a checkpoint is a few hundred bytes of JSON.
+const MAX_COPY_LEN: u64 = 16 * 1024;
+
+/// Why the checkpoints' copies could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum CopiesError {
+    /// S3 refused or could not be reached.
+    #[error("reading the checkpoints' copies: {0}")]
+    S3(String),
+    /// An object under the prefix is not a checkpoint.
+    #[error("{key} in the checkpoint bucket is not a checkpoint: {why}")]
+    NotACheckpoint {
+        /// Its key.
+        key: String,
+        /// What is wrong with it.
+        why: String,
+    },
+}
+
+/// Every checkpoint copied to `bucket` (under [`BUCKET_PREFIX`]), by row.
+pub async fn copies(aws: &Aws, bucket: &str) -> Result<Vec<Checkpoint>, CopiesError> {
+    let s3 = |e: ApiError| CopiesError::S3(e.message);
+    let mut out = Vec::new();
+    let mut next = None;
+    loop {
+        let (keys, more) = aws
+            .list_keys(bucket, BUCKET_PREFIX, next, 1000)
+            .await
+            .map_err(s3)?;
+        for (key, _) in keys {
+            let body = aws
+                .read_prefix(bucket, &key, MAX_COPY_LEN + 1)
+                .await
+                .map_err(s3)?;
+            let not = |why: String| CopiesError::NotACheckpoint {
+                key: key.clone(),
+                why,
+            };
+            if body.len() as u64 > MAX_COPY_LEN {
+                return Err(not(format!("longer than {MAX_COPY_LEN} bytes")));
+            }
+            let checkpoint: Checkpoint =
+                serde_json::from_slice(&body).map_err(|e| not(e.to_string()))?;
+            if checkpoint.object_key() != key {
+                return Err(not(format!("it names row {}", checkpoint.audit_id)));
+            }
+            out.push(checkpoint);
+        }
+        match more {
+            Some(token) => next = Some(token),
+            None => break,
+        }
+    }
+    out.sort_by_key(|c| c.audit_id);
+    Ok(out)
 }

@@ -281,9 +281,15 @@ async fn user_token_makes_lists_and_revokes_api_tokens_while_the_server_runs() {
 
 /// Runs `cipherdrop audit ARGS`; (success, stdout + stderr).
 fn audit(args: &[&std::ffi::OsStr]) -> (bool, String) {
+    audit_with(args, &[])
+}
+
+/// `cipherdrop audit ARGS` with `env` set: (exit status 0, standard output and error).
+fn audit_with(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> (bool, String) {
     let out = std::process::Command::new(BIN)
         .arg("audit")
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     (
@@ -301,7 +307,9 @@ fn audit(args: &[&std::ffi::OsStr]) -> (bool, String) {
 /// stops); `audit verify` checks them with the key's public key from KMS; `audit public-key` and
 /// `audit export` make files that `audit verify --export --public-key` checks with no database or
 /// KMS; a consistent rewrite of a covered row (re-hashed onwards, head moved, as the database's
-/// owner can) fails and names the first checkpoint that no longer matches.
+/// owner can) fails and names the first checkpoint that no longer matches; deleting the
+/// checkpoints as well fools a check of the database alone, but not `audit verify
+/// --checkpoint-bucket`, which finds them by their copies in the bucket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
     use cipherdrop_server::audit::{GENESIS, page, row_hash};
@@ -311,7 +319,12 @@ async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
     let mut server = ServerProcess::start(
         Path::new(BIN),
         dir.path(),
-        &["--audit-checkpoint-rows", "5"],
+        &[
+            "--audit-checkpoint-rows",
+            "5",
+            "--audit-checkpoint-bucket",
+            "anchor",
+        ],
         &[],
     )
     .unwrap();
@@ -403,4 +416,62 @@ async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
     // The export made before the rewrite still checks out: it is the record from before.
     let (ok, report) = audit(&offline);
     assert!(ok, "{report}");
+
+    // The database's owner deletes the checkpoints too: the database alone now looks like a
+    // chain that was never checkpointed.
+    cipherdrop_testkit::server::sqlite(
+        dir.path(),
+        "DROP TRIGGER audit_checkpoints_no_delete; DELETE FROM audit_checkpoints;",
+    )
+    .unwrap();
+    let (ok, report) = audit(&[os("verify"), os("--data-dir"), data]);
+    assert!(ok && report.contains("no checkpoints yet"), "{report}");
+    // Their copies in the bucket (here the embedded S3, served by `cipherdrop s3 serve` over the
+    // server's folder) tell.
+    let s3_dir = dir.path().join("s3");
+    let port = cipherdrop_testkit::server::free_port().unwrap();
+    let mut cmd = std::process::Command::new(BIN);
+    cmd.args([
+        "s3",
+        "serve",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+        "--data-dir",
+    ])
+    .arg(&s3_dir);
+    let s3 = cipherdrop_testkit::server::Service::start(cmd).unwrap();
+    let (ak, sk) = stored_credentials(&s3_dir).unwrap();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", ak.as_str()),
+        ("AWS_SECRET_ACCESS_KEY", sk.as_str()),
+    ];
+    let with_bucket = |bucket: &'static str| {
+        [
+            os("verify"),
+            os("--data-dir"),
+            data,
+            os("--checkpoint-bucket"),
+            os(bucket),
+            os("--s3-endpoint"),
+            std::ffi::OsStr::new(s3.url.as_str()),
+        ]
+    };
+    let (ok, report) = audit_with(&with_bucket("anchor"), &env);
+    assert!(!ok, "{report}");
+    assert!(
+        report.contains(&format!(
+            "{} is in the checkpoint bucket but no longer in the database (deleted)",
+            first_after.describe()
+        )) && report.contains(&format!(
+            "first checkpoint that no longer matches: {}",
+            first_after.describe()
+        )) && report.contains("locked cop"),
+        "{report}"
+    );
+    // A bucket that is not there is an error in words, not a pass.
+    let (ok, report) = audit_with(&with_bucket("no-such-bucket"), &env);
+    assert!(
+        !ok && report.contains("the checkpoint bucket no-such-bucket"),
+        "{report}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Checking the audit chain: every row's hash and link, the head, and the signed checkpoints
-//! against the chain's hash at their rows; exporting it as JSON lines and checking an export
+//! against the chain's hash at their rows (and against their locked copies in the checkpoint
+//! bucket); exporting it as JSON lines and checking an export
 //! with nothing but the signing key's public key.
 
 use cipherdrop_api::AuditEntry;
@@ -38,6 +39,8 @@ pub struct CheckpointReport {
     pub first_failed: Option<String>,
     /// How many fail.
     pub failed: u64,
+    /// Copies from the checkpoint bucket compared with the database's (`None`: not compared).
+    pub copies: Option<u64>,
 }
 
 /// Checks a chain fed row by row, oldest first (from the database or an export), against itself
@@ -198,7 +201,58 @@ pub async fn verify_with(
     pool: &Db,
     keys: Option<&[PublicKey]>,
 ) -> Result<Verification, sqlx::Error> {
-    let mut check = ChainCheck::new(crate::anchor::list(pool).await?, keys);
+    walk(
+        pool,
+        ChainCheck::new(crate::anchor::list(pool).await?, keys),
+    )
+    .await
+}
+
+/// [`verify_with`], and the database's checkpoints against their locked copies in the checkpoint
+/// bucket (`copies`, as [`crate::checkpoints::copies`] reads them): a copy the database no longer
+/// has means its checkpoint was deleted (a writer who rewrote rows deletes the checkpoints that
+/// cover them), and that copy is checked against the chain all the same; a copy that differs
+/// from the database's checkpoint means one of them was edited.
+pub async fn verify_against(
+    pool: &Db,
+    keys: Option<&[PublicKey]>,
+    copies: Vec<Checkpoint>,
+) -> Result<Verification, sqlx::Error> {
+    let stored = crate::anchor::list(pool).await?;
+    let copied = copies.len() as u64;
+    let (checkpoints, problems) = reconcile(stored, copies);
+    let mut check = ChainCheck::new(checkpoints, keys);
+    check.report.problems = problems;
+    check.report.checkpoints.copies = Some(copied);
+    walk(pool, check).await
+}
+
+/// The database's checkpoints and the bucket's copies as one list, and what differs between
+/// them, in words.
+fn reconcile(stored: Vec<Checkpoint>, copies: Vec<Checkpoint>) -> (Vec<Checkpoint>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut all = stored;
+    for copy in copies {
+        match all.iter().find(|c| c.audit_id == copy.audit_id) {
+            Some(c) if *c == copy => {}
+            Some(c) => problems.push(format!(
+                "{} differs from its locked copy in the checkpoint bucket (edited in the database)",
+                c.describe()
+            )),
+            None => {
+                problems.push(format!(
+                    "{} is in the checkpoint bucket but no longer in the database (deleted)",
+                    copy.describe()
+                ));
+                all.push(copy);
+            }
+        }
+    }
+    (all, problems)
+}
+
+/// Feeds the whole chain, oldest row first, and its head to `check`.
+async fn walk(pool: &Db, mut check: ChainCheck<'_>) -> Result<Verification, sqlx::Error> {
     let mut after = 0i64;
     loop {
         let batch = page(pool, after, 1000).await?;
