@@ -26,13 +26,16 @@ use web_sys::Blob;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r"
-export function reader_of(chunks) {
-  return new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } }).getReader();
-}")]
-extern "C" {
-    /// A stream that hands out exactly these chunks, as a response body's reader.
-    fn reader_of(chunks: &Array) -> web_sys::ReadableStreamDefaultReader;
+/// A stream that hands out exactly `chunks`, as a response body's reader.
+fn reader_of(chunks: &Array) -> web_sys::ReadableStreamDefaultReader {
+    use wasm_bindgen::JsCast as _;
+    let make = js_sys::Function::new_with_args(
+        "chunks",
+        "return new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } }).getReader();",
+    );
+    make.call1(&wasm_bindgen::JsValue::NULL, chunks)
+        .unwrap()
+        .unchecked_into()
 }
 
 fn ring() -> RawAesKeyring {
@@ -103,9 +106,17 @@ async fn page_decrypt(
     message: &[u8],
     data_key: &cipherdrop_core::DataKey,
 ) -> Result<Vec<u8>, CryptError> {
+    decrypt_from(Source::Blob(blob(message), 0), data_key).await
+}
+
+/// Decrypts the message `source` holds through the page's streaming path, into memory.
+async fn decrypt_from(
+    source: Source,
+    data_key: &cipherdrop_core::DataKey,
+) -> Result<Vec<u8>, CryptError> {
     let mut sink = MemoryPlain::default();
     decrypt_source(
-        Source::Blob(blob(message), 0),
+        source,
         data_key,
         DecryptLimits::default(),
         &mut sink,
@@ -134,17 +145,7 @@ async fn stream_decrypt(
         chunks.push(&Uint8Array::new_with_length(0));
         rest = after;
     }
-    let mut sink = MemoryPlain::default();
-    decrypt_source(
-        Source::Stream(reader_of(&chunks)),
-        data_key,
-        DecryptLimits::default(),
-        &mut sink,
-        &mut |_| {},
-        &Cancel::default(),
-    )
-    .await?;
-    Ok(bytes_of(&sink.into_blob().unwrap()).await)
+    decrypt_from(Source::Stream(reader_of(&chunks)), data_key).await
 }
 
 #[wasm_bindgen_test]
