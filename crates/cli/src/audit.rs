@@ -134,6 +134,14 @@ fn arn_region_account(arn: &str) -> Option<(&str, &str)> {
     }
 }
 
+/// `region`, else AWS_REGION, else AWS_DEFAULT_REGION, else us-east-1.
+fn region_or_default(region: Option<String>) -> String {
+    region
+        .or_else(|| std::env::var("AWS_REGION").ok())
+        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
 /// The audit signing key's ARN and public key, from KMS `GetPublicKey`: the external key named,
 /// else the embedded KMS's (started on a loopback port for the call); `None` if neither is
 /// configured.
@@ -146,13 +154,11 @@ async fn signing_public_key(
             .context("the audit signing key's public key")
     };
     if let Some(id) = &key.audit_signing_key_id {
-        let region = key
-            .kms_region
-            .clone()
-            .or_else(|| arn_region_account(id).map(|(r, _)| r.to_owned()))
-            .or_else(|| std::env::var("AWS_REGION").ok())
-            .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-            .unwrap_or_else(|| "us-east-1".to_owned());
+        let region = region_or_default(
+            key.kms_region
+                .clone()
+                .or_else(|| arn_region_account(id).map(|(r, _)| r.to_owned())),
+        );
         let aws = cipherdrop_server::Aws::connect(&AwsSettings {
             s3_region: region.clone(),
             kms_region: region,
@@ -268,12 +274,7 @@ async fn checkpoint_copies(
     let Some(bucket) = &a.checkpoint_bucket else {
         return Ok(None);
     };
-    let region = a
-        .s3_region
-        .clone()
-        .or_else(|| std::env::var("AWS_REGION").ok())
-        .or_else(|| std::env::var("AWS_DEFAULT_REGION").ok())
-        .unwrap_or_else(|| "us-east-1".to_owned());
+    let region = region_or_default(a.s3_region.clone());
     let aws = cipherdrop_server::Aws::connect(&AwsSettings {
         s3_region: region.clone(),
         kms_region: region,

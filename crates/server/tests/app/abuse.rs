@@ -258,14 +258,25 @@ async fn a_completion_re_checks_that_the_request_is_still_open() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn made_up_login_links_are_guesses_within_the_limits_and_summarised() {
-    let app = TestApp::start().await;
+    // Behind a trusted proxy (the test's loopback peer), so that clients have addresses of
+    // their own.
+    let app =
+        TestApp::start_with(|c| c.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
     let _admin = app.admin().await;
     let before = app.audit_rows("login").await.len();
+    let redeem = |token: String, from: &'static str| {
+        reqwest::Client::new()
+            .post(format!("{}/api/login/link", app.url))
+            .header("x-forwarded-for", from)
+            .json(&json!({ "token": token }))
+            .send()
+    };
     let tries = (0..200).map(|i| {
         let url = format!("{}/api/login/link", app.url);
         async move {
             reqwest::Client::new()
                 .post(url)
+                .header("x-forwarded-for", "203.0.113.5")
                 .json(&json!({"token": format!("made-up-link-{i:04}")}))
                 .send()
                 .await
@@ -298,7 +309,24 @@ async fn made_up_login_links_are_guesses_within_the_limits_and_summarised() {
             .unwrap()
             .starts_with("180 attempts")
     );
-    // A real link from another network still logs in (the limit is the address's).
+    // A real link from another network still logs in (the limit is the address's); from the
+    // guessing address even a real one waits out the lock.
+    for token in ["real-link-one", "real-link-two"] {
+        sqlx::query(
+            "INSERT INTO login_links (token_hash, user_id, expires_at)
+             VALUES ($1, (SELECT id FROM users LIMIT 1), strftime('%s','now') + 3600)",
+        )
+        .bind(<sha2::Sha256 as sha2::Digest>::digest(token.as_bytes()).to_vec())
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let r = redeem("real-link-one".into(), "198.51.100.7")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "another network's real link");
+    let r = redeem("real-link-two".into(), "203.0.113.5").await.unwrap();
+    assert_eq!(r.status(), 429, "the guessing address is locked out");
     let (ok, problems) = app.audit_verify().await;
     assert!(ok, "{problems}");
 }
@@ -693,6 +721,12 @@ async fn an_upload_s3_no_longer_has_says_start_again_and_gives_its_place_back() 
         .send()
         .await
         .unwrap();
+    // A resume asks what S3 holds first: it is told the same.
+    let e = alice
+        .call(Method::GET, &format!("/api/uploads/{}", up.upload_id), None)
+        .await
+        .unwrap_err();
+    assert_eq!((status_of(&e), code_of(&e).as_str()), (409, "upload_gone"));
     let e = alice
         .complete(&up.upload_id, &parts, b"meta")
         .await
