@@ -588,6 +588,47 @@ async fn checkpoints_are_copied_to_the_bucket_even_after_a_failed_copy() {
     assert_eq!(copied, [1, 1]);
 }
 
+/// What the checkpoint bucket holds is read back only as checkpoints: an object that does not
+/// parse, one that names another row than its key, and one past the size cap are refused in
+/// words, never skipped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkpoint_copies_that_are_not_checkpoints_are_refused() {
+    let app = app_with_checkpoints(|_| {}).await;
+    let aws = aws_of(&app);
+    aws.ensure_bucket("audit-anchor").await.unwrap();
+    let signer = writer(&app, app.db.clone(), |s| {
+        s.bucket = Some("audit-anchor".into());
+    });
+    append(&app.db, 3, "copied").await;
+    let cp = signer.checkpoint_now().await.unwrap().unwrap();
+    assert_eq!(
+        checkpoints::copies(&aws, "audit-anchor").await.unwrap(),
+        std::slice::from_ref(&cp)
+    );
+    let put = |key: String, body: Vec<u8>| {
+        aws.s3
+            .put_object()
+            .bucket("audit-anchor")
+            .key(key)
+            .body(body.into())
+            .send()
+    };
+    let moved = format!("audit-checkpoints/{:020}.json", cp.audit_id + 1);
+    for (key, body, why) in [
+        (
+            moved.clone(),
+            serde_json::to_vec(&cp).unwrap(),
+            "it names row",
+        ),
+        (moved.clone(), b"not json".to_vec(), "is not a checkpoint"),
+        (moved, vec![b' '; 17 * 1024], "longer than"),
+    ] {
+        put(key, body).await.unwrap();
+        let e = checkpoints::copies(&aws, "audit-anchor").await.unwrap_err();
+        assert!(e.to_string().contains(why), "{e}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_server_signs_checkpoints_every_n_rows_and_every_t_seconds() {
     // By rows: the server's own appends (logins, account changes) reach the count.
