@@ -10,7 +10,6 @@ use cipherdrop_core::{
     EncryptionMaterials, FrameEncoder, PartLayout, RawAesKeyring, SigningKey, Suite,
     message_context,
 };
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::Blob;
 
@@ -169,23 +168,31 @@ impl PlainSink for DiscardPlain {
 }
 
 /// Encrypts `data` into memory (not timed), then decrypts it through the page's download
-/// pipeline (read as a stream, as a download's body is; frames verified and opened by WebCrypto)
-/// into a sink that drops the plaintext; returns the milliseconds of the decryption.
+/// pipeline (frames verified and opened by WebCrypto) into a sink that drops the plaintext;
+/// returns the milliseconds of the decryption. The message is read as a byte stream, as a
+/// download's body is: from memory (`from_blob` false: the pipeline's own cost), or as the
+/// stream of a Blob of it (`from_blob`: Chromium's Blob storage reads it, and pages large Blobs
+/// out to disk).
 #[wasm_bindgen]
-pub async fn bench_decrypt(data: Blob, suite_id: u16, frame_length: u32) -> Result<f64, JsValue> {
+pub async fn bench_decrypt(
+    data: Blob,
+    suite_id: u16,
+    frame_length: u32,
+    from_blob: bool,
+) -> Result<f64, JsValue> {
     let (encoder, data_key) = encoder(suite(suite_id)?, frame_length)?;
     let mut parts = MemoryParts::default();
     encrypt_to(&data, encoder, &mut parts).await?;
     let cancel = Cancel::default();
-    let ciphertext = parts.into_blob().map_err(err)?;
-    let reader = ciphertext
-        .stream()
-        .get_reader()
-        .dyn_into::<web_sys::ReadableStreamDefaultReader>()?;
+    let stream = if from_blob {
+        parts.into_blob().map_err(err)?.stream()
+    } else {
+        crate::browser::memory_stream(&parts.parts.into_iter().collect())
+    };
     let mut sink = DiscardPlain(0);
     let started = now_ms();
     decrypt_source(
-        Source::Stream(reader),
+        Source::Stream(stream),
         &data_key,
         DecryptLimits::default(),
         &mut sink,

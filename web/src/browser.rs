@@ -48,12 +48,37 @@ export function yield_now() {
 export async function copy_text(text) {
   try { await navigator.clipboard.writeText(text); return true; } catch (_) { return false; }
 }
-export function byob_reader(blob) {
-  try { return blob.stream().getReader({ mode: 'byob' }); } catch (_) { return null; }
+export function byob_reader(stream) {
+  try { return stream.getReader({ mode: 'byob' }); } catch (_) { return null; }
 }
 export async function byob_read(reader, view) {
   const { done, value } = await reader.read(view);
   return done ? null : value;
+}
+export async function byob_fill(reader, view) {
+  const base = view.byteOffset, len = view.byteLength;
+  let buf = view.buffer, got = 0;
+  while (got < len) {
+    const { done, value } = await reader.read(new Uint8Array(buf, base + got, len - got));
+    if (!value) throw new TypeError('the stream was cancelled');
+    buf = value.buffer;
+    got += value.byteLength;
+    if (done) break;
+  }
+  return new Uint8Array(buf, base, got);
+}
+export function memory_stream(parts) {
+  const own = parts.map((p) => p.slice());
+  let i = 0;
+  return new ReadableStream({
+    type: 'bytes',
+    pull(c) {
+      if (i < own.length) return c.enqueue(own[i++]);
+      c.close();
+      // A read waiting on a closed byte stream ends only once its request is answered.
+      if (c.byobRequest) c.byobRequest.respond(0);
+    },
+  });
 }
 "#)]
 extern "C" {
@@ -83,12 +108,22 @@ extern "C" {
     fn online_or_after(ms: f64) -> Promise;
     /// Copies `text` to the clipboard; whether it worked.
     pub async fn copy_text(text: &str) -> JsValue;
-    /// A bring-your-own-buffer reader of `blob`'s bytes, or `null` where the browser has none.
-    pub fn byob_reader(blob: &web_sys::Blob) -> JsValue;
+    /// A bring-your-own-buffer reader of `stream`, or `null` where the browser has none for it
+    /// (a stream that is not a byte stream).
+    pub fn byob_reader(stream: &web_sys::ReadableStream) -> JsValue;
     /// Reads into `view` (which is detached): the filled view, or `null` at the end.
     #[wasm_bindgen(catch)]
     pub async fn byob_read(reader: &JsValue, view: &js_sys::Uint8Array)
     -> Result<JsValue, JsValue>;
+    /// Reads into `view` until it is full or the stream ends (`view`'s buffer moves on each
+    /// read): a view of the bytes read, over the buffer as it came back. After an error the
+    /// buffer is gone.
+    #[wasm_bindgen(catch)]
+    pub async fn byob_fill(reader: &JsValue, view: &js_sys::Uint8Array)
+    -> Result<JsValue, JsValue>;
+    /// A byte stream of copies of `parts` (made now), handed out one by one as the reader
+    /// pulls: a response body whose bytes are already in memory (the decrypt benchmark's).
+    pub fn memory_stream(parts: &js_sys::Array) -> web_sys::ReadableStream;
 }
 
 /// A Unix time (seconds) as local date and time.

@@ -101,11 +101,11 @@ pub async fn decrypt_into(
     progress: &mut dyn FnMut(u64, u64),
     cancel: &Cancel,
 ) -> Result<Saved, TransferError> {
-    let reader = get(url, None).await?;
+    let body = get(url, None).await?;
     let mut report = |n: u64| progress(n, total);
     let resumed = Rc::new(Cell::new(0));
     let source = Source::Download {
-        reader,
+        body,
         url: url.to_owned(),
         total,
         resumed: resumed.clone(),
@@ -200,10 +200,10 @@ pub async fn save_from(
 
 /// Fetches and decrypts a small message (a secret text) into memory.
 pub async fn fetch_text(url: &str, key: &DataKey) -> Result<String, TransferError> {
-    let reader = get(url, None).await?;
+    let body = get(url, None).await?;
     let mut sink = MemoryPlain::default();
     decrypt_source(
-        Source::Stream(reader),
+        Source::Stream(body),
         key,
         DecryptLimits::default(),
         &mut sink,

@@ -26,14 +26,15 @@ use web_sys::Blob;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
-/// A stream that hands out exactly `chunks`, as a response body's reader.
-fn reader_of(chunks: &Array) -> web_sys::ReadableStreamDefaultReader {
+/// A stream that hands out exactly `chunks` (a byte stream if `bytes`, which BYOB reads cut
+/// and join as they need, as they do a response body's; else one only a default reader reads).
+fn stream_of(chunks: &Array, bytes: bool) -> web_sys::ReadableStream {
     use wasm_bindgen::JsCast as _;
     let make = js_sys::Function::new_with_args(
-        "chunks",
-        "return new ReadableStream({ start(c) { for (const x of chunks) c.enqueue(x); c.close(); } }).getReader();",
+        "chunks, bytes",
+        "return new ReadableStream({ type: bytes ? 'bytes' : undefined, start(c) { for (const x of chunks) if (!bytes || x.length) c.enqueue(x); c.close(); } });",
     );
-    make.call1(&wasm_bindgen::JsValue::NULL, chunks)
+    make.call2(&wasm_bindgen::JsValue::NULL, chunks, &bytes.into())
         .unwrap()
         .unchecked_into()
 }
@@ -128,10 +129,12 @@ async fn decrypt_from(
 }
 
 /// Decrypts `message` through the page's streaming path from a stream whose chunks have the
-/// lengths `cuts` (in turn, over and over), with an empty chunk after each.
+/// lengths `cuts` (in turn, over and over), with an empty chunk after each (a default stream),
+/// or from a byte stream of those chunks (`bytes`: read exactly, element by element, by BYOB).
 async fn stream_decrypt(
     message: &[u8],
     cuts: &[usize],
+    bytes: bool,
     data_key: &cipherdrop_core::DataKey,
 ) -> Result<Vec<u8>, CryptError> {
     let chunks = Array::new();
@@ -145,7 +148,7 @@ async fn stream_decrypt(
         chunks.push(&Uint8Array::new_with_length(0));
         rest = after;
     }
-    decrypt_from(Source::Stream(reader_of(&chunks)), data_key).await
+    decrypt_from(Source::Stream(stream_of(&chunks, bytes)), data_key).await
 }
 
 #[wasm_bindgen_test]
@@ -165,11 +168,13 @@ async fn decryption_reads_a_stream_however_its_chunks_are_cut() {
             &[5000, 16, 9],
             &[msg.len()],
         ] {
-            let got = stream_decrypt(&msg, cuts, &key).await;
-            assert!(
-                got.as_ref().ok() == Some(&pt),
-                "{suite:?} cut {cuts:?}: {got:?}"
-            );
+            for bytes in [false, true] {
+                let got = stream_decrypt(&msg, cuts, bytes, &key).await;
+                assert!(
+                    got.as_ref().ok() == Some(&pt),
+                    "{suite:?} cut {cuts:?} (byte stream: {bytes}): {got:?}"
+                );
+            }
         }
         // A byte after the end, a message cut after its second frame (at an element's
         // boundary), and one cut inside its final frame: refused, never a short file.
@@ -182,11 +187,11 @@ async fn decryption_reads_a_stream_however_its_chunks_are_cut() {
             ("cut after frame 2", &msg[..body + 16 + 2 * frame_len]),
             ("cut in the final frame", &msg[..msg.len() - 5]),
         ] {
-            for cuts in [&[1000][..], &[bad.len()]] {
-                let err = stream_decrypt(bad, cuts, &key).await.unwrap_err();
+            for (cuts, bytes) in [(&[1000][..], false), (&[bad.len()], false), (&[1000], true)] {
+                let err = stream_decrypt(bad, cuts, bytes, &key).await.unwrap_err();
                 assert!(
                     matches!(err, CryptError::Integrity(_)),
-                    "{suite:?} {what}: {err:?}"
+                    "{suite:?} {what} (byte stream: {bytes}): {err:?}"
                 );
             }
         }

@@ -59,12 +59,15 @@ fn open_frame(key: Option<&GcmKey>, frame: &SealedFrame<'_>) -> Result<Promise, 
         .map_err(TransferError::crypto)
 }
 
-/// The message bytes read and not yet decoded, kept as the stream handed them out (JavaScript
-/// memory, never copied into wasm): the decoder is shown the head it asks for, and each frame's
-/// `ciphertext ‖ tag` is copied once, by the browser, into the buffer its cipher opens.
+/// The message bytes read and not yet decoded, kept as the stream handed them out or as they
+/// were read into their buffers (JavaScript memory, never copied into wasm): the decoder is
+/// shown the head it asks for, and each frame's `ciphertext ‖ tag` goes to its cipher as the
+/// buffer it was read into, or copied once, by the browser, into the buffer its cipher opens.
 #[derive(Default)]
 struct Held {
-    chunks: VecDeque<Uint8Array>,
+    /// The chunks and their lengths (kept apart: a chunk whose buffer moved to a worker reads
+    /// as empty).
+    chunks: VecDeque<(Uint8Array, u32)>,
     /// Bytes of the first chunk already decoded.
     skip: u32,
     /// Bytes held.
@@ -73,9 +76,10 @@ struct Held {
 
 impl Held {
     fn push(&mut self, chunk: Uint8Array) {
-        if chunk.length() > 0 {
-            self.len += chunk.length() as usize;
-            self.chunks.push_back(chunk);
+        let len = chunk.length();
+        if len > 0 {
+            self.len += len as usize;
+            self.chunks.push_back((chunk, len));
         }
     }
 
@@ -85,9 +89,9 @@ impl Held {
         self.chunks
             .iter()
             .enumerate()
-            .filter_map(move |(i, chunk)| {
+            .filter_map(move |(i, (chunk, chunk_len))| {
                 let from = if i == 0 { self.skip } else { 0 };
-                let len = (chunk.length() - from) as usize;
+                let len = (chunk_len - from) as usize;
                 let (start, end) = (at, at + len);
                 at = end;
                 let (a, b) = (range.start.max(start), range.end.min(end));
@@ -131,10 +135,10 @@ impl Held {
         n = n.min(self.len);
         self.len -= n;
         while n > 0 {
-            let Some(first) = self.chunks.front() else {
+            let Some((_, len)) = self.chunks.front() else {
                 break;
             };
-            let left = (first.length() - self.skip) as usize;
+            let left = (len - self.skip) as usize;
             if n < left {
                 self.skip += n as u32;
                 return;
@@ -146,21 +150,27 @@ impl Held {
     }
 }
 
-/// Starts opening the frame at `pos` of the bytes `held` with `key`: a view of the stream's own
-/// chunk where one holds all of `ciphertext ‖ tag` and the cipher copies its input (WebCrypto
-/// on the page's thread), else one copy into `scratch` (reused: the cipher copies it before
-/// `open` returns) or into a buffer that moves to a sealing worker.
+/// Whether `view` is all of its buffer (so the buffer can move to a worker as it is).
+fn whole_buffer(view: &Uint8Array) -> bool {
+    view.byte_offset() == 0 && view.byte_length() == view.buffer().byte_length()
+}
+
+/// Starts opening the frame at `pos` of the bytes `held` with `key`: the chunk that holds all
+/// of `ciphertext ‖ tag` where the cipher copies its input (WebCrypto on the page's thread) or
+/// the chunk is a whole buffer (read exactly, which moves to a sealing worker as it is); else
+/// one copy into `scratch` (reused: the cipher copies it before `open` returns) or into a
+/// buffer that moves to a sealing worker. Returns the input it used.
 fn open_held(
     key: Option<&GcmKey>,
     pos: &FramePos,
     held: &Held,
     scratch: &mut Uint8Array,
-) -> Result<Promise, TransferError> {
+) -> Result<(Promise, Uint8Array), TransferError> {
     let key = key.ok_or_else(|| TransferError::Format("frame before key".into()))?;
     let range = pos.sealed();
     let need = range.len() as u32;
     let input = match held.within_one_chunk(range.clone()) {
-        Some(view) if !key.takes_input() => view,
+        Some(view) if !key.takes_input() || whole_buffer(&view) => view,
         _ => {
             if scratch.length() < need || key.takes_input() {
                 *scratch = key.buffer(need);
@@ -170,19 +180,29 @@ fn open_held(
             sealed
         }
     };
-    key.open(&pos.iv, pos.aad(), &input)
-        .map_err(TransferError::crypto)
+    let promise = key
+        .open(&pos.iv, pos.aad(), &input)
+        .map_err(TransferError::crypto)?;
+    Ok((promise, input))
 }
 
 /// Bytes of a frame's head shown to the decoder at first: enough for any unsigned frame's
 /// (24), so it is located in one step.
 const HEAD: usize = 32;
 
+/// Bytes every body element has at least before its ciphertext (a regular frame's sequence
+/// number and IV; a final frame's and an unframed body's heads are longer): read at once when
+/// reading exactly, so that a frame's head takes one read, or two for the final frame.
+const ELEMENT_HEAD: usize = 16;
+
 /// Decrypts the message from `source` with `data_key`, writing plaintext to `sink` frame by
 /// frame, each only after its tag verified (the final one of a signed message only after the
-/// signature verified). The source is read chunk by chunk as its stream hands them out; its
-/// bytes stay in JavaScript memory (core's decoder sees each frame's head, and the whole frame
-/// only for a signed suite, whose signature hashes it), and each frame is copied once into the
+/// signature verified). The source's bytes stay in JavaScript memory (core's decoder sees each
+/// frame's head, and the whole frame only for a signed suite, whose signature hashes it).
+/// Where the stream has a BYOB reader (a Blob's, a response body in Chromium), each element is
+/// read exactly: a frame's head, then its `ciphertext ‖ tag` straight into the buffer its
+/// cipher opens, which moves to a sealing worker and comes back to be read into again. Else
+/// chunks are taken as the stream hands them out, and each frame is copied once into the
 /// buffer its cipher opens. An error means the output is not the file: the caller must discard
 /// whatever the sink received.
 pub async fn decrypt_source<S: PlainSink>(
@@ -193,7 +213,8 @@ pub async fn decrypt_source<S: PlainSink>(
     progress: &mut dyn FnMut(u64),
     cancel: &Cancel,
 ) -> Result<Opened, TransferError> {
-    let mut reader = Reader::chunks(source)?;
+    let mut reader = Reader::exact(source)?;
+    let exact = reader.is_byob();
     let mut decoder = MessageDecoder::new(limits);
     let mut key: Option<GcmKey> = None;
     let mut opening = VecDeque::new();
@@ -201,6 +222,7 @@ pub async fn decrypt_source<S: PlainSink>(
     let mut held = Held::default();
     let mut head = Vec::with_capacity(HEAD);
     let mut want = HEAD;
+    let mut in_body = false;
     let mut ended = false;
     let mut written = 0u64;
     let mut read = 0u64;
@@ -219,7 +241,29 @@ pub async fn decrypt_source<S: PlainSink>(
                     if cancel.is_cancelled() {
                         return Err(TransferError::Cancelled);
                     }
-                    match reader.next_chunk().await? {
+                    let chunk = if exact {
+                        // The rest of the head the decoder asked for (at least an element's
+                        // head in the body), or the rest of the element, into its cipher's
+                        // buffer.
+                        let into = if held.len < n {
+                            let to = if in_body { n.max(ELEMENT_HEAD) } else { n };
+                            Uint8Array::new_with_length((to - held.len) as u32)
+                        } else {
+                            let len = (need - held.len) as u32;
+                            match &key {
+                                Some(k) if k.takes_input() => k.buffer(len),
+                                _ if scratch.length() == len => scratch.clone(),
+                                _ => Uint8Array::new_with_length(len),
+                            }
+                        };
+                        let asked = into.length();
+                        let chunk = reader.read_exact(into).await?;
+                        ended = chunk.length() < asked;
+                        Some(chunk)
+                    } else {
+                        reader.next_chunk().await?
+                    };
+                    match chunk {
                         Some(chunk) => {
                             read += u64::from(chunk.length());
                             held.push(chunk);
@@ -227,8 +271,11 @@ pub async fn decrypt_source<S: PlainSink>(
                         }
                         None => ended = true,
                     }
+                    if exact && held.len < n {
+                        break; // show the decoder what it asked for first
+                    }
                 }
-                if held.len < need {
+                if held.len < need && ended {
                     // The stream ended inside an element, or where the message goes on.
                     decoder.finish().map_err(TransferError::integrity)?;
                     return Err(TransferError::Integrity("the message is cut short".into()));
@@ -237,11 +284,17 @@ pub async fn decrypt_source<S: PlainSink>(
             Step::Header(len) => {
                 held.consume(len);
                 want = HEAD;
+                in_body = true;
             }
             Step::NeedDataKey => key = Some(unlock(&mut decoder, data_key).await?),
             Step::Frame(pos) => {
-                opening.push_back(open_held(key.as_ref(), &pos, &held, &mut scratch)?);
+                let (promise, input) = open_held(key.as_ref(), &pos, &held, &mut scratch)?;
+                opening.push_back(promise);
                 held.consume(pos.len);
+                if exact && key.as_ref().is_some_and(|k| !k.takes_input()) && whole_buffer(&input) {
+                    // The cipher copied it: the next frame is read into the same buffer.
+                    scratch = input;
+                }
                 want = HEAD;
                 // Frames are opened while the next bytes arrive; plaintext goes out in order.
                 let in_flight = key.as_ref().map_or(4, GcmKey::parallelism);
