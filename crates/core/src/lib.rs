@@ -36,6 +36,7 @@ mod keys;
 mod limits;
 mod link;
 pub mod metadata;
+mod rekey;
 pub mod resume;
 mod sealed;
 pub mod share_set;
@@ -66,6 +67,7 @@ pub use link::{
     LINK_KEY_LEN, LINK_LABEL, LinkKey, LinkSecret, MAX_TOKEN_LEN, SEALED_LINK_KEY_LEN,
     open_from_link, seal_for_link,
 };
+pub use rekey::{Rekey, Resigner, rekey_message};
 pub use sign::{MAX_SIGNATURE_LEN, SigningKey};
 pub use size::{
     MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MessageLen, PartLayout, SIGNATURE_LEN_SLACK,

@@ -3,6 +3,7 @@
 
 mod common;
 mod positions;
+mod rekey;
 mod stream;
 mod tamper;
 mod vectors;
