@@ -163,6 +163,7 @@ struct DiscardPlain(u64);
 impl PlainSink for DiscardPlain {
     async fn write(&mut self, plaintext: &js_sys::ArrayBuffer) -> Result<(), TransferError> {
         self.0 += u64::from(plaintext.byte_length());
+        crate::browser::release(plaintext);
         Ok(())
     }
 }
