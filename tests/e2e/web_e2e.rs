@@ -232,6 +232,41 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         std::fs::remove_file(saved).unwrap();
     }
 
+    // The picked-file path: the save dialog answered with a file of the origin's private file
+    // system. Frames are written as they verify, each buffer freed once written; the file is
+    // the plaintext and the page's message gives the size saved (it once said 0 B when the
+    // count was read from a freed buffer).
+    b.client
+        .execute(
+            "window.showSaveFilePicker = async (o) => (await navigator.storage.getDirectory()) \
+               .getFileHandle('picked-' + o.suggestedName, { create: true }); \
+             const c = document.querySelector('#save-picker'); if (c && !c.checked) c.click();",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let (state, message) = download(&b, BIG).await;
+    assert_eq!(state, "done", "{message}");
+    let size = format!("{:.1} MB", big.len() as f64 / 1e6);
+    assert!(message.contains(&size), "{message} (want {size})");
+    let picked = b
+        .js_string(&format!(
+            "const f = await (await (await navigator.storage.getDirectory()) \
+               .getFileHandle('picked-{BIG}')).getFile(); \
+             const d = new Uint8Array(await crypto.subtle.digest('SHA-256', await f.arrayBuffer())); \
+             return f.size + ' ' + [...d].map((x) => x.toString(16).padStart(2, '0')).join('');"
+        ))
+        .await
+        .unwrap();
+    use sha2::Digest as _;
+    let want = format!(
+        "{} {}",
+        big.len(),
+        cipherdrop_testkit::hex(&sha2::Sha256::digest(&big))
+    );
+    assert_eq!(picked, want, "the picked file is not the plaintext");
+    b.no_save_dialog().await.unwrap();
+
     // The inspector shows the KMS request, the header and the side-by-side bytes.
     b.client
         .find(Locator::Css(&format!(

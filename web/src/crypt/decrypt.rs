@@ -349,8 +349,10 @@ async fn open_next<S: PlainSink>(
             TransferError::crypto(e)
         }
     })?;
+    // Counted first: a sink may free the buffer once written.
+    let len = u64::from(plain.byte_length());
     sink.write(&plain).await?;
-    Ok(u64::from(plain.byte_length()))
+    Ok(len)
 }
 
 /// The plaintext of the first frame of the message that `message_head` begins (which must
