@@ -233,9 +233,9 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     }
 
     // The picked-file path: the save dialog answered with a file of the origin's private file
-    // system. Frames are written as they verify, each buffer freed once written; the file is
-    // the plaintext and the page's message gives the size saved (it once said 0 B when the
-    // count was read from a freed buffer).
+    // system. Frames are written as they verify; the file is the plaintext and the page's
+    // message gives the size saved (it once said 0 B, counting buffers after the sink had
+    // detached them).
     b.client
         .execute(
             "window.showSaveFilePicker = async (o) => (await navigator.storage.getDirectory()) \

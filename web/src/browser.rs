@@ -17,9 +17,6 @@ export async function open_private_file(name) {
   return await handle.createWritable();
 }
 export async function write_chunk(w, data) { await w.write(data); }
-export function release(buf) {
-  if (typeof buf.transfer === 'function' && !buf.detached) buf.transfer(0);
-}
 export async function close_file(w) { await w.close(); }
 export async function abort_file(w) { try { await w.abort(); } catch (_) { } }
 export function save_blob(blob, name) {
@@ -96,9 +93,6 @@ extern "C" {
     #[wasm_bindgen(catch)]
     async fn close_file(w: &JsValue) -> Result<JsValue, JsValue>;
     async fn abort_file(w: &JsValue);
-    /// Frees `buf`'s memory now (it is detached; `ArrayBuffer.prototype.transfer(0)`) rather
-    /// than when the garbage collector runs: for a buffer nothing will read again.
-    pub fn release(buf: &js_sys::ArrayBuffer);
     /// Offers `blob` as a download called `name` (the classic `<a download>` way).
     pub fn save_blob(blob: &web_sys::Blob, name: &str);
     fn sleep_ms(ms: f64) -> Promise;

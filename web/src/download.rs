@@ -34,11 +34,7 @@ impl PlainSink for PickedSink<'_> {
         self.0
             .write(plaintext)
             .await
-            .map_err(|e| TransferError::Sink(format!("writing the file failed: {e}")))?;
-        // Written: its megabyte goes now, not at the next garbage collection (a 1 GiB download
-        // otherwise holds tens of them).
-        crate::browser::release(plaintext);
-        Ok(())
+            .map_err(|e| TransferError::Sink(format!("writing the file failed: {e}")))
     }
 }
 
