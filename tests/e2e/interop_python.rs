@@ -217,6 +217,62 @@ fn python_refuses_what_we_refuse() {
 }
 
 #[test]
+fn python_decrypts_a_rekeyed_message_with_the_new_key_only() {
+    // Written under key A, moved to key B by a new header (core's re-key, body untouched; a
+    // signed message signed again with a fresh key): the official SDK opens it with B, and
+    // refuses it with A.
+    let dir = tempfile::tempdir().unwrap();
+    let ring_a = RawAesKeyring::new("interop-a", "key-a", &KEY_A).unwrap();
+    let ring_b = RawAesKeyring::new("interop-b", "key-b", &KEY_B).unwrap();
+    let mut rng = rand::rng();
+    let mut jobs = Vec::new();
+    let mut want = Vec::new();
+    for suite in [Suite::CommitKey, Suite::CommitKeyEcdsaP384] {
+        for len in [0usize, 1, 4096, 5 * 4096 + 3] {
+            let i = want.len();
+            let pt = data(len, 40 + i as u64);
+            let ctx = &contexts()[i % 3];
+            let m = EncryptionMaterials::with_raw_aes(suite, ctx, &[&ring_a], &mut rng).unwrap();
+            let msg = encrypt(m, 4096, &pt, &mut rng).unwrap();
+            let (header, _) =
+                cipherdrop_core::Header::parse(&msg, &DecryptLimits::default()).unwrap();
+            let key = cipherdrop_core::KeyProvider::data_key(&ring_a, &header).unwrap();
+            let signing = suite
+                .is_signed()
+                .then(|| cipherdrop_core::SigningKey::generate(&mut rng));
+            let moved = cipherdrop_core::rekey_message(
+                &msg,
+                &key,
+                signing,
+                DecryptLimits::default(),
+                |c| Ok(vec![ring_b.wrap(&key, c, &mut rand::rng())?]),
+            )
+            .unwrap();
+            let path = dir.path().join(format!("{i}.esdk"));
+            std::fs::write(&path, &moved).unwrap();
+            jobs.push(
+                json!({"op": "decrypt", "in": path, "out": dir.path().join(format!("{i}.pt")),
+                             "keys": [key_json("interop-b", "key-b", &KEY_B)]}),
+            );
+            jobs.push(json!({"op": "decrypt", "in": path, "out": dir.path().join(format!("{i}.old.pt")),
+                             "keys": [key_json("interop-a", "key-a", &KEY_A)], "expect_error": true}));
+            want.push((suite, len, pt));
+        }
+    }
+    let lines = run_python_batch(&Value::Array(jobs), dir.path());
+    assert_eq!(lines.len(), 2 * want.len(), "{lines:?}");
+    for (i, (suite, len, pt)) in want.iter().enumerate() {
+        let got = std::fs::read(dir.path().join(format!("{i}.pt"))).unwrap();
+        assert!(
+            got == *pt,
+            "suite {suite} len {len}: the new key did not open it"
+        );
+        let old = &lines[2 * i + 1];
+        assert!(old.starts_with("error"), "suite {suite} len {len}: {old}");
+    }
+}
+
+#[test]
 fn python_zipfile_reads_what_the_zip_writer_streams() {
     use cipherdrop_core::zip::ZipWriter;
     let files: Vec<(&str, Vec<u8>)> = vec![
