@@ -318,10 +318,7 @@ impl FrameEncoder {
         let Some(signer) = self.signer else {
             return Ok(Vec::new());
         };
-        let sig = signer.sign()?;
-        let mut footer = Vec::with_capacity(2 + sig.len());
-        crate::codec::put_u16_prefixed(&mut footer, &sig)?;
-        Ok(footer)
+        signer.footer()
     }
 }
 

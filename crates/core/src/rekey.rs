@@ -21,7 +21,6 @@ use crate::header::{EncryptedDataKey, Header};
 use crate::keys::DataKey;
 use crate::limits::DecryptLimits;
 use crate::sign::{Signer, SigningKey};
-use crate::suite::Suite;
 
 /// A re-key under way: the old header read and checked, the new context known (wrap the data key
 /// under it), the new header not yet written.
@@ -86,11 +85,6 @@ impl Rekey {
     /// Bytes of the old header (its body and tag): the old body starts here.
     pub fn old_header_len(&self) -> usize {
         self.old_header_len
-    }
-
-    /// The message's suite.
-    pub fn suite(&self) -> Option<Suite> {
-        self.decoder.header().map(|h| h.suite)
     }
 
     /// The old header.
@@ -191,10 +185,7 @@ impl Resigner {
         let rest = self.buf.len() - self.start.min(self.buf.len());
         self.decoder.step(&[], rest)?;
         self.decoder.finish()?;
-        let sig = self.signer.sign()?;
-        let mut footer = Vec::with_capacity(2 + sig.len());
-        crate::codec::put_u16_prefixed(&mut footer, &sig)?;
-        Ok((self.body_len, footer))
+        Ok((self.body_len, self.signer.footer()?))
     }
 }
 

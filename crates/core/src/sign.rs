@@ -76,8 +76,16 @@ impl Signer {
         self.hash.update(bytes);
     }
 
+    /// The message footer: the DER signature over everything hashed so far, length-prefixed.
+    pub(crate) fn footer(self) -> Result<Vec<u8>> {
+        let sig = self.sign()?;
+        let mut footer = Vec::with_capacity(2 + sig.len());
+        crate::codec::put_u16_prefixed(&mut footer, &sig)?;
+        Ok(footer)
+    }
+
     /// The DER signature over everything hashed so far.
-    pub(crate) fn sign(self) -> Result<Vec<u8>> {
+    fn sign(self) -> Result<Vec<u8>> {
         let digest = self.hash.finalize();
         let sig: DerSignature = self
             .key
