@@ -29,6 +29,7 @@ mod routes;
 pub mod secrets;
 mod shares;
 mod state;
+pub mod rekey;
 mod sweeper;
 mod tokens;
 mod uploads;
@@ -94,6 +95,12 @@ impl Server {
         sweeper::sweep(&self.state).await
     }
 
+    /// One pass of the key rotation jobs now (what the background task does every rekey
+    /// interval), stopping at `stop_at` as a crash there would; returns how many files moved.
+    pub async fn rekey_pass(&self, stop_at: Option<rekey::Step>) -> Result<usize, ApiError> {
+        rekey::pass(&self.state, stop_at).await
+    }
+
     /// Signs a checkpoint of the audit chain's head now (what the checkpoint timer does), unless
     /// checkpoints are off or one covers the head already; returns the one recorded.
     pub async fn checkpoint_now(
@@ -142,6 +149,7 @@ impl Server {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
+        let rekeyer = tokio::spawn(rekey::run(self.state.clone()));
         let checkpointer = tokio::spawn(checkpoint_timer(self.state.clone()));
         let result = axum::serve(
             listener,
@@ -151,6 +159,7 @@ impl Server {
         .with_graceful_shutdown(shutdown)
         .await;
         sweeper.abort();
+        rekeyer.abort();
         checkpointer.abort();
         last_checkpoint(&self.state).await;
         self.state.db.close().await;

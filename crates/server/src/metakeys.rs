@@ -26,7 +26,7 @@ pub struct Released {
 }
 
 /// The KMS encryption context of `user_id`'s metadata key `version`.
-fn context(user_id: &str, version: i64) -> HashMap<String, String> {
+pub(crate) fn context(user_id: &str, version: i64) -> HashMap<String, String> {
     HashMap::from([
         ("cipherdrop:purpose".to_owned(), "metadata".to_owned()),
         ("cipherdrop:owner".to_owned(), user_id.to_owned()),

@@ -93,7 +93,7 @@ pub struct ItemRow {
 }
 
 /// The count of a link's files, as a column of `shares s`.
-const FILES: &str = "(SELECT COUNT(*) FROM share_items i WHERE i.share_id = s.id) AS files";
+pub(crate) const FILES: &str = "(SELECT COUNT(*) FROM share_items i WHERE i.share_id = s.id) AS files";
 
 /// A database count as `u32` (saturating).
 pub fn to_u32(v: i64) -> u32 {
@@ -281,18 +281,26 @@ pub async fn items(db: &Db, share_id: &str) -> ApiResult<Vec<ItemRow>> {
 /// Stores a new link under the hash of `token`, with its files (a link to several files), in
 /// one transaction: a request cut off half-way leaves no link, never one that gives its first
 /// file alone.
+///
+/// `wrapped_under`: the key ARN KMS encrypted the link's own sealed key under (the file's key
+/// when it was read). If a key rotation has moved the file since, nothing is stored and the
+/// answer is `false`: encrypt again under the file's key now. The check and the insert are one
+/// step under the owner's lock, which a rotation's switch takes too.
 pub async fn insert(
     db: &Db,
     row: &ShareRow,
     token: &str,
     items: &[(String, Vec<u8>, Vec<u8>)],
-) -> ApiResult<()> {
+    wrapped_under: Option<&str>,
+) -> ApiResult<bool> {
     let mut tx = db.begin().await?;
-    sqlx::query(
+    db.lock_account(&mut tx, &row.owner_id).await?;
+    let stored = sqlx::query(
         "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
             max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key,
             set_key, set_key_arn, set_digest)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+         WHERE $16 IS NULL OR EXISTS (SELECT 1 FROM objects WHERE id = $3 AND key_arn = $16)",
     )
     .bind(&row.id)
     .bind(token_hash(token))
@@ -309,6 +317,7 @@ pub async fn insert(
     .bind(&row.set_key)
     .bind(&row.set_key_arn)
     .bind(&row.set_digest)
+    .bind(wrapped_under)
     .execute(&mut *tx)
     .await
     .map_err(|e| match &e {
@@ -317,6 +326,9 @@ pub async fn insert(
         }
         _ => e.into(),
     })?;
+    if stored.rows_affected() == 0 {
+        return Ok(false);
+    }
     for (position, (object_id, sealed_key, metadata)) in items.iter().enumerate() {
         sqlx::query(
             "INSERT INTO share_items (share_id, position, object_id, sealed_key, metadata)
@@ -331,7 +343,7 @@ pub async fn insert(
         .await?;
     }
     tx.commit().await?;
-    Ok(())
+    Ok(true)
 }
 
 /// Sets a live link's expiry and limit, unless the limit would drop below what concurrent

@@ -33,6 +33,8 @@ pub struct Config {
     pub abandon_after: Duration,
     /// How often the sweeper runs.
     pub sweep_interval: Duration,
+    /// How often a replica looks for key-rotation jobs to run.
+    pub rekey_interval: Duration,
     /// Longest a request may take.
     pub request_timeout: Duration,
     /// The built web bundle (Trunk's `dist`), served at `/`.
@@ -78,6 +80,7 @@ impl Config {
             url_ttl: Duration::from_secs(3600),
             abandon_after: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(300),
+            rekey_interval: Duration::from_secs(5),
             request_timeout: Duration::from_secs(120),
             web_dir: None,
             login_failures_per_account: 5,
@@ -117,6 +120,9 @@ pub struct AppState {
     pub(crate) hashing: HashGate,
     /// Where the sweeper's scan for orphaned objects resumes (an S3 continuation token).
     pub(crate) orphan_scan: std::sync::Mutex<Option<String>>,
+    /// Held while this process runs key-rotation jobs (the cluster-wide lock keeps other
+    /// replicas out; this keeps a second pass of this one out).
+    pub(crate) rekey_gate: tokio::sync::Mutex<()>,
     /// The Content-Security-Policy header, made on first use (see [`AppState::csp`]).
     csp: tokio::sync::OnceCell<axum::http::HeaderValue>,
 }
@@ -161,6 +167,7 @@ impl AppState {
             checkpointer,
             csp: tokio::sync::OnceCell::new(),
             orphan_scan: std::sync::Mutex::new(None),
+            rekey_gate: tokio::sync::Mutex::new(()),
             audit: AuditLog::new(db.clone()),
             config,
             db,

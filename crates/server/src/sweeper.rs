@@ -1,6 +1,7 @@
 //! Background upkeep: aborts uploads abandoned for longer than the configured time (S3 would
 //! otherwise keep, and bill for, their parts), purges expired sessions and login links, and
-//! deletes files whose "delete after the last download" link has been used up, and writes one
+//! deletes files whose "delete after the last download" link has been used up and the objects
+//! files moved away from in a key rotation, and writes one
 //! audit row per rate-limited account, link or address for the attempts refused meanwhile.
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ async fn sweep_locked(state: &AppState) -> Result<usize, ApiError> {
         tracing::info!(aborted, "aborted abandoned uploads");
     }
     delete_spent(state).await?;
+    delete_retired(state).await?;
     delete_orphans(state).await?;
     Ok(aborted)
 }
@@ -80,6 +82,29 @@ async fn delete_spent(state: &AppState) -> Result<(), ApiError> {
             objects::delete_row(&state.db, &id).await?;
         }
         let done = result.map(|()| "deleted after its link's last download");
+        record_system(state, "object.deleted", &id, &done).await;
+    }
+    Ok(())
+}
+
+/// Deletes the objects files have moved away from (a key rotation) once the download URLs
+/// issued for them have expired.
+async fn delete_retired(state: &AppState) -> Result<(), ApiError> {
+    let due: Vec<(String, String)> = sqlx::query_as(
+        "SELECT s3_key, object_id FROM retired_objects WHERE delete_after <= $1 LIMIT 500",
+    )
+    .bind(now())
+    .fetch_all(&state.db)
+    .await?;
+    for (key, id) in due {
+        let result = state.aws.delete_object(&state.config.bucket, &key).await;
+        if result.is_ok() {
+            sqlx::query("DELETE FROM retired_objects WHERE s3_key = $1")
+                .bind(&key)
+                .execute(&state.db)
+                .await?;
+        }
+        let done = result.map(|()| "the object it moved away from (a key rotation)");
         record_system(state, "object.deleted", &id, &done).await;
     }
     Ok(())
@@ -149,10 +174,14 @@ async fn delete_orphans(state: &AppState) -> Result<(), ApiError> {
         *t = next;
     }
     for (key, modified) in keys {
-        let Some(id) = key.strip_prefix("objects/") else {
+        // `objects/ID`, or `objects/ID.SUFFIX` once a key rotation has moved the file.
+        let Some(id) = key
+            .strip_prefix("objects/")
+            .map(|rest| rest.split_once('.').map_or(rest, |(id, _)| id))
+        else {
             continue;
         };
-        if modified > cutoff || objects::is_complete(&state.db, id).await? {
+        if modified > cutoff || objects::key_in_use(&state.db, &key).await? {
             continue;
         }
         let done = state

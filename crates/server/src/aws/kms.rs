@@ -1,5 +1,5 @@
 //! The server's KMS calls: data keys issued and released under an encryption context, blobs
-//! encrypted and decrypted pinned to a key, and the audit checkpoints' P-384 signing key.
+//! encrypted and decrypted pinned to a key, moved to another key (a re-key), and the audit checkpoints' P-384 signing key.
 
 use std::collections::HashMap;
 
@@ -106,6 +106,103 @@ impl Aws {
         out.ciphertext_blob
             .map(Blob::into_inner)
             .ok_or_else(|| bad_gateway("KMS", "Encrypt answered without a ciphertext"))
+    }
+
+    /// `Encrypt` of a data key under `key_id` (an id, ARN or alias), bound to `context`; returns
+    /// the ARN KMS names and the ciphertext blob (the new EDK).
+    pub async fn wrap_data_key(
+        &self,
+        key_id: &str,
+        data_key: &[u8],
+        context: &HashMap<String, String>,
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let out = self
+            .kms
+            .encrypt()
+            .key_id(key_id)
+            .plaintext(Blob::new(data_key))
+            .set_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?;
+        match (out.key_id, out.ciphertext_blob) {
+            (Some(arn), Some(blob)) => Ok((arn, blob.into_inner())),
+            _ => Err(bad_gateway("KMS", "Encrypt answered without a key")),
+        }
+    }
+
+    /// `ReEncrypt` of a blob from `source_arn` to `destination` under the same context: the
+    /// plaintext never leaves KMS. Returns the destination's ARN and the new blob.
+    pub async fn re_encrypt(
+        &self,
+        source_arn: &str,
+        blob: &[u8],
+        context: &HashMap<String, String>,
+        destination: &str,
+    ) -> Result<(String, Vec<u8>), ApiError> {
+        let out = self
+            .kms
+            .re_encrypt()
+            .source_key_id(source_arn)
+            .ciphertext_blob(Blob::new(blob))
+            .set_source_encryption_context(Some(context.clone()))
+            .destination_key_id(destination)
+            .set_destination_encryption_context(Some(context.clone()))
+            .send()
+            .await
+            .map_err(|e| sdk_error("KMS", &e))?;
+        match (out.key_id, out.ciphertext_blob) {
+            (Some(arn), Some(blob)) => Ok((arn, blob.into_inner())),
+            _ => Err(bad_gateway("KMS", "ReEncrypt answered without a key")),
+        }
+    }
+
+    /// Whether the server may wrap data keys under `key_id`: its ARN if so, else what KMS said,
+    /// in words (the key missing, disabled, pending deletion or import, not a symmetric
+    /// encryption key, or the server not allowed to use it).
+    pub async fn usable_key(&self, key_id: &str) -> Result<Result<String, String>, ApiError> {
+        use aws_sdk_kms::types::{KeyState, KeyUsageType};
+        let meta = match self.kms.describe_key().key_id(key_id).send().await {
+            Ok(out) => out.key_metadata,
+            Err(e) => {
+                return match service_code(&e) {
+                    Some(code) => Ok(Err(format!("KMS refused to describe {key_id}: {code}"))),
+                    None => Err(sdk_error("KMS", &e)),
+                };
+            }
+        };
+        let Some(meta) = meta else {
+            return Ok(Err(format!("KMS did not describe {key_id}")));
+        };
+        let arn = meta.arn.clone().unwrap_or_else(|| key_id.to_owned());
+        if meta.key_state != Some(KeyState::Enabled) {
+            let state = meta.key_state.as_ref().map_or("unknown", |s| s.as_str());
+            return Ok(Err(format!("{arn} is {state}, not Enabled")));
+        }
+        if meta.key_usage != Some(KeyUsageType::EncryptDecrypt)
+            || meta.key_spec.as_ref().map(|s| s.as_str()) != Some("SYMMETRIC_DEFAULT")
+        {
+            return Ok(Err(format!(
+                "{arn} is not a symmetric encryption key (SYMMETRIC_DEFAULT, ENCRYPT_DECRYPT)"
+            )));
+        }
+        // Describing is not using: the key policy may still refuse this server's Encrypt.
+        let probe = HashMap::from([("cipherdrop-probe".to_owned(), "rekey".to_owned())]);
+        match self
+            .kms
+            .encrypt()
+            .key_id(&arn)
+            .plaintext(Blob::new([0u8; 32]))
+            .set_encryption_context(Some(probe))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Ok(arn)),
+            Err(e) => match service_code(&e) {
+                Some(code) => Ok(Err(format!("KMS refused Encrypt under {arn}: {code}"))),
+                None => Err(sdk_error("KMS", &e)),
+            },
+        }
     }
 
     /// `Decrypt` of a blob with its context, pinned to `key_arn`; the plaintext must be `len`

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 
 mod kms;
 mod s3;
+pub use s3::PartTarget;
 
 /// Where KMS and S3 are and how to sign for them.
 #[derive(Clone, Debug)]

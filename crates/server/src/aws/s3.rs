@@ -1,8 +1,10 @@
 //! The server's S3 calls: the bucket, multipart uploads and their presigned part URLs, presigned
-//! GETs, listing, sizes, header reads, deletes, and the audit checkpoints' locked copies.
+//! GETs, listing, sizes, ranged reads, deletes, the parts a re-key writes itself (bytes it holds,
+//! or ranges S3 copies), and the audit checkpoints' locked copies.
 
 use std::time::Duration;
 
+use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, ObjectLockMode};
 
 use axum::http::StatusCode;
@@ -10,6 +12,16 @@ use cipherdrop_api::ErrorCode;
 
 use super::{Aws, bad_gateway, describe, presigning, sdk_error, service_code, unavailable};
 use crate::error::ApiError;
+
+/// The multipart upload a server-made part goes to.
+pub struct PartTarget<'a> {
+    /// The bucket.
+    pub bucket: &'a str,
+    /// The new object's key.
+    pub key: &'a str,
+    /// Its multipart upload.
+    pub upload_id: &'a str,
+}
 
 impl Aws {
     /// Makes sure the bucket exists, creating it if it does not.
@@ -40,7 +52,7 @@ impl Aws {
         body: Vec<u8>,
         retain_until: Option<i64>,
     ) -> Result<(), ApiError> {
-        use aws_sdk_s3::primitives::{ByteStream, DateTime};
+        use aws_sdk_s3::primitives::DateTime;
         let mut put = self
             .s3
             .put_object()
@@ -281,21 +293,112 @@ impl Aws {
         key: &str,
         len: u64,
     ) -> Result<Vec<u8>, ApiError> {
+        self.read_range(bucket, key, 0, len).await
+    }
+
+    /// Bytes `start..end` of an object (fewer if it is shorter); `start < end`.
+    pub async fn read_range(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        end: u64,
+    ) -> Result<Vec<u8>, ApiError> {
+        let bytes = self
+            .read_from(bucket, key, start, Some(end))
+            .await?
+            .collect()
+            .await
+            .map_err(|e| unavailable("S3", &e.to_string()))?;
+        Ok(bytes.into_bytes().to_vec())
+    }
+
+    /// An object's bytes from `start` (to `end`, exclusive, if given), as S3 sends them.
+    pub async fn read_from(
+        &self,
+        bucket: &str,
+        key: &str,
+        start: u64,
+        end: Option<u64>,
+    ) -> Result<ByteStream, ApiError> {
+        let range = match end {
+            Some(end) => format!("bytes={start}-{}", end.saturating_sub(1)),
+            None => format!("bytes={start}-"),
+        };
         let out = self
             .s3
             .get_object()
             .bucket(bucket)
             .key(key)
-            .range(format!("bytes=0-{}", len.saturating_sub(1)))
+            .range(range)
             .send()
             .await
             .map_err(|e| sdk_error("S3", &e))?;
-        let bytes = out
-            .body
-            .collect()
+        Ok(out.body)
+    }
+
+    /// `PutObject` of bytes the server holds.
+    pub async fn put_bytes(&self, bucket: &str, key: &str, body: Vec<u8>) -> Result<(), ApiError> {
+        self.s3
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type("application/octet-stream")
+            .body(ByteStream::from(body))
+            .send()
             .await
-            .map_err(|e| unavailable("S3", &e.to_string()))?;
-        Ok(bytes.into_bytes().to_vec())
+            .map_err(|e| sdk_error("S3", &e))?;
+        Ok(())
+    }
+
+    /// `UploadPart` of bytes the server holds; returns the part's ETag.
+    pub async fn upload_part_bytes(
+        &self,
+        target: &PartTarget<'_>,
+        part_number: u32,
+        body: Vec<u8>,
+    ) -> Result<String, ApiError> {
+        let part = i32::try_from(part_number).map_err(|_| ApiError::bad_request("part number"))?;
+        let out = self
+            .s3
+            .upload_part()
+            .bucket(target.bucket)
+            .key(target.key)
+            .upload_id(target.upload_id)
+            .part_number(part)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3", &e))?;
+        out.e_tag
+            .ok_or_else(|| bad_gateway("S3", "UploadPart answered without an ETag"))
+    }
+
+    /// `UploadPartCopy` of bytes `start..end` of `source_key` (same bucket), S3 to S3: nothing
+    /// passes through the server. Returns the part's ETag.
+    pub async fn upload_part_copy(
+        &self,
+        target: &PartTarget<'_>,
+        part_number: u32,
+        source_key: &str,
+        (start, end): (u64, u64),
+    ) -> Result<String, ApiError> {
+        let part = i32::try_from(part_number).map_err(|_| ApiError::bad_request("part number"))?;
+        let out = self
+            .s3
+            .upload_part_copy()
+            .bucket(target.bucket)
+            .key(target.key)
+            .upload_id(target.upload_id)
+            .part_number(part)
+            .copy_source(format!("{}/{}", target.bucket, source_key))
+            .copy_source_range(format!("bytes={start}-{}", end.saturating_sub(1)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("S3", &e))?;
+        out.copy_part_result
+            .and_then(|r| r.e_tag)
+            .ok_or_else(|| bad_gateway("S3", "UploadPartCopy answered without an ETag"))
     }
 
     /// `DeleteObject` (deleting a missing object succeeds).

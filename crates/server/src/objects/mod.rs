@@ -305,13 +305,18 @@ pub async fn mark_complete(
     Ok(done.rows_affected() == 1)
 }
 
-/// Whether object `id` is recorded as complete.
-pub async fn is_complete(db: &Db, id: &str) -> ApiResult<bool> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM objects WHERE id = $1 AND state = $2")
-        .bind(id)
-        .bind(ObjectState::Complete.as_str())
-        .fetch_one(db)
-        .await?;
+/// Whether a stored object is in use: a complete file names it, or a key rotation keeps it (the
+/// object a file moved away from, or the one it is moving to).
+pub async fn key_in_use(db: &Db, s3_key: &str) -> ApiResult<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM objects WHERE s3_key = $1 AND state = $2)
+              + (SELECT COUNT(*) FROM retired_objects WHERE s3_key = $1)
+              + (SELECT COUNT(*) FROM rekey_moves WHERE new_s3_key = $1)",
+    )
+    .bind(s3_key)
+    .bind(ObjectState::Complete.as_str())
+    .fetch_one(db)
+    .await?;
     Ok(n > 0)
 }
 

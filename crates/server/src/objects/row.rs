@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 
 /// One row of `objects`, typed: a stored value out of its type's range (a damaged row) is an
 /// error when the row is read, never a silent 0.
+#[derive(Clone)]
 pub struct ObjectRow {
     pub id: String,
     pub owner_id: String,

@@ -209,7 +209,7 @@ pub async fn create(
     }
     let sealed = sealed_key(&req.sealed_key)?;
     let terms = terms(&state, &req).await?;
-    let row = new_row(
+    let mut row = new_row(
         &state,
         &auth,
         terms,
@@ -219,8 +219,24 @@ pub async fn create(
     )
     .await?;
     let token = new_token();
-    shares::insert(&state.db, &row, &token, &[]).await?;
-    created(&state, &auth, ip, &row, &token, &row.object_id).await
+    let mut under = object.key_arn;
+    // A key rotation that moves the file meanwhile: wrap the sealed key again, under its key now.
+    for _ in 0..3 {
+        if shares::insert(&state.db, &row, &token, &[], Some(&under)).await? {
+            return created(&state, &auth, ip, &row, &token, &row.object_id).await;
+        }
+        let now = objects::owned_complete(&state.db, &auth.user.id, &object_id).await?;
+        row.sealed_key = Some(
+            state
+                .aws
+                .encrypt_blob(&now.key_arn, &sealed, &row.kms_context())
+                .await?,
+        );
+        under = now.key_arn;
+    }
+    Err(ApiError::conflict(
+        "the file kept moving to another KMS key while the link was made; make the link again",
+    ))
 }
 
 /// `POST /api/shares`: one link to several of the owner's files (1 ..= [`SHARE_MAX_FILES`], in
@@ -289,7 +305,7 @@ pub async fn create_set(
     row.set_digest = Some(digest);
     drop(issued);
     let token = new_token();
-    shares::insert(&state.db, &row, &token, &items).await?;
+    shares::insert(&state.db, &row, &token, &items, None).await?;
     row.files = i64::try_from(items.len()).unwrap_or(i64::MAX);
     let what = format!("{} files", items.len());
     created(&state, &auth, ip, &row, &token, &what).await
