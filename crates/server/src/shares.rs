@@ -93,7 +93,8 @@ pub struct ItemRow {
 }
 
 /// The count of a link's files, as a column of `shares s`.
-pub(crate) const FILES: &str = "(SELECT COUNT(*) FROM share_items i WHERE i.share_id = s.id) AS files";
+pub(crate) const FILES: &str =
+    "(SELECT COUNT(*) FROM share_items i WHERE i.share_id = s.id) AS files";
 
 /// A database count as `u32` (saturating).
 pub fn to_u32(v: i64) -> u32 {
@@ -128,11 +129,7 @@ impl ShareRow {
 
     /// The KMS encryption context of the link's sealed key for `object_id` (one of its files).
     pub fn context_for(&self, object_id: &str) -> HashMap<String, String> {
-        HashMap::from([
-            (CONTEXT_OBJECT.to_owned(), object_id.to_owned()),
-            (CONTEXT_OWNER.to_owned(), self.owner_id.clone()),
-            (CONTEXT_SHARE.to_owned(), self.id.clone()),
-        ])
+        link_context(object_id, &self.owner_id, &self.id)
     }
 
     /// The KMS encryption context of a set key: the link, its owner, and the digest of its files.
@@ -251,6 +248,16 @@ pub async fn by_token(db: &Db, token: &str) -> ApiResult<ShareRow> {
                 "no such link: check that it was copied whole",
             )
         })
+}
+
+/// The KMS encryption context of link `share_id`'s sealed key for `object_id`, owned by
+/// `owner_id`.
+pub fn link_context(object_id: &str, owner_id: &str, share_id: &str) -> HashMap<String, String> {
+    HashMap::from([
+        (CONTEXT_OBJECT.to_owned(), object_id.to_owned()),
+        (CONTEXT_OWNER.to_owned(), owner_id.to_owned()),
+        (CONTEXT_SHARE.to_owned(), share_id.to_owned()),
+    ])
 }
 
 /// An object's links (its own, and links to several files that include it), newest first.

@@ -69,7 +69,10 @@ fn split(start: u64, len: u64, more: bool) -> Vec<(u64, u64)> {
     if len == 0 {
         return Vec::new();
     }
-    let mut n = len.div_ceil(COPY_PART).max(len.div_ceil(COPY_PART * MAX_COPIES)).min(MAX_COPIES);
+    let mut n = len
+        .div_ceil(COPY_PART)
+        .max(len.div_ceil(COPY_PART * MAX_COPIES))
+        .min(MAX_COPIES);
     // Equal shares of at least 5 MiB where there is room for them.
     if more || len >= MIN_PART {
         n = n.min((len / MIN_PART).max(1));
@@ -88,6 +91,7 @@ fn split(start: u64, len: u64, more: bool) -> Vec<(u64, u64)> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::panic, clippy::indexing_slicing)]
     use super::*;
 
     const MIB: u64 = 1024 * 1024;

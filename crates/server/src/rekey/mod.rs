@@ -215,7 +215,11 @@ async fn record(state: &AppState, action: &str, object: &str, outcome: &str, det
 }
 
 /// Runs `job` as far as it goes now: (files moved, whether a test stop ended it).
-async fn run_job(state: &AppState, job: &JobRow, stop_at: Option<Step>) -> ApiResult<(usize, bool)> {
+async fn run_job(
+    state: &AppState,
+    job: &JobRow,
+    stop_at: Option<Step>,
+) -> ApiResult<(usize, bool)> {
     let to_arn = match state.aws.usable_key(&job.to_key).await? {
         Ok(arn) => arn,
         Err(why) => {
@@ -224,7 +228,12 @@ async fn run_job(state: &AppState, job: &JobRow, stop_at: Option<Step>) -> ApiRe
         }
     };
     if to_arn == job.from_key {
-        fail(state, job, "the target key is the key the files are under already").await?;
+        fail(
+            state,
+            job,
+            "the target key is the key the files are under already",
+        )
+        .await?;
         return Ok((0, false));
     }
     // New data keys must come from another key by now, or the job would never end.
@@ -257,7 +266,10 @@ async fn run_job(state: &AppState, job: &JobRow, stop_at: Option<Step>) -> ApiRe
             r.files,
             r.bytes,
             job.from_key,
-            job.account_id.as_deref().map(|a| format!(" (account {a})")).unwrap_or_default()
+            job.account_id
+                .as_deref()
+                .map(|a| format!(" (account {a})"))
+                .unwrap_or_default()
         );
         record(state, "rekey.started", &job.id, "ok", &detail).await;
     }
@@ -363,7 +375,12 @@ async fn run_job(state: &AppState, job: &JobRow, stop_at: Option<Step>) -> ApiRe
 
 /// Moves the metadata keys and link set keys in `job`'s scope to `to_arn` with KMS `ReEncrypt`
 /// (their plaintext never leaves KMS); returns how many moved.
-async fn move_keys(state: &AppState, job: &JobRow, to_arn: &str, pace: &mut Pace) -> ApiResult<i64> {
+async fn move_keys(
+    state: &AppState,
+    job: &JobRow,
+    to_arn: &str,
+    pace: &mut Pace,
+) -> ApiResult<i64> {
     let mut moved = 0;
     let metadata: Vec<(String, i64, Vec<u8>)> = sqlx::query_as(
         "SELECT user_id, version, edk FROM metadata_keys
@@ -425,7 +442,10 @@ async fn move_keys(state: &AppState, job: &JobRow, to_arn: &str, pace: &mut Pace
         moved += i64::try_from(n).unwrap_or(0);
     }
     if moved > 0 {
-        let detail = format!("job {}: {moved} metadata and link set keys moved to {to_arn}", job.id);
+        let detail = format!(
+            "job {}: {moved} metadata and link set keys moved to {to_arn}",
+            job.id
+        );
         record(state, "rekey.keys", &job.id, "ok", &detail).await;
     }
     Ok(moved)
@@ -440,7 +460,9 @@ pub async fn create(
     kms_rate: u32,
 ) -> ApiResult<JobRow> {
     if kms_rate == 0 {
-        return Err(ApiError::bad_request("the KMS rate must be at least 1 request per second"));
+        return Err(ApiError::bad_request(
+            "the KMS rate must be at least 1 request per second",
+        ));
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
     sqlx::query(

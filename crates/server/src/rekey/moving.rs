@@ -10,9 +10,7 @@
 
 use std::collections::HashMap;
 
-use cipherdrop_core::{
-    DataKey, DecryptLimits, EncryptedDataKey, Rekey, SigningKey, TAG_LEN,
-};
+use cipherdrop_core::{DataKey, DecryptLimits, EncryptedDataKey, Rekey, SigningKey, TAG_LEN};
 
 use super::layout::{Plan, SINGLE_PUT};
 use super::pace::Pace;
@@ -197,7 +195,11 @@ pub async fn move_object(
     };
     let body_at = |offset: u64| old_header_len + offset;
 
-    let new_key = format!("objects/{}.{}", row.id, hex::encode(rand::random::<[u8; 6]>()));
+    let new_key = format!(
+        "objects/{}.{}",
+        row.id,
+        hex::encode(rand::random::<[u8; 6]>())
+    );
     sqlx::query(
         "INSERT INTO rekey_moves (object_id, job_id, new_s3_key, started_at) VALUES ($1, $2, $3, $4)",
     )
@@ -214,7 +216,10 @@ pub async fn move_object(
     match &plan {
         Plan::Whole => {
             let body = held(0, body_len).ok_or_else(|| {
-                ApiError::internal("reading the stored body", &"the object is shorter than its row says")
+                ApiError::internal(
+                    "reading the stored body",
+                    &"the object is shorter than its row says",
+                )
             })?;
             let mut whole = Vec::with_capacity(header.len() + body.len() + footer.len());
             whole.extend_from_slice(&header);
@@ -239,7 +244,10 @@ pub async fn move_object(
             };
             let mut first = header.clone();
             first.extend_from_slice(held(0, *head).ok_or_else(|| {
-                ApiError::internal("reading the stored body", &"the object is shorter than its row says")
+                ApiError::internal(
+                    "reading the stored body",
+                    &"the object is shorter than its row says",
+                )
             })?);
             moved.written += first.len() as u64;
             let mut parts = vec![(1, state.aws.upload_part_bytes(&to, 1, first).await?)];
@@ -269,7 +277,9 @@ pub async fn move_object(
                 .complete_multipart(bucket, &new_key, &upload_id, &parts)
                 .await?
             {
-                return Err(ApiError::internal("assembling the new object", &"S3 lost the upload").into());
+                return Err(
+                    ApiError::internal("assembling the new object", &"S3 lost the upload").into(),
+                );
             }
         }
     }
@@ -282,8 +292,10 @@ pub async fn move_object(
         s3_key: new_key.clone(),
         key_arn: key_arn.clone(),
         edk,
-        context: serde_json::to_string(&context.iter().collect::<std::collections::BTreeMap<_, _>>())
-            .map_err(|e| ApiError::internal("writing the new context", &e))?,
+        context: serde_json::to_string(
+            &context.iter().collect::<std::collections::BTreeMap<_, _>>(),
+        )
+        .map_err(|e| ApiError::internal("writing the new context", &e))?,
         stored_size: Some(new_size),
         ..row.clone()
     };
@@ -313,124 +325,111 @@ fn next_part(parts: &[(u32, String)]) -> u32 {
     parts.last().map_or(1, |(n, _)| n + 1)
 }
 
-/// A link key of the file: `(share id, in share_items?, its KMS blob, its context)`.
-type LinkKey = (String, bool, Vec<u8>, HashMap<String, String>);
+/// A link key of the file: `(share id, in share_items?, its KMS blob, the link's owner)`.
+type LinkKey = (String, bool, Vec<u8>, String);
 
 /// The file's link keys that KMS wraps under the file's key: the sealed key of each link to it
 /// alone, and its item in each link to several files made before set keys. (A set key wraps
 /// the items of newer links to several files; those move with the set key.)
-async fn link_keys(state: &AppState, object_id: &str) -> ApiResult<Vec<LinkKey>> {
-    let mut keys = Vec::new();
-    for share in shares::for_object(&state.db, object_id).await? {
-        if share.set_key.is_some() {
-            continue;
-        }
-        if share.object_id == object_id
-            && let Some(sealed) = &share.sealed_key
-        {
-            keys.push((share.id.clone(), false, sealed.clone(), share.kms_context()));
-        }
-        let items: Vec<Vec<u8>> = sqlx::query_scalar(
-            "SELECT sealed_key FROM share_items WHERE share_id = $1 AND object_id = $2",
-        )
-        .bind(&share.id)
-        .bind(object_id)
-        .fetch_all(&state.db)
-        .await?;
-        for sealed in items {
-            keys.push((share.id.clone(), true, sealed, share.context_for(object_id)));
-        }
-    }
-    Ok(keys)
+async fn link_keys<'c, E>(conn: E, object_id: &str) -> ApiResult<Vec<LinkKey>>
+where
+    E: sqlx::Executor<'c, Database = sqlx::Any>,
+{
+    let rows: Vec<(String, i64, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT id, 0, sealed_key, owner_id FROM shares
+         WHERE object_id = $1 AND set_key IS NULL AND sealed_key IS NOT NULL
+         UNION ALL
+         SELECT i.share_id, 1, i.sealed_key, s.owner_id FROM share_items i
+         JOIN shares s ON s.id = i.share_id WHERE i.object_id = $1 AND s.set_key IS NULL",
+    )
+    .bind(object_id)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(share, item, blob, owner)| (share, item == 1, blob, owner))
+        .collect())
 }
 
 /// Switches the file to `new` (same id) with its link keys re-encrypted under the new key, in
-/// one transaction; retires the old object. A link made meanwhile under the old key makes it
-/// start over (a few times); a file deleted or moved meanwhile is [`Halt::Gone`] (and the new
-/// object deleted). Returns how many link keys moved.
+/// one transaction, and retires the old object. The link keys are re-encrypted before it; a
+/// link made meanwhile is re-encrypted inside it, under the owner's lock (which a new link
+/// takes too), so none is left under the old key. A file deleted or moved meanwhile is
+/// [`Halt::Gone`] (and the new object deleted). Returns how many link keys moved.
 async fn switch(state: &AppState, old: &ObjectRow, new: &ObjectRow) -> Result<usize, Halt> {
-    for _ in 0..5 {
-        let keys = link_keys(state, &old.id).await?;
-        let mut moved = Vec::with_capacity(keys.len());
-        for (share, item, blob, context) in &keys {
-            let (_, fresh) = state
-                .aws
-                .re_encrypt(&old.key_arn, blob, context, &new.key_arn)
-                .await?;
-            moved.push((share, *item, blob, fresh));
-        }
-        let mut tx = state.db.begin().await?;
-        state.db.lock_account(&mut tx, &old.owner_id).await?;
-        // The first statement writes: on SQLite the transaction holds the write lock from here.
-        let done = sqlx::query(
-            "UPDATE objects SET s3_key = $1, key_arn = $2, edk = $3, context = $4, stored_size = $5
-             WHERE id = $6 AND s3_key = $7 AND state = 'complete'",
-        )
-        .bind(&new.s3_key)
-        .bind(&new.key_arn)
-        .bind(&new.edk)
-        .bind(&new.context)
-        .bind(to_i64(new.size())?)
-        .bind(&old.id)
-        .bind(&old.s3_key)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            drop(tx);
-            forget_move(state, &old.id, &new.s3_key).await?;
-            return Err(Halt::Gone);
-        }
-        let mut all = true;
-        for (share, item, old_blob, fresh) in &moved {
-            let sql = if *item {
-                "UPDATE share_items SET sealed_key = $1
-                 WHERE share_id = $2 AND object_id = $3 AND sealed_key = $4"
-            } else {
-                "UPDATE shares SET sealed_key = $1
-                 WHERE id = $2 AND object_id = $3 AND sealed_key = $4"
-            };
-            let n = sqlx::query(sql)
-                .bind(fresh)
-                .bind(share.as_str())
-                .bind(&old.id)
-                .bind(old_blob.as_slice())
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-            all &= n == 1;
-        }
-        // Every link key of the file must be one just moved: a link made meanwhile (under the
-        // old key) would fail to open under the new one.
-        let wrapped: i64 = sqlx::query_scalar(
-            "SELECT (SELECT COUNT(*) FROM shares WHERE object_id = $1 AND set_key IS NULL
-                       AND sealed_key IS NOT NULL)
-                  + (SELECT COUNT(*) FROM share_items i JOIN shares s ON s.id = i.share_id
-                     WHERE i.object_id = $1 AND s.set_key IS NULL)",
-        )
-        .bind(&old.id)
-        .fetch_one(&mut *tx)
-        .await?;
-        if !all || usize::try_from(wrapped).ok() != Some(moved.len()) {
-            tx.rollback().await?;
-            continue;
-        }
-        let keep = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(i64::MAX / 2) + 60;
-        sqlx::query(
-            "INSERT INTO retired_objects (s3_key, object_id, delete_after) VALUES ($1, $2, $3)",
-        )
-        .bind(&old.s3_key)
-        .bind(&old.id)
-        .bind(now().saturating_add(keep))
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM rekey_moves WHERE object_id = $1")
+    let mut fresh: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+    for (share, _, blob, owner) in link_keys(&state.db, &old.id).await? {
+        let context = shares::link_context(&old.id, &owner, &share);
+        let (_, moved) = state
+            .aws
+            .re_encrypt(&old.key_arn, &blob, &context, &new.key_arn)
+            .await?;
+        fresh.insert(blob, moved);
+    }
+    let mut tx = state.db.begin().await?;
+    state.db.lock_account(&mut tx, &old.owner_id).await?;
+    // The first statement writes: on SQLite the transaction holds the write lock from here.
+    let done = sqlx::query(
+        "UPDATE objects SET s3_key = $1, key_arn = $2, edk = $3, context = $4, stored_size = $5
+         WHERE id = $6 AND s3_key = $7 AND state = 'complete'",
+    )
+    .bind(&new.s3_key)
+    .bind(&new.key_arn)
+    .bind(&new.edk)
+    .bind(&new.context)
+    .bind(to_i64(new.size())?)
+    .bind(&old.id)
+    .bind(&old.s3_key)
+    .execute(&mut *tx)
+    .await?;
+    if done.rows_affected() != 1 {
+        drop(tx);
+        forget_move(state, &old.id, &new.s3_key).await?;
+        return Err(Halt::Gone);
+    }
+    let keys = link_keys(&mut *tx, &old.id).await?;
+    for (share, item, blob, owner) in &keys {
+        let moved = match fresh.get(blob) {
+            Some(moved) => moved.clone(),
+            None => {
+                let context = shares::link_context(&old.id, owner, share);
+                state
+                    .aws
+                    .re_encrypt(&old.key_arn, blob, &context, &new.key_arn)
+                    .await?
+                    .1
+            }
+        };
+        let sql = if *item {
+            "UPDATE share_items SET sealed_key = $1
+             WHERE share_id = $2 AND object_id = $3 AND sealed_key = $4"
+        } else {
+            "UPDATE shares SET sealed_key = $1
+             WHERE id = $2 AND object_id = $3 AND sealed_key = $4"
+        };
+        sqlx::query(sql)
+            .bind(moved)
+            .bind(share.as_str())
             .bind(&old.id)
+            .bind(blob.as_slice())
             .execute(&mut *tx)
             .await?;
-        tx.commit().await?;
-        return Ok(moved.len());
     }
-    Err(ApiError::conflict("links to this file kept changing while it moved; it will be tried again").into())
+    let keep = i64::try_from(state.config.url_ttl.as_secs()).unwrap_or(i64::MAX / 2) + 60;
+    sqlx::query(
+        "INSERT INTO retired_objects (s3_key, object_id, delete_after) VALUES ($1, $2, $3)",
+    )
+    .bind(&old.s3_key)
+    .bind(&old.id)
+    .bind(now().saturating_add(keep))
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM rekey_moves WHERE object_id = $1")
+        .bind(&old.id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(keys.len())
 }
 
 /// Deletes the new object of a move that will not happen, and its record.
@@ -444,7 +443,10 @@ async fn forget_move(state: &AppState, object_id: &str, new_key: &str) -> ApiRes
     .await?;
     let bucket = state.config.bucket.as_str();
     if let Some(Some(upload_id)) = &upload {
-        state.aws.abort_multipart(bucket, new_key, upload_id).await?;
+        state
+            .aws
+            .abort_multipart(bucket, new_key, upload_id)
+            .await?;
     }
     state.aws.delete_object(bucket, new_key).await?;
     sqlx::query("DELETE FROM rekey_moves WHERE object_id = $1 AND new_s3_key = $2")

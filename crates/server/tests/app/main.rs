@@ -21,6 +21,7 @@ mod modules;
 mod postgres;
 mod presigned;
 mod quotas;
+mod rekey;
 mod requests;
 mod resume;
 mod sessions;

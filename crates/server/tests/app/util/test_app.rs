@@ -27,7 +27,7 @@ pub struct TestApp {
     s3_credentials: (String, String),
     /// The server's database.
     pub db: Db,
-    server: Server,
+    pub(crate) server: Server,
     admin_token: Option<String>,
     stop: watch::Sender<bool>,
     dir: tempfile::TempDir,
