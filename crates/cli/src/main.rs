@@ -14,6 +14,7 @@ mod exit;
 mod kms;
 mod parse;
 mod process;
+mod rekey;
 mod s3;
 mod serve;
 mod user;
@@ -69,6 +70,9 @@ enum Command {
     /// The audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Move stored files from one KMS key to another without re-uploading them (a running
+    /// server does the work; this follows it).
+    Rekey(Box<rekey::RekeyArgs>),
     #[command(flatten)]
     Client(client::Command),
 }
@@ -96,6 +100,7 @@ fn run(cli: Cli) -> Result<bool> {
         Command::Serve(a) => serve::run(*a),
         Command::User(cmd) => user::run(cmd),
         Command::Audit(cmd) => return audit::run(cmd),
+        Command::Rekey(a) => rekey::run(*a),
         Command::Client(cmd) => client::run(cmd),
     };
     done.map(|()| true)

@@ -213,12 +213,17 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     }
 
     let aws = cipherdrop_server::Aws::connect(&settings).await;
-    let kms_key_id = match &a.kms_key_id {
-        Some(k) => k.clone(),
-        None => aws
-            .ensure_key_alias(EMBEDDED_ALIAS)
-            .await
-            .map_err(|e| anyhow::anyhow!("embedded KMS: {}", e.message))?,
+    // With the embedded KMS, data keys come from its alias: pointing the alias at a new key
+    // (`UpdateAlias`) makes new uploads use it, the first step of a key rotation.
+    let (kms_key_id, key_shown) = match &a.kms_key_id {
+        Some(k) => (k.clone(), k.clone()),
+        None => {
+            let arn = aws
+                .ensure_key_alias(EMBEDDED_ALIAS)
+                .await
+                .map_err(|e| anyhow::anyhow!("embedded KMS: {}", e.message))?;
+            (EMBEDDED_ALIAS.to_owned(), arn)
+        }
     };
     let bucket = a
         .s3_bucket
@@ -293,8 +298,10 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         println!("embedded S3 at {url} (bucket {bucket})");
     }
     match &settings.kms_endpoint {
-        Some(ep) if embedded_kms => println!("KMS key {kms_key_id} (embedded KMS at {ep})"),
-        _ => println!("KMS key {kms_key_id}"),
+        Some(ep) if embedded_kms => {
+            println!("KMS key {key_shown} ({kms_key_id}, embedded KMS at {ep})");
+        }
+        _ => println!("KMS key {key_shown}"),
     }
     match &signing_key {
         Some(key) => println!(

@@ -204,6 +204,11 @@ pub mod admin {
         }
     }
 
+    /// An account's id, by name.
+    pub async fn user_id(db: &Db, username: &str) -> Result<Option<String>, sqlx::Error> {
+        Ok(accounts::find_user(db, username).await?.map(|(u, _)| u.id))
+    }
+
     /// Replaces an account's password (ending its sessions), or, without one, returns a one-time
     /// link token that lets its owner choose a new one.
     pub async fn reset_password(

@@ -451,6 +451,72 @@ async fn move_keys(
     Ok(moved)
 }
 
+/// The full ARN of a key something is stored under, from its ARN or key id (`from` as an
+/// operator types it); `Err` says, in words, which keys are in use when none or several match.
+pub async fn stored_key(db: &crate::db::Db, given: &str) -> ApiResult<Result<String, String>> {
+    let in_use = keys_in_use(db).await?;
+    let matches: Vec<&String> = in_use
+        .iter()
+        .map(|(arn, _)| arn)
+        .filter(|arn| *arn == given || arn.ends_with(&format!(":key/{given}")))
+        .collect();
+    Ok(match matches.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => {
+            let list = in_use
+                .iter()
+                .map(|(arn, files)| format!("\n  {arn} ({files} files)"))
+                .collect::<String>();
+            Err(format!(
+                "nothing is stored under {given}; the keys in use are:{}",
+                if list.is_empty() {
+                    " none".to_owned()
+                } else {
+                    list
+                }
+            ))
+        }
+        _ => Err(format!("{given} names several keys; give the full ARN")),
+    })
+}
+
+/// Records a job for `account` (a user name; `None`: every account) and audits it; it runs on
+/// a server replica, which checks the target key with KMS when it starts.
+pub async fn create_for(
+    db: &crate::db::Db,
+    from_key: &str,
+    to_key: &str,
+    account: Option<&str>,
+    kms_rate: u32,
+) -> ApiResult<JobRow> {
+    let account_id = match account {
+        Some(name) => Some(
+            crate::accounts::find_user(db, name)
+                .await?
+                .ok_or_else(|| ApiError::not_found("account"))?
+                .0
+                .id,
+        ),
+        None => None,
+    };
+    let job = create(db, from_key, to_key, account_id.as_deref(), kms_rate).await?;
+    let detail = format!(
+        "from {from_key} to {to_key}{}, at most {kms_rate} KMS requests per second",
+        account.map(|a| format!(" for {a}")).unwrap_or_default()
+    );
+    crate::audit::AuditLog::new(db.clone())
+        .record(&Event {
+            actor: "system",
+            action: "rekey.created",
+            object: Some(&job.id),
+            outcome: "ok",
+            detail: &detail,
+            ..Default::default()
+        })
+        .await;
+    Ok(job)
+}
+
 /// Records a job; it runs on a server replica. Checks nothing with KMS (the replica does).
 pub async fn create(
     db: &crate::db::Db,
@@ -462,6 +528,11 @@ pub async fn create(
     if kms_rate == 0 {
         return Err(ApiError::bad_request(
             "the KMS rate must be at least 1 request per second",
+        ));
+    }
+    if to_key.is_empty() || to_key.len() > 2048 {
+        return Err(ApiError::bad_request(
+            "the target key is 1 to 2048 characters",
         ));
     }
     let id = uuid::Uuid::new_v4().simple().to_string();
