@@ -43,6 +43,21 @@ pub enum UserCommand {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+    /// Give an account its own KMS key for new data keys (its uploads, metadata key and file
+    /// requests), or show the one it has. Files stored before stay under their key until
+    /// `cipherdrop rekey --account NAME` moves them.
+    Key {
+        /// Account name.
+        name: String,
+        /// A key id, ARN or alias; `default` for the server's --kms-key-id again.
+        #[arg(long, value_name = "KEY|default")]
+        kms_key_id: Option<String>,
+        /// The server's data folder.
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+        #[command(flatten)]
+        db: DbArgs,
+    },
     /// Reset an account's password (ends its sessions); prints a one-time login link unless
     /// --password-stdin is given.
     ResetPassword {
@@ -51,6 +66,32 @@ pub enum UserCommand {
         #[command(flatten)]
         common: UserArgs,
     },
+}
+
+/// `cipherdrop user key`: sets (or shows) an account's own KMS key.
+fn account_key(name: &str, key: Option<&str>, data_dir: &Path, db: &DbArgs) -> Result<()> {
+    runtime()?.block_on(async {
+        let db = db.open(data_dir).await?;
+        use cipherdrop_server::admin::{account_key, set_account_key};
+        match key {
+            None => match account_key(&db, name).await? {
+                Some(k) => println!("{name}: new data keys under {k} (its own key)"),
+                None => println!("{name}: new data keys under the server's --kms-key-id"),
+            },
+            Some("default") => {
+                set_account_key(&db, name, None).await?;
+                println!("{name}: new data keys under the server's --kms-key-id from now on");
+            }
+            Some(k) => {
+                set_account_key(&db, name, Some(k)).await?;
+                println!(
+                    "{name}: new data keys under {k} from now on; move its stored files with \
+                     `cipherdrop rekey --account {name} --from OLD --to {k}`"
+                );
+            }
+        }
+        Ok(())
+    })
 }
 
 /// `cipherdrop user token`.
@@ -268,6 +309,12 @@ pub fn run(cmd: UserCommand) -> Result<()> {
                 [pending_uploads, pending_bytes, stored_bytes],
             );
         }
+        UserCommand::Key {
+            name,
+            kms_key_id,
+            data_dir,
+            db,
+        } => return account_key(&name, kms_key_id.as_deref(), &data_dir, &db),
         UserCommand::Add {
             name,
             admin,

@@ -52,6 +52,9 @@ pub enum AccountError {
     /// Hashing failed.
     #[error("password hashing failed")]
     Hash,
+    /// A setting out of its bounds, in words.
+    #[error("{0}")]
+    Invalid(String),
     /// Database.
     #[error(transparent)]
     Database(#[from] sqlx::Error),

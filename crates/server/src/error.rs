@@ -137,7 +137,9 @@ impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
         match e {
             AccountError::Database(e) => Self::database(&e),
-            AccountError::WeakPassword | AccountError::BadName => Self::bad_request(e.to_string()),
+            AccountError::WeakPassword | AccountError::BadName | AccountError::Invalid(_) => {
+                Self::bad_request(e.to_string())
+            }
             AccountError::Exists(_) => Self::conflict(e.to_string()),
             AccountError::NoSuchUser(_) => Self::not_found("account"),
             AccountError::Hash => Self::internal("password hashing", &e),

@@ -50,9 +50,10 @@ fn version_u32(v: i64) -> ApiResult<u32> {
 /// Makes version `version` of the account's key (KMS `GenerateDataKey`), unless another request
 /// (on any replica) made it first: then that one is released instead.
 async fn create(state: &AppState, user_id: &str, version: i64) -> ApiResult<Zeroizing<Vec<u8>>> {
+    let key_id = state.issuing_key(user_id).await?;
     let issued = state
         .aws
-        .generate_data_key(&state.config.kms_key_id, &context(user_id, version))
+        .generate_data_key(&key_id, &context(user_id, version))
         .await?;
     let done = sqlx::query(
         "INSERT INTO metadata_keys (user_id, version, key_arn, edk, created_at)

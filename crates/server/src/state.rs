@@ -128,6 +128,20 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The KMS key an account's new data keys come from: its own, or the server's.
+    pub(crate) async fn issuing_key(&self, user_id: &str) -> Result<String, sqlx::Error> {
+        let own: Option<Option<String>> =
+            sqlx::query_scalar("SELECT kms_key_id FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.db)
+                .await?;
+        Ok(own
+            .flatten()
+            .unwrap_or_else(|| self.config.kms_key_id.clone()))
+    }
+}
+
+impl AppState {
     /// The state over an open database and connected clients.
     pub fn new(config: Config, db: Db, aws: Aws) -> Self {
         let limiter = Limiter::new(

@@ -45,3 +45,7 @@ CREATE TABLE retired_objects (
     object_id         TEXT NOT NULL,
     delete_after      INTEGER NOT NULL
 );
+
+-- An account's own KMS key (id, ARN or alias) for its new data keys, uploads, metadata keys and
+-- file requests; NULL: the server's --kms-key-id.
+ALTER TABLE users ADD COLUMN kms_key_id TEXT;

@@ -214,6 +214,45 @@ async fn record(state: &AppState, action: &str, object: &str, outcome: &str, det
         .await;
 }
 
+/// Why `job` must not run, if it must not: new data keys in its scope still come from its old
+/// key (the job would never end), or its target is another account's own key (which wraps that
+/// account's data only).
+async fn conflicts(state: &AppState, job: &JobRow, to_arn: &str) -> ApiResult<Option<String>> {
+    let own: Vec<(String, String, String)> = sqlx::query_as(
+        "SELECT id, username, kms_key_id FROM users WHERE kms_key_id IS NOT NULL ORDER BY username",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let mut issuing = Vec::new();
+    match &job.account_id {
+        Some(account) => issuing.push(state.issuing_key(account).await?),
+        None => {
+            issuing.push(state.config.kms_key_id.clone());
+            issuing.extend(own.iter().map(|(_, _, key)| key.clone()));
+        }
+    }
+    for key in issuing {
+        if state.aws.usable_key(&key).await?.as_deref() == Ok(job.from_key.as_str()) {
+            return Ok(Some(format!(
+                "new uploads still get their data keys under {} (as {key}): start the servers \
+                 with --kms-key-id {to_arn}, or give the account its new key, first; then run \
+                 the rotation again",
+                job.from_key
+            )));
+        }
+    }
+    for (id, name, key) in &own {
+        if job.account_id.as_deref() != Some(id.as_str())
+            && state.aws.usable_key(key).await?.as_deref() == Ok(to_arn)
+        {
+            return Ok(Some(format!(
+                "{to_arn} is the account {name}'s own key: it wraps that account's data only"
+            )));
+        }
+    }
+    Ok(None)
+}
+
 /// Runs `job` as far as it goes now: (files moved, whether a test stop ended it).
 async fn run_job(
     state: &AppState,
@@ -236,18 +275,9 @@ async fn run_job(
         .await?;
         return Ok((0, false));
     }
-    // New data keys must come from another key by now, or the job would never end.
-    match state.aws.usable_key(&state.config.kms_key_id).await? {
-        Ok(issuing) if issuing == job.from_key => {
-            let why = format!(
-                "new uploads still get their data keys under {}: start the servers with \
-                 --kms-key-id {to_arn} first, then run the rotation again",
-                job.from_key
-            );
-            fail(state, job, &why).await?;
-            return Ok((0, false));
-        }
-        _ => {}
+    if let Some(why) = conflicts(state, job, &to_arn).await? {
+        fail(state, job, &why).await?;
+        return Ok((0, false));
     }
     if job.state == "queued" {
         let r = remaining(&state.db, &job.from_key, job.account_id.as_deref()).await?;

@@ -188,16 +188,14 @@ pub(crate) async fn issue_upload(
         .iter()
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect();
+    let key_id = state.issuing_key(owner_id).await?;
     let issued = audit_failure(
         state,
         actor,
         ip,
         "key.issued",
         &object_id,
-        state
-            .aws
-            .generate_data_key(&state.config.kms_key_id, &kms_context)
-            .await,
+        state.aws.generate_data_key(&key_id, &kms_context).await,
     )
     .await?;
     let edk = EncryptedDataKey::aws_kms(&issued.key_arn, issued.edk.clone())

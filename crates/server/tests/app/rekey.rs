@@ -453,3 +453,111 @@ async fn links_made_while_their_file_moves_open_under_the_new_key() {
         assert_eq!(&link.fetch(&release).await.unwrap(), &plain[id]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_accounts_own_key_wraps_its_data_only() {
+    let app = app().await;
+    let (_admin, alice, bob) = app.accounts().await;
+    let server_key = app.key_arn.clone();
+    let before = alice
+        .upload(&data(100, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let own = app.new_key().await;
+    cipherdrop_server::admin::set_account_key(&app.db, "alice", Some(&own))
+        .await
+        .unwrap();
+    // Refused: a key id no KMS would take.
+    assert!(
+        cipherdrop_server::admin::set_account_key(&app.db, "alice", Some("a b"))
+            .await
+            .is_err()
+    );
+
+    // Alice's new uploads, her metadata key and what senders put in her requests: under her key.
+    let a = alice
+        .upload(&data(5000, 2), SUITE_COMMIT_KEY_ECDSA_P384, 4096)
+        .await
+        .unwrap();
+    alice.metadata_key(None).await.unwrap();
+    let (_, request) = alice
+        .call(
+            reqwest::Method::POST,
+            "/api/requests",
+            Some(&json!({"title": "t", "max_files": 3, "max_bytes": 1_000_000})),
+        )
+        .await
+        .unwrap();
+    let token = request["token"].as_str().unwrap().to_owned();
+    let (_, _, sent) = app
+        .client()
+        .send_to_request(&token, None, &data(700, 3))
+        .await
+        .unwrap();
+    // Bob's: under the server's.
+    let b = bob
+        .upload(&data(5000, 4), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    bob.metadata_key(None).await.unwrap();
+    for (id, key) in [
+        (&a, &own),
+        (&sent, &own),
+        (&before, &server_key),
+        (&b, &server_key),
+    ] {
+        let arn: String = sqlx::query_scalar("SELECT key_arn FROM objects WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        assert_eq!(&arn, key, "{id}");
+    }
+    let keys: Vec<(String, String)> = sqlx::query_as(
+        "SELECT u.username, m.key_arn FROM metadata_keys m JOIN users u ON u.id = m.user_id
+         ORDER BY u.username",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        keys,
+        vec![
+            ("alice".into(), own.clone()),
+            ("bob".into(), server_key.clone())
+        ]
+    );
+
+    // Alice's key opens her data only: disabled, her files fail (in words), bob's still open.
+    app.disable(&own).await;
+    let e = alice.download(&a).await.unwrap_err();
+    assert_eq!(cipherdrop_testkit::server::status_of(&e), 502, "{e}");
+    assert_eq!(bob.download(&b).await.unwrap(), data(5000, 4));
+    app.kms().enable_key().key_id(&own).send().await.unwrap();
+
+    // A rotation may not put anyone else's data under alice's key.
+    app.issue_under(&app.new_key().await).await;
+    let job = rekey::create(&app.db, &server_key, &own, None, 100)
+        .await
+        .unwrap();
+    app.rekey_pass(None).await;
+    let failed = app.job_state(&job.id).await;
+    assert!(
+        failed.message.contains("alice's own key"),
+        "{}",
+        failed.message
+    );
+    // Her own older file moves to it; bob's stays.
+    let alice_id = cipherdrop_server::admin::user_id(&app.db, "alice")
+        .await
+        .unwrap()
+        .unwrap();
+    let job = rekey::create(&app.db, &server_key, &own, Some(&alice_id), 100)
+        .await
+        .unwrap();
+    app.rekey_pass(None).await;
+    assert_eq!(app.job_state(&job.id).await.state, "done");
+    assert_eq!(alice.details(&before).await.unwrap().key_arn, own);
+    assert_eq!(bob.details(&b).await.unwrap().key_arn, server_key);
+    assert_eq!(alice.download(&before).await.unwrap(), data(100, 1));
+}
