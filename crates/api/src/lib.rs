@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 mod error_code;
+mod keys;
 mod objects;
 mod requests;
 mod session;
@@ -15,6 +16,7 @@ pub mod transfer;
 mod uploads;
 
 pub use error_code::ErrorCode;
+pub use keys::*;
 pub use objects::*;
 pub use requests::*;
 pub use session::*;

@@ -31,7 +31,7 @@ pub struct RekeyArgs {
     dry_run: bool,
     /// Most KMS requests per second the job makes (AWS's shared quota for cryptographic
     /// operations is thousands per second; the rest stays for uploads and downloads).
-    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = cipherdrop_api::REKEY_DEFAULT_RATE, value_parser = clap::value_parser!(u32).range(1..=i64::from(cipherdrop_api::REKEY_MAX_RATE)))]
     kms_rate: u32,
     /// Record the job and return; `--status` shows it later.
     #[arg(long)]

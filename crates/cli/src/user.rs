@@ -79,11 +79,11 @@ fn account_key(name: &str, key: Option<&str>, data_dir: &Path, db: &DbArgs) -> R
                 None => println!("{name}: new data keys under the server's --kms-key-id"),
             },
             Some("default") => {
-                set_account_key(&db, name, None).await?;
+                set_account_key(&db, "system", name, None).await?;
                 println!("{name}: new data keys under the server's --kms-key-id from now on");
             }
             Some(k) => {
-                set_account_key(&db, name, Some(k)).await?;
+                set_account_key(&db, "system", name, Some(k)).await?;
                 println!(
                     "{name}: new data keys under {k} from now on; move its stored files with \
                      `cipherdrop rekey --account {name} --from OLD --to {k}`"

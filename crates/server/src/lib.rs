@@ -204,59 +204,7 @@ pub mod admin {
         }
     }
 
-    /// Gives an account its own KMS key for new data keys (`None`: the server's again); audited.
-    /// The key is checked with KMS when it is first used; files already stored stay under the
-    /// key they have until a `cipherdrop rekey --account` moves them.
-    pub async fn set_account_key(
-        db: &Db,
-        username: &str,
-        key_id: Option<&str>,
-    ) -> Result<(), AccountError> {
-        if let Some(k) = key_id
-            && (k.is_empty()
-                || k.len() > 2048
-                || k.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return Err(AccountError::Invalid(
-                "a KMS key id, ARN or alias is 1 to 2048 characters without spaces".into(),
-            ));
-        }
-        let Some((user, _)) = accounts::find_user(db, username).await? else {
-            return Err(AccountError::NoSuchUser(username.to_owned()));
-        };
-        sqlx::query("UPDATE users SET kms_key_id = $1 WHERE id = $2")
-            .bind(key_id)
-            .bind(&user.id)
-            .execute(db)
-            .await?;
-        let detail = format!(
-            "{username}: new data keys under {}",
-            key_id.unwrap_or("the server's key")
-        );
-        audit::AuditLog::new(db.clone())
-            .record(&audit::Event {
-                actor: "system",
-                action: "user.key_set",
-                outcome: "ok",
-                detail: &detail,
-                ..Default::default()
-            })
-            .await;
-        Ok(())
-    }
-
-    /// An account's own KMS key, if it has one.
-    pub async fn account_key(db: &Db, username: &str) -> Result<Option<String>, AccountError> {
-        let Some((user, _)) = accounts::find_user(db, username).await? else {
-            return Err(AccountError::NoSuchUser(username.to_owned()));
-        };
-        Ok(
-            sqlx::query_scalar::<_, Option<String>>("SELECT kms_key_id FROM users WHERE id = $1")
-                .bind(&user.id)
-                .fetch_one(db)
-                .await?,
-        )
-    }
+    pub use crate::accounts::{account_key, set_account_key};
 
     /// An account's id, by name.
     pub async fn user_id(db: &Db, username: &str) -> Result<Option<String>, sqlx::Error> {

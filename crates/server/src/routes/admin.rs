@@ -1,13 +1,23 @@
-//! Administration over HTTP: paging through the audit log (administrators only).
+//! Administration over HTTP (administrators only): paging through the audit log, the KMS keys
+//! stored data is under, each account's own key, and key rotation jobs.
+
+use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::{Query, State};
-use cipherdrop_api::AuditPage;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use cipherdrop_api::{
+    AccountKey, AuditPage, CreateRekeyRequest, KeyInUse, KeysOverview, REKEY_DEFAULT_RATE,
+    REKEY_MAX_RATE, RekeyCreated, RekeyJob, RekeyPreview, SetAccountKeyRequest,
+};
 use serde::Deserialize;
 
+use crate::actor::{Actor, Did};
 use crate::audit;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{Auth, St};
+use crate::extract::{Auth, ClientIp, St};
+use crate::objects::to_u64;
+use crate::rekey::{self, JobRow};
 
 /// Paging of the audit log.
 #[derive(Deserialize)]
@@ -41,4 +51,166 @@ pub async fn audit_page(
         entries,
         next_after,
     }))
+}
+
+fn admin_only(auth: &Auth) -> ApiResult<()> {
+    if auth.user.is_admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("only administrators may manage keys"))
+    }
+}
+
+fn job_of(row: JobRow, names: &HashMap<String, String>) -> RekeyJob {
+    RekeyJob {
+        account: row
+            .account_id
+            .as_ref()
+            .and_then(|id| names.get(id).cloned()),
+        kms_rate: u32::try_from(row.kms_rate).unwrap_or(0),
+        files_total: to_u64(row.files_total),
+        bytes_total: to_u64(row.bytes_total),
+        files_done: to_u64(row.files_done),
+        bytes_done: to_u64(row.bytes_done),
+        files_failed: to_u64(row.files_failed),
+        keys_done: to_u64(row.keys_done),
+        waiting: to_u64(row.waiting),
+        id: row.id,
+        from_key: row.from_key,
+        to_key: row.to_key,
+        state: row.state,
+        created_at: row.created_at,
+        started_at: row.started_at,
+        finished_at: row.finished_at,
+        message: row.message,
+    }
+}
+
+/// Every account: (id, name, own key).
+async fn accounts(
+    state: &crate::state::AppState,
+) -> ApiResult<Vec<(String, String, Option<String>)>> {
+    Ok(
+        sqlx::query_as("SELECT id, username, kms_key_id FROM users ORDER BY username")
+            .fetch_all(&state.db)
+            .await?,
+    )
+}
+
+/// `GET /api/admin/keys`: the keys stored data is under, the accounts' keys, the jobs.
+pub async fn keys(State(state): St, auth: Auth) -> ApiResult<Json<KeysOverview>> {
+    admin_only(&auth)?;
+    let users = accounts(&state).await?;
+    let names: HashMap<String, String> = users
+        .iter()
+        .map(|(id, name, _)| (id.clone(), name.clone()))
+        .collect();
+    Ok(Json(KeysOverview {
+        server_key: state.config.kms_key_id.clone(),
+        keys: rekey::keys_in_use(&state.db)
+            .await?
+            .into_iter()
+            .map(|(arn, files)| KeyInUse {
+                arn,
+                files: to_u64(files),
+            })
+            .collect(),
+        accounts: users
+            .into_iter()
+            .map(|(_, username, kms_key_id)| AccountKey {
+                username,
+                kms_key_id,
+            })
+            .collect(),
+        jobs: rekey::jobs(&state.db)
+            .await?
+            .into_iter()
+            .map(|j| job_of(j, &names))
+            .collect(),
+    }))
+}
+
+/// `POST /api/admin/rekey`: what a rotation would move and, unless a dry run, the job recorded
+/// (a server replica runs it).
+pub async fn start_rekey(
+    State(state): St,
+    auth: Auth,
+    ip: ClientIp,
+    Json(req): Json<CreateRekeyRequest>,
+) -> ApiResult<Json<RekeyCreated>> {
+    admin_only(&auth)?;
+    let from = rekey::stored_key(&state.db, &req.from)
+        .await?
+        .map_err(ApiError::bad_request)?;
+    let users = accounts(&state).await?;
+    let account_id = match &req.account {
+        Some(name) => Some(
+            users
+                .iter()
+                .find(|(_, n, _)| n == name)
+                .map(|(id, ..)| id.clone())
+                .ok_or_else(|| ApiError::not_found("account"))?,
+        ),
+        None => None,
+    };
+    let left = rekey::remaining(&state.db, &from, account_id.as_deref()).await?;
+    let preview = RekeyPreview {
+        files: to_u64(left.files),
+        bytes: to_u64(left.bytes),
+        keys: to_u64(left.keys),
+        pending: to_u64(left.pending),
+    };
+    if req.dry_run {
+        return Ok(Json(RekeyCreated { preview, job: None }));
+    }
+    let rate = req.kms_rate.unwrap_or(REKEY_DEFAULT_RATE);
+    if !(1..=REKEY_MAX_RATE).contains(&rate) {
+        return Err(ApiError::bad_request(format!(
+            "the KMS rate is 1 to {REKEY_MAX_RATE} requests per second"
+        )));
+    }
+    let row = rekey::create(&state.db, &from, req.to.trim(), account_id.as_deref(), rate).await?;
+    let detail = format!(
+        "from {from} to {}{}, at most {rate} KMS requests per second",
+        row.to_key,
+        req.account
+            .as_deref()
+            .map(|a| format!(" for {a}"))
+            .unwrap_or_default()
+    );
+    Actor::Account(&auth)
+        .audit(
+            &state,
+            ip,
+            Did {
+                action: "rekey.created",
+                object: &row.id,
+                outcome: "ok",
+                detail: &detail,
+            },
+        )
+        .await?;
+    let names = users.into_iter().map(|(id, name, _)| (id, name)).collect();
+    Ok(Json(RekeyCreated {
+        preview,
+        job: Some(job_of(row, &names)),
+    }))
+}
+
+/// `PUT /api/admin/users/{name}/key`: an account's own KMS key for new data keys, or the
+/// server's again.
+pub async fn set_account_key(
+    State(state): St,
+    auth: Auth,
+    Path(name): Path<String>,
+    Json(req): Json<SetAccountKeyRequest>,
+) -> ApiResult<StatusCode> {
+    admin_only(&auth)?;
+    let key = req
+        .kms_key_id
+        .as_deref()
+        .map(str::trim)
+        .filter(|k| !k.is_empty());
+    crate::accounts::set_account_key(&state.db, &auth.user.username, &name, key).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

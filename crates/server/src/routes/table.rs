@@ -154,7 +154,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep(post.clone(), "/request/uploads", Public, doc("A sender starts one file's upload through a request (token and passphrase in the body): the data key, the parts' URLs and the sender's secret for this upload, shown only now", Some("SenderUploadRequest"), Some("SenderUploadResponse"), true), requests::sender_create),
         ep(post.clone(), "/request/uploads/{id}/parts", Public, doc("More part URLs for the sender's own upload (its secret in the body)", Some("SenderPartsRequest"), Some("UploadStatus"), false), requests::sender_parts),
         ep(post.clone(), "/request/uploads/{id}/complete", Public, doc("The sender's upload becomes the owner's file (header checked); the sender gets a receipt", Some("SenderCompleteRequest"), Some("SenderReceipt"), false), requests::sender_complete),
-        ep(post, "/request/uploads/{id}/abort", Public, doc("The sender gives up its own pending upload", Some("SenderAbortRequest"), None, false), requests::sender_abort),
+        ep(post.clone(), "/request/uploads/{id}/abort", Public, doc("The sender gives up its own pending upload", Some("SenderAbortRequest"), None, false), requests::sender_abort),
+        ep(get.clone(), "/admin/keys", Session, doc("The KMS keys stored data is under, each account's own key, and key rotation jobs with their progress (administrators)", None, Some("KeysOverview"), false), admin::keys),
+        ep(post, "/admin/rekey", Session, doc("Move stored files from one KMS key to another, bodies untouched: what would move and, unless a dry run, the job a server runs (administrators, audited)", Some("CreateRekeyRequest"), Some("RekeyCreated"), false), admin::start_rekey),
+        ep(put, "/admin/users/{name}/key", Session, doc("Give an account its own KMS key for new data keys, or the server's again (administrators, audited)", Some("SetAccountKeyRequest"), None, false), admin::set_account_key),
         ep(get, "/admin/audit", Session, Doc { query: Some(audit_query), ..doc("Page through the audit log (administrators)", None, Some("AuditPage"), false) }, admin::audit_page),
     ]
 }

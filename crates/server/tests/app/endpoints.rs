@@ -36,7 +36,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
             }
         }
     }
-    assert_eq!(operations.len(), 44, "{operations:?}");
+    assert_eq!(operations.len(), 47, "{operations:?}");
     let public = crate::util::PUBLIC_OPERATIONS;
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();
@@ -80,13 +80,19 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
             }
         }
     }
-    // The audit log is for admins only.
+    // The audit log and the keys are for admins only.
+    let start = serde_json::json!({"from": "k", "to": "k", "kms_key_id": "k"});
     for c in [&alice, &bob] {
-        let e = c
-            .call(Method::GET, "/api/admin/audit", None)
-            .await
-            .unwrap_err();
-        assert_eq!(status_of(&e), 403);
+        for (m, path) in [
+            (Method::GET, "/api/admin/audit"),
+            (Method::GET, "/api/admin/keys"),
+            (Method::POST, "/api/admin/rekey"),
+            (Method::PUT, "/api/admin/users/alice/key"),
+        ] {
+            let body = (m != Method::GET).then_some(&start);
+            let e = c.call(m, path, body).await.unwrap_err();
+            assert_eq!(status_of(&e), 403, "{path}");
+        }
     }
     let (_, page) = admin
         .call(Method::GET, "/api/admin/audit?limit=3", None)

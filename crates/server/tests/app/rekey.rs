@@ -464,12 +464,12 @@ async fn an_accounts_own_key_wraps_its_data_only() {
         .await
         .unwrap();
     let own = app.new_key().await;
-    cipherdrop_server::admin::set_account_key(&app.db, "alice", Some(&own))
+    cipherdrop_server::admin::set_account_key(&app.db, "system", "alice", Some(&own))
         .await
         .unwrap();
     // Refused: a key id no KMS would take.
     assert!(
-        cipherdrop_server::admin::set_account_key(&app.db, "alice", Some("a b"))
+        cipherdrop_server::admin::set_account_key(&app.db, "system", "alice", Some("a b"))
             .await
             .is_err()
     );
@@ -560,4 +560,164 @@ async fn an_accounts_own_key_wraps_its_data_only() {
     assert_eq!(alice.details(&before).await.unwrap().key_arn, own);
     assert_eq!(bob.details(&b).await.unwrap().key_arn, server_key);
     assert_eq!(alice.download(&before).await.unwrap(), data(100, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn administrators_see_keys_and_start_rotations_over_http_and_nobody_else_does() {
+    use reqwest::Method;
+    let app = app().await;
+    let (admin, alice, _bob) = app.accounts().await;
+    let id = alice
+        .upload(&data(3000, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let status = |r: anyhow::Result<(reqwest::header::HeaderMap, serde_json::Value)>| match r {
+        Ok(_) => 200,
+        Err(e) => cipherdrop_testkit::server::status_of(&e),
+    };
+    // Not an administrator: refused, whatever the route.
+    let start = json!({"from": app.key_arn, "to": "alias/x"});
+    assert_eq!(
+        status(alice.call(Method::GET, "/api/admin/keys", None).await),
+        403
+    );
+    assert_eq!(
+        status(
+            alice
+                .call(Method::POST, "/api/admin/rekey", Some(&start))
+                .await
+        ),
+        403
+    );
+    let key = json!({"kms_key_id": "alias/mine"});
+    assert_eq!(
+        status(
+            alice
+                .call(Method::PUT, "/api/admin/users/alice/key", Some(&key))
+                .await
+        ),
+        403
+    );
+    assert_eq!(rekey::jobs(&app.db).await.unwrap().len(), 0);
+
+    let (_, overview) = admin
+        .call(Method::GET, "/api/admin/keys", None)
+        .await
+        .unwrap();
+    let overview: cipherdrop_api::KeysOverview = serde_json::from_value(overview).unwrap();
+    assert_eq!(
+        overview.keys,
+        vec![cipherdrop_api::KeyInUse {
+            arn: app.key_arn.clone(),
+            files: 1
+        }]
+    );
+    assert_eq!(overview.server_key, "alias/cipherdrop");
+
+    // Bad input, in words; nothing recorded.
+    for (body, code) in [
+        (json!({"from": "nope", "to": "x"}), 400),
+        (
+            json!({"from": app.key_arn, "to": "x", "account": "nobody"}),
+            404,
+        ),
+        (json!({"from": app.key_arn, "to": "x", "kms_rate": 0}), 400),
+        (json!({"from": app.key_arn, "to": "x".repeat(3000)}), 400),
+        (json!({"from": app.key_arn, "to": ""}), 400),
+    ] {
+        assert_eq!(
+            status(
+                admin
+                    .call(Method::POST, "/api/admin/rekey", Some(&body))
+                    .await
+            ),
+            code,
+            "{body}"
+        );
+    }
+    assert_eq!(
+        status(
+            admin
+                .call(
+                    Method::PUT,
+                    "/api/admin/users/alice/key",
+                    Some(&json!({"kms_key_id": "k".repeat(3000)}))
+                )
+                .await
+        ),
+        400
+    );
+    assert_eq!(
+        status(
+            admin
+                .call(Method::PUT, "/api/admin/users/nobody/key", Some(&key))
+                .await
+        ),
+        404
+    );
+    assert_eq!(rekey::jobs(&app.db).await.unwrap().len(), 0);
+
+    // A dry run says what would move; a real one records the job, which a replica runs.
+    let new_key = app.new_key().await;
+    app.issue_under(&new_key).await;
+    let (_, dry) = admin
+        .call(
+            Method::POST,
+            "/api/admin/rekey",
+            Some(&json!({"from": app.key_arn, "dry_run": true})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(dry["preview"]["files"], 1);
+    assert!(dry["job"].is_null());
+    let (_, made) = admin
+        .call(
+            Method::POST,
+            "/api/admin/rekey",
+            Some(&json!({"from": app.key_arn, "to": new_key, "kms_rate": 20})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(made["job"]["state"], "queued");
+    app.rekey_pass(None).await;
+    let (_, overview) = admin
+        .call(Method::GET, "/api/admin/keys", None)
+        .await
+        .unwrap();
+    let overview: cipherdrop_api::KeysOverview = serde_json::from_value(overview).unwrap();
+    let job = &overview.jobs[0];
+    assert_eq!(
+        (job.state.as_str(), job.files_done, job.kms_rate),
+        ("done", 1, 20)
+    );
+    assert_eq!(alice.details(&id).await.unwrap().key_arn, new_key);
+
+    // An account's own key, set and cleared; audited with the administrator's name.
+    admin
+        .call(Method::PUT, "/api/admin/users/alice/key", Some(&key))
+        .await
+        .unwrap();
+    let (_, overview) = admin
+        .call(Method::GET, "/api/admin/keys", None)
+        .await
+        .unwrap();
+    assert!(
+        overview["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["username"] == "alice" && a["kms_key_id"] == "alias/mine")
+    );
+    admin
+        .call(
+            Method::PUT,
+            "/api/admin/users/alice/key",
+            Some(&json!({"kms_key_id": null})),
+        )
+        .await
+        .unwrap();
+    let rows = app.audit_rows("user.key_set").await;
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|r| r["actor"] == "admin"));
+    assert_eq!(app.audit_rows("rekey.created").await[0]["actor"], "admin");
 }
