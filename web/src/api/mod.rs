@@ -476,3 +476,27 @@ pub fn share_item_keys(answer: &ShareKeyResponse, link_key: &LinkKey) -> ApiResu
         })
         .collect()
 }
+
+/// The keys stored data is under, the accounts' own keys and the rotation jobs
+/// (administrators).
+pub async fn keys_overview() -> ApiResult<cipherdrop_api::KeysOverview> {
+    json(Request::get("/api/admin/keys").build()).await
+}
+
+/// What a rotation would move and, unless a dry run, its job (administrators).
+pub async fn start_rekey(
+    req: &cipherdrop_api::CreateRekeyRequest,
+) -> ApiResult<cipherdrop_api::RekeyCreated> {
+    json(post("/api/admin/rekey", req)).await
+}
+
+/// Gives an account its own KMS key, or the server's again (administrators).
+pub async fn set_account_key(username: &str, kms_key_id: Option<String>) -> ApiResult<()> {
+    send(
+        RequestBuilder::new(&format!("/api/admin/users/{username}/key"))
+            .method(gloo_net::http::Method::PUT)
+            .json(&cipherdrop_api::SetAccountKeyRequest { kms_key_id }),
+    )
+    .await
+    .map(drop)
+}

@@ -345,6 +345,7 @@ pub fn app() -> Html {
                 <div class="inspector-slot">{ for inspected }{ for shared }</div>
                 <Requests version={version.wrapping_add(*requests_version)} on_show_files={on_show_request} />
                 <Tokens />
+                if me.is_admin { <super::keys::KeysAdmin /> }
                 <Learn />
                 </>
             }

@@ -7,6 +7,7 @@ pub mod dropzone;
 pub mod files;
 pub mod format;
 pub mod inspector;
+pub mod keys;
 pub mod learn;
 pub mod login;
 pub mod names_key;
