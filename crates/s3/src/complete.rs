@@ -53,7 +53,7 @@ pub(crate) const MIN_PART_SIZE: u64 = 5 * 1024 * 1024;
 pub(crate) const RECORD_RETENTION: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Bytes copied per read while assembling.
-const COPY_BUF: usize = 1 << 20;
+pub(crate) const COPY_BUF: usize = 1 << 20;
 
 /// A CompleteMultipartUpload request, as the blocking code needs it.
 #[derive(Debug)]
@@ -103,11 +103,11 @@ pub(crate) fn normalize_etag(e: &str) -> String {
     e.trim_matches('"').to_ascii_lowercase()
 }
 
-fn internal(e: impl std::error::Error + Send + Sync + 'static) -> S3Error {
+pub(crate) fn internal(e: impl std::error::Error + Send + Sync + 'static) -> S3Error {
     S3Error::internal_error(e)
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write as _;
     bytes
         .iter()
@@ -384,7 +384,7 @@ fn current_etag(layout: &Layout, bucket: &str, key: &str, object: &Path) -> io::
 }
 
 /// A temp file removed on drop unless it was renamed away.
-struct TempFile(PathBuf);
+pub(crate) struct TempFile(pub(crate) PathBuf);
 
 impl Drop for TempFile {
     fn drop(&mut self) {

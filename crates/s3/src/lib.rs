@@ -13,6 +13,7 @@
 //! the same ETag.
 
 mod complete;
+mod copy;
 mod layout;
 mod store;
 
