@@ -199,19 +199,35 @@ async fn release(state: &AppState, row: &ShareRow) -> ApiResult<Released> {
         _ => None,
     };
     // A link to one file, or a set made before set keys: the lead's own KMS-encrypted key.
-    let mut lead = match set_key {
-        Some(_) => None,
-        None => Some(
+    let (key_arn, context) = (&object.key_arn, row.kms_context());
+    let open_lead = |sealed: Option<Vec<u8>>| {
+        let context = &context;
+        async move {
             state
                 .aws
                 .decrypt_pinned(
-                    &object.key_arn,
-                    row.sealed_key.as_deref().unwrap_or_default(),
-                    &row.kms_context(),
+                    key_arn,
+                    sealed.as_deref().unwrap_or_default(),
+                    context,
                     SEALED_LINK_KEY_LEN,
                 )
-                .await?,
-        ),
+                .await
+        }
+    };
+    let mut lead = match set_key {
+        Some(_) => None,
+        None => Some(match open_lead(row.sealed_key.clone()).await {
+            Ok(key) => key,
+            // A key rotation may have moved the file (and this key with it) since the link's
+            // row was read: read it again once.
+            Err(e) => {
+                let now = shares::owned(&state.db, &row.owner_id, &row.id).await?;
+                if now.sealed_key == row.sealed_key {
+                    return Err(e);
+                }
+                open_lead(now.sealed_key).await?
+            }
+        }),
     };
     let url_of = |o: &ObjectRow| {
         let key = o.s3_key.clone();
