@@ -47,21 +47,7 @@ async fn an_administrator_rotates_keys_from_the_page() {
     let creds = stored_credentials(&dir.path().join("kms")).unwrap();
     let kms =
         cipherdrop_testkit::kms_client(server.kms_url.as_ref().unwrap(), &creds.0, &creds.1, true);
-    let new_key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap();
-    kms.update_alias()
-        .alias_name("alias/cipherdrop")
-        .target_key_id(&new_key)
-        .send()
-        .await
-        .unwrap();
+    let new_key = cipherdrop_testkit::point_alias_at_new_key(&kms, "alias/cipherdrop").await;
 
     let b = Browser::start().await.unwrap();
     b.log_in(&server.url, "admin", PASSWORD).await.unwrap();

@@ -41,22 +41,7 @@ fn run(args: &[&str], env: &[(&str, &str)]) -> String {
 
 /// Points the embedded KMS's alias at a new key; returns its ARN.
 async fn new_issuing_key(kms: &aws_sdk_kms::Client) -> String {
-    let arn = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap();
-    kms.update_alias()
-        .alias_name("alias/cipherdrop")
-        .target_key_id(&arn)
-        .send()
-        .await
-        .unwrap();
-    arn
+    cipherdrop_testkit::point_alias_at_new_key(kms, "alias/cipherdrop").await
 }
 
 /// Records a job moving everything from `from` to `to` and waits for it (polling every half

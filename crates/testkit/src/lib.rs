@@ -108,6 +108,28 @@ pub fn kms_client(
     aws_sdk_kms::Client::from_conf(conf.build())
 }
 
+/// Makes a new symmetric KMS key and points `alias` at it, as an operator starts a key rotation
+/// of servers whose `--kms-key-id` is that alias; returns the new key's ARN.
+pub async fn point_alias_at_new_key(kms: &aws_sdk_kms::Client, alias: &str) -> String {
+    let arn = kms
+        .create_key()
+        .send()
+        .await
+        .ok()
+        .and_then(|o| o.key_metadata)
+        .and_then(|m| m.arn)
+        .unwrap_or_default();
+    assert!(!arn.is_empty(), "CreateKey failed");
+    kms.update_alias()
+        .alias_name(alias)
+        .target_key_id(&arn)
+        .send()
+        .await
+        .map(drop)
+        .unwrap_or_else(|e| panic!("UpdateAlias failed: {e:?}"));
+    arn
+}
+
 /// Every form a secret could be printed in: base64, hex in both cases, the bytes as Rust prints
 /// a slice, and the text itself when it is UTF-8. Tests search logs and files for each.
 pub fn printed_forms(secret: &[u8]) -> Vec<String> {

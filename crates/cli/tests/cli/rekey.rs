@@ -79,21 +79,7 @@ async fn a_rotation_survives_a_kill_and_the_python_esdk_opens_the_files_with_the
     let kms_url = server.kms_url.clone().unwrap();
     let creds = stored_credentials(&dir.path().join("kms")).unwrap();
     let kms = cipherdrop_testkit::kms_client(&kms_url, &creds.0, &creds.1, true);
-    let new_key = kms
-        .create_key()
-        .send()
-        .await
-        .unwrap()
-        .key_metadata
-        .unwrap()
-        .arn
-        .unwrap();
-    kms.update_alias()
-        .alias_name("alias/cipherdrop")
-        .target_key_id(&new_key)
-        .send()
-        .await
-        .unwrap();
+    let new_key = cipherdrop_testkit::point_alias_at_new_key(&kms, "alias/cipherdrop").await;
 
     // The command follows the job; the server is killed once a few files have moved.
     let key_id = old_key.rsplit('/').next().unwrap().to_owned();

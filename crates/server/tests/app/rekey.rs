@@ -42,15 +42,9 @@ impl TestApp {
             .unwrap()
     }
 
-    /// Points the alias new uploads use at `arn`.
-    async fn issue_under(&self, arn: &str) {
-        self.kms()
-            .update_alias()
-            .alias_name("alias/cipherdrop")
-            .target_key_id(arn)
-            .send()
-            .await
-            .unwrap();
+    /// Points the alias new uploads use at a new key; returns its ARN.
+    async fn new_issuing_key(&self) -> String {
+        cipherdrop_testkit::point_alias_at_new_key(&self.kms(), "alias/cipherdrop").await
     }
 
     async fn disable(&self, arn: &str) {
@@ -124,8 +118,7 @@ async fn files_move_to_a_new_key_with_bodies_untouched_and_the_old_key_can_be_di
         .unwrap();
     let (version, meta_key) = alice.metadata_key(None).await.unwrap();
 
-    let new_key = app.new_key().await;
-    app.issue_under(&new_key).await;
+    let new_key = app.new_issuing_key().await;
     let job = rekey::create(&app.db, &old_key, &new_key, None, 1000)
         .await
         .unwrap();
@@ -234,8 +227,7 @@ async fn a_stop_at_any_step_of_a_move_leaves_one_readable_object_and_the_job_res
             .await
             .unwrap();
         let link = alice.share(&id, json!({})).await.unwrap();
-        let new_key = app.new_key().await;
-        app.issue_under(&new_key).await;
+        let new_key = app.new_issuing_key().await;
         let job = rekey::create(&app.db, &app.key_arn, &new_key, None, 1000)
             .await
             .unwrap();
@@ -357,8 +349,7 @@ async fn an_accounts_job_moves_its_files_only_and_waits_for_its_open_uploads() {
         .upload_parts(&plain, SUITE_COMMIT_KEY, 4096)
         .await
         .unwrap();
-    let new_key = app.new_key().await;
-    app.issue_under(&new_key).await;
+    let new_key = app.new_issuing_key().await;
     let alice_id: String = sqlx::query_scalar("SELECT id FROM users WHERE username = 'alice'")
         .fetch_one(&app.db)
         .await
@@ -411,8 +402,7 @@ async fn links_made_while_their_file_moves_open_under_the_new_key() {
                 .unwrap(),
         );
     }
-    let new_key = app.new_key().await;
-    app.issue_under(&new_key).await;
+    let new_key = app.new_issuing_key().await;
     // Paced, so the job runs for a while; links are made on every file all that time.
     let job = rekey::create(&app.db, &app.key_arn, &new_key, None, 10)
         .await
@@ -536,7 +526,7 @@ async fn an_accounts_own_key_wraps_its_data_only() {
     app.kms().enable_key().key_id(&own).send().await.unwrap();
 
     // A rotation may not put anyone else's data under alice's key.
-    app.issue_under(&app.new_key().await).await;
+    app.new_issuing_key().await;
     let job = rekey::create(&app.db, &server_key, &own, None, 100)
         .await
         .unwrap();
@@ -658,8 +648,7 @@ async fn administrators_see_keys_and_start_rotations_over_http_and_nobody_else_d
     assert_eq!(rekey::jobs(&app.db).await.unwrap().len(), 0);
 
     // A dry run says what would move; a real one records the job, which a replica runs.
-    let new_key = app.new_key().await;
-    app.issue_under(&new_key).await;
+    let new_key = app.new_issuing_key().await;
     let (_, dry) = admin
         .call(
             Method::POST,
