@@ -60,6 +60,20 @@ pub struct RekeyJob {
     pub message: String,
 }
 
+impl RekeyJob {
+    /// Seconds left at the pace so far, while it runs and has moved something (`now`: Unix
+    /// seconds).
+    pub fn seconds_left(&self, now: i64) -> Option<u64> {
+        let started = self.started_at?;
+        if self.state != "running" || self.bytes_done == 0 {
+            return None;
+        }
+        let spent = u128::try_from(now - started).unwrap_or(0).max(1);
+        let left = u128::from(self.bytes_total.saturating_sub(self.bytes_done));
+        u64::try_from(spent * left / u128::from(self.bytes_done)).ok()
+    }
+}
+
 /// `GET /api/admin/keys`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct KeysOverview {
@@ -125,3 +139,38 @@ pub struct SetAccountKeyRequest {
 pub const REKEY_DEFAULT_RATE: u32 = 50;
 /// Most KMS requests per second a rotation may make.
 pub const REKEY_MAX_RATE: u32 = 10_000;
+
+#[cfg(test)]
+mod tests {
+    use super::RekeyJob;
+
+    #[test]
+    fn the_time_left_follows_the_pace_so_far_and_only_while_running() {
+        let mut job = RekeyJob {
+            id: "j".into(),
+            from_key: "a".into(),
+            to_key: "b".into(),
+            account: None,
+            state: "running".into(),
+            kms_rate: 50,
+            created_at: 0,
+            started_at: Some(100),
+            finished_at: None,
+            files_total: 4,
+            bytes_total: 400,
+            files_done: 1,
+            bytes_done: 100,
+            files_failed: 0,
+            keys_done: 0,
+            waiting: 0,
+            message: String::new(),
+        };
+        // 100 bytes in 10 s: 300 left take 30 s.
+        assert_eq!(job.seconds_left(110), Some(30));
+        job.bytes_done = 0;
+        assert_eq!(job.seconds_left(110), None, "nothing moved yet");
+        job.bytes_done = 400;
+        job.state = "done".into();
+        assert_eq!(job.seconds_left(110), None, "ended");
+    }
+}

@@ -81,7 +81,7 @@ pub fn run(args: RekeyArgs) -> Result<()> {
                 "would move {} files ({}) and {} metadata and link set keys from {from}{}; \
                  {} unfinished uploads would be waited for. Nothing was changed.",
                 left.files,
-                size(left.bytes),
+                size(u64::try_from(left.bytes).unwrap_or(0)),
                 left.keys,
                 args.to.as_deref().map(|t| format!(" to {t}")).unwrap_or_default(),
                 left.pending
@@ -130,7 +130,7 @@ async fn follow(db: &cipherdrop_server::db::Db, id: &str) -> Result<()> {
                 println!(
                     "done: {} files ({}) and {} keys moved to {}",
                     job.files_done,
-                    size(job.bytes_done),
+                    size(u64::try_from(job.bytes_done).unwrap_or(0)),
                     job.keys_done,
                     job.to_key
                 );
@@ -156,15 +156,11 @@ async fn follow(db: &cipherdrop_server::db::Db, id: &str) -> Result<()> {
 
 /// One line on a job: its state, files and bytes, and an estimate of the time left.
 fn line(job: &JobRow) -> String {
-    let eta = match job.started_at {
-        Some(t) if job.state == "running" && job.bytes_done > 0 => {
-            let spent = (cipherdrop_server::db::now() - t).max(1);
-            let left = (job.bytes_total - job.bytes_done).max(0);
-            let secs = i128::from(spent) * i128::from(left) / i128::from(job.bytes_done);
-            format!(", about {secs} s left")
-        }
-        _ => String::new(),
-    };
+    let job = job.clone().to_api(None);
+    let eta = job
+        .seconds_left(cipherdrop_server::db::now())
+        .map(|secs| format!(", about {secs} s left"))
+        .unwrap_or_default();
     let message = if job.message.is_empty() {
         String::new()
     } else {
@@ -191,8 +187,8 @@ fn line(job: &JobRow) -> String {
     )
 }
 
-fn size(bytes: i64) -> String {
-    let b = bytes.max(0) as f64;
+fn size(bytes: u64) -> String {
+    let b = bytes as f64;
     match b {
         b if b >= 1024.0 * 1024.0 * 1024.0 => format!("{:.2} GiB", b / (1024.0 * 1024.0 * 1024.0)),
         b if b >= 1024.0 * 1024.0 => format!("{:.1} MiB", b / (1024.0 * 1024.0)),

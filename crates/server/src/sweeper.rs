@@ -207,13 +207,6 @@ async fn record_system(
     };
     state
         .audit
-        .record(&Event {
-            actor: "system",
-            action,
-            object: Some(object),
-            outcome,
-            detail,
-            ..Default::default()
-        })
+        .record_system(action, object, outcome, detail)
         .await;
 }

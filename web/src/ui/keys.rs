@@ -26,14 +26,10 @@ fn open(job: &RekeyJob) -> bool {
 /// One line of a job's progress: files, bytes, and the time left at its pace so far.
 fn progress(job: &RekeyJob) -> String {
     let now = (js_sys::Date::now() / 1000.0) as i64;
-    let left = match job.started_at {
-        Some(t) if job.state == "running" && job.bytes_done > 0 => {
-            let spent = u64::try_from(now - t).unwrap_or(0).max(1);
-            let rest = job.bytes_total.saturating_sub(job.bytes_done);
-            format!(", about {} s left", spent * rest / job.bytes_done)
-        }
-        _ => String::new(),
-    };
+    let left = job
+        .seconds_left(now)
+        .map(|s| format!(", about {s} s left"))
+        .unwrap_or_default();
     format!(
         "{} of {} files, {} of {}{}{}",
         job.files_done,

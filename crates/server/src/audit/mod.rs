@@ -233,6 +233,20 @@ impl AuditLog {
             tracing::error!(error = %e, action = event.action, "could not append to the audit log");
         }
     }
+
+    /// [`AuditLog::record`]s what the server did on its own (actor `system`, no client address)
+    /// to `object`.
+    pub async fn record_system(&self, action: &str, object: &str, outcome: &str, detail: &str) {
+        self.record(&Event {
+            actor: "system",
+            action,
+            object: Some(object),
+            outcome,
+            detail,
+            ..Default::default()
+        })
+        .await;
+    }
 }
 
 fn entry_from_row(row: &sqlx::any::AnyRow) -> Result<AuditEntry, sqlx::Error> {

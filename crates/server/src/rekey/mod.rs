@@ -21,7 +21,6 @@ use moving::{Halt, Target};
 use pace::Pace;
 use sqlx::FromRow;
 
-use crate::audit::Event;
 use crate::db::now;
 use crate::error::{ApiError, ApiResult};
 use crate::objects::{ObjectRow, to_i64};
@@ -65,6 +64,32 @@ pub struct JobRow {
     pub waiting: i64,
     /// The last error, or what it waits for, in words.
     pub message: String,
+}
+
+impl JobRow {
+    /// As the API shows it, with its account's name.
+    pub fn to_api(self, account: Option<String>) -> cipherdrop_api::RekeyJob {
+        use crate::objects::to_u64;
+        cipherdrop_api::RekeyJob {
+            account,
+            kms_rate: u32::try_from(self.kms_rate).unwrap_or(0),
+            files_total: to_u64(self.files_total),
+            bytes_total: to_u64(self.bytes_total),
+            files_done: to_u64(self.files_done),
+            bytes_done: to_u64(self.bytes_done),
+            files_failed: to_u64(self.files_failed),
+            keys_done: to_u64(self.keys_done),
+            waiting: to_u64(self.waiting),
+            id: self.id,
+            from_key: self.from_key,
+            to_key: self.to_key,
+            state: self.state,
+            created_at: self.created_at,
+            started_at: self.started_at,
+            finished_at: self.finished_at,
+            message: self.message,
+        }
+    }
 }
 
 /// The cluster-wide lock of the replica running jobs ("ciphreky" as a number).
@@ -196,22 +221,11 @@ async fn fail(state: &AppState, job: &JobRow, why: &str) -> ApiResult<()> {
     .bind(&job.id)
     .execute(&state.db)
     .await?;
-    record(state, "rekey.failed", &job.id, "error", why).await;
-    Ok(())
-}
-
-async fn record(state: &AppState, action: &str, object: &str, outcome: &str, detail: &str) {
     state
         .audit
-        .record(&Event {
-            actor: "system",
-            action,
-            object: Some(object),
-            outcome,
-            detail,
-            ..Default::default()
-        })
+        .record_system("rekey.failed", &job.id, "error", why)
         .await;
+    Ok(())
 }
 
 /// Why `job` must not run, if it must not: new data keys in its scope still come from its old
@@ -301,7 +315,10 @@ async fn run_job(
                 .map(|a| format!(" (account {a})"))
                 .unwrap_or_default()
         );
-        record(state, "rekey.started", &job.id, "ok", &detail).await;
+        state
+            .audit
+            .record_system("rekey.started", &job.id, "ok", &detail)
+            .await;
     }
     let mut pace = Pace::new(u32::try_from(job.kms_rate).unwrap_or(1));
     let target = Target {
@@ -336,7 +353,10 @@ async fn run_job(
                         to_arn,
                         moving::describe(&m)
                     );
-                    record(state, "object.rekeyed", &row.id, "ok", &detail).await;
+                    state
+                        .audit
+                        .record_system("object.rekeyed", &row.id, "ok", &detail)
+                        .await;
                 }
                 Err(Halt::Stopped(step)) => {
                     tracing::info!(?step, object = %row.id, "key rotation stopped");
@@ -355,7 +375,10 @@ async fn run_job(
                     .execute(&state.db)
                     .await?;
                     let detail = format!("job {}: {}", job.id, e.message);
-                    record(state, "object.rekeyed", &row.id, "error", &detail).await;
+                    state
+                        .audit
+                        .record_system("object.rekeyed", &row.id, "error", &detail)
+                        .await;
                 }
             }
         }
@@ -398,7 +421,10 @@ async fn run_job(
         .execute(&state.db)
         .await?;
         let detail = format!("nothing of its scope is under {} any more", job.from_key);
-        record(state, "rekey.done", &job.id, "ok", &detail).await;
+        state
+            .audit
+            .record_system("rekey.done", &job.id, "ok", &detail)
+            .await;
     }
     Ok((moved, false))
 }
@@ -476,7 +502,10 @@ async fn move_keys(
             "job {}: {moved} metadata and link set keys moved to {to_arn}",
             job.id
         );
-        record(state, "rekey.keys", &job.id, "ok", &detail).await;
+        state
+            .audit
+            .record_system("rekey.keys", &job.id, "ok", &detail)
+            .await;
     }
     Ok(moved)
 }
@@ -535,14 +564,7 @@ pub async fn create_for(
         account.map(|a| format!(" for {a}")).unwrap_or_default()
     );
     crate::audit::AuditLog::new(db.clone())
-        .record(&Event {
-            actor: "system",
-            action: "rekey.created",
-            object: Some(&job.id),
-            outcome: "ok",
-            detail: &detail,
-            ..Default::default()
-        })
+        .record_system("rekey.created", &job.id, "ok", &detail)
         .await;
     Ok(job)
 }

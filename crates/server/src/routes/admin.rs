@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use cipherdrop_api::{
     AccountKey, AuditPage, CreateRekeyRequest, KeyInUse, KeysOverview, REKEY_DEFAULT_RATE,
-    REKEY_MAX_RATE, RekeyCreated, RekeyJob, RekeyPreview, SetAccountKeyRequest,
+    REKEY_MAX_RATE, RekeyCreated, RekeyPreview, SetAccountKeyRequest,
 };
 use serde::Deserialize;
 
@@ -17,7 +17,7 @@ use crate::audit;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Auth, ClientIp, St};
 use crate::objects::to_u64;
-use crate::rekey::{self, JobRow};
+use crate::rekey;
 
 /// Paging of the audit log.
 #[derive(Deserialize)]
@@ -37,11 +37,7 @@ pub async fn audit_page(
     auth: Auth,
     Query(q): Query<AuditQuery>,
 ) -> ApiResult<Json<AuditPage>> {
-    if !auth.user.is_admin {
-        return Err(ApiError::forbidden(
-            "only administrators may read the audit log",
-        ));
-    }
+    admin_only(&auth, "read the audit log")?;
     let limit = q.limit.clamp(1, 1000);
     let entries = audit::page(&state.db, q.after, limit).await?;
     let next_after = (entries.len() == limit as usize)
@@ -53,36 +49,14 @@ pub async fn audit_page(
     }))
 }
 
-fn admin_only(auth: &Auth) -> ApiResult<()> {
+/// 403 unless the caller is an administrator, saying what only they may do.
+fn admin_only(auth: &Auth, what: &str) -> ApiResult<()> {
     if auth.user.is_admin {
         Ok(())
     } else {
-        Err(ApiError::forbidden("only administrators may manage keys"))
-    }
-}
-
-fn job_of(row: JobRow, names: &HashMap<String, String>) -> RekeyJob {
-    RekeyJob {
-        account: row
-            .account_id
-            .as_ref()
-            .and_then(|id| names.get(id).cloned()),
-        kms_rate: u32::try_from(row.kms_rate).unwrap_or(0),
-        files_total: to_u64(row.files_total),
-        bytes_total: to_u64(row.bytes_total),
-        files_done: to_u64(row.files_done),
-        bytes_done: to_u64(row.bytes_done),
-        files_failed: to_u64(row.files_failed),
-        keys_done: to_u64(row.keys_done),
-        waiting: to_u64(row.waiting),
-        id: row.id,
-        from_key: row.from_key,
-        to_key: row.to_key,
-        state: row.state,
-        created_at: row.created_at,
-        started_at: row.started_at,
-        finished_at: row.finished_at,
-        message: row.message,
+        Err(ApiError::forbidden(format!(
+            "only administrators may {what}"
+        )))
     }
 }
 
@@ -99,7 +73,7 @@ async fn accounts(
 
 /// `GET /api/admin/keys`: the keys stored data is under, the accounts' keys, the jobs.
 pub async fn keys(State(state): St, auth: Auth) -> ApiResult<Json<KeysOverview>> {
-    admin_only(&auth)?;
+    admin_only(&auth, "manage keys")?;
     let users = accounts(&state).await?;
     let names: HashMap<String, String> = users
         .iter()
@@ -125,7 +99,10 @@ pub async fn keys(State(state): St, auth: Auth) -> ApiResult<Json<KeysOverview>>
         jobs: rekey::jobs(&state.db)
             .await?
             .into_iter()
-            .map(|j| job_of(j, &names))
+            .map(|j| {
+                let name = j.account_id.as_ref().and_then(|id| names.get(id).cloned());
+                j.to_api(name)
+            })
             .collect(),
     }))
 }
@@ -138,7 +115,7 @@ pub async fn start_rekey(
     ip: ClientIp,
     Json(req): Json<CreateRekeyRequest>,
 ) -> ApiResult<Json<RekeyCreated>> {
-    admin_only(&auth)?;
+    admin_only(&auth, "manage keys")?;
     let from = rekey::stored_key(&state.db, &req.from)
         .await?
         .map_err(ApiError::bad_request)?;
@@ -190,10 +167,9 @@ pub async fn start_rekey(
             },
         )
         .await?;
-    let names = users.into_iter().map(|(id, name, _)| (id, name)).collect();
     Ok(Json(RekeyCreated {
         preview,
-        job: Some(job_of(row, &names)),
+        job: Some(row.to_api(req.account.clone())),
     }))
 }
 
@@ -205,7 +181,7 @@ pub async fn set_account_key(
     Path(name): Path<String>,
     Json(req): Json<SetAccountKeyRequest>,
 ) -> ApiResult<StatusCode> {
-    admin_only(&auth)?;
+    admin_only(&auth, "manage keys")?;
     let key = req
         .kms_key_id
         .as_deref()
