@@ -41,6 +41,12 @@ pub enum ErrorCode {
     UnrecognizedClient,
     /// The request body is not JSON of the expected shape.
     Serialization,
+    /// ImportKeyMaterial: the import token's 24 hours have passed.
+    ExpiredImportToken,
+    /// ImportKeyMaterial: the import token is not one this service issued for the key.
+    InvalidImportToken,
+    /// ImportKeyMaterial: the key material is not the material the key had before.
+    IncorrectKeyMaterial,
     /// Something failed inside the service (the detail is logged, not returned).
     Internal,
 }
@@ -66,6 +72,9 @@ impl ErrorCode {
             ErrorCode::InvalidSignature => "InvalidSignatureException",
             ErrorCode::UnrecognizedClient => "UnrecognizedClientException",
             ErrorCode::Serialization => "SerializationException",
+            ErrorCode::ExpiredImportToken => "ExpiredImportTokenException",
+            ErrorCode::InvalidImportToken => "InvalidImportTokenException",
+            ErrorCode::IncorrectKeyMaterial => "IncorrectKeyMaterialException",
             ErrorCode::Internal => "KMSInternalException",
         }
     }

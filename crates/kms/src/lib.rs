@@ -4,9 +4,10 @@
 //! against the service's own credentials, so the official AWS SDKs, boto3, the AWS Encryption SDKs
 //! and `aws-encryption-cli` use it exactly as they use AWS KMS. Keys are symmetric
 //! (`SYMMETRIC_DEFAULT`) or asymmetric signing keys (`ECC_NIST_P384`, `Sign` / `Verify` /
-//! `GetPublicKey`). They persist in a data folder (atomic writes, mode 0600), their backing keys
-//! and private keys encrypted under a master key kept in a file of its own; every call is
-//! appended to an audit log.
+//! `GetPublicKey`); a symmetric key can hold imported material instead (`Origin=EXTERNAL`,
+//! `GetParametersForImport`, `ImportKeyMaterial`, `DeleteImportedKeyMaterial`). They persist in
+//! a data folder (atomic writes, mode 0600), their backing keys and private keys encrypted under a
+//! master key kept in a file of its own; every call is appended to an audit log.
 
 mod audit;
 mod blob;

@@ -40,6 +40,8 @@ pub struct Kms {
     pub(crate) disk: Disk,
     audit: AuditLog,
     clock_offset: AtomicI64,
+    /// Outstanding GetParametersForImport answers (wrapping private keys), in memory only.
+    pub(crate) imports: std::sync::Mutex<Vec<crate::ops::ImportParameters>>,
 }
 
 impl Kms {
@@ -77,6 +79,7 @@ impl Kms {
             disk,
             audit: AuditLog::open(&data_dir.join("audit.log"))?,
             clock_offset: AtomicI64::new(0),
+            imports: std::sync::Mutex::new(Vec::new()),
         })
     }
 
@@ -159,11 +162,20 @@ impl Kms {
         self.disk.save_key(rec).map_err(KmsError::internal)
     }
 
-    /// Applies what time has made due: deletions whose window has passed, automatic rotations.
+    /// Applies what time has made due: deletions whose window has passed, automatic rotations,
+    /// imported material whose `ValidTo` has passed (deleted: the key waits for its import).
     pub(crate) fn maintain(&self) -> KmsResult<()> {
         let now = self.now();
+        let expired = |k: &KeyRecord| {
+            !k.materials.is_empty()
+                && k.import
+                    .as_ref()
+                    .and_then(|i| i.valid_to)
+                    .is_some_and(|t| now >= t)
+        };
         let due = |k: &KeyRecord| {
             (k.state == KeyState::PendingDeletion && k.deletion_date.is_some_and(|d| now >= d))
+                || expired(k)
                 || (k.rotation_enabled
                     && k.key_spec.is_symmetric()
                     && k.state == KeyState::Enabled
@@ -178,7 +190,8 @@ impl Kms {
             let Some(rec) = st.keys.get_mut(&id) else {
                 continue;
             };
-            if rec.state == KeyState::PendingDeletion {
+            if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| now >= d)
+            {
                 self.disk.remove_key(id).map_err(KmsError::internal)?;
                 st.keys.remove(&id);
                 let before = st.aliases.len();
@@ -188,6 +201,10 @@ impl Kms {
                         .save_aliases(&st.aliases)
                         .map_err(KmsError::internal)?;
                 }
+            } else if expired(rec) {
+                rec.drop_imported_material();
+                let rec = rec.clone();
+                self.persist(&rec)?;
             } else {
                 rec.rotate(now, "AUTOMATIC");
                 rec.next_rotation = Some(now + f64::from(rec.rotation_period_days) * DAY);
@@ -263,6 +280,14 @@ impl Kms {
             KeyState::PendingDeletion => Err(KmsError::new(
                 ErrorCode::InvalidState,
                 format!("{} is pending deletion.", self.key_arn(rec.id)),
+            )),
+            KeyState::PendingImport => Err(KmsError::new(
+                ErrorCode::InvalidState,
+                format!(
+                    "{} is pending import: its key material was deleted, expired or never \
+                     imported.",
+                    self.key_arn(rec.id)
+                ),
             )),
         }
     }

@@ -73,7 +73,42 @@ pub struct CreateKeyRequest {
     /// Tags; `None` for an entry without string `TagKey` and `TagValue`.
     #[serde(deserialize_with = "tags")]
     pub tags: Vec<Option<Tag>>,
+    /// `AWS_KMS` (the default) or `EXTERNAL` (a value that is not a string is not looked at).
+    #[serde(deserialize_with = "loose_str")]
+    pub origin: Option<String>,
 }
+
+/// GetParametersForImport.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct GetParametersForImportRequest {
+    /// The key (id or key ARN) of origin `EXTERNAL`.
+    pub key_id: Req<field::KeyId>,
+    /// `RSAES_OAEP_SHA_256`, `RSAES_OAEP_SHA_1`, `RSA_AES_KEY_WRAP_SHA_256` or
+    /// `RSA_AES_KEY_WRAP_SHA_1`.
+    pub wrapping_algorithm: Req<field::WrappingAlgorithm>,
+    /// `RSA_2048`, `RSA_3072` or `RSA_4096`.
+    pub wrapping_key_spec: Req<field::WrappingKeySpec>,
+}
+
+/// ImportKeyMaterial.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ImportKeyMaterialRequest {
+    /// The key (id or key ARN) the parameters were asked for.
+    pub key_id: Req<field::KeyId>,
+    /// The token of the same GetParametersForImport answer as the public key used.
+    pub import_token: Req<field::ImportToken, Secret>,
+    /// The material, wrapped under that public key with the algorithm asked for.
+    pub encrypted_key_material: Req<field::EncryptedKeyMaterial, Secret>,
+    /// When the material expires (seconds since the epoch), for `KEY_MATERIAL_EXPIRES`.
+    pub valid_to: Opt<field::ValidTo, f64>,
+    /// `KEY_MATERIAL_EXPIRES` (the default) or `KEY_MATERIAL_DOES_NOT_EXPIRE`.
+    pub expiration_model: Opt<field::ExpirationModel>,
+}
+
+/// DeleteImportedKeyMaterial.
+pub type DeleteImportedKeyMaterialRequest = KeyRequest;
 
 /// Any request that names one key and nothing else.
 #[derive(Default, Deserialize)]

@@ -8,7 +8,7 @@ use super::page;
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, DAY, Kms};
 use crate::signing::PrivateKey;
-use crate::store::{KeyRecord, KeySpec, KeyState, Material, fresh_key};
+use crate::store::{KeyRecord, KeySpec, KeyState, Material, Origin, fresh_key};
 use crate::wire::{
     CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, DisableKeyRequest,
     DisableKeyRotationRequest, Empty, EnableKeyRequest, EnableKeyRotationRequest,
@@ -30,15 +30,21 @@ impl Kms {
             description: rec.description.clone(),
             enabled: rec.state == KeyState::Enabled,
             encryption_algorithms: rec.key_spec.encryption_algorithms(),
+            expiration_model: rec.import.as_ref().map(|i| i.expiration_model.clone()),
             key_id: rec.id.to_string(),
             key_manager: "CUSTOMER",
             key_spec: rec.key_spec.as_str(),
             key_state: format!("{:?}", rec.state),
             key_usage: rec.key_spec.key_usage(),
             multi_region: false,
-            origin: "AWS_KMS",
+            origin: rec.origin.as_str(),
             pending_deletion_window_in_days: rec.deletion_date.map(|_| rec.pending_window_days),
             signing_algorithms: rec.key_spec.signing_algorithms(),
+            valid_to: rec
+                .import
+                .as_ref()
+                .and_then(|i| i.valid_to)
+                .filter(|_| !rec.materials.is_empty()),
         }
     }
 
@@ -52,6 +58,7 @@ impl Kms {
             req.customer_master_key_spec.as_deref(),
             req.key_usage.as_deref(),
         )?;
+        let origin = origin_of(req.origin.as_deref(), spec)?;
         let description = req.description.get()?.unwrap_or_default();
         if description.len() > 8192 {
             return Err(KmsError::new(
@@ -83,8 +90,15 @@ impl Kms {
             materials: Vec::new(),
             key_spec: spec,
             private_key: None,
+            origin: Origin::AwsKms,
+            import: None,
         };
         let rec = match spec {
+            KeySpec::SymmetricDefault if origin == Origin::External => KeyRecord {
+                state: KeyState::PendingImport,
+                origin,
+                ..rec
+            },
             KeySpec::SymmetricDefault => KeyRecord {
                 materials: vec![Material {
                     version: 1,
@@ -149,7 +163,7 @@ impl Kms {
         info: &mut AuditInfo,
     ) -> KmsResult<Empty> {
         self.set_state(req.key_id, info, |rec| match rec.state {
-            KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            KeyState::PendingDeletion | KeyState::PendingImport => Err(ErrorCode::InvalidState),
             _ => {
                 rec.state = KeyState::Enabled;
                 Ok(())
@@ -164,7 +178,7 @@ impl Kms {
         info: &mut AuditInfo,
     ) -> KmsResult<Empty> {
         self.set_state(req.key_id, info, |rec| match rec.state {
-            KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            KeyState::PendingDeletion | KeyState::PendingImport => Err(ErrorCode::InvalidState),
             _ => {
                 rec.state = KeyState::Disabled;
                 Ok(())
@@ -207,7 +221,12 @@ impl Kms {
     ) -> KmsResult<KeyIdResponse> {
         let arn = self.set_state(req.key_id, info, |rec| match rec.state {
             KeyState::PendingDeletion => {
-                rec.state = KeyState::Disabled;
+                // A key of imported material whose material is gone waits for it again.
+                rec.state = if rec.origin == Origin::External && rec.materials.is_empty() {
+                    KeyState::PendingImport
+                } else {
+                    KeyState::Disabled
+                };
                 rec.deletion_date = None;
                 rec.pending_window_days = None;
                 Ok(())
@@ -315,9 +334,10 @@ impl Kms {
     }
 }
 
-/// Rotation is for symmetric keys only: UnsupportedOperation for another, whatever its state.
+/// Rotation is for symmetric keys of material made here only: UnsupportedOperation for another
+/// (a signing key, a key of imported material), whatever its state.
 fn require_symmetric(rec: &KeyRecord) -> Result<(), ErrorCode> {
-    if rec.key_spec.is_symmetric() {
+    if rec.key_spec.is_symmetric() && rec.origin == Origin::AwsKms {
         Ok(())
     } else {
         Err(ErrorCode::UnsupportedOperation)
@@ -429,11 +449,39 @@ fn key_spec_of(
     }
 }
 
+/// CreateKey's `Origin`: `AWS_KMS` (the default) or, for a symmetric key, `EXTERNAL`; the
+/// other AWS origins (a CloudHSM or external key store) are UnsupportedOperation here.
+fn origin_of(origin: Option<&str>, spec: KeySpec) -> KmsResult<Origin> {
+    match origin {
+        None | Some("AWS_KMS") => Ok(Origin::AwsKms),
+        Some("EXTERNAL") if spec == KeySpec::SymmetricDefault => Ok(Origin::External),
+        Some("EXTERNAL") => Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!(
+                "Origin EXTERNAL is supported by this KMS for SYMMETRIC_DEFAULT keys only, not {}",
+                spec.as_str()
+            ),
+        )),
+        Some(o @ ("AWS_CLOUDHSM" | "EXTERNAL_KEY_STORE")) => Err(KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("Origin {o} is not supported by this KMS: it has no custom key stores"),
+        )),
+        Some(other) => Err(KmsError::new(
+            ErrorCode::Validation,
+            format!(
+                "1 validation error detected: Value '{other}' at 'origin' failed to satisfy \
+                 constraint: Member must satisfy enum value set: [AWS_CLOUDHSM, AWS_KMS, \
+                 EXTERNAL, EXTERNAL_KEY_STORE]"
+            ),
+        )),
+    }
+}
+
 /// Rotation needs an enabled key: Disabled for a disabled one, KMSInvalidState otherwise.
 fn require_enabled(rec: &KeyRecord) -> Result<(), ErrorCode> {
     match rec.state {
         KeyState::Enabled => Ok(()),
         KeyState::Disabled => Err(ErrorCode::Disabled),
-        KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+        KeyState::PendingDeletion | KeyState::PendingImport => Err(ErrorCode::InvalidState),
     }
 }

@@ -3,8 +3,11 @@
 
 mod aliases;
 mod crypto;
+mod imports;
 mod keys;
 mod sign;
+
+pub(crate) use imports::ImportParameters;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -85,6 +88,9 @@ operations! {
     Sign => sign,
     Verify => verify,
     GetPublicKey => get_public_key,
+    GetParametersForImport => get_parameters_for_import,
+    ImportKeyMaterial => import_key_material,
+    DeleteImportedKeyMaterial => delete_imported_key_material,
 }
 
 impl Kms {
@@ -145,7 +151,7 @@ mod tests {
 
     #[test]
     fn every_operation_is_found_by_its_name_and_nothing_else_is() {
-        assert_eq!(Operation::ALL.len(), 24);
+        assert_eq!(Operation::ALL.len(), 27);
         for op in Operation::ALL {
             assert_eq!(Operation::from_name(op.name()), Some(*op));
         }

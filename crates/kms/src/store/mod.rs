@@ -27,6 +27,49 @@ pub enum KeyState {
     Disabled,
     /// Scheduled for deletion; refuses cryptographic operations.
     PendingDeletion,
+    /// A key of imported material (`Origin` `EXTERNAL`) without its material: made so, or its
+    /// material deleted or expired. Refuses cryptographic operations until the material is
+    /// imported (again).
+    PendingImport,
+}
+
+/// Where a key's material comes from, as AWS names it (`Origin`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Origin {
+    /// Made by this service.
+    #[default]
+    AwsKms,
+    /// Imported by the key's owner (`ImportKeyMaterial`).
+    External,
+}
+
+impl Origin {
+    /// The name AWS gives it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::AwsKms => "AWS_KMS",
+            Origin::External => "EXTERNAL",
+        }
+    }
+
+    /// Whether it is the default (then absent from the file, as in files from before imports).
+    pub fn is_aws_kms(&self) -> bool {
+        *self == Origin::AwsKms
+    }
+}
+
+/// What a key of imported material remembers of its import. The material itself is a backing
+/// key like any other (version 1, sealed under the master key) while imported; once deleted or
+/// expired, only its digest stays, so that only the same material can be imported again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Import {
+    /// SHA-256 of the key id and the material (hex): which material the key was made for.
+    pub digest: String,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`, of the last import.
+    pub expiration_model: String,
+    /// When the material expires (seconds since the epoch), for `KEY_MATERIAL_EXPIRES`.
+    pub valid_to: Option<f64>,
 }
 
 /// What kind of key a KMS key is, as AWS names it (`KeySpec`).
@@ -160,6 +203,12 @@ pub struct KeyRecord<M = Material, P = PrivateKey> {
         skip_serializing_if = "Option::is_none"
     )]
     pub private_key: Option<P>,
+    /// `AWS_KMS` (then absent from the file) or `EXTERNAL`.
+    #[serde(default, skip_serializing_if = "Origin::is_aws_kms")]
+    pub origin: Origin,
+    /// For an `EXTERNAL` key once material was imported: which, and until when.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub import: Option<Import>,
 }
 
 impl<M, P> KeyRecord<M, P> {
@@ -183,6 +232,8 @@ impl<M, P> KeyRecord<M, P> {
             materials: self.materials.iter().map(f).collect::<Result<_, E>>()?,
             key_spec: self.key_spec,
             private_key: self.private_key.as_ref().map(g).transpose()?,
+            origin: self.origin,
+            import: self.import.clone(),
         })
     }
 }
@@ -196,6 +247,16 @@ impl KeyRecord {
     /// The backing key of a given version.
     pub fn material(&self, version: u32) -> Option<&Material> {
         self.materials.iter().find(|m| m.version == version)
+    }
+
+    /// Deletes imported material (`DeleteImportedKeyMaterial`, or its `ValidTo` passed): the
+    /// backing key is gone, the digest stays; the key waits for an import unless it is pending
+    /// deletion.
+    pub fn drop_imported_material(&mut self) {
+        self.materials.clear();
+        if self.state != KeyState::PendingDeletion {
+            self.state = KeyState::PendingImport;
+        }
     }
 
     /// Adds a fresh backing key.
@@ -430,11 +491,27 @@ impl Disk {
 }
 
 /// A key file's record must be what its key spec says: a symmetric key has backing keys and no
-/// private key; an asymmetric key a private key and no backing keys.
+/// private key; an asymmetric key a private key and no backing keys. A key of imported material
+/// is symmetric and has its one backing key exactly when it is not waiting for its import.
 fn check_shape(rec: &KeyRecord<StoredMaterial, String>, path: &Path) -> std::io::Result<()> {
-    let ok = match rec.key_spec {
-        KeySpec::SymmetricDefault => rec.private_key.is_none(),
-        KeySpec::EccNistP384 => rec.private_key.is_some() && rec.materials.is_empty(),
+    let ok = match (rec.key_spec, rec.origin) {
+        (KeySpec::SymmetricDefault, Origin::AwsKms) => {
+            rec.private_key.is_none() && rec.import.is_none()
+        }
+        (KeySpec::SymmetricDefault, Origin::External) => {
+            rec.private_key.is_none()
+                && match rec.state {
+                    KeyState::Enabled | KeyState::Disabled => {
+                        rec.materials.len() == 1 && rec.import.is_some()
+                    }
+                    KeyState::PendingImport => rec.materials.is_empty(),
+                    KeyState::PendingDeletion => rec.materials.len() <= 1,
+                }
+        }
+        (KeySpec::EccNistP384, Origin::AwsKms) => {
+            rec.private_key.is_some() && rec.materials.is_empty()
+        }
+        (KeySpec::EccNistP384, Origin::External) => false,
     };
     if ok {
         return Ok(());

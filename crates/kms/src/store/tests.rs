@@ -42,6 +42,8 @@ fn record(id: Uuid, keys: &[[u8; 32]]) -> KeyRecord {
             .collect(),
         key_spec: KeySpec::SymmetricDefault,
         private_key: None,
+        origin: Origin::AwsKms,
+        import: None,
     }
 }
 

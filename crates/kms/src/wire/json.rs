@@ -59,6 +59,12 @@ names!(
     MessageType,
     SigningAlgorithm,
     Signature,
+    WrappingAlgorithm,
+    WrappingKeySpec,
+    ImportToken,
+    EncryptedKeyMaterial,
+    ValidTo,
+    ExpirationModel,
 );
 
 /// A JSON type a field can hold; `null` reads as absent.
@@ -75,6 +81,22 @@ impl FromJson for String {
             _ => Err(KmsError::new(
                 ErrorCode::Serialization,
                 format!("{field} must be a string"),
+            )),
+        }
+    }
+}
+
+/// A timestamp: seconds since the epoch, as the JSON protocol writes them.
+impl FromJson for f64 {
+    fn from_json(v: Value, field: &str) -> KmsResult<Option<Self>> {
+        match v {
+            Value::Null => Ok(None),
+            Value::Number(n) => n.as_f64().map(Some).ok_or_else(|| {
+                KmsError::new(ErrorCode::Serialization, format!("{field} is out of range"))
+            }),
+            _ => Err(KmsError::new(
+                ErrorCode::Serialization,
+                format!("{field} must be a timestamp"),
             )),
         }
     }

@@ -32,6 +32,10 @@ pub struct KeyMetadata {
     /// `["SYMMETRIC_DEFAULT"]`, for a symmetric key only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub encryption_algorithms: Option<[&'static str; 1]>,
+    /// `KEY_MATERIAL_EXPIRES` or `KEY_MATERIAL_DOES_NOT_EXPIRE`, for a key of imported material
+    /// once material was imported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expiration_model: Option<String>,
     /// The key id.
     pub key_id: String,
     /// `CUSTOMER`.
@@ -44,7 +48,7 @@ pub struct KeyMetadata {
     pub key_usage: &'static str,
     /// `false`.
     pub multi_region: bool,
-    /// `AWS_KMS`.
+    /// `AWS_KMS` or `EXTERNAL`.
     pub origin: &'static str,
     /// Present (possibly `null`) exactly when `DeletionDate` is.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,6 +56,35 @@ pub struct KeyMetadata {
     /// `["ECDSA_SHA_384"]`, for a signing key only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signing_algorithms: Option<[&'static str; 1]>,
+    /// When imported material expires, for `KEY_MATERIAL_EXPIRES` only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub valid_to: Option<f64>,
+}
+
+/// GetParametersForImport.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct GetParametersForImportResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// The token to give ImportKeyMaterial with material wrapped under `PublicKey`.
+    #[serde(serialize_with = "blob_base64")]
+    pub import_token: Vec<u8>,
+    /// The wrapping public key, a DER `SubjectPublicKeyInfo`.
+    #[serde(serialize_with = "blob_base64")]
+    pub public_key: Vec<u8>,
+    /// When the token and public key stop being accepted (24 hours on).
+    pub parameters_valid_to: f64,
+}
+
+/// ImportKeyMaterial.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportKeyMaterialResponse {
+    /// The key ARN.
+    pub key_id: String,
+    /// Which material (the same for every import of it).
+    pub key_material_id: String,
 }
 
 /// CreateKey and DescribeKey.

@@ -257,6 +257,7 @@ fn metadata(deleting: bool) -> KeyMetadata {
         description: "d".into(),
         enabled: !deleting,
         encryption_algorithms: Some(["SYMMETRIC_DEFAULT"]),
+        expiration_model: None,
         key_id: "k".into(),
         key_manager: "CUSTOMER",
         key_spec: "SYMMETRIC_DEFAULT",
@@ -271,6 +272,17 @@ fn metadata(deleting: bool) -> KeyMetadata {
         origin: "AWS_KMS",
         pending_deletion_window_in_days: deleting.then_some(Some(7)),
         signing_algorithms: None,
+        valid_to: None,
+    }
+}
+
+/// A key of imported material that expires.
+fn imported_metadata() -> KeyMetadata {
+    KeyMetadata {
+        expiration_model: Some("KEY_MATERIAL_EXPIRES".into()),
+        origin: "EXTERNAL",
+        valid_to: Some(1_700_172_800.5),
+        ..metadata(false)
     }
 }
 
@@ -291,6 +303,10 @@ fn responses_are_written_field_for_field_as_before() {
     assert_same_bytes(&KeyMetadataResponse {
         key_metadata: metadata(false),
     });
+    let text = assert_same_bytes(&KeyMetadataResponse {
+        key_metadata: imported_metadata(),
+    });
+    assert!(text.contains("\"ValidTo\":1700172800.5"), "{text}");
     let text = assert_same_bytes(&KeyMetadataResponse {
         key_metadata: metadata(true),
     });

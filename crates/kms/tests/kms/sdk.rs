@@ -17,15 +17,15 @@ use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{DataKeySpec, KeyState};
 use cipherdrop_kms::Kms;
 
-struct Server {
-    kms: Arc<Kms>,
-    addr: std::net::SocketAddr,
+pub(crate) struct Server {
+    pub(crate) kms: Arc<Kms>,
+    pub(crate) addr: std::net::SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Server {
-    async fn start(dir: &std::path::Path) -> Self {
+    pub(crate) async fn start(dir: &std::path::Path) -> Self {
         Self::run(Kms::open(dir, "us-east-1", "111122223333").unwrap()).await
     }
 
@@ -54,12 +54,12 @@ impl Server {
         cipherdrop_testkit::kms_client(&format!("http://{}", self.addr), ak, sk, false)
     }
 
-    fn client(&self) -> Client {
+    pub(crate) fn client(&self) -> Client {
         let c = self.kms.credentials();
         self.client_with(&c.access_key_id, &c.secret_access_key)
     }
 
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         self.stop.take().unwrap().send(()).unwrap();
         self.task.await.unwrap();
     }
@@ -2153,13 +2153,24 @@ async fn signing_keys_survive_a_restart() {
     s.stop().await;
 }
 
-/// Runs `tests/py/kms_sign.py` (boto3 and `cryptography`) against the KMS at `endpoint`, off the
-/// runtime's threads (the embedded KMS answers on them); returns its JSON.
+/// Runs `tests/py/kms_sign.py` (boto3 and `cryptography`) against the KMS at `endpoint`.
 async fn boto3_signing_checks(endpoint: String, creds: (String, String)) -> serde_json::Value {
+    boto3_script("kms_sign.py", endpoint, creds).await
+}
+
+/// Runs the boto3 script `tests/py/<script>` against the KMS at `endpoint`, off the runtime's
+/// threads (the embedded KMS answers on them); returns its JSON.
+pub(crate) async fn boto3_script(
+    script: &'static str,
+    endpoint: String,
+    creds: (String, String),
+) -> serde_json::Value {
     tokio::task::spawn_blocking(move || {
-        let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/kms_sign.py");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/py")
+            .join(script);
         let out = std::process::Command::new(cipherdrop_testkit::python())
-            .arg(script)
+            .arg(path)
             .env("AWS_ENDPOINT_URL_KMS", &endpoint)
             .env("AWS_ACCESS_KEY_ID", &creds.0)
             .env("AWS_SECRET_ACCESS_KEY", &creds.1)
@@ -2172,7 +2183,7 @@ async fn boto3_signing_checks(endpoint: String, creds: (String, String)) -> serd
             .unwrap();
         assert!(
             out.status.success(),
-            "kms_sign.py against {endpoint}: {}",
+            "{script} against {endpoint}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).unwrap()
