@@ -34,6 +34,9 @@ pub enum ErrorCode {
     InsufficientScope,
     /// `internal`
     Internal,
+    /// `key_unusable`: the KMS key is disabled, scheduled for deletion, deleted, or its imported
+    /// material is deleted or expired.
+    KeyUnusable,
     /// `kms_error`
     KmsError,
     /// `kms_unavailable`
@@ -109,7 +112,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code a server of this build sends.
-    pub const ALL: [Self; 47] = [
+    pub const ALL: [Self; 48] = [
         Self::BadCredentials,
         Self::BadLink,
         Self::BadRequest,
@@ -123,6 +126,7 @@ impl ErrorCode {
         Self::HeaderMismatch,
         Self::InsufficientScope,
         Self::Internal,
+        Self::KeyUnusable,
         Self::KmsError,
         Self::KmsUnavailable,
         Self::NotFound,
@@ -175,6 +179,7 @@ impl ErrorCode {
             Self::HeaderMismatch => "header_mismatch",
             Self::InsufficientScope => "insufficient_scope",
             Self::Internal => "internal",
+            Self::KeyUnusable => "key_unusable",
             Self::KmsError => "kms_error",
             Self::KmsUnavailable => "kms_unavailable",
             Self::NotFound => "not_found",

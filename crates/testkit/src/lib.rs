@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
 
 mod answers;
+pub mod byok;
 mod client;
 pub mod cluster;
 pub mod load;

@@ -10,6 +10,40 @@ use zeroize::Zeroizing;
 use super::{Aws, IssuedKey, bad_gateway, sdk_error, service_code};
 use crate::error::ApiError;
 
+/// The KMS error codes of a key that exists (or existed) but cannot be used now: disabled,
+/// scheduled for deletion or pending the import of its material (`KMSInvalidStateException`),
+/// or deleted (`NotFoundException` for a key named by ARN).
+const UNUSABLE: &[&str] = &[
+    "DisabledException",
+    "KMSInvalidStateException",
+    "NotFoundException",
+];
+
+/// A KMS refusal because of the key's state, said in words (`key_unusable`, 409): nothing under
+/// the key opens until an administrator restores it. Any other failure as usual.
+fn unusable_or<E, R>(e: &aws_sdk_s3::error::SdkError<E, R>, what: &str) -> ApiError
+where
+    E: aws_sdk_s3::error::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    match service_code(e) {
+        Some(code) if UNUSABLE.contains(&code.as_str()) => {
+            tracing::warn!(code, "KMS key unusable");
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                cipherdrop_api::ErrorCode::KeyUnusable,
+                format!(
+                    "The KMS key {what} cannot be used now: it is disabled, scheduled for \
+                     deletion or deleted, or its imported key material was deleted or has \
+                     expired. Nothing under it can be decrypted until an administrator restores \
+                     the key (or imports the same key material again)."
+                ),
+            )
+        }
+        _ => sdk_error("KMS", e),
+    }
+}
+
 impl Aws {
     /// Makes sure `alias` names a KMS key, creating a key and the alias if it does not (used
     /// with the embedded KMS on first start); returns the key ARN.
@@ -58,7 +92,7 @@ impl Aws {
             .set_encryption_context(Some(context.clone()))
             .send()
             .await
-            .map_err(|e| sdk_error("KMS", &e))?;
+            .map_err(|e| unusable_or(&e, "new files are encrypted under"))?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         let (Some(edk), Some(key_arn)) = (out.ciphertext_blob, out.key_id) else {
             return Err(bad_gateway("KMS", "GenerateDataKey answered without a key"));
@@ -222,7 +256,7 @@ impl Aws {
             .set_encryption_context(Some(context.clone()))
             .send()
             .await
-            .map_err(|e| sdk_error("KMS", &e))?;
+            .map_err(|e| unusable_or(&e, "this is encrypted under"))?;
         let plaintext = Zeroizing::new(out.plaintext.map(Blob::into_inner).unwrap_or_default());
         if plaintext.len() != len {
             return Err(bad_gateway(

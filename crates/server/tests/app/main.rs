@@ -15,6 +15,7 @@ mod audit;
 mod complete;
 mod docs;
 mod endpoints;
+mod erasure;
 mod limits;
 mod metadata;
 mod modules;

@@ -172,6 +172,23 @@ impl TestApp {
         cipherdrop_testkit::kms_client(&self.kms_url, ak, sk, false)
     }
 
+    /// The official Python ESDK's decryption of `ciphertext` with a KMS keyring of `key_arn`,
+    /// through the embedded KMS with the server's credentials (a process, off the runtime's
+    /// threads, which serve the KMS it calls).
+    pub async fn esdk_decrypt(&self, key_arn: &str, ciphertext: &[u8]) -> anyhow::Result<Vec<u8>> {
+        let (url, (ak, sk), arn, ct, dir) = (
+            self.kms_url.clone(),
+            self.kms_credentials.clone(),
+            key_arn.to_owned(),
+            ciphertext.to_vec(),
+            self.dir().to_owned(),
+        );
+        tokio::task::spawn_blocking(move || {
+            cipherdrop_testkit::server::esdk_decrypt(&url, (&ak, &sk), &arn, &ct, &dir)
+        })
+        .await?
+    }
+
     /// A client of the embedded S3 with the server's own credentials (someone with S3 access
     /// acting behind the server's back).
     pub fn s3(&self) -> aws_sdk_s3::Client {
