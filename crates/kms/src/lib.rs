@@ -19,6 +19,7 @@ mod signing;
 mod sigv4;
 mod store;
 mod wire;
+mod wrapping;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -41,7 +41,7 @@ pub struct Kms {
     audit: AuditLog,
     clock_offset: AtomicI64,
     /// Outstanding GetParametersForImport answers (wrapping private keys), in memory only.
-    pub(crate) imports: std::sync::Mutex<Vec<crate::ops::ImportParameters>>,
+    pub(crate) imports: std::sync::Mutex<Vec<crate::wrapping::ImportParameters>>,
 }
 
 impl Kms {

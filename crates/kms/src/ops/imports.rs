@@ -5,15 +5,11 @@
 //! the same material is imported again. As in AWS KMS, the key must have been made with
 //! `Origin=EXTERNAL`; here only symmetric keys take imported material.
 //!
-//! The wrapping private keys live in memory only: after a restart, ask for new parameters.
+//! The wrapping private keys (`wrapping`) live in memory only: after a restart, ask for new
+//! parameters.
 
 use aws_lc_rs::encoding::AsDer as _;
-use aws_lc_rs::key_wrap::{AES_256, KeyEncryptionKey, KeyWrapPadded as _};
-use aws_lc_rs::rsa::{
-    KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
-    PrivateDecryptingKey,
-};
-use sha2::Digest as _;
+use aws_lc_rs::rsa::{OaepPrivateDecryptingKey, PrivateDecryptingKey};
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
@@ -22,8 +18,9 @@ use crate::service::{AuditInfo, DAY, Kms};
 use crate::store::{Import, KeySpec, KeyState, Material, Origin};
 use crate::wire::{
     DeleteImportedKeyMaterialRequest, Empty, GetParametersForImportRequest,
-    GetParametersForImportResponse, ImportKeyMaterialRequest, ImportKeyMaterialResponse, Secret,
+    GetParametersForImportResponse, ImportKeyMaterialRequest, ImportKeyMaterialResponse,
 };
+use crate::wrapping::{ImportParameters, key_size_of, material_digest, wrapping_of};
 
 /// How long an import token and its public key are accepted.
 const PARAMETERS_SECONDS: f64 = DAY;
@@ -35,25 +32,6 @@ const MAX_OUTSTANDING: usize = 64;
 const EXPIRES: &str = "KEY_MATERIAL_EXPIRES";
 /// `KEY_MATERIAL_DOES_NOT_EXPIRE`.
 const DOES_NOT_EXPIRE: &str = "KEY_MATERIAL_DOES_NOT_EXPIRE";
-
-/// How the material is wrapped under the public key.
-#[derive(Clone, Copy)]
-enum Wrapping {
-    /// RSA-OAEP of the material itself.
-    Oaep(&'static OaepAlgorithm),
-    /// RSA-OAEP of an AES-256 key, then AES key wrap with padding (RFC 5649) of the material
-    /// under it: the two ciphertexts one after the other.
-    RsaAesKeyWrap(&'static OaepAlgorithm),
-}
-
-/// One GetParametersForImport answer still to be used.
-pub(crate) struct ImportParameters {
-    key: Uuid,
-    token: [u8; 32],
-    wrapping: Wrapping,
-    private_key: OaepPrivateDecryptingKey,
-    valid_to: f64,
-}
 
 impl Kms {
     pub(super) fn get_parameters_for_import(
@@ -272,41 +250,13 @@ impl Kms {
                 "The import token has expired: its 24 hours have passed. Ask for new parameters.",
             ));
         }
-        let invalid = || {
+        let opened = params.unwrap(wrapped).ok_or_else(|| {
             KmsError::new(
                 ErrorCode::InvalidCiphertext,
                 "The wrapped key material does not open with the import parameters' private \
                  key and wrapping algorithm.",
             )
-        };
-        let rsa = &params.private_key;
-        let mut buf = Zeroizing::new(vec![0u8; rsa.min_output_size()]);
-        let opened: Secret = match params.wrapping {
-            Wrapping::Oaep(alg) => {
-                let pt = rsa
-                    .decrypt(alg, wrapped, &mut buf, None)
-                    .map_err(|_| invalid())?;
-                Zeroizing::new(pt.to_vec())
-            }
-            Wrapping::RsaAesKeyWrap(alg) => {
-                let split = rsa.key_size_bytes();
-                let (head, tail) = wrapped.split_at_checked(split).ok_or_else(invalid)?;
-                let aes = rsa
-                    .decrypt(alg, head, &mut buf, None)
-                    .map_err(|_| invalid())?;
-                if aes.len() != 32 {
-                    return Err(invalid());
-                }
-                let kek = KeyEncryptionKey::new(&AES_256, aes).map_err(|_| invalid())?;
-                let mut out = Zeroizing::new(vec![0u8; tail.len()]);
-                let n = kek
-                    .unwrap_with_padding(tail, &mut out)
-                    .map_err(|_| invalid())?
-                    .len();
-                out.truncate(n);
-                out
-            }
-        };
+        })?;
         let mut material = Zeroizing::new([0u8; 32]);
         if opened.len() != material.len() {
             return Err(KmsError::new(
@@ -320,62 +270,5 @@ impl Kms {
         }
         material.copy_from_slice(&opened);
         Ok(material)
-    }
-}
-
-/// Which material a key was made for: SHA-256 over a label, the key id and the material (hex).
-/// The material is a 256-bit secret, so the digest tells nothing of it.
-fn material_digest(id: Uuid, material: &[u8; 32]) -> String {
-    let mut h = sha2::Sha256::new();
-    h.update(b"cipherdrop-kms imported key material\0");
-    h.update(id.as_bytes());
-    h.update(material);
-    hex::encode(h.finalize())
-}
-
-/// The AWS wrapping algorithms: the two this service takes and the ones it refuses.
-fn wrapping_of(name: &str) -> KmsResult<Wrapping> {
-    match name {
-        "RSAES_OAEP_SHA_256" => Ok(Wrapping::Oaep(&OAEP_SHA256_MGF1SHA256)),
-        "RSAES_OAEP_SHA_1" => Ok(Wrapping::Oaep(&OAEP_SHA1_MGF1SHA1)),
-        "RSA_AES_KEY_WRAP_SHA_256" => Ok(Wrapping::RsaAesKeyWrap(&OAEP_SHA256_MGF1SHA256)),
-        "RSA_AES_KEY_WRAP_SHA_1" => Ok(Wrapping::RsaAesKeyWrap(&OAEP_SHA1_MGF1SHA1)),
-        "RSAES_PKCS1_V1_5" | "SM2PKE" => Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!(
-                "WrappingAlgorithm {name} is not supported by this KMS: use RSAES_OAEP_SHA_256 \
-                 or RSA_AES_KEY_WRAP_SHA_256"
-            ),
-        )),
-        other => Err(KmsError::new(
-            ErrorCode::Validation,
-            format!(
-                "1 validation error detected: Value '{other}' at 'wrappingAlgorithm' failed to \
-                 satisfy constraint: Member must satisfy enum value set: [RSAES_PKCS1_V1_5, \
-                 RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, RSA_AES_KEY_WRAP_SHA_1, \
-                 RSA_AES_KEY_WRAP_SHA_256, SM2PKE]"
-            ),
-        )),
-    }
-}
-
-/// The AWS wrapping key specs: RSA of 2048, 3072 or 4096 bits (SM2 is refused).
-fn key_size_of(name: &str) -> KmsResult<KeySize> {
-    match name {
-        "RSA_2048" => Ok(KeySize::Rsa2048),
-        "RSA_3072" => Ok(KeySize::Rsa3072),
-        "RSA_4096" => Ok(KeySize::Rsa4096),
-        "SM2" => Err(KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            "WrappingKeySpec SM2 is not supported by this KMS: use RSA_2048, RSA_3072 or RSA_4096",
-        )),
-        other => Err(KmsError::new(
-            ErrorCode::Validation,
-            format!(
-                "1 validation error detected: Value '{other}' at 'wrappingKeySpec' failed to \
-                 satisfy constraint: Member must satisfy enum value set: [RSA_2048, RSA_3072, \
-                 RSA_4096, SM2]"
-            ),
-        )),
     }
 }

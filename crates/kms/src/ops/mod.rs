@@ -7,8 +7,6 @@ mod imports;
 mod keys;
 mod sign;
 
-pub(crate) use imports::ImportParameters;
-
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;

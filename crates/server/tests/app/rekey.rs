@@ -521,7 +521,14 @@ async fn an_accounts_own_key_wraps_its_data_only() {
     // Alice's key opens her data only: disabled, her files fail (in words), bob's still open.
     app.disable(&own).await;
     let e = alice.download(&a).await.unwrap_err();
-    assert_eq!(cipherdrop_testkit::server::status_of(&e), 502, "{e}");
+    assert_eq!(
+        (
+            cipherdrop_testkit::server::status_of(&e),
+            cipherdrop_testkit::server::code_of(&e)
+        ),
+        (409, "key_unusable".to_owned()),
+        "{e}"
+    );
     assert_eq!(bob.download(&b).await.unwrap(), data(5000, 4));
     app.kms().enable_key().key_id(&own).send().await.unwrap();
 

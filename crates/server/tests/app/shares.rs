@@ -532,7 +532,11 @@ async fn a_token_alone_or_the_server_alone_decrypts_nothing() {
         .share_key(link.token(), None)
         .await
         .unwrap_err();
-    assert!(status_of(&e) >= 500, "{e:?}");
+    assert_eq!(
+        (status_of(&e), code_of(&e)),
+        (409, "key_unusable".to_owned()),
+        "{e:?}"
+    );
     kms.enable_key().key_id(&key.key_arn).send().await.unwrap();
     let k = app.client().share_key(link.token(), None).await.unwrap();
     assert_eq!(link.fetch(&k).await.unwrap(), plaintext);
