@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::audit::{AuditLog, Event};
 use crate::error::{ErrorCode, KmsError, KmsResult};
-use crate::store::{AliasRecord, Disk, KeyRecord, KeyState};
+use crate::store::{AliasRecord, Disk, KeyRecord, KeyState, key_id_text, parse_key_id};
 use crate::wire::{Req, field};
 
 /// Seconds in a day.
@@ -40,6 +40,8 @@ pub struct Kms {
     pub(crate) disk: Disk,
     audit: AuditLog,
     clock_offset: AtomicI64,
+    /// The services of the other regions this one replicates multi-Region keys to.
+    peers: RwLock<BTreeMap<String, std::sync::Weak<Kms>>>,
     /// Outstanding GetParametersForImport answers (wrapping private keys), in memory only.
     pub(crate) imports: std::sync::Mutex<Vec<crate::wrapping::ImportParameters>>,
 }
@@ -80,6 +82,7 @@ impl Kms {
             audit: AuditLog::open(&data_dir.join("audit.log"))?,
             clock_offset: AtomicI64::new(0),
             imports: std::sync::Mutex::new(Vec::new()),
+            peers: RwLock::new(BTreeMap::new()),
         })
     }
 
@@ -121,7 +124,35 @@ impl Kms {
 
     /// The ARN of a key.
     pub(crate) fn key_arn(&self, id: Uuid) -> String {
-        format!("arn:aws:kms:{}:{}:key/{id}", self.region, self.account)
+        self.key_arn_in(&self.region, id)
+    }
+
+    /// The ARN of a key in `region` (a multi-Region key's primary or replicas).
+    pub(crate) fn key_arn_in(&self, region: &str, id: Uuid) -> String {
+        format!(
+            "arn:aws:kms:{region}:{}:key/{}",
+            self.account,
+            key_id_text(id)
+        )
+    }
+
+    /// Links the services of several regions (each its own `Kms`, data folder and listener), so
+    /// that multi-Region keys can be replicated among them. Every service learns of every other.
+    pub fn link_regions(services: &[std::sync::Arc<Kms>]) {
+        for a in services {
+            if let Ok(mut peers) = a.peers.write() {
+                for b in services {
+                    if b.region != a.region {
+                        peers.insert(b.region.clone(), std::sync::Arc::downgrade(b));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The service of another region, if linked and running.
+    pub(crate) fn peer(&self, region: &str) -> Option<std::sync::Arc<Kms>> {
+        self.peers.read().ok()?.get(region)?.upgrade()
     }
 
     /// The ARN of an alias (`name` is `alias/...`).
@@ -178,6 +209,9 @@ impl Kms {
                 || expired(k)
                 || (k.rotation_enabled
                     && k.key_spec.is_symmetric()
+                    && k.multi_region
+                        .as_ref()
+                        .is_none_or(|m| m.primary == self.region)
                     && k.state == KeyState::Enabled
                     && k.next_rotation.is_some_and(|d| now >= d))
         };
@@ -186,6 +220,9 @@ impl Kms {
         }
         let mut st = self.write()?;
         let ids: Vec<Uuid> = st.keys.values().filter(|k| due(k)).map(|k| k.id).collect();
+        // Multi-Region keys whose other regions learn of the change once this lock is released.
+        let mut rotated = Vec::new();
+        let mut removed = Vec::new();
         for id in ids {
             let Some(rec) = st.keys.get_mut(&id) else {
                 continue;
@@ -193,7 +230,11 @@ impl Kms {
             if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| now >= d)
             {
                 self.disk.remove_key(id).map_err(KmsError::internal)?;
-                st.keys.remove(&id);
+                if let Some(rec) = st.keys.remove(&id) {
+                    if rec.multi_region.is_some() {
+                        removed.push(rec);
+                    }
+                }
                 let before = st.aliases.len();
                 st.aliases.retain(|_, a| a.target != id);
                 if st.aliases.len() != before {
@@ -210,7 +251,17 @@ impl Kms {
                 rec.next_rotation = Some(now + f64::from(rec.rotation_period_days) * DAY);
                 let rec = rec.clone();
                 self.persist(&rec)?;
+                if rec.multi_region.is_some() {
+                    rotated.push(rec);
+                }
             }
+        }
+        drop(st);
+        for rec in &rotated {
+            self.sync_replicas(rec)?;
+        }
+        for rec in &removed {
+            self.forget_replica(rec)?;
         }
         Ok(())
     }
@@ -242,7 +293,7 @@ impl Kms {
             format!("key/{key_id}")
         };
         let id = if let Some(name) = resource.strip_prefix("key/") {
-            Uuid::parse_str(name).map_err(|_| not_found())?
+            parse_key_id(name).ok_or_else(not_found)?
         } else if resource.starts_with("alias/") {
             if !aliases {
                 return Err(KmsError::new(
@@ -310,16 +361,34 @@ impl Kms {
         ))
     }
 
-    /// The UnsupportedOperationException for an operation the key's spec does not allow
-    /// (rotation of an asymmetric key, the public key of a symmetric one).
+    /// The UnsupportedOperationException for an operation the key does not allow (rotation of
+    /// an asymmetric key, of a key of imported material or of a multi-Region replica, the public
+    /// key of a symmetric one, the deletion of a primary that has replicas).
     pub(crate) fn unsupported_for(&self, rec: &KeyRecord) -> KmsError {
-        KmsError::new(
-            ErrorCode::UnsupportedOperation,
-            format!(
-                "{} has KeySpec {}, which is not valid for this operation.",
-                self.key_arn(rec.id),
+        let why = match (&rec.multi_region, rec.origin) {
+            (Some(m), _) if m.primary != self.region => format!(
+                "is a multi-Region replica key; rotation and the key's regions are managed \
+                 through its primary key in {}",
+                m.primary
+            ),
+            (Some(m), _) if !m.replicas.is_empty() && rec.key_spec.is_symmetric() => format!(
+                "is a multi-Region primary key with replicas in {}: schedule their deletion \
+                 first, or this operation is not valid for it",
+                m.replicas.join(", ")
+            ),
+            (_, crate::store::Origin::External) => {
+                "has imported key material (Origin EXTERNAL), which is not valid for this \
+                 operation"
+                    .to_owned()
+            }
+            _ => format!(
+                "has KeySpec {}, which is not valid for this operation",
                 rec.key_spec.as_str()
             ),
+        };
+        KmsError::new(
+            ErrorCode::UnsupportedOperation,
+            format!("{} {why}.", self.key_arn(rec.id)),
         )
     }
 

@@ -22,7 +22,7 @@ pub use json::{Context, Count, Opt, Req, Secret, Tag, field};
 pub use response::*;
 
 use crate::error::{ErrorCode, KmsError, KmsResult};
-use json::{count_even_null, loose_str, tags};
+use json::{count_even_null, loose_str, loose_true, tags};
 
 /// A JSON response body, wiped on drop (`Plaintext` fields carry key material).
 pub type Body = Zeroizing<Vec<u8>>;
@@ -76,6 +76,34 @@ pub struct CreateKeyRequest {
     /// `AWS_KMS` (the default) or `EXTERNAL` (a value that is not a string is not looked at).
     #[serde(deserialize_with = "loose_str")]
     pub origin: Option<String>,
+    /// A multi-Region primary key (`true`); a value that is not `true` reads as `false`.
+    #[serde(deserialize_with = "loose_true")]
+    pub multi_region: bool,
+}
+
+/// ReplicateKey.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct ReplicateKeyRequest {
+    /// The primary key (id or key ARN).
+    pub key_id: Req<field::KeyId>,
+    /// The region of the new replica.
+    pub replica_region: Req<field::ReplicaRegion>,
+    /// The replica's description (else the primary's).
+    pub description: Opt<field::Description>,
+    /// The replica's tags; `None` for an entry without string `TagKey` and `TagValue`.
+    #[serde(deserialize_with = "tags")]
+    pub tags: Vec<Option<Tag>>,
+}
+
+/// UpdatePrimaryRegion.
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "PascalCase")]
+pub struct UpdatePrimaryRegionRequest {
+    /// The primary key (id or key ARN), in its region.
+    pub key_id: Req<field::KeyId>,
+    /// The region of the replica that becomes the primary.
+    pub primary_region: Req<field::PrimaryRegion>,
 }
 
 /// GetParametersForImport.

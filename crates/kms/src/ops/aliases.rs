@@ -151,7 +151,7 @@ impl Kms {
                 alias_name: name.clone(),
                 creation_date: a.created,
                 last_updated_date: a.updated,
-                target_key_id: a.target.to_string(),
+                target_key_id: crate::store::key_id_text(a.target),
             })
             .collect();
         let p = page(aliases, req.limit, req.marker)?;

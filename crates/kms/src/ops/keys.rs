@@ -8,19 +8,22 @@ use super::page;
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, DAY, Kms};
 use crate::signing::PrivateKey;
-use crate::store::{KeyRecord, KeySpec, KeyState, Material, Origin, fresh_key};
+use crate::store::{
+    KeyRecord, KeySpec, KeyState, Material, MultiRegion, Origin, fresh_key, key_id_text, new_mrk_id,
+};
 use crate::wire::{
     CancelKeyDeletionRequest, CreateKeyRequest, DescribeKeyRequest, DisableKeyRequest,
     DisableKeyRotationRequest, Empty, EnableKeyRequest, EnableKeyRotationRequest,
     GetKeyRotationStatusRequest, GetKeyRotationStatusResponse, KeyIdResponse, KeyListEntry,
     KeyMetadata, KeyMetadataResponse, ListKeyRotationsRequest, ListKeyRotationsResponse,
-    ListKeysRequest, ListKeysResponse, RotateKeyOnDemandRequest, RotationListEntry,
-    ScheduleKeyDeletionRequest, ScheduleKeyDeletionResponse,
+    ListKeysRequest, ListKeysResponse, MultiRegionConfiguration, MultiRegionKey,
+    RotateKeyOnDemandRequest, RotationListEntry, ScheduleKeyDeletionRequest,
+    ScheduleKeyDeletionResponse,
 };
 
 impl Kms {
     /// A key's metadata as DescribeKey answers it.
-    fn metadata(&self, rec: &KeyRecord) -> KeyMetadata {
+    pub(super) fn metadata(&self, rec: &KeyRecord) -> KeyMetadata {
         KeyMetadata {
             aws_account_id: self.account().to_owned(),
             arn: self.key_arn(rec.id),
@@ -31,12 +34,27 @@ impl Kms {
             enabled: rec.state == KeyState::Enabled,
             encryption_algorithms: rec.key_spec.encryption_algorithms(),
             expiration_model: rec.import.as_ref().map(|i| i.expiration_model.clone()),
-            key_id: rec.id.to_string(),
+            key_id: key_id_text(rec.id),
             key_manager: "CUSTOMER",
             key_spec: rec.key_spec.as_str(),
             key_state: format!("{:?}", rec.state),
             key_usage: rec.key_spec.key_usage(),
-            multi_region: false,
+            multi_region: rec.multi_region.is_some(),
+            multi_region_configuration: rec.multi_region.as_ref().map(|m| {
+                let key = |region: &str| MultiRegionKey {
+                    arn: self.key_arn_in(region, rec.id),
+                    region: region.to_owned(),
+                };
+                MultiRegionConfiguration {
+                    multi_region_key_type: if m.primary == self.region() {
+                        "PRIMARY"
+                    } else {
+                        "REPLICA"
+                    },
+                    primary_key: key(&m.primary),
+                    replica_keys: m.replicas.iter().map(|r| key(r)).collect(),
+                }
+            }),
             origin: rec.origin.as_str(),
             pending_deletion_window_in_days: rec.deletion_date.map(|_| rec.pending_window_days),
             signing_algorithms: rec.key_spec.signing_algorithms(),
@@ -59,6 +77,12 @@ impl Kms {
             req.key_usage.as_deref(),
         )?;
         let origin = origin_of(req.origin.as_deref(), spec)?;
+        if req.multi_region && origin == Origin::External {
+            return Err(KmsError::new(
+                ErrorCode::UnsupportedOperation,
+                "a multi-Region key of imported material is not supported by this KMS",
+            ));
+        }
         let description = req.description.get()?.unwrap_or_default();
         if description.len() > 8192 {
             return Err(KmsError::new(
@@ -77,7 +101,11 @@ impl Kms {
             .collect::<KmsResult<Vec<_>>>()?;
         let now = self.now();
         let rec = KeyRecord {
-            id: Uuid::new_v4(),
+            id: if req.multi_region {
+                new_mrk_id()
+            } else {
+                Uuid::new_v4()
+            },
             description,
             created: now,
             state: KeyState::Enabled,
@@ -92,6 +120,10 @@ impl Kms {
             private_key: None,
             origin: Origin::AwsKms,
             import: None,
+            multi_region: req.multi_region.then(|| MultiRegion {
+                primary: self.region().to_owned(),
+                replicas: Vec::new(),
+            }),
         };
         let rec = match spec {
             KeySpec::SymmetricDefault if origin == Origin::External => KeyRecord {
@@ -123,6 +155,20 @@ impl Kms {
         Ok(out)
     }
 
+    /// Copies the rotation state of the key `arn` names to its replicas, if it is a
+    /// multi-Region primary.
+    fn sync_replicas_of(&self, arn: &str) -> KmsResult<()> {
+        let rec = {
+            let st = self.read()?;
+            let id = self.resolve(&st, arn, false)?;
+            st.keys.get(&id).cloned()
+        };
+        match rec {
+            Some(rec) => self.sync_replicas(&rec),
+            None => Ok(()),
+        }
+    }
+
     pub(super) fn describe_key(
         &self,
         req: DescribeKeyRequest,
@@ -146,7 +192,7 @@ impl Kms {
             .keys()
             .map(|id| KeyListEntry {
                 key_arn: self.key_arn(*id),
-                key_id: id.to_string(),
+                key_id: key_id_text(*id),
             })
             .collect();
         let p = page(keys, req.limit, req.marker)?;
@@ -197,8 +243,16 @@ impl Kms {
             .within("PendingWindowInDays", 7..=30, 30)? as u32;
         let now = self.now();
         let deletion = now + f64::from(days) * DAY;
+        let region = self.region().to_owned();
         let arn = self.set_state(req.key_id, info, |rec| match rec.state {
             KeyState::PendingDeletion => Err(ErrorCode::InvalidState),
+            _ if rec
+                .multi_region
+                .as_ref()
+                .is_some_and(|m| m.primary == region && !m.replicas.is_empty()) =>
+            {
+                Err(ErrorCode::UnsupportedOperation)
+            }
             _ => {
                 rec.state = KeyState::PendingDeletion;
                 rec.deletion_date = Some(deletion);
@@ -245,14 +299,17 @@ impl Kms {
             .rotation_period_in_days
             .within("RotationPeriodInDays", 90..=2560, 365)? as u32;
         let now = self.now();
+        let region = self.region().to_owned();
         self.set_state(req.key_id, info, |rec| {
             require_symmetric(rec)?;
+            require_not_replica(rec, &region)?;
             require_enabled(rec)?;
             rec.rotation_enabled = true;
             rec.rotation_period_days = period;
             rec.next_rotation = Some(now + f64::from(period) * DAY);
             Ok(())
-        })?;
+        })
+        .and_then(|arn| self.sync_replicas_of(&arn))?;
         Ok(Empty {})
     }
 
@@ -261,15 +318,18 @@ impl Kms {
         req: DisableKeyRotationRequest,
         info: &mut AuditInfo,
     ) -> KmsResult<Empty> {
+        let region = self.region().to_owned();
         self.set_state(req.key_id, info, |rec| {
             require_symmetric(rec)?;
+            require_not_replica(rec, &region)?;
             if rec.state == KeyState::PendingDeletion {
                 return Err(ErrorCode::InvalidState);
             }
             rec.rotation_enabled = false;
             rec.next_rotation = None;
             Ok(())
-        })?;
+        })
+        .and_then(|arn| self.sync_replicas_of(&arn))?;
         Ok(Empty {})
     }
 
@@ -295,12 +355,15 @@ impl Kms {
         info: &mut AuditInfo,
     ) -> KmsResult<KeyIdResponse> {
         let now = self.now();
+        let region = self.region().to_owned();
         let arn = self.set_state(req.key_id, info, |rec| {
             require_symmetric(rec)?;
+            require_not_replica(rec, &region)?;
             require_enabled(rec)?;
             rec.rotate(now, "ON_DEMAND");
             Ok(())
         })?;
+        self.sync_replicas_of(&arn)?;
         Ok(KeyIdResponse { key_id: arn })
     }
 
@@ -474,6 +537,14 @@ fn origin_of(origin: Option<&str>, spec: KeySpec) -> KmsResult<Origin> {
                  EXTERNAL, EXTERNAL_KEY_STORE]"
             ),
         )),
+    }
+}
+
+/// Rotation belongs to a multi-Region key's primary: UnsupportedOperation for a replica.
+fn require_not_replica(rec: &KeyRecord, region: &str) -> Result<(), ErrorCode> {
+    match &rec.multi_region {
+        Some(m) if m.primary != region => Err(ErrorCode::UnsupportedOperation),
+        _ => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@ mod aliases;
 mod crypto;
 mod imports;
 mod keys;
+mod regions;
 mod sign;
 
 use serde::Serialize;
@@ -89,6 +90,8 @@ operations! {
     GetParametersForImport => get_parameters_for_import,
     ImportKeyMaterial => import_key_material,
     DeleteImportedKeyMaterial => delete_imported_key_material,
+    ReplicateKey => replicate_key,
+    UpdatePrimaryRegion => update_primary_region,
 }
 
 impl Kms {
@@ -149,7 +152,7 @@ mod tests {
 
     #[test]
     fn every_operation_is_found_by_its_name_and_nothing_else_is() {
-        assert_eq!(Operation::ALL.len(), 27);
+        assert_eq!(Operation::ALL.len(), 29);
         for op in Operation::ALL {
             assert_eq!(Operation::from_name(op.name()), Some(*op));
         }

@@ -59,6 +59,58 @@ impl Origin {
     }
 }
 
+/// A multi-Region key's regions, the same in the record of each: which region holds the primary
+/// key and which hold replicas. Its key id (`mrk-` and 32 hex digits, a version-8 UUID inside)
+/// and backing keys are the same in every region; its ARN names the region.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MultiRegion {
+    /// The primary key's region.
+    pub primary: String,
+    /// The replicas' regions, in the order they were made.
+    pub replicas: Vec<String>,
+}
+
+impl MultiRegion {
+    /// Every region of the key, the primary's first.
+    pub fn regions(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.primary.as_str()).chain(self.replicas.iter().map(String::as_str))
+    }
+}
+
+/// A fresh id of a multi-Region key: a random version-8 UUID, written `mrk-<32 hex digits>`.
+pub fn new_mrk_id() -> Uuid {
+    let mut bytes = [0u8; 16];
+    rand::Rng::fill_bytes(&mut rand::rng(), &mut bytes);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
+/// Whether `id` is a multi-Region key's.
+pub fn is_mrk(id: Uuid) -> bool {
+    id.get_version_num() == 8
+}
+
+/// A key id as AWS writes it: a UUID, or `mrk-` and 32 hex digits for a multi-Region key.
+pub fn key_id_text(id: Uuid) -> String {
+    if is_mrk(id) {
+        format!("mrk-{}", id.simple())
+    } else {
+        id.to_string()
+    }
+}
+
+/// The key a key id names (as written by [`key_id_text`], nothing else).
+pub fn parse_key_id(text: &str) -> Option<Uuid> {
+    match text.strip_prefix("mrk-") {
+        Some(hex) if hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Uuid::try_parse(hex).ok().filter(|id| is_mrk(*id))
+        }
+        Some(_) => None,
+        None => Uuid::try_parse(text)
+            .ok()
+            .filter(|id| !is_mrk(*id) && text.len() == 36),
+    }
+}
+
 /// What a key of imported material remembers of its import. The material itself is a backing
 /// key like any other (version 1, sealed under the master key) while imported; once deleted or
 /// expired, only its digest stays, so that only the same material can be imported again.
@@ -209,6 +261,9 @@ pub struct KeyRecord<M = Material, P = PrivateKey> {
     /// For an `EXTERNAL` key once material was imported: which, and until when.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub import: Option<Import>,
+    /// For a multi-Region key: its primary's and its replicas' regions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multi_region: Option<MultiRegion>,
 }
 
 impl<M, P> KeyRecord<M, P> {
@@ -234,6 +289,7 @@ impl<M, P> KeyRecord<M, P> {
             private_key: self.private_key.as_ref().map(g).transpose()?,
             origin: self.origin,
             import: self.import.clone(),
+            multi_region: self.multi_region.clone(),
         })
     }
 }

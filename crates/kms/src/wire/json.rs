@@ -65,6 +65,8 @@ names!(
     EncryptedKeyMaterial,
     ValidTo,
     ExpirationModel,
+    ReplicaRegion,
+    PrimaryRegion,
 );
 
 /// A JSON type a field can hold; `null` reads as absent.
@@ -266,6 +268,11 @@ pub(super) fn loose_str<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String
         Value::String(s) => Some(s),
         _ => None,
     })
+}
+
+/// A flag that is set only by JSON `true`: anything else reads as `false`.
+pub(super) fn loose_true<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    Ok(Value::deserialize(d)? == Value::Bool(true))
 }
 
 /// A tag of CreateKey.

@@ -46,8 +46,11 @@ pub struct KeyMetadata {
     pub key_state: String,
     /// `ENCRYPT_DECRYPT` or `SIGN_VERIFY`.
     pub key_usage: &'static str,
-    /// `false`.
+    /// Whether it is a multi-Region key.
     pub multi_region: bool,
+    /// A multi-Region key's primary and replicas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multi_region_configuration: Option<MultiRegionConfiguration>,
     /// `AWS_KMS` or `EXTERNAL`.
     pub origin: &'static str,
     /// Present (possibly `null`) exactly when `DeletionDate` is.
@@ -59,6 +62,50 @@ pub struct KeyMetadata {
     /// When imported material expires, for `KEY_MATERIAL_EXPIRES` only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub valid_to: Option<f64>,
+}
+
+/// A multi-Region key's primary and replicas, as DescribeKey answers them.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionConfiguration {
+    /// `PRIMARY` or `REPLICA`: what the key is in the region answering.
+    pub multi_region_key_type: &'static str,
+    /// The primary key.
+    pub primary_key: MultiRegionKey,
+    /// The replicas.
+    pub replica_keys: Vec<MultiRegionKey>,
+}
+
+/// One key of a multi-Region key's set.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct MultiRegionKey {
+    /// Its ARN (naming its region).
+    pub arn: String,
+    /// Its region.
+    pub region: String,
+}
+
+/// ReplicateKey.
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ReplicateKeyResponse {
+    /// The replica's metadata, as its region describes it.
+    pub replica_key_metadata: KeyMetadata,
+    /// The replica's key policy (the default one).
+    pub replica_policy: String,
+    /// The replica's tags.
+    pub replica_tags: Vec<TagEntry>,
+}
+
+/// A tag as KMS answers it.
+#[derive(Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct TagEntry {
+    /// The tag's key.
+    pub tag_key: String,
+    /// The tag's value.
+    pub tag_value: String,
 }
 
 /// GetParametersForImport.

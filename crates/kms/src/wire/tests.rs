@@ -269,6 +269,7 @@ fn metadata(deleting: bool) -> KeyMetadata {
         .into(),
         key_usage: "ENCRYPT_DECRYPT",
         multi_region: false,
+        multi_region_configuration: None,
         origin: "AWS_KMS",
         pending_deletion_window_in_days: deleting.then_some(Some(7)),
         signing_algorithms: None,

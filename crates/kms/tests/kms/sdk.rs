@@ -30,7 +30,11 @@ impl Server {
     }
 
     async fn run(kms: Kms) -> Self {
-        let kms = Arc::new(kms);
+        Self::serve(Arc::new(kms)).await
+    }
+
+    /// Serves a service that may be shared (linked with the services of other regions).
+    pub(crate) async fn serve(kms: Arc<Kms>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -1064,7 +1068,7 @@ async fn a_request_must_sign_host_date_and_target() {
 }
 
 /// An `aws-sdk-kms` client for the server in `region`.
-fn client_in(s: &Server, region: &'static str) -> Client {
+pub(crate) fn client_in(s: &Server, region: &'static str) -> Client {
     use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
     let c = s.kms.credentials();
     let conf = aws_sdk_kms::Config::builder()
