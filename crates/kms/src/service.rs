@@ -230,10 +230,10 @@ impl Kms {
             if rec.state == KeyState::PendingDeletion && rec.deletion_date.is_some_and(|d| now >= d)
             {
                 self.disk.remove_key(id).map_err(KmsError::internal)?;
-                if let Some(rec) = st.keys.remove(&id) {
-                    if rec.multi_region.is_some() {
-                        removed.push(rec);
-                    }
+                if let Some(rec) = st.keys.remove(&id)
+                    && rec.multi_region.is_some()
+                {
+                    removed.push(rec);
                 }
                 let before = st.aliases.len();
                 st.aliases.retain(|_, a| a.target != id);

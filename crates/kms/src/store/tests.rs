@@ -44,6 +44,7 @@ fn record(id: Uuid, keys: &[[u8; 32]]) -> KeyRecord {
         private_key: None,
         origin: Origin::AwsKms,
         import: None,
+        multi_region: None,
     }
 }
 
@@ -324,4 +325,33 @@ fn sealed_backing_keys_cannot_be_moved_between_keys_or_versions() {
     write(b, &file_b);
     let (_, (keys, _)) = open(dir.path()).unwrap();
     assert_eq!(keys.len(), 2);
+}
+
+#[test]
+fn key_ids_are_written_and_read_in_one_form_each() {
+    let single = Uuid::new_v4();
+    let mrk = new_mrk_id();
+    assert!(is_mrk(mrk) && !is_mrk(single));
+    let text = key_id_text(mrk);
+    assert!(text.starts_with("mrk-") && text.len() == 36, "{text}");
+    assert_eq!(parse_key_id(&text), Some(mrk));
+    assert_eq!(parse_key_id(&key_id_text(single)), Some(single));
+    // A multi-Region key's UUID in the single-Region form, a single-Region key's in the mrk
+    // form, and near misses: none names a key.
+    for bad in [
+        mrk.to_string(),
+        format!("mrk-{}", single.simple()),
+        single.simple().to_string(),
+        format!("mrk-{}", &mrk.simple().to_string()[1..]),
+        format!("mrk-{}0", mrk.simple()),
+        format!("mrk-{}", mrk.simple()).replace('a', "g"),
+        format!("{{{single}}}"),
+        String::new(),
+        "mrk-".into(),
+    ] {
+        if bad == text {
+            continue;
+        }
+        assert_eq!(parse_key_id(&bad), None, "{bad}");
+    }
 }
