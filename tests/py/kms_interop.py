@@ -5,6 +5,8 @@ AWS_SECRET_ACCESS_KEY / AWS_DEFAULT_REGION, exactly as for AWS KMS. Commands:
   boto3                               operations and error codes through boto3; prints JSON
   encrypt KEY_ARN SUITE IN OUT CTX    ESDK encrypt with a strict KMS master key provider
   decrypt KEY_ARN IN OUT              ESDK decrypt with the same provider
+  decrypt-mrk REGION ACCOUNT IN OUT   ESDK decrypt with the multi-Region-aware discovery provider of
+                                      REGION, trusting keys of ACCOUNT only
   setup BUCKET                        make a KMS key and an S3 bucket (AWS_ENDPOINT_URL_S3); prints the key ARN
 """
 import json
@@ -17,6 +19,7 @@ import botocore.exceptions
 import aws_encryption_sdk
 from aws_encryption_sdk import CommitmentPolicy
 from aws_encryption_sdk.identifiers import Algorithm
+from aws_encryption_sdk.key_providers.kms import DiscoveryFilter, MRKAwareDiscoveryAwsKmsMasterKeyProvider
 
 SUITES = {
     "0478": Algorithm.AES_256_GCM_HKDF_SHA512_COMMIT_KEY,
@@ -83,6 +86,17 @@ def main():
         with open(src, "rb") as f:
             data = f.read()
         out, _ = client().decrypt(source=data, key_provider=provider(arn))
+        with open(dst, "wb") as f:
+            f.write(out)
+    elif cmd == "decrypt-mrk":
+        region, account, src, dst = sys.argv[2:6]
+        with open(src, "rb") as f:
+            data = f.read()
+        discovery = MRKAwareDiscoveryAwsKmsMasterKeyProvider(
+            discovery_region=region,
+            discovery_filter=DiscoveryFilter(account_ids=[account], partition="aws"),
+        )
+        out, _ = client().decrypt(source=data, key_provider=discovery)
         with open(dst, "wb") as f:
             f.write(out)
     elif cmd == "create-key":

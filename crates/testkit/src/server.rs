@@ -246,6 +246,35 @@ pub fn esdk_decrypt(
     Ok(std::fs::read(&dst)?)
 }
 
+/// Decrypts `ciphertext` with the official Python ESDK's multi-Region-aware discovery provider
+/// for `region` (trusting keys of `account`): a multi-Region key's EDK made in another region is
+/// decrypted through its replica in `region`, at `kms_url`.
+pub fn esdk_decrypt_mrk_discovery(
+    kms_url: &str,
+    creds: (&str, &str),
+    region: &str,
+    account: &str,
+    ciphertext: &[u8],
+    dir: &Path,
+) -> Result<Vec<u8>> {
+    let src = dir.join(format!("ct-{}.bin", rand::random::<u32>()));
+    let dst = src.with_extension("out");
+    std::fs::write(&src, ciphertext)?;
+    python_aws(
+        kms_url,
+        None,
+        creds,
+        &[
+            "decrypt-mrk",
+            region,
+            account,
+            path_str(&src)?,
+            path_str(&dst)?,
+        ],
+    )?;
+    Ok(std::fs::read(&dst)?)
+}
+
 fn path_str(p: &Path) -> Result<&str> {
     p.to_str().ok_or_else(|| anyhow!("non-UTF-8 path"))
 }

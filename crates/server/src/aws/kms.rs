@@ -45,6 +45,17 @@ where
 }
 
 impl Aws {
+    /// The key id to give this server's KMS for `key_id`: the ARN of a multi-Region key
+    /// (`key/mrk-…`) in another region becomes the ARN of its replica in this server's region,
+    /// which has the same key id and key material (KMS answers for its own region only), as the
+    /// AWS Encryption SDK's multi-Region-aware keyrings do. Any other key id is given as it is.
+    pub fn local_key_id(&self, key_id: &str) -> String {
+        match self.kms.config().region() {
+            Some(region) => in_region(key_id, region.as_ref()).unwrap_or_else(|| key_id.to_owned()),
+            None => key_id.to_owned(),
+        }
+    }
+
     /// Makes sure `alias` names a KMS key, creating a key and the alias if it does not (used
     /// with the embedded KMS on first start); returns the key ARN.
     pub async fn ensure_key_alias(&self, alias: &str) -> Result<String, ApiError> {
@@ -87,7 +98,7 @@ impl Aws {
         let out = self
             .kms
             .generate_data_key()
-            .key_id(key_id)
+            .key_id(self.local_key_id(key_id))
             .key_spec(DataKeySpec::Aes256)
             .set_encryption_context(Some(context.clone()))
             .send()
@@ -131,7 +142,7 @@ impl Aws {
         let out = self
             .kms
             .encrypt()
-            .key_id(key_arn)
+            .key_id(self.local_key_id(key_arn))
             .plaintext(Blob::new(plaintext))
             .set_encryption_context(Some(context.clone()))
             .send()
@@ -153,7 +164,7 @@ impl Aws {
         let out = self
             .kms
             .encrypt()
-            .key_id(key_id)
+            .key_id(self.local_key_id(key_id))
             .plaintext(Blob::new(data_key))
             .set_encryption_context(Some(context.clone()))
             .send()
@@ -177,10 +188,10 @@ impl Aws {
         let out = self
             .kms
             .re_encrypt()
-            .source_key_id(source_arn)
+            .source_key_id(self.local_key_id(source_arn))
             .ciphertext_blob(Blob::new(blob))
             .set_source_encryption_context(Some(context.clone()))
-            .destination_key_id(destination)
+            .destination_key_id(self.local_key_id(destination))
             .set_destination_encryption_context(Some(context.clone()))
             .send()
             .await
@@ -196,7 +207,8 @@ impl Aws {
     /// encryption key, or the server not allowed to use it).
     pub async fn usable_key(&self, key_id: &str) -> Result<Result<String, String>, ApiError> {
         use aws_sdk_kms::types::{KeyState, KeyUsageType};
-        let meta = match self.kms.describe_key().key_id(key_id).send().await {
+        let local = self.local_key_id(key_id);
+        let meta = match self.kms.describe_key().key_id(local).send().await {
             Ok(out) => out.key_metadata,
             Err(e) => {
                 return match service_code(&e) {
@@ -251,7 +263,7 @@ impl Aws {
         let out = self
             .kms
             .decrypt()
-            .key_id(key_arn)
+            .key_id(self.local_key_id(key_arn))
             .ciphertext_blob(Blob::new(blob))
             .set_encryption_context(Some(context.clone()))
             .send()
@@ -319,5 +331,54 @@ impl Aws {
             (Some(arn), Some(der)) => Ok((arn, der.into_inner())),
             _ => Err(bad_gateway("KMS", "GetPublicKey answered without a key")),
         }
+    }
+}
+
+/// `arn` rewritten to `region` if it is the ARN of a multi-Region key in another region.
+fn in_region(arn: &str, region: &str) -> Option<String> {
+    let parts: Vec<&str> = arn.splitn(6, ':').collect();
+    let [prefix, partition, service, arn_region, account, resource] = parts.as_slice() else {
+        return None;
+    };
+    (*prefix == "arn"
+        && *service == "kms"
+        && resource.starts_with("key/mrk-")
+        && *arn_region != region
+        && !region.is_empty())
+    .then(|| format!("arn:{partition}:kms:{region}:{account}:{resource}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_region;
+
+    #[test]
+    fn only_a_multi_region_keys_arn_of_another_region_is_rewritten() {
+        let mrk = "arn:aws:kms:us-east-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab";
+        assert_eq!(
+            in_region(mrk, "eu-west-1").as_deref(),
+            Some("arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab")
+        );
+        assert_eq!(in_region(mrk, "us-east-1"), None, "already this region's");
+        for other in [
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:alias/mrk-named-alias",
+            "arn:aws:s3:us-east-1:111122223333:key/mrk-1234",
+            "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "alias/cipherdrop",
+            "arn:aws:kms:us-east-1",
+            "",
+        ] {
+            assert_eq!(in_region(other, "eu-west-1"), None, "{other}");
+        }
+        assert_eq!(
+            in_region(
+                "arn:aws-cn:kms:cn-north-1:111122223333:key/mrk-00",
+                "cn-northwest-1"
+            )
+            .as_deref(),
+            Some("arn:aws-cn:kms:cn-northwest-1:111122223333:key/mrk-00"),
+            "the partition is kept"
+        );
     }
 }

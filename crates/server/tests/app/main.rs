@@ -22,6 +22,7 @@ mod modules;
 mod postgres;
 mod presigned;
 mod quotas;
+mod regions;
 mod rekey;
 mod requests;
 mod resume;

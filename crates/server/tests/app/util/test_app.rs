@@ -24,6 +24,8 @@ pub struct TestApp {
     pub key_arn: String,
     kms_url: String,
     kms_credentials: (String, String),
+    /// The embedded KMS itself (to link it with another region's).
+    pub kms_service: Arc<cipherdrop_kms::Kms>,
     s3_credentials: (String, String),
     /// The server's database.
     pub db: Db,
@@ -99,6 +101,7 @@ impl TestApp {
             kms.credentials().access_key_id.clone(),
             kms.credentials().secret_access_key.clone(),
         );
+        let kms_service = kms.clone();
         tokio::spawn(cipherdrop_kms::serve(kms_listener, kms, until_stopped()));
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -157,6 +160,7 @@ impl TestApp {
             key_arn,
             kms_url,
             kms_credentials,
+            kms_service,
             s3_credentials: s3_pair,
             db,
             server,
