@@ -475,3 +475,136 @@ async fn the_kms_process_logs_no_secret_at_trace() {
         }
     }
 }
+
+/// `cipherdrop kms serve --replica-region eu-west-1=ADDRESS` serves a second region, linked for
+/// multi-Region keys, on its own listener and data folder (with a master key of its own): a key
+/// made in us-east-1 and replicated opens in eu-west-1 what us-east-1 sealed, each listener
+/// answers only requests signed for its region, and all of it survives a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kms_serve_links_replica_regions_for_multi_region_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = || {
+        let mut child = kms_serve(
+            dir.path(),
+            &[
+                "--replica-region".as_ref(),
+                "eu-west-1=127.0.0.1:0".as_ref(),
+            ],
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut addr = || {
+            let mut line = String::new();
+            out.read_line(&mut line).unwrap();
+            let url = line.trim().rsplit(' ').next().unwrap().to_owned();
+            (line, url)
+        };
+        let (east_line, east) = addr();
+        let (west_line, west) = addr();
+        assert!(
+            east_line.starts_with("cipherdrop-kms listening on"),
+            "{east_line}"
+        );
+        assert!(
+            west_line.starts_with("cipherdrop-kms eu-west-1 listening on"),
+            "{west_line}"
+        );
+        (KillOnDrop(child), east, west)
+    };
+    let (proc1, east_url, west_url) = start();
+    let creds: Creds =
+        serde_json::from_slice(&std::fs::read(dir.path().join("credentials.json")).unwrap())
+            .unwrap();
+    let client = |url: &str, region: &'static str| {
+        use aws_sdk_kms::config::{BehaviorVersion, Credentials, Region};
+        Client::from_conf(
+            aws_sdk_kms::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(Region::new(region))
+                .credentials_provider(Credentials::new(
+                    &creds.access_key_id,
+                    &creds.secret_access_key,
+                    None,
+                    None,
+                    "tests",
+                ))
+                .endpoint_url(url)
+                .build(),
+        )
+    };
+    let (east, west) = (
+        client(&east_url, "us-east-1"),
+        client(&west_url, "eu-west-1"),
+    );
+    let id = east
+        .create_key()
+        .multi_region(true)
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .key_id;
+    east.replicate_key()
+        .key_id(&id)
+        .replica_region("eu-west-1")
+        .send()
+        .await
+        .unwrap();
+    let blob = east
+        .encrypt()
+        .key_id(&id)
+        .plaintext(Blob::new(b"across regions".to_vec()))
+        .send()
+        .await
+        .unwrap()
+        .ciphertext_blob
+        .unwrap();
+    let open = |c: Client, blob: Blob| async move {
+        c.decrypt()
+            .ciphertext_blob(blob)
+            .send()
+            .await
+            .map(|o| o.plaintext.unwrap().into_inner())
+    };
+    assert_eq!(
+        open(west.clone(), blob.clone()).await.unwrap(),
+        b"across regions"
+    );
+    // The eu-west-1 listener is eu-west-1 only.
+    let wrong = client(&west_url, "us-east-1");
+    let e = wrong.list_keys().send().await.unwrap_err();
+    assert_eq!(
+        aws_sdk_kms::error::ProvideErrorMetadata::code(&e),
+        Some("InvalidSignatureException")
+    );
+    let region_dir = dir.path().join("regions/eu-west-1");
+    assert!(region_dir.join("master.key").exists());
+    assert_ne!(
+        std::fs::read(region_dir.join("master.key")).unwrap(),
+        std::fs::read(dir.path().join("master.key")).unwrap(),
+        "each region's keys are sealed under a master key of its own"
+    );
+    drop(proc1);
+
+    let (_proc2, east_url, west_url) = start();
+    let (east, west) = (
+        client(&east_url, "us-east-1"),
+        client(&west_url, "eu-west-1"),
+    );
+    assert_eq!(open(west, blob.clone()).await.unwrap(), b"across regions");
+    assert_eq!(open(east, blob).await.unwrap(), b"across regions");
+}
+
+/// Kills a child process when the test ends, however it ends.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
