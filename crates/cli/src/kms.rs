@@ -193,6 +193,7 @@ fn print_credentials(data_dir: &Path, region: &str) -> Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::parse_replica_region;
 
