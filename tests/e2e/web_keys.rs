@@ -1,6 +1,7 @@
 //! The administrators' Keys panel in headless Chromium: the keys stored files are under, a
 //! rotation previewed, started and followed to `done` through the page (the server moves the
-//! file; the page only asks), and an account given its own key. Another account sees no panel.
+//! file; the page only asks), and an account given its own key, to which its owner then moves a
+//! file from the inspector. Another account sees no panel.
 #![allow(
     clippy::panic,
     clippy::unwrap_used,
@@ -114,6 +115,58 @@ async fn an_administrator_rotates_keys_from_the_page() {
     )
     .unwrap();
     assert_eq!(own[0][0], "alias/alice");
+    assert!(b.csp_violations().await.unwrap().is_empty());
+    b.close().await;
+
+    // Alice moves her file to her key from the inspector: refused in words while the alias
+    // names no key, then done by a server within seconds once it does.
+    let b = Browser::start().await.unwrap();
+    b.log_in(&server.url, "alice", PASSWORD).await.unwrap();
+    let inspect = format!("tr.file[data-id=\"{id}\"] button.inspect");
+    b.wait_for(&inspect, WAIT).await.unwrap();
+    b.click(&inspect).await.unwrap();
+    b.wait_for("#inspector #move-key", WAIT).await.unwrap();
+    assert!(
+        b.js_string("return document.querySelector('#file-key').innerText")
+            .await
+            .unwrap()
+            .contains(&new_key)
+    );
+    b.click("#move-key").await.unwrap();
+    b.wait_until_js(
+        "document.querySelector('#move-key-result.error')?.innerText.includes('cannot take this file')",
+        WAIT,
+    )
+    .await
+    .unwrap();
+    let alice_key = kms
+        .create_key()
+        .send()
+        .await
+        .unwrap()
+        .key_metadata
+        .unwrap()
+        .arn
+        .unwrap();
+    kms.create_alias()
+        .alias_name("alias/alice")
+        .target_key_id(&alice_key)
+        .send()
+        .await
+        .unwrap();
+    b.click("#move-key").await.unwrap();
+    b.wait_until_js(
+        "document.querySelector('#move-key-result:not(.error)')?.innerText.includes('Queued')",
+        WAIT,
+    )
+    .await
+    .unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while alice.details(&id).await.unwrap().key_arn != alice_key {
+        assert!(std::time::Instant::now() < deadline, "the file never moved");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(alice.download(&id).await.unwrap(), plain);
     assert!(b.csp_violations().await.unwrap().is_empty());
     b.close().await;
 }

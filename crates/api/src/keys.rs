@@ -32,6 +32,9 @@ pub struct RekeyJob {
     pub to_key: String,
     /// Only this account's files, if set.
     pub account: Option<String>,
+    /// Only this file, if set (an owner's re-key of one file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub object_id: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     /// Most KMS requests per second.
@@ -151,6 +154,7 @@ mod tests {
             from_key: "a".into(),
             to_key: "b".into(),
             account: None,
+            object_id: None,
             state: "running".into(),
             kms_rate: 50,
             created_at: 0,

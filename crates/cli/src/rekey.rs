@@ -74,7 +74,7 @@ pub fn run(args: RekeyArgs) -> Result<()> {
                 ),
                 None => None,
             };
-            let left = rekey::remaining(&db, &from, id.as_deref())
+            let left = rekey::remaining(&db, &from, id.as_deref(), None)
                 .await
                 .map_err(|e| anyhow!(e.message))?;
             println!(

@@ -383,6 +383,16 @@ pub async fn shares_seen(id: &str) -> ApiResult<()> {
     .map(drop)
 }
 
+/// Moves a file to the KMS key the account's new uploads use (a one-file rotation job a server
+/// runs within seconds; nothing is uploaded).
+pub async fn rekey_object(id: &str) -> ApiResult<cipherdrop_api::RekeyJob> {
+    json(empty(
+        gloo_net::http::Method::POST,
+        &format!("/api/objects/{id}/rekey"),
+    ))
+    .await
+}
+
 /// Changes a link's expiry or limit.
 pub async fn update_share(share_id: &str, req: &UpdateShareRequest) -> ApiResult<ShareSummary> {
     json(

@@ -60,6 +60,29 @@ pub fn inspector(props: &InspectorProps) -> Html {
             }
         })
     };
+    let moved = use_state(|| None::<Result<String, String>>);
+    let move_key = {
+        let (moved, id) = (moved.clone(), props.id.clone());
+        Callback::from(move |_: MouseEvent| {
+            let (moved, id) = (moved.clone(), id.clone());
+            moved.set(Some(Ok("Asking the server…".into())));
+            spawn_local(async move {
+                moved.set(Some(
+                    crate::api::rekey_object(&id)
+                        .await
+                        .map(|job| {
+                            format!(
+                                "Queued (job {}): a server moves this file to {} within seconds. \
+                                 Only its header changes; nothing is uploaded, the body stays \
+                                 byte for byte. Open the inspector again to see the new key.",
+                                job.id, job.to_key
+                            )
+                        })
+                        .map_err(|e| e.to_string()),
+                ));
+            });
+        })
+    };
     let close = {
         let c = props.on_close.clone();
         Callback::from(move |_: MouseEvent| c.emit(()))
@@ -68,7 +91,22 @@ pub fn inspector(props: &InspectorProps) -> Html {
     let body = match &*view {
         None => html! { <p class="muted">{ "Reading the stored object…" }</p> },
         Some(Err(e)) => html! { <p class="error" role="alert">{ e }</p> },
-        Some(Ok(v)) => render(v, props.record.as_deref(), plain.as_ref(), decrypt_head),
+        Some(Ok(v)) => html! {
+            <>
+            { render(v, props.record.as_deref(), plain.as_ref(), decrypt_head) }
+            <h3>{ "The KMS key" }</h3>
+            <p id="file-key">{ "This file's data key is wrapped under " }<code>{ &v.details.key_arn }</code>
+               { ". If your account has been given another key, move the file to it: the server writes a new header with the data key wrapped under that key and keeps every encrypted byte of the body." }</p>
+            <p>
+                <button type="button" class="secondary" id="move-key" onclick={move_key}>{ "Move to my account's key" }</button>
+            </p>
+            { match &*moved {
+                Some(Ok(m)) => html! { <p id="move-key-result" role="status">{ m }</p> },
+                Some(Err(e)) => html! { <p id="move-key-result" class="error" role="alert">{ e }</p> },
+                None => html! {},
+            } }
+            </>
+        },
     };
     html! {
         <section id="inspector" class="card" aria-labelledby="inspector-title">

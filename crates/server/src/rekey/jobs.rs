@@ -17,6 +17,8 @@ pub struct JobRow {
     pub to_key: String,
     /// Only this account's files and keys, if set.
     pub account_id: Option<String>,
+    /// Only this file, if set (an owner's re-key of one file; no metadata or set keys).
+    pub object_id: Option<String>,
     /// `queued`, `running`, `done` or `failed`.
     pub state: String,
     /// Most KMS requests per second.
@@ -59,6 +61,7 @@ impl JobRow {
             files_failed: to_u64(self.files_failed),
             keys_done: to_u64(self.keys_done),
             waiting: to_u64(self.waiting),
+            object_id: self.object_id,
             id: self.id,
             from_key: self.from_key,
             to_key: self.to_key,
@@ -148,15 +151,60 @@ pub async fn create(
             "the target key is 1 to 2048 characters",
         ));
     }
+    insert(db, from_key, to_key, account_id, None, kms_rate).await
+}
+
+/// Records a job moving one file (`object`, complete, of its owner) to `to_key`, or answers the
+/// job already open for it: at most one is (a unique index), so any number of concurrent
+/// requests record one job.
+pub async fn create_for_object(
+    db: &crate::db::Db,
+    object: &crate::objects::ObjectRow,
+    to_key: &str,
+    kms_rate: u32,
+) -> ApiResult<(JobRow, bool)> {
+    match insert(
+        db,
+        &object.key_arn,
+        to_key,
+        Some(&object.owner_id),
+        Some(&object.id),
+        kms_rate,
+    )
+    .await
+    {
+        Ok(job) => Ok((job, true)),
+        Err(e) => {
+            let open: Option<JobRow> = sqlx::query_as(
+                "SELECT * FROM rekey_jobs WHERE object_id = $1 AND state IN ('queued', 'running')",
+            )
+            .bind(&object.id)
+            .fetch_optional(db)
+            .await?;
+            open.map(|j| (j, false)).ok_or(e)
+        }
+    }
+}
+
+async fn insert(
+    db: &crate::db::Db,
+    from_key: &str,
+    to_key: &str,
+    account_id: Option<&str>,
+    object_id: Option<&str>,
+    kms_rate: u32,
+) -> ApiResult<JobRow> {
     let id = uuid::Uuid::new_v4().simple().to_string();
     sqlx::query(
-        "INSERT INTO rekey_jobs (id, from_key, to_key, account_id, state, kms_rate, created_at)
-         VALUES ($1, $2, $3, $4, 'queued', $5, $6)",
+        "INSERT INTO rekey_jobs
+            (id, from_key, to_key, account_id, object_id, state, kms_rate, created_at)
+         VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
     )
     .bind(&id)
     .bind(from_key)
     .bind(to_key)
     .bind(account_id)
+    .bind(object_id)
     .bind(i64::from(kms_rate))
     .bind(now())
     .execute(db)

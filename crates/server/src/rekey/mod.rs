@@ -17,7 +17,7 @@ mod pace;
 
 use std::sync::Arc;
 
-pub use jobs::{JobRow, create, create_for, job, jobs, keys_in_use, stored_key};
+pub use jobs::{JobRow, create, create_for, create_for_object, job, jobs, keys_in_use, stored_key};
 pub use moving::Step;
 use moving::{Halt, Target};
 use pace::Pace;
@@ -90,11 +90,12 @@ async fn run_jobs(state: &AppState, jobs: Vec<JobRow>, stop_at: Option<Step>) ->
 async fn next_files(state: &AppState, job: &JobRow, after: &str) -> ApiResult<Vec<ObjectRow>> {
     Ok(sqlx::query_as(
         "SELECT * FROM objects WHERE state = 'complete' AND key_arn = $1
-            AND ($2 IS NULL OR owner_id = $2) AND id > $3
-         ORDER BY id LIMIT $4",
+            AND ($2 IS NULL OR owner_id = $2) AND ($3 IS NULL OR id = $3) AND id > $4
+         ORDER BY id LIMIT $5",
     )
     .bind(&job.from_key)
     .bind(&job.account_id)
+    .bind(&job.object_id)
     .bind(after)
     .bind(BATCH)
     .fetch_all(&state.db)
@@ -115,27 +116,33 @@ pub struct Remaining {
     pub keys: i64,
 }
 
-/// Counts what `from_key` still wraps (for `account_id`, or everyone's).
+/// Counts what `from_key` still wraps (for `account_id`, or everyone's; only the file
+/// `object_id` if given, whose job moves no metadata or set keys).
 pub async fn remaining(
     db: &crate::db::Db,
     from_key: &str,
     account_id: Option<&str>,
+    object_id: Option<&str>,
 ) -> ApiResult<Remaining> {
     let (files, bytes, pending, keys): (i64, i64, i64, i64) = sqlx::query_as(
         "SELECT
             (SELECT COUNT(*) FROM objects WHERE state = 'complete' AND key_arn = $1
-                AND ($2 IS NULL OR owner_id = $2)),
+                AND ($2 IS NULL OR owner_id = $2) AND ($3 IS NULL OR id = $3)),
             (SELECT COALESCE(SUM(COALESCE(stored_size, ciphertext_size)), 0) FROM objects
-                WHERE state = 'complete' AND key_arn = $1 AND ($2 IS NULL OR owner_id = $2)),
+                WHERE state = 'complete' AND key_arn = $1 AND ($2 IS NULL OR owner_id = $2)
+                AND ($3 IS NULL OR id = $3)),
             (SELECT COUNT(*) FROM objects WHERE state = 'pending' AND key_arn = $1
-                AND ($2 IS NULL OR owner_id = $2)),
-            (SELECT COUNT(*) FROM metadata_keys WHERE key_arn = $1
-                AND ($2 IS NULL OR user_id = $2))
-            + (SELECT COUNT(*) FROM shares WHERE set_key_arn = $1 AND set_key IS NOT NULL
-                AND ($2 IS NULL OR owner_id = $2))",
+                AND ($2 IS NULL OR owner_id = $2) AND ($3 IS NULL OR id = $3)),
+            CASE WHEN $3 IS NULL THEN
+                (SELECT COUNT(*) FROM metadata_keys WHERE key_arn = $1
+                    AND ($2 IS NULL OR user_id = $2))
+                + (SELECT COUNT(*) FROM shares WHERE set_key_arn = $1 AND set_key IS NOT NULL
+                    AND ($2 IS NULL OR owner_id = $2))
+            ELSE 0 END",
     )
     .bind(from_key)
     .bind(account_id)
+    .bind(object_id)
     .fetch_one(db)
     .await?;
     Ok(Remaining {
@@ -174,9 +181,11 @@ async fn conflicts(state: &AppState, job: &JobRow, to_arn: &str) -> ApiResult<Op
     .fetch_all(&state.db)
     .await?;
     let mut issuing = Vec::new();
-    match &job.account_id {
-        Some(account) => issuing.push(state.issuing_key(account).await?),
-        None => {
+    match (&job.object_id, &job.account_id) {
+        // One file's job ends once that file moved, whatever new uploads use.
+        (Some(_), _) => {}
+        (None, Some(account)) => issuing.push(state.issuing_key(account).await?),
+        (None, None) => {
             issuing.push(state.config.kms_key_id.clone());
             issuing.extend(own.iter().map(|(_, _, key)| key.clone()));
         }
@@ -230,7 +239,13 @@ async fn run_job(
         return Ok((0, false));
     }
     if job.state == "queued" {
-        let r = remaining(&state.db, &job.from_key, job.account_id.as_deref()).await?;
+        let r = remaining(
+            &state.db,
+            &job.from_key,
+            job.account_id.as_deref(),
+            job.object_id.as_deref(),
+        )
+        .await?;
         sqlx::query(
             "UPDATE rekey_jobs SET state = 'running', started_at = $1, files_total = $2,
                 bytes_total = $3 WHERE id = $4 AND state = 'queued'",
@@ -319,8 +334,18 @@ async fn run_job(
             }
         }
     }
-    let keys = move_keys(state, job, &to_arn, &mut pace).await?;
-    let left = remaining(&state.db, &job.from_key, job.account_id.as_deref()).await?;
+    let keys = if job.object_id.is_none() {
+        move_keys(state, job, &to_arn, &mut pace).await?
+    } else {
+        0
+    };
+    let left = remaining(
+        &state.db,
+        &job.from_key,
+        job.account_id.as_deref(),
+        job.object_id.as_deref(),
+    )
+    .await?;
     if failed > 0 {
         let why = format!(
             "{failed} file{} could not be moved (the last: {last_error}); run the rotation again to retry {}",

@@ -130,7 +130,7 @@ pub async fn start_rekey(
         ),
         None => None,
     };
-    let left = rekey::remaining(&state.db, &from, account_id.as_deref()).await?;
+    let left = rekey::remaining(&state.db, &from, account_id.as_deref(), None).await?;
     let preview = RekeyPreview {
         files: to_u64(left.files),
         bytes: to_u64(left.bytes),

@@ -1,12 +1,13 @@
-//! An owner's objects: the list, one object with a presigned download URL, deletion, and the
-//! release of its data key (KMS `Decrypt` of the stored EDK with the stored context).
+//! An owner's objects: the list, one object with a presigned download URL, deletion, the
+//! release of its data key (KMS `Decrypt` of the stored EDK with the stored context), and its
+//! move to the key the account's new uploads use (a one-file rotation job).
 
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::Response;
-use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary};
+use cipherdrop_api::{KeyResponse, ObjectDetails, ObjectList, ObjectSummary, RekeyJob};
 
 use super::no_store;
 use crate::actor::{Actor, Did};
@@ -72,6 +73,57 @@ pub async fn delete(
         )
         .await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/objects/{id}/rekey`: moves the owner's file to the KMS key the account's new
+/// uploads use (its own key, or the server's), body untouched, by a one-file rotation job that a
+/// replica runs within seconds; answers the job (202), the open one if there is one. Someone
+/// else's file is not found (404); a file under that key already, or a key that cannot be used,
+/// is refused in words (409) and nothing is recorded.
+pub async fn rekey(
+    State(state): St,
+    ip: ClientIp,
+    auth: Auth,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<RekeyJob>)> {
+    let row = objects::owned_complete(&state.db, &auth.user.id, &id).await?;
+    let target = state.issuing_key(&auth.user.id).await?;
+    let to_arn = state.aws.usable_key(&target).await?.map_err(|why| {
+        ApiError::conflict(format!(
+            "the key your new uploads use cannot take this file: {why}"
+        ))
+    })?;
+    if to_arn == state.aws.local_key_id(&row.key_arn) || to_arn == row.key_arn {
+        return Err(ApiError::conflict(format!(
+            "this file is under {to_arn}, the key your new uploads use, already"
+        )));
+    }
+    let (job, created) = crate::rekey::create_for_object(
+        &state.db,
+        &row,
+        &to_arn,
+        cipherdrop_api::REKEY_DEFAULT_RATE,
+    )
+    .await?;
+    if created {
+        let detail = format!("job {}: from {} to {to_arn}", job.id, row.key_arn);
+        Actor::Account(&auth)
+            .record(
+                &state,
+                ip,
+                Did {
+                    action: "object.rekey_requested",
+                    object: &row.id,
+                    outcome: "ok",
+                    detail: &detail,
+                },
+            )
+            .await;
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(job.to_api(Some(auth.user.username.clone()))),
+    ))
 }
 
 /// `POST /api/objects/{id}/key`: KMS `Decrypt` of the stored EDK with the stored context.

@@ -132,6 +132,7 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep(get.clone(), "/objects/{id}", Token(Read), doc("An object, with a presigned download URL", None, Some("ObjectDetails"), true), objects::details),
         ep(delete.clone(), "/objects/{id}", Token(Write), doc("Delete an object from S3 and the database", None, None, false), objects::delete),
         ep(post.clone(), "/objects/{id}/key", Token(Read), doc("Release the object's data key (KMS Decrypt of the stored EDK and context)", None, Some("KeyResponse"), true), objects::release_key),
+        ep(post.clone(), "/objects/{id}/rekey", Token(Write), doc("Move the file to the KMS key the account's new uploads use, body untouched: a one-file rotation job (202, the open one if any)", None, Some("RekeyJob"), false), objects::rekey),
         ep(put.clone(), "/objects/{id}/metadata", Token(Write), doc("Store the file's name and type sealed again (under the account's newest metadata key) by its owner", Some("SetMetadataRequest"), None, false), metadata::set),
         ep(post.clone(), "/metadata-key", Token(Read), doc("Release the account's metadata key (a version, or the newest, made on first use): one KMS call opens every file's name; audited", Some("MetadataKeyRequest"), Some("MetadataKeyResponse"), true), metadata::release),
         ep(post.clone(), "/metadata-key/rotate", Session, doc("Make a new version of the account's metadata key; names are sealed under it from now on (page session only, audited)", None, Some("MetadataKeyResponse"), true), metadata::rotate),

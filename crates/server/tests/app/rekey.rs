@@ -381,7 +381,7 @@ async fn an_accounts_job_moves_its_files_only_and_waits_for_its_open_uploads() {
         new_key
     );
     assert_eq!(alice.download(&open.object_id).await.unwrap(), plain);
-    let left = rekey::remaining(&app.db, &app.key_arn, None).await.unwrap();
+    let left = rekey::remaining(&app.db, &app.key_arn, None, None).await.unwrap();
     assert_eq!(
         (left.files, left.pending),
         (1, 0),
@@ -716,4 +716,85 @@ async fn administrators_see_keys_and_start_rotations_over_http_and_nobody_else_d
     assert_eq!(rows.len(), 2);
     assert!(rows.iter().all(|r| r["actor"] == "admin"));
     assert_eq!(app.audit_rows("rekey.created").await[0]["actor"], "admin");
+}
+
+/// An owner moves one file to the key the account's new uploads use: someone else's file is
+/// not found and records nothing, 40 concurrent requests record one job, the job moves that
+/// file only (body untouched, readable, its link too), and a file under that key already is
+/// refused in words.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owner_moves_one_file_to_the_accounts_key_and_nobody_else_can() {
+    use reqwest::Method;
+    let app = app().await;
+    let (admin, alice, bob) = app.accounts().await;
+    let server_key = app.key_arn.clone();
+    let one = data(9000, 71);
+    let id = alice.upload(&one, SUITE_COMMIT_KEY, 4096).await.unwrap();
+    let other = alice
+        .upload(&data(500, 72), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let link = alice.share(&id, json!({})).await.unwrap();
+    let before = alice.download_ciphertext(&id).await.unwrap();
+    let own = app.new_key().await;
+    admin
+        .call(
+            Method::PUT,
+            "/api/admin/users/alice/key",
+            Some(&json!({ "kms_key_id": own })),
+        )
+        .await
+        .unwrap();
+    let path = format!("/api/objects/{id}/rekey");
+
+    // Not bob's: not found, nothing recorded.
+    let e = bob.call(Method::POST, &path, None).await.unwrap_err();
+    assert_eq!(cipherdrop_testkit::server::status_of(&e), 404, "{e}");
+    assert!(rekey::jobs(&app.db).await.unwrap().is_empty());
+
+    // Many at once: one job.
+    let calls = (0..40).map(|_| alice.call(Method::POST, &path, None));
+    let answers = futures_util::future::join_all(calls).await;
+    let ids: std::collections::BTreeSet<String> = answers
+        .into_iter()
+        .map(|a| a.unwrap().1["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let jobs = rekey::jobs(&app.db).await.unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].object_id.as_deref(), Some(id.as_str()));
+    assert_eq!(app.audit_rows("object.rekey_requested").await.len(), 1);
+
+    assert_eq!(app.rekey_pass(None).await, 1);
+    let job = app.job_state(&jobs[0].id).await;
+    assert_eq!(
+        (job.state.as_str(), job.files_done, job.keys_done),
+        ("done", 1, 0),
+        "{job:?}"
+    );
+    assert_eq!(alice.details(&id).await.unwrap().key_arn, own);
+    assert_eq!(
+        alice.details(&other).await.unwrap().key_arn,
+        server_key,
+        "only that file"
+    );
+    assert_eq!(alice.download(&id).await.unwrap(), one);
+    let after = alice.download_ciphertext(&id).await.unwrap();
+    assert_eq!(split(&after).1, split(&before).1, "the body is untouched");
+    let stranger = app.client();
+    assert_eq!(
+        link.fetch(&stranger.share_key(link.token(), None).await.unwrap())
+            .await
+            .unwrap(),
+        one
+    );
+
+    // Under that key already: refused in words.
+    let e = alice.call(Method::POST, &path, None).await.unwrap_err();
+    assert_eq!(cipherdrop_testkit::server::status_of(&e), 409, "{e}");
+    assert!(
+        cipherdrop_testkit::server::message_of(&e).contains("already"),
+        "{e}"
+    );
+    assert_eq!(rekey::jobs(&app.db).await.unwrap().len(), 1);
 }
