@@ -381,7 +381,9 @@ async fn an_accounts_job_moves_its_files_only_and_waits_for_its_open_uploads() {
         new_key
     );
     assert_eq!(alice.download(&open.object_id).await.unwrap(), plain);
-    let left = rekey::remaining(&app.db, &app.key_arn, None, None).await.unwrap();
+    let left = rekey::remaining(&app.db, &app.key_arn, None, None)
+        .await
+        .unwrap();
     assert_eq!(
         (left.files, left.pending),
         (1, 0),
