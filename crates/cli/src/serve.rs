@@ -82,6 +82,15 @@ pub struct ServeArgs {
     /// Seconds between sweeps for abandoned uploads.
     #[arg(long, default_value_t = 300)]
     sweep_interval_secs: u64,
+    /// On SIGTERM, seconds /readyz fails while requests are still served, so that a load
+    /// balancer stops sending new ones before the listener closes (its health check interval
+    /// times the failures it needs).
+    #[arg(long, env = "CIPHERDROP_DRAIN_SECS", default_value_t = 5)]
+    drain_secs: u64,
+    /// After the listener closes, seconds requests in flight may take before the process stops
+    /// anyway.
+    #[arg(long, default_value_t = 30)]
+    shutdown_grace_secs: u64,
     /// A reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client;
     /// from anyone else the header is ignored.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_net)]
@@ -266,6 +275,8 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     config.url_ttl = Duration::from_secs(a.url_ttl_secs);
     config.abandon_after = Duration::from_secs(a.abandon_after_secs);
     config.sweep_interval = Duration::from_secs(a.sweep_interval_secs.max(1));
+    config.drain = Duration::from_secs(a.drain_secs);
+    config.shutdown_grace = Duration::from_secs(a.shutdown_grace_secs);
     config.trusted_proxies = a.trusted_proxies.clone();
     if let Some(n) = a.max_concurrent_hashes {
         config.max_concurrent_hashes = n.max(1);

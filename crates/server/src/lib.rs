@@ -19,6 +19,7 @@ mod csp;
 pub mod db;
 mod error;
 mod extract;
+pub mod health;
 mod limiter;
 mod metakeys;
 mod middleware;
@@ -57,7 +58,10 @@ pub fn app(state: Arc<AppState>) -> Router {
         api = api.route(endpoint.path, endpoint.handler);
     }
     let api = api.fallback(|| async { ApiError::not_found("API route") });
-    let mut app = Router::new().nest("/api", api);
+    let mut app = Router::new()
+        .route("/healthz", axum::routing::get(routes::health::healthz))
+        .route("/readyz", axum::routing::get(routes::health::readyz))
+        .nest("/api", api);
     if let Some(dir) = &state.config.web_dir {
         app = app.fallback_service(assets::service(dir));
     }
@@ -142,7 +146,9 @@ impl Server {
     }
 
     /// Serves on `listener` until `shutdown` resolves, running the sweeper and the audit
-    /// checkpoints alongside; in-flight requests finish first, then a last checkpoint is signed.
+    /// checkpoints alongside. Then `/readyz` fails for [`Config::drain`] while requests are
+    /// still served (a load balancer stops sending new ones), the listener closes, requests in
+    /// flight finish (for at most [`Config::shutdown_grace`]), and a last checkpoint is signed.
     pub async fn serve(
         self,
         listener: tokio::net::TcpListener,
@@ -151,13 +157,42 @@ impl Server {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
         let rekeyer = tokio::spawn(rekey::run(self.state.clone()));
         let checkpointer = tokio::spawn(checkpoint_timer(self.state.clone()));
-        let result = axum::serve(
+        let closed = Arc::new(tokio::sync::Notify::new());
+        let stopping = {
+            let (state, closed) = (self.state.clone(), closed.clone());
+            async move {
+                shutdown.await;
+                state.health.start_draining();
+                tracing::info!(
+                    drain_secs = state.config.drain.as_secs_f64(),
+                    "stopping: /readyz fails from now on; the listener closes after the drain"
+                );
+                tokio::time::sleep(state.config.drain).await;
+                tracing::info!("listener closed; finishing the requests in flight");
+                closed.notify_one();
+            }
+        };
+        let serving = axum::serve(
             listener,
             self.router()
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        .with_graceful_shutdown(stopping)
+        .into_future();
+        let grace = self.state.config.shutdown_grace;
+        let result = tokio::select! {
+            r = serving => r,
+            () = async {
+                closed.notified().await;
+                tokio::time::sleep(grace).await;
+            } => {
+                tracing::warn!(
+                    grace_secs = grace.as_secs_f64(),
+                    "requests still in flight after the shutdown grace period: stopping anyway"
+                );
+                Ok(())
+            }
+        };
         sweeper.abort();
         rekeyer.abort();
         checkpointer.abort();

@@ -35,6 +35,12 @@ pub struct Config {
     pub sweep_interval: Duration,
     /// How often a replica looks for key-rotation jobs to run.
     pub rekey_interval: Duration,
+    /// On a stop (SIGTERM), how long `/readyz` fails while requests are still served, so that a
+    /// load balancer stops sending new ones before the listener closes.
+    pub drain: Duration,
+    /// After the listener closes, how long requests in flight may take before the process
+    /// stops anyway.
+    pub shutdown_grace: Duration,
     /// Longest a request may take.
     pub request_timeout: Duration,
     /// The built web bundle (Trunk's `dist`), served at `/`.
@@ -81,6 +87,8 @@ impl Config {
             abandon_after: Duration::from_secs(24 * 3600),
             sweep_interval: Duration::from_secs(300),
             rekey_interval: Duration::from_secs(5),
+            drain: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
             request_timeout: Duration::from_secs(120),
             web_dir: None,
             login_failures_per_account: 5,
@@ -125,6 +133,8 @@ pub struct AppState {
     pub(crate) rekey_gate: tokio::sync::Mutex<()>,
     /// The Content-Security-Policy header, made on first use (see [`AppState::csp`]).
     csp: tokio::sync::OnceCell<axum::http::HeaderValue>,
+    /// Readiness: draining, and the last check of the database, KMS and S3.
+    pub(crate) health: crate::health::Health,
 }
 
 impl AppState {
@@ -180,6 +190,7 @@ impl AppState {
             hashing,
             checkpointer,
             csp: tokio::sync::OnceCell::new(),
+            health: crate::health::Health::default(),
             orphan_scan: std::sync::Mutex::new(None),
             rekey_gate: tokio::sync::Mutex::new(()),
             audit: AuditLog::new(db.clone()),

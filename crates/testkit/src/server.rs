@@ -100,6 +100,8 @@ impl ServerProcess {
             .arg(web_dir)
             .args(extra)
             .env("RUST_LOG", "debug,hyper=info,h2=info,aws_smithy_runtime=info,aws_sdk_s3=info,aws_sdk_kms=info,sqlx=info,s3s=info")
+            // No load balancer to tell: a stop does not wait (a test that drains says so).
+            .env("CIPHERDROP_DRAIN_SECS", "0")
             .stdout(Stdio::piped())
             .stderr(log);
         for (k, v) in env {

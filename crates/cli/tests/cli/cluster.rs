@@ -679,3 +679,155 @@ async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secr
         "{wrong_pw}"
     );
 }
+
+/// A rolling restart under load fails no request: two replicas behind a balancer that sends
+/// requests only to replicas whose `/readyz` answered 200 at its last probe (every 100 ms, as a
+/// load balancer's health check), four clients listing files and releasing a data key in a
+/// loop; one replica is stopped (SIGTERM: `/readyz` says `draining` while it still serves, then
+/// it finishes what is in flight and exits cleanly) and a new one started in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rolling_restart_behind_a_readiness_checking_balancer_fails_no_request() {
+    use std::sync::RwLock;
+    let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
+    let drain = ["--drain-secs", "2"];
+    let r1 = cluster.replica(&drain).unwrap();
+    let r2 = cluster.replica(&drain).unwrap();
+    cluster.add_user("alice", PASSWORD).unwrap();
+    let alice = r1.client();
+    alice.login("alice", PASSWORD).await.unwrap();
+    let id = alice
+        .upload(&data(20_000, 9), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+
+    // The balancer: known replicas, and those ready at the last probe.
+    let known = Arc::new(RwLock::new(vec![r1.url.clone(), r2.url.clone()]));
+    let ready: Arc<RwLock<Vec<String>>> = Arc::new(RwLock::new(Vec::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_millis(800))
+        .build()
+        .unwrap();
+    let prober = {
+        let (known, ready, stop, probe) =
+            (known.clone(), ready.clone(), stop.clone(), probe.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::SeqCst) {
+                let urls = known.read().unwrap().clone();
+                let mut up = Vec::new();
+                for url in urls {
+                    if let Ok(r) = probe.get(format!("{url}/readyz")).send().await
+                        && r.status() == 200
+                    {
+                        up.push(url);
+                    }
+                }
+                *ready.write().unwrap() = up;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+    while ready.read().unwrap().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let served: Arc<std::sync::Mutex<std::collections::HashMap<String, usize>>> = Arc::default();
+    let failures = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut workers = Vec::new();
+    for w in 0..4usize {
+        let (ready, stop, served, failures, alice, id) = (
+            ready.clone(),
+            stop.clone(),
+            served.clone(),
+            failures.clone(),
+            alice.clone(),
+            id.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut n = w;
+            while !stop.load(Ordering::SeqCst) {
+                n += 1;
+                let target = {
+                    let up = ready.read().unwrap();
+                    up.get(n % up.len().max(1)).cloned()
+                };
+                let Some(url) = target else {
+                    failures.lock().unwrap().push("no ready replica".to_owned());
+                    continue;
+                };
+                let mut c = alice.clone();
+                c.base.clone_from(&url);
+                let result = if n % 2 == 0 {
+                    c.call(reqwest::Method::GET, "/api/objects", None)
+                        .await
+                        .map(drop)
+                } else {
+                    c.key(&id).await.map(drop)
+                };
+                match result {
+                    Ok(()) => *served.lock().unwrap().entry(url).or_default() += 1,
+                    Err(e) => failures.lock().unwrap().push(format!("{url}: {e:#}")),
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    // Replica 1 stops: draining first, then gone, exiting cleanly.
+    let r1_url = r1.url.clone();
+    let stopping = tokio::task::spawn_blocking(move || {
+        let mut r1 = r1;
+        let started = Instant::now();
+        let clean = r1.terminate();
+        (clean, started.elapsed(), r1.logs())
+    });
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let mut saw_draining = false;
+    while Instant::now() < deadline && !saw_draining {
+        if let Ok(r) = probe.get(format!("{r1_url}/readyz")).send().await {
+            let status = r.status().as_u16();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            saw_draining = status == 503 && body["status"] == "draining";
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saw_draining, "replica 1 never said it was draining");
+    let (clean, took, logs) = stopping.await.unwrap();
+    assert!(clean, "replica 1 did not exit cleanly:\n{logs}");
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(30),
+        "{took:?}"
+    );
+
+    // Its replacement joins once ready.
+    let r3 = cluster.replica(&drain).unwrap();
+    known.write().unwrap().retain(|u| *u != r1_url);
+    known.write().unwrap().push(r3.url.clone());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ready.read().unwrap().contains(&r3.url) {
+        assert!(
+            Instant::now() < deadline,
+            "the new replica never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::SeqCst);
+    for w in workers {
+        w.await.unwrap();
+    }
+    prober.await.unwrap();
+    let failures = failures.lock().unwrap().clone();
+    let served = served.lock().unwrap().clone();
+    assert!(
+        failures.is_empty(),
+        "{} failed: {failures:?}",
+        failures.len()
+    );
+    for url in [&r1_url, &r2.url, &r3.url] {
+        assert!(
+            served.get(url).copied().unwrap_or(0) > 0,
+            "{url} served nothing: {served:?}"
+        );
+    }
+}

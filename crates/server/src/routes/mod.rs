@@ -2,6 +2,7 @@
 //! `lib.rs` imports this module (to build the router); nothing here is imported back below.
 
 pub mod admin;
+pub mod health;
 pub mod metadata;
 pub mod objects;
 pub mod openapi;

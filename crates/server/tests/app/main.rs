@@ -16,6 +16,7 @@ mod complete;
 mod docs;
 mod endpoints;
 mod erasure;
+mod health;
 mod limits;
 mod metadata;
 mod modules;
