@@ -91,6 +91,10 @@ pub struct ServeArgs {
     /// anyway.
     #[arg(long, default_value_t = 30)]
     shutdown_grace_secs: u64,
+    /// Serve Prometheus metrics (`GET /metrics`) on this address, a listener of its own (off by
+    /// default; never on the public one).
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_listen: Option<std::net::SocketAddr>,
     /// A reverse proxy (address or CIDR, repeatable) whose X-Forwarded-For names the client;
     /// from anyone else the header is ignored.
     #[arg(long = "trusted-proxy", value_name = "CIDR", value_parser = parse_net)]
@@ -302,6 +306,21 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     }
     let server = Server::new(config, db, aws);
     let first_login = server.bootstrap_admin().await?;
+    let metrics = match a.metrics_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening for metrics on {addr}"))?;
+            let addr = listener.local_addr()?;
+            let server = server.clone();
+            let stop = stopped();
+            tasks.push(tokio::spawn(async move {
+                server.serve_metrics(listener, stop).await
+            }));
+            Some(addr)
+        }
+        None => None,
+    };
 
     // Lines a supervisor (or a test) can wait for; the first one is always this.
     println!("cipherdrop listening on {public_url}");
@@ -323,6 +342,9 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         None => println!(
             "audit checkpoints off (no --audit-signing-key-id): the audit chain is anchored only in the database"
         ),
+    }
+    if let Some(addr) = metrics {
+        println!("metrics at http://{addr}/metrics");
     }
     match first_login {
         Some(token) => println!(

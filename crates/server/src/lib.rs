@@ -22,6 +22,7 @@ mod extract;
 pub mod health;
 mod limiter;
 mod metakeys;
+pub mod metrics;
 mod middleware;
 mod objects;
 mod quotas;
@@ -57,10 +58,13 @@ pub fn app(state: Arc<AppState>) -> Router {
     for endpoint in routes::table::endpoints() {
         api = api.route(endpoint.path, endpoint.handler);
     }
-    let api = api.fallback(|| async { ApiError::not_found("API route") });
+    let api = api
+        .route_layer(axum::middleware::from_fn(middleware::tag_route))
+        .fallback(|| async { ApiError::not_found("API route") });
     let mut app = Router::new()
         .route("/healthz", axum::routing::get(routes::health::healthz))
         .route("/readyz", axum::routing::get(routes::health::readyz))
+        .route_layer(axum::middleware::from_fn(middleware::tag_route))
         .nest("/api", api);
     if let Some(dir) = &state.config.web_dir {
         app = app.fallback_service(assets::service(dir));
@@ -85,6 +89,25 @@ impl Server {
     /// The axum router (API, OpenAPI document, web bundle).
     pub fn router(&self) -> Router {
         app(self.state.clone())
+    }
+
+    /// The router of the metrics listener: `GET /metrics` only (Prometheus text). Serve it on
+    /// an address of its own, never the public one.
+    pub fn metrics_router(&self) -> Router {
+        Router::new()
+            .route("/metrics", axum::routing::get(routes::health::metrics))
+            .with_state(self.state.clone())
+    }
+
+    /// Serves [`Server::metrics_router`] on `listener` until `shutdown` resolves.
+    pub async fn serve_metrics(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.metrics_router())
+            .with_graceful_shutdown(shutdown)
+            .await
     }
 
     /// The most argon2 checks that ran at once since the start (bounded by

@@ -142,7 +142,10 @@ impl Limiter {
         }
         tx.commit().await.map_err(Refused::Database)?;
         match refused {
-            Some((why, _)) => Err(why),
+            Some((why, _)) => {
+                crate::metrics::metrics().refused(self.scope);
+                Err(why)
+            }
             None => Ok(Attempt {
                 limiter: self,
                 subject,
@@ -320,6 +323,14 @@ impl HashGate {
     /// The most checks that ran at once so far.
     pub fn peak(&self) -> usize {
         self.peak.load(Ordering::SeqCst)
+    }
+
+    /// The checks running now, and those waiting for a place.
+    pub fn load(&self) -> (usize, usize) {
+        (
+            self.active.load(Ordering::SeqCst),
+            self.waiting.load(Ordering::SeqCst),
+        )
     }
 }
 

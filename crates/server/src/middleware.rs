@@ -40,6 +40,53 @@ async fn run_to_completion(req: Request, next: Next) -> Response {
     }
 }
 
+/// The route template a request matched, handed from the router to [`count_request`] in the
+/// answer's extensions (the router matches after the outer layers run).
+#[derive(Clone)]
+struct Route(String);
+
+/// Tags an answer with the route template its request matched (a route layer).
+pub async fn tag_route(req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let mut response = next.run(req).await;
+    if let Some(route) = route {
+        response.extensions_mut().insert(Route(route));
+    }
+    response
+}
+
+/// Counts every request by route template, method and status, with its latency. A method
+/// outside the standard ones is counted as `other`: a client must not make a series per word.
+async fn count_request(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let method = match *req.method() {
+        Method::GET
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::HEAD
+        | Method::OPTIONS => req.method().as_str(),
+        _ => "other",
+    }
+    .to_owned();
+    let response = next.run(req).await;
+    let route = response
+        .extensions()
+        .get::<Route>()
+        .map_or("other", |r| r.0.as_str());
+    crate::metrics::metrics().request(
+        route,
+        &method,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
 /// Largest API request body (a completion listing 10,000 parts fits).
 pub const MAX_BODY: usize = 2 * 1024 * 1024;
 
@@ -69,6 +116,7 @@ pub fn layers(app: Router<Arc<AppState>>, state: &Arc<AppState>) -> Router<Arc<A
             header::X_FRAME_OPTIONS,
             HeaderValue::from_static("DENY"),
         ))
+        .layer(middleware::from_fn(count_request))
 }
 
 /// Refuses state-changing requests a browser sends from another origin.

@@ -18,9 +18,17 @@ pub async fn run(state: Arc<AppState>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if let Err(e) = sweep(&state).await {
-            tracing::warn!(error = %e, "sweep failed; will retry");
-        }
+        let outcome = match sweep(&state).await {
+            Ok(_) => "ok",
+            Err(e) => {
+                tracing::warn!(error = %e, "sweep failed; will retry");
+                "error"
+            }
+        };
+        crate::metrics::metrics()
+            .sweeper_runs
+            .get_or_create(&crate::metrics::OutcomeLabels { outcome })
+            .inc();
     }
 }
 

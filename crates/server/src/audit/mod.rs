@@ -129,6 +129,7 @@ impl AuditLog {
 
     /// Appends one event; returns once its row is committed.
     pub async fn append(&self, event: &Event<'_>) -> Result<(), AuditError> {
+        crate::metrics::metrics().audit_event(event.action, event.outcome);
         let (done, mut result) = tokio::sync::oneshot::channel();
         let entry = AuditEntry {
             id: 0,

@@ -86,6 +86,7 @@ impl Aws {
         if let Some(ep) = &settings.kms_endpoint {
             kms = kms.endpoint_url(ep);
         }
+        kms = kms.interceptor(crate::metrics::CountCalls);
         let mut s3 = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.s3_path_style)
             // Checksums only where S3 requires them: presigned part URLs must not carry a
@@ -102,6 +103,7 @@ impl Aws {
         if let Some(c) = &settings.s3_credentials {
             s3 = s3.credentials_provider(fixed(c));
         }
+        s3 = s3.interceptor(crate::metrics::CountCalls);
         Self {
             kms: aws_sdk_kms::Client::from_conf(kms.build()),
             s3: aws_sdk_s3::Client::from_conf(s3.build()),
