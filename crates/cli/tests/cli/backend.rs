@@ -475,3 +475,60 @@ async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
         "{report}"
     );
 }
+
+/// `cipherdrop serve` with `CIPHERDROP_LOG_FORMAT=json` logs one JSON object per line (level,
+/// target, message and fields), with no password or data key in any of them; with
+/// `--metrics-listen` it serves Prometheus metrics there, and not on its public address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_on_request_and_metrics_on_their_own_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = cipherdrop_testkit::server::free_port().unwrap();
+    let metrics = format!("127.0.0.1:{port}");
+    let server = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--metrics-listen", &metrics],
+        &[("CIPHERDROP_LOG_FORMAT", "json"), ("RUST_LOG", "debug")],
+    )
+    .unwrap();
+    let (_admin, alice, _bob) = accounts(&server).await;
+    let id = alice
+        .upload(&data(3000, 5), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let key = alice.key(&id).await.unwrap();
+
+    let text = reqwest::get(format!("http://{metrics}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains(
+            r#"cipherdrop_aws_calls_total{service="kms",operation="GenerateDataKey",outcome="ok"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"cipherdrop_audit_events_total{action="key.released",outcome="ok"}"#));
+    let public = reqwest::get(format!("{}/metrics", server.url))
+        .await
+        .unwrap();
+    assert_ne!(public.status(), 200);
+
+    let logs = server.logs();
+    let mut lines = 0;
+    for line in logs.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(v["level"].is_string() && v["target"].is_string(), "{line}");
+        assert!(v["fields"].is_object(), "{line}");
+        lines += 1;
+    }
+    assert!(lines > 10, "{logs}");
+    assert!(!logs.contains(PASSWORD), "a password is in the log");
+    assert!(
+        !logs.contains(key.data_key.expose()),
+        "a data key is in the log"
+    );
+}
