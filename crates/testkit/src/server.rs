@@ -236,16 +236,7 @@ pub fn esdk_decrypt(
     ciphertext: &[u8],
     dir: &Path,
 ) -> Result<Vec<u8>> {
-    let src = dir.join(format!("ct-{}.bin", rand::random::<u32>()));
-    let dst = src.with_extension("out");
-    std::fs::write(&src, ciphertext)?;
-    python_aws(
-        kms_url,
-        None,
-        creds,
-        &["decrypt", key_arn, path_str(&src)?, path_str(&dst)?],
-    )?;
-    Ok(std::fs::read(&dst)?)
+    esdk_decrypt_with(kms_url, creds, &["decrypt", key_arn], ciphertext, dir)
 }
 
 /// Decrypts `ciphertext` with the official Python ESDK's multi-Region-aware discovery provider
@@ -259,21 +250,29 @@ pub fn esdk_decrypt_mrk_discovery(
     ciphertext: &[u8],
     dir: &Path,
 ) -> Result<Vec<u8>> {
+    esdk_decrypt_with(
+        kms_url,
+        creds,
+        &["decrypt-mrk", region, account],
+        ciphertext,
+        dir,
+    )
+}
+
+/// `kms_interop.py COMMAND... IN OUT` on `ciphertext` in a file of `dir`; the plaintext.
+fn esdk_decrypt_with(
+    kms_url: &str,
+    creds: (&str, &str),
+    command: &[&str],
+    ciphertext: &[u8],
+    dir: &Path,
+) -> Result<Vec<u8>> {
     let src = dir.join(format!("ct-{}.bin", rand::random::<u32>()));
     let dst = src.with_extension("out");
     std::fs::write(&src, ciphertext)?;
-    python_aws(
-        kms_url,
-        None,
-        creds,
-        &[
-            "decrypt-mrk",
-            region,
-            account,
-            path_str(&src)?,
-            path_str(&dst)?,
-        ],
-    )?;
+    let mut args = command.to_vec();
+    args.extend([path_str(&src)?, path_str(&dst)?]);
+    python_aws(kms_url, None, creds, &args)?;
     Ok(std::fs::read(&dst)?)
 }
 

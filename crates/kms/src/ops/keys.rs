@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::page;
+use super::{description_of, page, tags_of};
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, DAY, Kms};
 use crate::signing::PrivateKey;
@@ -83,22 +83,8 @@ impl Kms {
                 "a multi-Region key of imported material is not supported by this KMS",
             ));
         }
-        let description = req.description.get()?.unwrap_or_default();
-        if description.len() > 8192 {
-            return Err(KmsError::new(
-                ErrorCode::Validation,
-                "Description is longer than 8192 characters",
-            ));
-        }
-        let tags = req
-            .tags
-            .into_iter()
-            .map(|t| {
-                t.map(|t| (t.key, t.value)).ok_or_else(|| {
-                    KmsError::new(ErrorCode::Validation, "a tag needs TagKey and TagValue")
-                })
-            })
-            .collect::<KmsResult<Vec<_>>>()?;
+        let description = description_of(req.description.get()?)?.unwrap_or_default();
+        let tags = tags_of(req.tags)?;
         let now = self.now();
         let rec = KeyRecord {
             id: if req.multi_region {

@@ -117,6 +117,28 @@ fn run<Q: DeserializeOwned, R: Serialize>(
     wire::to_body(&serve(wire::parse(req)?)?)
 }
 
+/// A key's description as CreateKey and ReplicateKey take it: at most 8192 bytes.
+fn description_of(d: Option<String>) -> KmsResult<Option<String>> {
+    match d {
+        Some(d) if d.len() > 8192 => Err(KmsError::new(
+            ErrorCode::Validation,
+            "Description is longer than 8192 characters",
+        )),
+        d => Ok(d),
+    }
+}
+
+/// Tags as CreateKey and ReplicateKey take them: each needs `TagKey` and `TagValue`.
+fn tags_of(tags: Vec<Option<wire::Tag>>) -> KmsResult<Vec<(String, String)>> {
+    tags.into_iter()
+        .map(|t| {
+            t.map(|t| (t.key, t.value)).ok_or_else(|| {
+                KmsError::new(ErrorCode::Validation, "a tag needs TagKey and TagValue")
+            })
+        })
+        .collect()
+}
+
 /// One page of a list.
 struct Page<T> {
     items: Vec<T>,

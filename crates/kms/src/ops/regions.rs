@@ -10,11 +10,13 @@
 
 use uuid::Uuid;
 
+use super::{description_of, tags_of};
 use crate::error::{ErrorCode, KmsError, KmsResult};
 use crate::service::{AuditInfo, Kms};
 use crate::store::{KeyRecord, KeyState, MultiRegion};
 use crate::wire::{
-    Empty, ReplicateKeyRequest, ReplicateKeyResponse, TagEntry, UpdatePrimaryRegionRequest,
+    Empty, ReplicateKeyRequest, ReplicateKeyResponse, Req, TagEntry, UpdatePrimaryRegionRequest,
+    field,
 };
 
 impl Kms {
@@ -26,29 +28,9 @@ impl Kms {
         let key_id = req.key_id;
         let region = req.replica_region.get()?;
         check_region(&region, "replicaRegion")?;
-        let description = req.description.get()?;
-        if description.as_ref().is_some_and(|d| d.len() > 8192) {
-            return Err(KmsError::new(
-                ErrorCode::Validation,
-                "Description is longer than 8192 characters",
-            ));
-        }
-        let tags = req
-            .tags
-            .into_iter()
-            .map(|t| {
-                t.map(|t| (t.key, t.value)).ok_or_else(|| {
-                    KmsError::new(ErrorCode::Validation, "a tag needs TagKey and TagValue")
-                })
-            })
-            .collect::<KmsResult<Vec<_>>>()?;
-        let rec = self.with_key(key_id, false, info, |rec| {
-            self.primary_of(rec)?;
-            Ok(rec.clone())
-        })?;
-        let Some(regions) = rec.multi_region.clone() else {
-            return Err(KmsError::internal("a primary key without regions"));
-        };
+        let description = description_of(req.description.get()?)?;
+        let tags = tags_of(req.tags)?;
+        let (rec, regions) = self.primary_record(key_id, info)?;
         if region == self.region() {
             return Err(KmsError::new(
                 ErrorCode::Validation,
@@ -106,13 +88,7 @@ impl Kms {
         let key_id = req.key_id;
         let region = req.primary_region.get()?;
         check_region(&region, "primaryRegion")?;
-        let rec = self.with_key(key_id, false, info, |rec| {
-            self.primary_of(rec)?;
-            Ok(rec.clone())
-        })?;
-        let Some(regions) = rec.multi_region.clone() else {
-            return Err(KmsError::internal("a primary key without regions"));
-        };
+        let (rec, regions) = self.primary_record(key_id, info)?;
         if region == self.region() {
             return Ok(Empty {});
         }
@@ -151,6 +127,18 @@ impl Kms {
         }
         self.set_regions(rec.id, &after)?;
         Ok(Empty {})
+    }
+
+    /// The record and regions of the primary key a request's `KeyId` names (in this region).
+    fn primary_record(
+        &self,
+        key_id: Req<field::KeyId>,
+        info: &mut AuditInfo,
+    ) -> KmsResult<(KeyRecord, MultiRegion)> {
+        self.with_key(key_id, false, info, |rec| {
+            let regions = self.primary_of(rec)?.clone();
+            Ok((rec.clone(), regions))
+        })
     }
 
     /// The regions of a multi-Region key whose primary is in this region; UnsupportedOperation
