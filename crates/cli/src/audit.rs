@@ -104,6 +104,10 @@ pub struct AuditExportArgs {
     /// checkpoints, the chain's head, every row).
     #[arg(long, value_name = "FILE")]
     out: PathBuf,
+    /// Only the rows after this one (the last row of the export before): the file's chain is
+    /// anchored to that row's hash, so exports made one after another check as one chain.
+    #[arg(long, value_name = "ROW")]
+    since: Option<i64>,
 }
 
 /// `cipherdrop audit public-key`.
@@ -358,6 +362,7 @@ fn export(a: &AuditExportArgs) -> Result<()> {
             &db,
             &mut out,
             key.as_ref().map(|(arn, k)| (arn.as_str(), k)),
+            a.since,
         )
         .await;
         db.close().await;
@@ -365,8 +370,11 @@ fn export(a: &AuditExportArgs) -> Result<()> {
         use std::io::Write as _;
         out.flush()?;
         println!(
-            "wrote {} rows and {} checkpoints to {}{}",
+            "wrote {} rows{} and {} checkpoints to {}{}",
             done.rows,
+            a.since
+                .map(|s| format!(" after row {s}"))
+                .unwrap_or_default(),
             done.checkpoints,
             a.out.display(),
             if key.is_some() {

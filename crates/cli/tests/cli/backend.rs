@@ -370,6 +370,26 @@ async fn audit_checkpoints_anchor_the_chain_outside_the_database() {
     ];
     let (ok, report) = audit(&offline);
     assert!(ok && report.contains("checkpoints verified"), "{report}");
+    // The rows after the third, as a collector that already has those three would ask.
+    let later = dir.path().join("audit-after-3.jsonl");
+    let (ok, out) = audit(&[
+        os("export"),
+        os("--data-dir"),
+        data,
+        os("--since"),
+        os("3"),
+        os("--out"),
+        later.as_os_str(),
+    ]);
+    assert!(ok && out.contains("rows after row 3"), "{out}");
+    let (ok, report) = audit(&[
+        os("verify"),
+        os("--export"),
+        later.as_os_str(),
+        os("--public-key"),
+        pem.as_os_str(),
+    ]);
+    assert!(ok, "{report}");
 
     // The rewrite, as the database's owner can do it.
     let db = cipherdrop_server::db::open(&dir.path().join("cipherdrop.db"))

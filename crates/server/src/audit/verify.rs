@@ -73,6 +73,17 @@ impl<'k> ChainCheck<'k> {
         }
     }
 
+    /// The check of a chain that continues after `anchor` (a row already checked, in the export
+    /// before), if given.
+    fn continuing(mut self, anchor: Option<&Anchor>) -> Self {
+        if let Some(a) = anchor {
+            self.prev_hash.clone_from(&a.hash);
+            self.computed.clone_from(&a.hash);
+            self.expected_id = a.id + 1;
+        }
+        self
+    }
+
     fn row(&mut self, e: &AuditEntry) {
         let expected_id = self.expected_id;
         let report = &mut self.report;
@@ -288,6 +299,11 @@ pub enum ExportLine {
         key_arn: Option<String>,
         /// Its public key (PEM), if known: for reading only; a verifier brings its own copy.
         public_key: Option<String>,
+        /// For an export of the rows after a given one (`audit export --since`): that row's id
+        /// and stored hash, where this file's chain continues (the last row of the export
+        /// before it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<Anchor>,
     },
     /// A signed checkpoint.
     Checkpoint(Checkpoint),
@@ -302,6 +318,15 @@ pub enum ExportLine {
     Row(AuditEntry),
 }
 
+/// The row an export continues after.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Anchor {
+    /// Its id.
+    pub id: i64,
+    /// Its stored hash: the first row of the file must name it.
+    pub hash: String,
+}
+
 /// Why an export was not written or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
@@ -311,6 +336,9 @@ pub enum ExportError {
     /// The file could not be written or read.
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// `--since` names a row the audit log does not hold.
+    #[error("row {0} is not in the audit log: nothing to continue after")]
+    NoSuchRow(i64),
     /// A line is not what an export holds there.
     #[error("line {line}: {why}")]
     Malformed {
@@ -331,12 +359,29 @@ pub struct Exported {
 }
 
 /// Writes the chain as it stands (the head first read, and every row and checkpoint up to it) to
-/// `out` as JSON lines (see [`ExportLine`]), with the signing key's ARN and public key if given.
+/// `out` as JSON lines (see [`ExportLine`]), with the signing key's ARN and public key if given;
+/// with `since`, only the rows (and checkpoints) after that row, anchored to its hash, so that
+/// exports made one after another check as one chain.
 pub async fn export(
     pool: &Db,
     out: &mut dyn std::io::Write,
     key: Option<(&str, &PublicKey)>,
+    since: Option<i64>,
 ) -> Result<Exported, ExportError> {
+    let anchor = match since {
+        Some(id) if id > 0 => {
+            let hash: Option<String> = sqlx::query_scalar("SELECT hash FROM audit WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?;
+            Some(Anchor {
+                id,
+                hash: hash.ok_or(ExportError::NoSuchRow(id))?,
+            })
+        }
+        _ => None,
+    };
+    let after_id = anchor.as_ref().map_or(0, |a| a.id);
     let mut line = |l: &ExportLine| -> Result<(), ExportError> {
         serde_json::to_writer(&mut *out, l).map_err(std::io::Error::from)?;
         out.write_all(b"\n")?;
@@ -351,10 +396,11 @@ pub async fn export(
         exported_ms: now_ms(),
         key_arn: key.map(|(arn, _)| arn.to_owned()),
         public_key: key.map(|(_, k)| k.to_pem()),
+        since: anchor,
     })?;
     let mut done = Exported::default();
     for c in crate::anchor::list(pool).await? {
-        if c.audit_id <= head_id {
+        if c.audit_id > after_id && c.audit_id <= head_id {
             line(&ExportLine::Checkpoint(c))?;
             done.checkpoints += 1;
         }
@@ -363,7 +409,7 @@ pub async fn export(
         id: head_id,
         hash: head_hash,
     })?;
-    let mut after = 0i64;
+    let mut after = after_id;
     'pages: loop {
         let batch = page(pool, after, 1000).await?;
         let Some(last) = batch.last() else { break };
@@ -389,6 +435,7 @@ pub fn verify_export(
     let mut checkpoints = Vec::new();
     let mut head: Option<(i64, String)> = None;
     let mut check: Option<ChainCheck<'_>> = None;
+    let mut since: Option<Anchor> = None;
     let mut n = 0u64;
     for text in input.lines() {
         let text = text?;
@@ -400,10 +447,13 @@ pub fn verify_export(
         let parsed: ExportLine =
             serde_json::from_str(&text).map_err(|e| malformed(e.to_string()))?;
         match parsed {
-            ExportLine::Header { format, .. } if n == 1 => {
+            ExportLine::Header {
+                format, since: s, ..
+            } if n == 1 => {
                 if format != EXPORT_FORMAT {
                     return Err(malformed(format!("format {format:?}, not {EXPORT_FORMAT}")));
                 }
+                since = s;
             }
             _ if n == 1 => return Err(malformed("not an audit export (no header)".into())),
             ExportLine::Header { .. } => return Err(malformed("a second header".into())),
@@ -418,6 +468,7 @@ pub fn verify_export(
             ExportLine::Row(e) => {
                 let c = check.get_or_insert_with(|| {
                     ChainCheck::new(std::mem::take(&mut checkpoints), Some(keys))
+                        .continuing(since.as_ref())
                 });
                 c.count_uncovered();
                 c.row(&e);
@@ -436,6 +487,7 @@ pub fn verify_export(
             why: "no head line: the export is cut short".into(),
         });
     };
-    let check = check.unwrap_or_else(|| ChainCheck::new(checkpoints, Some(keys)));
+    let check = check
+        .unwrap_or_else(|| ChainCheck::new(checkpoints, Some(keys)).continuing(since.as_ref()));
     Ok(check.finish(head_id, &head_hash))
 }

@@ -401,9 +401,10 @@ async fn an_export_verifies_offline_with_only_the_public_key() {
     let cp = signer.checkpoint_now().await.unwrap().unwrap();
     append(&app.db, 3, "uncovered").await;
     let mut file = Vec::new();
-    let done = cipherdrop_server::audit::export(&app.db, &mut file, Some((&cp.key_arn, &key)))
-        .await
-        .unwrap();
+    let done =
+        cipherdrop_server::audit::export(&app.db, &mut file, Some((&cp.key_arn, &key)), None)
+            .await
+            .unwrap();
     assert_eq!(done.checkpoints, 1);
     let rows = page(&app.db, 0, 1_000_000).await.unwrap();
     assert_eq!(done.rows, rows.len() as u64);
@@ -813,4 +814,79 @@ async fn checkpoints_through_moto_land_locked_in_an_object_lock_bucket() {
         .await;
     assert!(refused.is_err(), "a locked checkpoint was deleted");
     db.close().await;
+}
+
+/// `export --since`: a second export continues the first after its last row, anchored to that
+/// row's hash; it checks offline on its own (its checkpoint too), and a continuation that was
+/// edited, or whose anchor was, does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_made_one_after_another_check_as_one_chain() {
+    let app = app_with_checkpoints(|_| {}).await;
+    let key = public_key(&app).await;
+    let keys = [key.clone()];
+    let signer = writer(&app, app.db.clone(), |_| {});
+    append(&app.db, 5, "first batch").await;
+    let mut first = Vec::new();
+    cipherdrop_server::audit::export(&app.db, &mut first, None, None)
+        .await
+        .unwrap();
+    let last = page(&app.db, 0, 1_000_000)
+        .await
+        .unwrap()
+        .last()
+        .unwrap()
+        .id;
+    append(&app.db, 4, "second batch").await;
+    let cp = signer.checkpoint_now().await.unwrap().unwrap();
+    append(&app.db, 2, "after the checkpoint").await;
+    let mut second = Vec::new();
+    let done = cipherdrop_server::audit::export(
+        &app.db,
+        &mut second,
+        Some((&cp.key_arn, &key)),
+        Some(last),
+    )
+    .await
+    .unwrap();
+    assert_eq!((done.rows, done.checkpoints), (6, 1));
+    let missing = cipherdrop_server::audit::export(&app.db, &mut Vec::new(), None, Some(10_000))
+        .await
+        .unwrap_err();
+    assert!(
+        missing
+            .to_string()
+            .contains("row 10000 is not in the audit log")
+    );
+
+    let report = cipherdrop_server::audit::verify_export(&first[..], &keys).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let report = cipherdrop_server::audit::verify_export(&second[..], &keys).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.rows, 6);
+    assert_eq!(report.checkpoints.verified, 1);
+    // The anchor is the first file's last row.
+    let text = String::from_utf8(second.clone()).unwrap();
+    let header: serde_json::Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let first_text = String::from_utf8(first).unwrap();
+    let first_last: serde_json::Value = first_text
+        .lines()
+        .filter(|l| l.contains("\"kind\":\"row\""))
+        .last()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .unwrap();
+    assert_eq!(header["since"]["id"], first_last["id"]);
+    assert_eq!(header["since"]["hash"], first_last["hash"]);
+
+    // A row of the continuation edited, or its anchor: refused.
+    let edited = text.replacen("second batch", "something else", 1);
+    let report = cipherdrop_server::audit::verify_export(edited.as_bytes(), &keys).unwrap();
+    assert!(!report.problems.is_empty());
+    let hash = header["since"]["hash"].as_str().unwrap();
+    let forged = text.replacen(hash, &"0".repeat(hash.len()), 1);
+    let report = cipherdrop_server::audit::verify_export(forged.as_bytes(), &keys).unwrap();
+    assert!(
+        report.problems.iter().any(|p| p.contains("does not chain")),
+        "{:?}",
+        report.problems
+    );
 }
