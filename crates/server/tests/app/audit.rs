@@ -870,8 +870,7 @@ async fn exports_made_one_after_another_check_as_one_chain() {
     let first_text = String::from_utf8(first).unwrap();
     let first_last: serde_json::Value = first_text
         .lines()
-        .filter(|l| l.contains("\"kind\":\"row\""))
-        .last()
+        .rfind(|l| l.contains("\"kind\":\"row\""))
         .map(|l| serde_json::from_str(l).unwrap())
         .unwrap();
     assert_eq!(header["since"]["id"], first_last["id"]);
