@@ -103,8 +103,8 @@ pub struct Metrics {
 
 impl Metrics {
     fn new() -> Self {
-        let mut registry = Registry::with_prefix("cipherdrop");
         let m = Self {
+            registry: Registry::with_prefix("cipherdrop"),
             requests: Family::default(),
             latency: Family::new_with_constructor(|| {
                 Histogram::new(exponential_buckets(0.001, 2.0, 16))
@@ -119,64 +119,66 @@ impl Metrics {
             db_connections: Gauge::default(),
             db_idle: Gauge::default(),
             rekey_open: Gauge::default(),
-            registry: Registry::default(),
         };
-        registry.register(
+        // The registry holds clones: each metric's handle shares its value with the one here.
+        let mut registry = m.registry;
+        let r = &mut registry;
+        r.register(
             "http_requests",
             "Requests answered, by route template, method and status",
             m.requests.clone(),
         );
-        registry.register(
+        r.register(
             "http_request_duration_seconds",
             "Seconds from request to answer, by route template and method",
             m.latency.clone(),
         );
-        registry.register(
+        r.register(
             "aws_calls",
             "Calls to KMS, S3, Secrets Manager and SSM, by operation and outcome",
             m.aws_calls.clone(),
         );
-        registry.register(
+        r.register(
             "audit_events",
             "Audit events recorded, by action and outcome (key.released: data key releases)",
             m.audit_events.clone(),
         );
-        registry.register(
+        r.register(
             "guess_limit_refusals",
             "Attempts a guess limit refused, by limiter",
             m.limit_refusals.clone(),
         );
-        registry.register(
+        r.register(
             "sweeper_runs",
             "Sweeper passes, by outcome",
             m.sweeper_runs.clone(),
         );
-        registry.register(
+        r.register(
             "password_checks_running",
             "Password checks (argon2) running now",
             m.hashes_running.clone(),
         );
-        registry.register(
+        r.register(
             "password_checks_waiting",
             "Password checks waiting for a place",
             m.hashes_waiting.clone(),
         );
-        registry.register(
+        r.register(
             "pending_uploads",
             "Uploads started and not yet completed or aborted",
             m.pending_uploads.clone(),
         );
-        registry.register(
+        r.register(
             "database_connections",
             "Database connections this replica holds open",
             m.db_connections.clone(),
         );
-        registry.register(
+        r.register(
             "database_connections_idle",
             "Database connections idle in the pool",
             m.db_idle.clone(),
         );
-        registry.register(
+        r.register(
             "rekey_jobs_open",
             "Key rotation jobs queued or running",
             m.rekey_open.clone(),

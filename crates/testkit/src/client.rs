@@ -225,6 +225,19 @@ impl Client {
         })
     }
 
+    /// `PUT /api/admin/users/{username}/key` (an administrator's client): the account's own KMS
+    /// key, or the server's again (`None`).
+    pub async fn set_account_key(&self, username: &str, kms_key_id: Option<&str>) -> Result<()> {
+        let body = serde_json::json!({ "kms_key_id": kms_key_id });
+        self.call(
+            reqwest::Method::PUT,
+            &format!("/api/admin/users/{username}/key"),
+            Some(&body),
+        )
+        .await
+        .map(drop)
+    }
+
     /// `POST /api/metadata-key`: a version of the account's metadata key (`None`: the newest),
     /// as (version, key).
     pub async fn metadata_key(&self, version: Option<u32>) -> Result<(u32, [u8; 32])> {

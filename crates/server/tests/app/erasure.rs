@@ -7,7 +7,6 @@ use cipherdrop_api::{ErrorCode, SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
 use cipherdrop_testkit::byok;
 use cipherdrop_testkit::data;
 use cipherdrop_testkit::server::{code_of, message_of, status_of};
-use reqwest::Method;
 use serde_json::json;
 
 use crate::util::TestApp;
@@ -21,11 +20,7 @@ async fn deleting_an_accounts_imported_key_material_makes_all_its_files_unreadab
     let material = byok::new_material();
     let byok_key = byok::create_imported_key(&kms, &material).await.unwrap();
     admin
-        .call(
-            Method::PUT,
-            "/api/admin/users/alice/key",
-            Some(&json!({ "kms_key_id": byok_key })),
-        )
+        .set_account_key("alice", Some(&byok_key))
         .await
         .unwrap();
 

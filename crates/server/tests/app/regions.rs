@@ -10,7 +10,6 @@ use cipherdrop_api::{SUITE_COMMIT_KEY, SUITE_COMMIT_KEY_ECDSA_P384};
 use cipherdrop_server::{AwsSettings, Config, Server};
 use cipherdrop_testkit::data;
 use cipherdrop_testkit::server::Client;
-use reqwest::Method;
 use serde_json::json;
 
 use crate::util::{PASSWORD, TestApp};
@@ -74,11 +73,7 @@ async fn files_under_a_multi_region_key_open_through_a_server_in_another_region(
         .arn
         .unwrap();
     admin
-        .call(
-            Method::PUT,
-            "/api/admin/users/alice/key",
-            Some(&json!({ "kms_key_id": east_arn })),
-        )
+        .set_account_key("alice", Some(&east_arn))
         .await
         .unwrap();
     let mut files = Vec::new();

@@ -739,14 +739,7 @@ async fn an_owner_moves_one_file_to_the_accounts_key_and_nobody_else_can() {
     let link = alice.share(&id, json!({})).await.unwrap();
     let before = alice.download_ciphertext(&id).await.unwrap();
     let own = app.new_key().await;
-    admin
-        .call(
-            Method::PUT,
-            "/api/admin/users/alice/key",
-            Some(&json!({ "kms_key_id": own })),
-        )
-        .await
-        .unwrap();
+    admin.set_account_key("alice", Some(&own)).await.unwrap();
     let path = format!("/api/objects/{id}/rekey");
 
     // Not bob's: not found, nothing recorded.
