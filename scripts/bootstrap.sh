@@ -14,6 +14,7 @@ TRUNK_VERSION=0.22.1
 BINARYEN_VERSION=132.0.0
 CARGO_FUZZ_VERSION=0.13.2
 MOTO_VERSION=5.2.5
+CFN_LINT_VERSION=1.58.0
 ESDK_PY_VERSION=4.0.7
 ESDK_CLI_VERSION=4.3.0
 export CARGO_NET_RETRY=5
@@ -30,12 +31,21 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
-# 1. Debian packages: Chromium + driver for browser tests, pkg-config for -sys crates.
-apt_install chromium chromium-driver pkg-config
+# BOOTSTRAP_FOR=build (the Containerfile's build stage): only what building the binary and the
+# bundle needs. The default, test: everything `make test` uses too.
+FOR="${BOOTSTRAP_FOR:-test}"
+
+# 1. Debian packages: pkg-config for -sys crates; for the tests Chromium + driver (browser tests),
+# podman with runc and debootstrap (the container test builds and runs the image).
+if [ "$FOR" = build ]; then
+  apt_install pkg-config
+else
+  apt_install chromium chromium-driver pkg-config podman runc debootstrap
+fi
 
 # 1b. PostgreSQL's server binaries for the cluster tests, which start throwaway clusters of their
 # own: no system cluster or service is made (create_main_cluster = false, kept by ucf).
-if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+if [ "$FOR" != build ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   if [ ! -e /etc/postgresql-common/createcluster.conf ]; then
     $SUDO mkdir -p /etc/postgresql-common
     echo "create_main_cluster = false" | $SUDO tee /etc/postgresql-common/createcluster.conf >/dev/null
@@ -77,7 +87,7 @@ if ! have_version trunk "$TRUNK_VERSION"; then
   log "cargo install trunk $TRUNK_VERSION"
   (cd / && cargo install -q trunk --version "$TRUNK_VERSION" --locked --ignore-rust-version)
 fi
-if ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
+if [ "$FOR" != build ] && ! have_version cargo-fuzz "$CARGO_FUZZ_VERSION"; then
   log "cargo install cargo-fuzz $CARGO_FUZZ_VERSION"
   (cd / && cargo install -q cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked)
 fi
@@ -87,6 +97,11 @@ rustup toolchain list | grep -q '^nightly' || { log "no nightly toolchain: fuzzi
 if ! "$TOOLS/node_modules/.bin/wasm-opt" --version 2>/dev/null | grep -q "version ${BINARYEN_VERSION%%.*}"; then
   log "npm install binaryen@$BINARYEN_VERSION"
   npm install --silent --no-audit --no-fund --prefix "$TOOLS" "binaryen@$BINARYEN_VERSION" >/dev/null
+fi
+
+if [ "$FOR" = build ]; then
+  log "ready (build tools only)"
+  exit 0
 fi
 
 # 5. Python venv with the official AWS Encryption SDK (interop tests).
@@ -101,6 +116,12 @@ fi
 if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('moto') != '$MOTO_VERSION')" 2>/dev/null; then
   log "moto[server] $MOTO_VERSION"
   "$VENV/bin/pip" install -q --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+fi
+
+# cfn-lint: the CloudFormation template's linter (the stack test).
+if ! "$VENV/bin/cfn-lint" --version 2>/dev/null | grep -q "cfn-lint $CFN_LINT_VERSION"; then
+  log "cfn-lint $CFN_LINT_VERSION"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
 fi
 
 # The official aws-encryption-cli pins an older aws-encryption-sdk (3.x): its own venv.

@@ -24,8 +24,14 @@ pub struct DbArgs {
     )]
     database_url: Option<String>,
     /// A Secrets Manager secret (id or ARN) holding the PostgreSQL connection in the JSON RDS
-    /// rotation keeps (engine, host, port, username, password, dbname).
-    #[arg(long, value_name = "ID|ARN", conflicts_with_all = ["database_url", "database_password_parameter"])]
+    /// rotation keeps (engine, host, port, username, password, dbname); or, with --database-url
+    /// postgres://HOST:PORT/DB naming the rest, only username and password, as in the secret RDS
+    /// makes for a master password it manages.
+    #[arg(
+        long,
+        value_name = "ID|ARN",
+        conflicts_with = "database_password_parameter"
+    )]
     database_secret_id: Option<String>,
     /// An SSM SecureString parameter holding the password of --database-url's user.
     #[arg(long, value_name = "NAME", requires = "database_url")]
@@ -59,7 +65,10 @@ impl DbArgs {
             &self.database_password_parameter,
             &self.database_url,
         ) {
-            (Some(id), _, _) => Some(secrets::Source::Secret(id.clone())),
+            (Some(id), _, url) => Some(secrets::Source::Secret {
+                id: id.clone(),
+                url: url.clone(),
+            }),
             (None, Some(name), Some(url)) => Some(secrets::Source::Parameter {
                 name: name.clone(),
                 url: url.clone(),

@@ -13,6 +13,7 @@ mod database;
 mod exit;
 mod kms;
 mod parse;
+mod probe;
 mod process;
 mod rekey;
 mod s3;
@@ -73,6 +74,13 @@ enum Command {
     /// Move stored files from one KMS key to another without re-uploading them (a running
     /// server does the work; this follows it).
     Rekey(Box<rekey::RekeyArgs>),
+    /// Health check for a container: GET a loopback http:// URL (default the server's /healthz),
+    /// exit 0 on a 2xx answer within 3 s, 1 otherwise.
+    Probe {
+        /// The replica's own URL.
+        #[arg(default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     #[command(flatten)]
     Client(client::Command),
 }
@@ -101,6 +109,9 @@ fn run(cli: Cli) -> Result<bool> {
         Command::User(cmd) => user::run(cmd),
         Command::Audit(cmd) => return audit::run(cmd),
         Command::Rekey(a) => rekey::run(*a),
+        Command::Probe { url } => {
+            return probe::probe(&url, std::time::Duration::from_secs(3));
+        }
         Command::Client(cmd) => client::run(cmd),
     };
     done.map(|()| true)

@@ -21,8 +21,15 @@ use crate::db::Credentials;
 #[derive(Clone, Debug)]
 pub enum Source {
     /// A Secrets Manager secret (id or ARN) with `engine`, `host`, `port`, `username`,
-    /// `password` and `dbname`, as RDS rotation keeps it.
-    Secret(String),
+    /// `password` and `dbname`, as RDS rotation keeps it; or, with `url`, one with only
+    /// `username` and `password`, as RDS keeps a master password it manages
+    /// (`ManageMasterUserPassword`), the host, port and database then from `url`.
+    Secret {
+        /// Its id or ARN.
+        id: String,
+        /// `postgres://host:port/db`: where the database is, when the secret does not say.
+        url: Option<String>,
+    },
     /// An SSM parameter (a `SecureString`, decrypted with whatever KMS key it names) holding the
     /// password for the user of `url`.
     Parameter {
@@ -78,11 +85,12 @@ impl std::fmt::Debug for SecretCredentials {
     }
 }
 
-/// The secret as RDS rotation writes it (other fields, such as `dbInstanceIdentifier`, ignored).
+/// The secret as RDS rotation writes it (other fields, such as `dbInstanceIdentifier`, ignored);
+/// an RDS-managed master secret has only `username` and `password`.
 #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
 struct RdsSecret {
     engine: Option<String>,
-    host: String,
+    host: Option<String>,
     #[zeroize(skip)]
     port: Option<serde_json::Value>,
     username: String,
@@ -117,7 +125,7 @@ impl SecretCredentials {
     /// What this reads, for messages: `secret ID` or `parameter NAME`.
     pub fn what(&self) -> String {
         match &self.source {
-            Source::Secret(id) => format!("secret {id}"),
+            Source::Secret { id, .. } => format!("secret {id}"),
             Source::Parameter { name, .. } => format!("parameter {name}"),
         }
     }
@@ -146,10 +154,11 @@ impl SecretCredentials {
     /// `refused` (the database refused what was read before) also `AWSPENDING` if there is one.
     pub async fn options(&self, refused: bool) -> Result<Vec<AnyConnectOptions>, SecretError> {
         match &self.source {
-            Source::Secret(id) => {
-                let mut out = vec![self.secret_version(id, "AWSCURRENT").await?];
+            Source::Secret { id, url } => {
+                let url = url.as_deref();
+                let mut out = vec![self.secret_version(id, "AWSCURRENT", url).await?];
                 if refused {
-                    match self.secret_version(id, "AWSPENDING").await {
+                    match self.secret_version(id, "AWSPENDING", url).await {
                         Ok(o) => out.push(o),
                         Err(SecretError::Service { .. }) => {} // no rotation under way
                         Err(e) => return Err(e),
@@ -187,6 +196,7 @@ impl SecretCredentials {
         &self,
         id: &str,
         stage: &str,
+        url: Option<&str>,
     ) -> Result<AnyConnectOptions, SecretError> {
         let got = self
             .secrets
@@ -203,7 +213,7 @@ impl SecretCredentials {
         // serde's messages can quote the input: none of them is passed on.
         let s: RdsSecret = serde_json::from_str(&text).map_err(|_| {
             self.malformed(
-                "is not the JSON RDS rotation uses ({\"engine\":\"postgres\",\"host\",\"port\",\"username\",\"password\",\"dbname\"})",
+                "is not the JSON RDS keeps ({\"username\",\"password\"}, with \"host\", \"port\" and \"dbname\" unless --database-url names them)",
             )
         })?;
         if let Some(engine) = &s.engine
@@ -214,6 +224,33 @@ impl SecretCredentials {
                 engine.chars().take(32).collect::<String>()
             )));
         }
+        let mut u = match url {
+            // Where the database is comes from the URL; who connects, from the secret.
+            Some(url) => {
+                let u = url::Url::parse(url)
+                    .map_err(|_| self.malformed("goes with a --database-url that is not a URL"))?;
+                if u.password().is_some() {
+                    return Err(
+                        self.malformed("goes with a --database-url that has a password of its own")
+                    );
+                }
+                u
+            }
+            None => self.location(&s)?,
+        };
+        u.set_username(&s.username)
+            .and_then(|()| u.set_password(Some(&s.password)))
+            .map_err(|()| self.malformed("has a username that cannot be used"))?;
+        let u = Zeroizing::new(String::from(u));
+        crate::db::postgres_options(&u)
+            .map_err(|_| self.malformed("makes an unusable database URL"))
+    }
+
+    /// `postgres://host:port/dbname` from a secret that names them.
+    fn location(&self, s: &RdsSecret) -> Result<url::Url, SecretError> {
+        let host = s.host.as_deref().ok_or_else(|| {
+            self.malformed("names no host (an RDS-managed secret needs --database-url postgres://HOST:PORT/DB)")
+        })?;
         let port = match &s.port {
             None => 5432,
             Some(serde_json::Value::Number(n)) => n.as_u64().unwrap_or(0),
@@ -226,16 +263,11 @@ impl SecretCredentials {
             .ok_or_else(|| self.malformed("has a port that is not a port"))?;
         let mut u = url::Url::parse("postgres://localhost/")
             .map_err(|_| self.malformed("makes an unusable database URL"))?;
-        u.set_host(Some(&s.host))
+        u.set_host(Some(host))
             .map_err(|_| self.malformed("has a host that is not a host name"))?;
         let _ = u.set_port(Some(port));
-        u.set_username(&s.username)
-            .and_then(|()| u.set_password(Some(&s.password)))
-            .map_err(|()| self.malformed("has a username that cannot be used"))?;
         u.set_path(s.dbname.as_deref().unwrap_or("postgres"));
-        let u = Zeroizing::new(String::from(u));
-        crate::db::postgres_options(&u)
-            .map_err(|_| self.malformed("makes an unusable database URL"))
+        Ok(u)
     }
 }
 

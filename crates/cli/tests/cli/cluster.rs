@@ -613,8 +613,32 @@ async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secr
         .await
         .unwrap();
 
+    // A master password RDS manages: its secret holds only the user and password; the URL
+    // says where the database is.
+    let managed = serde_json::json!({"username": "cipherdrop", "password": DB_PASSWORD});
+    secrets(
+        &moto,
+        &["create-secret", "rds!db-managed", &managed.to_string()],
+    );
+    let mut flags = vec![
+        "--database-secret-id",
+        "rds!db-managed",
+        "--database-url",
+        &no_password,
+    ];
+    flags.extend_from_slice(&aws);
+    let r2 = cluster.replica_with(&flags, &[]).unwrap();
+    let c = r2.client();
+    c.login_link(r.admin_token.as_deref().unwrap())
+        .await
+        .expect_err("the first-start link was used");
+    admin.set_password(None, PASSWORD).await.unwrap();
+    c.login("admin", PASSWORD).await.unwrap();
+    drop(r2);
+
     // A missing secret, a wrong password in a secret, a secret that is not RDS's JSON, a
-    // missing parameter: each stops the start with the secret's name and never its value.
+    // managed secret with no URL, a URL with a password of its own beside a secret, a missing
+    // parameter: each stops the start with the secret's name and never its value.
     let wrong = format!("wrong-{:016x}", rand::random::<u64>());
     secrets(
         &moto,
@@ -626,7 +650,8 @@ async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secr
     );
     let garbled = format!("{{\"password\": \"{wrong}\", \"port\": \"{wrong}\"");
     secrets(&moto, &["create-secret", "not/json", &garbled]);
-    let cases: [(&[&str], &str); 4] = [
+    let with_password = cluster.pg.url("cipherdrop", &wrong, "cipherdrop");
+    let cases: [(&[&str], &str); 6] = [
         (
             &["--database-secret-id", "no/such/secret"],
             "secret no/such/secret (AWSCURRENT): ResourceNotFoundException",
@@ -637,7 +662,20 @@ async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secr
         ),
         (
             &["--database-secret-id", "not/json"],
-            "secret not/json: is not the JSON RDS rotation uses",
+            "secret not/json: is not the JSON RDS keeps",
+        ),
+        (
+            &["--database-secret-id", "rds!db-managed"],
+            "secret rds!db-managed: names no host",
+        ),
+        (
+            &[
+                "--database-secret-id",
+                "rds!db-managed",
+                "--database-url",
+                &with_password,
+            ],
+            "a --database-url that has a password of its own",
         ),
         (
             &[

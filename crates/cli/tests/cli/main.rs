@@ -2,7 +2,8 @@
 //! process because a process is the point: local commands (`commands`), the embedded KMS as a
 //! process (`kms`), `serve` killed, restarted and faulted (`backend*`), against moto
 //! (`backend_moto`), the native client (`client`) and its uploads meeting faults
-//! (`put_faults`), replicas on PostgreSQL (`cluster`), key rotation across a kill (`rekey`), and
+//! (`put_faults`), replicas on PostgreSQL (`cluster`), the CloudFormation stack deployed into moto
+//! (`stack`), key rotation across a kill (`rekey`), and
 //! the official `aws-encryption-cli`
 //! reading what we wrote (`encryption_cli`).
 
@@ -16,3 +17,4 @@ mod encryption_cli;
 mod kms;
 mod put_faults;
 mod rekey;
+mod stack;
