@@ -3,7 +3,7 @@
 //! process (`kms`), `serve` killed, restarted and faulted (`backend*`), against moto
 //! (`backend_moto`), the native client (`client`) and its uploads meeting faults
 //! (`put_faults`), replicas on PostgreSQL (`cluster`), the CloudFormation stack deployed into moto
-//! (`stack`), key rotation across a kill (`rekey`), and
+//! (`stack`), the container image built and run with podman (`container`), key rotation across a kill (`rekey`), and
 //! the official `aws-encryption-cli`
 //! reading what we wrote (`encryption_cli`).
 
@@ -13,6 +13,7 @@ mod backend_moto;
 mod client;
 mod cluster;
 mod commands;
+mod container;
 mod encryption_cli;
 mod kms;
 mod put_faults;
