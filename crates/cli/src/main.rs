@@ -7,6 +7,7 @@
 //! `parse` the flags and values `serve`, `user` and `audit` share.
 
 mod audit;
+mod backup;
 mod client;
 mod crypt;
 mod database;
@@ -74,6 +75,12 @@ enum Command {
     /// Move stored files from one KMS key to another without re-uploading them (a running
     /// server does the work; this follows it).
     Rekey(Box<rekey::RekeyArgs>),
+    /// Copy the data folder (SQLite, the embedded KMS and S3) while the server runs, the KMS's
+    /// master key kept apart.
+    Backup(backup::BackupArgs),
+    /// Put a backup into a new data folder, once every file, the master key, the audit chain and
+    /// every stored object check.
+    Restore(backup::RestoreArgs),
     /// Health check for a container: GET a loopback http:// URL (default the server's /healthz),
     /// exit 0 on a 2xx answer within 3 s, 1 otherwise.
     Probe {
@@ -109,6 +116,8 @@ fn run(cli: Cli) -> Result<bool> {
         Command::User(cmd) => user::run(cmd),
         Command::Audit(cmd) => return audit::run(cmd),
         Command::Rekey(a) => rekey::run(*a),
+        Command::Backup(a) => backup::backup(a),
+        Command::Restore(a) => backup::restore(a),
         Command::Probe { url } => {
             return probe::probe(&url, std::time::Duration::from_secs(3));
         }

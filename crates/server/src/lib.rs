@@ -14,6 +14,7 @@ mod anchor;
 mod assets;
 pub mod audit;
 pub mod aws;
+pub mod backup;
 pub mod checkpoints;
 mod csp;
 pub mod db;
