@@ -15,6 +15,7 @@ BINARYEN_VERSION=132.0.0
 CARGO_FUZZ_VERSION=0.13.2
 MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.58.0
+STANDARDWEBHOOKS_VERSION=1.3.0
 ESDK_PY_VERSION=4.0.7
 ESDK_CLI_VERSION=4.3.0
 export CARGO_NET_RETRY=5
@@ -122,6 +123,12 @@ fi
 if ! "$VENV/bin/cfn-lint" --version 2>/dev/null | grep -q "cfn-lint $CFN_LINT_VERSION"; then
   log "cfn-lint $CFN_LINT_VERSION"
   "$VENV/bin/pip" install -q --disable-pip-version-check "cfn-lint==$CFN_LINT_VERSION"
+fi
+
+# standardwebhooks: the reference library that checks our signed webhook deliveries.
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
+  log "standardwebhooks $STANDARDWEBHOOKS_VERSION"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
 fi
 
 # The official aws-encryption-cli pins an older aws-encryption-sdk (3.x): its own venv.

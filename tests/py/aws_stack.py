@@ -57,6 +57,7 @@ README_RESOURCES = {
     "arn:aws:s3:::example-cipherdrop/objects/*": "bucket objects",
     "arn:aws:s3:::example-cipherdrop": "bucket",
     "arn:aws:s3:::example-audit/audit-checkpoints/*": "audit checkpoints",
+    "arn:aws:s3:::example-audit/audit-log/*": "audit log",
     "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-…": "database secret",
 }
 TEMPLATE_RESOURCES = {
@@ -65,6 +66,7 @@ TEMPLATE_RESOURCES = {
     json.dumps({"Fn::Sub": "${Bucket.Arn}/objects/*"}): "bucket objects",
     json.dumps({"Fn::GetAtt": ["Bucket", "Arn"]}): "bucket",
     json.dumps({"Fn::Sub": "${AuditBucket.Arn}/audit-checkpoints/*"}): "audit checkpoints",
+    json.dumps({"Fn::Sub": "${AuditBucket.Arn}/audit-log/*"}): "audit log",
     json.dumps({"Fn::GetAtt": ["Database", "MasterUserSecret.SecretArn"]}): "database secret",
 }
 

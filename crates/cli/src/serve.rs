@@ -134,8 +134,57 @@ pub struct ServeArgs {
     /// Object Lock (COMPLIANCE mode) on each copy for this many days.
     #[arg(long, value_name = "DAYS", requires = "audit_checkpoint_bucket")]
     audit_checkpoint_retain_days: Option<u32>,
+    /// Push the audit log in batches to this bucket (on AWS one with Object Lock), as
+    /// PREFIX{first}-{last}.jsonl exports that check without the database.
+    #[arg(long, value_name = "BUCKET", conflicts_with = "audit_push_url")]
+    audit_push_bucket: Option<String>,
+    /// Key prefix of the pushed batches.
+    #[arg(long, default_value = "audit-log/")]
+    audit_push_prefix: String,
+    /// Push the audit log in batches to this URL (POST, signed per Standard Webhooks with the
+    /// secret in the environment variable CIPHERDROP_AUDIT_PUSH_SECRET, whsec_…).
+    #[arg(long, value_name = "URL")]
+    audit_push_url: Option<String>,
+    /// Most rows in one pushed batch.
+    #[arg(long, default_value_t = 1000)]
+    audit_push_rows: u64,
+    /// Seconds between looks for new audit rows to push.
+    #[arg(long, default_value_t = 60)]
+    audit_push_secs: u64,
     #[command(flatten)]
     db: DbArgs,
+}
+
+/// Where the audit log is pushed, if anywhere; the webhook's secret from the environment.
+fn audit_push(a: &ServeArgs) -> Result<Option<cipherdrop_server::audit_push::Settings>> {
+    use cipherdrop_server::audit_push::{Settings, Target};
+    let target = match (&a.audit_push_bucket, &a.audit_push_url) {
+        (Some(bucket), _) => Target::Bucket {
+            bucket: bucket.clone(),
+            prefix: a.audit_push_prefix.clone(),
+        },
+        (None, Some(url)) => {
+            let parsed = url::Url::parse(url).context("--audit-push-url is not a URL")?;
+            if !matches!(parsed.scheme(), "https" | "http") {
+                anyhow::bail!("--audit-push-url must be https (or http on a private network)");
+            }
+            let text =
+                zeroize::Zeroizing::new(std::env::var("CIPHERDROP_AUDIT_PUSH_SECRET").context(
+                    "--audit-push-url needs the receiver's secret in CIPHERDROP_AUDIT_PUSH_SECRET",
+                )?);
+            let secret = cipherdrop_server::webhook::Secret::parse(&text)
+                .context("CIPHERDROP_AUDIT_PUSH_SECRET")?;
+            Target::Webhook {
+                url: url.clone(),
+                secret,
+            }
+        }
+        (None, None) => return Ok(None),
+    };
+    let mut settings = Settings::new(target);
+    settings.batch_rows = a.audit_push_rows.max(1);
+    settings.every = Duration::from_secs(a.audit_push_secs.max(1));
+    Ok(Some(settings))
 }
 
 /// Runs the server until SIGINT or SIGTERM.
@@ -246,7 +295,10 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         aws.ensure_bucket(&bucket)
             .await
             .map_err(|e| anyhow::anyhow!("embedded S3: {}", e.message))?;
-        if let Some(b) = &a.audit_checkpoint_bucket {
+        for b in [&a.audit_checkpoint_bucket, &a.audit_push_bucket]
+            .into_iter()
+            .flatten()
+        {
             aws.ensure_bucket(b)
                 .await
                 .map_err(|e| anyhow::anyhow!("embedded S3: {}", e.message))?;
@@ -299,6 +351,7 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         c.retain_days = a.audit_checkpoint_retain_days;
         c
     });
+    config.audit_push = audit_push(&a)?;
     if a.web_dir.join("index.html").is_file() {
         config.web_dir = Some(a.web_dir.clone());
     } else {

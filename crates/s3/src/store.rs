@@ -84,6 +84,22 @@ fn parse_upload_id(s: &str) -> S3Result<Uuid> {
 
 /// Refuses a bucket or key that would not name one file inside its bucket (see
 /// [`check_key`]).
+impl Store {
+    /// A write's bucket and key: valid names, and a bucket that exists (s3s-fs would make its
+    /// folder; AWS answers `NoSuchBucket`).
+    fn check_target(&self, bucket: &str, key: &str) -> S3Result<()> {
+        check_names(bucket, key)?;
+        let dir = self
+            .layout
+            .bucket(bucket)
+            .map_err(|e| s3_error!(InvalidArgument, "{e}"))?;
+        if !dir.is_dir() {
+            return Err(s3_error!(NoSuchBucket));
+        }
+        Ok(())
+    }
+}
+
 fn check_names(bucket: &str, key: &str) -> S3Result<()> {
     check_bucket(bucket)
         .and_then(|()| check_key(key))
@@ -195,7 +211,7 @@ impl S3 for Store {
         &self,
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
-        check_names(&req.input.bucket, &req.input.key)?;
+        self.check_target(&req.input.bucket, &req.input.key)?;
         self.fs.put_object(req).await
     }
 
@@ -203,7 +219,7 @@ impl S3 for Store {
         &self,
         req: S3Request<CreateMultipartUploadInput>,
     ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
-        check_names(&req.input.bucket, &req.input.key)?;
+        self.check_target(&req.input.bucket, &req.input.key)?;
         self.fs.create_multipart_upload(req).await
     }
 

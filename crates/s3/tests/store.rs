@@ -1093,3 +1093,40 @@ async fn byte_ranges_copied_into_parts_assemble_exactly() {
     assert_eq!(digest, sha(&[head, source].concat()));
     s.stop().await;
 }
+
+/// A write into a bucket that does not exist is refused as S3 refuses it (s3s-fs alone would
+/// make the bucket's folder and store the object), and nothing is left behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_into_a_missing_bucket_answer_no_such_bucket() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start_with_bucket(dir.path()).await;
+    let c = server.client();
+    let put = c
+        .put_object()
+        .bucket("no-such-bucket")
+        .key("k")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(put.into_service_error().meta().code(), Some("NoSuchBucket"));
+    let create = c
+        .create_multipart_upload()
+        .bucket("no-such-bucket")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        create.into_service_error().meta().code(),
+        Some("NoSuchBucket")
+    );
+    assert!(!dir.path().join("no-such-bucket").exists());
+    c.put_object()
+        .bucket(BUCKET)
+        .key("k")
+        .body(b"x".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+}

@@ -13,6 +13,7 @@ mod actor;
 mod anchor;
 mod assets;
 pub mod audit;
+pub mod audit_push;
 pub mod aws;
 pub mod backup;
 pub mod checkpoints;
@@ -36,6 +37,7 @@ mod state;
 mod sweeper;
 mod tokens;
 mod uploads;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -129,6 +131,15 @@ impl Server {
         rekey::pass(&self.state, stop_at).await
     }
 
+    /// Pushes the audit rows its target does not have yet now (what the push timer does);
+    /// returns how many.
+    pub async fn push_audit(&self) -> Result<u64, audit_push::PushError> {
+        match &self.state.config.audit_push {
+            Some(settings) => audit_push::push_now(&self.state.db, &self.state.aws, settings).await,
+            None => Ok(0),
+        }
+    }
+
     /// Signs a checkpoint of the audit chain's head now (what the checkpoint timer does), unless
     /// checkpoints are off or one covers the head already; returns the one recorded.
     pub async fn checkpoint_now(
@@ -181,6 +192,10 @@ impl Server {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
         let rekeyer = tokio::spawn(rekey::run(self.state.clone()));
         let checkpointer = tokio::spawn(checkpoint_timer(self.state.clone()));
+        let pusher = self.state.config.audit_push.clone().map(|settings| {
+            let (db, aws) = (self.state.db.clone(), self.state.aws.clone());
+            tokio::spawn(audit_push::run(db, aws, settings))
+        });
         let closed = Arc::new(tokio::sync::Notify::new());
         let stopping = {
             let (state, closed) = (self.state.clone(), closed.clone());
@@ -220,6 +235,9 @@ impl Server {
         sweeper.abort();
         rekeyer.abort();
         checkpointer.abort();
+        if let Some(p) = pusher {
+            p.abort();
+        }
         last_checkpoint(&self.state).await;
         self.state.db.close().await;
         result

@@ -72,6 +72,8 @@ pub struct Config {
     pub quota: Quota,
     /// Signed checkpoints of the audit chain (`None`: none are written).
     pub audit_checkpoints: Option<crate::checkpoints::Settings>,
+    /// Batches of the audit log pushed to a bucket or webhook (`None`: not pushed).
+    pub audit_push: Option<crate::audit_push::Settings>,
 }
 
 impl Config {
@@ -104,6 +106,7 @@ impl Config {
             max_waiting_hashes: 64,
             quota: Quota::default(),
             audit_checkpoints: None,
+            audit_push: None,
         }
     }
 }

@@ -552,3 +552,40 @@ async fn json_logs_on_request_and_metrics_on_their_own_listener() {
         "a data key is in the log"
     );
 }
+
+/// `serve --audit-push-url` takes the receiver's secret from the environment only, and refuses
+/// to start without a usable one, never quoting it.
+#[test]
+fn an_audit_webhook_needs_its_secret_in_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = ["--audit-push-url", "https://audit.example.com/in?token=abc"];
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[], "CIPHERDROP_AUDIT_PUSH_SECRET"),
+        (
+            &[("CIPHERDROP_AUDIT_PUSH_SECRET", "not-a-secret-value")],
+            "whsec_ followed by base64",
+        ),
+        (
+            &[("CIPHERDROP_AUDIT_PUSH_SECRET", "whsec_c2hvcnRzZWNyZXQ=")],
+            "at least 24 bytes",
+        ),
+    ];
+    for (env, expected) in cases {
+        let e = match ServerProcess::start(Path::new(BIN), dir.path(), &url, env) {
+            Ok(_) => panic!("started with {env:?}"),
+            Err(e) => format!("{e:#}"),
+        };
+        assert!(e.contains(expected), "{e}");
+        assert!(
+            !e.contains("not-a-secret-value") && !e.contains("c2hvcnRzZWNyZXQ"),
+            "{e}"
+        );
+    }
+    let ftp = ServerProcess::start(
+        Path::new(BIN),
+        dir.path(),
+        &["--audit-push-url", "ftp://audit.example.com/"],
+        &[],
+    );
+    assert!(format!("{:#}", ftp.err().unwrap()).contains("must be https"));
+}

@@ -356,6 +356,8 @@ pub struct Exported {
     pub rows: u64,
     /// Checkpoints.
     pub checkpoints: u64,
+    /// The last row written (the next export continues after it), if any.
+    pub last: Option<Anchor>,
 }
 
 /// Writes the chain as it stands (the head first read, and every row and checkpoint up to it) to
@@ -364,9 +366,21 @@ pub struct Exported {
 /// exports made one after another check as one chain.
 pub async fn export(
     pool: &Db,
-    out: &mut dyn std::io::Write,
+    out: &mut (dyn std::io::Write + Send),
     key: Option<(&str, &PublicKey)>,
     since: Option<i64>,
+) -> Result<Exported, ExportError> {
+    export_batch(pool, out, key, since, None).await
+}
+
+/// [`export`] of at most `max_rows` rows: its head line names the last row it holds, so a batch
+/// checks on its own ([`verify_export`]) and batches one after another check as one chain.
+pub async fn export_batch(
+    pool: &Db,
+    out: &mut (dyn std::io::Write + Send),
+    key: Option<(&str, &PublicKey)>,
+    since: Option<i64>,
+    max_rows: Option<u64>,
 ) -> Result<Exported, ExportError> {
     let anchor = match since {
         Some(id) if id > 0 => {
@@ -387,10 +401,23 @@ pub async fn export(
         out.write_all(b"\n")?;
         Ok(())
     };
-    let (head_id, head_hash): (i64, String) =
+    let (mut head_id, mut head_hash): (i64, String) =
         sqlx::query_as("SELECT id, hash FROM audit_head WHERE one = 1")
             .fetch_one(pool)
             .await?;
+    if let Some(n) = max_rows {
+        let nth: Option<(i64, String)> = sqlx::query_as(
+            "SELECT id, hash FROM audit WHERE id > $1 AND id <= $2 ORDER BY id LIMIT 1 OFFSET $3",
+        )
+        .bind(after_id)
+        .bind(head_id)
+        .bind(i64::try_from(n.max(1) - 1).unwrap_or(i64::MAX))
+        .fetch_optional(pool)
+        .await?;
+        if let Some((id, hash)) = nth {
+            (head_id, head_hash) = (id, hash);
+        }
+    }
     line(&ExportLine::Header {
         format: EXPORT_FORMAT.to_owned(),
         exported_ms: now_ms(),
@@ -407,7 +434,7 @@ pub async fn export(
     }
     line(&ExportLine::Head {
         id: head_id,
-        hash: head_hash,
+        hash: head_hash.clone(),
     })?;
     let mut after = after_id;
     'pages: loop {
@@ -422,6 +449,12 @@ pub async fn export(
             line(&ExportLine::Row(e))?;
             done.rows += 1;
         }
+    }
+    if done.rows > 0 {
+        done.last = Some(Anchor {
+            id: head_id,
+            hash: head_hash,
+        });
     }
     Ok(done)
 }

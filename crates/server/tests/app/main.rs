@@ -12,6 +12,7 @@
 mod abuse;
 mod assets;
 mod audit;
+mod audit_push;
 mod complete;
 mod docs;
 mod endpoints;
