@@ -2,22 +2,29 @@
 
 Usage: webhook_receiver.py SECRET OUT_DIR FAIL_FIRST
 Listens on 127.0.0.1 (a free port, printed as the first line), checks each POST's
-webhook-id / webhook-timestamp / webhook-signature with standardwebhooks.Webhook(SECRET).verify,
+webhook-id / webhook-timestamp / webhook-signature with standardwebhooks.Webhook(SECRET).verify
+(SECRET may be @FILE: the secret is read from FILE at each request, for an endpoint made after the
+receiver started),
 answers 400 to a delivery that does not verify, 500 to the first FAIL_FIRST good ones (a receiver
-that is down), and otherwise writes the batch's export (the body's data.lines, one per line) to
-OUT_DIR/{webhook-id}.jsonl and answers 204.
+that is down), and otherwise writes the verified body to OUT_DIR/{webhook-id}.json and answers
+204.
 Every request is logged to OUT_DIR/requests.log as "STATUS webhook-id".
 """
 import http.server
-import json
 import os
 import sys
 
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 secret, out_dir, fail_first = sys.argv[1], sys.argv[2], int(sys.argv[3])
-hook = Webhook(secret)
 state = {"failed": 0}
+
+
+def hook():
+    if secret.startswith("@"):
+        with open(secret[1:]) as f:
+            return Webhook(f.read().strip())
+    return Webhook(secret)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -26,15 +33,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         msg_id = headers.get("webhook-id", "")
         try:
-            payload = hook.verify(body, headers)
+            hook().verify(body, headers)
             if state["failed"] < fail_first:
                 state["failed"] += 1
                 status = 500
             else:
                 safe = "".join(c for c in msg_id if c.isalnum() or c in "-_")
-                with open(os.path.join(out_dir, safe + ".jsonl"), "w") as f:
-                    for line in payload["data"]["lines"]:
-                        f.write(json.dumps(line) + "\n")
+                with open(os.path.join(out_dir, safe + ".json"), "wb") as f:
+                    f.write(body)
                 status = 204
         except WebhookVerificationError:
             status = 400

@@ -14,6 +14,7 @@ mod shares;
 mod states;
 pub mod transfer;
 mod uploads;
+mod webhooks;
 
 pub use error_code::ErrorCode;
 pub use keys::*;
@@ -23,6 +24,7 @@ pub use session::*;
 pub use shares::*;
 pub use states::ObjectState;
 pub use uploads::*;
+pub use webhooks::*;
 
 /// Encryption-context key naming the object (an opaque id, never a file name).
 pub const CONTEXT_OBJECT: &str = "cipherdrop:object";

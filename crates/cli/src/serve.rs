@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// Object Lock (COMPLIANCE mode) on each copy for this many days.
     #[arg(long, value_name = "DAYS", requires = "audit_checkpoint_bucket")]
     audit_checkpoint_retain_days: Option<u32>,
+    /// Let accounts' webhooks reach loopback, private and link-local addresses and plain http
+    /// (a receiver on your own network); off by default.
+    #[arg(long)]
+    webhook_private_targets: bool,
     /// Push the audit log in batches to this bucket (on AWS one with Object Lock), as
     /// PREFIX{first}-{last}.jsonl exports that check without the database.
     #[arg(long, value_name = "BUCKET", conflicts_with = "audit_push_url")]
@@ -352,6 +356,7 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
         c
     });
     config.audit_push = audit_push(&a)?;
+    config.webhook_private_targets = a.webhook_private_targets;
     if a.web_dir.join("index.html").is_file() {
         config.web_dir = Some(a.web_dir.clone());
     } else {

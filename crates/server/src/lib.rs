@@ -26,6 +26,7 @@ mod limiter;
 mod metakeys;
 pub mod metrics;
 mod middleware;
+mod notify;
 mod objects;
 mod quotas;
 pub mod rekey;
@@ -125,6 +126,12 @@ impl Server {
         sweeper::sweep(&self.state).await
     }
 
+    /// Sends the webhook deliveries that are due now (what the worker does every notify
+    /// interval); returns how many were delivered.
+    pub async fn deliver_webhooks(&self) -> Result<usize, ApiError> {
+        notify::deliver_due(&self.state).await
+    }
+
     /// One pass of the key rotation jobs now (what the background task does every rekey
     /// interval), stopping at `stop_at` as a crash there would; returns how many files moved.
     pub async fn rekey_pass(&self, stop_at: Option<rekey::Step>) -> Result<usize, ApiError> {
@@ -191,6 +198,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let sweeper = tokio::spawn(sweeper::run(self.state.clone()));
         let rekeyer = tokio::spawn(rekey::run(self.state.clone()));
+        let notifier = tokio::spawn(notify::run(self.state.clone()));
         let checkpointer = tokio::spawn(checkpoint_timer(self.state.clone()));
         let pusher = self.state.config.audit_push.clone().map(|settings| {
             let (db, aws) = (self.state.db.clone(), self.state.aws.clone());
@@ -234,6 +242,7 @@ impl Server {
         };
         sweeper.abort();
         rekeyer.abort();
+        notifier.abort();
         checkpointer.abort();
         if let Some(p) = pusher {
             p.abort();

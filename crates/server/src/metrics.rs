@@ -99,6 +99,8 @@ pub struct Metrics {
     pub db_idle: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Rotation jobs queued or running (set when scraped).
     pub rekey_open: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Webhook deliveries waiting in the outbox.
+    pub outbox_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Metrics {
@@ -119,6 +121,7 @@ impl Metrics {
             db_connections: Gauge::default(),
             db_idle: Gauge::default(),
             rekey_open: Gauge::default(),
+            outbox_waiting: Gauge::default(),
         };
         // The registry holds clones: each metric's handle shares its value with the one here.
         let mut registry = m.registry;
@@ -182,6 +185,11 @@ impl Metrics {
             "rekey_jobs_open",
             "Key rotation jobs queued or running",
             m.rekey_open.clone(),
+        );
+        r.register(
+            "webhook_outbox_waiting",
+            "Webhook deliveries waiting (neither delivered nor given up)",
+            m.outbox_waiting.clone(),
         );
         Self { registry, ..m }
     }

@@ -74,6 +74,11 @@ pub struct Config {
     pub audit_checkpoints: Option<crate::checkpoints::Settings>,
     /// Batches of the audit log pushed to a bucket or webhook (`None`: not pushed).
     pub audit_push: Option<crate::audit_push::Settings>,
+    /// Whether accounts' webhooks may reach loopback, private and link-local addresses (and
+    /// plain http): off, except on a private network whose receivers the administrator trusts.
+    pub webhook_private_targets: bool,
+    /// How often the webhook worker looks for deliveries that are due.
+    pub notify_interval: Duration,
 }
 
 impl Config {
@@ -107,6 +112,8 @@ impl Config {
             quota: Quota::default(),
             audit_checkpoints: None,
             audit_push: None,
+            webhook_private_targets: false,
+            notify_interval: Duration::from_secs(2),
         }
     }
 }

@@ -47,11 +47,21 @@ impl Secret {
         Ok(Self(key))
     }
 
+    /// A secret of `key` (for example a KMS data key).
+    pub fn from_key(key: Zeroizing<Vec<u8>>) -> Self {
+        Self(key)
+    }
+
+    /// Its text, `whsec_` + base64, to show once.
+    pub fn text(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{SECRET_PREFIX}{}", B64.encode(&*self.0)))
+    }
+
     /// A new random secret (32 bytes) and its text, to show once.
     pub fn generate() -> (Self, Zeroizing<String>) {
-        let key = Zeroizing::new(rand::random::<[u8; 32]>().to_vec());
-        let text = Zeroizing::new(format!("{SECRET_PREFIX}{}", B64.encode(&*key)));
-        (Self(key), text)
+        let secret = Self(Zeroizing::new(rand::random::<[u8; 32]>().to_vec()));
+        let text = secret.text();
+        (secret, text)
     }
 
     /// The `webhook-signature` value for a delivery.

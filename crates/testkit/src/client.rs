@@ -256,6 +256,17 @@ impl Client {
         Ok((version, key))
     }
 
+    /// `POST /api/requests` with `body` (title, limits): the new request's token.
+    pub async fn open_request(&self, body: serde_json::Value) -> Result<String> {
+        let (_, made) = self
+            .call(reqwest::Method::POST, "/api/requests", Some(&body))
+            .await?;
+        made["token"]
+            .as_str()
+            .map(str::to_owned)
+            .context("a request without a token")
+    }
+
     /// A file request's sender's whole upload of `plaintext` (suite 0x0478, 4 KiB frames; the
     /// parts beyond the first URLs asked for with the sender's secret): the receipt, the
     /// sender's secret and the upload id, or the first refusal.

@@ -440,8 +440,22 @@ impl Drop for Service {
     }
 }
 
+/// moto's server, killed when dropped.
+pub struct Moto {
+    child: Child,
+    /// Its endpoint (`http://127.0.0.1:PORT`).
+    pub url: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// moto's server on a free loopback port, waited for until it answers.
-pub fn start_moto() -> Result<(Child, String)> {
+pub fn start_moto() -> Result<Moto> {
     let port = free_port()?;
     let child = Command::new(crate::python())
         .args([
@@ -455,10 +469,13 @@ pub fn start_moto() -> Result<(Child, String)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()?;
-    let url = format!("http://127.0.0.1:{port}");
+    let moto = Moto {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    };
     for _ in 0..200 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((child, url));
+            return Ok(moto);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }

@@ -19,18 +19,10 @@ use cipherdrop_testkit::server::{
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
 const CREDS: (&str, &str) = ("testing", "testing");
 
-struct Moto(std::process::Child);
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn upload_and_download_through_moto() {
-    let (child, moto_url) = start_moto().unwrap();
-    let _moto = Moto(child);
+    let moto = start_moto().unwrap();
+    let moto_url = moto.url.clone();
     let arn = python_aws(
         &moto_url,
         Some(&moto_url),

@@ -35,6 +35,19 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `cipherdrop restore --from FROM --data-dir TO --kms-master-key KEY`.
+fn restore(from: &Path, to: &Path, key: &Path) -> Output {
+    run(&[
+        "restore",
+        "--from",
+        s(from),
+        "--data-dir",
+        s(to),
+        "--kms-master-key",
+        s(key),
+    ])
+}
+
 /// Everything in `dir`'s parent whose name starts with `.NAME.restoring-`: staging left behind.
 fn leftovers(dir: &Path) -> Vec<PathBuf> {
     let prefix = format!(".{}.restoring-", dir.file_name().unwrap().to_str().unwrap());
@@ -75,15 +88,10 @@ async fn a_backup_restores_elsewhere_and_a_wrong_key_or_damage_changes_nothing()
         .share(&files[1].1, serde_json::json!({"max_downloads": 5}))
         .await
         .unwrap();
-    let (_, made) = alice
-        .call(
-            reqwest::Method::POST,
-            "/api/requests",
-            Some(&serde_json::json!({"title": "forms", "max_files": 3, "max_bytes": 1_000_000})),
-        )
+    let request = alice
+        .open_request(serde_json::json!({"title": "forms", "max_files": 3, "max_bytes": 1_000_000}))
         .await
         .unwrap();
-    let request = made["token"].as_str().unwrap().to_owned();
     let form = data(30_000, 49);
     let (receipt, _, _) = Client::new(&server.url)
         .send_to_request(&request, None, &form)
@@ -181,15 +189,7 @@ async fn a_backup_restores_elsewhere_and_a_wrong_key_or_damage_changes_nothing()
     let mut bytes = std::fs::read(&object).unwrap();
     bytes[0] ^= 0x80;
     std::fs::write(&object, &bytes).unwrap();
-    let out = run(&[
-        "restore",
-        "--from",
-        s(&damaged),
-        "--data-dir",
-        s(&restored),
-        "--kms-master-key",
-        s(&key_copy),
-    ]);
+    let out = restore(&damaged, &restored, &key_copy);
     assert!(!out.status.success());
     assert!(
         said(&out).contains("is not what its manifest says"),
@@ -201,28 +201,12 @@ async fn a_backup_restores_elsewhere_and_a_wrong_key_or_damage_changes_nothing()
     let used = work.path().join("used");
     std::fs::create_dir_all(&used).unwrap();
     std::fs::write(used.join("precious"), b"keep me").unwrap();
-    let out = run(&[
-        "restore",
-        "--from",
-        s(&backup),
-        "--data-dir",
-        s(&used),
-        "--kms-master-key",
-        s(&key_copy),
-    ]);
+    let out = restore(&backup, &used, &key_copy);
     assert!(!out.status.success() && said(&out).contains("not empty"));
     assert_eq!(std::fs::read(used.join("precious")).unwrap(), b"keep me");
 
     // The right key: restored, and the instance works as before.
-    let out = run(&[
-        "restore",
-        "--from",
-        s(&backup),
-        "--data-dir",
-        s(&restored),
-        "--kms-master-key",
-        s(&key_copy),
-    ]);
+    let out = restore(&backup, &restored, &key_copy);
     assert!(out.status.success(), "{}", said(&out));
     assert!(
         said(&out).contains("4 stored objects present"),

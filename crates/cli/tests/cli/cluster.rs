@@ -21,7 +21,7 @@ use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_testkit::cluster::Cluster;
 use cipherdrop_testkit::data;
 use cipherdrop_testkit::server::{
-    Client, PASSWORD, ServerProcess, esdk_decrypt, start_moto, status_of,
+    Client, Moto, PASSWORD, ServerProcess, esdk_decrypt, start_moto, status_of,
 };
 
 const BIN: &str = env!("CARGO_BIN_EXE_cipherdrop");
@@ -124,15 +124,10 @@ async fn three_replicas_keep_every_guarantee() {
         .unwrap();
     // A file request on PostgreSQL: a sender's file arrives through replica 2 within the
     // request's limits, the next one is refused through replica 3.
-    let (_, made) = alice
-        .call(
-            reqwest::Method::POST,
-            "/api/requests",
-            Some(&serde_json::json!({"title": "forms", "max_files": 1, "max_bytes": 1_000_000})),
-        )
+    let token = &alice
+        .open_request(serde_json::json!({"title": "forms", "max_files": 1, "max_bytes": 1_000_000}))
         .await
         .unwrap();
-    let token = made["token"].as_str().unwrap();
     let form = data(30_000, 4);
     let (receipt, _, _) = Client::new(&r2.url)
         .send_to_request(token, None, &form)
@@ -456,21 +451,12 @@ async fn postgres_restarted_under_load_gives_503_then_full_service() {
     assert!(intact, "{report}");
 }
 
-/// moto, killed on drop.
-struct Moto(std::process::Child, String);
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `tests/py/aws_secrets.py` against moto; its output.
 fn secrets(moto: &Moto, args: &[&str]) -> String {
     let out = std::process::Command::new(cipherdrop_testkit::python())
         .arg(cipherdrop_testkit::repo_root().join("tests/py/aws_secrets.py"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.1)
+        .env("AWS_ENDPOINT_URL", &moto.url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_DEFAULT_REGION", "us-east-1")
@@ -498,8 +484,7 @@ fn rds_secret(cluster: &Cluster, password: &str) -> String {
 async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
     use cipherdrop_testkit::cluster::DB_PASSWORD;
     let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
-    let (child, url) = start_moto().unwrap();
-    let moto = Moto(child, url);
+    let moto = start_moto().unwrap();
     let id = "prod/cipherdrop/db";
     secrets(
         &moto,
@@ -510,7 +495,7 @@ async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
         "--database-secret-id",
         id,
         "--secrets-endpoint",
-        &moto.1,
+        &moto.url,
         "--secrets-region",
         "us-east-1",
         "--database-refresh-secs",
@@ -579,11 +564,10 @@ async fn database_password_rotates_in_secrets_manager_with_no_failed_request() {
 async fn database_credentials_from_parameter_store_and_clear_errors_for_bad_secrets() {
     use cipherdrop_testkit::cluster::DB_PASSWORD;
     let cluster = Cluster::start(Path::new(BIN)).await.unwrap();
-    let (child, url) = start_moto().unwrap();
-    let moto = Moto(child, url);
+    let moto = start_moto().unwrap();
     let aws = [
         "--secrets-endpoint",
-        &moto.1,
+        &moto.url,
         "--secrets-region",
         "us-east-1",
     ];

@@ -351,9 +351,9 @@ fn aws_encryption_cli_and_cipherdrop_read_each_other_through_the_embedded_kms() 
 #[test]
 fn aws_encryption_cli_and_cipherdrop_read_each_other_through_moto() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut moto, url) = start_moto().unwrap();
+    let moto = start_moto().unwrap();
+    let url = moto.url.clone();
     let peer = Peer::new("moto", &url, "testing", "testing");
     matrix(&peer, dir.path());
-    let _ = moto.kill();
-    let _ = moto.wait();
+    drop(moto);
 }

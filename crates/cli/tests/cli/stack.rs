@@ -77,19 +77,10 @@ fn the_template_passes_cfn_lint_and_its_task_role_is_the_readme_s() {
     );
 }
 
-/// moto, killed on drop.
-struct Moto(std::process::Child);
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_stack_deploys_into_moto_and_two_replicas_serve_from_its_task_definition() {
-    let (child, moto) = start_moto().unwrap();
-    let _moto = Moto(child);
+    let moto_service = start_moto().unwrap();
+    let moto = moto_service.url.clone();
     let pg = Postgres::start().unwrap();
     let db_password = format!("rds-managed-{:016x}", rand::random::<u64>());
     pg.create_app_database("cipherdrop", &db_password).unwrap();

@@ -2196,16 +2196,6 @@ pub(crate) async fn boto3_script(
     .unwrap()
 }
 
-/// Kills moto's server when the test ends, however it ends.
-struct Moto(std::process::Child);
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// boto3 sees AWS's semantics from the embedded KMS: a signing key's metadata and public key
 /// (which `cryptography` loads as a P-384 SubjectPublicKeyInfo), RAW and DIGEST signatures in DER
 /// that `cryptography` verifies, KMSInvalidSignatureException for a tampered message or
@@ -2282,8 +2272,8 @@ async fn boto3_sees_aws_semantics_for_signing_keys_and_agrees_with_moto() {
     );
 
     // moto, the third-party peer: the same script.
-    let (child, url) = cipherdrop_testkit::server::start_moto().unwrap();
-    let _moto = Moto(child);
+    let moto = cipherdrop_testkit::server::start_moto().unwrap();
+    let url = moto.url.clone();
     let theirs = boto3_signing_checks(url, ("testing".into(), "testing".into())).await;
     // Both implement these, and agree.
     assert_eq!(theirs["metadata"], aws_metadata, "moto: {theirs}");

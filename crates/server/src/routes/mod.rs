@@ -13,6 +13,7 @@ pub mod shares;
 pub mod table;
 pub mod tokens;
 pub mod uploads;
+pub mod webhooks;
 
 use axum::Json;
 use axum::http::header;

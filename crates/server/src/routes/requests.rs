@@ -341,7 +341,15 @@ pub async fn sender_complete(
         parts: req.parts,
         metadata: req.metadata,
     };
+    let owner = row.owner_id.clone();
     let done = uploads::complete_row(&state, ip, Actor::Sender(&request), row, &complete).await?;
+    crate::notify::enqueue(
+        &state,
+        &owner,
+        cipherdrop_api::EVENT_REQUEST_RECEIVED,
+        serde_json::json!({ "request": request, "file": done.id }),
+    )
+    .await;
     Ok(Json(SenderReceipt {
         reference: done.id.clone(),
         size: done.size(),

@@ -365,6 +365,15 @@ pub async fn release_key(
         }
     );
     holder_event(&state, ip, "share.key", &row.id, "ok", &detail).await?;
+    crate::notify::enqueue(
+        &state,
+        &row.owner_id,
+        cipherdrop_api::EVENT_LINK_USED,
+        serde_json::json!({
+            "link": row.id, "file": object.id, "downloads": downloads, "max_downloads": max,
+        }),
+    )
+    .await;
     Ok(no_store(&ShareKeyResponse {
         id: row.id.clone(),
         sealed_key: B64.encode(&sealed[..]),

@@ -11,6 +11,7 @@ use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::{
     admin, metadata, objects, openapi, requests, session, share_link, shares, tokens, uploads,
+    webhooks,
 };
 use crate::state::AppState;
 use crate::tokens::Scope;
@@ -122,6 +123,10 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep(get.clone(), "/tokens", Session, doc("The account's API tokens (page session only)", None, Some("TokenList"), false), tokens::list),
         ep(post.clone(), "/tokens", Session, doc("Make an API token; the answer is the only time its secret is shown (page session only)", Some("CreateTokenRequest"), Some("TokenCreated"), true), tokens::create),
         ep(delete.clone(), "/tokens/{id}", Session, doc("Revoke an API token (page session only)", None, Some("TokenSummary"), false), tokens::revoke),
+        ep(get.clone(), "/webhooks", Session, doc("The account's webhooks with their latest deliveries (page session only)", None, Some("WebhookList"), false), webhooks::list),
+        ep(post.clone(), "/webhooks", Session, doc("Make a webhook; the answer is the only time its signing secret is shown (page session only)", Some("CreateWebhookRequest"), Some("WebhookCreated"), true), webhooks::create),
+        ep(delete.clone(), "/webhooks/{id}", Session, doc("Delete a webhook; its waiting deliveries are dropped (page session only)", None, None, false), webhooks::delete),
+        ep(post.clone(), "/webhooks/{id}/test", Session, doc("Send a webhook a test event (page session only)", None, None, false), webhooks::test),
         ep(post.clone(), "/uploads", Token(Write), doc("Start an upload: data key, EDK, context, part size and presigned part URLs", Some("CreateUploadRequest"), Some("CreateUploadResponse"), true), uploads::create),
         ep(get.clone(), "/uploads/{id}", Token(Write), doc("An upload's state and layout; while pending, the parts S3 holds (ListParts), which a resumed upload goes by", None, Some("UploadStatus"), false), uploads::status),
         ep(get.clone(), "/uploads/{id}/parts", Token(Write), Doc { query: Some(part_query), ..doc("More presigned part URLs, each signing its part's length", None, Some("UploadStatus"), false) }, uploads::part_urls),

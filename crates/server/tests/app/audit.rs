@@ -143,7 +143,7 @@ async fn public_key(app: &TestApp) -> PublicKey {
     PublicKey::from_der(&der).unwrap()
 }
 
-async fn append(db: &Db, n: usize, what: &str) {
+pub(crate) async fn append(db: &Db, n: usize, what: &str) {
     let log = AuditLog::new(db.clone());
     for i in 0..n {
         let detail = format!("{what} {i}");
@@ -740,15 +740,8 @@ async fn checkpoints_on_postgresql_two_replicas_one_record_each() {
 /// COMPLIANCE mode until the retention date (a delete of that version is refused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn checkpoints_through_moto_land_locked_in_an_object_lock_bucket() {
-    struct Moto(std::process::Child);
-    impl Drop for Moto {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let (child, url) = cipherdrop_testkit::server::start_moto().unwrap();
-    let _moto = Moto(child);
+    let moto = cipherdrop_testkit::server::start_moto().unwrap();
+    let url = moto.url.clone();
     let aws = cipherdrop_server::Aws::connect(&cipherdrop_server::AwsSettings {
         s3_region: "us-east-1".into(),
         kms_region: "us-east-1".into(),

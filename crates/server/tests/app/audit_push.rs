@@ -6,27 +6,12 @@
 
 use std::process::{Child, Command, Stdio};
 
-use cipherdrop_server::audit::{AuditLog, Event, verify_export};
+use cipherdrop_server::audit::verify_export;
 use cipherdrop_server::audit_push::{Settings, Target};
 use cipherdrop_server::webhook::Secret;
 
+use crate::audit::append;
 use crate::util::TestApp;
-
-async fn append(app: &TestApp, n: usize, what: &str) {
-    let log = AuditLog::new(app.db.clone());
-    for i in 0..n {
-        let detail = format!("{what} {i}");
-        log.append(&Event {
-            actor: "tester",
-            action: "test",
-            outcome: "ok",
-            detail: &detail,
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    }
-}
 
 async fn audit_rows(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM audit")
@@ -78,7 +63,7 @@ async fn batches_in_a_bucket_check_as_one_chain_and_a_refusal_loses_nothing() {
     })
     .await;
     let _ = app.accounts().await;
-    append(&app, 10, "before the bucket exists").await;
+    append(&app.db, 10, "before the bucket exists").await;
     // The bucket does not exist yet: the push fails, and where the target stands does not move.
     let e = app.server.push_audit().await.unwrap_err();
     assert!(e.to_string().contains("did not take rows 1-7"), "{e}");
@@ -92,7 +77,7 @@ async fn batches_in_a_bucket_check_as_one_chain_and_a_refusal_loses_nothing() {
     let total = audit_rows(&app).await;
     assert_eq!(pushed, u64::try_from(total).unwrap(), "every row, once");
     assert_eq!(app.server.push_audit().await.unwrap(), 0, "nothing new");
-    append(&app, 3, "later").await;
+    append(&app.db, 3, "later").await;
     assert_eq!(app.server.push_audit().await.unwrap(), 3);
 
     let listed = app
@@ -135,7 +120,7 @@ async fn batches_in_a_bucket_check_as_one_chain_and_a_refusal_loses_nothing() {
 }
 
 /// The receiver process, killed on drop; its port and output folder.
-struct Receiver(Child, u16, tempfile::TempDir);
+pub(crate) struct Receiver(Child, pub(crate) u16, pub(crate) tempfile::TempDir);
 impl Drop for Receiver {
     fn drop(&mut self) {
         let _ = self.0.kill();
@@ -143,7 +128,7 @@ impl Drop for Receiver {
     }
 }
 
-fn receiver(secret: &str, fail_first: u32) -> Receiver {
+pub(crate) fn receiver(secret: &str, fail_first: u32) -> Receiver {
     use std::io::BufRead as _;
     let out = tempfile::tempdir().unwrap();
     let mut child = Command::new(cipherdrop_testkit::python())
@@ -199,7 +184,7 @@ async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_
     let mut names: Vec<_> = std::fs::read_dir(rx.2.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.ends_with(".jsonl"))
+        .filter(|n| n.ends_with(".json"))
         .collect();
     names.sort_by_key(|n| {
         n.trim_start_matches("audit-")
@@ -209,9 +194,20 @@ async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_
             .parse::<i64>()
             .unwrap()
     });
+    // Each body's `data.lines`, one per line, is the export.
     let batches: Vec<Vec<u8>> = names
         .iter()
-        .map(|n| std::fs::read(rx.2.path().join(n)).unwrap())
+        .map(|n| {
+            let body: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(rx.2.path().join(n)).unwrap()).unwrap();
+            assert_eq!(body["type"], "audit.batch");
+            let mut export = Vec::new();
+            for line in body["data"]["lines"].as_array().unwrap() {
+                export.extend_from_slice(line.to_string().as_bytes());
+                export.push(b'\n');
+            }
+            export
+        })
         .collect();
     assert_eq!(check_chain(&batches), pushed);
 

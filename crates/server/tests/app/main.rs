@@ -21,6 +21,7 @@ mod health;
 mod limits;
 mod metadata;
 mod modules;
+mod notify;
 mod postgres;
 mod presigned;
 mod quotas;
