@@ -367,6 +367,9 @@ struct Due {
 /// Sends every endpoint's oldest waiting delivery that is due, until none is; returns how many
 /// were delivered. One replica at a time.
 pub async fn deliver_due(state: &AppState) -> ApiResult<usize> {
+    // (SQLite's lock is always granted: one pass at a time in this process as well.)
+    static IN_PROCESS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_here = IN_PROCESS.lock().await;
     let Some(lock) = state.db.try_lock(NOTIFY_LOCK).await? else {
         return Ok(0);
     };

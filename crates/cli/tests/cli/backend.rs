@@ -589,3 +589,81 @@ fn an_audit_webhook_needs_its_secret_in_the_environment() {
     );
     assert!(format!("{:#}", ftp.err().unwrap()).contains("must be https"));
 }
+
+/// Webhook events are rows of the database's outbox: a server killed between the events and
+/// their delivery sends them all after a restart, each with the `webhook-id` it was given, so a
+/// receiver that deduplicates on it sees every event once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_events_survive_a_kill_between_enqueue_and_delivery() {
+    use cipherdrop_testkit::server::WebhookReceiver;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("whsec");
+    // The first delivery fails (500): the next attempt is 5 s later, after the kill.
+    let rx = WebhookReceiver::start(&format!("@{}", secret_file.display()), 1).unwrap();
+    let data_dir = dir.path().join("data");
+    let args = ["--webhook-private-targets"];
+    let mut server = ServerProcess::start(Path::new(BIN), &data_dir, &args, &[]).unwrap();
+    let (_admin, alice, _bob) = accounts(&server).await;
+    let (_, made) = alice
+        .call(
+            Method::POST,
+            "/api/webhooks",
+            Some(&serde_json::json!({"url": format!("http://127.0.0.1:{}/in", rx.port)})),
+        )
+        .await
+        .unwrap();
+    std::fs::write(&secret_file, made["secret"].as_str().unwrap()).unwrap();
+    let file = alice
+        .upload(&data(5000, 9), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let link = alice
+        .share(&file, serde_json::json!({"max_downloads": 10}))
+        .await
+        .unwrap();
+    let stranger = server.client();
+    for _ in 0..5 {
+        stranger.share_key(link.token(), None).await.unwrap();
+    }
+    // Wait for the first attempt (the worker looks every 2 s), then kill.
+    for _ in 0..200 {
+        if !rx.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    server.kill();
+    assert_eq!(
+        rx.requests().len(),
+        1,
+        "only the failed first attempt before the kill"
+    );
+
+    let server = ServerProcess::start(Path::new(BIN), &data_dir, &args, &[]).unwrap();
+    let mut delivered = std::collections::BTreeSet::new();
+    for _ in 0..300 {
+        delivered = rx
+            .requests()
+            .into_iter()
+            .filter(|(status, _)| *status == 204)
+            .map(|(_, id)| id)
+            .collect();
+        if delivered.len() == 5 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(delivered.len(), 5, "{:?}", rx.requests());
+    let mut counts: Vec<i64> = delivered
+        .iter()
+        .map(|id| rx.body(id).unwrap()["data"]["downloads"].as_i64().unwrap())
+        .collect();
+    counts.sort_unstable();
+    assert_eq!(counts, [1, 2, 3, 4, 5], "every event, once");
+    let first = &rx.requests()[0].1;
+    assert!(
+        delivered.contains(first),
+        "the failed one came again with its id"
+    );
+    drop(server);
+}

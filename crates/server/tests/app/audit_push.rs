@@ -4,11 +4,10 @@
 //! receiver that is down getting the same batch (the same `webhook-id`) again, a forged or
 //! edited batch refused by the receiver and by `verify_export`.
 
-use std::process::{Child, Command, Stdio};
-
 use cipherdrop_server::audit::verify_export;
 use cipherdrop_server::audit_push::{Settings, Target};
 use cipherdrop_server::webhook::Secret;
+use cipherdrop_testkit::server::WebhookReceiver;
 
 use crate::audit::append;
 use crate::util::TestApp;
@@ -119,40 +118,11 @@ async fn batches_in_a_bucket_check_as_one_chain_and_a_refusal_loses_nothing() {
     );
 }
 
-/// The receiver process, killed on drop; its port and output folder.
-pub(crate) struct Receiver(Child, pub(crate) u16, pub(crate) tempfile::TempDir);
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn receiver(secret: &str, fail_first: u32) -> Receiver {
-    use std::io::BufRead as _;
-    let out = tempfile::tempdir().unwrap();
-    let mut child = Command::new(cipherdrop_testkit::python())
-        .arg(cipherdrop_testkit::repo_root().join("tests/py/webhook_receiver.py"))
-        .args([
-            secret,
-            out.path().to_str().unwrap(),
-            &fail_first.to_string(),
-        ])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    Receiver(child, line.trim().parse().unwrap(), out)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_a_500() {
     let (secret, text) = Secret::generate();
-    let rx = receiver(&text, 1);
-    let url = format!("http://127.0.0.1:{}/audit", rx.1);
+    let rx = WebhookReceiver::start(&text, 1).unwrap();
+    let url = format!("http://127.0.0.1:{}/audit", rx.port);
     let app = TestApp::start_with(|c| {
         let mut s = Settings::new(Target::Webhook {
             url: url.clone(),
@@ -172,7 +142,7 @@ async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_
     );
     let pushed = app.server.push_audit().await.unwrap();
     assert_eq!(pushed, u64::try_from(audit_rows(&app).await).unwrap());
-    let log = std::fs::read_to_string(rx.2.path().join("requests.log")).unwrap();
+    let log = std::fs::read_to_string(rx.dir.path().join("requests.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines[0].split(' ').next(), Some("500"));
     assert_eq!(
@@ -181,7 +151,7 @@ async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_
         "the same batch, the same webhook-id: {log}"
     );
     assert!(lines[1..].iter().all(|l| l.starts_with("204 ")), "{log}");
-    let mut names: Vec<_> = std::fs::read_dir(rx.2.path())
+    let mut names: Vec<_> = std::fs::read_dir(rx.dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.ends_with(".json"))
@@ -199,7 +169,7 @@ async fn webhook_batches_verify_with_the_reference_library_and_come_again_after_
         .iter()
         .map(|n| {
             let body: serde_json::Value =
-                serde_json::from_slice(&std::fs::read(rx.2.path().join(n)).unwrap()).unwrap();
+                serde_json::from_slice(&std::fs::read(rx.dir.path().join(n)).unwrap()).unwrap();
             assert_eq!(body["type"], "audit.batch");
             let mut export = Vec::new();
             for line in body["data"]["lines"].as_array().unwrap() {

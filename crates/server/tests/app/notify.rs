@@ -5,10 +5,9 @@
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_testkit::data;
-use cipherdrop_testkit::server::{Client, status_of};
+use cipherdrop_testkit::server::{Client, WebhookReceiver, status_of};
 use reqwest::Method;
 
-use crate::audit_push::receiver;
 use crate::util::TestApp;
 
 async fn make_webhook(c: &Client, url: &str) -> anyhow::Result<(String, String)> {
@@ -48,14 +47,14 @@ async fn list(c: &Client) -> serde_json::Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure() {
     let secret_file = tempfile::NamedTempFile::new().unwrap();
-    let rx = receiver(&format!("@{}", secret_file.path().display()), 1);
+    let rx = WebhookReceiver::start(&format!("@{}", secret_file.path().display()), 1).unwrap();
     let app = TestApp::start_with(|c| {
         c.webhook_private_targets = true;
         c.notify_interval = std::time::Duration::from_secs(3600);
     })
     .await;
     let (_admin, alice, bob) = app.accounts().await;
-    let (id, secret) = make_webhook(&alice, &format!("http://127.0.0.1:{}/hook", rx.1))
+    let (id, secret) = make_webhook(&alice, &format!("http://127.0.0.1:{}/hook", rx.port))
         .await
         .unwrap();
     assert!(secret.starts_with("whsec_"));
@@ -87,7 +86,7 @@ async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure
 
     // The receiver is down for the first attempt: nothing after it goes either (order).
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 0);
-    let log = std::fs::read_to_string(rx.2.path().join("requests.log")).unwrap();
+    let log = std::fs::read_to_string(rx.dir.path().join("requests.log")).unwrap();
     assert_eq!(log.lines().count(), 1, "{log}");
     let waiting = list(&alice).await;
     assert_eq!(waiting["webhooks"][0]["pending"], 2);
@@ -97,7 +96,7 @@ async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure
     // Time passes (the backoff is 5 s): the same delivery again, then the next.
     app.sql("UPDATE outbox SET next_at_ms = 0").await;
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 2);
-    let log = std::fs::read_to_string(rx.2.path().join("requests.log")).unwrap();
+    let log = std::fs::read_to_string(rx.dir.path().join("requests.log")).unwrap();
     let lines: Vec<&str> = log.lines().collect();
     assert_eq!(lines.len(), 3, "{log}");
     assert_eq!(
@@ -105,7 +104,7 @@ async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure
         lines[1].split(' ').nth(1),
         "{log}"
     );
-    let bodies = received(rx.2.path());
+    let bodies = received(rx.dir.path());
     assert_eq!(bodies[0]["type"], "link.used");
     assert_eq!(bodies[0]["data"]["link"], link.created.share.id);
     assert_eq!(bodies[0]["data"]["file"], file);
@@ -126,7 +125,7 @@ async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure
         .unwrap();
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 1);
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 0);
-    assert_eq!(received(rx.2.path())[2]["type"], "webhook.test");
+    assert_eq!(received(rx.dir.path())[2]["type"], "webhook.test");
     let shown = list(&alice).await;
     assert_eq!(shown["webhooks"][0]["pending"], 0);
     assert_eq!(shown["webhooks"][0]["deliveries"][2]["attempts"], 2);
@@ -148,7 +147,7 @@ async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure
         .unwrap();
     stranger.share_key(link.token(), None).await.unwrap();
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 0);
-    assert_eq!(received(rx.2.path()).len(), 3);
+    assert_eq!(received(rx.dir.path()).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
