@@ -44,6 +44,17 @@ async fn list(c: &Client) -> serde_json::Value {
     c.call(Method::GET, "/api/webhooks", None).await.unwrap().1
 }
 
+/// The account's endpoint `id` as `GET /api/webhooks` shows it.
+async fn webhook(c: &Client, id: &str) -> serde_json::Value {
+    list(c).await["webhooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["id"] == id)
+        .unwrap()
+        .clone()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_owner_hears_of_links_and_requests_in_order_and_again_after_a_failure() {
     let secret_file = tempfile::NamedTempFile::new().unwrap();
@@ -221,28 +232,14 @@ async fn concurrent_creations_stop_at_the_cap_and_a_dead_endpoint_is_given_up() 
         .await
         .unwrap();
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 0);
-    let shown = list(&alice).await;
-    let ours = shown["webhooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let ours = webhook(&alice, &id).await;
     assert_eq!(ours["deliveries"][0]["last_error"], "could not connect");
     assert!(ours["deliveries"][0]["gave_up_at"].is_null());
     // A day later it is given up, and says so.
     app.sql("UPDATE outbox SET next_at_ms = 0, created_at = created_at - 90000")
         .await;
     assert_eq!(app.server.deliver_webhooks().await.unwrap(), 0);
-    let shown = list(&alice).await;
-    let ours = shown["webhooks"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|w| w["id"] == id.as_str())
-        .unwrap()
-        .clone();
+    let ours = webhook(&alice, &id).await;
     assert!(ours["deliveries"][0]["gave_up_at"].is_i64(), "{ours}");
     assert_eq!(ours["pending"], 0);
 }
