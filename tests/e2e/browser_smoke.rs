@@ -129,6 +129,15 @@ async fn page_loads_and_downloads_work() {
         .await
         .unwrap();
     assert_eq!(injected, serde_json::json!(false), "the inline script ran");
+    // The console reader the pages' "nothing refused, nothing warned" checks rely on sees the
+    // refusal too (and the page's own load before it logged nothing).
+    let console = browser.console_problems().await.unwrap();
+    assert!(
+        console.len() == 1
+            && console[0].starts_with("\"SEVERE\"")
+            && console[0].contains("Content Security Policy"),
+        "{console:?}"
+    );
     browser.clear_csp_violations().await.unwrap();
     browser.close().await;
     drop(server);

@@ -247,7 +247,8 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .unwrap();
     let (state, message) = download(&b, BIG).await;
     assert_eq!(state, "done", "{message}");
-    let size = format!("{:.1} MB", big.len() as f64 / 1e6);
+    // Sizes in binary units, as the limits beside them: 20 MiB exactly.
+    let size = format!("({} MiB)", big.len() / (1 << 20));
     assert!(message.contains(&size), "{message} (want {size})");
     let picked = b
         .js_string(&format!(
@@ -460,7 +461,9 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     b.click("#logout").await.unwrap();
     b.wait_for("#login-form", MIN).await.unwrap();
 
-    // The first-start link logs the admin in and asks for a password, once.
+    // The first-start link logs the admin in and asks for a password, once; the page asks the
+    // server nothing that fails on the way (no refused `/api/me` in the console, no warning).
+    b.console_problems().await.unwrap();
     let token = server.admin_token.clone().unwrap();
     b.client
         .goto(&format!("{}/#login={token}", server.url))
@@ -471,6 +474,7 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
         .unwrap();
     b.click("#set-password").await.unwrap();
     b.wait_for("#whoami", MIN).await.unwrap();
+    assert_eq!(b.console_problems().await.unwrap(), Vec::<String>::new());
     assert_eq!(
         b.js_string("return document.querySelector('#whoami').innerText")
             .await

@@ -189,6 +189,19 @@ async fn failures_show_clear_messages_and_record_nothing() {
     b.wait_for("li.unfinished-upload[data-name=\"offline.bin\"]", MIN)
         .await
         .unwrap();
+    // Its name and what was sent each on a line of their own (not "…bin2.0 MiB of…"), and
+    // "Resume…" drawn as a button, not as bold text.
+    let layout = b
+        .js_string(
+            "const li = document.querySelector('li.unfinished-upload[data-name=\"offline.bin\"]'); \
+             const [n, m] = li.querySelectorAll('.unfinished-what > span'); \
+             const l = getComputedStyle(li.querySelector('label.button')); \
+             return [m.getBoundingClientRect().top >= n.getBoundingClientRect().bottom - 1, \
+                     l.borderTopStyle, l.fontWeight, l.cursor].join(' ')",
+        )
+        .await
+        .unwrap();
+    assert_eq!(layout, "true solid 400 pointer");
 
     // Cancel while parts are being retried: cancelled, aborted, nothing recorded. (Small: the
     // kept 2 MB count towards the 10 MiB quota until they are resumed or discarded.)
@@ -224,7 +237,7 @@ async fn failures_show_clear_messages_and_record_nothing() {
     // Over the account's quota (10 MiB stored; 6 MB already are): the form shows the room left,
     // and the upload is refused in words before anything is stored.
     b.wait_until_js(
-        "(() => { const r = document.querySelector('#room'); return r && Number(r.dataset.room) < 5000000 && r.innerText.includes('Room left'); })()",
+        "(() => { const r = document.querySelector('#room'); return r && Number(r.dataset.room) < 5000000 && r.innerText.includes('Room for new uploads') && r.innerText.includes(' of 10 MiB ('); })()",
         MIN,
     )
     .await

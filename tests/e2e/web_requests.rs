@@ -204,6 +204,10 @@ async fn a_sender_without_an_account_sends_files_only_the_owner_can_read() {
     assert!(text.contains("It takes 3 more files"), "{text}");
     let address = sender.js_string("return location.href").await.unwrap();
     assert!(address.ends_with("/r/"), "{address}");
+    assert_eq!(
+        sender.console_problems().await.unwrap(),
+        Vec::<String>::new()
+    );
 
     // A wrong passphrase sends nothing.
     sender

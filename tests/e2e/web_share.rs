@@ -153,6 +153,11 @@ async fn share_links_through_the_pages() {
     assert_eq!(parsed.token.len(), 43);
     let recipient = Browser::start().await.unwrap();
     assert_eq!(open(&recipient, &once).await, "ready");
+    // A page that involves no account asks for none: nothing refused or warned in its console.
+    assert_eq!(
+        recipient.console_problems().await.unwrap(),
+        Vec::<String>::new()
+    );
     assert_eq!(
         recipient
             .js_string("return location.href + '|' + location.hash")
@@ -477,6 +482,16 @@ async fn a_folder_behind_one_link_downloads_file_by_file_and_as_one_zip() {
     let mut want = expected.clone();
     want.sort_unstable();
     assert_eq!(listed, want);
+    // Several files: the page speaks of them in the plural.
+    let intro = recipient
+        .js_string("return document.querySelector('#recipient').innerText")
+        .await
+        .unwrap();
+    assert!(
+        intro.contains("Files were shared with you")
+            && intro.contains("They are encrypted; your browser decrypts them here."),
+        "{intro}"
+    );
     recipient.no_save_dialog().await.unwrap();
     recipient.click("#recipient-zip").await.unwrap();
     recipient

@@ -111,6 +111,8 @@ impl Browser {
             "browserName": "chrome",
             // A hung page fails within a minute, not chromedriver's default 300 s.
             "timeouts": { "pageLoad": 60_000, "script": 30_000 },
+            // The page's console, for `console_problems`.
+            "goog:loggingPrefs": { "browser": "ALL" },
             "goog:chromeOptions": {
                 "args": args,
                 "prefs": {
@@ -176,6 +178,28 @@ impl Browser {
             )
             .await?;
         Ok(serde_json::from_str(v.as_str().unwrap_or("[]"))?)
+    }
+
+    /// The console's errors and warnings (failed requests included) since the last call, as
+    /// `LEVEL message` lines; chromedriver hands each entry out once.
+    pub async fn console_problems(&self) -> Result<Vec<String>> {
+        let resp = self
+            .http
+            .post(format!(
+                "{}/session/{}/se/log",
+                self.driver_url, self.session_id
+            ))
+            .json(&json!({ "type": "browser" }))
+            .send()
+            .await?;
+        let body: Value = resp.error_for_status()?.json().await?;
+        Ok(body["value"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|e| matches!(e["level"].as_str(), Some("SEVERE" | "WARNING")))
+            .map(|e| format!("{} {}", e["level"], e["message"]))
+            .collect())
     }
 
     /// Forgets the recorded violations (after a test provoked one on purpose).

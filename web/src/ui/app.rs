@@ -48,6 +48,12 @@ async fn redeem_login_link(session: &UseStateHandle<Session>) -> bool {
         let _ = history.replace_state_with_url(&wasm_bindgen::JsValue::NULL, "", Some("/"));
     }
     let token = zeroize::Zeroizing::new(token.to_owned());
+    // Only a browser that was logged in here can be logged in now: asking the server otherwise
+    // would log a refused request in the console of every login link a new user opens.
+    if !session_hint() {
+        redeem_token(session, &token).await;
+        return true;
+    }
     if let Ok(Some(me)) = api::me().await {
         session.set(Session::Switch(me, token));
         return true;
@@ -113,13 +119,29 @@ pub fn app() -> Html {
     // Bumped when a request's files were looked at (its "new" badge goes).
     let requests_version = use_state(|| 0u32);
 
+    // A share link's page and a file request's page need no account: they never ask who is
+    // logged in (a refused `/api/me` is a red line in every visitor's console).
+    let path = web_sys::window()
+        .and_then(|w| w.location().pathname().ok())
+        .unwrap_or_default();
+    let request_page = path.starts_with("/r/");
+    let share_page = path.starts_with("/s/") || request_page;
+
     {
         let session = session.clone();
-        use_effect_with((), move |_| {
+        use_effect_with(share_page, move |&share_page| {
+            if share_page {
+                return;
+            }
             {
                 let session = session.clone();
                 spawn_local(async move {
                     if redeem_login_link(&session).await {
+                        return;
+                    }
+                    // No hint: this browser shows the login form and asks nothing (the form is
+                    // what a session it does not know of would need anyway).
+                    if !session_hint() {
                         return;
                     }
                     session.set(match api::me().await {
@@ -277,12 +299,6 @@ pub fn app() -> Html {
         })
     };
 
-    // A share link's page and a file request's page need no account.
-    let path = web_sys::window()
-        .and_then(|w| w.location().pathname().ok())
-        .unwrap_or_default();
-    let request_page = path.starts_with("/r/");
-    let share_page = path.starts_with("/s/") || request_page;
     let main = match &*session {
         _ if request_page => html! { <SenderPage /> },
         _ if share_page => html! { <Recipient /> },

@@ -1,13 +1,27 @@
 //! Formatting helpers for sizes, rates, durations, dates and bytes.
 
-/// `1.5 MB` style sizes (decimal units, as file managers show them).
+/// `1.5 MiB` style sizes, in binary units: the server's limits are binary (512 GiB, not
+/// 549.76 GB), and sizes beside them must be in the same unit system.
 pub fn size(bytes: u64) -> String {
-    let b = bytes as f64;
-    match bytes {
-        0..1_000 => format!("{bytes} B"),
-        1_000..1_000_000 => format!("{:.1} kB", b / 1e3),
-        1_000_000..1_000_000_000 => format!("{:.1} MB", b / 1e6),
-        _ => format!("{:.2} GB", b / 1e9),
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut units = UNITS.iter().peekable();
+    let mut unit = "KiB";
+    while let Some(u) = units.next() {
+        unit = u;
+        if value < 1024.0 || units.peek().is_none() {
+            break;
+        }
+        value /= 1024.0;
+    }
+    // Whole numbers (a limit of 512 GiB) without a decimal point.
+    if value.fract() == 0.0 {
+        format!("{value:.0} {unit}")
+    } else {
+        format!("{value:.1} {unit}")
     }
 }
 
@@ -52,4 +66,20 @@ pub fn hexdump(bytes: &[u8]) -> String {
         out.push_str(&format!("{:04x}  {:<47}  {ascii}\n", i * 16, hex.join(" ")));
     }
     out
+}
+
+/// An account's quotas in words: what is used and what is left of each limit, and how much a
+/// new upload may take (the smaller of what both byte limits leave).
+pub fn usage(u: &cipherdrop_api::Usage) -> String {
+    format!(
+        "Stored: {} of {} ({} left). Unfinished uploads: {} of {} at once, holding {} of {}. Room for new uploads: {}.",
+        size(u.stored_bytes),
+        size(u.stored_bytes_limit),
+        size(u.stored_bytes_limit.saturating_sub(u.stored_bytes)),
+        u.pending_uploads,
+        u.pending_uploads_limit,
+        size(u.pending_bytes),
+        size(u.pending_bytes_limit),
+        size(u.room()),
+    )
 }

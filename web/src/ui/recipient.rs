@@ -474,7 +474,11 @@ pub fn recipient() -> Html {
     html! {
         <section id="recipient" class="card" data-state={state} aria-labelledby="recipient-title">
             <h2 id="recipient-title">{ if items.is_empty() { "A file was shared with you" } else { "Files were shared with you" } }</h2>
-            <p class="muted">{ "It is encrypted; your browser decrypts it here. The server never sees its content." }</p>
+            <p class="muted">{ if items.is_empty() {
+                "It is encrypted; your browser decrypts it here. The server never sees its content."
+            } else {
+                "They are encrypted; your browser decrypts them here. The server never sees their content."
+            } }</p>
             { body }
             <div aria-live="polite">{ outcome }</div>
         </section>

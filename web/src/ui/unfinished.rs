@@ -79,13 +79,15 @@ fn item(
     let input_id = format!("resume-{}", u.upload_id);
     html! {
         <li class="unfinished-upload" data-name={u.name.clone()} data-upload={u.upload_id.clone()}>
-            <span class="upload-name">{ &u.name }</span>
-            <span class="muted">{ format!(
-                "{} of {} sent · kept until {}",
-                format::size(u.sent()),
-                format::size(u.ciphertext_size),
-                format::date(u.abandon_at)
-            ) }</span>
+            <div class="unfinished-what">
+                <span class="upload-name">{ &u.name }</span>
+                <span class="muted">{ format!(
+                    "{} of {} sent · kept until {}",
+                    format::size(u.sent()),
+                    format::size(u.ciphertext_size),
+                    format::date(u.abandon_at)
+                ) }</span>
+            </div>
             if u.has_handle && !unreadable {
                 <button type="button" class="resume-handle" onclick={resume_handle}
                         aria-label={format!("Resume the upload of {}", u.name)}>{ "Resume" }</button>
@@ -93,12 +95,13 @@ fn item(
             if unreadable {
                 <span class="error">{ "The file could not be read again (no permission, or it moved): choose it." }</span>
             }
-            <label for={input_id.clone()} class={classes!("button", (u.has_handle && !unreadable).then_some("secondary"))}>
-                { if u.has_handle && !unreadable { "Choose the file…" } else { "Resume…" } }
-            </label>
-            <input id={input_id} type="file" class="visually-hidden resume-input"
+            // The input first: its keyboard focus shows on the label that looks like a button.
+            <input id={input_id.clone()} type="file" class="visually-hidden resume-input"
                    aria-label={format!("Choose {} again to resume its upload", u.name)}
                    onchange={resume} />
+            <label for={input_id} class={classes!("button", (u.has_handle && !unreadable).then_some("secondary"))}>
+                { if u.has_handle && !unreadable { "Choose the file…" } else { "Resume…" } }
+            </label>
             <button type="button" class="secondary discard" onclick={on_discard}
                     aria-label={format!("Discard the unfinished upload of {}", u.name)}>{ "Discard" }</button>
         </li>

@@ -461,13 +461,7 @@ pub fn uploads(props: &UploadsProps) -> Html {
                        aria-label="A folder to encrypt and upload (paths inside it are kept, encrypted)" tabindex="-1" {onchange} />
                 <p class="muted">{ "Files are encrypted in this tab; only ciphertext leaves it." }</p>
                 if let Some(u) = &*usage {
-                    <p id="room" class="muted" data-room={u.room().to_string()}>{ format!(
-                        "Room left: {} of {} ({} of {} unfinished uploads at once).",
-                        format::size(u.room()),
-                        format::size(u.stored_bytes_limit),
-                        u.pending_uploads,
-                        u.pending_uploads_limit
-                    ) }</p>
+                    <p id="room" class="muted" data-room={u.room().to_string()}>{ format::usage(u) }</p>
                 }
             </div>
             <div class="options">
