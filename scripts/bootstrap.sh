@@ -16,6 +16,7 @@ CARGO_FUZZ_VERSION=0.13.2
 MOTO_VERSION=5.2.5
 CFN_LINT_VERSION=1.58.0
 STANDARDWEBHOOKS_VERSION=1.3.0
+AIOSMTPD_VERSION=1.4.6
 ESDK_PY_VERSION=4.0.7
 ESDK_CLI_VERSION=4.3.0
 export CARGO_NET_RETRY=5
@@ -129,6 +130,12 @@ fi
 if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('standardwebhooks') != '$STANDARDWEBHOOKS_VERSION')" 2>/dev/null; then
   log "standardwebhooks $STANDARDWEBHOOKS_VERSION"
   "$VENV/bin/pip" install -q --disable-pip-version-check "standardwebhooks==$STANDARDWEBHOOKS_VERSION"
+fi
+
+# aiosmtpd: a real SMTP server (STARTTLS, AUTH) that the e-mail notification tests send to.
+if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('aiosmtpd') != '$AIOSMTPD_VERSION')" 2>/dev/null; then
+  log "aiosmtpd $AIOSMTPD_VERSION"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "aiosmtpd==$AIOSMTPD_VERSION"
 fi
 
 # The official aws-encryption-cli pins an older aws-encryption-sdk (3.x): its own venv.

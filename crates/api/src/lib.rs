@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 mod error_code;
 mod keys;
+mod notifications;
 mod objects;
 mod requests;
 mod session;
@@ -18,6 +19,7 @@ mod webhooks;
 
 pub use error_code::ErrorCode;
 pub use keys::*;
+pub use notifications::*;
 pub use objects::*;
 pub use requests::*;
 pub use session::*;

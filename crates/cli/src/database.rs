@@ -80,10 +80,7 @@ impl DbArgs {
             max_lifetime: Duration::from_secs(self.database_max_lifetime_secs.max(1)),
         };
         if let Some(source) = source {
-            let settings = secrets::Settings {
-                region: self.secrets_region.clone(),
-                endpoint: self.secrets_endpoint.clone(),
-            };
+            let settings = self.secrets_settings();
             let creds = Arc::new(secrets::SecretCredentials::new(source, &settings).await);
             let what = creds.what();
             let options = creds
@@ -108,6 +105,15 @@ impl DbArgs {
         db::open(&database_path(data_dir))
             .await
             .context("opening the database")
+    }
+
+    /// How to reach Secrets Manager and SSM (for the database's and other secrets).
+    pub fn secrets_settings(&self) -> cipherdrop_server::secrets::Settings {
+        cipherdrop_server::secrets::Settings {
+            region: self.secrets_region.clone(),
+            endpoint: self.secrets_endpoint.clone(),
+            credentials: None,
+        }
     }
 
     /// How often the credentials are read again, if they come from AWS.

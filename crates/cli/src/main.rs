@@ -19,6 +19,7 @@ mod process;
 mod rekey;
 mod s3;
 mod serve;
+mod smtp;
 mod user;
 
 use std::path::PathBuf;

@@ -156,6 +156,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 60)]
     audit_push_secs: u64,
     #[command(flatten)]
+    smtp: crate::smtp::SmtpArgs,
+    #[command(flatten)]
     db: DbArgs,
 }
 
@@ -357,6 +359,7 @@ async fn serve_async(a: ServeArgs) -> Result<()> {
     });
     config.audit_push = audit_push(&a)?;
     config.webhook_private_targets = a.webhook_private_targets;
+    config.smtp = a.smtp.settings(a.db.secrets_settings())?;
     if a.web_dir.join("index.html").is_file() {
         config.web_dir = Some(a.web_dir.clone());
     } else {

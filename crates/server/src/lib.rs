@@ -23,10 +23,11 @@ mod error;
 mod extract;
 pub mod health;
 mod limiter;
+pub mod mailer;
 mod metakeys;
 pub mod metrics;
 mod middleware;
-mod notify;
+pub mod notify;
 mod objects;
 mod quotas;
 pub mod rekey;
@@ -130,6 +131,18 @@ impl Server {
     /// interval); returns how many were delivered.
     pub async fn deliver_webhooks(&self) -> Result<usize, ApiError> {
         notify::deliver_due(&self.state).await
+    }
+
+    /// Sends the e-mails that are due now (what the worker does every notify interval); returns
+    /// how many went.
+    pub async fn deliver_mail(&self) -> Result<usize, ApiError> {
+        notify::mail::deliver_due(&self.state).await
+    }
+
+    /// Looks for links and requests that expire within a day now (what the worker does once a
+    /// minute); returns how many events it recorded.
+    pub async fn notify_scan(&self) -> Result<usize, ApiError> {
+        notify::expiring(&self.state).await
     }
 
     /// One pass of the key rotation jobs now (what the background task does every rekey

@@ -47,6 +47,8 @@ pub struct Settings {
     pub region: Option<String>,
     /// An endpoint instead of AWS's (moto, LocalStack).
     pub endpoint: Option<String>,
+    /// Static credentials (access key id, secret) instead of the default chain's.
+    pub credentials: Option<(String, String)>,
 }
 
 /// Why credentials could not be read.
@@ -101,24 +103,11 @@ struct RdsSecret {
 impl SecretCredentials {
     /// Clients for `source` with the default AWS credential chain.
     pub async fn new(source: Source, settings: &Settings) -> Self {
-        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .timeout_config(
-                aws_config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_timeout(Duration::from_secs(20))
-                    .build(),
-            );
-        if let Some(r) = &settings.region {
-            loader = loader.region(aws_config::Region::new(r.clone()));
-        }
-        if let Some(ep) = &settings.endpoint {
-            loader = loader.endpoint_url(ep);
-        }
-        let shared = loader.load().await;
+        let (secrets, ssm) = clients(settings).await;
         Self {
             source,
-            secrets: aws_sdk_secretsmanager::Client::new(&shared),
-            ssm: aws_sdk_ssm::Client::new(&shared),
+            secrets,
+            ssm,
         }
     }
 
@@ -275,4 +264,113 @@ impl Credentials for SecretCredentials {
     fn current(&self, refused: bool) -> BoxFuture<'_, Result<Vec<AnyConnectOptions>, String>> {
         Box::pin(async move { self.options(refused).await.map_err(|e| e.to_string()) })
     }
+}
+
+/// Secrets Manager and SSM clients with the default AWS credential chain.
+async fn clients(settings: &Settings) -> (aws_sdk_secretsmanager::Client, aws_sdk_ssm::Client) {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest()).timeout_config(
+        aws_config::timeout::TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .operation_timeout(Duration::from_secs(20))
+            .build(),
+    );
+    if let Some(r) = &settings.region {
+        loader = loader.region(aws_config::Region::new(r.clone()));
+    }
+    if let Some(ep) = &settings.endpoint {
+        loader = loader.endpoint_url(ep);
+    }
+    if let Some((id, secret)) = &settings.credentials {
+        loader = loader.credentials_provider(aws_credential_types::Credentials::new(
+            id.clone(),
+            secret.clone(),
+            None,
+            None,
+            "cipherdrop-settings",
+        ));
+    }
+    let shared = loader.load().await;
+    (
+        aws_sdk_secretsmanager::Client::new(&shared),
+        aws_sdk_ssm::Client::new(&shared),
+    )
+}
+
+/// Where a password is kept (the SMTP server's): a Secrets Manager secret whose value is the
+/// password itself or JSON with a `password` field (as SES SMTP credentials are often kept), or
+/// an SSM `SecureString` parameter.
+#[derive(Clone, Debug)]
+pub enum PasswordSource {
+    /// A Secrets Manager secret id or ARN.
+    Secret(String),
+    /// An SSM parameter name.
+    Parameter(String),
+}
+
+impl PasswordSource {
+    /// `secret ID` or `parameter NAME`, for messages.
+    pub fn what(&self) -> String {
+        match self {
+            Self::Secret(id) => format!("secret {id}"),
+            Self::Parameter(name) => format!("parameter {name}"),
+        }
+    }
+
+    /// Reads the password (its current version). Errors name the secret, never its value.
+    pub async fn read(&self, settings: &Settings) -> Result<Zeroizing<String>, SecretError> {
+        #[derive(serde::Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+        struct WithPassword {
+            password: String,
+        }
+        let (secrets, ssm) = clients(settings).await;
+        let service = |message: String| SecretError::Service {
+            what: self.what(),
+            message,
+        };
+        let malformed = |problem: &str| SecretError::Malformed {
+            what: self.what(),
+            problem: problem.to_owned(),
+        };
+        let text = match self {
+            Self::Secret(id) => Zeroizing::new(
+                secrets
+                    .get_secret_value()
+                    .secret_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| service(service_words(&e.into_service_error())))?
+                    .secret_string
+                    .ok_or_else(|| malformed("has no SecretString"))?,
+            ),
+            Self::Parameter(name) => Zeroizing::new(
+                ssm.get_parameter()
+                    .name(name)
+                    .with_decryption(true)
+                    .send()
+                    .await
+                    .map_err(|e| service(service_words(&e.into_service_error())))?
+                    .parameter
+                    .and_then(|p| p.value)
+                    .ok_or_else(|| malformed("has no value"))?,
+            ),
+        };
+        if text.trim_start().starts_with('{') {
+            let parsed: WithPassword = serde_json::from_str(&text)
+                .map_err(|_| malformed("is JSON without a \"password\" string"))?;
+            return Ok(Zeroizing::new(parsed.password.clone()));
+        }
+        if text.is_empty() {
+            return Err(malformed("is empty"));
+        }
+        Ok(text)
+    }
+}
+
+/// A service error's code and message (never a value).
+fn service_words<E: aws_sdk_ssm::error::ProvideErrorMetadata>(e: &E) -> String {
+    format!(
+        "{}: {}",
+        e.code().unwrap_or("an error"),
+        e.message().unwrap_or("no message")
+    )
 }

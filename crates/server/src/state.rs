@@ -79,6 +79,8 @@ pub struct Config {
     pub webhook_private_targets: bool,
     /// How often the webhook worker looks for deliveries that are due.
     pub notify_interval: Duration,
+    /// The SMTP server e-mail notifications go through (`None`: no e-mail).
+    pub smtp: Option<crate::mailer::SmtpSettings>,
 }
 
 impl Config {
@@ -114,6 +116,7 @@ impl Config {
             audit_push: None,
             webhook_private_targets: false,
             notify_interval: Duration::from_secs(2),
+            smtp: None,
         }
     }
 }
@@ -145,6 +148,8 @@ pub struct AppState {
     csp: tokio::sync::OnceCell<axum::http::HeaderValue>,
     /// Readiness: draining, and the last check of the database, KMS and S3.
     pub(crate) health: crate::health::Health,
+    /// Sends e-mail notifications, if SMTP is set up.
+    pub(crate) mailer: Option<crate::mailer::Mailer>,
 }
 
 impl AppState {
@@ -201,6 +206,7 @@ impl AppState {
             checkpointer,
             csp: tokio::sync::OnceCell::new(),
             health: crate::health::Health::default(),
+            mailer: config.smtp.clone().map(crate::mailer::Mailer::new),
             orphan_scan: std::sync::Mutex::new(None),
             rekey_gate: tokio::sync::Mutex::new(()),
             audit: AuditLog::new(db.clone()),

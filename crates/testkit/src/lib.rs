@@ -8,6 +8,7 @@ pub mod byok;
 mod client;
 pub mod cluster;
 pub mod load;
+pub mod peers;
 pub mod postgres;
 pub mod server;
 

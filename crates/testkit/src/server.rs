@@ -482,61 +482,6 @@ pub fn start_moto() -> Result<Moto> {
     bail!("moto did not start")
 }
 
-/// `tests/py/webhook_receiver.py`, killed when dropped: a receiver that checks every delivery
-/// with the reference Standard Webhooks library.
-pub struct WebhookReceiver {
-    child: Child,
-    /// Its port on 127.0.0.1.
-    pub port: u16,
-    /// Where it writes `requests.log` and each delivered body (`{webhook-id}.json`).
-    pub dir: tempfile::TempDir,
-}
-
-impl Drop for WebhookReceiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl WebhookReceiver {
-    /// Starts one that verifies with `secret` (or `@FILE`: the secret read from FILE at each
-    /// request) and answers 500 to its first `fail_first` good deliveries.
-    pub fn start(secret: &str, fail_first: u32) -> Result<Self> {
-        let dir = tempfile::tempdir()?;
-        let mut child = Command::new(crate::python())
-            .arg(crate::repo_root().join("tests/py/webhook_receiver.py"))
-            .arg(secret)
-            .arg(dir.path())
-            .arg(fail_first.to_string())
-            .stdout(Stdio::piped())
-            .spawn()?;
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().context("stdout")?).read_line(&mut line)?;
-        let port = line.trim().parse().context("the receiver's port")?;
-        Ok(Self { child, port, dir })
-    }
-
-    /// Each request so far: (status, webhook-id), in order.
-    pub fn requests(&self) -> Vec<(u16, String)> {
-        std::fs::read_to_string(self.dir.path().join("requests.log"))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| {
-                let (status, id) = l.split_once(' ')?;
-                Some((status.parse().ok()?, id.to_owned()))
-            })
-            .collect()
-    }
-
-    /// The body delivered with `webhook-id` `id`.
-    pub fn body(&self, id: &str) -> Result<serde_json::Value> {
-        Ok(serde_json::from_slice(&std::fs::read(
-            self.dir.path().join(format!("{id}.json")),
-        )?)?)
-    }
-}
-
 /// The password the test accounts get.
 pub const PASSWORD: &str = "correct horse battery";
 

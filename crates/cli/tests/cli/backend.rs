@@ -595,7 +595,7 @@ fn an_audit_webhook_needs_its_secret_in_the_environment() {
 /// receiver that deduplicates on it sees every event once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhook_events_survive_a_kill_between_enqueue_and_delivery() {
-    use cipherdrop_testkit::server::WebhookReceiver;
+    use cipherdrop_testkit::peers::WebhookReceiver;
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("whsec");
     // The first delivery fails (500): the next attempt is 5 s later, after the kill.

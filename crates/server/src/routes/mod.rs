@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod health;
 pub mod metadata;
+pub mod notifications;
 pub mod objects;
 pub mod openapi;
 pub mod requests;

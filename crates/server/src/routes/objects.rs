@@ -19,7 +19,15 @@ use crate::objects::{self, SessionOwned};
 /// `GET /api/objects`.
 pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<ObjectList>> {
     let rows = objects::list_complete(&state.db, &auth.user.id).await?;
-    let unseen = crate::shares::unseen_by_object(&state.db, &auth.user.id).await?;
+    // The "new downloads" badge, unless the account turned it off.
+    let unseen =
+        if crate::notify::prefs::badge(&state.db, &auth.user.id, cipherdrop_api::EVENT_LINK_USED)
+            .await?
+        {
+            crate::shares::unseen_by_object(&state.db, &auth.user.id).await?
+        } else {
+            Default::default()
+        };
     Ok(Json(ObjectList {
         objects: rows
             .iter()

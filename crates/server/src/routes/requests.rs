@@ -103,8 +103,21 @@ pub async fn create(
 /// `GET /api/requests`: the account's requests, newest first, with what each holds.
 pub async fn list(State(state): St, auth: Auth) -> ApiResult<Json<RequestList>> {
     let rows = requests::list(&state.db, &auth.user.id).await?;
+    // The "new files" badge, unless the account turned it off.
+    let badge = crate::notify::prefs::badge(
+        &state.db,
+        &auth.user.id,
+        cipherdrop_api::EVENT_REQUEST_RECEIVED,
+    )
+    .await?;
     Ok(Json(RequestList {
-        requests: rows.iter().map(requests::RequestRow::summary).collect(),
+        requests: rows
+            .iter()
+            .map(|r| RequestSummary {
+                new_files: if badge { r.summary().new_files } else { 0 },
+                ..r.summary()
+            })
+            .collect(),
     }))
 }
 

@@ -10,8 +10,8 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use super::{
-    admin, metadata, objects, openapi, requests, session, share_link, shares, tokens, uploads,
-    webhooks,
+    admin, metadata, notifications, objects, openapi, requests, session, share_link, shares,
+    tokens, uploads, webhooks,
 };
 use crate::state::AppState;
 use crate::tokens::Scope;
@@ -127,6 +127,9 @@ pub(crate) fn endpoints() -> Vec<Endpoint> {
         ep(post.clone(), "/webhooks", Session, doc("Make a webhook; the answer is the only time its signing secret is shown (page session only)", Some("CreateWebhookRequest"), Some("WebhookCreated"), true), webhooks::create),
         ep(delete.clone(), "/webhooks/{id}", Session, doc("Delete a webhook; its waiting deliveries are dropped (page session only)", None, None, false), webhooks::delete),
         ep(post.clone(), "/webhooks/{id}/test", Session, doc("Send a webhook a test event (page session only)", None, None, false), webhooks::test),
+        ep(get.clone(), "/notifications", Session, doc("Per event, the channels that tell the account (badge, email, webhook), and its e-mail address (page session only)", None, Some("Notifications"), true), notifications::get),
+        ep(put.clone(), "/notifications", Session, doc("Change the channels per event and the e-mail address (a new address is used once confirmed with the code mailed to it; at most 3 codes a day) (page session only)", Some("UpdateNotifications"), Some("Notifications"), true), notifications::update),
+        ep(post.clone(), "/notifications/confirm", Session, doc("Confirm the pending e-mail address with the code mailed to it (page session only)", Some("ConfirmEmail"), Some("Notifications"), true), notifications::confirm),
         ep(post.clone(), "/uploads", Token(Write), doc("Start an upload: data key, EDK, context, part size and presigned part URLs", Some("CreateUploadRequest"), Some("CreateUploadResponse"), true), uploads::create),
         ep(get.clone(), "/uploads/{id}", Token(Write), doc("An upload's state and layout; while pending, the parts S3 holds (ListParts), which a resumed upload goes by", None, Some("UploadStatus"), false), uploads::status),
         ep(get.clone(), "/uploads/{id}/parts", Token(Write), Doc { query: Some(part_query), ..doc("More presigned part URLs, each signing its part's length", None, Some("UploadStatus"), false) }, uploads::part_urls),

@@ -171,5 +171,6 @@ pub(crate) async fn complete_row(
             completion(&row, "ok", &format!("{size} bytes, header verified")),
         )
         .await;
+    crate::notify::quota_after_upload(state, &row.owner_id).await;
     objects::owned(&state.db, &row.owner_id, &row.id).await
 }

@@ -7,7 +7,7 @@
 use cipherdrop_server::audit::verify_export;
 use cipherdrop_server::audit_push::{Settings, Target};
 use cipherdrop_server::webhook::Secret;
-use cipherdrop_testkit::server::WebhookReceiver;
+use cipherdrop_testkit::peers::WebhookReceiver;
 
 use crate::audit::append;
 use crate::util::TestApp;

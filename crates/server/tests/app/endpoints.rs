@@ -36,7 +36,7 @@ async fn every_endpoint_for_anonymous_other_user_owner_and_admin() {
             }
         }
     }
-    assert_eq!(operations.len(), 52, "{operations:?}");
+    assert_eq!(operations.len(), 55, "{operations:?}");
     let public = crate::util::PUBLIC_OPERATIONS;
     for (method, path) in &operations {
         let m = Method::from_bytes(method.as_bytes()).unwrap();

@@ -19,6 +19,7 @@ mod endpoints;
 mod erasure;
 mod health;
 mod limits;
+mod mail;
 mod metadata;
 mod modules;
 mod notify;

@@ -5,7 +5,8 @@
 
 use cipherdrop_api::SUITE_COMMIT_KEY;
 use cipherdrop_testkit::data;
-use cipherdrop_testkit::server::{Client, WebhookReceiver, status_of};
+use cipherdrop_testkit::peers::WebhookReceiver;
+use cipherdrop_testkit::server::{Client, status_of};
 use reqwest::Method;
 
 use crate::util::TestApp;

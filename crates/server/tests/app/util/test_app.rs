@@ -328,6 +328,11 @@ impl TestApp {
         sqlx::query(statement).execute(&self.db).await.unwrap();
     }
 
+    /// The first column of every row `query` returns, as text.
+    pub async fn sql_texts(&self, query: &str) -> Vec<String> {
+        sqlx::query_scalar(query).fetch_all(&self.db).await.unwrap()
+    }
+
     /// Runs the sweeper once now.
     pub async fn sweep(&self) -> usize {
         self.server.sweep().await.unwrap()

@@ -1,4 +1,4 @@
-//! Webhook notifications: an account's endpoints, a durable outbox, and the delivery worker.
+//! Webhooks: an account's endpoints, their durable outbox, and the delivery worker.
 //!
 //! An event (a link released its key, a request received a file, a test) becomes one `outbox`
 //! row per live endpoint of the owner, in the database, with ids only (never a name, a content or
@@ -15,14 +15,10 @@
 //! checked, and redirects are not followed) unless the administrator allows private ones.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use cipherdrop_api::{
-    DeliverySummary, ErrorCode, WEBHOOK_MAX_PER_ACCOUNT, WEBHOOK_MAX_URL, WebhookSummary,
-};
+use cipherdrop_api::{DeliverySummary, ErrorCode, WEBHOOK_MAX_PER_ACCOUNT, WebhookSummary};
 use sqlx::FromRow;
 use zeroize::Zeroizing;
 
@@ -31,11 +27,12 @@ use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 use crate::webhook::Secret;
 
+use super::target::{check_url, resolve};
+use super::{GIVE_UP_AFTER_SECS, retry_at_ms};
+
 /// Most waiting deliveries one endpoint may have; events past that are dropped (and logged):
 /// an endpoint that is down for a day holds a bounded part of the database.
 pub const MAX_WAITING_PER_ENDPOINT: i64 = 10_000;
-/// How long the server keeps trying one delivery.
-const GIVE_UP_AFTER_SECS: i64 = 24 * 3600;
 /// One attempt's deadline (connect included).
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deliveries in flight at once (to different endpoints).
@@ -58,85 +55,6 @@ struct WebhookRow {
     id: String,
     url: String,
     created_at: i64,
-}
-
-/// Whether `ip` is an address on the public internet (not loopback, private, link-local,
-/// shared, documentation, multicast or unspecified).
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return is_public(IpAddr::V4(v4));
-            }
-            let first = v6.segments()[0];
-            !(v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (first & 0xfe00) == 0xfc00
-                || (first & 0xffc0) == 0xfe80
-                || first == 0x2001 && v6.segments()[1] == 0x0db8)
-        }
-    }
-}
-
-/// Checks an endpoint URL's form (scheme, length, no credentials in it).
-fn check_url(url: &str, allow_private: bool) -> ApiResult<url::Url> {
-    if url.len() > WEBHOOK_MAX_URL || url.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(format!(
-            "a webhook URL is at most {WEBHOOK_MAX_URL} printable characters"
-        )));
-    }
-    let parsed =
-        url::Url::parse(url).map_err(|_| ApiError::bad_request("the webhook URL is not a URL"))?;
-    match parsed.scheme() {
-        "https" => {}
-        "http" if allow_private => {}
-        _ => return Err(ApiError::bad_request("a webhook URL must be https")),
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(ApiError::bad_request(
-            "a webhook URL cannot carry a user name or password",
-        ));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(ApiError::bad_request("a webhook URL names a host"));
-    }
-    Ok(parsed)
-}
-
-/// Resolves the URL's host and checks every address: the one to connect to, or why not.
-async fn resolve(url: &url::Url, allow_private: bool) -> Result<SocketAddr, String> {
-    let host = url.host_str().unwrap_or_default();
-    let port = url.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|_| "its host name does not resolve".to_owned())?
-        .collect();
-    let first = *addrs
-        .first()
-        .ok_or_else(|| "its host name has no address".to_owned())?;
-    if !allow_private && addrs.iter().any(|a| !is_public(a.ip())) {
-        return Err(
-            "it resolves to a private, loopback or link-local address, which webhooks may not reach"
-                .to_owned(),
-        );
-    }
-    Ok(first)
 }
 
 /// `POST /api/webhooks`: a new endpoint and its secret (shown only now). The live endpoints of
@@ -283,7 +201,12 @@ pub async fn test(state: &AppState, owner_id: &str, id: &str) -> ApiResult<()> {
 
 /// Records `event` for every live endpoint of `owner_id` (ids only in `payload`). Never fails
 /// the request that caused it: a database error is logged.
-pub async fn enqueue(state: &AppState, owner_id: &str, event: &str, payload: serde_json::Value) {
+pub(super) async fn enqueue(
+    state: &AppState,
+    owner_id: &str,
+    event: &str,
+    payload: &serde_json::Value,
+) {
     let ids: Result<Vec<String>, sqlx::Error> =
         sqlx::query_scalar("SELECT id FROM webhooks WHERE owner_id = $1 AND deleted_at IS NULL")
             .bind(owner_id)
@@ -297,7 +220,7 @@ pub async fn enqueue(state: &AppState, owner_id: &str, event: &str, payload: ser
         }
     };
     for id in ids {
-        if let Err(e) = insert(state, &id, event, &payload).await {
+        if let Err(e) = insert(state, &id, event, payload).await {
             tracing::warn!(error = %e.message, event, "could not record a webhook event");
         }
     }
@@ -334,18 +257,6 @@ async fn insert(
         );
     }
     Ok(())
-}
-
-/// Runs forever, once per [`crate::Config::notify_interval`].
-pub async fn run(state: Arc<AppState>) {
-    let mut tick = tokio::time::interval(state.config.notify_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        if let Err(e) = deliver_due(&state).await {
-            tracing::warn!(error = %e.message, "webhook deliveries failed; will retry");
-        }
-    }
 }
 
 /// One waiting delivery with its endpoint.
@@ -492,12 +403,7 @@ async fn record(state: &AppState, d: &Due, outcome: Result<(), String>) -> ApiRe
         Err(why) => {
             let why: String = why.chars().take(200).collect();
             tracing::info!(webhook = %d.webhook_id, message = %d.message_id, %why, "webhook delivery failed");
-            let delay_s = 5i64
-                .saturating_mul(
-                    3i64.saturating_pow(u32::try_from(attempts - 1).unwrap_or(20).min(20)),
-                )
-                .min(3600);
-            let next = now_ms() + delay_s * 1000;
+            let next = retry_at_ms(attempts);
             let give_up = next / 1000 > d.created_at + GIVE_UP_AFTER_SECS;
             sqlx::query(
                 "UPDATE outbox SET attempts = $1, last_error = $2, next_at_ms = $3,
@@ -512,61 +418,5 @@ async fn record(state: &AppState, d: &Due, outcome: Result<(), String>) -> ApiRe
             .await?;
             Ok(false)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-    use super::*;
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "255.255.255.255",
-            "224.0.0.1",
-            "::1",
-            "::",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-            "::ffff:169.254.169.254",
-            "2001:db8::1",
-            "198.18.0.1",
-        ] {
-            assert!(!is_public(private.parse().unwrap()), "{private}");
-        }
-        for public in [
-            "1.1.1.1",
-            "8.8.8.8",
-            "2606:4700:4700::1111",
-            "::ffff:1.1.1.1",
-        ] {
-            assert!(is_public(public.parse().unwrap()), "{public}");
-        }
-    }
-
-    #[test]
-    fn urls_are_checked_before_any_lookup() {
-        assert!(check_url("https://hooks.example.com/in", false).is_ok());
-        assert!(check_url("http://hooks.example.com/in", false).is_err());
-        assert!(check_url("http://hooks.example.com/in", true).is_ok());
-        assert!(check_url("ftp://hooks.example.com/", true).is_err());
-        assert!(check_url("https://user:pw@hooks.example.com/", false).is_err());
-        assert!(
-            check_url(
-                &format!("https://e.com/{}", "a".repeat(WEBHOOK_MAX_URL)),
-                false
-            )
-            .is_err()
-        );
-        assert!(check_url("https://e.com/\n", false).is_err());
     }
 }
