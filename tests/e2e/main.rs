@@ -13,5 +13,6 @@ mod web_keys;
 mod web_names;
 mod web_renewal;
 mod web_requests;
+mod web_settings;
 mod web_share;
 mod web_workers;

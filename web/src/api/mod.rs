@@ -18,8 +18,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+mod notify;
 mod requests;
 
+pub use notify::*;
 pub use requests::*;
 
 /// Why an API call failed.

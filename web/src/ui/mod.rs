@@ -1,6 +1,6 @@
 //! The page's Yew components: session and login, upload queue, file list, share links, the
 //! link recipient's page, file requests (the owner's panel and the sender's page), inspector,
-//! settings (API tokens, the key for names) and explanations.
+//! settings (API tokens, notifications and webhooks, the key for names) and explanations.
 
 pub mod app;
 pub mod dropzone;
@@ -11,6 +11,7 @@ pub mod keys;
 pub mod learn;
 pub mod login;
 pub mod names_key;
+pub mod notify;
 pub mod qr;
 pub mod recipient;
 pub mod requests;
@@ -19,3 +20,4 @@ pub mod share;
 pub mod tokens;
 pub mod unfinished;
 pub mod uploads;
+pub mod webhooks;

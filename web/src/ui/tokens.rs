@@ -171,6 +171,7 @@ pub fn tokens() -> Html {
                 </div>
                 { table }
             </details>
+            <super::notify::NotifySettings />
             <NamesKey />
         </section>
     }
