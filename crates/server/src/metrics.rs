@@ -101,6 +101,8 @@ pub struct Metrics {
     pub rekey_open: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Webhook deliveries waiting in the outbox.
     pub outbox_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// E-mails waiting in their outbox.
+    pub mail_waiting: Gauge<i64, std::sync::atomic::AtomicI64>,
 }
 
 impl Metrics {
@@ -122,6 +124,7 @@ impl Metrics {
             db_idle: Gauge::default(),
             rekey_open: Gauge::default(),
             outbox_waiting: Gauge::default(),
+            mail_waiting: Gauge::default(),
         };
         // The registry holds clones: each metric's handle shares its value with the one here.
         let mut registry = m.registry;
@@ -190,6 +193,11 @@ impl Metrics {
             "webhook_outbox_waiting",
             "Webhook deliveries waiting (neither delivered nor given up)",
             m.outbox_waiting.clone(),
+        );
+        r.register(
+            "mail_outbox_waiting",
+            "E-mail notifications waiting (neither sent nor given up)",
+            m.mail_waiting.clone(),
         );
         Self { registry, ..m }
     }

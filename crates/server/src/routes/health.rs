@@ -49,18 +49,20 @@ pub async fn metrics(State(state): St) -> Response {
     m.db_connections.set(i64::from(state.db.pool().size()));
     m.db_idle
         .set(i64::try_from(state.db.pool().num_idle()).unwrap_or(i64::MAX));
-    let counts: Result<(i64, i64, i64), sqlx::Error> = sqlx::query_as(
+    let counts: Result<(i64, i64, i64, i64), sqlx::Error> = sqlx::query_as(
         "SELECT (SELECT COUNT(*) FROM objects WHERE state = 'pending'),
                 (SELECT COUNT(*) FROM rekey_jobs WHERE state IN ('queued', 'running')),
-                (SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL)",
+                (SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL),
+                (SELECT COUNT(*) FROM mail_outbox WHERE delivered_at IS NULL AND gave_up_at IS NULL)",
     )
     .fetch_one(&state.db)
     .await;
     match counts {
-        Ok((pending, rekey, outbox)) => {
+        Ok((pending, rekey, outbox, mail)) => {
             m.pending_uploads.set(pending);
             m.rekey_open.set(rekey);
             m.outbox_waiting.set(outbox);
+            m.mail_waiting.set(mail);
         }
         Err(e) => tracing::warn!(error = %e, "metrics: counting pending uploads failed"),
     }
