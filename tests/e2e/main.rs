@@ -11,6 +11,7 @@ mod web_e2e;
 mod web_failures;
 mod web_keys;
 mod web_names;
+mod web_preview;
 mod web_renewal;
 mod web_requests;
 mod web_settings;

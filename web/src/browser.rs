@@ -26,6 +26,8 @@ export function save_blob(blob, name) {
   document.body.appendChild(a); a.click(); a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 60000);
 }
+export function object_url(blob, type) { return URL.createObjectURL(new Blob([blob], { type })); }
+export function revoke_url(url) { URL.revokeObjectURL(url); }
 export function sleep_ms(ms) { return new Promise((resolve) => setTimeout(resolve, ms)); }
 export function now_ms() { return performance.now(); }
 export function js_error_message(e) {
@@ -95,6 +97,10 @@ extern "C" {
     async fn abort_file(w: &JsValue);
     /// Offers `blob` as a download called `name` (the classic `<a download>` way).
     pub fn save_blob(blob: &web_sys::Blob, name: &str);
+    /// A `blob:` URL for `blob` as media type `type` (the type set here, not the blob's own).
+    pub fn object_url(blob: &web_sys::Blob, r#type: &str) -> String;
+    /// Frees a `blob:` URL.
+    pub fn revoke_url(url: &str);
     fn sleep_ms(ms: f64) -> Promise;
     /// Milliseconds on the page's monotonic clock.
     pub fn now_ms() -> f64;

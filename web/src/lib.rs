@@ -20,6 +20,7 @@ pub mod crypt;
 pub mod download;
 pub mod error;
 pub mod metadata;
+pub mod preview;
 pub mod subtle;
 pub mod transfer;
 pub mod ui;

@@ -51,6 +51,10 @@ pub struct CreateShareRequest {
     /// The file's name and type sealed for the link (base64, opaque to the server).
     #[serde(default)]
     pub metadata: String,
+    /// The recipient's page offers to open the file in the tab and no save button (a promise
+    /// of the page only: whoever can see a file can capture it).
+    #[serde(default)]
+    pub view_only: bool,
 }
 
 /// One file of a link to several files.
@@ -128,6 +132,9 @@ pub struct ShareSummary {
     /// Downloads since the owner last looked at the file's links.
     #[serde(default)]
     pub new_downloads: u32,
+    /// Offered to open in the tab, with no save button.
+    #[serde(default)]
+    pub view_only: bool,
 }
 
 /// The answer to creating a share: the only time the token is shown.
@@ -195,6 +202,9 @@ pub struct ShareInfo {
     /// The files of a link to several files, in order; empty for a link to one file.
     #[serde(default)]
     pub items: Vec<ShareItemInfo>,
+    /// Offered to open in the tab, with no save button.
+    #[serde(default)]
+    pub view_only: bool,
 }
 
 /// `POST /api/share/key`: one counted key release. The server decrypts the link's sealed key

@@ -2,8 +2,10 @@
 //! loader scripts in the served `index.html`, so no `unsafe-inline` is ever needed.
 
 /// The policy: scripts only from the app itself (plus the exact inline loaders, by hash) and
-/// WebAssembly compilation; connections only to the app and the S3 endpoint; no framing, no
-/// plugins, no `<base>` games, forms only to the app.
+/// WebAssembly compilation; connections only to the app and the S3 endpoint; media and frames
+/// only from `blob:` URLs the page made of files it decrypted (the PDF viewer's frame, video and
+/// audio; their types are chosen from an allow-list, never HTML or SVG); no framing of the page,
+/// no plugins, no `<base>` games, forms only to the app.
 pub fn content_security_policy(s3_origin: Option<&str>, inline_script_hashes: &[String]) -> String {
     let mut script = String::from("'self' 'wasm-unsafe-eval'");
     for h in inline_script_hashes {
@@ -15,8 +17,8 @@ pub fn content_security_policy(s3_origin: Option<&str>, inline_script_hashes: &[
     };
     format!(
         "default-src 'self'; script-src {script}; style-src 'self'; img-src 'self' data: blob:; \
-         connect-src {connect}; object-src 'none'; base-uri 'none'; form-action 'self'; \
-         frame-ancestors 'none'"
+         media-src blob:; frame-src blob:; connect-src {connect}; object-src 'none'; \
+         base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
     )
 }
 

@@ -79,6 +79,9 @@ pub struct ShareRow {
     /// SHA-256 (hex) of the set's file ids, in order, as `set_key`'s context names them.
     #[sqlx(default)]
     pub set_digest: Option<String>,
+    /// 1: the recipient's page offers to open the file and no save button.
+    #[sqlx(default)]
+    pub view_only: i64,
 }
 
 /// One file of a link to several files.
@@ -119,6 +122,7 @@ impl ShareRow {
             last_used_at: self.last_used_at,
             new_downloads: to_u32(self.downloads - self.seen_downloads),
             files: to_u32(self.files.max(1)),
+            view_only: self.view_only != 0,
         }
     }
 
@@ -305,8 +309,8 @@ pub async fn insert(
     let stored = sqlx::query(
         "INSERT INTO shares (id, token_hash, object_id, owner_id, created_at, expires_at,
             max_downloads, passphrase_hash, note, delete_after_last, metadata, sealed_key,
-            set_key, set_key_arn, set_digest)
-         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15
+            set_key, set_key_arn, set_digest, view_only)
+         SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $17
          WHERE $16 IS NULL OR EXISTS (SELECT 1 FROM objects WHERE id = $3 AND key_arn = $16)",
     )
     .bind(&row.id)
@@ -325,6 +329,7 @@ pub async fn insert(
     .bind(&row.set_key_arn)
     .bind(&row.set_digest)
     .bind(wrapped_under)
+    .bind(row.view_only)
     .execute(&mut *tx)
     .await
     .map_err(|e| match &e {

@@ -1,4 +1,5 @@
-//! The account's files: decrypted names, sizes, dates; download-and-decrypt, inspect, delete.
+//! The account's files: decrypted names, sizes, dates; download-and-decrypt, open in the tab,
+//! inspect, delete.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -9,6 +10,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
+use super::preview::{Preview, Viewing};
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
 use crate::download::{self, Destination};
@@ -62,6 +64,9 @@ pub fn files(props: &FilesProps) -> Html {
     let reload = use_state(|| 0u32);
     // Files ticked for one link to several files.
     let selected = use_state(Vec::<String>::new);
+    // The file open in the tab (its name, whether signed, where it stands) and its cancel.
+    let previewing = use_state(|| None::<(String, bool, Viewing)>);
+    let preview_cancel = use_mut_ref(Cancel::default);
 
     {
         let (list, names, redraw) = (list.clone(), props.names.clone(), redraw.clone());
@@ -163,6 +168,78 @@ pub fn files(props: &FilesProps) -> Html {
         })
     };
 
+    let on_open = {
+        let (names, previewing, preview_cancel) = (
+            props.names.clone(),
+            previewing.clone(),
+            preview_cancel.clone(),
+        );
+        Callback::from(move |(id, signed): (String, bool)| {
+            let Some(Ok(meta)) = names.borrow().get(&id).cloned() else {
+                return;
+            };
+            let Some(kind) = crate::preview::kind_of(&meta.media_type, &meta.name) else {
+                return;
+            };
+            preview_cancel.borrow().cancel();
+            let cancel = Cancel::default();
+            *preview_cancel.borrow_mut() = cancel.clone();
+            let (previewing, name) = (previewing.clone(), meta.name.clone());
+            previewing.set(Some((name.clone(), signed, Viewing::Loading(0, 0))));
+            spawn_local(async move {
+                let mut progress = {
+                    let (previewing, name, cancel) =
+                        (previewing.clone(), name.clone(), cancel.clone());
+                    let mut last = 0.0;
+                    move |done: u64, total: u64| {
+                        let now = crate::browser::now_ms();
+                        if !cancel.is_cancelled() && (now - last > 100.0 || done == total) {
+                            last = now;
+                            previewing.set(Some((
+                                name.clone(),
+                                signed,
+                                Viewing::Loading(done, total),
+                            )));
+                        }
+                    }
+                };
+                let result = async {
+                    let details = api::details(&id).await?;
+                    let key = api::release_key(&id).await?;
+                    crate::preview::open(
+                        &details.download_url,
+                        details.object.size,
+                        details.object.plaintext_size,
+                        &key,
+                        kind,
+                        &mut progress,
+                        &cancel,
+                    )
+                    .await
+                }
+                .await;
+                if cancel.is_cancelled() {
+                    return;
+                }
+                previewing.set(Some((
+                    name,
+                    signed,
+                    match result {
+                        Ok(shown) => Viewing::Ready(Rc::new(shown)),
+                        Err(e) => Viewing::Failed(e.to_string()),
+                    },
+                )));
+            });
+        })
+    };
+    let close_preview = {
+        let (previewing, preview_cancel) = (previewing.clone(), preview_cancel.clone());
+        Callback::from(move |()| {
+            preview_cancel.borrow().cancel();
+            previewing.set(None);
+        })
+    };
+
     let on_delete = {
         let (confirm_delete, reload) = (confirm_delete.clone(), reload.clone());
         let set_transfer = set_transfer.clone();
@@ -243,6 +320,8 @@ pub fn files(props: &FilesProps) -> Html {
                         Callback::from(move |_: MouseEvent| f.emit(id.clone()))
                     };
                     let ins = { let (f, id) = (props.on_inspect.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
+                    let can_open = matches!(names.get(&o.id), Some(Ok(m)) if crate::preview::kind_of(&m.media_type, &m.name).is_some());
+                    let open = { let (f, id, signed) = (on_open.clone(), id.clone(), o.suite == 0x0578); Callback::from(move |_: MouseEvent| f.emit((id.clone(), signed))) };
                     let del = { let (f, id) = (on_delete.clone(), id.clone()); Callback::from(move |_: MouseEvent| f.emit(id.clone())) };
                     let confirming = confirm_delete.as_deref() == Some(o.id.as_str());
                     let is_selected = selected.contains(&o.id);
@@ -277,6 +356,9 @@ pub fn files(props: &FilesProps) -> Html {
                             <td>{ format::date(o.created_at) }</td>
                             <td class="actions">
                                 <button type="button" class="download" onclick={dl} aria-label={format!("Download and decrypt {name}")}>{ "Download" }</button>
+                                if can_open {
+                                    <button type="button" class="secondary open" onclick={open} aria-label={format!("Open {name} in this tab")}>{ "Open" }</button>
+                                }
                                 <button type="button" class="secondary share" onclick={shr} aria-label={format!("Share {name}")}>{ "Share" }</button>
                                 <button type="button" class="secondary inspect" onclick={ins} aria-label={format!("Inspect {name}")}>{ "Inspect" }</button>
                                 <button type="button" class={classes!("secondary", "delete", confirming.then_some("danger"))} onclick={del}
@@ -328,6 +410,9 @@ pub fn files(props: &FilesProps) -> Html {
             if has_save_picker() {
                 <label class="check"><input id="save-picker" type="checkbox" checked={*use_picker} onchange={toggle_picker} />
                     { " Ask where to save (the file is written only once it fully verifies)" }</label>
+            }
+            if let Some((name, signed, viewing)) = &*previewing {
+                <Preview name={name.clone()} signed={*signed} viewing={viewing.clone()} on_close={close_preview} />
             }
             { body }
         </section>

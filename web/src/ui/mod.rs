@@ -12,6 +12,7 @@ pub mod learn;
 pub mod login;
 pub mod names_key;
 pub mod notify;
+pub mod preview;
 pub mod qr;
 pub mod recipient;
 pub mod requests;

@@ -18,6 +18,7 @@ use yew::platform::spawn_local;
 use yew::prelude::*;
 
 use super::format;
+use super::preview::{Preview, Viewing};
 use crate::api;
 use crate::browser::{SaveFile, has_save_picker};
 use crate::download::{self, Destination};
@@ -154,6 +155,8 @@ pub fn recipient() -> Html {
             _ => Vec::new(),
         });
     let released: ReleaseCell = use_mut_ref(|| None);
+    // The file opened in the tab, if it was.
+    let viewing = use_state(|| None::<Viewing>);
     {
         let (info, link) = (info.clone(), link.clone());
         use_effect_with(*reload, move |_| {
@@ -228,6 +231,66 @@ pub fn recipient() -> Html {
                 settle(&step, &reload, result);
             });
         })
+    };
+    // Open in the tab: one counted release, as a download is.
+    let open = {
+        let (viewing, reload, passphrase, link, meta) = (
+            viewing.clone(),
+            reload.clone(),
+            passphrase.clone(),
+            link.clone(),
+            meta.clone(),
+        );
+        let sizes = info
+            .as_ref()
+            .and_then(|i| i.as_ref().ok())
+            .map_or((0, 0), |i| (i.size, i.plaintext_size));
+        Callback::from(move |_: MouseEvent| {
+            let pass = passphrase
+                .cast::<HtmlInputElement>()
+                .map(|i| i.value())
+                .filter(|p| !p.is_empty());
+            let (Some(link), Some(meta)) = (link.clone(), meta.clone()) else {
+                return;
+            };
+            let Some(kind) = crate::preview::kind_of(&meta.media_type, &meta.name) else {
+                return;
+            };
+            let (viewing, reload) = (viewing.clone(), reload.clone());
+            viewing.set(Some(Viewing::Loading(0, sizes.0)));
+            spawn_local(async move {
+                let mut progress = {
+                    let viewing = viewing.clone();
+                    move |done: u64, all: u64| viewing.set(Some(Viewing::Loading(done, all)))
+                };
+                let result = async {
+                    let api::WithKey {
+                        answer: resp,
+                        data_key: key,
+                    } = api::share_key(&link.token, pass, &link.key).await?;
+                    crate::preview::open(
+                        &resp.download_url,
+                        sizes.0,
+                        sizes.1,
+                        &key,
+                        kind,
+                        &mut progress,
+                        &Cancel::default(),
+                    )
+                    .await
+                }
+                .await;
+                viewing.set(Some(match result {
+                    Ok(shown) => Viewing::Ready(Rc::new(shown)),
+                    Err(e) => Viewing::Failed(e.to_string()),
+                }));
+                reload.set(*reload + 1);
+            });
+        })
+    };
+    let close_view = {
+        let viewing = viewing.clone();
+        Callback::from(move |()| viewing.set(None))
     };
     // "Download all" (`None`) or one file of a set (`Some(index)`).
     let download_set = {
@@ -447,8 +510,19 @@ pub fn recipient() -> Html {
                 if let Some(n) = &i.note { <dt>{ "Note" }</dt><dd>{ n }</dd> }
             </dl>
             { controls(i.needs_passphrase) }
-            <button id="recipient-download" type="button" onclick={download}
-                    disabled={matches!(*step, Step::Working(..))}>{ "Download and decrypt" }</button>
+            if !i.view_only {
+                <button id="recipient-download" type="button" onclick={download}
+                        disabled={matches!(*step, Step::Working(..))}>{ "Download and decrypt" }</button>
+            }
+            if meta.as_ref().is_some_and(|m| crate::preview::kind_of(&m.media_type, &m.name).is_some()) {
+                <button id="recipient-open" type="button" class={classes!((!i.view_only).then_some("secondary"))} onclick={open}
+                        disabled={matches!(*viewing, Some(Viewing::Loading(..)))}>{ "Open here" }</button>
+            } else if i.view_only {
+                <p class="error" role="alert" id="recipient-message">{ "This link is for viewing only, and this kind of file cannot be shown in a page: ask the person who shared it for a link that lets you save it." }</p>
+            }
+            if let Some(v) = &*viewing {
+                <Preview name={name.clone()} signed={i.suite == 0x0578} viewing={v.clone()} on_close={close_view} view_only={i.view_only} />
+            }
             </>
         },
     };

@@ -144,6 +144,7 @@ pub fn share(props: &ShareProps) -> Html {
         use_node_ref(),
         use_node_ref(),
     );
+    let view_only = use_node_ref();
     {
         let shares = shares.clone();
         use_effect_with((props.id.clone(), *reload), move |(id, _)| {
@@ -171,6 +172,7 @@ pub fn share(props: &ShareProps) -> Html {
             note.clone(),
             burn.clone(),
         );
+        let view_only = view_only.clone();
         Callback::from(move |e: SubmitEvent| {
             e.prevent_default();
             let secs = expiry
@@ -188,6 +190,9 @@ pub fn share(props: &ShareProps) -> Html {
                 .map(|t| t.value())
                 .filter(|n| !n.trim().is_empty());
             let burn = burn.cast::<HtmlInputElement>().is_some_and(|c| c.checked());
+            let view_only = view_only
+                .cast::<HtmlInputElement>()
+                .is_some_and(|c| c.checked());
             let meta = meta.clone().unwrap_or(FileMeta {
                 name: "shared file".into(),
                 media_type: String::new(),
@@ -200,6 +205,7 @@ pub fn share(props: &ShareProps) -> Html {
                 passphrase: pass,
                 note,
                 delete_after_last: burn,
+                view_only,
                 ..CreateShareRequest::default()
             };
             let (id, link, error, reload) =
@@ -349,7 +355,7 @@ pub fn share(props: &ShareProps) -> Html {
                         <tr class="share" data-id={s.id.clone()} data-state={state}>
                             <td>{ format::date(s.created_at) }</td>
                             <td>{ format::date(s.expires_at) }</td>
-                            <td class="downloads">{ downloads }{ if s.files > 1 { format!(" · {} files", s.files) } else { String::new() } }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }
+                            <td class="downloads">{ downloads }{ if s.files > 1 { format!(" · {} files", s.files) } else { String::new() } }{ if s.has_passphrase { " · passphrase" } else { "" } }{ if s.delete_after_last { " · deletes the file" } else { "" } }{ if s.view_only { " · view only" } else { "" } }
                                 if s.new_downloads > 0 { <span class="badge new">{ format!("{} new", s.new_downloads) }</span> }
                             </td>
                             <td class="last-used">{ last_used }</td>
@@ -419,6 +425,9 @@ pub fn share(props: &ShareProps) -> Html {
                 </div>
                 if props.others.is_empty() {
                     <label class="check"><input id="share-burn" ref={burn} type="checkbox" />{ " Delete the file after the last allowed download (with a limit of 1: burn after reading)" }</label>
+                }
+                if props.others.is_empty() && props.meta.as_ref().is_some_and(|m| crate::preview::kind_of(&m.media_type, &m.name).is_some()) {
+                    <label class="check"><input id="share-view-only" ref={view_only} type="checkbox" />{ " View only: the recipient's page opens it and offers no save button (a request, not a lock: what is on a screen can be captured)" }</label>
                 }
                 <button id="share-create" type="submit">{ "Make link" }</button>
             </form>

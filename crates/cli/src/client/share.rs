@@ -57,6 +57,7 @@ pub(super) fn share(target: &str, opts: ShareOptions) -> Result<()> {
             passphrase: passphrase.as_ref().map(|p| p.to_string()),
             note: opts.note.clone(),
             delete_after_last: false,
+            view_only: false,
         };
         let created: ShareCreated = remote
             .call(
@@ -96,6 +97,14 @@ pub(super) fn fetch(link: &str, output: Option<&Path>, passphrase_stdin: bool) -
                 media_type: String::new(),
                 sender: None,
             });
+        // The sender asked that it be viewed, not saved: this tool saves, so it does not
+        // (before the link is used: nothing is counted).
+        if info.view_only {
+            return Err(fail(
+                EXIT_AUTH,
+                "this link is view-only: open it in a browser (its sender asked that the file be viewed, not saved)",
+            ));
+        }
         let passphrase = match (info.needs_passphrase, passphrase_stdin) {
             (false, _) => None,
             (true, true) => Some(read_secret_line("passphrase: ")?),

@@ -315,6 +315,32 @@ async fn the_cli_puts_lists_gets_shares_fetches_and_removes_like_the_page() {
         "{}",
         text(&empty)
     );
+    // A view-only link: this tool saves files, so it refuses before the link is used.
+    let viewed = alice
+        .share(
+            &ids[0],
+            serde_json::json!({"view_only": true, "max_downloads": 1}),
+        )
+        .await
+        .unwrap();
+    let refused = cli(
+        &nobody,
+        &[],
+        "",
+        &["fetch", &viewed.url(&server.url), "-o", "-"],
+    );
+    assert_eq!(code(&refused), 3, "{}", text(&refused));
+    assert!(text(&refused).contains("view-only"), "{}", text(&refused));
+    let (_, info) = server
+        .client()
+        .call(
+            reqwest::Method::POST,
+            "/api/share",
+            Some(&serde_json::json!({"token": viewed.token()})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info["remaining"], 1, "nothing was counted");
 
     // A tampered object: exit 5 and no output file.
     let stored_obj = alice.download_ciphertext(&ids[2]).await.unwrap();

@@ -105,6 +105,7 @@ pub async fn info(
         note: row.note.clone(),
         metadata: B64.encode(row.metadata.as_deref().unwrap_or_default()),
         items,
+        view_only: row.view_only != 0,
     }))
 }
 

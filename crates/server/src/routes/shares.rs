@@ -53,6 +53,7 @@ struct Terms {
     note: Option<String>,
     metadata: Vec<u8>,
     passphrase_hash: Option<String>,
+    view_only: bool,
 }
 
 /// Base64 metadata of at most [`MAX_METADATA_BYTES`].
@@ -112,6 +113,7 @@ async fn terms(state: &AppState, req: &CreateShareRequest) -> ApiResult<Terms> {
         note,
         metadata,
         passphrase_hash,
+        view_only: req.view_only,
     })
 }
 
@@ -144,6 +146,7 @@ async fn new_row(
         set_key: None,
         set_key_arn: None,
         set_digest: None,
+        view_only: i64::from(terms.view_only),
     };
     row.sealed_key = Some(
         state
@@ -274,6 +277,11 @@ pub async fn create_set(
             object,
             sealed_key(&item.sealed_key)?,
             metadata(&item.metadata)?,
+        ));
+    }
+    if req.view_only {
+        return Err(ApiError::bad_request(
+            "a view-only link is for one file: the page opens one file at a time",
         ));
     }
     let terms = terms(&state, &req).await?;

@@ -869,3 +869,51 @@ async fn one_link_gives_several_files_with_one_counted_release() {
         "the release names every file"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_view_only_link_says_so_to_its_recipient_and_owner_and_is_for_one_file() {
+    let app = TestApp::start().await;
+    let (_admin, alice, _bob) = app.accounts().await;
+    let a = alice
+        .upload(&data(3_000, 1), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let b = alice
+        .upload(&data(3_000, 2), SUITE_COMMIT_KEY, 4096)
+        .await
+        .unwrap();
+    let plain = share(&alice, &a, json!({})).await;
+    let viewed = share(&alice, &a, json!({"view_only": true})).await;
+    assert!(viewed.created.share.view_only && !plain.created.share.view_only);
+    let stranger = app.client();
+    for (link, want) in [(&plain, false), (&viewed, true)] {
+        let (_, info) = stranger
+            .call(
+                Method::POST,
+                "/api/share",
+                Some(&json!({"token": link.token()})),
+            )
+            .await
+            .unwrap();
+        assert_eq!(info["view_only"], want);
+    }
+    let (_, listed) = alice
+        .call(Method::GET, &format!("/api/objects/{a}/shares"), None)
+        .await
+        .unwrap();
+    let flags: Vec<bool> = listed["shares"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["view_only"].as_bool().unwrap())
+        .collect();
+    assert_eq!(flags.iter().filter(|v| **v).count(), 1, "{listed}");
+    // A link to several files cannot be view-only: the page opens one file at a time.
+    let Err(e) = alice
+        .share_set(&[(&a, "a.txt"), (&b, "b.txt")], json!({"view_only": true}))
+        .await
+    else {
+        panic!("a view-only link to two files was made");
+    };
+    assert_eq!(status_of(&e), 400);
+}
