@@ -1,7 +1,8 @@
 // Trunk's post-build hook: precompresses the web bundle for `cipherdrop serve`, which picks the
 // variant by Accept-Encoding (crates/server/src/assets.rs). Next to each wasm, JS, CSS, HTML, SVG
 // or JSON file it writes `.br` (brotli, quality 11) and `.gz` (gzip, level 9), each only when
-// smaller than the file. Usage: node scripts/compress.mjs [DIR] (default: $TRUNK_STAGING_DIR).
+// smaller than the file; first it makes the page paint before the app is fetched (below).
+// Usage: node scripts/compress.mjs [DIR] (default: $TRUNK_STAGING_DIR).
 import { readdirSync, readFileSync, writeFileSync, statSync, rmSync } from 'node:fs';
 import { join, extname } from 'node:path';
 import { brotliCompressSync, gzipSync, constants } from 'node:zlib';
@@ -52,11 +53,22 @@ function compress(path) {
   after += best;
 }
 
-// The only edit to Trunk's output: integrity stays on the stylesheet and the JS modules.
+// Two edits to Trunk's output, so that the page paints before the app is fetched: the wasm's
+// `<link rel="preload" as="fetch">` goes (it started the 1.3 MB download before the first paint,
+// competing with the page itself; browsers also ignore its `integrity` there, with a console
+// warning, crbug.com/981419), and the loader waits for the first frame before it fetches and
+// starts the app. The static frame and explanation in index.html show at once; integrity stays
+// on the stylesheet and the JS modules.
 const index = join(dir, 'index.html');
 const html = readFileSync(index, 'utf8');
-const fixed = html.replace(/<link rel="preload"[^>]*as="fetch"[^>]*>/g,
-  (tag) => tag.replace(/ integrity="[^"]*"/, ''));
+let fixed = html.replace(/<link rel="preload"[^>]*as="fetch"[^>]*>/g, '');
+const start = 'const wasm = await init(';
+if (!fixed.includes(start)) {
+  console.error('compress.mjs: Trunk\'s loader changed: no "' + start + '" in index.html');
+  process.exit(1);
+}
+fixed = fixed.replace(start,
+  'await new Promise((painted) => requestAnimationFrame(() => setTimeout(painted, 0)));\n' + start);
 if (fixed !== html) {
   writeFileSync(index, fixed);
 }

@@ -40,6 +40,9 @@ wasm_env cargo build --locked -p cipherdrop-core --target wasm32-unknown-unknown
 step "web bundle builds with Trunk (the end-to-end tests serve it)"
 wasm_env trunk build
 
+step "web bundle within its size budget (web/bundle-budget.json)"
+node scripts/bundle-budget.mjs dist
+
 step "lints and the native build: every target of every crate but the wasm-only web app"
 linted cargo test --locked --all-targets --no-run
 

@@ -46,6 +46,33 @@ async fn page_loads_and_downloads_work() {
         .await
         .unwrap();
     eprintln!("app rendered after {:?}", started.elapsed());
+    // The static explanation is painted before the app arrives, below the room #app holds for
+    // the login view: that room is the view's own height (at a phone's and a desktop's width),
+    // so nothing moves when the form appears (no layout shift).
+    browser
+        .wait_for("#login-form", Duration::from_secs(30))
+        .await
+        .unwrap();
+    for (w, h) in [(412, 823), (1280, 900)] {
+        browser.client.set_window_size(w, h).await.unwrap();
+        let gap = browser
+            .js_string(
+                "const learn = document.querySelector('#learn'); const app = document.querySelector('#app'); \
+                 const shown = learn.getBoundingClientRect().top; \
+                 const kept = [...app.childNodes]; kept.forEach((n) => n.remove()); \
+                 const reserved = learn.getBoundingClientRect().top; kept.forEach((n) => app.appendChild(n)); \
+                 return String(Math.abs(shown - reserved)) + ' ' + String(!learn.hidden);",
+            )
+            .await
+            .unwrap();
+        let (gap, visible) = gap.split_once(' ').unwrap();
+        assert!(
+            gap.parse::<f64>().unwrap() <= 1.0,
+            "at {w}px the login view moves the explanation by {gap}px"
+        );
+        assert_eq!(visible, "true", "a visitor sees the explanation");
+    }
+    browser.client.set_window_size(1280, 900).await.unwrap();
 
     browser
         .client

@@ -475,6 +475,13 @@ async fn upload_list_inspect_download_and_tamper_through_the_page() {
     b.click("#set-password").await.unwrap();
     b.wait_for("#whoami", MIN).await.unwrap();
     assert_eq!(b.console_problems().await.unwrap(), Vec::<String>::new());
+    // Logged in, the visitors' explanation is gone.
+    assert_eq!(
+        b.js_string("return String(document.querySelector('#learn').hidden)")
+            .await
+            .unwrap(),
+        "true"
+    );
     assert_eq!(
         b.js_string("return document.querySelector('#whoami').innerText")
             .await

@@ -12,7 +12,6 @@ use yew::prelude::*;
 
 use super::files::{Files, Names};
 use super::inspector::Inspector;
-use super::learn::Learn;
 use super::login::{Login, SetPassword};
 use super::recipient::Recipient;
 use super::requests::Requests;
@@ -303,7 +302,7 @@ pub fn app() -> Html {
         _ if request_page => html! { <SenderPage /> },
         _ if share_page => html! { <Recipient /> },
         Session::Checking => html! { <p class="muted">{ "Loading…" }</p> },
-        Session::Out(error) => html! { <><Login {on_login} error={error.clone()} /><Learn /></> },
+        Session::Out(error) => html! { <Login {on_login} error={error.clone()} /> },
         Session::Switch(me, _) => html! {
             <section class="card narrow" id="switch-prompt" role="alertdialog" aria-labelledby="switch-title">
                 <h2 id="switch-title">{ "Use this login link?" }</h2>
@@ -362,28 +361,37 @@ pub fn app() -> Html {
                 <Requests version={version.wrapping_add(*requests_version)} on_show_files={on_show_request} />
                 <Tokens />
                 if me.is_admin { <super::keys::KeysAdmin /> }
-                <Learn />
                 </>
             }
         }
     };
+    // The static explanation (`#learn` in index.html) is for a visitor who is not logged in.
+    // Shown or hidden while rendering, so that it goes in the same frame as the app's view
+    // arrives above it: nothing on the page shifts.
+    let document = web_sys::window().and_then(|w| w.document());
+    if let Some(learn) = document.as_ref().and_then(|d| d.get_element_by_id("learn")) {
+        let show = !share_page && matches!(&*session, Session::Out(_));
+        let _ = if show {
+            learn.remove_attribute("hidden")
+        } else {
+            learn.set_attribute("hidden", "")
+        };
+    }
+    let account = match (share_page, &*session) {
+        (false, Session::In(me)) => html! {
+            <>
+            <span id="whoami">{ &me.username }</span>
+            <button id="logout" type="button" class="secondary" onclick={on_logout}>{ "Log out" }</button>
+            </>
+        },
+        _ => html! {},
+    };
+    let account_slot = document.and_then(|d| d.get_element_by_id("account"));
     html! {
         <>
-        <header class="topbar">
-            <div class="brand"><span aria-hidden="true">{ "🔐 " }</span>{ "Cipherdrop" }</div>
-            if let (false, Session::In(me)) = (share_page, &*session) {
-                <div class="account">
-                    <span id="whoami">{ &me.username }</span>
-                    <button id="logout" type="button" class="secondary" onclick={on_logout}>{ "Log out" }</button>
-                </div>
-            }
-        </header>
-        <main class="page">
-            <h1 class="visually-hidden">{ "Cipherdrop" }</h1>
-            <p class="tagline">{ "Files encrypted in your browser, before they leave it." }</p>
-            <div class="visually-hidden" aria-live="polite" id="announce">{ (*announce).clone() }</div>
-            { main }
-        </main>
+        { for account_slot.map(|slot| yew::create_portal(account, slot)) }
+        <div class="visually-hidden" aria-live="polite" id="announce">{ (*announce).clone() }</div>
+        { main }
         </>
     }
 }

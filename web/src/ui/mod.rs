@@ -1,6 +1,7 @@
 //! The page's Yew components: session and login, upload queue, file list, share links, the
 //! link recipient's page, file requests (the owner's panel and the sender's page), inspector,
-//! settings (API tokens, notifications and webhooks, the key for names) and explanations.
+//! settings (API tokens, notifications and webhooks, the key for names). The explanation for
+//! visitors is static HTML in `index.html`, painted before the app arrives.
 
 pub mod app;
 pub mod dropzone;
@@ -8,7 +9,6 @@ pub mod files;
 pub mod format;
 pub mod inspector;
 pub mod keys;
-pub mod learn;
 pub mod login;
 pub mod names_key;
 pub mod notify;
