@@ -247,19 +247,23 @@ impl Db {
     }
 
     /// Inside `tx`, holds the account's row until the transaction ends, so that a check of the
-    /// account's usage and the insert it guards are one step across replicas. (SQLite runs one
-    /// writer at a time, so there the statement alone already is.)
+    /// account's usage and the insert it guards are one step across replicas. On SQLite, which
+    /// runs one writer at a time, it takes the write lock now (a write that changes nothing,
+    /// waiting its turn): a transaction that read first and wrote later could not upgrade its
+    /// lock while another one read, and would fail with "database is locked".
     pub async fn lock_account(
         &self,
         tx: &mut Transaction<'static, Any>,
         user_id: &str,
     ) -> Result<(), sqlx::Error> {
-        if self.backend == Backend::Postgres {
-            sqlx::query("SELECT id FROM users WHERE id = $1 FOR UPDATE")
-                .bind(user_id)
-                .execute(&mut **tx)
-                .await?;
-        }
+        let statement = match self.backend {
+            Backend::Postgres => "SELECT id FROM users WHERE id = $1 FOR UPDATE",
+            Backend::Sqlite => "UPDATE users SET is_admin = is_admin WHERE id = $1",
+        };
+        sqlx::query(statement)
+            .bind(user_id)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 

@@ -112,8 +112,22 @@ pub async fn update(
     owner_id: &str,
     req: &UpdateNotifications,
 ) -> ApiResult<Notifications> {
-    let mut chosen = Vec::new();
+    // One entry per event at most: a request naming an event twice (or thousands of times)
+    // is refused before anything is read or stored.
+    let mut chosen: Vec<(String, String)> = Vec::new();
+    if req.events.len() > NOTIFY_EVENTS.len() {
+        return Err(ApiError::bad_request(format!(
+            "there are {} events to choose channels for",
+            NOTIFY_EVENTS.len()
+        )));
+    }
     for choice in &req.events {
+        if chosen.iter().any(|(e, _)| *e == choice.event) {
+            return Err(ApiError::bad_request(format!(
+                "{} is named twice",
+                choice.event
+            )));
+        }
         let Some((_, _, allowed)) = NOTIFY_EVENTS.iter().find(|(e, ..)| *e == choice.event) else {
             return Err(ApiError::bad_request(format!(
                 "there is no event {:?} to choose channels for",

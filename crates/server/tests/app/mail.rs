@@ -127,6 +127,8 @@ async fn e_mail_goes_to_confirmed_addresses_for_the_events_chosen_and_names_no_f
         json!({"events": [{"event": "quota.near", "channels": ["badge"]}]}),
         json!({"events": [{"event": "link.exploded", "channels": []}]}),
         json!({"events": [{"event": "link.used", "channels": ["pigeon"]}]}),
+        json!({"events": [{"event": "link.used", "channels": []}, {"event": "link.used", "channels": ["badge"]}]}),
+        json!({"events": vec![json!({"event": "link.used", "channels": []}); 10_000]}),
     ] {
         let e = prefs(&alice, bad.clone()).await.unwrap_err();
         assert!(matches!(status_of(&e), 400 | 422), "{bad}: {e}");
@@ -372,6 +374,26 @@ async fn e_mail_goes_to_confirmed_addresses_for_the_events_chosen_and_names_no_f
         .unwrap();
     assert_eq!(app.server.deliver_mail().await.unwrap(), 0);
     assert_eq!(smtp.messages().len(), 9);
+    // Twenty new addresses at once from one account: three codes, no more (the count and the
+    // insert are one statement, under the account's lock).
+    let tries = (0..20).map(|n| {
+        let bob = &bob;
+        async move { prefs(bob, json!({"email": format!("b{n}@example.test")})).await }
+    });
+    let outcomes = futures_util::future::join_all(tries).await;
+    let ok = outcomes.iter().filter(|o| o.is_ok()).count();
+    assert_eq!(ok, 3, "{outcomes:?}");
+    let refusals: Vec<u16> = outcomes
+        .iter()
+        .filter_map(|o| o.as_ref().err())
+        .map(status_of)
+        .collect();
+    assert!(
+        refusals.iter().all(|s| *s == 429),
+        "{refusals:?} {outcomes:?}"
+    );
+    assert_eq!(app.server.deliver_mail().await.unwrap(), 3);
+
     // Every message went over TLS to the one server, from the configured sender.
     assert!(
         smtp.log()
