@@ -92,7 +92,7 @@ impl Mailer {
     }
 
     /// Sends one message; an authentication refusal forgets the password, so the next attempt
-    /// reads it again.
+    /// reads it again. The error is lettre's words (they quote the server, never the password).
     pub async fn send(&self, message: Message) -> Result<(), String> {
         let transport = self.transport().await?;
         match transport.send(message).await {
@@ -101,14 +101,8 @@ impl Mailer {
                 if e.status().is_some_and(|c| c.to_string() == "535") {
                     *self.password.lock().await = None;
                 }
-                Err(words(&e))
+                Err(e.to_string())
             }
         }
     }
-}
-
-/// An SMTP error in words (lettre's, which quote the server, never the password).
-fn words(e: &lettre::transport::smtp::Error) -> String {
-    let text = e.to_string();
-    text.chars().take(200).collect()
 }

@@ -221,14 +221,7 @@ pub fn files(props: &FilesProps) -> Html {
                 if cancel.is_cancelled() {
                     return;
                 }
-                previewing.set(Some((
-                    name,
-                    signed,
-                    match result {
-                        Ok(shown) => Viewing::Ready(Rc::new(shown)),
-                        Err(e) => Viewing::Failed(e.to_string()),
-                    },
-                )));
+                previewing.set(Some((name, signed, Viewing::of(result))));
             });
         })
     };

@@ -20,6 +20,16 @@ pub enum Viewing {
     Failed(String),
 }
 
+impl Viewing {
+    /// How opening a file ended.
+    pub fn of(result: Result<Shown, crate::error::TransferError>) -> Self {
+        match result {
+            Ok(shown) => Self::Ready(Rc::new(shown)),
+            Err(e) => Self::Failed(e.to_string()),
+        }
+    }
+}
+
 /// Props of [`Preview`].
 #[derive(Properties, PartialEq)]
 pub struct PreviewProps {

@@ -280,10 +280,7 @@ pub fn recipient() -> Html {
                     .await
                 }
                 .await;
-                viewing.set(Some(match result {
-                    Ok(shown) => Viewing::Ready(Rc::new(shown)),
-                    Err(e) => Viewing::Failed(e.to_string()),
-                }));
+                viewing.set(Some(Viewing::of(result)));
                 reload.set(*reload + 1);
             });
         })

@@ -143,9 +143,7 @@ pub async fn update(
             )));
         }
         if set.contains(&Channel::Email) && state.config.smtp.is_none() {
-            return Err(ApiError::bad_request(
-                "this server sends no e-mail (its administrator has not set up SMTP)",
-            ));
+            return Err(no_email());
         }
         chosen.push((choice.event.clone(), encode(&set)));
     }
@@ -209,9 +207,7 @@ pub async fn update(
     }
     if let Some((to, c)) = &code {
         if state.config.smtp.is_none() {
-            return Err(ApiError::bad_request(
-                "this server sends no e-mail (its administrator has not set up SMTP)",
-            ));
+            return Err(no_email());
         }
         // The cap is counted in the insert itself; refused, nothing of this update is kept.
         let payload = serde_json::json!({ "to": to, "code": c.as_str() });
@@ -247,6 +243,11 @@ pub async fn confirm(state: &AppState, owner_id: &str, code: &str) -> ApiResult<
         ));
     }
     get(state, owner_id).await
+}
+
+/// The refusal of anything e-mail on a server without SMTP.
+fn no_email() -> ApiError {
+    ApiError::bad_request("this server sends no e-mail (its administrator has not set up SMTP)")
 }
 
 /// A code of 10 characters from a 32-letter alphabet without look-alikes (50 bits), shown as
